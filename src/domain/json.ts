@@ -1,0 +1,52 @@
+import { ValidationError } from './errors.js';
+import { assertStorableText, compareText, describe } from './text.js';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/**
+ * Validates a JSON object for a JSONB column and returns its canonical form: keys
+ * sorted by code point at every level, -0 as 0. JSONB reorders keys, so both stores
+ * return this form and records compare equal with deep equality or JSON text.
+ * Absent (undefined or null) means the column default, {}. The result is deeply frozen.
+ */
+export function canonicalJsonObject(field: string, value: unknown): JsonObject {
+  if (value === undefined || value === null) return {};
+  if (!isPlainObject(value)) throw new ValidationError(field, `must be a JSON object, got ${describe(value)}`);
+  return canonicalJson(field, value) as JsonObject;
+}
+
+
+function canonicalJson(path: string, value: unknown): JsonValue {
+  switch (typeof value) {
+    case 'string':
+      assertStorableText(path, value);
+      return value;
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new ValidationError(path, `must be a finite number, got ${value}`);
+      return value === 0 ? 0 : value;
+    case 'object':
+      if (value === null) return null;
+      if (Array.isArray(value)) return Object.freeze(value.map((item, index) => canonicalJson(`${path}[${index}]`, item))) as JsonValue[];
+      if (isPlainObject(value)) {
+        const sorted: JsonObject = {};
+        for (const key of Object.keys(value).sort(compareText)) {
+          assertStorableText(`${path} key`, key);
+          sorted[key] = canonicalJson(`${path}.${key}`, value[key]);
+        }
+        // Frozen so a caller holding a returned record cannot change what a store holds.
+        return Object.freeze(sorted);
+      }
+  }
+  throw new ValidationError(path, `is not JSON-serializable (${describe(value)})`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { ValidationError } from './errors.js';
+import { describe } from './text.js';
+
+/** Source of write timestamps; injected so tests and mirrored writes decide time once. */
+export interface Clock {
+  /** The current time as an ISO-8601 UTC string with milliseconds. */
+  now(): string;
+}
+
+export const systemClock: Clock = { now: () => new Date().toISOString() };
+
+/** Source of new record ids; injected for the same reason as Clock. */
+export interface IdGenerator {
+  /** A new lowercase UUID (v4). */
+  uuid(): string;
+}
+
+export const randomIds: IdGenerator = { uuid: () => randomUUID() };
+
+/**
+ * Canonical timestamp: ISO-8601 UTC with exactly millisecond precision. Both stores keep
+ * milliseconds (PostgreSQL's microseconds are never used), so values round-trip exactly.
+ */
+export function canonicalTimestamp(field: string, value: unknown): string {
+  const date =
+    value instanceof Date ? value : typeof value === 'string' && ISO_PATTERN.test(value) ? new Date(value) : undefined;
+  if (date === undefined) {
+    throw new ValidationError(field, `must be an ISO-8601 timestamp with a time zone, got ${describe(value)} ${JSON.stringify(value)}`);
+  }
+  const time = date.getTime();
+  if (!Number.isFinite(time) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
+    throw new ValidationError(field, `is not a valid timestamp in years 1-9999: ${JSON.stringify(value)}`);
+  }
+  return date.toISOString();
+}
+
+export function optionalTimestamp(field: string, value: unknown): string | null {
+  return value === undefined || value === null ? null : canonicalTimestamp(field, value);
+}
+
+const ISO_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Validates a UUID and returns it lowercased (PostgreSQL prints uuid in lowercase). */
+export function canonicalUuid(field: string, value: unknown): string {
+  const lowered = typeof value === 'string' ? value.toLowerCase() : undefined;
+  if (lowered === undefined || !UUID_PATTERN.test(lowered)) {
+    throw new ValidationError(field, `must be a UUID, got ${JSON.stringify(value) ?? describe(value)}`);
+  }
+  return lowered;
+}

@@ -1,0 +1,55 @@
+import type { Clock, IdGenerator } from '../domain/time.js';
+import type { Project } from '../domain/graph.js';
+import { compareText } from '../domain/text.js';
+
+/** Options of the in-memory stores. */
+export interface MemoryStoreOptions {
+  /** Decides write times the caller leaves out. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Decides ids the caller leaves out. Default: random UUIDs. */
+  readonly ids?: IdGenerator;
+  /** JSON snapshot file: loaded by open() if it exists, written by saveSnapshot(). Default: none. */
+  readonly snapshotPath?: string;
+}
+
+/** Newest first by createdAt, ties by id ascending: the list order of every store. */
+export function byNewest(a: { createdAt: string; id: string }, b: { createdAt: string; id: string }): number {
+  return a.createdAt === b.createdAt ? compareText(a.id, b.id) : a.createdAt < b.createdAt ? 1 : -1;
+}
+
+/** Oldest first by timestamp, ties by id ascending. */
+export function byOldest(a: { timestamp: string; id: string }, b: { timestamp: string; id: string }): number {
+  return a.timestamp === b.timestamp ? compareText(a.id, b.id) : a.timestamp < b.timestamp ? -1 : 1;
+}
+
+/** Search order: name matches first, then (ecosystem, name) by code point. */
+export function searchOrder(a: { project: Project; nameMatch: boolean }, b: { project: Project; nameMatch: boolean }): number {
+  if (a.nameMatch !== b.nameMatch) return a.nameMatch ? -1 : 1;
+  return compareText(a.project.ecosystem, b.project.ecosystem) || compareText(a.project.name, b.project.name);
+}
+
+/** A one-to-many index: for each key, the set of member ids. */
+export class MultiIndex {
+  private readonly sets = new Map<string, Set<string>>();
+
+  add(key: string, member: string): void {
+    let set = this.sets.get(key);
+    if (!set) this.sets.set(key, (set = new Set()));
+    set.add(member);
+  }
+
+  remove(key: string, member: string): void {
+    const set = this.sets.get(key);
+    if (set?.delete(member) && set.size === 0) this.sets.delete(key);
+  }
+
+  members(key: string): ReadonlySet<string> {
+    return this.sets.get(key) ?? EMPTY;
+  }
+
+  count(key: string): number {
+    return this.sets.get(key)?.size ?? 0;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();

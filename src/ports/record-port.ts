@@ -1,0 +1,26 @@
+/**
+ * Record-level access for the layers that move and compare data (mirroring, backfill,
+ * verification, repair). Records are in one canonical form on every store, so two
+ * stores hold the same data exactly when their scans are deep-equal.
+ *
+ * `Records` maps each entity name to its record type.
+ */
+export interface RecordPort<Records extends object> {
+  /** Records of `entity` with key greater than `after` (all when absent), in key order. */
+  scanRecords<E extends keyof Records & string>(entity: E, options: ScanOptions): Promise<Records[E][]>;
+  getRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<Records[E] | null>;
+  /** Stores the record exactly as given (insert or overwrite), with no derived side effects. */
+  putRecord<E extends keyof Records & string>(entity: E, record: Records[E]): Promise<void>;
+  /** Deletes the record and, like ON DELETE CASCADE, records that reference it. True if it existed. */
+  deleteRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<boolean>;
+}
+
+/** A record's key as a tuple of strings; keys order by compareKeys (code point order). */
+export type RecordKey = readonly string[];
+
+export interface ScanOptions {
+  /** Exclusive lower bound. */
+  readonly after?: RecordKey;
+  /** Maximum records returned. */
+  readonly limit: number;
+}

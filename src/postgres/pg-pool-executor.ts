@@ -1,0 +1,89 @@
+import pg from 'pg';
+import type { PostgresPoolOptions } from './pool-config.js';
+import { redactError, secretsOf } from './redact.js';
+import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
+
+/** SqlExecutor over a node-postgres pool configured like asyncpg's. Errors never carry the password. */
+export class PgPoolExecutor implements SqlExecutor {
+  readonly engine = 'postgres';
+  readonly pool: pg.Pool;
+  private readonly secrets: string[];
+
+  constructor(private readonly options: PostgresPoolOptions) {
+    this.secrets = secretsOf(options.connectionString);
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize + options.maxOverflow,
+      min: options.minSize,
+      maxUses: options.maxQueriesPerConnection,
+      idleTimeoutMillis: options.idleLifetimeSeconds * 1000,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      statement_timeout: options.statementTimeoutMs || undefined,
+      ssl: options.sslMode === 'disable' ? false : { rejectUnauthorized: options.sslMode === 'verify-full' },
+      options: options.searchPath ? `-c search_path=${options.searchPath}` : undefined,
+      allowExitOnIdle: true,
+    });
+    // An idle client's connection can die (server restart); the pool replaces it. Without a
+    // listener that error would crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  /** Opens minSize connections now, as asyncpg does; node-postgres opens them lazily otherwise. */
+  async warm(): Promise<void> {
+    const clients = await Promise.all(Array.from({ length: this.options.minSize }, () => this.guard(this.pool.connect())));
+    for (const client of clients) client.release();
+  }
+
+  async query<Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> {
+    const result = await this.guard(this.pool.query(text, params as unknown[]));
+    return result.rows as Row[];
+  }
+
+  async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    const client = await this.guard(this.pool.connect());
+    let broken: unknown;
+    try {
+      await this.guard(client.query('BEGIN'));
+      const tx: SqlTransaction = {
+        query: async <Row>(text: string, params: readonly unknown[] = []) =>
+          (await this.guard(client.query(text, params as unknown[]))).rows as Row[],
+        execScript: async (sql: string) => {
+          await this.guard(client.query(sql));
+        },
+      };
+      const result = await work(tx);
+      await this.guard(client.query('COMMIT'));
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError;
+      }
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: destroy it.
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  async execScript(sql: string): Promise<void> {
+    await this.guard(this.pool.query(sql));
+  }
+
+  poolStats(): PoolStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async guard<T>(promise: Promise<T>): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw redactError(error, this.secrets);
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import { canonicalDecimal } from '../domain/decimal.js';
+import { MONEY, SCORE } from '../domain/graph.js';
+import { canonicalJsonObject } from '../domain/json.js';
+import { foldCase } from '../domain/text.js';
+import type { RecordKey } from '../ports/record-port.js';
+
+/** How a column is typed in SQL and converted between record fields and rows. */
+type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'task_type' | 'task_status';
+
+interface Column {
+  readonly column: string;
+  /** The record field it holds; absent for a column derived from other fields. */
+  readonly field?: string;
+  readonly type: ColumnType;
+  /** Computes a derived column from the record. */
+  readonly derive?: (record: Record<string, unknown>) => unknown;
+}
+
+/**
+ * One table's mapping to its entity's records: the SQL for key-ordered scans, gets,
+ * upserts and deletes is generated from it, and rows convert to canonical records.
+ */
+export class TableMapping<R> {
+  readonly selectList: string;
+  private readonly keyList: string;
+
+  constructor(
+    readonly table: string,
+    private readonly columns: readonly Column[],
+    /** Columns of the record key, in key order. */
+    readonly keyColumns: readonly string[],
+  ) {
+    this.selectList = columns.filter((c) => c.field).map((c) => quote(c.column)).join(', ');
+    this.keyList = keyColumns.map(quote).join(', ');
+  }
+
+  toRecord(row: Record<string, unknown>): R {
+    const record: Record<string, unknown> = {};
+    for (const { column, field, type } of this.columns) if (field) record[field] = fromSql(type, row[column], field);
+    return record as R;
+  }
+
+  /** SELECT of one page of records in key order, after an exclusive key bound when `after` is set. */
+  scanSql(after: boolean): string {
+    const where = after ? ` WHERE (${this.keyList}) > (${this.keyParams(0)})` : '';
+    return `SELECT ${this.selectList} FROM ${this.table}${where} ORDER BY ${this.keyList} LIMIT $${after ? this.keyColumns.length + 1 : 1}`;
+  }
+
+  getSql(): string {
+    return `SELECT ${this.selectList} FROM ${this.table} WHERE (${this.keyList}) = (${this.keyParams(0)})`;
+  }
+
+  deleteSql(): string {
+    return `DELETE FROM ${this.table} WHERE (${this.keyList}) = (${this.keyParams(0)}) RETURNING 1`;
+  }
+
+  /**
+   * INSERT of one record. On a key conflict, "overwrite" replaces every column of the
+   * existing row; "skip" leaves it and returns no row (RETURNING 1 tells which happened).
+   */
+  insertSql(onConflict: 'overwrite' | 'skip'): string {
+    const names = this.columns.map((c) => quote(c.column));
+    const values = this.columns.map((c, i) => `$${i + 1}::${sqlType(c.type)}`);
+    const updates = this.columns
+      .filter((c) => !this.keyColumns.includes(c.column))
+      .map((c) => `${quote(c.column)} = EXCLUDED.${quote(c.column)}`);
+    const action = onConflict === 'overwrite' ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
+    return `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${values.join(', ')}) ON CONFLICT (${this.keyList}) ${action} RETURNING 1`;
+  }
+
+  /** Parameters of insertSql for `record`. */
+  insertParams(record: R): unknown[] {
+    const fields = record as Record<string, unknown>;
+    return this.columns.map((c) => toSql(c.type, c.derive ? c.derive(fields) : fields[c.field!]));
+  }
+
+  keyParams(offset: number): string {
+    return this.keyColumns.map((c, i) => `$${offset + i + 1}::${sqlType(this.columnType(c))}`).join(', ');
+  }
+
+  /** Key values as query parameters. */
+  keyValues(key: RecordKey): string[] {
+    if (key.length !== this.keyColumns.length) throw new TypeError(`${this.table} keys have ${this.keyColumns.length} parts, got ${key.length}`);
+    return [...key];
+  }
+
+  private columnType(column: string): ColumnType {
+    return this.columns.find((c) => c.column === column)!.type;
+  }
+}
+
+export function quote(identifier: string): string {
+  return `"${identifier}"`;
+}
+
+function sqlType(type: ColumnType): string {
+  switch (type) {
+    case 'money':
+    case 'score':
+      return 'numeric';
+    default:
+      return type;
+  }
+}
+
+function toSql(type: ColumnType, value: unknown): unknown {
+  return type === 'jsonb' && value !== null && value !== undefined ? JSON.stringify(value) : (value ?? null);
+}
+
+/** Converts a column value as the driver returns it to the canonical record form. */
+export function fromSql(type: ColumnType, value: unknown, field: string): unknown {
+  if (value === null || value === undefined) return type === 'jsonb' ? {} : null;
+  switch (type) {
+    case 'timestamptz':
+      return (value instanceof Date ? value : new Date(String(value))).toISOString();
+    case 'integer':
+      return Number(value);
+    case 'money':
+      return canonicalDecimal(field, String(value), MONEY);
+    case 'score':
+      return canonicalDecimal(field, String(value), SCORE);
+    case 'jsonb':
+      return canonicalJsonObject(field, typeof value === 'string' ? JSON.parse(value) : value);
+    default:
+      return value;
+  }
+}
+
+const timestamps = (...fields: string[]): Column[] =>
+  fields.map((field) => ({ column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), field, type: 'timestamptz' }));
+
+export const PROJECTS = new TableMapping<import('../domain/graph.js').Project>(
+  'projects',
+  [
+    { column: 'ecosystem', field: 'ecosystem', type: 'text' },
+    { column: 'name', field: 'name', type: 'text' },
+    { column: 'description', field: 'description', type: 'text' },
+    {
+      column: 'description_folded',
+      type: 'text',
+      derive: (r) => (typeof r.description === 'string' ? foldCase(r.description) : null),
+    },
+    { column: 'homepage_url', field: 'homepageUrl', type: 'text' },
+    { column: 'repository_url', field: 'repositoryUrl', type: 'text' },
+    { column: 'dependency_count', field: 'dependencyCount', type: 'integer' },
+    ...timestamps('createdAt', 'updatedAt'),
+  ],
+  ['ecosystem', 'name'],
+);
+
+export const CONTRIBUTORS = new TableMapping<import('../domain/graph.js').Contributor>(
+  'contributors',
+  [
+    { column: 'id', field: 'id', type: 'uuid' },
+    { column: 'name', field: 'name', type: 'text' },
+    { column: 'email', field: 'email', type: 'text' },
+    { column: 'github_username', field: 'githubUsername', type: 'text' },
+    { column: 'wallet_address', field: 'walletAddress', type: 'text' },
+    { column: 'metadata', field: 'metadata', type: 'jsonb' },
+    ...timestamps('createdAt', 'updatedAt'),
+  ],
+  ['id'],
+);
+
+export const ASSETS = new TableMapping<import('../domain/graph.js').Asset>(
+  'assets',
+  [
+    { column: 'id', field: 'id', type: 'uuid' },
+    { column: 'name', field: 'name', type: 'text' },
+    { column: 'description', field: 'description', type: 'text' },
+    { column: 'asset_type', field: 'assetType', type: 'text' },
+    { column: 'total_cost', field: 'totalCost', type: 'money' },
+    { column: 'metadata', field: 'metadata', type: 'jsonb' },
+    ...timestamps('createdAt', 'updatedAt'),
+  ],
+  ['id'],
+);
+
+export const CONTRIBUTIONS = new TableMapping<import('../domain/graph.js').Contribution>(
+  'contributions',
+  [
+    { column: 'id', field: 'id', type: 'uuid' },
+    { column: 'contributor_id', field: 'contributorId', type: 'uuid' },
+    { column: 'asset_id', field: 'assetId', type: 'uuid' },
+    { column: 'cost_amount', field: 'costAmount', type: 'money' },
+    { column: 'coherence_score', field: 'coherenceScore', type: 'score' },
+    { column: 'metadata', field: 'metadata', type: 'jsonb' },
+    { column: 'timestamp', field: 'timestamp', type: 'timestamptz' },
+  ],
+  ['id'],
+);
+
+export const AGENT_TASKS = new TableMapping<import('../domain/agent-task.js').AgentTask>(
+  'agent_tasks',
+  [
+    { column: 'id', field: 'id', type: 'text' },
+    { column: 'direction', field: 'direction', type: 'text' },
+    { column: 'task_type', field: 'taskType', type: 'task_type' },
+    { column: 'status', field: 'status', type: 'task_status' },
+    { column: 'model', field: 'model', type: 'text' },
+    { column: 'command', field: 'command', type: 'text' },
+    { column: 'output', field: 'output', type: 'text' },
+    { column: 'context', field: 'context', type: 'jsonb' },
+    { column: 'progress_pct', field: 'progressPct', type: 'integer' },
+    { column: 'current_step', field: 'currentStep', type: 'text' },
+    { column: 'decision_prompt', field: 'decisionPrompt', type: 'text' },
+    { column: 'decision', field: 'decision', type: 'text' },
+    { column: 'tier', field: 'tier', type: 'text' },
+    ...timestamps('startedAt', 'createdAt', 'updatedAt'),
+  ],
+  ['id'],
+);
