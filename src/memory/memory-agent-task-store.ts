@@ -97,6 +97,10 @@ export class MemoryAgentTaskStore implements AgentTaskStore, RecordPort<AgentTas
     return counts;
   }
 
+  keyOf<E extends keyof AgentTaskRecords>(entity: E, record: AgentTaskRecords[E]): RecordKey {
+    return AGENT_TASK_ENTITIES[entity].keyOf(record);
+  }
+
   async scanRecords<E extends keyof AgentTaskRecords>(entity: E, options: ScanOptions): Promise<AgentTaskRecords[E][]> {
     return this.tables.scan(entity, options);
   }

@@ -173,6 +173,10 @@ export class MemoryGraphStore implements GraphStore, RecordPort<GraphRecords> {
     return this.contributionsIn(this.byContributor, canonicalUuid('contributorId', contributorId));
   }
 
+  keyOf<E extends keyof GraphRecords>(entity: E, record: GraphRecords[E]): RecordKey {
+    return GRAPH_ENTITIES[entity].keyOf(record);
+  }
+
   async scanRecords<E extends keyof GraphRecords>(entity: E, options: ScanOptions): Promise<GraphRecords[E][]> {
     return this.tables.scan(entity, options);
   }

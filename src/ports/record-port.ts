@@ -6,6 +6,8 @@
  * `Records` maps each entity name to its record type.
  */
 export interface RecordPort<Records extends object> {
+  /** The key of a record of `entity`. */
+  keyOf<E extends keyof Records & string>(entity: E, record: Records[E]): RecordKey;
   /** Records of `entity` with key greater than `after` (all when absent), in key order. */
   scanRecords<E extends keyof Records & string>(entity: E, options: ScanOptions): Promise<Records[E][]>;
   getRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<Records[E] | null>;

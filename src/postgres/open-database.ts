@@ -21,10 +21,12 @@ export async function openDatabase(env: NodeJS.ProcessEnv = process.env): Promis
   let db: SqlExecutor;
   let description: string;
   if (env.DATABASE_URL) {
-    const pool = new PgPoolExecutor(poolOptionsFromEnv(env));
+    const options = poolOptionsFromEnv(env);
+    const pool = new PgPoolExecutor(options);
+    if (options.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
     await pool.warm();
     db = pool;
-    description = `PostgreSQL ${redactUrl(env.DATABASE_URL)}`;
+    description = `PostgreSQL ${redactUrl(env.DATABASE_URL)}${options.schema ? ` schema ${options.schema}` : ''}`;
   } else {
     db = await PgliteExecutor.open({ dataDir: env.PGLITE_DATA_DIR || undefined });
     description = env.PGLITE_DATA_DIR ? `embedded PGlite in ${env.PGLITE_DATA_DIR}` : 'embedded PGlite (in memory)';

@@ -20,7 +20,7 @@ export class PgPoolExecutor implements SqlExecutor {
       connectionTimeoutMillis: options.connectTimeoutMs,
       statement_timeout: options.statementTimeoutMs || undefined,
       ssl: options.sslMode === 'disable' ? false : { rejectUnauthorized: options.sslMode === 'verify-full' },
-      options: options.searchPath ? `-c search_path=${options.searchPath}` : undefined,
+      options: options.schema ? `-c search_path=${options.schema},public` : undefined,
       allowExitOnIdle: true,
     });
     // An idle client's connection can die (server restart); the pool replaces it. Without a

@@ -25,8 +25,8 @@ export interface PostgresPoolOptions {
   readonly connectTimeoutMs: number;
   /** POSTGRES_SSL_MODE: disable, require (encrypt, trust any certificate) or verify-full. Default disable. */
   readonly sslMode: SslMode;
-  /** search_path for every connection (tests use one schema each). Default: the server's. */
-  readonly searchPath?: string;
+  /** POSTGRES_SCHEMA: schema for dualwrite's tables (created by openDatabase if missing); public stays on the path for pg_trgm. Default: the server's search_path. */
+  readonly schema?: string;
 }
 
 const SSL_MODES: readonly SslMode[] = ['disable', 'require', 'verify-full'];
@@ -53,7 +53,15 @@ export function poolOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Postgr
     statementTimeoutMs: integer(env, 'POSTGRES_STATEMENT_TIMEOUT_MS', 30000, 0),
     connectTimeoutMs: integer(env, 'POSTGRES_CONNECT_TIMEOUT_MS', 10000, 1),
     sslMode,
+    schema: identifier(env, 'POSTGRES_SCHEMA'),
   };
+}
+
+function identifier(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new TypeError(`${name} must be a lowercase SQL identifier, got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {

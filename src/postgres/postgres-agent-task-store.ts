@@ -88,6 +88,10 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
     return counts;
   }
 
+  keyOf<E extends keyof AgentTaskRecords>(entity: E, record: AgentTaskRecords[E]): RecordKey {
+    return AGENT_TASK_ENTITIES[entity].keyOf(record);
+  }
+
   async scanRecords<E extends keyof AgentTaskRecords>(_entity: E, options: ScanOptions): Promise<AgentTaskRecords[E][]> {
     const after = options.after;
     const rows = await this.db.query(AGENT_TASKS.scanSql(after !== undefined), [...(after ? AGENT_TASKS.keyValues(after) : []), options.limit]);

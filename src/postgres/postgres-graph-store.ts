@@ -189,6 +189,10 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     return this.contributionsWhere('contributor_id', canonicalUuid('contributorId', contributorId));
   }
 
+  keyOf<E extends keyof GraphRecords>(entity: E, record: GraphRecords[E]): RecordKey {
+    return GRAPH_ENTITIES[entity].keyOf(record);
+  }
+
   async scanRecords<E extends keyof GraphRecords>(entity: E, options: ScanOptions): Promise<GraphRecords[E][]> {
     const after = options.after;
     if (entity === 'dependencies') {

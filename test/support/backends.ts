@@ -88,7 +88,7 @@ export async function openPostgresSchema(prefix = 'dw_test'): Promise<{ db: PgPo
   const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 1, maxOverflow: 0, minSize: 0 });
   await admin.query(`CREATE SCHEMA ${schema}`);
-  const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 10, maxOverflow: 0, minSize: 0, searchPath: `${schema},public` });
+  const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 10, maxOverflow: 0, minSize: 0, schema });
   return {
     db,
     schema,

@@ -36,7 +36,7 @@ while ((SECONDS < deadline)) && kill -0 "$pid" 2>/dev/null; do
   sleep 0.5
 done
 
-echo "unleash-server did not become healthy on $health within 60 s; last log lines:" >&2
+echo "unleash-server did not become healthy on $health (waited up to 60 s); last log lines:" >&2
 tail -n 40 "$log" >&2 || true
 kill "$pid" 2>/dev/null || true
 rm -f "$pidfile"
