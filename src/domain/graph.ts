@@ -130,20 +130,25 @@ export type Decided<T> = {
       : Exclude<T[K], undefined>;
 };
 
+/**
+ * Validates and case-folds a project key. Errors name `${field}.ecosystem` and
+ * `${field}.name`, or plain `ecosystem` and `name` when `field` is empty.
+ */
 export function projectRef(field: string, value: unknown): ProjectRef {
   if (typeof value !== 'object' || value === null) {
-    throw new ValidationError(field, `must be an object with ecosystem and name, got ${describe(value)}`);
+    throw new ValidationError(field || 'project', `must be an object with ecosystem and name, got ${describe(value)}`);
   }
   const ref = value as Record<string, unknown>;
+  const prefix = field ? `${field}.` : '';
   return {
-    ecosystem: foldCase(requireText(`${field}.ecosystem`, ref.ecosystem, { maxLength: 100, nonBlank: true })),
-    name: foldCase(requireText(`${field}.name`, ref.name, { maxLength: 255, nonBlank: true })),
+    ecosystem: foldCase(requireText(`${prefix}ecosystem`, ref.ecosystem, { maxLength: 100, nonBlank: true })),
+    name: foldCase(requireText(`${prefix}name`, ref.name, { maxLength: 255, nonBlank: true })),
   };
 }
 
 export function decideProject(input: ProjectInput, context: WriteContext): Decided<ProjectInput> {
   assertObject('project', input);
-  const ref = projectRef('project', input);
+  const ref = projectRef('', input);
   return {
     ...ref,
     description: optionalText('description', input.description),

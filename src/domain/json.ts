@@ -36,7 +36,8 @@ function canonicalJson(path: string, value: unknown): JsonValue {
         const sorted: JsonObject = {};
         for (const key of Object.keys(value).sort(compareText)) {
           assertStorableText(`${path} key`, key);
-          sorted[key] = canonicalJson(`${path}.${key}`, value[key]);
+          // defineProperty, not assignment: a "__proto__" key must stay an ordinary key.
+          Object.defineProperty(sorted, key, { value: canonicalJson(`${path}.${key}`, value[key]), enumerable: true, writable: true, configurable: true });
         }
         // Frozen so a caller holding a returned record cannot change what a store holds.
         return Object.freeze(sorted);

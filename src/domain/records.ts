@@ -36,7 +36,7 @@ export const GRAPH_ENTITIES: EntityCatalog<GraphRecords> = {
     keyOf: (p) => [p.ecosystem, p.name],
     normalize: (raw) => {
       const r = recordObject('projects', raw);
-      const ref = projectRef('project', r);
+      const ref = projectRef('', r);
       return {
         ...ref,
         description: optionalText('description', r.description),

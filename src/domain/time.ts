@@ -29,7 +29,7 @@ export function canonicalTimestamp(field: string, value: unknown): string {
     throw new ValidationError(field, `must be an ISO-8601 timestamp with a time zone, got ${describe(value)} ${JSON.stringify(value)}`);
   }
   const time = date.getTime();
-  if (!Number.isFinite(time) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
+  if (!Number.isFinite(time) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999 || !isCalendarDate(value)) {
     throw new ValidationError(field, `is not a valid timestamp in years 1-9999: ${JSON.stringify(value)}`);
   }
   return date.toISOString();
@@ -37,6 +37,18 @@ export function canonicalTimestamp(field: string, value: unknown): string {
 
 export function optionalTimestamp(field: string, value: unknown): string | null {
   return value === undefined || value === null ? null : canonicalTimestamp(field, value);
+}
+
+/** Date rolls "2026-02-30" over to March 2; PostgreSQL rejects it, so we do too. */
+function isCalendarDate(value: unknown): boolean {
+  if (typeof value !== 'string') return true;
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
 const ISO_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;

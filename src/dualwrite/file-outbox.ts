@@ -1,0 +1,152 @@
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+
+export interface FileOutboxOptions {
+  /** Journal path. Dead letters go to the same path with ".dead" before the extension. Default .dualwrite/outbox.jsonl */
+  readonly path?: string;
+  /** Rewrite the journal when it holds this many more lines than pending entries. Default 10000. */
+  readonly compactAfterLines?: number;
+}
+
+type JournalLine = { readonly append: OutboxEntry } | { readonly ack: readonly string[] };
+
+/**
+ * Outbox as a local append-only journal (JSON lines): each append and ack is one line,
+ * fsynced before it resolves. On open the journal is replayed to rebuild what is pending;
+ * a torn last line (a crash mid-write) is ignored, any other bad line is an error.
+ */
+export class FileOutbox implements Outbox {
+  private readonly pending = new Map<string, OutboxEntry>();
+  private journalLines = 0;
+  private nextSeq = 1;
+  private writing: Promise<unknown> = Promise.resolve();
+  private leased = false;
+
+  private constructor(
+    private readonly path: string,
+    private readonly deadPath: string,
+    private readonly compactAfterLines: number,
+    private file: FileHandle,
+  ) {}
+
+  static async open(options: FileOutboxOptions = {}): Promise<FileOutbox> {
+    const path = options.path ?? '.dualwrite/outbox.jsonl';
+    await mkdir(dirname(path), { recursive: true });
+    const lines = await readJournal(path);
+    const outbox = new FileOutbox(path, path.replace(/(\.\w+)?$/, '.dead$1'), options.compactAfterLines ?? 10000, await open(path, 'a'));
+    for (const line of lines) {
+      if ('append' in line) {
+        outbox.pending.set(line.append.id, line.append);
+        outbox.nextSeq = Math.max(outbox.nextSeq, Number(line.append.id) + 1);
+      } else {
+        for (const id of line.ack) outbox.pending.delete(id);
+      }
+    }
+    outbox.journalLines = lines.length;
+    return outbox;
+  }
+
+  async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
+    const entry: OutboxEntry = { ...op, id: String(this.nextSeq++).padStart(16, '0'), journaledAt: new Date().toISOString(), reason };
+    await this.write({ append: entry });
+    this.pending.set(entry.id, entry);
+    return entry;
+  }
+
+  async peek(limit: number): Promise<OutboxEntry[]> {
+    const entries: OutboxEntry[] = [];
+    for (const entry of this.pending.values()) {
+      if (entries.length >= limit) break;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.write({ ack: ids });
+    for (const id of ids) this.pending.delete(id);
+    if (this.journalLines - this.pending.size >= this.compactAfterLines || this.pending.size === 0) await this.compact();
+  }
+
+  async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
+    const dead = await open(this.deadPath, 'a');
+    try {
+      await dead.appendFile(`${JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason })}\n`);
+      await dead.datasync();
+    } finally {
+      await dead.close();
+    }
+    await this.ack([entry.id]);
+  }
+
+  async replayLease(): Promise<{ release(): Promise<void> } | null> {
+    // One process owns a local journal; the lease only keeps two replay loops of it apart.
+    if (this.leased) return null;
+    this.leased = true;
+    return { release: async () => void (this.leased = false) };
+  }
+
+  stats(): { depth: number; oldestAgeSeconds: number } {
+    const oldest = this.pending.values().next().value as OutboxEntry | undefined;
+    return { depth: this.pending.size, oldestAgeSeconds: oldest ? Math.max(0, (Date.now() - Date.parse(oldest.journaledAt)) / 1000) : 0 };
+  }
+
+  async close(): Promise<void> {
+    await this.writing;
+    await this.file.close();
+  }
+
+  /** Appends lines one at a time, in call order, each fsynced. */
+  private write(line: JournalLine): Promise<void> {
+    const done = this.writing.then(async () => {
+      await this.file.appendFile(`${JSON.stringify(line)}\n`);
+      await this.file.datasync();
+      this.journalLines++;
+    });
+    this.writing = done.catch(() => {});
+    return done;
+  }
+
+  /** Rewrites the journal with only the pending entries (temp file, fsync, rename). */
+  private async compact(): Promise<void> {
+    await (this.writing = this.writing.then(async () => {
+      const temporary = `${this.path}.${process.pid}.tmp`;
+      const handle = await open(temporary, 'w');
+      try {
+        await handle.writeFile([...this.pending.values()].map((entry) => `${JSON.stringify({ append: entry })}\n`).join(''));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.file.close();
+      await rename(temporary, this.path);
+      this.file = await open(this.path, 'a');
+      this.journalLines = this.pending.size;
+    }));
+  }
+}
+
+async function readJournal(path: string): Promise<JournalLine[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const raw = text.split('\n');
+  const lines: JournalLine[] = [];
+  raw.forEach((line, index) => {
+    if (line === '') return;
+    try {
+      lines.push(JSON.parse(line) as JournalLine);
+    } catch (error) {
+      // Only the last line can be torn by a crash; anything else means the file is damaged.
+      const isLast = raw.slice(index + 1).every((rest) => rest === '');
+      if (!isLast) throw new Error(`outbox journal ${path} line ${index + 1} is not valid JSON: ${(error as Error).message}`);
+    }
+  });
+  return lines;
+}

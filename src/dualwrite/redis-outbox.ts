@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+
+export interface RedisOutboxOptions {
+  /** Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`. Default "dualwrite:outbox". */
+  readonly stream?: string;
+}
+
+/**
+ * Outbox as a Redis stream, shared by several API replicas: any replica can replay an
+ * entry, and the replay lease (SET NX PX) keeps two from replaying the same one.
+ * Durable as far as the Redis server's persistence settings make it.
+ */
+export class RedisOutbox implements Outbox {
+  private readonly stream: string;
+  private cached = { depth: 0, oldestAgeSeconds: 0 };
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisOutboxOptions = {},
+  ) {
+    this.stream = options.stream ?? 'dualwrite:outbox';
+  }
+
+  async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
+    const body = { ...op, journaledAt: new Date().toISOString(), reason };
+    const id = await this.redis.xadd(this.stream, '*', 'entry', JSON.stringify(body));
+    await this.refresh();
+    return { ...body, id: id! };
+  }
+
+  async peek(limit: number): Promise<OutboxEntry[]> {
+    const rows = await this.redis.xrange(this.stream, '-', '+', 'COUNT', limit);
+    await this.refresh();
+    return rows.map(([id, fields]) => ({ ...(JSON.parse(fields[1]!) as Omit<OutboxEntry, 'id'>), id }));
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.xdel(this.stream, ...ids);
+    await this.refresh();
+  }
+
+  async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
+    await this.redis.xadd(`${this.stream}:dead`, '*', 'entry', JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason }));
+    await this.ack([entry.id]);
+  }
+
+  async replayLease(ttlMs: number): Promise<{ release(): Promise<void> } | null> {
+    const key = `${this.stream}:lease`;
+    const token = randomUUID();
+    if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
+    return {
+      // Release only our own lease: it may have expired and been taken by another replica.
+      release: async () => {
+        await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, key, token);
+      },
+    };
+  }
+
+  stats(): { depth: number; oldestAgeSeconds: number } {
+    return this.cached;
+  }
+
+  async close(): Promise<void> {}
+
+  /** Re-reads depth and the oldest entry's age (stream ids start with their millisecond time). */
+  async refresh(): Promise<void> {
+    const [depth, first] = await Promise.all([this.redis.xlen(this.stream), this.redis.xrange(this.stream, '-', '+', 'COUNT', 1)]);
+    const oldest = first[0] ? Number(first[0][0].split('-')[0]) : undefined;
+    this.cached = { depth, oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
+  }
+}
