@@ -186,5 +186,5 @@ function progress(value: unknown): number | null {
 }
 
 function randomHex16(context: WriteContext): string {
-  return context.ids.uuid().replaceAll('-', '').slice(0, 16);
+  return context.ids.uuid().replaceAll('-', '').slice(-16);
 }

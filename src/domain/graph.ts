@@ -199,21 +199,29 @@ export function decideAsset(input: AssetInput, context: WriteContext): Decided<A
 
 export function decideContribution(input: ContributionInput, context: WriteContext): Decided<ContributionInput> {
   assertObject('contribution', input);
-  const cost = toMinorUnits('costAmount', input.costAmount, MONEY);
-  if (cost < 0n) throw new ValidationError('costAmount', `must be >= 0, got ${formatMinorUnits(cost, MONEY)}`);
-  const score = toMinorUnits('coherenceScore', input.coherenceScore, SCORE);
-  if (score < 0n || score > 100n) {
-    throw new ValidationError('coherenceScore', `must be between 0 and 1, got ${formatMinorUnits(score, SCORE)}`);
-  }
   return {
     id: decideUuid('id', input.id, context),
     contributorId: canonicalUuid('contributorId', input.contributorId),
     assetId: canonicalUuid('assetId', input.assetId),
-    costAmount: formatMinorUnits(cost, MONEY),
-    coherenceScore: formatMinorUnits(score, SCORE),
+    costAmount: costAmount('costAmount', input.costAmount),
+    coherenceScore: coherenceScore('coherenceScore', input.coherenceScore),
     metadata: canonicalJsonObject('metadata', input.metadata),
     timestamp: decideTime('timestamp', input.timestamp, context),
   };
+}
+
+/** A contribution cost: NUMERIC(15,2) and >= 0 (the schema's CHECK). */
+export function costAmount(field: string, value: unknown): string {
+  const cost = toMinorUnits(field, value, MONEY);
+  if (cost < 0n) throw new ValidationError(field, `must be >= 0, got ${formatMinorUnits(cost, MONEY)}`);
+  return formatMinorUnits(cost, MONEY);
+}
+
+/** A coherence score: NUMERIC(3,2) from 0 to 1 (the schema's CHECK). */
+export function coherenceScore(field: string, value: unknown): string {
+  const score = toMinorUnits(field, value, SCORE);
+  if (score < 0n || score > 100n) throw new ValidationError(field, `must be between 0 and 1, got ${formatMinorUnits(score, SCORE)}`);
+  return formatMinorUnits(score, SCORE);
 }
 
 /** The record an upsert produces, given the record already stored under its key. */

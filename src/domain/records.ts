@@ -3,7 +3,7 @@ import { oneOf, TASK_STATUSES, TASK_TYPES, taskId } from './agent-task.js';
 import { canonicalDecimal } from './decimal.js';
 import { ValidationError } from './errors.js';
 import type { Asset, Contribution, Contributor, DependencyEdge, Project } from './graph.js';
-import { assertObject, MONEY, projectRef, SCORE } from './graph.js';
+import { assertObject, coherenceScore, costAmount, MONEY, projectRef } from './graph.js';
 import { canonicalJsonObject } from './json.js';
 import { optionalText, requireText } from './text.js';
 import { canonicalTimestamp, canonicalUuid, optionalTimestamp } from './time.js';
@@ -95,8 +95,8 @@ export const GRAPH_ENTITIES: EntityCatalog<GraphRecords> = {
         id: canonicalUuid('id', r.id),
         contributorId: canonicalUuid('contributorId', r.contributorId),
         assetId: canonicalUuid('assetId', r.assetId),
-        costAmount: canonicalDecimal('costAmount', r.costAmount, MONEY),
-        coherenceScore: canonicalDecimal('coherenceScore', r.coherenceScore, SCORE),
+        costAmount: costAmount('costAmount', r.costAmount),
+        coherenceScore: coherenceScore('coherenceScore', r.coherenceScore),
         metadata: canonicalJsonObject('metadata', r.metadata),
         timestamp: canonicalTimestamp('timestamp', r.timestamp),
       };

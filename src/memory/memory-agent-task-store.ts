@@ -42,7 +42,7 @@ export class MemoryAgentTaskStore implements AgentTaskStore, RecordPort<AgentTas
   /** Creates a store and loads options.snapshotPath if that file exists. */
   static async open(options: MemoryStoreOptions = {}): Promise<MemoryAgentTaskStore> {
     const store = new MemoryAgentTaskStore(options);
-    if (options.snapshotPath) await readSnapshot(options.snapshotPath, store.tables);
+    if (options.snapshotPath) await readSnapshot(options.snapshotPath, AGENT_TASK_ENTITIES, (entity, raw) => store.putRecord(entity, raw as never));
     return store;
   }
 

@@ -52,13 +52,7 @@ export class MemoryGraphStore implements GraphStore, RecordPort<GraphRecords> {
   /** Creates a store and loads options.snapshotPath if that file exists. */
   static async open(options: MemoryStoreOptions = {}): Promise<MemoryGraphStore> {
     const store = new MemoryGraphStore(options);
-    if (options.snapshotPath) {
-      const loading = new MemoryTables(GRAPH_ENTITIES);
-      await readSnapshot(options.snapshotPath, loading);
-      for (const entity of Object.keys(GRAPH_ENTITIES) as (keyof GraphRecords)[]) {
-        for (const record of loading.values(entity)) store.store(entity, record);
-      }
-    }
+    if (options.snapshotPath) await readSnapshot(options.snapshotPath, GRAPH_ENTITIES, (entity, raw) => store.putRecord(entity, raw as never));
     return store;
   }
 

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { EntityCatalog } from '../domain/records.js';
-import { MemoryTables } from './memory-tables.js';
+import type { MemoryTables } from './memory-tables.js';
 
 /** A snapshot that cannot be read or does not hold valid records. Never treated as empty. */
 export class SnapshotError extends Error {
@@ -25,14 +25,14 @@ export async function writeSnapshot<Records extends object>(path: string, tables
   }
   const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
   await mkdir(dirname(path), { recursive: true });
-  const file = await open(temporary, 'w');
   try {
-    await file.writeFile(JSON.stringify({ format: FORMAT, version: VERSION, entities }));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
+    const file = await open(temporary, 'w');
+    try {
+      await file.writeFile(JSON.stringify({ format: FORMAT, version: VERSION, entities }));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
@@ -41,10 +41,15 @@ export async function writeSnapshot<Records extends object>(path: string, tables
 }
 
 /**
- * Loads a snapshot into `tables`, validating every record with the catalog. A missing
- * file loads nothing (a first start); anything unreadable or invalid throws SnapshotError.
+ * Reads a snapshot and hands each record to `put` (which validates it and its references),
+ * entity by entity in catalog order. A missing file loads nothing (a first start) and
+ * returns false; anything unreadable or invalid throws SnapshotError naming entity[index].
  */
-export async function readSnapshot<Records extends object>(path: string, tables: MemoryTables<Records>): Promise<boolean> {
+export async function readSnapshot<Records extends object>(
+  path: string,
+  catalog: EntityCatalog<Records>,
+  put: <E extends keyof Records & string>(entity: E, raw: unknown) => Promise<void>,
+): Promise<boolean> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -64,17 +69,16 @@ export async function readSnapshot<Records extends object>(path: string, tables:
   }
   if (typeof document.entities !== 'object' || document.entities === null) throw new SnapshotError(path, 'has no entities');
   const entities = document.entities as Record<string, unknown>;
-  const catalog: EntityCatalog<Records> = tables.catalog;
   for (const entity of Object.keys(catalog) as (keyof Records & string)[]) {
-    const rows = entities[entity] ?? [];
-    if (!Array.isArray(rows)) throw new SnapshotError(path, `entity ${entity} is not a list`);
-    rows.forEach((raw, index) => {
+    const rows = entities[entity];
+    if (!Array.isArray(rows)) throw new SnapshotError(path, `has no list of ${entity} (a snapshot of another store?)`);
+    for (const [index, raw] of rows.entries()) {
       try {
-        tables.put(entity, catalog[entity].normalize(raw));
+        await put(entity, raw);
       } catch (error) {
         throw new SnapshotError(path, `${entity}[${index}] is invalid: ${(error as Error).message}`);
       }
-    });
+    }
   }
   return true;
 }

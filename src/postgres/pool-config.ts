@@ -39,7 +39,7 @@ export function poolOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Postgr
     throw new TypeError(`DATABASE_URL must start with postgres:// or postgresql://, got ${redactUrl(connectionString)}`);
   }
   const poolSize = integer(env, 'POSTGRES_POOL_SIZE', 20, 1);
-  const sslMode = (env.POSTGRES_SSL_MODE ?? 'disable') as SslMode;
+  const sslMode = (env.POSTGRES_SSL_MODE || 'disable') as SslMode;
   if (!SSL_MODES.includes(sslMode)) {
     throw new TypeError(`POSTGRES_SSL_MODE must be one of ${SSL_MODES.join(', ')}, got ${JSON.stringify(env.POSTGRES_SSL_MODE)}`);
   }

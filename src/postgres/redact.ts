@@ -3,24 +3,37 @@
  * log line, a metric or an error message.
  */
 
-/** The URL with its password replaced by "***" (unparseable input is hidden whole). */
+/** The URL with its password (user-info or ?password=) replaced by "***"; anything not a postgres URL is hidden whole. */
 export function redactUrl(url: string): string {
+  const parsed = parsePostgresUrl(url);
+  if (!parsed) return '<unparseable connection string>';
+  if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+  return parsed.toString();
+}
+
+/** Secrets found in a connection string: its passwords, raw and URL-decoded; the whole string if it cannot be parsed. */
+export function secretsOf(url: string): string[] {
+  const parsed = parsePostgresUrl(url);
+  if (!parsed) return [url];
+  const passwords = [parsed.password, parsed.searchParams.get('password') ?? ''].filter(Boolean);
+  return [...new Set(passwords.flatMap((password) => [password, safeDecode(password), encodeURIComponent(password)]))];
+}
+
+function parsePostgresUrl(url: string): URL | undefined {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    return parsed.protocol === 'postgres:' || parsed.protocol === 'postgresql:' ? parsed : undefined;
   } catch {
-    return '<unparseable connection string>';
+    return undefined;
   }
 }
 
-/** Secrets found in a connection string: its password, raw and URL-decoded. */
-export function secretsOf(url: string): string[] {
+function safeDecode(text: string): string {
   try {
-    const password = new URL(url).password;
-    return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+    return decodeURIComponent(text);
   } catch {
-    return [url];
+    return text;
   }
 }
 

@@ -1,0 +1,133 @@
+import { ConflictError, StoreError } from '../domain/errors.js';
+import type { DualWriteMetrics } from './metrics.js';
+import { errorText, type Mirror } from './mirror.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
+
+/** Options of OutboxReplayer. */
+export interface ReplayerOptions {
+  /** Pause between replay rounds while all is well. Default 1000 ms. */
+  readonly intervalMs?: number;
+  /** Longest pause after repeated failures (the pause doubles per failed round). Default 30000 ms. */
+  readonly maxIntervalMs?: number;
+  /** Entries read per round. Default 500. */
+  readonly batchSize?: number;
+  /** Times the target may reject an entry (a StoreError, not a connection failure) before it is dead-lettered. Default 5. */
+  readonly maxRejections?: number;
+  readonly metrics?: DualWriteMetrics;
+  readonly logger?: Pick<Console, 'warn' | 'error' | 'info'>;
+}
+
+export interface ReplayRound {
+  readonly replayed: number;
+  readonly deadLettered: number;
+  /** Set when the round stopped at an entry that failed. */
+  readonly failure?: string;
+}
+
+/**
+ * Replays outbox entries strictly in journal order once the target answers again. A
+ * round stops at the first failure so later writes never overtake earlier ones. Its
+ * timer never throws, backs off on failure and is unref'd (as unleash-client's are).
+ */
+export class OutboxReplayer {
+  private readonly rejections = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private running: Promise<ReplayRound> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly mirror: Mirror,
+    private readonly options: ReplayerOptions = {},
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One replay round now (also what the timer runs). Concurrent calls share the round. */
+  replayOnce(): Promise<ReplayRound> {
+    this.running ??= this.round().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async round(): Promise<ReplayRound> {
+    const lease = await this.outbox.replayLease(60_000);
+    if (!lease) return { replayed: 0, deadLettered: 0 };
+    let replayed = 0;
+    let deadLettered = 0;
+    try {
+      for (const entry of await this.outbox.peek(this.options.batchSize ?? 500)) {
+        const outcome = await this.replay(entry);
+        if (outcome === 'failed') return { replayed, deadLettered, failure: `entry ${entry.id} (${entry.store}.${entry.method} ${entry.key})` };
+        if (outcome === 'dead') deadLettered++;
+        else replayed++;
+      }
+      return { replayed, deadLettered };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  private async replay(entry: OutboxEntry): Promise<'applied' | 'dead' | 'failed'> {
+    try {
+      await this.mirror.apply(entry);
+    } catch (error) {
+      // A create that conflicts was applied before (its commit was lost in transit): done.
+      if (!(error instanceof ConflictError)) return this.rejected(entry, error);
+    }
+    await this.outbox.ack([entry.id]);
+    this.finish(entry, 'applied');
+    return 'applied';
+  }
+
+  private async rejected(entry: OutboxEntry, error: unknown): Promise<'dead' | 'failed'> {
+    this.options.metrics?.outboxReplayed.inc({ store: entry.store, outcome: 'failed' });
+    if (!(error instanceof StoreError)) return 'failed';
+    const count = (this.rejections.get(entry.id) ?? 0) + 1;
+    this.rejections.set(entry.id, count);
+    if (count < (this.options.maxRejections ?? 5)) return 'failed';
+    await this.outbox.deadLetter(entry, errorText(error));
+    this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
+    this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) dead-lettered after ${count} rejections: ${errorText(error)}`);
+    this.finish(entry, 'dead');
+    return 'dead';
+  }
+
+  private finish(entry: OutboxEntry, outcome: 'applied' | 'dead'): void {
+    this.rejections.delete(entry.id);
+    this.mirror.released(entry.key);
+    if (outcome === 'applied') this.options.metrics?.outboxReplayed.inc({ store: entry.store, outcome: 'applied' });
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.replayOnce().then(
+        (round) => {
+          this.failures = round.failure ? this.failures + 1 : 0;
+          this.schedule(this.pause());
+        },
+        (error: unknown) => {
+          this.failures++;
+          this.options.logger?.warn(`dualwrite: outbox replay round failed: ${errorText(error)}`);
+          this.schedule(this.pause());
+        },
+      );
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private pause(): number {
+    const base = this.options.intervalMs ?? 1000;
+    return Math.min(base * 2 ** this.failures, this.options.maxIntervalMs ?? 30_000);
+  }
+}
