@@ -22,6 +22,10 @@ export const METRIC = {
   pool: 'dualwrite_pg_pool_connections',
 } as const;
 
+export interface CallRecorder {
+  record(seconds: number, ok: boolean): void;
+}
+
 export type ShadowOutcome = 'match' | 'mismatch' | 'error' | 'skipped_pending';
 
 /** Live values the gauges read at scrape time. */
@@ -48,6 +52,8 @@ export class DualWriteMetrics {
   readonly flagRefusals: Counter<'reason'>;
   readonly flagSourceErrors: Counter<'source'>;
   private readonly sources: MetricSources = {};
+  private readonly recorders = new Map<string, CallRecorder>();
+  private readonly readChildren = new Map<string, { inc(): void }>();
 
   constructor(readonly registry: Registry) {
     const registers = [registry];
@@ -130,9 +136,33 @@ export class DualWriteMetrics {
     this.sources[name] = read;
   }
 
-  /** Records one store call. */
-  observe(store: string, operation: string, side: Side, seconds: number, ok: boolean): void {
-    this.operations.inc({ store, operation, side, outcome: ok ? 'ok' : 'error' });
-    this.duration.observe({ store, operation, side }, seconds);
+  /**
+   * Recorder of one (store, operation, side)'s calls, with its label children bound once:
+   * looking labels up per call would cost more than a memory read itself.
+   */
+  call(store: string, operation: string, side: Side): CallRecorder {
+    const key = `${store}\u0000${operation}\u0000${side}`;
+    let recorder = this.recorders.get(key);
+    if (!recorder) {
+      const ok = this.operations.labels(store, operation, side, 'ok');
+      const error = this.operations.labels(store, operation, side, 'error');
+      const duration = this.duration.labels(store, operation, side);
+      recorder = {
+        record(seconds, succeeded) {
+          (succeeded ? ok : error).inc();
+          duration.observe(seconds);
+        },
+      };
+      this.recorders.set(key, recorder);
+    }
+    return recorder;
+  }
+
+  /** Counts a read answered by `source` (memory, postgres, or fallback). */
+  read(store: string, source: Side | 'fallback'): void {
+    const key = `${store}\u0000${source}`;
+    let child = this.readChildren.get(key);
+    if (!child) this.readChildren.set(key, (child = this.reads.labels(store, source)));
+    child.inc();
   }
 }

@@ -68,9 +68,9 @@ export class Mirror {
     return this.inFlight;
   }
 
-  /** True while `key` has a mirror write in flight or in the outbox (the sides may differ). */
-  isPending(key: string): boolean {
-    return this.chains.has(key) || this.journaled.has(key);
+  /** True while `key` (any key, when absent) has a mirror write in flight or in the outbox: the sides may differ. */
+  isPending(key?: string): boolean {
+    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.chains.has(key) || this.journaled.has(key);
   }
 
   /**

@@ -52,6 +52,11 @@ export class MemoryAgentTaskStore implements AgentTaskStore, RecordPort<AgentTas
     await writeSnapshot(path, this.tables);
   }
 
+  /** Removes every record. */
+  clear(): void {
+    this.tables.clear();
+  }
+
   async createTask(input: TaskInput): Promise<AgentTask> {
     const task = newTask(decideTask(input, this.context));
     if (this.tables.get('agent_tasks', [task.id])) throw new ConflictError('id', task.id);

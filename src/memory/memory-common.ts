@@ -47,6 +47,10 @@ export class MultiIndex {
     return this.sets.get(key) ?? EMPTY;
   }
 
+  clear(): void {
+    this.sets.clear();
+  }
+
   count(key: string): number {
     return this.sets.get(key)?.size ?? 0;
   }

@@ -62,6 +62,14 @@ export class MemoryGraphStore implements GraphStore, RecordPort<GraphRecords> {
     await writeSnapshot(path, this.tables);
   }
 
+  /** Removes every record. */
+  clear(): void {
+    this.tables.clear();
+    this.dependents.clear();
+    this.byAsset.clear();
+    this.byContributor.clear();
+  }
+
   async getProject(ref: ProjectRef): Promise<Project | null> {
     const key = projectRef('project', ref);
     return this.tables.get('projects', [key.ecosystem, key.name]) ?? null;

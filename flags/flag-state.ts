@@ -1,0 +1,103 @@
+import type { DualWriteMetrics } from '../src/dualwrite/metrics.js';
+import { STAGE_POLICIES, type Stage } from '../src/dualwrite/stages.js';
+import { DEFAULT_ROLLOUT_GROUP, Listeners, type FlagSource, type MigrationFlags } from './migration-flags.js';
+
+/** The flags in force after safety rules: what the DualWriteStore routes by. */
+export interface EffectiveFlags extends MigrationFlags {
+  /** Which source they came from ("default" when none had flags). */
+  readonly source: string;
+  /** Set when the requested flags were unsafe and a safe behaviour is used instead. */
+  readonly refused?: string;
+}
+
+export interface FlagStateOptions {
+  readonly metrics?: DualWriteMetrics;
+  readonly logger?: Pick<Console, 'warn'>;
+}
+
+const DEFAULT_FLAGS: MigrationFlags = { stage: 'memory-only', readPercent: 0, rolloutGroup: DEFAULT_ROLLOUT_GROUP };
+
+/**
+ * Combines flag sources (first one with flags wins: Unleash, then the file, then env)
+ * and applies the safety rules. `current` is a plain field swapped on change, so the hot
+ * path reads flags for the cost of a property access.
+ */
+export class FlagState {
+  current: EffectiveFlags;
+  private readonly listeners = new Listeners();
+  private readonly unsubscribes: (() => void)[];
+  private readonly warned = new Set<string>();
+  /** Set once postgres-only ran: memory missed writes until resynced from PostgreSQL. */
+  private memoryStale = false;
+
+  constructor(
+    private readonly sources: readonly FlagSource[],
+    private readonly options: FlagStateOptions = {},
+  ) {
+    this.current = this.resolve();
+    this.unsubscribes = sources.map((source) => source.subscribe(() => this.recompute()));
+    options.metrics?.source('flags', () => this.current);
+  }
+
+  /** Calls `listener` after the effective flags changed. */
+  subscribe(listener: () => void): () => void {
+    return this.listeners.subscribe(listener);
+  }
+
+  /** Memory was refilled from PostgreSQL (see DualWriteStore resync): memory stages are safe again. */
+  memoryResynced(): void {
+    this.memoryStale = false;
+    this.recompute();
+  }
+
+  async close(): Promise<void> {
+    for (const unsubscribe of this.unsubscribes) unsubscribe();
+    await Promise.all(this.sources.map((source) => source.close()));
+  }
+
+  private recompute(): void {
+    const next = this.resolve();
+    if (JSON.stringify(next) === JSON.stringify(this.current)) return;
+    this.current = next;
+    this.listeners.notify();
+  }
+
+  private resolve(): EffectiveFlags {
+    const source = this.sources.find((candidate) => candidate.current() !== undefined);
+    const requested = source?.current() ?? DEFAULT_FLAGS;
+    const name = source?.name ?? 'default';
+    if (requested.stage === 'postgres-only') this.memoryStale = true;
+    let stage: Stage = requested.stage;
+    let refused: string | undefined;
+    // Seed 004's phase 2: DUAL_WRITE_MODE=true with READ_FROM_POSTGRES_PERCENT > 0 is read-shift.
+    if (stage === 'dual-write' && requested.readPercent > 0) stage = 'read-shift';
+    if (stage === 'memory-only' && requested.readPercent > 0) {
+      refused = 'reads-without-dual-write';
+    }
+    if (this.memoryStale && STAGE_POLICIES[stage].authoritative === 'memory') {
+      refused = 'memory-stale-after-postgres-only';
+      stage = 'postgres-primary';
+    }
+    if (refused) this.refuse(refused, requested);
+    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: name, ...(refused ? { refused } : {}) };
+  }
+
+  private refuse(reason: string, requested: MigrationFlags): void {
+    if (this.current?.refused === reason) return;
+    this.options.metrics?.flagRefusals.inc({ reason });
+    if (this.warned.has(reason)) return;
+    this.warned.add(reason);
+    this.options.logger?.warn(
+      `dualwrite: refusing unsafe flags ${JSON.stringify(requested)} (${reason}); ` +
+        (reason === 'reads-without-dual-write'
+          ? 'reads stay in memory because PostgreSQL is not being written'
+          : 'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first'),
+    );
+  }
+}
+
+/** The share of keyed reads PostgreSQL gets in a stage. */
+function readPercentOf(stage: Stage, requested: number): number {
+  const reads = STAGE_POLICIES[stage].reads;
+  return reads === 'percent' ? requested : reads === 'postgres' ? 100 : 0;
+}

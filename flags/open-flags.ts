@@ -1,0 +1,24 @@
+import { EnvFlagSource } from './env-flags.js';
+import { FileFlagSource } from './file-flags.js';
+import { FlagState, type FlagStateOptions } from './flag-state.js';
+import type { FlagSource } from './migration-flags.js';
+import { UnleashFlagSource } from './unleash-flags.js';
+
+/**
+ * The flag layer from the environment: Unleash when UNLEASH_URL is set (token
+ * UNLEASH_TOKEN, bootstrap UNLEASH_BOOTSTRAP_FILE), then the file DUALWRITE_FLAGS_FILE,
+ * then DUAL_WRITE_MODE / READ_FROM_POSTGRES_PERCENT; memory-only when none has flags.
+ */
+export function openFlags(env: NodeJS.ProcessEnv = process.env, options: FlagStateOptions = {}): FlagState {
+  const onError = (source: string, error: unknown) => {
+    options.metrics?.flagSourceErrors.inc({ source });
+    options.logger?.warn(`dualwrite: flag source ${source} failed, keeping last known flags: ${error instanceof Error ? error.message : String(error)}`);
+  };
+  const sources: FlagSource[] = [];
+  if (env.UNLEASH_URL) {
+    sources.push(new UnleashFlagSource({ url: env.UNLEASH_URL, token: env.UNLEASH_TOKEN, bootstrapFile: env.UNLEASH_BOOTSTRAP_FILE || undefined, onError }));
+  }
+  if (env.DUALWRITE_FLAGS_FILE) sources.push(new FileFlagSource({ path: env.DUALWRITE_FLAGS_FILE, onError }));
+  sources.push(new EnvFlagSource(env));
+  return new FlagState(sources, options);
+}

@@ -1,0 +1,24 @@
+import { decideTask, decideTaskUpdate, type TaskUpdateResult } from '../domain/agent-task.js';
+import type { AgentTaskStore } from '../ports/agent-task-store.js';
+import type { StoreDescription } from './store-description.js';
+
+const task = (id: string) => `task:${id}`;
+
+export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
+  createTask: { kind: 'write', key: (input) => task(input.id!), decide: (context, input) => [decideTask(input, context)] },
+  getTask: { kind: 'read', key: task },
+  updateTask: {
+    kind: 'write',
+    key: task,
+    decide: (context, id, patch, options) => {
+      const update = decideTaskUpdate(id, patch, options, context);
+      return [update.id, update.patch, { at: update.at, ...(update.expectedStatus ? { expectedStatus: update.expectedStatus } : {}) }];
+    },
+    // The authoritative side decided the compare-and-set: mirror only an update that
+    // happened, and without the condition, so the other side follows rather than re-decides.
+    mirrorArgs: ([id, patch, options], result) => ((result as TaskUpdateResult).updated ? [id, patch, { at: options!.at }] : null),
+  },
+  listTasks: { kind: 'read' },
+  attention: { kind: 'read' },
+  countByStatus: { kind: 'read' },
+};

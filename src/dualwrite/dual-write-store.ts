@@ -1,0 +1,110 @@
+import { performance } from 'node:perf_hooks';
+import type { EffectiveFlags } from '../../flags/flag-state.js';
+import { StoreError } from '../domain/errors.js';
+import type { WriteContext } from '../domain/graph.js';
+import { randomIds, systemClock } from '../domain/time.js';
+import type { DualWriteMetrics } from './metrics.js';
+import type { Mirror } from './mirror.js';
+import { routesToPostgres } from './routing.js';
+import type { ShadowReads } from './shadow.js';
+import { STAGE_POLICIES, type Side } from './stages.js';
+import type { ReadSpec, StoreDescription, WriteSpec } from './store-description.js';
+
+/** Options of createDualWriteStore. */
+export interface DualWriteStoreOptions<S> {
+  /** Label in metrics and outbox entries, e.g. "graph". Required. */
+  readonly name: string;
+  /** Which methods read and which write, and their keys. Required. */
+  readonly description: StoreDescription<S>;
+  readonly memory: S;
+  readonly postgres: S;
+  /** Flags in force; read on every call (a FlagState). Required. */
+  readonly flags: { readonly current: EffectiveFlags };
+  /** Applies writes to the other side; shared by every store of a process. Required. */
+  readonly mirror: Mirror;
+  /** Decides ids and times of writes. Default: system clock, random UUIDs. */
+  readonly context?: WriteContext;
+  readonly metrics?: DualWriteMetrics;
+  /** Shadow comparison of sampled reads. Default: none. */
+  readonly shadow?: ShadowReads;
+}
+
+type AnyMethod = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Wraps two implementations of a store interface S into one S that follows the stage
+ * in force: writes go to the authoritative side first (its result or error is the
+ * caller's) and are then mirrored; reads go where the stage and the sticky read
+ * percentage send them. Any interface can be wrapped given its StoreDescription.
+ */
+export function createDualWriteStore<S extends object>(options: DualWriteStoreOptions<S>): S {
+  const { name, flags, mirror, metrics, shadow } = options;
+  const context = options.context ?? { clock: systemClock, ids: randomIds };
+  const sides: Record<Side, Record<string, AnyMethod>> = {
+    memory: options.memory as Record<string, AnyMethod>,
+    postgres: options.postgres as Record<string, AnyMethod>,
+  };
+
+  const call = async (side: Side, method: string, args: readonly unknown[]): Promise<unknown> => {
+    if (!metrics) return sides[side][method]!.apply(sides[side], args as unknown[]);
+    const recorder = metrics.call(name, method, side);
+    const start = performance.now();
+    try {
+      const result = await sides[side][method]!.apply(sides[side], args as unknown[]);
+      recorder.record((performance.now() - start) / 1000, true);
+      return result;
+    } catch (error) {
+      recorder.record((performance.now() - start) / 1000, false);
+      throw error;
+    }
+  };
+
+  const write = async (method: string, spec: WriteSpec<unknown[]>, args: unknown[]): Promise<unknown> => {
+    const decided = spec.decide ? spec.decide(context, ...args) : args;
+    const policy = STAGE_POLICIES[flags.current.stage];
+    const result = await call(policy.authoritative, method, decided);
+    if (policy.mirror) {
+      const mirrored = spec.mirrorArgs ? spec.mirrorArgs(decided, result) : decided;
+      if (mirrored) await mirror.submit({ store: name, target: policy.mirror, method, args: mirrored, key: spec.key(...decided) });
+    }
+    return result;
+  };
+
+  const read = async (method: string, spec: ReadSpec<unknown[]>, args: unknown[]): Promise<unknown> => {
+    const current = flags.current;
+    const policy = STAGE_POLICIES[current.stage];
+    let key: string | undefined;
+    let side: Side;
+    if (policy.reads === 'percent') {
+      key = spec.key ? spec.key(...args) : `op:${method}`;
+      side = routesToPostgres(current.rolloutGroup, key, current.readPercent) ? 'postgres' : 'memory';
+    } else {
+      side = policy.reads;
+    }
+    let result: unknown;
+    let source: Side | 'fallback' = side;
+    try {
+      result = await call(side, method, args);
+    } catch (error) {
+      // While memory is authoritative, PostgreSQL trouble must not reach the caller; a
+      // StoreError (bad input, not found) is the answer memory would give too.
+      if (side !== 'postgres' || policy.authoritative !== 'memory' || error instanceof StoreError) throw error;
+      source = 'fallback';
+      side = 'memory';
+      result = await call('memory', method, args);
+    }
+    metrics?.read(name, source);
+    if (policy.mirror && shadow?.sampled()) {
+      const other: Side = side === 'memory' ? 'postgres' : 'memory';
+      const shadowKey = key ?? (spec.key ? spec.key(...args) : undefined);
+      shadow.schedule(name, method, shadowKey ?? `op:${method}`, side, result, () => call(other, method, args), () => mirror.isPending(shadowKey));
+    }
+    return result;
+  };
+
+  const store: Record<string, AnyMethod> = {};
+  for (const [method, spec] of Object.entries(options.description) as [string, ReadSpec<unknown[]> | WriteSpec<unknown[]>][]) {
+    store[method] = spec.kind === 'write' ? (...args) => write(method, spec, args) : (...args) => read(method, spec, args);
+  }
+  return store as S;
+}

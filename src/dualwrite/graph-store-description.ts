@@ -1,0 +1,42 @@
+import { decideAsset, decideContribution, decideContributor, decideDependency, decideProject, projectRef, type ProjectRef } from '../domain/graph.js';
+import type { GraphStore } from '../ports/graph-store.js';
+import type { StoreDescription } from './store-description.js';
+
+/** Routing key of a project: its folded (ecosystem, name); unparseable refs share one key. */
+const project = (ref: ProjectRef) => {
+  try {
+    const { ecosystem, name } = projectRef('project', ref);
+    return `project:${ecosystem}/${name}`;
+  } catch {
+    return 'project:?';
+  }
+};
+const id = (kind: string) => (value: string) => `${kind}:${String(value).toLowerCase()}`;
+
+export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
+  getProject: { kind: 'read', key: project },
+  upsertProject: { kind: 'write', key: project, decide: (context, input) => [decideProject(input, context)] },
+  search: { kind: 'read' },
+  countProjects: { kind: 'read' },
+  // An edge changes its source project's dependency count: order it with that project's writes.
+  addDependency: {
+    kind: 'write',
+    key: project,
+    decide: (context, from, to, options) => {
+      const edge = decideDependency(from, to, options, context);
+      return [edge.from, edge.to, { at: edge.at }];
+    },
+  },
+  countDependents: { kind: 'read', key: project },
+  createContributor: { kind: 'write', key: (input) => id('contributor')(input.id!), decide: (context, input) => [decideContributor(input, context)] },
+  getContributor: { kind: 'read', key: id('contributor') },
+  listContributors: { kind: 'read' },
+  createAsset: { kind: 'write', key: (input) => id('asset')(input.id!), decide: (context, input) => [decideAsset(input, context)] },
+  getAsset: { kind: 'read', key: id('asset') },
+  listAssets: { kind: 'read' },
+  // A contribution changes its asset's total: order it with that asset's writes.
+  createContribution: { kind: 'write', key: (input) => id('asset')(input.assetId), decide: (context, input) => [decideContribution(input, context)] },
+  getContribution: { kind: 'read', key: id('contribution') },
+  listContributionsByAsset: { kind: 'read', key: id('asset') },
+  listContributionsByContributor: { kind: 'read', key: id('contributor') },
+};

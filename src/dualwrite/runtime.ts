@@ -1,0 +1,160 @@
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import type { FlagState } from '../../flags/flag-state.js';
+import { openFlags } from '../../flags/open-flags.js';
+import type { WriteContext } from '../domain/graph.js';
+import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/records.js';
+import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../memory/memory-graph-store.js';
+import { openDatabase } from '../postgres/open-database.js';
+import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
+import { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
+import type { SqlExecutor } from '../postgres/sql-executor.js';
+import type { AgentTaskStore } from '../ports/agent-task-store.js';
+import type { GraphStore } from '../ports/graph-store.js';
+import type { RecordPort } from '../ports/record-port.js';
+import { scanAll } from '../record-scan.js';
+import { AGENT_TASK_STORE_METHODS } from './agent-task-store-description.js';
+import { createDualWriteStore } from './dual-write-store.js';
+import { FileOutbox } from './file-outbox.js';
+import { GRAPH_STORE_METHODS } from './graph-store-description.js';
+import { DualWriteMetrics } from './metrics.js';
+import { Mirror, type MirrorOptions } from './mirror.js';
+import type { Outbox } from './outbox.js';
+import { RedisOutbox } from './redis-outbox.js';
+import { OutboxReplayer, type ReplayerOptions } from './replayer.js';
+import { ShadowReads, type ShadowOptions } from './shadow.js';
+import type { Side } from './stages.js';
+
+/** Options of openDualWrite; everything not given is read from the environment. */
+export interface DualWriteRuntimeOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** The application's existing in-memory stores. Default: new empty ones. */
+  readonly memory?: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
+  /** An open, migrated database. Default: openDatabase(env) (DATABASE_URL or embedded PGlite). */
+  readonly db?: SqlExecutor;
+  /** Metrics registry. Default: a new Registry. */
+  readonly registry?: Registry;
+  /** Flags. Default: openFlags(env) (Unleash, file, env). */
+  readonly flags?: FlagState;
+  /** Outbox. Default: RedisOutbox when REDIS_URL is set, else FileOutbox at DUALWRITE_OUTBOX_PATH (.dualwrite/outbox.jsonl). */
+  readonly outbox?: Outbox;
+  /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
+  readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger'>;
+  readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
+  /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
+  readonly shadow?: ShadowOptions;
+  readonly context?: WriteContext;
+  readonly logger?: Pick<Console, 'info' | 'warn' | 'error'>;
+}
+
+/** Everything an API needs to embed dualwrite: the wrapped stores and their machinery. */
+export interface DualWriteRuntime {
+  /** Drop-in GraphStore and AgentTaskStore for the API. */
+  readonly graph: GraphStore;
+  readonly tasks: AgentTaskStore;
+  readonly memory: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
+  readonly postgres: { readonly graph: PostgresGraphStore; readonly tasks: PostgresAgentTaskStore };
+  readonly db: SqlExecutor;
+  readonly flags: FlagState;
+  readonly mirror: Mirror;
+  readonly outbox: Outbox;
+  readonly replayer: OutboxReplayer;
+  readonly shadow: ShadowReads;
+  readonly metrics: DualWriteMetrics;
+  /**
+   * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only.
+   * Run it in postgres-primary (memory is being mirrored again), then roll back.
+   */
+  resyncMemory(): Promise<void>;
+  /** Waits for in-flight mirror writes, stops the replayer and closes what it opened. */
+  close(): Promise<void>;
+}
+
+export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Promise<DualWriteRuntime> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? console;
+  const registry = options.registry ?? new Registry();
+  const metrics = new DualWriteMetrics(registry);
+  const opened: (() => Promise<void>)[] = [];
+
+  const db = options.db ?? (await openDatabase(env)).db;
+  if (!options.db) opened.push(() => db.close());
+  metrics.source('pool', () => db.poolStats());
+
+  const flags = options.flags ?? openFlags(env, { metrics, logger });
+  if (!options.flags) opened.push(() => flags.close());
+
+  let outbox = options.outbox;
+  if (!outbox) {
+    if (env.REDIS_URL) {
+      const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      await redis.connect();
+      outbox = new RedisOutbox(redis);
+      await (outbox as RedisOutbox).refresh();
+      opened.push(async () => void redis.disconnect());
+    } else {
+      outbox = await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined });
+    }
+    opened.push(() => outbox!.close());
+  }
+  const box = outbox;
+  metrics.source('outbox', () => box.stats());
+
+  const memory = options.memory ?? { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
+  const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
+  const targets: Record<string, Record<Side, object>> = {
+    graph: { memory: memory.graph, postgres: postgres.graph },
+    tasks: { memory: memory.tasks, postgres: postgres.tasks },
+  };
+  const mirror = new Mirror(
+    (store, side) => {
+      const target = targets[store]?.[side];
+      if (!target) throw new TypeError(`no store named ${store}`);
+      return target;
+    },
+    { mode: (env.DUALWRITE_MIRROR_MODE as 'sync' | 'async' | undefined) || 'sync', ...options.mirror, outbox: box, metrics, logger },
+  );
+  await mirror.loadJournaled();
+  const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
+  replayer.start();
+  const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
+  const common = { flags, mirror, metrics, shadow, context: options.context };
+
+  return {
+    graph: createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory: memory.graph, postgres: postgres.graph, ...common }),
+    tasks: createDualWriteStore<AgentTaskStore>({ name: 'tasks', description: AGENT_TASK_STORE_METHODS, memory: memory.tasks, postgres: postgres.tasks, ...common }),
+    memory,
+    postgres,
+    db,
+    flags,
+    mirror,
+    outbox: box,
+    replayer,
+    shadow,
+    metrics,
+    async resyncMemory() {
+      await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
+      await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);
+      flags.memoryResynced();
+    },
+    async close() {
+      await mirror.drain();
+      await replayer.stop();
+      await shadow.settle();
+      for (const close of opened.reverse()) await close();
+    },
+  };
+}
+
+/** Makes `to` hold exactly `from`'s records: clears it, then copies entity by entity in dependency order. */
+async function copyAll<Records extends object>(
+  entities: (keyof Records & string)[],
+  from: RecordPort<Records>,
+  to: RecordPort<Records> & { clear(): void },
+): Promise<void> {
+  to.clear();
+  for (const entity of entities) {
+    for await (const page of scanAll(from, entity)) for (const record of page) await to.putRecord(entity, record);
+  }
+}
