@@ -140,10 +140,10 @@ export function projectRef(field: string, value: unknown): ProjectRef {
   }
   const ref = value as Record<string, unknown>;
   const prefix = field ? `${field}.` : '';
-  return {
-    ecosystem: foldCase(requireText(`${prefix}ecosystem`, ref.ecosystem, { maxLength: 100, nonBlank: true })),
-    name: foldCase(requireText(`${prefix}name`, ref.name, { maxLength: 255, nonBlank: true })),
-  };
+  // Lengths are checked after folding: lowercasing can add code points ('İ' becomes 'i̇').
+  const folded = (name: string, max: number) =>
+    requireText(`${prefix}${name}`, foldCase(requireText(`${prefix}${name}`, ref[name], { nonBlank: true })), { maxLength: max });
+  return { ecosystem: folded('ecosystem', 100), name: folded('name', 255) };
 }
 
 export function decideProject(input: ProjectInput, context: WriteContext): Decided<ProjectInput> {

@@ -52,7 +52,10 @@ export const GRAPH_ENTITIES: EntityCatalog<GraphRecords> = {
     keyOf: (e) => [e.from.ecosystem, e.from.name, e.to.ecosystem, e.to.name],
     normalize: (raw) => {
       const r = recordObject('dependencies', raw);
-      return { from: projectRef('from', r.from), to: projectRef('to', r.to), createdAt: canonicalTimestamp('createdAt', r.createdAt) };
+      const from = projectRef('from', r.from);
+      const to = projectRef('to', r.to);
+      if (from.ecosystem === to.ecosystem && from.name === to.name) throw new ValidationError('to', 'a project cannot depend on itself');
+      return { from, to, createdAt: canonicalTimestamp('createdAt', r.createdAt) };
     },
   },
   contributors: {

@@ -1,18 +1,31 @@
 import PQueue from 'p-queue';
+import { StoreError } from '../domain/errors.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { MirrorOp, Outbox } from './outbox.js';
+import { rolloutBucket } from './routing.js';
 import type { Side } from './stages.js';
 
 export type MirrorMode = 'sync' | 'async';
+
+/** Resolves a mirror op's store name to the object it targets on a side. */
+export type TargetResolver = (store: string, side: Side) => object;
+
+/**
+ * Runs `work` in one transaction, handing it a resolver whose stores are bound to that
+ * transaction; commits if it resolves, rolls back if it throws.
+ */
+export type Transact = (work: (resolve: TargetResolver) => Promise<void>) => Promise<void>;
 
 /** Options of Mirror. */
 export interface MirrorOptions {
   /** Where failed mirror writes are journaled for replay. Required. */
   readonly outbox: Outbox;
-  /** sync: the caller waits until the mirror write is applied or journaled. async: it waits only for a queue slot. Default "sync". */
+  /** sync: the caller waits until its mirror write is applied or journaled. async: only for a queue slot. Default "sync". */
   readonly mode?: MirrorMode;
-  /** Mirror writes applied at once (async mode). Default 8. */
+  /** Partitions applying writes in parallel; a key always maps to the same partition, so its writes stay in order. Default 4. */
   readonly concurrency?: number;
+  /** Writes applied per transaction when `transact` is given (group commit). Default 200. */
+  readonly batchSize?: number;
   /** Accepted-but-unfinished mirror writes allowed before backpressure applies (async mode). Default 10000. */
   readonly maxQueued?: number;
   /**
@@ -21,28 +34,41 @@ export interface MirrorOptions {
    * target (nothing waits; the replayer applies it later). Default "wait".
    */
   readonly whenFull?: 'wait' | 'journal';
+  /** Per side, how to batch writes into one transaction. Default: none (one write at a time). */
+  readonly transactions?: { readonly [S in Side]?: Transact };
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error'>;
 }
 
-/** Resolves a mirror op to the store object it targets. */
-export type TargetResolver = (store: string, side: Side) => object;
+interface Pending {
+  readonly op: MirrorOp;
+  readonly done: () => void;
+}
+
+/** One partition: a buffer of writes and a serial p-queue that flushes it in batches. */
+interface Partition {
+  readonly queue: PQueue;
+  buffer: Pending[];
+}
 
 /**
- * Applies writes to the non-authoritative side. Writes with the same key are applied in
- * submission order; a write that fails goes to the outbox, and while a key has entries
- * in the outbox its later writes are journaled behind them, so replay keeps the order
- * and an older write never lands after a newer one.
+ * Applies writes to the non-authoritative side. Each key maps to one partition whose
+ * writes are applied one batch at a time in submission order, so writes to a key land
+ * in order. A batch runs in one transaction when it can (one commit for many writes);
+ * if the batch fails, its writes are retried one by one, and a write that still fails
+ * goes to the outbox. While a key has entries in the outbox its later writes are
+ * journaled behind them, so replay keeps the order and an older write never lands
+ * after a newer one.
  */
 export class Mirror {
   readonly mode: MirrorMode;
-  private readonly queue: PQueue;
+  private readonly partitions: Partition[];
+  private readonly batchSize: number;
   private readonly maxQueued: number;
-  private readonly whenFull: 'wait' | 'journal';
-  /** Tail of each key's chain of mirror writes. */
-  private readonly chains = new Map<string, Promise<void>>();
   /** Outbox entries per key not yet replayed. */
   private readonly journaled = new Map<string, number>();
+  /** Writes accepted and not yet applied or journaled, per key. */
+  private readonly inFlightKeys = new Map<string, number>();
   private inFlight = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
@@ -53,8 +79,9 @@ export class Mirror {
   ) {
     this.mode = options.mode ?? 'sync';
     this.maxQueued = positive('maxQueued', options.maxQueued ?? 10000);
-    this.whenFull = options.whenFull ?? 'wait';
-    this.queue = new PQueue({ concurrency: positive('concurrency', options.concurrency ?? 8) });
+    this.batchSize = positive('batchSize', options.batchSize ?? 200);
+    const partitions = positive('concurrency', options.concurrency ?? 4);
+    this.partitions = Array.from({ length: partitions }, () => ({ queue: new PQueue({ concurrency: 1 }), buffer: [] }));
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }
 
@@ -70,7 +97,7 @@ export class Mirror {
 
   /** True while `key` (any key, when absent) has a mirror write in flight or in the outbox: the sides may differ. */
   isPending(key?: string): boolean {
-    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.chains.has(key) || this.journaled.has(key);
+    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.inFlightKeys.has(key) || this.journaled.has(key);
   }
 
   /**
@@ -79,18 +106,13 @@ export class Mirror {
    * journaled; async mode when it is queued.
    */
   async submit(op: MirrorOp): Promise<void> {
-    const journalOnly = this.inFlight >= this.maxQueued && this.mode === 'async' && this.whenFull === 'journal';
-    if (this.mode === 'async' && !journalOnly) await this.slot();
-    this.inFlight++;
-    const previous = this.chains.get(op.key) ?? Promise.resolve();
-    const done = previous.then(() => (journalOnly ? this.journal(op, 'mirror queue full') : this.queue.add(() => this.applyOrJournal(op))));
-    this.chains.set(op.key, done);
-    void done.finally(() => {
-      if (this.chains.get(op.key) === done) this.chains.delete(op.key);
-      this.inFlight--;
-      this.slotWaiters.shift()?.();
-      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    });
+    const full = this.inFlight >= this.maxQueued;
+    if (this.mode === 'async' && full && this.options.whenFull === 'journal') return this.journalNow(op, 'mirror queue full');
+    if (this.mode === 'async' && full) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    this.track(op.key, 1);
+    const partition = this.partitions[rolloutBucket('mirror', op.key) % this.partitions.length]!;
+    const done = new Promise<void>((resolve) => partition.buffer.push({ op, done: resolve }));
+    if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
     if (this.mode === 'sync') await done;
   }
 
@@ -99,9 +121,9 @@ export class Mirror {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Applies an op now, throwing on failure; used by the replayer for outbox entries. */
-  async apply(op: MirrorOp): Promise<void> {
-    const target = this.resolveTarget(op.store, op.target) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  /** Applies one op now, throwing on failure; also used by the replayer for outbox entries. */
+  async apply(op: MirrorOp, resolve: TargetResolver = this.resolveTarget): Promise<void> {
+    const target = resolve(op.store, op.target) as Record<string, (...args: unknown[]) => Promise<unknown>>;
     const method = target[op.method];
     if (typeof method !== 'function') throw new TypeError(`store ${op.store} has no method ${op.method}`);
     await method.apply(target, [...op.args]);
@@ -112,14 +134,50 @@ export class Mirror {
     this.countJournaled(key, -1);
   }
 
-  private async applyOrJournal(op: MirrorOp): Promise<void> {
-    if (this.journaled.has(op.key)) return this.journal(op, 'earlier writes to this key are waiting in the outbox');
+  /** Takes up to batchSize buffered writes and applies them; reschedules itself while more wait. */
+  private async flush(partition: Partition): Promise<void> {
+    const batch = partition.buffer.splice(0, this.batchSize);
+    if (partition.buffer.length > 0) void partition.queue.add(() => this.flush(partition));
     try {
-      await this.apply(op);
-    } catch (error) {
-      this.options.metrics?.mirrorFailures.inc({ store: op.store, operation: op.method, target: op.target });
-      await this.journal(op, errorText(error));
+      await this.applyBatch(batch.map((pending) => pending.op));
+    } finally {
+      for (const pending of batch) this.finish(pending);
     }
+  }
+
+  private async applyBatch(ops: MirrorOp[]): Promise<void> {
+    const ready: MirrorOp[] = [];
+    for (const op of ops) {
+      // Behind journaled writes of the same key (or earlier ones of this batch that were journaled).
+      if (this.journaled.has(op.key)) await this.journal(op, 'earlier writes to this key are waiting in the outbox');
+      else ready.push(op);
+    }
+    const side = ready[0]?.target;
+    const transact = side ? this.options.transactions?.[side] : undefined;
+    if (transact && ready.length > 1 && ready.every((op) => op.target === side)) {
+      try {
+        await transact(async (resolve) => {
+          for (const op of ready) await this.apply(op, resolve);
+        });
+        return;
+      } catch (error) {
+        // The target is unreachable: trying each write alone would only wait for timeouts again.
+        if (!(error instanceof StoreError)) {
+          for (const op of ready) await this.failed(op, error);
+          return;
+        }
+        // Some write was rejected and the transaction rolled back: apply them one by one.
+      }
+    }
+    for (const op of ready) {
+      if (this.journaled.has(op.key)) await this.journal(op, 'earlier writes to this key are waiting in the outbox');
+      else await this.apply(op).catch((error: unknown) => this.failed(op, error));
+    }
+  }
+
+  private async failed(op: MirrorOp, error: unknown): Promise<void> {
+    this.options.metrics?.mirrorFailures.inc({ store: op.store, operation: op.method, target: op.target });
+    await this.journal(op, errorText(error));
   }
 
   private async journal(op: MirrorOp, reason: string): Promise<void> {
@@ -133,14 +191,35 @@ export class Mirror {
     }
   }
 
+  /** Journals a write that never entered a partition (the queue was full). */
+  private async journalNow(op: MirrorOp, reason: string): Promise<void> {
+    this.track(op.key, 1);
+    const partition = this.partitions[rolloutBucket('mirror', op.key) % this.partitions.length]!;
+    // Through the partition, so it still lands behind this key's queued writes.
+    await partition.queue.add(async () => {
+      await this.journal(op, reason);
+      this.finish({ op, done: () => {} });
+    });
+  }
+
+  private finish(pending: Pending): void {
+    this.track(pending.op.key, -1);
+    pending.done();
+    this.slotWaiters.shift()?.();
+    if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private track(key: string, delta: number): void {
+    this.inFlight += delta;
+    const count = (this.inFlightKeys.get(key) ?? 0) + delta;
+    if (count > 0) this.inFlightKeys.set(key, count);
+    else this.inFlightKeys.delete(key);
+  }
+
   private countJournaled(key: string, delta: number): void {
     const count = (this.journaled.get(key) ?? 0) + delta;
     if (count > 0) this.journaled.set(key, count);
     else this.journaled.delete(key);
-  }
-
-  private slot(): Promise<void> {
-    return this.inFlight < this.maxQueued ? Promise.resolve() : new Promise((resolve) => this.slotWaiters.push(resolve));
   }
 }
 

@@ -10,6 +10,7 @@ import { openDatabase } from '../postgres/open-database.js';
 import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
+import { TransactionExecutor } from '../postgres/transaction-executor.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordPort } from '../ports/record-port.js';
@@ -19,7 +20,7 @@ import { createDualWriteStore } from './dual-write-store.js';
 import { FileOutbox } from './file-outbox.js';
 import { GRAPH_STORE_METHODS } from './graph-store-description.js';
 import { DualWriteMetrics } from './metrics.js';
-import { Mirror, type MirrorOptions } from './mirror.js';
+import { Mirror, type MirrorMode, type MirrorOptions } from './mirror.js';
 import type { Outbox } from './outbox.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from './replayer.js';
@@ -40,7 +41,7 @@ export interface DualWriteRuntimeOptions {
   /** Outbox. Default: RedisOutbox when REDIS_URL is set, else FileOutbox at DUALWRITE_OUTBOX_PATH (.dualwrite/outbox.jsonl). */
   readonly outbox?: Outbox;
   /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
-  readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger'>;
+  readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger' | 'transactions'>;
   readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
   /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
   readonly shadow?: ShadowOptions;
@@ -107,14 +108,25 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     graph: { memory: memory.graph, postgres: postgres.graph },
     tasks: { memory: memory.tasks, postgres: postgres.tasks },
   };
-  const mirror = new Mirror(
-    (store, side) => {
-      const target = targets[store]?.[side];
-      if (!target) throw new TypeError(`no store named ${store}`);
-      return target;
-    },
-    { mode: (env.DUALWRITE_MIRROR_MODE as 'sync' | 'async' | undefined) || 'sync', ...options.mirror, outbox: box, metrics, logger },
-  );
+  const resolveIn = (stores: Record<string, Record<Side, object>>) => (store: string, side: Side) => {
+    const target = stores[store]?.[side];
+    if (!target) throw new TypeError(`no store named ${store}`);
+    return target;
+  };
+  // A batch of mirror writes to PostgreSQL runs in one transaction, through stores bound to it.
+  const postgresBatch = (work: (resolve: (store: string, side: Side) => object) => Promise<void>) =>
+    db.transaction(async (tx) => {
+      const bound = new TransactionExecutor(tx, db.engine);
+      await work(resolveIn({ graph: { ...targets.graph!, postgres: new PostgresGraphStore(bound) }, tasks: { ...targets.tasks!, postgres: new PostgresAgentTaskStore(bound) } }));
+    });
+  const mirror = new Mirror(resolveIn(targets), {
+    mode: mirrorMode(env.DUALWRITE_MIRROR_MODE),
+    ...options.mirror,
+    transactions: { postgres: postgresBatch },
+    outbox: box,
+    metrics,
+    logger,
+  });
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
   replayer.start();
@@ -145,6 +157,12 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
       for (const close of opened.reverse()) await close();
     },
   };
+}
+
+function mirrorMode(value: string | undefined): MirrorMode {
+  if (value === undefined || value === '') return 'sync';
+  if (value === 'sync' || value === 'async') return value;
+  throw new TypeError(`DUALWRITE_MIRROR_MODE must be sync or async, got ${JSON.stringify(value)}`);
 }
 
 /** Makes `to` hold exactly `from`'s records: clears it, then copies entity by entity in dependency order. */

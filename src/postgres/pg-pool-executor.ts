@@ -3,6 +3,8 @@ import type { PostgresPoolOptions } from './pool-config.js';
 import { redactError, secretsOf } from './redact.js';
 import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
 
+const TIMESTAMPTZ_OID = 1184;
+
 /** SqlExecutor over a node-postgres pool configured like asyncpg's. Errors never carry the password. */
 export class PgPoolExecutor implements SqlExecutor {
   readonly engine = 'postgres';
@@ -20,7 +22,9 @@ export class PgPoolExecutor implements SqlExecutor {
       connectionTimeoutMillis: options.connectTimeoutMs,
       statement_timeout: options.statementTimeoutMs || undefined,
       ssl: options.sslMode === 'disable' ? false : { rejectUnauthorized: options.sslMode === 'verify-full' },
-      options: options.schema ? `-c search_path=${options.schema},public` : undefined,
+      options: ['-c TimeZone=UTC', ...(options.schema ? [`-c search_path=${options.schema},public`] : [])].join(' '),
+      // Timestamps come back as text and are parsed by timestampText, the same on every engine.
+      types: { getTypeParser: (oid: number, format?: string) => (oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text')) },
       allowExitOnIdle: true,
     });
     // An idle client's connection can die (server restart); the pool replaces it. Without a

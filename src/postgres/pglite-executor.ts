@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, types } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
 
@@ -14,7 +14,10 @@ export class PgliteExecutor implements SqlExecutor {
   private constructor(readonly db: PGlite) {}
 
   static async open(options: PgliteOptions = {}): Promise<PgliteExecutor> {
-    return new PgliteExecutor(await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm } }));
+    // Timestamps come back as text (see timestampText): PGlite's own parser misreads years below 100.
+    const db = await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm }, parsers: { [types.TIMESTAMPTZ]: (text: string) => text } });
+    await db.exec("SET TIME ZONE 'UTC'");
+    return new PgliteExecutor(db);
   }
 
   async query<Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> {

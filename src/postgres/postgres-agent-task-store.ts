@@ -27,6 +27,10 @@ import type { PostgresStoreOptions } from './postgres-graph-store.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { AGENT_TASKS } from './table-mapping.js';
 
+// Constants, spelled out so the partial index idx_agent_tasks_attention applies (and PGlite
+// does not have to serialize an array parameter, which it gets wrong).
+const ATTENTION_LIST = ATTENTION_STATUSES.map((status) => `'${status}'`).join(', ');
+
 /** AgentTaskStore on PostgreSQL (a pg pool or PGlite), with schema/001_initial_schema.sql applied. */
 export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentTaskRecords> {
   private readonly context: WriteContext;
@@ -75,8 +79,8 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
 
   async attention(limit?: number): Promise<AgentTask[]> {
     const rows = await this.db.query(
-      `SELECT ${AGENT_TASKS.selectList} FROM agent_tasks WHERE status = ANY($1::task_status[]) ORDER BY created_at DESC, id LIMIT $2`,
-      [ATTENTION_STATUSES, pageLimit('limit', limit, 50)],
+      `SELECT ${AGENT_TASKS.selectList} FROM agent_tasks WHERE status IN (${ATTENTION_LIST}) ORDER BY created_at DESC, id LIMIT $1`,
+      [pageLimit('limit', limit, 50)],
     );
     return rows.map((row) => AGENT_TASKS.toRecord(row));
   }

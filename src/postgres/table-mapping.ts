@@ -112,7 +112,7 @@ export function fromSql(type: ColumnType, value: unknown, field: string): unknow
   if (value === null || value === undefined) return type === 'jsonb' ? {} : null;
   switch (type) {
     case 'timestamptz':
-      return (value instanceof Date ? value : new Date(String(value))).toISOString();
+      return value instanceof Date ? value.toISOString() : timestampText(String(value));
     case 'integer':
       return Number(value);
     case 'money':
@@ -124,6 +124,29 @@ export function fromSql(type: ColumnType, value: unknown, field: string): unknow
     default:
       return value;
   }
+}
+
+const PG_TIMESTAMP = /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d(?::?\d\d){0,2})$/;
+
+/**
+ * PostgreSQL's timestamptz text ("0099-06-01 00:00:00.123+00") as canonical ISO. Parsed
+ * here rather than by Date, which reads years below 100 as 19xx; digits below the
+ * millisecond are dropped, as canonicalTimestamp does.
+ */
+export function timestampText(text: string): string {
+  const match = PG_TIMESTAMP.exec(text);
+  if (!match) throw new TypeError(`unexpected timestamp text from the database: ${JSON.stringify(text)}`);
+  const [, year, month, day, hour, minute, second, fraction = '', zone] = match;
+  const utc = new Date(0);
+  utc.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
+  utc.setUTCHours(Number(hour), Number(minute), Number(second), Number(fraction.slice(0, 3).padEnd(3, '0')));
+  return new Date(utc.getTime() - zoneOffsetMs(zone!)).toISOString();
+}
+
+function zoneOffsetMs(zone: string): number {
+  if (zone === 'Z') return 0;
+  const [hours = 0, minutes = 0, seconds = 0] = zone.slice(1).match(/\d\d/g)!.map(Number);
+  return (zone[0] === '-' ? -1 : 1) * ((hours * 60 + minutes) * 60 + seconds) * 1000;
 }
 
 const timestamps = (...fields: string[]): Column[] =>

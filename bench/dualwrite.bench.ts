@@ -1,0 +1,129 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { FlagState } from '../flags/flag-state.js';
+import { ManualFlagSource } from '../flags/manual-flags.js';
+import { createDualWriteStore } from '../src/dualwrite/dual-write-store.js';
+import { FileOutbox } from '../src/dualwrite/file-outbox.js';
+import { GRAPH_STORE_METHODS } from '../src/dualwrite/graph-store-description.js';
+import { DualWriteMetrics } from '../src/dualwrite/metrics.js';
+import { Mirror } from '../src/dualwrite/mirror.js';
+import { openDualWrite } from '../src/dualwrite/runtime.js';
+import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
+import { loadMigrations, migrate } from '../src/postgres/migrations.js';
+import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
+import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import type { GraphStore } from '../src/ports/graph-store.js';
+import { formatTable } from '../src/cli/table.js';
+import { compareRates, format, rate, withConcurrency } from './measure.js';
+
+export interface BenchResult {
+  readonly name: string;
+  readonly rows: (string | number)[][];
+  readonly headers: string[];
+  readonly summary: Record<string, number>;
+}
+
+/**
+ * getProject throughput through a DualWriteStore at dual-write (0% of reads to
+ * PostgreSQL, metrics on) against the raw in-memory store, in the same run.
+ */
+export async function benchReadOverhead(projects = 10_000, reads = 200_000): Promise<BenchResult> {
+  const memory = new MemoryGraphStore();
+  for (let i = 0; i < projects; i++) await memory.upsertProject({ ecosystem: 'npm', name: `package-${i}` });
+  const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
+  const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+  const metrics = new DualWriteMetrics(new Registry());
+  const flags = new FlagState([new ManualFlagSource({ stage: 'dual-write', readPercent: 0 })]);
+  const mirror = new Mirror(() => memory, { outbox, metrics });
+  // The read path never touches the PostgreSQL side at this stage, so a second memory store stands in for it.
+  const dual = createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory, postgres: new MemoryGraphStore(), flags, mirror, metrics });
+  const refs = Array.from({ length: reads }, (_, i) => ({ ecosystem: 'npm', name: `package-${(i * 7919) % projects}` }));
+  const loop = (store: GraphStore) => () =>
+    rate(reads, async () => {
+      for (const ref of refs) await store.getProject(ref);
+    });
+  const result = await compareRates(5, { raw: loop(memory), dual: loop(dual) });
+  await outbox.close();
+  await rm(dir, { recursive: true, force: true });
+  const overhead = result.raw!.perSecond / result.dual!.perSecond;
+  return {
+    name: 'read overhead: getProject, dual-write stage, 0% to PostgreSQL',
+    headers: ['store', 'gets/s (median of 5)', 'relative'],
+    rows: [
+      ['raw MemoryGraphStore', format(result.raw!.perSecond), '1.00'],
+      ['DualWriteStore', format(result.dual!.perSecond), (result.dual!.perSecond / result.raw!.perSecond).toFixed(2)],
+    ],
+    summary: { rawPerSecond: result.raw!.perSecond, dualPerSecond: result.dual!.perSecond, slowdown: overhead },
+  };
+}
+
+/**
+ * Mirrored writes per second into real PostgreSQL (createContributor through the
+ * DualWriteStore, async mirror, 64 concurrent callers, timed until the mirror drained)
+ * against naive mirroring: one awaited INSERT per write, in the same run and schema.
+ */
+export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult | string> {
+  if (!process.env.DATABASE_URL) return 'skipped mirrored-writes bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
+  const schema = `dw_bench_${process.pid}`;
+  const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), minSize: 0 });
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema, minSize: 0 });
+  const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
+  try {
+    await migrate(db, await loadMigrations());
+    const runtime = await openDualWrite({
+      db,
+      env: {},
+      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+      outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }),
+      mirror: { mode: 'async', concurrency: Number(process.env.BENCH_MIRROR_CONCURRENCY ?? 16), maxQueued: 10_000 },
+    });
+    const contributor = (i: number, run: string) => ({ id: uuid(run, i), name: `contributor ${i}`, metadata: { i } });
+    const naiveSequential = await rate(writes, async () => {
+      for (let i = 0; i < writes; i++) {
+        const c = contributor(i, '1');
+        await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+      }
+    });
+    const naiveConcurrent = await rate(writes, () =>
+      withConcurrency(writes, 64, async (i) => {
+        const c = contributor(i, '2');
+        await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+      }),
+    );
+    const mirrored = await rate(writes, async () => {
+      await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, '3')));
+      await runtime.mirror.drain();
+    });
+    const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '00000003-%'`))[0]!.n);
+    if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
+    await runtime.close();
+    return {
+      name: `mirrored writes into PostgreSQL (${writes} createContributor)`,
+      headers: ['path', 'writes/s', 'vs naive sequential'],
+      rows: [
+        ['naive: one awaited INSERT per write', format(naiveSequential.perSecond), '1.00'],
+        ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), (naiveConcurrent.perSecond / naiveSequential.perSecond).toFixed(2)],
+        ['DualWriteStore async mirror (memory write + mirror, drained)', format(mirrored.perSecond), (mirrored.perSecond / naiveSequential.perSecond).toFixed(2)],
+      ],
+      summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: mirrored.perSecond },
+    };
+  } finally {
+    await db.close();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function uuid(run: string, i: number): string {
+  return `0000000${run}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+}
+
+export function printResult(result: BenchResult | string): void {
+  if (typeof result === 'string') return console.log(`\n${result}`);
+  console.log(`\n${result.name}\n${formatTable(result.headers, result.rows)}`);
+}
