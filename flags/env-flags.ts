@@ -1,4 +1,4 @@
-import { Listeners, parseFlags, type FlagSource, type MigrationFlags } from './migration-flags.js';
+import { DEFAULT_ROLLOUT_GROUP, Listeners, parsePercent, parseStage, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 /**
  * Flags from DUAL_WRITE_MODE (a stage name, or true/false as in seed 004) and
@@ -11,7 +11,13 @@ export class EnvFlagSource implements FlagSource {
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const set = env.DUAL_WRITE_MODE !== undefined || env.READ_FROM_POSTGRES_PERCENT !== undefined;
-    this.flags = set ? parseFlags({ stage: env.DUAL_WRITE_MODE, readPercent: env.READ_FROM_POSTGRES_PERCENT }, 'env') : undefined;
+    this.flags = set
+      ? {
+          stage: parseStage(env.DUAL_WRITE_MODE, 'DUAL_WRITE_MODE'),
+          readPercent: parsePercent(env.READ_FROM_POSTGRES_PERCENT ?? 0, 'READ_FROM_POSTGRES_PERCENT'),
+          rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+        }
+      : undefined;
   }
 
   current(): MigrationFlags | undefined {

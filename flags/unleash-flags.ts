@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { InMemStorageProvider, Unleash, type UnleashConfig } from 'unleash-client';
 import { isStage } from '../src/dualwrite/stages.js';
 import { DEFAULT_ROLLOUT_GROUP, Listeners, parsePercent, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
@@ -13,7 +14,7 @@ export interface UnleashFlagOptions {
   readonly token?: string;
   /** Default "dualwrite". */
   readonly appName?: string;
-  /** Poll interval. Default 5000 ms. */
+  /** Poll interval. Default 5000 ms. (unleash-client's request timeout must stay >= 1000 ms.) */
   readonly refreshIntervalMs?: number;
   /** Flags used until the server first answers (same JSON shape as /api/client/features). Default: none. */
   readonly bootstrapFile?: string;
@@ -35,6 +36,7 @@ export class UnleashFlagSource implements FlagSource {
   readonly client: Unleash;
   private flags: MigrationFlags | undefined;
   private readonly listeners = new Listeners();
+  private clientReady = false;
 
   constructor(options: UnleashFlagOptions) {
     this.client = new Unleash({
@@ -50,9 +52,14 @@ export class UnleashFlagSource implements FlagSource {
     // Attached before anything can fail: an 'error' without a listener would crash the process.
     this.client.on('error', (error: unknown) => options.onError?.(this.name, error));
     this.client.on('warn', () => {});
-    const refresh = () => this.refresh(options.onError);
-    this.client.on('ready', refresh);
-    this.client.on('changed', refresh);
+    // Until 'ready', getVariant answers "disabled", which would read as memory-only: a guessed stage.
+    this.client.on('ready', () => {
+      this.clientReady = true;
+      this.refresh(options.onError);
+    });
+    this.client.on('changed', () => {
+      if (this.clientReady) this.refresh(options.onError);
+    });
   }
 
   current(): MigrationFlags | undefined {
@@ -70,6 +77,9 @@ export class UnleashFlagSource implements FlagSource {
 
   async close(): Promise<void> {
     this.client.destroy();
+    // destroy() drops the repository's listeners; a fetch still in flight would then emit an
+    // unhandled 'error' and crash the process.
+    (this.client as unknown as { repository: EventEmitter }).repository.on('error', () => {});
   }
 
   private refresh(onError: FlagErrorListener | undefined): void {

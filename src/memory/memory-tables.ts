@@ -35,7 +35,31 @@ export class MemoryTables<Records extends object> {
   }
 
   scan<E extends keyof Records>(entity: E, options: ScanOptions): Records[E][] {
-    return this.table(entity).scan(options.after === undefined ? undefined : encodeKey(options.after), options.limit);
+    const { start, end } = this.range(entity, options.after, options.until);
+    const rows = this.table(entity).rows;
+    const keys = this.sortedKeys(entity);
+    const page: Records[E][] = [];
+    for (let index = start; index < end && page.length < options.limit; index++) page.push(rows.get(keys[index]!)!);
+    return page;
+  }
+
+  /** Positions in sortedKeys(entity) of the keys in (after, until]: [start, end). */
+  range(entity: keyof Records, after?: RecordKey, until?: RecordKey): { start: number; end: number } {
+    const keys = this.sortedKeys(entity);
+    return {
+      start: after === undefined ? 0 : upperBound(keys, encodeKey(after)),
+      end: until === undefined ? keys.length : upperBound(keys, encodeKey(until)),
+    };
+  }
+
+  /** Every key of `entity`, encoded (encodeKey) and in code point order. */
+  sortedKeys(entity: keyof Records): readonly string[] {
+    return this.table(entity).sortedKeys();
+  }
+
+  /** The record under an encoded key. */
+  getEncoded<E extends keyof Records>(entity: E, encoded: string): Records[E] | undefined {
+    return this.table(entity).rows.get(encoded) as Records[E] | undefined;
   }
 
   clear(): void {
@@ -55,6 +79,10 @@ export class MemoryTables<Records extends object> {
  */
 export function encodeKey(key: RecordKey): string {
   return key.join('\u0000');
+}
+
+export function decodeKey(encoded: string): RecordKey {
+  return encoded.split('\u0000');
 }
 
 /** One entity's rows plus a sorted key list, rebuilt lazily after inserts and deletes. */
@@ -82,16 +110,8 @@ class Table<R> {
     this.removed = 0;
   }
 
-  scan(after: string | undefined, limit: number): R[] {
-    const keys = this.sortedKeys();
-    let index = after === undefined ? 0 : upperBound(keys, after);
-    const page: R[] = [];
-    for (; index < keys.length && page.length < limit; index++) page.push(this.rows.get(keys[index]!)!);
-    return page;
-  }
-
-  /** Merges keys added since the last scan (sorting only those) and drops deleted ones. */
-  private sortedKeys(): string[] {
+  /** Merges keys added since the last call (sorting only those) and drops deleted ones. */
+  sortedKeys(): string[] {
     if (this.added.length === 0 && this.removed === 0) return this.sorted;
     const base = this.removed === 0 ? this.sorted : this.sorted.filter((key) => this.rows.has(key));
     const fresh = this.added.filter((key) => this.rows.has(key)).sort(compareText);
@@ -114,7 +134,7 @@ function merge(a: string[], b: string[]): string[] {
 }
 
 /** Index of the first key greater than `key`. */
-function upperBound(keys: string[], key: string): number {
+function upperBound(keys: readonly string[], key: string): number {
   let low = 0;
   let high = keys.length;
   while (low < high) {

@@ -8,7 +8,7 @@
 export interface RecordPort<Records extends object> {
   /** The key of a record of `entity`. */
   keyOf<E extends keyof Records & string>(entity: E, record: Records[E]): RecordKey;
-  /** Records of `entity` with key greater than `after` (all when absent), in key order. */
+  /** Records of `entity` with key in (after, until] (unbounded where absent), in key order. */
   scanRecords<E extends keyof Records & string>(entity: E, options: ScanOptions): Promise<Records[E][]>;
   getRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<Records[E] | null>;
   /** Stores the record exactly as given (insert or overwrite), with no derived side effects. */
@@ -23,6 +23,8 @@ export type RecordKey = readonly string[];
 export interface ScanOptions {
   /** Exclusive lower bound. */
   readonly after?: RecordKey;
+  /** Inclusive upper bound. */
+  readonly until?: RecordKey;
   /** Maximum records returned. */
   readonly limit: number;
 }

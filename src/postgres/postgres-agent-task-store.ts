@@ -97,8 +97,12 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
   }
 
   async scanRecords<E extends keyof AgentTaskRecords>(_entity: E, options: ScanOptions): Promise<AgentTaskRecords[E][]> {
-    const after = options.after;
-    const rows = await this.db.query(AGENT_TASKS.scanSql(after !== undefined), [...(after ? AGENT_TASKS.keyValues(after) : []), options.limit]);
+    const { after, until } = options;
+    const rows = await this.db.query(AGENT_TASKS.scanSql(after !== undefined, until !== undefined), [
+      ...(after ? AGENT_TASKS.keyValues(after) : []),
+      ...(until ? AGENT_TASKS.keyValues(until) : []),
+      options.limit,
+    ]);
     return rows.map((row) => AGENT_TASKS.toRecord(row));
   }
 

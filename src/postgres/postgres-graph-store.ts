@@ -42,9 +42,9 @@ export interface PostgresStoreOptions {
 /** The mapped tables; dependencies are keyed by project keys and need joins, so they are written by hand below. */
 const MAPPED = { projects: PROJECTS, contributors: CONTRIBUTORS, assets: ASSETS, contributions: CONTRIBUTIONS } as const;
 
-const EDGE_SELECT = `SELECT f.ecosystem AS from_ecosystem, f.name AS from_name, t.ecosystem AS to_ecosystem, t.name AS to_name, d.created_at
+export const EDGE_SELECT = `SELECT f.ecosystem AS from_ecosystem, f.name AS from_name, t.ecosystem AS to_ecosystem, t.name AS to_name, d.created_at
   FROM project_dependencies d JOIN projects f ON f.id = d.from_project_id JOIN projects t ON t.id = d.to_project_id`;
-const EDGE_KEY = 'f.ecosystem, f.name, t.ecosystem, t.name';
+export const EDGE_KEY = 'f.ecosystem, f.name, t.ecosystem, t.name';
 
 /** GraphStore on PostgreSQL (a pg pool or PGlite), with schema/001_initial_schema.sql applied. */
 export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> {
@@ -194,17 +194,18 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
   }
 
   async scanRecords<E extends keyof GraphRecords>(entity: E, options: ScanOptions): Promise<GraphRecords[E][]> {
-    const after = options.after;
+    const { after, until } = options;
     if (entity === 'dependencies') {
-      const where = after ? `WHERE (${EDGE_KEY}) > ($1, $2, $3, $4)` : '';
-      const rows = await this.db.query(`${EDGE_SELECT} ${where} ORDER BY ${EDGE_KEY} LIMIT $${after ? 5 : 1}`, [
-        ...(after ? edgeKeyValues(after) : []),
-        options.limit,
-      ]);
+      const { where, params } = edgeRange(after, until);
+      const rows = await this.db.query(`${EDGE_SELECT} ${where} ORDER BY ${EDGE_KEY} LIMIT $${params.length + 1}`, [...params, options.limit]);
       return rows.map(toEdge) as GraphRecords[E][];
     }
     const table = mapped(entity);
-    const rows = await this.db.query(table.scanSql(after !== undefined), [...(after ? table.keyValues(after) : []), options.limit]);
+    const rows = await this.db.query(table.scanSql(after !== undefined, until !== undefined), [
+      ...(after ? table.keyValues(after) : []),
+      ...(until ? table.keyValues(until) : []),
+      options.limit,
+    ]);
     return rows.map((row) => table.toRecord(row)) as GraphRecords[E][];
   }
 
@@ -292,12 +293,29 @@ function mapContributionError(error: unknown, c: Pick<Contribution, 'contributor
   return error;
 }
 
-function toEdge(row: Record<string, unknown>): DependencyEdge {
+export function toEdge(row: Record<string, unknown>): DependencyEdge {
   return {
     from: { ecosystem: row.from_ecosystem as string, name: row.from_name as string },
     to: { ecosystem: row.to_ecosystem as string, name: row.to_name as string },
     createdAt: fromSql('timestamptz', row.created_at, 'createdAt') as string,
   };
+}
+
+/**
+ * WHERE clause for edge keys in (after, until]. The bounds are also stated on the source
+ * project's (ecosystem, name) alone, which the projects index can serve.
+ */
+export function edgeRange(after: RecordKey | undefined, until: RecordKey | undefined, first = 1): { where: string; params: string[] } {
+  const conditions: string[] = [];
+  const params: string[] = [];
+  const bound = (key: RecordKey, prefixOp: string, op: string) => {
+    const n = first + params.length;
+    params.push(...edgeKeyValues(key));
+    conditions.push(`(f.ecosystem, f.name) ${prefixOp} ($${n}, $${n + 1})`, `(${EDGE_KEY}) ${op} ($${n}, $${n + 1}, $${n + 2}, $${n + 3})`);
+  };
+  if (after) bound(after, '>=', '>');
+  if (until) bound(until, '<=', '<=');
+  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
 }
 
 function edgeKey(edge: { from: ProjectRef; to: ProjectRef }): RecordKey {

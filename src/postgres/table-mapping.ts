@@ -5,9 +5,9 @@ import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';
 
 /** How a column is typed in SQL and converted between record fields and rows. */
-type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'task_type' | 'task_status';
+export type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'task_type' | 'task_status';
 
-interface Column {
+export interface Column {
   readonly column: string;
   /** The record field it holds; absent for a column derived from other fields. */
   readonly field?: string;
@@ -26,7 +26,7 @@ export class TableMapping<R> {
 
   constructor(
     readonly table: string,
-    private readonly columns: readonly Column[],
+    readonly columns: readonly Column[],
     /** Columns of the record key, in key order. */
     readonly keyColumns: readonly string[],
   ) {
@@ -40,10 +40,25 @@ export class TableMapping<R> {
     return record as R;
   }
 
-  /** SELECT of one page of records in key order, after an exclusive key bound when `after` is set. */
-  scanSql(after: boolean): string {
-    const where = after ? ` WHERE (${this.keyList}) > (${this.keyParams(0)})` : '';
-    return `SELECT ${this.selectList} FROM ${this.table}${where} ORDER BY ${this.keyList} LIMIT $${after ? this.keyColumns.length + 1 : 1}`;
+  /** SELECT of one page of records in key order within (after, until]; parameters: after's key, until's key, limit. */
+  scanSql(after: boolean, until = false): string {
+    const { where, next } = this.rangeWhere(after, until, 1);
+    return `SELECT ${this.selectList} FROM ${this.table}${where} ORDER BY ${this.keyList} LIMIT $${next}`;
+  }
+
+  /** WHERE clause for keys in (after, until], numbering parameters from `first`; `next` is the next free number. */
+  rangeWhere(after: boolean, until: boolean, first: number): { where: string; next: number } {
+    const conditions: string[] = [];
+    let next = first;
+    if (after) {
+      conditions.push(`(${this.keyList}) > (${this.keyParams(next - 1)})`);
+      next += this.keyColumns.length;
+    }
+    if (until) {
+      conditions.push(`(${this.keyList}) <= (${this.keyParams(next - 1)})`);
+      next += this.keyColumns.length;
+    }
+    return { where: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', next };
   }
 
   getSql(): string {
