@@ -1,4 +1,9 @@
 import type { AgentTaskRecords, EntityCatalog, GraphRecords } from '../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, GRAPH_ENTITIES } from '../src/domain/records.js';
+import type { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
+import type { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
+import type { PostgresAgentTaskStore } from '../src/postgres/postgres-agent-task-store.js';
+import type { PostgresGraphStore } from '../src/postgres/postgres-graph-store.js';
 import type { MemoryTables } from '../src/memory/memory-tables.js';
 import { EDGE_KEY, edgeRange } from '../src/postgres/postgres-graph-store.js';
 import { AGENT_TASKS, ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, type TableMapping } from '../src/postgres/table-mapping.js';
@@ -63,3 +68,20 @@ export const AGENT_TASK_SQL: VerifyTarget<AgentTaskRecords>['sql'] = {
   agent_tasks: mappedSql(AGENT_TASKS as TableMapping<unknown>),
 };
 
+
+/** The verify target of a GraphStore pair. */
+export function graphTarget(memory: MemoryGraphStore, postgres: PostgresGraphStore): AnyTarget {
+  return erase<GraphRecords>({ store: 'graph', catalog: GRAPH_ENTITIES, memoryTables: memory.tables, memory, postgres, sql: GRAPH_SQL });
+}
+
+/** The verify target of an AgentTaskStore pair. */
+export function taskTarget(memory: MemoryAgentTaskStore, postgres: PostgresAgentTaskStore): AnyTarget {
+  return erase<AgentTaskRecords>({ store: 'tasks', catalog: AGENT_TASK_ENTITIES, memoryTables: memory.tables, memory, postgres, sql: AGENT_TASK_SQL });
+}
+
+/** A verify target with its entity types erased. */
+export type AnyTarget = VerifyTarget<Record<string, object>>;
+
+function erase<Records extends object>(target: VerifyTarget<Records>): AnyTarget {
+  return target as unknown as AnyTarget;
+}
