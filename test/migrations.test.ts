@@ -9,7 +9,13 @@ import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, type BackendName } from './support/backends.js';
 
 const INITIAL = '001_initial_schema.sql';
-const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_schema_migrations', 'project_dependencies', 'projects'];
+const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_repairs', 'dualwrite_schema_migrations', 'project_dependencies', 'projects'];
+/** The migrations shipped in schema/, in order. */
+const SHIPPED = [
+  { version: 1, name: INITIAL },
+  { version: 2, name: '002_repair_log.sql' },
+];
+const SHIPPED_VERSIONS = SHIPPED.map((m) => m.version);
 
 /** A database to migrate: a fresh schema in each test, `schema` being where tables land. */
 interface Target {
@@ -90,15 +96,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
   describe(`migration runner on ${factory.name}`, () => {
     const target = TARGETS[factory.name]!();
 
-    it('creates every table from schema/ and records version 1 with the sha256 of its bytes', async () => {
+    it('creates every table from schema/ and records each file with the sha256 of its bytes', async () => {
       const report = await migrate(target.current.db, await loadMigrations());
-      expect(versions(report.applied)).toEqual([1]);
+      expect(versions(report.applied)).toEqual(SHIPPED_VERSIONS);
       expect(report.alreadyApplied).toEqual([]);
       expect(await tablesOf(target.current)).toEqual(SCHEMA_TABLES);
-      const sha256 = createHash('sha256').update(await readFile(join(SCHEMA_DIR, INITIAL))).digest('hex');
-      expect(await target.current.db.query('SELECT version, name, checksum FROM dualwrite_schema_migrations')).toEqual([
-        { version: 1, name: INITIAL, checksum: sha256 },
-      ]);
+      const expected = await Promise.all(
+        SHIPPED.map(async ({ version, name }) => ({ version, name, checksum: createHash('sha256').update(await readFile(join(SCHEMA_DIR, name))).digest('hex') })),
+      );
+      expect(await target.current.db.query('SELECT version, name, checksum FROM dualwrite_schema_migrations ORDER BY version')).toEqual(expected);
     });
 
     it('changes nothing when run again with nothing pending', async () => {
@@ -108,29 +114,29 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const before = await stateOf(target.current);
       const report = await migrate(target.current.db, migrations);
       expect(report.applied).toEqual([]);
-      expect(versions(report.alreadyApplied)).toEqual([1]);
+      expect(versions(report.alreadyApplied)).toEqual(SHIPPED_VERSIONS);
       expect(await stateOf(target.current)).toEqual(before);
       expect(await target.current.db.query('SELECT name FROM projects')).toEqual([{ name: 'kept' }]);
     });
 
     it('applies only the new migration when a later file is added', async () => {
       await migrate(target.current.db, await loadMigrations());
-      const dir = await migrationDir({ '002_add_notes.sql': 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' });
+      const dir = await migrationDir({ '900_add_notes.sql': 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' });
       const report = await migrate(target.current.db, await loadMigrations(dir));
-      expect(versions(report.applied)).toEqual([2]);
-      expect(versions(report.alreadyApplied)).toEqual([1]);
+      expect(versions(report.applied)).toEqual([900]);
+      expect(versions(report.alreadyApplied)).toEqual(SHIPPED_VERSIONS);
       expect(await tablesOf(target.current)).toEqual([...SCHEMA_TABLES, 'notes'].sort());
       expect(await target.current.db.query('SELECT version, name FROM dualwrite_schema_migrations ORDER BY version')).toEqual([
-        { version: 1, name: INITIAL },
-        { version: 2, name: '002_add_notes.sql' },
+        ...SHIPPED,
+        { version: 900, name: '900_add_notes.sql' },
       ]);
     });
 
     it('refuses to run when an applied file changed by one byte, naming it and changing nothing', async () => {
       await migrate(target.current.db, await loadMigrations());
       const before = await stateOf(target.current);
-      // "-- dualwrite" becomes "-- Dualwrite"; a pending 002 must not be applied either.
-      const dir = await migrationDir({ '002_add_notes.sql': 'CREATE TABLE notes (id INTEGER);' }, (initial) => {
+      // "-- dualwrite" becomes "-- Dualwrite"; a pending 900 must not be applied either.
+      const dir = await migrationDir({ '900_add_notes.sql': 'CREATE TABLE notes (id INTEGER);' }, (initial) => {
         const tampered = Buffer.from(initial);
         tampered[3] = tampered[3]! ^ 0x20;
         return tampered;
@@ -145,7 +151,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await migrate(target.current.db, await loadMigrations());
       const before = await stateOf(target.current);
       const dir = await migrationDir({
-        '002_broken.sql': 'CREATE TABLE partial_table (id INTEGER);\nINSERT INTO no_such_table VALUES (1);',
+        '900_broken.sql': 'CREATE TABLE partial_table (id INTEGER);\nINSERT INTO no_such_table VALUES (1);',
       });
       await expect(migrate(target.current.db, await loadMigrations(dir))).rejects.toMatchObject({ code: '42P01' });
       expect(await stateOf(target.current)).toEqual(before);
@@ -153,7 +159,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     });
 
     it('rolls back the earlier migrations of the same run when a later one fails', async () => {
-      const dir = await migrationDir({ '002_broken.sql': 'CREATE TABLE partial_table (id INTEGER);\nSELECT 1/0;' });
+      const dir = await migrationDir({ '900_broken.sql': 'CREATE TABLE partial_table (id INTEGER);\nSELECT 1/0;' });
       await expect(migrate(target.current.db, await loadMigrations(dir))).rejects.toMatchObject({ code: '22012' });
       expect(await stateOf(target.current)).toEqual({ tables: [], recorded: [] });
     });
@@ -161,21 +167,21 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('applies each migration once when two runners start together', async () => {
       const migrations = await loadMigrations();
       const reports = await Promise.all([migrate(target.current.db, migrations), migrate(target.current.db, migrations)]);
-      expect(reports.map((report) => versions(report.applied)).sort()).toEqual([[], [1]]);
-      expect(await target.current.db.query('SELECT version FROM dualwrite_schema_migrations')).toEqual([{ version: 1 }]);
+      expect(reports.map((report) => versions(report.applied)).sort()).toEqual([[], SHIPPED_VERSIONS]);
+      expect(await target.current.db.query('SELECT version FROM dualwrite_schema_migrations ORDER BY version')).toEqual(SHIPPED_VERSIONS.map((version) => ({ version })));
     });
   });
 }
 
 describe('loadMigrations', () => {
-  it('reads schema/ as one migration, version 1', async () => {
+  it('reads schema/ as its numbered files, in version order', async () => {
     const migrations = await loadMigrations();
-    expect(migrations.map(({ version, name }) => ({ version, name }))).toEqual([{ version: 1, name: INITIAL }]);
+    expect(migrations.map(({ version, name }) => ({ version, name }))).toEqual(SHIPPED);
   });
 
   it.each([
     ['001_initial_schema.sql', '001_other.sql'],
-    ['002_a.sql', '2_b.sql'],
+    ['900_a.sql', '0900_b.sql'],
   ])('rejects two files with the same version (%s and %s), naming both', async (first, second) => {
     const dir = await migrationDir({ [first]: 'SELECT 1;', [second]: 'SELECT 2;' });
     const loading = loadMigrations(dir);

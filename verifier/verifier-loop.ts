@@ -1,0 +1,92 @@
+import type { Side } from '../src/dualwrite/stages.js';
+import type { SqlExecutor } from '../src/postgres/sql-executor.js';
+import type { AnyTarget } from './entities.js';
+import { AdvisoryLock, type VerifierLock } from './lock.js';
+import type { VerifierMetrics } from './metrics.js';
+import { repair, type RepairResult } from './repair.js';
+import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
+
+/** Options of VerifierLoop. */
+export interface VerifierLoopOptions extends VerifyOptions {
+  readonly db: SqlExecutor;
+  readonly targets: readonly AnyTarget[];
+  /** Keeps replicas from verifying at once. Default: AdvisoryLock on db. */
+  readonly lock?: VerifierLock;
+  readonly metrics?: VerifierMetrics;
+  /** Pause between runs. Default 300000 ms (5 min). */
+  readonly intervalMs?: number;
+  /** Random extra pause, so replicas do not line up. Default 10% of intervalMs. */
+  readonly jitterMs?: number;
+  /**
+   * Whether to verify now, and which side is authoritative: null skips the run (a stage
+   * where only one side is written has nothing to compare). Default: always, memory.
+   */
+  readonly stage?: () => { authoritative: Side } | null;
+  /** Repair persistent differences after each run. Default false. */
+  readonly repair?: boolean;
+  readonly onReport?: (report: VerifyReport, repairs: readonly RepairResult[]) => void;
+  readonly logger?: Pick<Console, 'warn' | 'info'>;
+}
+
+/**
+ * The verifier as a background loop in the process holding the in-memory store. Its
+ * timer never throws, is unref'd, and a failed run is counted and retried next time.
+ */
+export class VerifierLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<VerifyReport | undefined> | undefined;
+  private readonly lock: VerifierLock;
+
+  constructor(private readonly options: VerifierLoopOptions) {
+    this.lock = options.lock ?? new AdvisoryLock(options.db);
+  }
+
+  start(): void {
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One run now: verify, publish metrics, repair if enabled. Undefined when skipped. */
+  runOnce(): Promise<VerifyReport | undefined> {
+    this.running ??= this.run().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async run(): Promise<VerifyReport | undefined> {
+    const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
+    if (!stage) return undefined;
+    const outcome = await this.lock.tryRun(async () => {
+      const report = await verify(this.options.db, this.options.targets, this.options);
+      this.options.metrics?.record(report);
+      const repairs =
+        this.options.repair && report.differences.length > 0
+          ? await repair(report.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
+          : [];
+      this.options.onReport?.(report, repairs);
+      return report;
+    });
+    if (!outcome) this.options.metrics?.runs.inc({ outcome: 'skipped' });
+    return outcome;
+  }
+
+  private schedule(): void {
+    const interval = this.options.intervalMs ?? 300_000;
+    const jitter = Math.random() * (this.options.jitterMs ?? interval / 10);
+    this.timer = setTimeout(() => {
+      this.runOnce()
+        .catch((error: unknown) => {
+          this.options.metrics?.runs.inc({ outcome: 'failed' });
+          this.options.logger?.warn(`dualwrite: verification run failed: ${error instanceof Error ? error.message : String(error)}`);
+        })
+        .finally(() => {
+          if (this.timer) this.schedule();
+        });
+    }, interval + jitter);
+    this.timer.unref();
+  }
+}
