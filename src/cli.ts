@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { runDemo } from './demo.js';
+import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
+import { MemoryGraphStore } from './memory/memory-graph-store.js';
 import { openDatabase } from './postgres/open-database.js';
+import { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
+import { PostgresGraphStore } from './postgres/postgres-graph-store.js';
+import { graphTarget, taskTarget, type AnyTarget } from '../verifier/entities.js';
+import { repair } from '../verifier/repair.js';
+import { formatVerifyReport } from '../verifier/report.js';
+import { verify } from '../verifier/verify.js';
 
 const USAGE = `usage: dualwrite <command> [options]
 
@@ -8,6 +16,9 @@ commands:
   migrate            apply pending schema/ migrations to DATABASE_URL (or embedded PGlite)
   demo [--projects N] [--json]
                      mirror a sample workload into memory and PostgreSQL and compare them
+  verify --graph-snapshot FILE [--tasks-snapshot FILE] [--repair] [--json]
+                     compare in-memory snapshot files with PostgreSQL; exit 1 when they
+                     differ; --repair copies the snapshot's version onto PostgreSQL (fenced)
   help               this text
 
 environment: DATABASE_URL, POSTGRES_POOL_SIZE, POSTGRES_MAX_OVERFLOW, ... (see README)`;
@@ -27,11 +38,44 @@ const COMMANDS: Record<string, Command> = {
     if (json) console.log(JSON.stringify(report, null, 2));
     return report.equal ? 0 : 1;
   },
+  async verify(args) {
+    const graphSnapshot = stringFlag(args, '--graph-snapshot');
+    const tasksSnapshot = stringFlag(args, '--tasks-snapshot');
+    if (!graphSnapshot && !tasksSnapshot) throw new TypeError('verify needs --graph-snapshot and/or --tasks-snapshot');
+    const json = args.includes('--json');
+    const { db, description } = await openDatabase();
+    try {
+      const targets: AnyTarget[] = [];
+      if (graphSnapshot) targets.push(graphTarget(await MemoryGraphStore.open({ snapshotPath: graphSnapshot }), new PostgresGraphStore(db)));
+      if (tasksSnapshot) targets.push(taskTarget(await MemoryAgentTaskStore.open({ snapshotPath: tasksSnapshot }), new PostgresAgentTaskStore(db)));
+      const progress = json ? undefined : (e: { store: string; entity: string; rowsChecked: number; rows: number }) => process.stderr.write(`\rverifying ${e.store}.${e.entity}: ${e.rowsChecked}/${e.rows} rows   `);
+      // A snapshot does not change under us, so there is nothing to wait for before re-checks.
+      const report = await verify(db, targets, { graceMs: 0, recheckRounds: 1, onProgress: progress });
+      if (progress) process.stderr.write('\n');
+      const repairs = args.includes('--repair') && !report.consistent ? await repair(report.differences, { authoritative: 'memory', db, targets }) : [];
+      if (json) console.log(JSON.stringify({ database: description, report, repairs: repairs.map((r) => ({ key: r.difference.key, entity: r.difference.entity, outcome: r.outcome })) }, null, 2));
+      else {
+        console.log(`${description}\n${formatVerifyReport(report)}`);
+        if (repairs.length) console.log(`repairs: ${repairs.filter((r) => r.outcome === 'repaired').length} repaired, ${repairs.filter((r) => r.outcome !== 'repaired').length} skipped`);
+      }
+      return report.consistent ? 0 : 1;
+    } finally {
+      await db.close();
+    }
+  },
   async help() {
     console.log(USAGE);
     return 0;
   },
 };
+
+function stringFlag(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  if (index === -1) return undefined;
+  const value = args[index + 1];
+  if (!value || value.startsWith('--')) throw new TypeError(`${name} needs a value`);
+  return value;
+}
 
 function numberFlag(args: string[], name: string): number | undefined {
   const index = args.indexOf(name);
