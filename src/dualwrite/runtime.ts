@@ -25,7 +25,11 @@ import type { Outbox } from './outbox.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from './replayer.js';
 import { ShadowReads, type ShadowOptions } from './shadow.js';
-import type { Side } from './stages.js';
+import { STAGE_POLICIES, type Side } from './stages.js';
+import { graphTarget, taskTarget } from '../../verifier/entities.js';
+import { RedisLock } from '../../verifier/lock.js';
+import { VerifierMetrics } from '../../verifier/metrics.js';
+import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-loop.js';
 
 /** Options of openDualWrite; everything not given is read from the environment. */
 export interface DualWriteRuntimeOptions {
@@ -47,6 +51,11 @@ export interface DualWriteRuntimeOptions {
   readonly shadow?: ShadowOptions;
   readonly context?: WriteContext;
   readonly logger?: Pick<Console, 'info' | 'warn' | 'error'>;
+  /**
+   * The background verifier. Default: runs every DUALWRITE_VERIFY_INTERVAL_MS (300000; 0
+   * disables), repairs when DUALWRITE_REPAIR=true, locked by Redis when REDIS_URL is set.
+   */
+  readonly verifier?: Partial<Omit<VerifierLoopOptions, 'db' | 'targets' | 'metrics'>> & { readonly enabled?: boolean };
 }
 
 /** Everything an API needs to embed dualwrite: the wrapped stores and their machinery. */
@@ -63,6 +72,9 @@ export interface DualWriteRuntime {
   readonly replayer: OutboxReplayer;
   readonly shadow: ShadowReads;
   readonly metrics: DualWriteMetrics;
+  readonly verifierMetrics: VerifierMetrics;
+  /** The background verifier (started unless disabled). */
+  readonly verifier: VerifierLoop;
   /**
    * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only.
    * Run it in postgres-primary (memory is being mirrored again), then roll back.
@@ -78,6 +90,16 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   const registry = options.registry ?? new Registry();
   const metrics = new DualWriteMetrics(registry);
   const opened: (() => Promise<void>)[] = [];
+  let redis: Redis | undefined;
+  const redisClient = async () => {
+    if (!redis) {
+      const client = new Redis(env.REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      await client.connect();
+      opened.push(async () => void client.disconnect());
+      redis = client;
+    }
+    return redis;
+  };
 
   const db = options.db ?? (await openDatabase(env)).db;
   if (!options.db) opened.push(() => db.close());
@@ -89,11 +111,8 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   let outbox = options.outbox;
   if (!outbox) {
     if (env.REDIS_URL) {
-      const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await redis.connect();
-      outbox = new RedisOutbox(redis);
+      outbox = new RedisOutbox(await redisClient());
       await (outbox as RedisOutbox).refresh();
-      opened.push(async () => void redis.disconnect());
     } else {
       outbox = await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined });
     }
@@ -132,6 +151,26 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   replayer.start();
   const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
   const common = { flags, mirror, metrics, shadow, context: options.context };
+  const verifierMetrics = new VerifierMetrics(registry);
+  const verifierOptions = options.verifier ?? {};
+  const verifier = new VerifierLoop({
+    db,
+    targets: [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)],
+    metrics: verifierMetrics,
+    intervalMs: Number(env.DUALWRITE_VERIFY_INTERVAL_MS || 300_000),
+    repair: env.DUALWRITE_REPAIR === 'true',
+    lock: env.REDIS_URL ? new RedisLock(await redisClient()) : undefined,
+    // Writes in flight settle before a difference is re-checked.
+    settle: () => mirror.drain(),
+    // Only stages that write both sides have two sides to compare.
+    stage: () => {
+      const policy = STAGE_POLICIES[flags.current.stage];
+      return policy.mirror ? { authoritative: policy.authoritative } : null;
+    },
+    logger,
+    ...verifierOptions,
+  });
+  if (verifierOptions.enabled !== false && Number(env.DUALWRITE_VERIFY_INTERVAL_MS ?? 1) !== 0) verifier.start();
 
   return {
     graph: createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory: memory.graph, postgres: postgres.graph, ...common }),
@@ -145,12 +184,15 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     replayer,
     shadow,
     metrics,
+    verifierMetrics,
+    verifier,
     async resyncMemory() {
       await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
       await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);
       flags.memoryResynced();
     },
     async close() {
+      await verifier.stop();
       await mirror.drain();
       await replayer.stop();
       await shadow.settle();
