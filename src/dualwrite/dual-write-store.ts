@@ -45,9 +45,15 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     postgres: options.postgres as Record<string, AnyMethod>,
   };
 
+  // Recorders bound once per method and side: the hot path only does arithmetic.
+  const recorders = new Map(
+    Object.keys(options.description).map((method) => [method, metrics && { memory: metrics.call(name, method, 'memory'), postgres: metrics.call(name, method, 'postgres') }]),
+  );
+  const readCounts = metrics && { memory: metrics.readsFrom(name, 'memory'), postgres: metrics.readsFrom(name, 'postgres'), fallback: metrics.readsFrom(name, 'fallback') };
+
   const call = async (side: Side, method: string, args: readonly unknown[]): Promise<unknown> => {
-    if (!metrics) return sides[side][method]!.apply(sides[side], args as unknown[]);
-    const recorder = metrics.call(name, method, side);
+    const recorder = recorders.get(method)?.[side];
+    if (!recorder) return sides[side][method]!.apply(sides[side], args as unknown[]);
     const start = performance.now();
     try {
       const result = await sides[side][method]!.apply(sides[side], args as unknown[]);
@@ -93,7 +99,7 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
       side = 'memory';
       result = await call('memory', method, args);
     }
-    metrics?.read(name, source);
+    if (readCounts) readCounts[source].value++;
     if (policy.mirror && shadow?.sampled()) {
       const other: Side = side === 'memory' ? 'postgres' : 'memory';
       const shadowKey = key ?? (spec.key ? spec.key(...args) : undefined);

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { LocalCounter, LocalHistogram } from './local-metrics.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import { STAGES, type Side, type Stage } from './stages.js';
 
@@ -41,9 +42,9 @@ export interface MetricSources {
  * Gauges are computed at scrape time from `sources`, so the hot path only counts.
  */
 export class DualWriteMetrics {
-  readonly operations: Counter<'store' | 'operation' | 'side' | 'outcome'>;
-  readonly duration: Histogram<'store' | 'operation' | 'side'>;
-  readonly reads: Counter<'store' | 'source'>;
+  readonly operations: LocalCounter<{ store: string; operation: string; side: Side; outcome: 'ok' | 'error' }>;
+  readonly duration: LocalHistogram<{ store: string; operation: string; side: Side }>;
+  readonly reads: LocalCounter<{ store: string; source: Side | 'fallback' }>;
   readonly mirrorFailures: Counter<'store' | 'operation' | 'target'>;
   readonly mirrorLost: Counter<'store' | 'target'>;
   readonly outboxReplayed: Counter<'store' | 'outcome'>;
@@ -52,21 +53,13 @@ export class DualWriteMetrics {
   readonly flagRefusals: Counter<'reason'>;
   readonly flagSourceErrors: Counter<'source'>;
   private readonly sources: MetricSources = {};
-  private readonly recorders = new Map<string, CallRecorder>();
-  private readonly readChildren = new Map<string, { inc(): void }>();
 
   constructor(readonly registry: Registry) {
     const registers = [registry];
     const sources = this.sources;
-    this.operations = new Counter({ name: METRIC.operations, help: 'Store calls by side and outcome (ok or error).', labelNames: ['store', 'operation', 'side', 'outcome'], registers });
-    this.duration = new Histogram({
-      name: METRIC.duration,
-      help: 'Store call latency by side.',
-      labelNames: ['store', 'operation', 'side'],
-      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
-    this.reads = new Counter({ name: METRIC.reads, help: 'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).', labelNames: ['store', 'source'], registers });
+    this.operations = new LocalCounter(METRIC.operations, 'Store calls by side and outcome (ok or error).', registry);
+    this.duration = new LocalHistogram(METRIC.duration, 'Store call latency by side.', [0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registry);
+    this.reads = new LocalCounter(METRIC.reads, 'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).', registry);
     this.mirrorFailures = new Counter({ name: METRIC.mirrorFailures, help: 'Mirror writes that failed and went to the outbox.', labelNames: ['store', 'operation', 'target'], registers });
     this.mirrorLost = new Counter({ name: METRIC.mirrorLost, help: 'Mirror writes that failed and could not be journaled either (the verifier must repair).', labelNames: ['store', 'target'], registers });
     this.outboxReplayed = new Counter({ name: METRIC.outboxReplayed, help: 'Outbox entries replayed, by outcome.', labelNames: ['store', 'outcome'], registers });
@@ -136,33 +129,21 @@ export class DualWriteMetrics {
     this.sources[name] = read;
   }
 
-  /**
-   * Recorder of one (store, operation, side)'s calls, with its label children bound once:
-   * looking labels up per call would cost more than a memory read itself.
-   */
+  /** Recorder of one (store, operation, side)'s calls; take it once and keep it. */
   call(store: string, operation: string, side: Side): CallRecorder {
-    const key = `${store}\u0000${operation}\u0000${side}`;
-    let recorder = this.recorders.get(key);
-    if (!recorder) {
-      const ok = this.operations.labels(store, operation, side, 'ok');
-      const error = this.operations.labels(store, operation, side, 'error');
-      const duration = this.duration.labels(store, operation, side);
-      recorder = {
-        record(seconds, succeeded) {
-          (succeeded ? ok : error).inc();
-          duration.observe(seconds);
-        },
-      };
-      this.recorders.set(key, recorder);
-    }
-    return recorder;
+    const ok = this.operations.labels({ store, operation, side, outcome: 'ok' });
+    const error = this.operations.labels({ store, operation, side, outcome: 'error' });
+    const duration = this.duration.labels({ store, operation, side });
+    return {
+      record(seconds, succeeded) {
+        (succeeded ? ok : error).value++;
+        duration.observe(seconds);
+      },
+    };
   }
 
-  /** Counts a read answered by `source` (memory, postgres, or fallback). */
-  read(store: string, source: Side | 'fallback'): void {
-    const key = `${store}\u0000${source}`;
-    let child = this.readChildren.get(key);
-    if (!child) this.readChildren.set(key, (child = this.reads.labels(store, source)));
-    child.inc();
+  /** Counter of reads of `store` answered by `source`; take it once and keep it. */
+  readsFrom(store: string, source: Side | 'fallback'): { value: number } {
+    return this.reads.labels({ store, source });
   }
 }
