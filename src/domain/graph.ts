@@ -2,7 +2,7 @@ import { formatMinorUnits, toMinorUnits, type DecimalType } from './decimal.js';
 import { ValidationError } from './errors.js';
 import { canonicalJsonObject, type JsonObject } from './json.js';
 import { foldCase, optionalText, requireText, describe } from './text.js';
-import { canonicalTimestamp, canonicalUuid, type Clock, type IdGenerator } from './time.js';
+import { canonicalTimestamp, canonicalUuid, randomIds, systemClock, type Clock, type IdGenerator } from './time.js';
 
 /** A package project, keyed by (ecosystem, name), both stored lowercase. */
 export interface Project {
@@ -116,6 +116,11 @@ export interface DependencyOptions {
 export interface WriteContext {
   readonly clock: Clock;
   readonly ids: IdGenerator;
+}
+
+/** The write context of a store's options: the system clock and random UUIDs unless given. */
+export function writeContext(options: { readonly clock?: Clock; readonly ids?: IdGenerator }): WriteContext {
+  return { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
 }
 
 /**

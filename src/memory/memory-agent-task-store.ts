@@ -21,35 +21,26 @@ import {
   type TaskUpdateResult,
 } from '../domain/agent-task.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import type { WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/graph.js';
 import { pageLimit, pageOffset } from '../domain/limits.js';
-import { randomIds, systemClock } from '../domain/time.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import { byNewest, type MemoryStoreOptions } from './memory-common.js';
+import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
 import { MemoryTables } from './memory-tables.js';
-import { readSnapshot, writeSnapshot } from './snapshot-file.js';
 
 /** AgentTaskStore in process memory, optionally persisted to a JSON snapshot file. */
-export class MemoryAgentTaskStore implements AgentTaskStore, RecordPort<AgentTaskRecords> {
+export class MemoryAgentTaskStore extends MemorySnapshotStore<AgentTaskRecords> implements AgentTaskStore, RecordPort<AgentTaskRecords> {
   readonly tables = new MemoryTables(AGENT_TASK_ENTITIES);
   private readonly context: WriteContext;
 
-  constructor(private readonly options: MemoryStoreOptions = {}) {
-    this.context = { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
+  constructor(options: MemoryStoreOptions = {}) {
+    super(options);
+    this.context = writeContext(options);
   }
 
   /** Creates a store and loads options.snapshotPath if that file exists. */
   static async open(options: MemoryStoreOptions = {}): Promise<MemoryAgentTaskStore> {
-    const store = new MemoryAgentTaskStore(options);
-    if (options.snapshotPath) await readSnapshot(options.snapshotPath, AGENT_TASK_ENTITIES, (entity, raw) => store.putRecord(entity, raw as never));
-    return store;
-  }
-
-  /** Writes the snapshot file (atomically) to `path`, default options.snapshotPath. */
-  async saveSnapshot(path = this.options.snapshotPath): Promise<void> {
-    if (!path) throw new Error('saveSnapshot: no path given and no snapshotPath configured');
-    await writeSnapshot(path, this.tables);
+    return new MemoryAgentTaskStore(options).loadSnapshot(AGENT_TASK_ENTITIES);
   }
 
   /** Removes every record. */

@@ -1,6 +1,9 @@
 import type { Clock, IdGenerator } from '../domain/time.js';
 import type { Project } from '../domain/graph.js';
+import type { EntityCatalog } from '../domain/records.js';
 import { compareText } from '../domain/text.js';
+import type { MemoryTables } from './memory-tables.js';
+import { readSnapshot, writeSnapshot } from './snapshot-file.js';
 
 /** Options of the in-memory stores. */
 export interface MemoryStoreOptions {
@@ -10,6 +13,28 @@ export interface MemoryStoreOptions {
   readonly ids?: IdGenerator;
   /** JSON snapshot file: loaded by open() if it exists, written by saveSnapshot(). Default: none. */
   readonly snapshotPath?: string;
+}
+
+/** What both in-memory stores share: their tables and snapshot persistence. */
+export abstract class MemorySnapshotStore<Records extends object> {
+  abstract readonly tables: MemoryTables<Records>;
+
+  protected constructor(protected readonly options: MemoryStoreOptions) {}
+
+  /** Stores a record as given (validated, references checked); snapshots load through it. */
+  abstract putRecord<E extends keyof Records & string>(entity: E, record: Records[E]): Promise<void>;
+
+  /** Writes the snapshot file (atomically) to `path`, default options.snapshotPath. */
+  async saveSnapshot(path = this.options.snapshotPath): Promise<void> {
+    if (!path) throw new Error('saveSnapshot: no path given and no snapshotPath configured');
+    await writeSnapshot(path, this.tables);
+  }
+
+  /** Loads options.snapshotPath if it is set and the file exists. */
+  protected async loadSnapshot(catalog: EntityCatalog<Records>): Promise<this> {
+    if (this.options.snapshotPath) await readSnapshot(this.options.snapshotPath, catalog, (entity, raw) => this.putRecord(entity, raw as never));
+    return this;
+  }
 }
 
 /** Newest first by createdAt, ties by id ascending: the list order of every store. */

@@ -25,41 +25,34 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
+  writeContext,
   type WriteContext,
 } from '../domain/graph.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';
-import { canonicalUuid, randomIds, systemClock } from '../domain/time.js';
+import { canonicalUuid } from '../domain/time.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import { encodeKey, MemoryTables } from './memory-tables.js';
-import { readSnapshot, writeSnapshot } from './snapshot-file.js';
-import { byNewest, byOldest, MultiIndex, searchOrder, type MemoryStoreOptions } from './memory-common.js';
+import { byNewest, byOldest, MultiIndex, searchOrder, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
 
 /** GraphStore in process memory, optionally persisted to a JSON snapshot file. */
-export class MemoryGraphStore implements GraphStore, RecordPort<GraphRecords> {
+export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implements GraphStore, RecordPort<GraphRecords> {
   readonly tables = new MemoryTables(GRAPH_ENTITIES);
   private readonly context: WriteContext;
   private readonly dependents = new MultiIndex();
   private readonly byAsset = new MultiIndex();
   private readonly byContributor = new MultiIndex();
 
-  constructor(private readonly options: MemoryStoreOptions = {}) {
-    this.context = { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
+  constructor(options: MemoryStoreOptions = {}) {
+    super(options);
+    this.context = writeContext(options);
   }
 
   /** Creates a store and loads options.snapshotPath if that file exists. */
   static async open(options: MemoryStoreOptions = {}): Promise<MemoryGraphStore> {
-    const store = new MemoryGraphStore(options);
-    if (options.snapshotPath) await readSnapshot(options.snapshotPath, GRAPH_ENTITIES, (entity, raw) => store.putRecord(entity, raw as never));
-    return store;
-  }
-
-  /** Writes the snapshot file (atomically) to `path`, default options.snapshotPath. */
-  async saveSnapshot(path = this.options.snapshotPath): Promise<void> {
-    if (!path) throw new Error('saveSnapshot: no path given and no snapshotPath configured');
-    await writeSnapshot(path, this.tables);
+    return new MemoryGraphStore(options).loadSnapshot(GRAPH_ENTITIES);
   }
 
   /** Removes every record. */

@@ -17,10 +17,9 @@ import {
   type TaskUpdateResult,
 } from '../domain/agent-task.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import type { WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/graph.js';
 import { pageLimit, pageOffset } from '../domain/limits.js';
 import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
-import { randomIds, systemClock } from '../domain/time.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import type { PostgresStoreOptions } from './postgres-graph-store.js';
@@ -39,7 +38,7 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
     readonly db: SqlExecutor,
     options: PostgresStoreOptions = {},
   ) {
-    this.context = { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
+    this.context = writeContext(options);
   }
 
   async createTask(input: TaskInput): Promise<AgentTask> {

@@ -21,12 +21,13 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
+  writeContext,
   type WriteContext,
 } from '../domain/graph.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';
-import { canonicalUuid, randomIds, systemClock, type Clock, type IdGenerator } from '../domain/time.js';
+import { canonicalUuid, type Clock, type IdGenerator } from '../domain/time.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import type { DatabaseErrorFields, SqlExecutor } from './sql-executor.js';
@@ -54,7 +55,7 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     readonly db: SqlExecutor,
     options: PostgresStoreOptions = {},
   ) {
-    this.context = { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
+    this.context = writeContext(options);
   }
 
   async getProject(ref: ProjectRef): Promise<Project | null> {

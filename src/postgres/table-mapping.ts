@@ -89,6 +89,32 @@ export class TableMapping<R> {
     return this.columns.map((c) => toSql(c.type, c.derive ? c.derive(fields) : fields[c.field!]));
   }
 
+  /**
+   * INSERT of many records in one statement (the backfill's batch): each column travels
+   * as one array parameter and unnest() turns the arrays into rows. A record whose key is
+   * already present is left as it is (ON CONFLICT DO NOTHING). Returns one row, { n }:
+   * how many records were inserted. Derived columns are included.
+   */
+  bulkInsertSql(): string {
+    const names = this.columns.map((c) => quote(c.column));
+    const arrays = this.columns.map((c, i) => `$${i + 1}::${arrayType(c.type)}`);
+    return (
+      `WITH inserted AS (INSERT INTO ${this.table} (${names.join(', ')}) SELECT * FROM unnest(${arrays.join(', ')}) ` +
+      `ON CONFLICT (${this.keyList}) DO NOTHING RETURNING 1) SELECT count(*)::int AS n FROM inserted`
+    );
+  }
+
+  /** Parameters of bulkInsertSql for `records`: one array per column, in column order. */
+  bulkInsertParams(records: readonly R[]): unknown[][] {
+    const arrays = this.columns.map(() => new Array<unknown>(records.length));
+    records.forEach((record, row) => {
+      this.insertParams(record).forEach((value, column) => {
+        arrays[column]![row] = value;
+      });
+    });
+    return arrays;
+  }
+
   keyParams(offset: number): string {
     return this.keyColumns.map((c, i) => `$${offset + i + 1}::${sqlType(this.columnType(c))}`).join(', ');
   }
@@ -115,6 +141,21 @@ function sqlType(type: ColumnType): string {
       return 'numeric';
     default:
       return type;
+  }
+}
+
+/**
+ * Type of a column's array parameter. Enums and jsonb travel as text[] and are cast on
+ * the server, so drivers that only know built-in array types (PGlite) can send them.
+ */
+function arrayType(type: ColumnType): string {
+  switch (type) {
+    case 'jsonb':
+    case 'task_type':
+    case 'task_status':
+      return `text[]::${type}[]`;
+    default:
+      return `${sqlType(type)}[]`;
   }
 }
 
