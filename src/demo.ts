@@ -1,68 +1,127 @@
-import { isDeepStrictEqual } from 'node:util';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from './domain/records.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlagState } from '../flags/flag-state.js';
+import { ManualFlagSource } from '../flags/manual-flags.js';
+import { backfill, formatBackfillReport } from '../verifier/backfill.js';
+import { formatVerifyReport } from '../verifier/report.js';
+import { formatTable } from './cli/table.js';
+import { FileOutbox } from './dualwrite/file-outbox.js';
+import { openDualWrite, type DualWriteRuntime } from './dualwrite/runtime.js';
+import type { Stage } from './dualwrite/stages.js';
 import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from './memory/memory-graph-store.js';
 import { openDatabase } from './postgres/open-database.js';
 import { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from './postgres/pool-config.js';
-import { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from './postgres/postgres-graph-store.js';
-import type { RecordPort } from './ports/record-port.js';
-import { readAll } from './record-scan.js';
 import { applySampleWrite, sampleWrites } from './sample-data.js';
-import { formatTable } from './cli/table.js';
 
 export interface DemoOptions {
-  /** Sample size in projects. Default 50. */
+  /** Sample size in projects. Default 200. */
   readonly projects?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: (line: string) => void;
 }
 
+export interface DemoStep {
+  readonly stage: Stage;
+  readonly readPercent: number;
+  readonly note: string;
+  readonly readsFromPostgres: number;
+  readonly readsFromMemory: number;
+}
+
 export interface DemoReport {
   readonly database: string;
-  readonly writes: number;
-  readonly entities: { entity: string; memory: number; postgres: number; equal: boolean }[];
+  readonly steps: DemoStep[];
+  readonly backfilled: number;
+  readonly consistentAfterBackfill: boolean;
+  readonly keptAfterRollback: boolean;
+  readonly consistentAtEnd: boolean;
   readonly equal: boolean;
 }
 
 /**
- * The main job on a fresh machine: open PostgreSQL (embedded PGlite without
- * DATABASE_URL), migrate, apply one sample workload to the in-memory stores and the
- * PostgreSQL stores, and show that both hold identical records.
+ * The main job, end to end: an API's in-memory stores already hold data; dualwrite
+ * turns on dual-write, backfills PostgreSQL, verifies both sides, shifts reads to
+ * PostgreSQL step by step, makes PostgreSQL primary, rolls back by flag and verifies
+ * again. On embedded PGlite unless DATABASE_URL is set (then in schema dualwrite_demo).
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const log = options.log ?? console.log;
   const env = options.env ?? process.env;
   // On a real server the demo works in its own schema, emptied first, and never touches other data.
-  const demoEnv = env.DATABASE_URL ? { ...env, POSTGRES_SCHEMA: env.POSTGRES_SCHEMA ?? 'dualwrite_demo' } : env;
+  const demoEnv = env.DATABASE_URL ? { ...env, POSTGRES_SCHEMA: env.POSTGRES_SCHEMA ?? 'dualwrite_demo' } : { ...env, PGLITE_DATA_DIR: '' };
   if (env.DATABASE_URL) await dropSchema(demoEnv);
-  const { db, description, migrations } = await openDatabase(demoEnv);
+  const { db, description } = await openDatabase(demoEnv);
+  const dir = await mkdtemp(join(tmpdir(), 'dualwrite-demo-'));
+  const flags = new ManualFlagSource({ stage: 'memory-only' });
+  let runtime: DualWriteRuntime | undefined;
   try {
-    log(`database: ${description}; migrations applied now: ${migrations.applied.map((m) => m.name).join(', ') || 'none'}`);
+    log(`database: ${description}`);
+    // The API as it is today: its data lives in memory only.
     const memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
-    const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
-    const writes = sampleWrites({ projects: options.projects ?? 50 });
-    let done = 0;
-    for (const write of writes) {
-      await applySampleWrite(write, memory);
-      await applySampleWrite(write, postgres);
-      if (++done % 100 === 0 || done === writes.length) log(`applied ${done}/${writes.length} writes to both stores`);
-    }
-    const entities = [
-      ...(await compareEntities(entityNames(GRAPH_ENTITIES), memory.graph, postgres.graph)),
-      ...(await compareEntities(entityNames(AGENT_TASK_ENTITIES), memory.tasks, postgres.tasks)),
-    ];
-    log(formatTable(['entity', 'memory', 'postgres', 'equal'], entities.map((e) => [e.entity, e.memory, e.postgres, e.equal ? 'yes' : 'NO'])));
-    const query = 'json';
-    const [fromMemory, fromPostgres] = await Promise.all([memory.graph.search(query, 5), postgres.graph.search(query, 5)]);
-    log(`search "${query}": memory ${JSON.stringify(fromMemory.map((p) => p.name))}, postgres ${isDeepStrictEqual(fromMemory, fromPostgres) ? 'the same' : JSON.stringify(fromPostgres.map((p) => p.name))}`);
-    const equal = entities.every((e) => e.equal) && isDeepStrictEqual(fromMemory, fromPostgres);
-    log(equal ? 'both stores hold identical records' : 'STORES DIFFER');
-    return { database: description, writes: writes.length, entities, equal };
+    const writes = sampleWrites({ projects: options.projects ?? 200 });
+    for (const write of writes) await applySampleWrite(write, memory);
+    log(`the API's in-memory stores hold ${writes.length} writes' worth of data`);
+
+    runtime = await openDualWrite({ db, memory, env: {}, flags: new FlagState([flags]), outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }), verifier: { enabled: false, graceMs: 50 }, logger: quietLogger(log) });
+    const dw = runtime;
+    const steps: DemoStep[] = [];
+    const step = async (stage: Stage, readPercent: number, note: string) => {
+      flags.set({ stage, readPercent });
+      const before = readCounts(dw);
+      // The API keeps serving: reads of every project, and a write, at each step.
+      for (const project of await memory.graph.scanRecords('projects', { limit: 1000 })) await dw.graph.getProject(project);
+      await dw.graph.upsertProject({ ecosystem: 'npm', name: `written-in-${stage}-${readPercent}`, description: note });
+      const after = readCounts(dw);
+      steps.push({ stage, readPercent: dw.flags.current.readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
+    };
+
+    await step('dual-write', 0, 'writes mirrored to PostgreSQL; reads from memory');
+    log('backfilling PostgreSQL from memory ...');
+    const filled = await backfill({ source: memory, db, batchSize: 1000 });
+    log(formatBackfillReport(filled));
+    const afterBackfill = await dw.verifier.runOnce();
+    log(formatVerifyReport(afterBackfill!, 5));
+
+    await step('read-shift', 10, 'sticky 10% of keys read from PostgreSQL');
+    await step('read-shift', 50, 'sticky 50% of keys read from PostgreSQL');
+    await step('read-shift', 100, 'all reads from PostgreSQL; memory still authoritative');
+    await step('postgres-primary', 100, 'PostgreSQL authoritative; writes mirrored to memory');
+    await step('dual-write', 0, 'rolled back by flag: memory authoritative again');
+    const kept = (await memory.graph.getProject({ ecosystem: 'npm', name: 'written-in-postgres-primary-100' })) !== null;
+
+    await dw.mirror.drain();
+    const atEnd = await dw.verifier.runOnce();
+    log(formatTable(['stage', 'read %', 'reads from pg', 'reads from memory', 'what happens'], steps.map((s) => [s.stage, s.readPercent, s.readsFromPostgres, s.readsFromMemory, s.note])));
+    log(`a write made while PostgreSQL was primary is in memory after the rollback: ${kept ? 'yes' : 'NO'}`);
+    log(formatVerifyReport(atEnd!, 5));
+    const equal = afterBackfill!.consistent && atEnd!.consistent && kept && filled.countsMatch;
+    log(equal ? 'migration walked forward and back with both sides equal' : 'SOMETHING DIFFERS');
+    return {
+      database: description,
+      steps,
+      backfilled: filled.totals.copied,
+      consistentAfterBackfill: afterBackfill!.consistent,
+      keptAfterRollback: kept,
+      consistentAtEnd: atEnd!.consistent,
+      equal,
+    };
   } finally {
+    await runtime?.close();
     await db.close();
+    await rm(dir, { recursive: true, force: true });
   }
+}
+
+function readCounts(dw: DualWriteRuntime): { memory: number; postgres: number } {
+  return { memory: dw.metrics.readsFrom('graph', 'memory').value, postgres: dw.metrics.readsFrom('graph', 'postgres').value };
+}
+
+/** The demo's own lines only; the runtime's warnings still show. */
+function quietLogger(log: (line: string) => void): Pick<Console, 'info' | 'warn' | 'error'> {
+  return { info: () => {}, warn: log, error: log };
 }
 
 async function dropSchema(env: NodeJS.ProcessEnv): Promise<void> {
@@ -73,17 +132,4 @@ async function dropSchema(env: NodeJS.ProcessEnv): Promise<void> {
   } finally {
     await admin.close();
   }
-}
-
-async function compareEntities<Records extends object>(
-  names: (keyof Records & string)[],
-  memory: RecordPort<Records>,
-  postgres: RecordPort<Records>,
-): Promise<DemoReport['entities']> {
-  const rows: DemoReport['entities'] = [];
-  for (const entity of names) {
-    const [left, right] = await Promise.all([readAll(memory, entity), readAll(postgres, entity)]);
-    rows.push({ entity, memory: left.length, postgres: right.length, equal: isDeepStrictEqual(left, right) });
-  }
-  return rows;
 }

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 
@@ -128,6 +128,7 @@ export class FileOutbox implements Outbox {
   }
 }
 
+/** Reads the journal's lines; a torn last line is cut off the file, so the next append starts a line of its own. */
 async function readJournal(path: string): Promise<JournalLine[]> {
   let text: string;
   try {
@@ -135,6 +136,10 @@ async function readJournal(path: string): Promise<JournalLine[]> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
+  }
+  if (text.length > 0 && !text.endsWith('\n')) {
+    text = text.slice(0, text.lastIndexOf('\n') + 1);
+    await truncate(path, Buffer.byteLength(text));
   }
   const raw = text.split('\n');
   const lines: JournalLine[] = [];

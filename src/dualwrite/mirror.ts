@@ -110,7 +110,7 @@ export class Mirror {
     if (this.mode === 'async' && full && this.options.whenFull === 'journal') return this.journalNow(op, 'mirror queue full');
     if (this.mode === 'async' && full) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     this.track(op.key, 1);
-    const partition = this.partitions[rolloutBucket('mirror', op.key) % this.partitions.length]!;
+    const partition = this.partitionOf(op.key);
     const done = new Promise<void>((resolve) => partition.buffer.push({ op, done: resolve }));
     if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
     if (this.mode === 'sync') await done;
@@ -191,15 +191,21 @@ export class Mirror {
     }
   }
 
-  /** Journals a write that never entered a partition (the queue was full). */
-  private async journalNow(op: MirrorOp, reason: string): Promise<void> {
+  /**
+   * Journals a write that never entered a partition (the queue was full), without making
+   * the caller wait. Only when the same key still has writes in flight does it queue
+   * behind them, to keep the key's order.
+   */
+  private journalNow(op: MirrorOp, reason: string): void {
     this.track(op.key, 1);
-    const partition = this.partitions[rolloutBucket('mirror', op.key) % this.partitions.length]!;
-    // Through the partition, so it still lands behind this key's queued writes.
-    await partition.queue.add(async () => {
-      await this.journal(op, reason);
-      this.finish({ op, done: () => {} });
-    });
+    const journal = () => this.journal(op, reason);
+    const behind = (this.inFlightKeys.get(op.key) ?? 0) > 1;
+    const run = behind ? this.partitionOf(op.key).queue.add(journal) : journal();
+    void run.finally(() => this.finish({ op, done: () => {} }));
+  }
+
+  private partitionOf(key: string): Partition {
+    return this.partitions[rolloutBucket('mirror', key) % this.partitions.length]!;
   }
 
   private finish(pending: Pending): void {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import type { FlagState } from '../../flags/flag-state.js';
+import { FlagState, type FlagStateOptions } from '../../flags/flag-state.js';
 import { openFlags } from '../../flags/open-flags.js';
 import type { WriteContext } from '../domain/graph.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/records.js';
@@ -40,8 +40,11 @@ export interface DualWriteRuntimeOptions {
   readonly db?: SqlExecutor;
   /** Metrics registry. Default: a new Registry. */
   readonly registry?: Registry;
-  /** Flags. Default: openFlags(env) (Unleash, file, env). */
-  readonly flags?: FlagState;
+  /**
+   * Flags, or a function building them with the runtime's metrics and logger (so refusals
+   * and the stage gauge are exported). Default: openFlags(env) (Unleash, file, env).
+   */
+  readonly flags?: FlagState | ((options: FlagStateOptions) => FlagState);
   /** Outbox. Default: RedisOutbox when REDIS_URL is set, else FileOutbox at DUALWRITE_OUTBOX_PATH (.dualwrite/outbox.jsonl). */
   readonly outbox?: Outbox;
   /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
@@ -105,8 +108,9 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   if (!options.db) opened.push(() => db.close());
   metrics.source('pool', () => db.poolStats());
 
-  const flags = options.flags ?? openFlags(env, { metrics, logger });
-  if (!options.flags) opened.push(() => flags.close());
+  const flags =
+    options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : openFlags(env, { metrics, logger });
+  if (!(options.flags instanceof FlagState)) opened.push(() => flags.close());
 
   let outbox = options.outbox;
   if (!outbox) {

@@ -46,6 +46,10 @@ export class PgPoolExecutor implements SqlExecutor {
   async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const client = await this.guard(this.pool.connect());
     let broken: unknown;
+    // pg-pool drops its own error listener while a client is checked out: without this one
+    // a connection cut mid-transaction (a server restart) would crash the process.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await this.guard(client.query('BEGIN'));
       const tx: SqlTransaction = {
@@ -66,7 +70,8 @@ export class PgPoolExecutor implements SqlExecutor {
       }
       throw error;
     } finally {
-      // A connection whose rollback failed is in an unknown state: destroy it.
+      client.off('error', onError);
+      // A connection that failed or whose rollback failed is in an unknown state: destroy it.
       client.release(broken instanceof Error ? broken : undefined);
     }
   }
