@@ -5,7 +5,12 @@ import type { StoreDescription } from './store-description.js';
 const task = (id: string) => `task:${id}`;
 
 export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
-  createTask: { kind: 'write', key: (input) => task(input.id!), decide: (context, input) => [decideTask(input, context)] },
+  createTask: {
+    kind: 'write',
+    key: (input) => task(input.id!),
+    decide: (context, input) => [decideTask(input, context)],
+    affects: ([input]) => [{ entity: 'agent_tasks', key: [input.id!] }],
+  },
   getTask: { kind: 'read', key: task },
   updateTask: {
     kind: 'write',
@@ -17,6 +22,7 @@ export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
     // The authoritative side decided the compare-and-set: mirror only an update that
     // happened, and without the condition, so the other side follows rather than re-decides.
     mirrorArgs: ([id, patch, options], result) => ((result as TaskUpdateResult).updated ? [id, patch, { at: options!.at }] : null),
+    affects: ([id], result) => ((result as TaskUpdateResult).updated ? [{ entity: 'agent_tasks', key: [id] }] : []),
   },
   listTasks: { kind: 'read' },
   attention: { kind: 'read' },

@@ -3,6 +3,7 @@ import type { EffectiveFlags } from '../../flags/flag-state.js';
 import { StoreError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
 import { randomIds, systemClock } from '../domain/time.js';
+import type { RecordPort } from '../ports/record-port.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import { routesToPostgres } from './routing.js';
@@ -69,7 +70,15 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     const decided = spec.decide ? spec.decide(context, ...args) : args;
     const policy = STAGE_POLICIES[flags.current.stage];
     const result = await call(policy.authoritative, method, decided);
-    if (policy.mirror) {
+    if (policy.mirror === 'postgres' && spec.affects) {
+      // Read back in call order, submitted in the same continuation: per key, later copies hold later states.
+      const port = options.memory as unknown as RecordPort<Record<string, object>>;
+      const affected = spec.affects(decided, result);
+      if (affected.length > 0) {
+        const records = await Promise.all(affected.map(async ({ entity, key }) => ({ entity, key, record: await port.getRecord(entity, key) })));
+        await mirror.submit({ store: name, target: 'postgres', method, args: [], records, key: spec.key(...decided) });
+      }
+    } else if (policy.mirror) {
       const mirrored = spec.mirrorArgs ? spec.mirrorArgs(decided, result) : decided;
       if (mirrored) await mirror.submit({ store: name, target: policy.mirror, method, args: mirrored, key: spec.key(...decided) });
     }

@@ -15,7 +15,12 @@ const id = (kind: string) => (value: string) => `${kind}:${String(value).toLower
 
 export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
   getProject: { kind: 'read', key: project },
-  upsertProject: { kind: 'write', key: project, decide: (context, input) => [decideProject(input, context)] },
+  upsertProject: {
+    kind: 'write',
+    key: project,
+    decide: (context, input) => [decideProject(input, context)],
+    affects: ([input]) => [{ entity: 'projects', key: [input.ecosystem, input.name] }],
+  },
   search: { kind: 'read' },
   countProjects: { kind: 'read' },
   // An edge changes its source project's dependency count: order it with that project's writes.
@@ -26,16 +31,39 @@ export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
       const edge = decideDependency(from, to, options, context);
       return [edge.from, edge.to, { at: edge.at }];
     },
+    affects: ([from, to]) => [
+      { entity: 'projects', key: [from.ecosystem, from.name] },
+      { entity: 'dependencies', key: [from.ecosystem, from.name, to.ecosystem, to.name] },
+    ],
   },
   countDependents: { kind: 'read', key: project },
-  createContributor: { kind: 'write', key: (input) => id('contributor')(input.id!), decide: (context, input) => [decideContributor(input, context)] },
+  createContributor: {
+    kind: 'write',
+    key: (input) => id('contributor')(input.id!),
+    decide: (context, input) => [decideContributor(input, context)],
+    affects: ([input]) => [{ entity: 'contributors', key: [input.id!] }],
+  },
   getContributor: { kind: 'read', key: id('contributor') },
   listContributors: { kind: 'read' },
-  createAsset: { kind: 'write', key: (input) => id('asset')(input.id!), decide: (context, input) => [decideAsset(input, context)] },
+  createAsset: {
+    kind: 'write',
+    key: (input) => id('asset')(input.id!),
+    decide: (context, input) => [decideAsset(input, context)],
+    affects: ([input]) => [{ entity: 'assets', key: [input.id!] }],
+  },
   getAsset: { kind: 'read', key: id('asset') },
   listAssets: { kind: 'read' },
   // A contribution changes its asset's total: order it with that asset's writes.
-  createContribution: { kind: 'write', key: (input) => id('asset')(input.assetId), decide: (context, input) => [decideContribution(input, context)] },
+  createContribution: {
+    kind: 'write',
+    key: (input) => id('asset')(input.assetId),
+    decide: (context, input) => [decideContribution(input, context)],
+    // The asset first: the contribution references it, and its copied total already includes it.
+    affects: ([input]) => [
+      { entity: 'assets', key: [input.assetId] },
+      { entity: 'contributions', key: [input.id!] },
+    ],
+  },
   getContribution: { kind: 'read', key: id('contribution') },
   listContributionsByAsset: { kind: 'read', key: id('asset') },
   listContributionsByContributor: { kind: 'read', key: id('contributor') },

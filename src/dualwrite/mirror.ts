@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
+import type { RecordPort } from '../ports/record-port.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { MirrorOp, Outbox } from './outbox.js';
 import { rolloutBucket } from './routing.js';
@@ -123,6 +124,11 @@ export class Mirror {
 
   /** Applies one op now, throwing on failure; also used by the replayer for outbox entries. */
   async apply(op: MirrorOp, resolve: TargetResolver = this.resolveTarget): Promise<void> {
+    if (op.records) {
+      const port = resolve(op.store, op.target) as RecordPort<Record<string, object>>;
+      for (const { entity, key, record } of op.records) await (record ? port.putRecord(entity, record) : port.deleteRecord(entity, key));
+      return;
+    }
     const target = resolve(op.store, op.target) as Record<string, (...args: unknown[]) => Promise<unknown>>;
     const method = target[op.method];
     if (typeof method !== 'function') throw new TypeError(`store ${op.store} has no method ${op.method}`);

@@ -1,6 +1,18 @@
+import type { RecordKey } from '../ports/record-port.js';
 import type { Side } from './stages.js';
 
-/** A mirror write as data: enough to apply it again on its target later, in order. */
+/** A record as the authoritative side holds it after a write; null when it is gone. */
+export interface RecordState {
+  readonly entity: string;
+  readonly key: RecordKey;
+  readonly record: object | null;
+}
+
+/**
+ * A mirror write as data: enough to apply it again on its target later, in order. Either
+ * a method call (`method`, `args`) or, when `records` is set, a copy of the records the
+ * write left on the authoritative side (`method` then only names the write).
+ */
 export interface MirrorOp {
   /** Which wrapped store ("graph", "tasks"). */
   readonly store: string;
@@ -8,6 +20,8 @@ export interface MirrorOp {
   readonly method: string;
   /** The decided arguments, exactly as the authoritative side received them. */
   readonly args: readonly unknown[];
+  /** Records to put (or delete, when null) on the target instead of calling `method`. */
+  readonly records?: readonly RecordState[];
   /** Ordering key: ops with the same key are applied in submission order. */
   readonly key: string;
 }

@@ -11,7 +11,11 @@ export interface ReplayerOptions {
   readonly maxIntervalMs?: number;
   /** Entries read per round. Default 500. */
   readonly batchSize?: number;
-  /** Times the target may reject an entry (a StoreError, not a connection failure) before it is dead-lettered. Default 5. */
+  /**
+   * Times the target may reject an entry (a StoreError, not a connection failure) before it
+   * is dead-lettered. Default 10 (about 4 minutes with the default backoff: long enough for
+   * a backfill to copy the records an early mirror write refers to).
+   */
   readonly maxRejections?: number;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error' | 'info'>;
@@ -94,7 +98,7 @@ export class OutboxReplayer {
     if (!(error instanceof StoreError)) return 'failed';
     const count = (this.rejections.get(entry.id) ?? 0) + 1;
     this.rejections.set(entry.id, count);
-    if (count < (this.options.maxRejections ?? 5)) return 'failed';
+    if (count < (this.options.maxRejections ?? 10)) return 'failed';
     await this.outbox.deadLetter(entry, errorText(error));
     this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
     this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) dead-lettered after ${count} rejections: ${errorText(error)}`);

@@ -1,4 +1,5 @@
 import type { WriteContext } from '../domain/graph.js';
+import type { RecordKey } from '../ports/record-port.js';
 
 /** How the DualWriteStore treats one method of a store interface. */
 export type MethodSpec<Args extends unknown[]> = ReadSpec<Args> | WriteSpec<Args>;
@@ -27,6 +28,14 @@ export interface WriteSpec<Args extends unknown[]> {
    * null when there is nothing to mirror. Default: the decided arguments as they are.
    */
   readonly mirrorArgs?: (args: Args, result: unknown) => Args | null;
+  /**
+   * The records the write changes, in the order to copy them (referenced ones first).
+   * When given and memory is authoritative, the mirror copies these records as memory
+   * holds them after the write instead of calling the method on PostgreSQL: a copy
+   * converges whatever a concurrent backfill already copied, where a re-run operation
+   * would count a total or a dependency twice. Both stores must implement RecordPort.
+   */
+  readonly affects?: (args: Args, result: unknown) => readonly { readonly entity: string; readonly key: RecordKey }[];
 }
 
 type AsyncMethodKeys<S> = { [K in keyof S]: S[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof S];

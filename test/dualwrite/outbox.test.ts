@@ -539,7 +539,7 @@ describe('OutboxReplayer', () => {
       proxy.restore();
       const newer = await rt.graph.upsertProject({ ...K, description: 'newer', at: at(2) });
       const journaled = await rt.outbox.peek(10);
-      expect(journaled.map((entry) => (entry.args[0] as { description: string }).description)).toEqual(['older', 'newer']);
+      expect(journaled.map((entry) => (entry.records![0]!.record as { description: string }).description)).toEqual(['older', 'newer']);
       expect(journaled[1]!.reason).toMatch(/waiting in the outbox/);
       expect(await rt.postgres.graph.getProject(K)).toBeNull();
 
