@@ -6,6 +6,8 @@ import { openDatabase } from './postgres/open-database.js';
 import { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from './postgres/postgres-graph-store.js';
 import { graphTarget, taskTarget, type AnyTarget } from '../verifier/entities.js';
+import { backfill, formatBackfillReport } from '../verifier/backfill.js';
+import { createProgressReporter } from '../verifier/progress.js';
 import { repair } from '../verifier/repair.js';
 import { formatVerifyReport } from '../verifier/report.js';
 import { verify } from '../verifier/verify.js';
@@ -16,6 +18,9 @@ commands:
   migrate            apply pending schema/ migrations to DATABASE_URL (or embedded PGlite)
   demo [--projects N] [--json]
                      mirror a sample workload into memory and PostgreSQL and compare them
+  backfill --graph-snapshot FILE [--tasks-snapshot FILE] [--batch-size N] [--restart] [--json]
+                     copy snapshot files into PostgreSQL: batched, resumable, never
+                     overwriting a row already there; exit 1 when counts differ
   verify --graph-snapshot FILE [--tasks-snapshot FILE] [--repair] [--json]
                      compare in-memory snapshot files with PostgreSQL; exit 1 when they
                      differ; --repair copies the snapshot's version onto PostgreSQL (fenced)
@@ -37,6 +42,27 @@ const COMMANDS: Record<string, Command> = {
     const report = await runDemo({ projects: numberFlag(args, '--projects'), log: json ? () => {} : console.log });
     if (json) console.log(JSON.stringify(report, null, 2));
     return report.equal ? 0 : 1;
+  },
+  async backfill(args) {
+    const graphSnapshot = stringFlag(args, '--graph-snapshot');
+    const tasksSnapshot = stringFlag(args, '--tasks-snapshot');
+    if (!graphSnapshot && !tasksSnapshot) throw new TypeError('backfill needs --graph-snapshot and/or --tasks-snapshot');
+    const json = args.includes('--json');
+    // A store without a snapshot is an empty source: nothing of it is copied.
+    const source = {
+      graph: await MemoryGraphStore.open({ snapshotPath: graphSnapshot }),
+      tasks: await MemoryAgentTaskStore.open({ snapshotPath: tasksSnapshot }),
+    };
+    const { db, description } = await openDatabase();
+    const progress = createProgressReporter();
+    try {
+      const report = await backfill({ source, db, batchSize: numberFlag(args, '--batch-size'), restart: args.includes('--restart'), onProgress: json ? undefined : progress.onProgress });
+      progress.finish();
+      console.log(json ? JSON.stringify({ database: description, report }, null, 2) : `${description}\n${formatBackfillReport(report)}`);
+      return report.countsMatch ? 0 : 1;
+    } finally {
+      await db.close();
+    }
   },
   async verify(args) {
     const graphSnapshot = stringFlag(args, '--graph-snapshot');
