@@ -1,10 +1,14 @@
 import { writeFile, mkdir } from 'node:fs/promises';
+import { benchBackfill } from './backfill.bench.js';
 import { benchMirroredWrites, benchReadOverhead, printResult, type BenchResult } from './dualwrite.bench.js';
+import { benchVerify } from './verify.bench.js';
 
 /** `npm run bench [-- name ...]`: runs the named benches (all by default), prints tables, writes bench/results/latest.json. */
 const BENCHES: Record<string, () => Promise<BenchResult | string>> = {
   'read-overhead': () => benchReadOverhead(),
   'mirrored-writes': () => benchMirroredWrites(),
+  verify: () => benchVerify(),
+  backfill: () => benchBackfill(),
 };
 
 const selected = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
