@@ -16,13 +16,12 @@ const LOCK_NAME = 'dualwrite.verifier';
  * PGlite is one connection in one process, so there a process-local flag serves.
  */
 export class AdvisoryLock implements VerifierLock {
-  private held = false;
-
   constructor(private readonly db: SqlExecutor) {}
 
   async tryRun<T>(work: () => Promise<T>): Promise<T | undefined> {
-    if (this.held) return undefined;
-    this.held = true;
+    // Per database, not per lock object: two loops on one database must exclude each other.
+    if (HELD.has(this.db)) return undefined;
+    HELD.add(this.db);
     try {
       if (this.db.engine === 'pglite') return await work();
       return await this.db.transaction(async (tx) => {
@@ -30,10 +29,12 @@ export class AdvisoryLock implements VerifierLock {
         return row!.locked ? work() : undefined;
       });
     } finally {
-      this.held = false;
+      HELD.delete(this.db);
     }
   }
 }
+
+const HELD = new WeakSet<SqlExecutor>();
 
 /** A Redis lock (SET NX PX), renewed while the run lasts and released only by its holder. */
 export class RedisLock implements VerifierLock {

@@ -70,6 +70,8 @@ async function repairPostgres(db: SqlExecutor, difference: Difference, expected:
     const bound = new TransactionExecutor(tx, db.engine);
     const port = (difference.store === 'tasks' ? new PostgresAgentTaskStore(bound) : new PostgresGraphStore(bound)) as unknown as RecordPort<Record<string, object>>;
     const current = await lockedRecord(tx, difference.entity, difference.key);
+    // Already what the source holds (a cascade of an earlier repair, or a late mirror write): nothing to do.
+    if (isDeepStrictEqual(current, source)) return 'already_equal';
     if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
     if (source === null) {
       await port.deleteRecord(difference.entity, difference.key);
@@ -119,6 +121,7 @@ async function insertIfAbsent(tx: SqlTransaction, entity: string, record: object
  */
 async function repairMemory(store: AnyTarget, difference: Difference, expected: unknown, source: object | null): Promise<RepairOutcome> {
   const current = store.memoryTables.get(difference.entity, difference.key) ?? null;
+  if (isDeepStrictEqual(current, source)) return 'already_equal';
   if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
   await (source === null ? store.memory.deleteRecord(difference.entity, difference.key) : store.memory.putRecord(difference.entity, source));
   return 'repaired';

@@ -129,7 +129,9 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
   let rowsPostgres = 0;
   const differences: Difference[] = [];
 
-  const memoryChecksum = (range: Range): Checksum & { start: number; end: number } => {
+  /** Memory's checksum of a range, with the key list its positions refer to (memory may gain keys during the run). */
+  const memoryChecksum = (range: Range): Checksum & { start: number; end: number; keys: readonly string[] } => {
+    const keys = target.memoryTables.sortedKeys(entity);
     const { start, end } = target.memoryTables.range(entity, range.after, range.until);
     let sum = 0n;
     const columns = sql.columns;
@@ -139,7 +141,7 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
       if (hash === undefined) hashCache.set(record, (hash = rowHash(columns, record)));
       sum += hash;
     }
-    return { count: end - start, sum, start, end };
+    return { count: end - start, sum, start, end, keys };
   };
 
   const postgresChecksum = async (range: Range): Promise<Checksum> => {
@@ -152,12 +154,12 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
   };
 
   /** Keys splitting a range into about `fanout` parts, taken from the side holding more of its rows. */
-  const splitPoints = async (range: Range, memory: { start: number; end: number }, postgresCount: number): Promise<RecordKey[]> => {
+  const splitPoints = async (range: Range, memory: { start: number; end: number; keys: readonly string[] }, postgresCount: number): Promise<RecordKey[]> => {
     const memoryCount = memory.end - memory.start;
     if (memoryCount >= postgresCount) {
       const step = Math.max(1, Math.floor(memoryCount / fanout));
       const points: RecordKey[] = [];
-      for (let index = memory.start + step - 1; index < memory.end - 1; index += step) points.push(decodeKey(keys[index]!));
+      for (let index = memory.start + step - 1; index < memory.end - 1; index += step) points.push(decodeKey(memory.keys[index]!));
       return points;
     }
     const { where, params } = sql.range(range.after, range.until, 1);

@@ -71,6 +71,8 @@ export class Mirror {
   /** Writes accepted and not yet applied or journaled, per key. */
   private readonly inFlightKeys = new Map<string, number>();
   private inFlight = 0;
+  /** Completion of every accepted write not yet applied or journaled. */
+  private readonly pending = new Set<Promise<void>>();
   private readonly slotWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -110,14 +112,21 @@ export class Mirror {
     const full = this.inFlight >= this.maxQueued;
     if (this.mode === 'async' && full && this.options.whenFull === 'journal') return this.journalNow(op, 'mirror queue full');
     if (this.mode === 'async' && full) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    this.track(op.key, 1);
     const partition = this.partitionOf(op.key);
-    const done = new Promise<void>((resolve) => partition.buffer.push({ op, done: resolve }));
+    const done = this.track(op.key, new Promise<void>((resolve) => partition.buffer.push({ op, done: resolve })));
     if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
     if (this.mode === 'sync') await done;
   }
 
-  /** Resolves when every accepted mirror write is applied or journaled. */
+  /**
+   * Resolves when the writes accepted before this call are applied or journaled, even if
+   * more keep arriving (what a verifier waits for before re-checking a difference).
+   */
+  async settled(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+
+  /** Resolves when no mirror write is in flight at all (shutdown, tests). */
   drain(): Promise<void> {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -203,11 +212,10 @@ export class Mirror {
    * behind them, to keep the key's order.
    */
   private journalNow(op: MirrorOp, reason: string): void {
-    this.track(op.key, 1);
+    const behind = (this.inFlightKeys.get(op.key) ?? 0) > 0;
     const journal = () => this.journal(op, reason);
-    const behind = (this.inFlightKeys.get(op.key) ?? 0) > 1;
-    const run = behind ? this.partitionOf(op.key).queue.add(journal) : journal();
-    void run.finally(() => this.finish({ op, done: () => {} }));
+    const run = (behind ? this.partitionOf(op.key).queue.add(journal) : journal()).finally(() => this.finish({ op, done: () => {} }));
+    void this.track(op.key, run);
   }
 
   private partitionOf(key: string): Partition {
@@ -215,15 +223,24 @@ export class Mirror {
   }
 
   private finish(pending: Pending): void {
-    this.track(pending.op.key, -1);
+    this.untrack(pending.op.key);
     pending.done();
     this.slotWaiters.shift()?.();
     if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private track(key: string, delta: number): void {
-    this.inFlight += delta;
-    const count = (this.inFlightKeys.get(key) ?? 0) + delta;
+  /** Counts an accepted write until finish(); returns its completion. */
+  private track(key: string, done: Promise<void>): Promise<void> {
+    this.inFlight++;
+    this.inFlightKeys.set(key, (this.inFlightKeys.get(key) ?? 0) + 1);
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+    return done;
+  }
+
+  private untrack(key: string): void {
+    this.inFlight--;
+    const count = (this.inFlightKeys.get(key) ?? 0) - 1;
     if (count > 0) this.inFlightKeys.set(key, count);
     else this.inFlightKeys.delete(key);
   }

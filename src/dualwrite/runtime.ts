@@ -164,8 +164,8 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     intervalMs: Number(env.DUALWRITE_VERIFY_INTERVAL_MS || 300_000),
     repair: env.DUALWRITE_REPAIR === 'true',
     lock: env.REDIS_URL ? new RedisLock(await redisClient()) : undefined,
-    // Writes in flight settle before a difference is re-checked.
-    settle: () => mirror.drain(),
+    // Writes in flight when a difference was seen settle before it is re-checked.
+    settle: () => mirror.settled(),
     // Only stages that write both sides have two sides to compare.
     stage: () => {
       const policy = STAGE_POLICIES[flags.current.stage];
