@@ -61,7 +61,7 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
 
 /**
  * Mirrored writes per second into real PostgreSQL (createContributor through the
- * DualWriteStore, async mirror, 64 concurrent callers, timed until the mirror drained)
+ * DualWriteStore, async mirror with its defaults, 64 concurrent callers, timed until the mirror drained)
  * against naive mirroring: one awaited INSERT per write, in the same run and schema.
  */
 export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult | string> {
@@ -74,12 +74,14 @@ export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult 
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   try {
     await migrate(db, await loadMigrations());
+    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
     const runtime = await openDualWrite({
       db,
       env: {},
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-      outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }),
-      mirror: { mode: 'async', concurrency: Number(process.env.BENCH_MIRROR_CONCURRENCY ?? 16), maxQueued: 10_000 },
+      outbox,
+      verifier: { enabled: false },
+      mirror: { mode: 'async' },
     });
     const contributor = (i: number, run: string) => ({ id: uuid(run, i), name: `contributor ${i}`, metadata: { i } });
     const naiveSequential = await rate(writes, async () => {
@@ -101,6 +103,7 @@ export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult 
     const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '00000003-%'`))[0]!.n);
     if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
     await runtime.close();
+    await outbox.close();
     return {
       name: `mirrored writes into PostgreSQL (${writes} createContributor)`,
       headers: ['path', 'writes/s', 'vs naive sequential'],

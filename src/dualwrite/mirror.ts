@@ -23,7 +23,7 @@ export interface MirrorOptions {
   readonly outbox: Outbox;
   /** sync: the caller waits until its mirror write is applied or journaled. async: only for a queue slot. Default "sync". */
   readonly mode?: MirrorMode;
-  /** Partitions applying writes in parallel; a key always maps to the same partition, so its writes stay in order. Default 4. */
+  /** Partitions applying writes in parallel; a key always maps to the same partition, so its writes stay in order. Default 8. */
   readonly concurrency?: number;
   /** Writes applied per transaction when `transact` is given (group commit). Default 200. */
   readonly batchSize?: number;
@@ -83,7 +83,7 @@ export class Mirror {
     this.mode = options.mode ?? 'sync';
     this.maxQueued = positive('maxQueued', options.maxQueued ?? 10000);
     this.batchSize = positive('batchSize', options.batchSize ?? 200);
-    const partitions = positive('concurrency', options.concurrency ?? 4);
+    const partitions = positive('concurrency', options.concurrency ?? 8);
     this.partitions = Array.from({ length: partitions }, () => ({ queue: new PQueue({ concurrency: 1 }), buffer: [] }));
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }

@@ -224,14 +224,18 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     const normalized = GRAPH_ENTITIES[entity].normalize(record);
     if (entity === 'dependencies') return this.putEdge(normalized as DependencyEdge);
     const table = mapped(entity);
+    if (entity !== 'contributions') {
+      await this.db.query(table.insertSql('overwrite'), table.insertParams(normalized as never));
+      return;
+    }
     try {
+      // A copied contribution must not add to its asset's total a second time.
       await this.db.transaction(async (tx) => {
-        // A copied contribution must not add to its asset's total a second time.
-        if (entity === 'contributions') await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
+        await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
         await tx.query(table.insertSql('overwrite'), table.insertParams(normalized as never));
       });
     } catch (error) {
-      throw entity === 'contributions' ? mapContributionError(error, normalized as Contribution) : error;
+      throw mapContributionError(error, normalized as Contribution);
     }
   }
 
