@@ -12,7 +12,9 @@
 --     It is skipped when dualwrite.raw_put is 'on', which record-level copies (backfill,
 --     repair) set because they copy the asset's total as it is.
 
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- In public explicitly: otherwise it lands in the first schema of the search_path, and
+-- dropping that schema would take gin_trgm_ops away from every other schema.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 
 -- Projects table
 CREATE TABLE projects (

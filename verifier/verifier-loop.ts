@@ -61,7 +61,7 @@ export class VerifierLoop {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
-      const report = await verify(this.options.db, this.options.targets, this.options);
+      const report = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative });
       this.options.metrics?.record(report);
       const repairs =
         this.options.repair && report.differences.length > 0

@@ -59,8 +59,10 @@ export interface VerifyOptions {
   readonly recheckRounds?: number;
   /** Pause before each re-check, after `settle`. Default 500 ms. */
   readonly graceMs?: number;
-  /** Waits for writes in flight (the mirror's drain()) before re-checks. Default: none. */
+  /** Waits for writes in flight (the mirror's settled()) before re-checks. Default: none. */
   readonly settle?: () => Promise<void>;
+  /** The side written first; re-checks read it before settling. Default "memory". */
+  readonly authoritative?: 'memory' | 'postgres';
   /** Range checksum queries run at once. Default 4. */
   readonly concurrency?: number;
   /** Differences kept in the report (all are counted). Default 1000. */
@@ -253,20 +255,32 @@ function describe(store: string, entity: string, key: RecordKey, memory: unknown
 }
 
 /**
- * Re-reads each difference after writes in flight settle, up to recheckRounds times;
- * a difference that disappears was a write in flight, not drift.
+ * Re-checks each difference up to recheckRounds times. A round reads the authoritative
+ * side, waits for writes in flight to settle, reads the mirrored side, then the
+ * authoritative side again: the mirrored side then holds at least the first state, so a
+ * difference counts only if it matches neither the state before nor the state after.
+ * Writes that keep coming to the same key are then never mistaken for drift.
  */
 async function recheck(target: AnyTarget, entity: string, found: Difference[], options: VerifyOptions): Promise<Difference[]> {
+  const first = options.authoritative ?? 'memory';
+  const second = first === 'memory' ? 'postgres' : 'memory';
+  const read = (side: 'memory' | 'postgres', differences: readonly Difference[]) =>
+    Promise.all(differences.map((difference) => target[side].getRecord(entity, difference.key)));
   let remaining = found;
   for (let round = 0; round < (options.recheckRounds ?? 3) && remaining.length > 0; round++) {
+    const before = await read(first, remaining);
     await options.settle?.();
     await new Promise((resolve) => setTimeout(resolve, options.graceMs ?? 500));
+    const mirrored = await read(second, remaining);
+    const after = await read(first, remaining);
     const next: Difference[] = [];
-    for (const difference of remaining) {
-      const [memory, postgres] = await Promise.all([target.memory.getRecord(entity, difference.key), target.postgres.getRecord(entity, difference.key)]);
-      const still = describe(target.store, entity, difference.key, memory, postgres);
-      if (still) next.push(still);
-    }
+    remaining.forEach((difference, index) => {
+      const sides = (authoritative: unknown) => (first === 'memory' ? [authoritative, mirrored[index]] : [mirrored[index], authoritative]);
+      const [memoryBefore, postgresBefore] = sides(before[index]);
+      const [memoryAfter, postgresAfter] = sides(after[index]);
+      const still = describe(target.store, entity, difference.key, memoryAfter, postgresAfter);
+      if (still && describe(target.store, entity, difference.key, memoryBefore, postgresBefore)) next.push(still);
+    });
     remaining = next;
   }
   return remaining;
