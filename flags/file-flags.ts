@@ -1,4 +1,4 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Listeners, parseFlags, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 export interface FileFlagOptions {
@@ -18,11 +18,16 @@ export class FileFlagSource implements FlagSource {
   readonly name = 'file';
   private flags: MigrationFlags | undefined;
   private readonly listeners = new Listeners();
+  /** The file's identity when last read, so a poll re-reads only a changed file. */
+  private seen = '';
+  private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: FileFlagOptions) {
     this.reload();
-    // Polling (not fs.watch) survives editors and tools that replace the file by rename.
-    watchFile(options.path, { interval: options.pollMs ?? 500, persistent: false }, () => this.reload());
+    // Polling (not fs.watch) survives editors and tools that replace the file by rename; our
+    // own timer compares against the stat taken with our read, so no edit after start is missed.
+    this.timer = setInterval(() => this.poll(), options.pollMs ?? 500);
+    this.timer.unref();
   }
 
   current(): MigrationFlags | undefined {
@@ -34,11 +39,16 @@ export class FileFlagSource implements FlagSource {
   }
 
   async close(): Promise<void> {
-    unwatchFile(this.options.path);
+    clearInterval(this.timer);
+  }
+
+  private poll(): void {
+    if (fileIdentity(this.options.path) !== this.seen) this.reload();
   }
 
   private reload(): void {
     let next: MigrationFlags;
+    this.seen = fileIdentity(this.options.path);
     try {
       const raw = JSON.parse(readFileSync(this.options.path, 'utf8')) as Record<string, unknown>;
       next = parseFlags({ stage: raw.stage, readPercent: raw.readFromPostgresPercent, rolloutGroup: raw.rolloutGroup }, `flags file ${this.options.path}`);
@@ -49,5 +59,15 @@ export class FileFlagSource implements FlagSource {
     if (JSON.stringify(next) === JSON.stringify(this.flags)) return;
     this.flags = next;
     this.listeners.notify();
+  }
+}
+
+/** Inode, size and modification time: changes whenever the file is edited or replaced. */
+function fileIdentity(path: string): string {
+  try {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.ino}:${stat.size}:${stat.mtimeNs}`;
+  } catch {
+    return 'missing';
   }
 }
