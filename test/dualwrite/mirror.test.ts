@@ -1,16 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FlagState } from '../../flags/flag-state.js';
+import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { AgentTask } from '../../src/domain/agent-task.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
-import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorOptions } from '../../src/dualwrite/mirror.js';
 import type { ReplayerOptions } from '../../src/dualwrite/replayer.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
 import type { Side, Stage } from '../../src/dualwrite/stages.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
@@ -19,6 +14,7 @@ import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/record-scan.js';
 import { availableBackends, openPostgresSchema, useBackend, type Backend } from '../support/backends.js';
+import { useTestRuntimes } from '../support/runtimes.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -54,38 +50,12 @@ interface Harness {
  * Opens runtimes over a given database; each is closed (and its outbox removed) after the
  * test, in reverse order with whatever else was deferred.
  */
-function useRuntimes(): { open(options: RuntimeOptions): Promise<Harness>; defer(cleanup: () => Promise<void>): void } {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-  const defer = (cleanup: () => Promise<void>) => void cleanups.push(cleanup);
-  const open = async (options: RuntimeOptions): Promise<Harness> => {
-    const dir = await mkdtemp(join(tmpdir(), 'dw-mirror-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-    cleanups.push(() => outbox.close());
-    const logs: string[] = [];
-    const logger = {
-      info: (line: string) => void logs.push(`info ${line}`),
-      warn: (line: string) => void logs.push(`warn ${line}`),
-      error: (line: string) => void logs.push(`error ${line}`),
-    };
-    const source = new ManualFlagSource({ stage: options.stage ?? 'dual-write', readPercent: options.readPercent ?? 0 });
-    const rt = await openDualWrite({
-      db: options.db,
-      env: {},
-      flags: new FlagState([source], { logger }),
-      outbox,
-      logger,
-      context: { clock: new ManualClock(), ids: new SequenceIds() },
-      mirror: options.mirror,
-      replayer: options.replayer,
-    });
-    cleanups.push(() => rt.close());
-    return { rt, source, logs };
+function useRuntimes(): { open(options: RuntimeOptions): Promise<Harness>; defer(cleanup: () => Promise<unknown>): void } {
+  const runtimes = useTestRuntimes();
+  return {
+    open: (options) => runtimes.open({ ...options, context: { clock: new ManualClock(), ids: new SequenceIds() } }),
+    defer: runtimes.defer,
   };
-  return { open, defer };
 }
 
 async function dump(rt: DualWriteRuntime, side: Side): Promise<Record<string, unknown[]>> {

@@ -1,16 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FlagState } from '../../flags/flag-state.js';
-import { ManualFlagSource } from '../../flags/manual-flags.js';
-import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
+import { describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
 import type { Stage } from '../../src/dualwrite/stages.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
+import { useTestRuntimes } from '../support/runtimes.js';
 
 /**
  * Shadow reads: a sampled read also runs on the side that did not serve it, after the
@@ -24,27 +19,16 @@ interface Options {
 }
 
 function useRuntimes(backend: { current: Backend }): (options?: Options) => Promise<DualWriteRuntime> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const runtimes = useTestRuntimes();
   return async (options = {}) => {
-    const dir = await mkdtemp(join(tmpdir(), 'dw-shadow-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-    cleanups.push(() => outbox.close());
     const { db, clock, ids } = backend.current;
-    const rt = await openDualWrite({
+    const { rt } = await runtimes.open({
       db: db!,
-      env: {},
-      flags: new FlagState([new ManualFlagSource({ stage: options.stage ?? 'dual-write' })]),
-      outbox,
-      logger: { info() {}, warn() {}, error() {} },
+      stage: options.stage,
       context: { clock, ids },
       mirror: { mode: options.mode ?? 'sync' },
       shadow: { sampleRate: options.sampleRate ?? 1 },
     });
-    cleanups.push(() => rt.close());
     return rt;
   };
 }

@@ -1,21 +1,20 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FlagState } from '../../flags/flag-state.js';
+import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { DEFAULT_ROLLOUT_GROUP } from '../../flags/migration-flags.js';
 import type { AgentTask } from '../../src/domain/agent-task.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
-import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import { routesToPostgres } from '../../src/dualwrite/routing.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/dualwrite/stages.js';
 import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/record-scan.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
+import { useTestRuntimes } from '../support/runtimes.js';
 
 /**
  * The stage table end to end: for every stage, which side a write reaches and which side
@@ -46,34 +45,10 @@ interface HarnessOptions {
 }
 
 function useRuntimes(backend: { current: Backend }): (options?: HarnessOptions) => Promise<Harness> {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-  return async (options = {}) => {
-    const dir = await mkdtemp(join(tmpdir(), 'dw-stages-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-    cleanups.push(() => outbox.close());
-    const logs: string[] = [];
-    const logger = {
-      info: (line: string) => void logs.push(`info ${line}`),
-      warn: (line: string) => void logs.push(`warn ${line}`),
-      error: (line: string) => void logs.push(`error ${line}`),
-    };
-    const source = new ManualFlagSource({ stage: options.stage ?? 'dual-write', readPercent: options.readPercent ?? 0 });
+  const runtimes = useTestRuntimes();
+  return (options = {}) => {
     const { db, clock, ids } = backend.current;
-    const rt = await openDualWrite({
-      db: db!,
-      env: options.env ?? {},
-      flags: options.env ? undefined : new FlagState([source], { logger }),
-      outbox,
-      logger,
-      context: { clock, ids },
-      mirror: { mode: options.mode ?? 'sync' },
-    });
-    cleanups.push(() => rt.close());
-    return { rt, source, logs };
+    return runtimes.open({ ...options, db: db!, context: { clock, ids }, mirror: { mode: options.mode ?? 'sync' } });
   };
 }
 

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/sample-data.js';
 import { InMemStorageProvider, Unleash, type ClientFeaturesResponse } from 'unleash-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READ_TOGGLE } from '../../flags/unleash-flags.js';
@@ -6,17 +7,8 @@ import { rolloutBucket, routesToPostgres } from '../../src/dualwrite/routing.js'
 const GROUP = 'dualwrite.read-from-postgres';
 const PERCENTS = [0, 10, 50, 99, 100];
 
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so failures reproduce. */
+const random = mulberry32;
 
 /** Code point ranges keys are drawn from: ASCII, Latin-1, Cyrillic, CJK, and astral (emoji, surrogate pairs). */
 const RANGES: [number, number][] = [

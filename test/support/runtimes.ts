@@ -1,0 +1,72 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { FlagState } from '../../flags/flag-state.js';
+import { ManualFlagSource } from '../../flags/manual-flags.js';
+import type { WriteContext } from '../../src/domain/graph.js';
+import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
+import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/dualwrite/runtime.js';
+import type { Stage } from '../../src/dualwrite/stages.js';
+import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
+
+export interface TestRuntimeOptions {
+  readonly db: SqlExecutor;
+  readonly stage?: Stage;
+  readonly readPercent?: number;
+  /** Open the flag layer from this environment (openFlags) instead of a ManualFlagSource. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly context?: WriteContext;
+  readonly mirror?: DualWriteRuntimeOptions['mirror'];
+  readonly replayer?: DualWriteRuntimeOptions['replayer'];
+  readonly shadow?: DualWriteRuntimeOptions['shadow'];
+}
+
+export interface TestRuntime {
+  readonly rt: DualWriteRuntime;
+  /** Flips the flags, as an operator would. */
+  readonly source: ManualFlagSource;
+  /** What the runtime logged, prefixed by level. */
+  readonly logs: string[];
+}
+
+/**
+ * Opens dual-write runtimes over a given database, each with a ManualFlagSource, a
+ * FileOutbox in a temporary folder and a logger that collects lines; everything is
+ * closed and removed after the test, in reverse order, with whatever else was deferred.
+ */
+export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<TestRuntime>; defer(cleanup: () => Promise<unknown>): void } {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const defer = (cleanup: () => Promise<unknown>) => void cleanups.push(cleanup);
+  const open = async (options: TestRuntimeOptions): Promise<TestRuntime> => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-runtime-'));
+    defer(() => rm(dir, { recursive: true, force: true }));
+    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+    defer(() => outbox.close());
+    const logs: string[] = [];
+    const logger = {
+      info: (line: string) => void logs.push(`info ${line}`),
+      warn: (line: string) => void logs.push(`warn ${line}`),
+      error: (line: string) => void logs.push(`error ${line}`),
+    };
+    const source = new ManualFlagSource({ stage: options.stage ?? 'dual-write', readPercent: options.readPercent ?? 0 });
+    const rt = await openDualWrite({
+      db: options.db,
+      env: options.env ?? {},
+      flags: options.env ? undefined : new FlagState([source], { logger }),
+      outbox,
+      logger,
+      context: options.context,
+      mirror: options.mirror,
+      replayer: options.replayer,
+      shadow: options.shadow,
+      verifier: { enabled: false },
+    });
+    defer(() => rt.close());
+    return { rt, source, logs };
+  };
+  return { open, defer };
+}
