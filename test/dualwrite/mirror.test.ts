@@ -1,20 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { AgentTask } from '../../src/domain/agent-task.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorOptions } from '../../src/dualwrite/mirror.js';
 import type { ReplayerOptions } from '../../src/dualwrite/replayer.js';
 import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
-import type { Side, Stage } from '../../src/dualwrite/stages.js';
+import type { Stage } from '../../src/dualwrite/stages.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { RecordPort } from '../../src/ports/record-port.js';
-import { readAll } from '../../src/record-scan.js';
 import { availableBackends, openPostgresSchema, useBackend, type Backend } from '../support/backends.js';
-import { useTestRuntimes } from '../support/runtimes.js';
+import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -58,14 +55,7 @@ function useRuntimes(): { open(options: RuntimeOptions): Promise<Harness>; defer
   };
 }
 
-async function dump(rt: DualWriteRuntime, side: Side): Promise<Record<string, unknown[]>> {
-  const graph: RecordPort<GraphRecords> = rt[side].graph;
-  const tasks: RecordPort<AgentTaskRecords> = rt[side].tasks;
-  const out: Record<string, unknown[]> = {};
-  for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(graph, entity);
-  for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(tasks, entity);
-  return out;
-}
+const dump = dumpSide;
 
 /** Both sides hold the same records, entity by entity, record for record. */
 async function expectSidesEqual(rt: DualWriteRuntime): Promise<Record<string, unknown[]>> {

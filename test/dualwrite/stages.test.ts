@@ -5,16 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { DEFAULT_ROLLOUT_GROUP } from '../../flags/migration-flags.js';
 import type { AgentTask } from '../../src/domain/agent-task.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import { routesToPostgres } from '../../src/dualwrite/routing.js';
 import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/dualwrite/stages.js';
-import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
-import { readAll } from '../../src/record-scan.js';
+import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
-import { useTestRuntimes } from '../support/runtimes.js';
+import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 
 /**
  * The stage table end to end: for every stage, which side a write reaches and which side
@@ -137,15 +135,7 @@ async function plant(rt: DualWriteRuntime, side: Side, label: string, status: Ag
   await portOf(rt, side, 'tasks').putRecord('agent_tasks', task(TASK, label, status));
 }
 
-/** Every record of one side, entity by entity. */
-async function dump(rt: DualWriteRuntime, side: Side): Promise<Record<string, unknown[]>> {
-  const graph: RecordPort<GraphRecords> = rt[side].graph;
-  const tasks: RecordPort<AgentTaskRecords> = rt[side].tasks;
-  const out: Record<string, unknown[]> = {};
-  for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(graph, entity);
-  for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(tasks, entity);
-  return out;
-}
+const dump = dumpSide;
 
 async function dumps(rt: DualWriteRuntime): Promise<Record<Side, Record<string, unknown[]>>> {
   return { memory: await dump(rt, 'memory'), postgres: await dump(rt, 'postgres') };

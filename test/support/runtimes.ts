@@ -7,7 +7,10 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { WriteContext } from '../../src/domain/graph.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/dualwrite/runtime.js';
-import type { Stage } from '../../src/dualwrite/stages.js';
+import type { Side, Stage } from '../../src/dualwrite/stages.js';
+import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
+import type { RecordPort } from '../../src/ports/record-port.js';
+import { readAll } from '../../src/record-scan.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 
 export interface TestRuntimeOptions {
@@ -69,4 +72,14 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
     return { rt, source, logs };
   };
   return { open, defer };
+}
+
+/** Every record of one side of a runtime, entity by entity. */
+export async function dumpSide(rt: DualWriteRuntime, side: Side): Promise<Record<string, unknown[]>> {
+  const graph: RecordPort<GraphRecords> = rt[side].graph;
+  const tasks: RecordPort<AgentTaskRecords> = rt[side].tasks;
+  const out: Record<string, unknown[]> = {};
+  for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(graph, entity);
+  for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(tasks, entity);
+  return out;
 }
