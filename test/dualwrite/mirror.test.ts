@@ -11,6 +11,7 @@ import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, useBackend, type Backend } from '../support/backends.js';
+import { metricSum } from '../support/metrics.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -65,14 +66,7 @@ async function expectSidesEqual(rt: DualWriteRuntime): Promise<Record<string, un
   return memory;
 }
 
-async function metricValue(rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = rt.metrics.registry.getSingleMetric(name);
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  return values
-    .filter((sample) => Object.entries(labels).every(([label, value]) => sample.labels[label] === value))
-    .reduce((sum, sample) => sum + sample.value, 0);
-}
+const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) => metricSum(rt.metrics.registry, name, labels);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

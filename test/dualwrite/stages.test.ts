@@ -12,6 +12,7 @@ import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/dualwrite/stages.js';
 import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
+import { metricSum } from '../support/metrics.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 
 /**
@@ -141,15 +142,7 @@ async function dumps(rt: DualWriteRuntime): Promise<Record<Side, Record<string, 
   return { memory: await dump(rt, 'memory'), postgres: await dump(rt, 'postgres') };
 }
 
-/** Sum of a counter's or gauge's samples whose labels include `labels`. */
-async function metricValue(rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = rt.metrics.registry.getSingleMetric(name);
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  return values
-    .filter((sample) => Object.entries(labels).every(([label, value]) => sample.labels[label] === value))
-    .reduce((sum, sample) => sum + sample.value, 0);
-}
+const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) => metricSum(rt.metrics.registry, name, labels);
 
 // ---------------------------------------------------------------------------------------
 // Writes: each produces one record, found by (store, entity, key).

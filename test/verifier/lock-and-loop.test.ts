@@ -19,6 +19,7 @@ import { VERIFY_METRIC, VerifierMetrics } from '../../verifier/metrics.js';
 import type { RepairResult } from '../../verifier/repair.js';
 import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-loop.js';
 import { verify, type VerifyReport } from '../../verifier/verify.js';
+import { metricSample } from '../support/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**
@@ -57,16 +58,7 @@ async function driftOneCent(sides: Sides): Promise<Asset> {
   return asset;
 }
 
-/** A sample of a metric from the registry's exposition text (undefined when absent). */
-async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  for (const line of (await registry.metrics()).split('\n')) {
-    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.keys(found).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
-  }
-  return undefined;
-}
+const metricValue = metricSample;
 
 const runs = (registry: Registry, outcome: string) => metricValue(registry, VERIFY_METRIC.runs, { outcome });
 

@@ -17,6 +17,7 @@ import { graphTarget, taskTarget, type AnyTarget } from '../../verifier/entities
 import { VERIFY_METRIC, VerifierMetrics } from '../../verifier/metrics.js';
 import { repair, type RepairOutcome } from '../../verifier/repair.js';
 import { verify, type Difference, type DifferenceKind } from '../../verifier/verify.js';
+import { metricSample } from '../support/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**
@@ -84,16 +85,7 @@ interface RepairRow {
 
 const repairRows = (db: SqlExecutor) => db.query<RepairRow>('SELECT store, entity, record_key, difference, target, outcome, before, after FROM dualwrite_repairs ORDER BY id');
 
-/** A sample of a metric from the registry's exposition text (undefined when absent). */
-async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  for (const line of (await registry.metrics()).split('\n')) {
-    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.keys(found).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
-  }
-  return undefined;
-}
+const metricValue = metricSample;
 
 const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
 const cents = (total: string) => Math.round(Number(total) * 100);
