@@ -70,15 +70,6 @@ function surrogateOrder(unit: number): number {
   return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
-/** Compares tuples of strings element by element with compareText. */
-export function compareKeys(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const order = compareText(a[i]!, b[i]!);
-    if (order !== 0) return order;
-  }
-  return a.length - b.length;
-}
-
 /**
  * Case folding shared by both stores: decided here, in JavaScript, because PostgreSQL's
  * lower() depends on the server's locale (lower('İ') differs between them).

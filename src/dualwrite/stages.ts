@@ -24,7 +24,3 @@ export const STAGE_POLICIES: Readonly<Record<Stage, StagePolicy>> = {
 export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }
-
-export function stageIndex(stage: Stage): number {
-  return STAGES.indexOf(stage);
-}

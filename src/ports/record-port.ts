@@ -17,7 +17,7 @@ export interface RecordPort<Records extends object> {
   deleteRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<boolean>;
 }
 
-/** A record's key as a tuple of strings; keys order by compareKeys (code point order). */
+/** A record's key as a tuple of strings; keys order part by part in code point order (compareText). */
 export type RecordKey = readonly string[];
 
 export interface ScanOptions {
