@@ -9,6 +9,7 @@ import { FileOutbox } from '../src/dualwrite/file-outbox.js';
 import { GRAPH_STORE_METHODS } from '../src/dualwrite/graph-store-description.js';
 import { DualWriteMetrics } from '../src/dualwrite/metrics.js';
 import { Mirror } from '../src/dualwrite/mirror.js';
+import { StageGate } from '../src/dualwrite/stage-gate.js';
 import { openDualWrite } from '../src/dualwrite/runtime.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
@@ -37,8 +38,10 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
   const metrics = new DualWriteMetrics(new Registry());
   const flags = new FlagState([new ManualFlagSource({ stage: 'dual-write', readPercent: 0 })]);
   const mirror = new Mirror(() => memory, { outbox, metrics });
+  const gate = new StageGate({ flags, mirror, replay: async () => ({ replayed: 0, deadLettered: 0 }) });
+  await gate.open();
   // The read path never touches the PostgreSQL side at this stage, so a second memory store stands in for it.
-  const dual = createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory, postgres: new MemoryGraphStore(), flags, mirror, metrics });
+  const dual = createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory, postgres: new MemoryGraphStore(), gate, mirror, metrics });
   const refs = Array.from({ length: reads }, (_, i) => ({ ecosystem: 'npm', name: `package-${(i * 7919) % projects}` }));
   const loop = (store: GraphStore) => () =>
     rate(reads, async () => {

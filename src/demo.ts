@@ -70,12 +70,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const steps: DemoStep[] = [];
     const step = async (stage: Stage, readPercent: number, note: string) => {
       flags.set({ stage, readPercent });
+      // The change is in force once the writes made before it have landed on both sides.
+      const transition = await dw.stage.settled();
+      if (transition.refused) throw new Error(`stage ${stage} refused: ${transition.refused}`);
       const before = readCounts(dw);
       // The API keeps serving: reads of every project, and a write, at each step.
       for (const project of await memory.graph.scanRecords('projects', { limit: 1000 })) await dw.graph.getProject(project);
       await dw.graph.upsertProject({ ecosystem: 'npm', name: `written-in-${stage}-${readPercent}`, description: note });
       const after = readCounts(dw);
-      steps.push({ stage, readPercent: dw.flags.current.readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
+      steps.push({ stage: dw.stage.current.stage, readPercent: dw.stage.current.readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
     };
 
     await step('dual-write', 0, 'writes mirrored to PostgreSQL; reads from memory');

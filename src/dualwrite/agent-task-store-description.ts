@@ -19,9 +19,7 @@ export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
       const update = decideTaskUpdate(id, patch, options, context);
       return [update.id, update.patch, { at: update.at, ...(update.expectedStatus ? { expectedStatus: update.expectedStatus } : {}) }];
     },
-    // The authoritative side decided the compare-and-set: mirror only an update that
-    // happened, and without the condition, so the other side follows rather than re-decides.
-    mirrorArgs: ([id, patch, options], result) => ((result as TaskUpdateResult).updated ? [id, patch, { at: options!.at }] : null),
+    // The authoritative side decided the compare-and-set: the other side copies the outcome.
     affects: ([id], result) => ((result as TaskUpdateResult).updated ? [{ entity: 'agent_tasks', key: [id] }] : []),
   },
   listTasks: { kind: 'read' },

@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import type { EffectiveFlags } from '../../flags/flag-state.js';
 import { StoreError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
 import { randomIds, systemClock } from '../domain/time.js';
@@ -8,6 +7,7 @@ import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import { routesToPostgres } from './routing.js';
 import type { ShadowReads } from './shadow.js';
+import type { StageGate, WriteTicket } from './stage-gate.js';
 import { STAGE_POLICIES, type Side } from './stages.js';
 import type { ReadSpec, StoreDescription, WriteSpec } from './store-description.js';
 
@@ -19,8 +19,8 @@ export interface DualWriteStoreOptions<S> {
   readonly description: StoreDescription<S>;
   readonly memory: S;
   readonly postgres: S;
-  /** Flags in force; read on every call (a FlagState). Required. */
-  readonly flags: { readonly current: EffectiveFlags };
+  /** The stage in force and its transitions; shared by every store of a process. Required. */
+  readonly gate: Pick<StageGate, 'current' | 'enter'>;
   /** Applies writes to the other side; shared by every store of a process. Required. */
   readonly mirror: Mirror;
   /** Decides ids and times of writes. Default: system clock, random UUIDs. */
@@ -36,10 +36,11 @@ type AnyMethod = (...args: unknown[]) => Promise<unknown>;
  * Wraps two implementations of a store interface S into one S that follows the stage
  * in force: writes go to the authoritative side first (its result or error is the
  * caller's) and are then mirrored; reads go where the stage and the sticky read
- * percentage send them. Any interface can be wrapped given its StoreDescription.
+ * percentage send them. A write holds the stage gate from its authoritative write until its
+ * mirror write is accepted, so a stage change waits for it. Any interface can be wrapped given its StoreDescription.
  */
 export function createDualWriteStore<S extends object>(options: DualWriteStoreOptions<S>): S {
-  const { name, flags, mirror, metrics, shadow } = options;
+  const { name, gate, mirror, metrics, shadow } = options;
   const context = options.context ?? { clock: systemClock, ids: randomIds };
   const sides: Record<Side, Record<string, AnyMethod>> = {
     memory: options.memory as Record<string, AnyMethod>,
@@ -66,33 +67,42 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     }
   };
 
+  const memoryRecords = options.memory as unknown as RecordPort<Record<string, object>>;
+
   const write = async (method: string, spec: WriteSpec<unknown[]>, args: unknown[]): Promise<unknown> => {
     const decided = spec.decide ? spec.decide(context, ...args) : args;
-    const policy = STAGE_POLICIES[flags.current.stage];
-    const result = await call(policy.authoritative, method, decided);
-    if (policy.mirror === 'postgres' && spec.affects) {
-      // Read back in call order, submitted in the same continuation: per key, later copies hold later states.
-      const port = options.memory as unknown as RecordPort<Record<string, object>>;
-      const affected = spec.affects(decided, result);
+    const entered = gate.enter();
+    const ticket: WriteTicket = 'then' in entered ? await entered : entered;
+    let applied: Promise<void> | undefined;
+    let result: unknown;
+    try {
+      const policy = STAGE_POLICIES[ticket.flags.stage];
+      result = await call(policy.authoritative, method, decided);
+      const affected = policy.mirror ? spec.affects(decided, result) : [];
       if (affected.length > 0) {
-        const records = await Promise.all(affected.map(async ({ entity, key }) => ({ entity, key, record: await port.getRecord(entity, key) })));
-        await mirror.submit({ store: name, target: 'postgres', method, args: [], records, key: spec.key(...decided) });
+        // Memory's state is copied now, in call order (memory is not durable, the outbox
+        // must hold it); PostgreSQL's is read when the copy is applied, in per-key order.
+        const records = policy.mirror === 'postgres' ? await Promise.all(affected.map(async ({ entity, key }) => ({ entity, key, record: await memoryRecords.getRecord(entity, key) }))) : affected;
+        ({ applied } = await mirror.accept({ store: name, target: policy.mirror!, method, records, key: spec.key(...decided), requires: spec.requires?.(...decided), epoch: ticket.epoch }));
       }
-    } else if (policy.mirror) {
-      const mirrored = spec.mirrorArgs ? spec.mirrorArgs(decided, result) : decided;
-      if (mirrored) await mirror.submit({ store: name, target: policy.mirror, method, args: mirrored, key: spec.key(...decided) });
+    } finally {
+      ticket.release();
     }
+    // Sync mode answers once the mirror write landed; the gate was released at acceptance,
+    // since a transition waits for accepted mirror writes through the mirror itself.
+    if (mirror.mode === 'sync') await applied;
     return result;
   };
 
   const read = async (method: string, spec: ReadSpec<unknown[]>, args: unknown[]): Promise<unknown> => {
-    const current = flags.current;
+    const current = gate.current;
     const policy = STAGE_POLICIES[current.stage];
     let key: string | undefined;
     let side: Side;
     if (policy.reads === 'percent') {
       key = spec.key ? spec.key(...args) : `op:${method}`;
-      side = routesToPostgres(current.rolloutGroup, key, current.readPercent) ? 'postgres' : 'memory';
+      // Read-your-writes: a key whose mirror write has not landed is read where it was written.
+      side = routesToPostgres(current.rolloutGroup, key, current.readPercent) && !mirror.isPending(key) ? 'postgres' : 'memory';
     } else {
       side = policy.reads;
     }

@@ -23,10 +23,12 @@ export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
   },
   search: { kind: 'read' },
   countProjects: { kind: 'read' },
-  // An edge changes its source project's dependency count: order it with that project's writes.
+  // An edge changes its source project's dependency count: order it with that project's
+  // writes, after those of the project it points to.
   addDependency: {
     kind: 'write',
     key: project,
+    requires: (_from, to) => [project(to)],
     decide: (context, from, to, options) => {
       const edge = decideDependency(from, to, options, context);
       return [edge.from, edge.to, { at: edge.at }];
@@ -53,10 +55,11 @@ export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
   },
   getAsset: { kind: 'read', key: id('asset') },
   listAssets: { kind: 'read' },
-  // A contribution changes its asset's total: order it with that asset's writes.
+  // A contribution changes its asset's total: order it with that asset's writes, after its contributor's.
   createContribution: {
     kind: 'write',
     key: (input) => id('asset')(input.assetId),
+    requires: (input) => [id('contributor')(input.contributorId)],
     decide: (context, input) => [decideContribution(input, context)],
     // The asset first: the contribution references it, and its copied total already includes it.
     affects: ([input]) => [

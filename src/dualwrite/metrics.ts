@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import { STAGES, type Side, type Stage } from './stages.js';
@@ -21,6 +21,9 @@ export const METRIC = {
   flagRefusals: 'dualwrite_flag_refusals_total',
   flagSourceErrors: 'dualwrite_flag_source_errors_total',
   pool: 'dualwrite_pg_pool_connections',
+  stageTransitions: 'dualwrite_stage_transitions_total',
+  stageTransitionPause: 'dualwrite_stage_transition_pause_seconds',
+  outboxFenced: 'dualwrite_outbox_fenced_total',
 } as const;
 
 export interface CallRecorder {
@@ -52,6 +55,9 @@ export class DualWriteMetrics {
   readonly shadowCompares: Counter<'store' | 'operation' | 'outcome'>;
   readonly flagRefusals: Counter<'reason'>;
   readonly flagSourceErrors: Counter<'source'>;
+  readonly stageTransitions: Counter<'outcome'>;
+  readonly stageTransitionPause: Histogram;
+  readonly outboxFenced: Counter<'store'>;
   private readonly sources: MetricSources = {};
 
   constructor(readonly registry: Registry) {
@@ -67,6 +73,14 @@ export class DualWriteMetrics {
     this.shadowCompares = new Counter({ name: METRIC.shadowCompares, help: 'Shadow read comparisons by outcome.', labelNames: ['store', 'operation', 'outcome'], registers });
     this.flagRefusals = new Counter({ name: METRIC.flagRefusals, help: 'Unsafe flag combinations refused (the safe behaviour was used).', labelNames: ['reason'], registers });
     this.flagSourceErrors = new Counter({ name: METRIC.flagSourceErrors, help: 'Flag source errors (last known flags kept).', labelNames: ['source'], registers });
+    this.stageTransitions = new Counter({ name: METRIC.stageTransitions, help: 'Stage transitions that changed how writes go, by outcome (applied, or refused and retried).', labelNames: ['outcome'], registers });
+    this.stageTransitionPause = new Histogram({
+      name: METRIC.stageTransitionPause,
+      help: 'How long new writes waited while a stage transition let the old ones land.',
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.outboxFenced = new Counter({ name: METRIC.outboxFenced, help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).', labelNames: ['store'], registers });
     new Gauge({
       name: METRIC.mirrorQueueDepth,
       help: 'Mirror writes accepted and not yet applied or journaled.',

@@ -2,9 +2,9 @@ import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
 import type { RecordPort } from '../ports/record-port.js';
 import type { DualWriteMetrics } from './metrics.js';
-import type { MirrorOp, Outbox } from './outbox.js';
+import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 import { rolloutBucket } from './routing.js';
-import type { Side } from './stages.js';
+import { otherSide, type Side } from './stages.js';
 
 export type MirrorMode = 'sync' | 'async';
 
@@ -37,17 +37,40 @@ export interface MirrorOptions {
   readonly whenFull?: 'wait' | 'journal';
   /** Per side, how to batch writes into one transaction. Default: none (one write at a time). */
   readonly transactions?: { readonly [S in Side]?: Transact };
+  /**
+   * Why `op` must not be applied now (its target has become authoritative since it was
+   * acknowledged), or undefined when it may. Checked on every apply, replay included.
+   * Default: never fenced.
+   */
+  readonly fence?: (op: MirrorOp) => string | undefined;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error'>;
 }
 
+/** Thrown by Mirror.apply for an op whose target has become authoritative: applying it could overwrite a newer write. */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+}
+
+/** The completion of one accepted write, which writes that depend on it wait for. */
+interface Completion {
+  finished: boolean;
+  /** The partition applying it, or -1 when it is journaled without entering one. */
+  readonly partition: number;
+  readonly promise: Promise<void>;
+}
+
 interface Pending {
   readonly op: MirrorOp;
+  readonly completion: Completion;
+  /** Unfinished writes in other partitions that must land first (same key, or a required key). */
+  readonly after: readonly Completion[];
   readonly done: () => void;
 }
 
 /** One partition: a buffer of writes and a serial p-queue that flushes it in batches. */
 interface Partition {
+  readonly index: number;
   readonly queue: PQueue;
   buffer: Pending[];
 }
@@ -55,11 +78,12 @@ interface Partition {
 /**
  * Applies writes to the non-authoritative side. Each key maps to one partition whose
  * writes are applied one batch at a time in submission order, so writes to a key land
- * in order. A batch runs in one transaction when it can (one commit for many writes);
- * if the batch fails, its writes are retried one by one, and a write that still fails
- * goes to the outbox. While a key has entries in the outbox its later writes are
- * journaled behind them, so replay keeps the order and an older write never lands
- * after a newer one.
+ * in order; a write that requires another key (an edge and the project it points to)
+ * waits for that key's earlier writes in their own partition. A batch runs in one
+ * transaction when it can (one commit for many writes); if the batch fails, its writes
+ * are retried one by one, and a write that still fails goes to the outbox. While a key
+ * (or a key it requires) has entries in the outbox its later writes are journaled behind
+ * them, so replay keeps the order and an older write never lands after a newer one.
  */
 export class Mirror {
   readonly mode: MirrorMode;
@@ -68,8 +92,10 @@ export class Mirror {
   private readonly maxQueued: number;
   /** Outbox entries per key not yet replayed. */
   private readonly journaled = new Map<string, number>();
-  /** Writes accepted and not yet applied or journaled, per key. */
-  private readonly inFlightKeys = new Map<string, number>();
+  /** Outbox entries per target side not yet replayed. */
+  private readonly journaledTo: Record<Side, number> = { memory: 0, postgres: 0 };
+  /** The last accepted, unfinished write of each key. */
+  private readonly tails = new Map<string, Completion>();
   private inFlight = 0;
   /** Completion of every accepted write not yet applied or journaled. */
   private readonly pending = new Set<Promise<void>>();
@@ -84,13 +110,15 @@ export class Mirror {
     this.maxQueued = positive('maxQueued', options.maxQueued ?? 10000);
     this.batchSize = positive('batchSize', options.batchSize ?? 200);
     const partitions = positive('concurrency', options.concurrency ?? 8);
-    this.partitions = Array.from({ length: partitions }, () => ({ queue: new PQueue({ concurrency: 1 }), buffer: [] }));
+    this.partitions = Array.from({ length: partitions }, (_, index) => ({ index, queue: new PQueue({ concurrency: 1 }), buffer: [] }));
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }
 
-  /** Marks keys that already have outbox entries (from before a restart) so new writes queue behind them. */
+  /** Rebuilds which keys have outbox entries from what the outbox holds (at start, so new writes queue behind them). */
   async loadJournaled(): Promise<void> {
-    for (const entry of await this.options.outbox.peek(Number.MAX_SAFE_INTEGER)) this.countJournaled(entry.key, 1);
+    this.journaled.clear();
+    this.journaledTo.memory = this.journaledTo.postgres = 0;
+    for (const entry of await this.options.outbox.peek(Number.MAX_SAFE_INTEGER)) this.countJournaled(entry, 1);
   }
 
   /** Mirror writes accepted and not yet applied or journaled. */
@@ -98,29 +126,42 @@ export class Mirror {
     return this.inFlight;
   }
 
+  /** Outbox entries targeting `side` not yet replayed. */
+  journaledFor(side: Side): number {
+    return this.journaledTo[side];
+  }
+
   /** True while `key` (any key, when absent) has a mirror write in flight or in the outbox: the sides may differ. */
   isPending(key?: string): boolean {
-    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.inFlightKeys.has(key) || this.journaled.has(key);
+    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.tails.has(key) || this.journaled.has(key);
   }
 
   /**
-   * Accepts a mirror write. Never rejects: a failure is journaled, and a failure to
-   * journal is logged and counted. Sync mode resolves when the write is applied or
-   * journaled; async mode when it is queued.
+   * Accepts a mirror write; resolves once it is queued (async mode may first wait for a
+   * slot), with `applied`, which resolves once it is applied or journaled. Never rejects:
+   * a failure is journaled, and a failure to journal is logged and counted.
    */
-  async submit(op: MirrorOp): Promise<void> {
+  async accept(op: MirrorOp): Promise<{ readonly applied: Promise<void> }> {
     const full = this.inFlight >= this.maxQueued;
-    if (this.mode === 'async' && full && this.options.whenFull === 'journal') return this.journalNow(op, 'mirror queue full');
+    if (this.mode === 'async' && full && this.options.whenFull === 'journal') return { applied: this.journalNow(op, 'mirror queue full') };
     if (this.mode === 'async' && full) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     const partition = this.partitionOf(op.key);
-    const done = this.track(op.key, new Promise<void>((resolve) => partition.buffer.push({ op, done: resolve })));
+    const after = this.unfinishedBefore(op, partition.index);
+    const { completion, done } = this.track(op.key, partition.index);
+    partition.buffer.push({ op, completion, after, done });
     if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
-    if (this.mode === 'sync') await done;
+    return { applied: completion.promise };
+  }
+
+  /** Accepts a write and resolves as the mode says: sync once applied or journaled, async once queued. */
+  async submit(op: MirrorOp): Promise<void> {
+    const { applied } = await this.accept(op);
+    if (this.mode === 'sync') await applied;
   }
 
   /**
    * Resolves when the writes accepted before this call are applied or journaled, even if
-   * more keep arriving (what a verifier waits for before re-checking a difference).
+   * more keep arriving (what a verifier or a stage transition waits for).
    */
   async settled(): Promise<void> {
     await Promise.all(this.pending);
@@ -131,40 +172,50 @@ export class Mirror {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Applies one op now, throwing on failure; also used by the replayer for outbox entries. */
+  /**
+   * Applies one op now, throwing on failure; also used by the replayer for outbox entries.
+   * A copy without a record reads it from the authoritative side first.
+   */
   async apply(op: MirrorOp, resolve: TargetResolver = this.resolveTarget): Promise<void> {
-    if (op.records) {
-      const port = resolve(op.store, op.target) as RecordPort<Record<string, object>>;
-      for (const { entity, key, record } of op.records) await (record ? port.putRecord(entity, record) : port.deleteRecord(entity, key));
-      return;
+    const fenced = this.options.fence?.(op);
+    if (fenced) throw new FencedError(fenced);
+    const target = resolve(op.store, op.target) as RecordPort<Record<string, object>>;
+    const source = this.resolveTarget(op.store, otherSide(op.target)) as RecordPort<Record<string, object>>;
+    for (const copy of op.records) {
+      const record = copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key);
+      await (record ? target.putRecord(copy.entity, record) : target.deleteRecord(copy.entity, copy.key));
     }
-    const target = resolve(op.store, op.target) as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const method = target[op.method];
-    if (typeof method !== 'function') throw new TypeError(`store ${op.store} has no method ${op.method}`);
-    await method.apply(target, [...op.args]);
   }
 
-  /** Called by the replayer when a journaled entry for `key` was applied or given up. */
-  released(key: string): void {
-    this.countJournaled(key, -1);
+  /** Called by the replayer when a journaled entry was applied or given up. */
+  released(entry: OutboxEntry): void {
+    this.countJournaled(entry, -1);
   }
 
-  /** Takes up to batchSize buffered writes and applies them; reschedules itself while more wait. */
+  /**
+   * Waits until the partition's first write may go (what it requires has landed), then
+   * applies the writes up to the next one that must wait, at most batchSize; reschedules
+   * itself while more wait. Only a partition's first write ever waits, and only for writes
+   * accepted before it, so partitions never wait on each other in a circle.
+   */
   private async flush(partition: Partition): Promise<void> {
-    const batch = partition.buffer.splice(0, this.batchSize);
+    const head = partition.buffer[0]!;
+    await Promise.all(head.after.filter((completion) => !completion.finished).map((completion) => completion.promise));
+    let end = 1;
+    while (end < partition.buffer.length && end < this.batchSize && partition.buffer[end]!.after.every((completion) => completion.finished)) end++;
+    const batch = partition.buffer.splice(0, end);
     if (partition.buffer.length > 0) void partition.queue.add(() => this.flush(partition));
     try {
       await this.applyBatch(batch.map((pending) => pending.op));
     } finally {
-      for (const pending of batch) this.finish(pending);
+      for (const pending of batch) this.finish(pending.op.key, pending.completion, pending.done);
     }
   }
 
   private async applyBatch(ops: MirrorOp[]): Promise<void> {
     const ready: MirrorOp[] = [];
     for (const op of ops) {
-      // Behind journaled writes of the same key (or earlier ones of this batch that were journaled).
-      if (this.journaled.has(op.key)) await this.journal(op, 'earlier writes to this key are waiting in the outbox');
+      if (this.mustJournal(op)) await this.journal(op, 'earlier writes it follows are waiting in the outbox');
       else ready.push(op);
     }
     const side = ready[0]?.target;
@@ -185,9 +236,14 @@ export class Mirror {
       }
     }
     for (const op of ready) {
-      if (this.journaled.has(op.key)) await this.journal(op, 'earlier writes to this key are waiting in the outbox');
+      if (this.mustJournal(op)) await this.journal(op, 'earlier writes it follows are waiting in the outbox');
       else await this.apply(op).catch((error: unknown) => this.failed(op, error));
     }
+  }
+
+  /** An op follows its key's journaled writes and those of the keys it requires into the outbox. */
+  private mustJournal(op: MirrorOp): boolean {
+    return this.journaled.has(op.key) || (op.requires?.some((key) => this.journaled.has(key)) ?? false);
   }
 
   private async failed(op: MirrorOp, error: unknown): Promise<void> {
@@ -197,8 +253,7 @@ export class Mirror {
 
   private async journal(op: MirrorOp, reason: string): Promise<void> {
     try {
-      await this.options.outbox.append(op, reason);
-      this.countJournaled(op.key, 1);
+      this.countJournaled(await this.options.outbox.append(op, reason), 1);
     } catch (error) {
       // The last resort: loud, counted, and left for the verifier to find and repair.
       this.options.metrics?.mirrorLost.inc({ store: op.store, target: op.target });
@@ -208,47 +263,57 @@ export class Mirror {
 
   /**
    * Journals a write that never entered a partition (the queue was full), without making
-   * the caller wait. Only when the same key still has writes in flight does it queue
-   * behind them, to keep the key's order.
+   * the caller wait; it is journaled after the unfinished writes it follows.
    */
-  private journalNow(op: MirrorOp, reason: string): void {
-    const behind = (this.inFlightKeys.get(op.key) ?? 0) > 0;
-    const journal = () => this.journal(op, reason);
-    const run = (behind ? this.partitionOf(op.key).queue.add(journal) : journal()).finally(() => this.finish({ op, done: () => {} }));
-    void this.track(op.key, run);
+  private journalNow(op: MirrorOp, reason: string): Promise<void> {
+    const after = this.unfinishedBefore(op, -1);
+    const { completion, done } = this.track(op.key, -1);
+    void Promise.all(after.map((earlier) => earlier.promise))
+      .then(() => this.journal(op, reason))
+      .finally(() => this.finish(op.key, completion, done));
+    return completion.promise;
+  }
+
+  /** Unfinished writes outside partition `index` that `op` must follow: its key's and its required keys' last ones. */
+  private unfinishedBefore(op: MirrorOp, index: number): Completion[] {
+    const after: Completion[] = [];
+    for (const key of [op.key, ...(op.requires ?? [])]) {
+      const tail = this.tails.get(key);
+      if (tail && !tail.finished && tail.partition !== index) after.push(tail);
+    }
+    return after;
   }
 
   private partitionOf(key: string): Partition {
     return this.partitions[rolloutBucket('mirror', key) % this.partitions.length]!;
   }
 
-  private finish(pending: Pending): void {
-    this.untrack(pending.op.key);
-    pending.done();
+  /** Counts an accepted write until finish() and makes it its key's tail. */
+  private track(key: string, partition: number): { completion: Completion; done: () => void } {
+    let done!: () => void;
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    const completion: Completion = { finished: false, partition, promise };
+    this.inFlight++;
+    this.tails.set(key, completion);
+    this.pending.add(promise);
+    return { completion, done };
+  }
+
+  private finish(key: string, completion: Completion, done: () => void): void {
+    this.inFlight--;
+    completion.finished = true;
+    if (this.tails.get(key) === completion) this.tails.delete(key);
+    this.pending.delete(completion.promise);
+    done();
     this.slotWaiters.shift()?.();
     if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  /** Counts an accepted write until finish(); returns its completion. */
-  private track(key: string, done: Promise<void>): Promise<void> {
-    this.inFlight++;
-    this.inFlightKeys.set(key, (this.inFlightKeys.get(key) ?? 0) + 1);
-    this.pending.add(done);
-    void done.finally(() => this.pending.delete(done));
-    return done;
-  }
-
-  private untrack(key: string): void {
-    this.inFlight--;
-    const count = (this.inFlightKeys.get(key) ?? 0) - 1;
-    if (count > 0) this.inFlightKeys.set(key, count);
-    else this.inFlightKeys.delete(key);
-  }
-
-  private countJournaled(key: string, delta: number): void {
-    const count = (this.journaled.get(key) ?? 0) + delta;
-    if (count > 0) this.journaled.set(key, count);
-    else this.journaled.delete(key);
+  private countJournaled(entry: MirrorOp, delta: number): void {
+    const count = (this.journaled.get(entry.key) ?? 0) + delta;
+    if (count > 0) this.journaled.set(entry.key, count);
+    else this.journaled.delete(entry.key);
+    this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
   }
 }
 

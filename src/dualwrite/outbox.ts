@@ -1,29 +1,37 @@
 import type { RecordKey } from '../ports/record-port.js';
 import type { Side } from './stages.js';
 
-/** A record as the authoritative side holds it after a write; null when it is gone. */
-export interface RecordState {
+/** One record a mirror write copies to its target. */
+export interface RecordCopy {
   readonly entity: string;
   readonly key: RecordKey;
-  readonly record: object | null;
+  /**
+   * The record as the authoritative side held it right after the write (null: gone).
+   * Absent: read from the authoritative side when the copy is applied, so copies applied
+   * in order never step back to an older state whatever order the writes' answers came in.
+   */
+  readonly record?: object | null;
 }
 
 /**
- * A mirror write as data: enough to apply it again on its target later, in order. Either
- * a method call (`method`, `args`) or, when `records` is set, a copy of the records the
- * write left on the authoritative side (`method` then only names the write).
+ * A mirror write as data: the records a write changed, to copy to the target in order.
+ * Copies rather than re-run calls: a copy converges with whatever a backfill or an
+ * earlier copy already wrote, where a re-run call would count a total twice.
  */
 export interface MirrorOp {
   /** Which wrapped store ("graph", "tasks"). */
   readonly store: string;
   readonly target: Side;
+  /** The write this mirrors, for people and metrics. */
   readonly method: string;
-  /** The decided arguments, exactly as the authoritative side received them. */
-  readonly args: readonly unknown[];
-  /** Records to put (or delete, when null) on the target instead of calling `method`. */
-  readonly records?: readonly RecordState[];
+  /** Records to put (or delete, when null) on the target, referenced ones first. */
+  readonly records: readonly RecordCopy[];
   /** Ordering key: ops with the same key are applied in submission order. */
   readonly key: string;
+  /** Ordering keys of earlier writes this one depends on (the rows it references): applied after them. */
+  readonly requires?: readonly string[];
+  /** Stage epoch the write was acknowledged in (see StageGate); for fencing and for people. */
+  readonly epoch: number;
 }
 
 export interface OutboxEntry extends MirrorOp {

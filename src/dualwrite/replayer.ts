@@ -1,6 +1,6 @@
-import { ConflictError, StoreError } from '../domain/errors.js';
+import { StoreError } from '../domain/errors.js';
 import type { DualWriteMetrics } from './metrics.js';
-import { errorText, type Mirror } from './mirror.js';
+import { errorText, FencedError, type Mirror } from './mirror.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
 /** Options of OutboxReplayer. */
@@ -85,8 +85,8 @@ export class OutboxReplayer {
     try {
       await this.mirror.apply(entry);
     } catch (error) {
-      // A create that conflicts was applied before (its commit was lost in transit): done.
-      if (!(error instanceof ConflictError)) return this.rejected(entry, error);
+      if (error instanceof FencedError) return this.fenced(entry, error);
+      return this.rejected(entry, error);
     }
     await this.outbox.ack([entry.id]);
     this.finish(entry, 'applied');
@@ -106,9 +106,19 @@ export class OutboxReplayer {
     return 'dead';
   }
 
+  /** An entry whose target has become authoritative is set aside at once, never applied: it could overwrite a newer write. */
+  private async fenced(entry: OutboxEntry, error: FencedError): Promise<'dead'> {
+    await this.outbox.deadLetter(entry, `fenced: ${error.message}`);
+    this.options.metrics?.outboxFenced.inc({ store: entry.store });
+    this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
+    this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) fenced and set aside: ${error.message}; the verifier will report what it left out`);
+    this.finish(entry, 'dead');
+    return 'dead';
+  }
+
   private finish(entry: OutboxEntry, outcome: 'applied' | 'dead'): void {
     this.rejections.delete(entry.id);
-    this.mirror.released(entry.key);
+    this.mirror.released(entry);
     if (outcome === 'applied') this.options.metrics?.outboxReplayed.inc({ store: entry.store, outcome: 'applied' });
   }
 

@@ -25,6 +25,7 @@ import type { Outbox } from './outbox.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from './replayer.js';
 import { ShadowReads, type ShadowOptions } from './shadow.js';
+import { StageGate, type StageGateOptions } from './stage-gate.js';
 import { STAGE_POLICIES, type Side } from './stages.js';
 import { graphTarget, taskTarget } from '../../verifier/entities.js';
 import { RedisLock } from '../../verifier/lock.js';
@@ -50,6 +51,8 @@ export interface DualWriteRuntimeOptions {
   /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
   readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger' | 'transactions'>;
   readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
+  /** Stage transitions: how long writes may wait for one (default 5000 ms) and how often a refused one is retried (default 1000 ms). */
+  readonly stage?: Pick<StageGateOptions, 'timeoutMs' | 'retryMs'>;
   /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
   readonly shadow?: ShadowOptions;
   readonly context?: WriteContext;
@@ -69,7 +72,10 @@ export interface DualWriteRuntime {
   readonly memory: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
   readonly postgres: { readonly graph: PostgresGraphStore; readonly tasks: PostgresAgentTaskStore };
   readonly db: SqlExecutor;
+  /** The flags operators set; `stage` is what is in force. */
   readonly flags: FlagState;
+  /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
+  readonly stage: StageGate;
   readonly mirror: Mirror;
   readonly outbox: Outbox;
   readonly replayer: OutboxReplayer;
@@ -146,15 +152,24 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     mode: mirrorMode(env.DUALWRITE_MIRROR_MODE),
     ...options.mirror,
     transactions: { postgres: postgresBatch },
+    fence: (op) => gate.fence(op),
     outbox: box,
     metrics,
     logger,
   });
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
+  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, replay: () => replayer.replayOnce(), metrics, logger });
+  try {
+    await gate.open();
+  } catch (error) {
+    await gate.stop();
+    for (const close of opened.reverse()) await close();
+    throw error;
+  }
   replayer.start();
   const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
-  const common = { flags, mirror, metrics, shadow, context: options.context };
+  const common = { gate, mirror, metrics, shadow, context: options.context };
   const verifierMetrics = new VerifierMetrics(registry);
   const verifierOptions = options.verifier ?? {};
   const verifier = new VerifierLoop({
@@ -168,7 +183,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     settle: () => mirror.settled(),
     // Only stages that write both sides have two sides to compare.
     stage: () => {
-      const policy = STAGE_POLICIES[flags.current.stage];
+      const policy = STAGE_POLICIES[gate.current.stage];
       return policy.mirror ? { authoritative: policy.authoritative } : null;
     },
     logger,
@@ -183,6 +198,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     postgres,
     db,
     flags,
+    stage: gate,
     mirror,
     outbox: box,
     replayer,
@@ -196,6 +212,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
       flags.memoryResynced();
     },
     async close() {
+      await gate.stop();
       await verifier.stop();
       await mirror.drain();
       await replayer.stop();

@@ -24,3 +24,12 @@ export const STAGE_POLICIES: Readonly<Record<Stage, StagePolicy>> = {
 export function isStage(value: unknown): value is Stage {
   return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 }
+
+export function otherSide(side: Side): Side {
+  return side === 'memory' ? 'postgres' : 'memory';
+}
+
+/** True when two stages write differently (authoritative side or mirror target): moving between them needs a barrier. */
+export function writesDiffer(a: Stage, b: Stage): boolean {
+  return STAGE_POLICIES[a].authoritative !== STAGE_POLICIES[b].authoritative || STAGE_POLICIES[a].mirror !== STAGE_POLICIES[b].mirror;
+}

@@ -19,23 +19,22 @@ export interface WriteSpec<Args extends unknown[]> {
   /** Ordering key: mirror writes with the same key are applied in order. */
   readonly key: (...args: Args) => string;
   /**
+   * Ordering keys of the writes this one depends on (the rows it references, in other
+   * partitions): its mirror write is applied only after theirs. Default: none.
+   */
+  readonly requires?: (...args: Args) => readonly string[];
+  /**
    * Decides ids, timestamps and defaults, and validates, before either side sees the
    * call, so both sides get identical arguments. Throws on bad input (nothing written).
    */
   readonly decide?: (context: WriteContext, ...args: Args) => Args;
   /**
-   * The call to mirror, given the decided arguments and the authoritative side's result;
-   * null when there is nothing to mirror. Default: the decided arguments as they are.
+   * The records the write changed, in the order to copy them (referenced ones first);
+   * empty when it changed nothing (a compare-and-set that did not match). The mirror
+   * copies these records as the authoritative side holds them, so both stores must
+   * implement RecordPort.
    */
-  readonly mirrorArgs?: (args: Args, result: unknown) => Args | null;
-  /**
-   * The records the write changes, in the order to copy them (referenced ones first).
-   * When given and memory is authoritative, the mirror copies these records as memory
-   * holds them after the write instead of calling the method on PostgreSQL: a copy
-   * converges whatever a concurrent backfill already copied, where a re-run operation
-   * would count a total or a dependency twice. Both stores must implement RecordPort.
-   */
-  readonly affects?: (args: Args, result: unknown) => readonly { readonly entity: string; readonly key: RecordKey }[];
+  readonly affects: (args: Args, result: unknown) => readonly { readonly entity: string; readonly key: RecordKey }[];
 }
 
 type AsyncMethodKeys<S> = { [K in keyof S]: S[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof S];

@@ -32,35 +32,56 @@ const at = (minute: number) => `2025-06-01T00:${String(minute).padStart(2, '0')}
 const uuid = (prefix: string, n: number) => `${prefix}0000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Ops as the DualWriteStore journals them: decided arguments, an ordering key. */
+/** Ops as the DualWriteStore journals them: copies of the records a write left, an ordering key. */
+const contributorRecord = (n: number, name: string) => ({ id: uuid('1', n), name, email: null, githubUsername: null, walletAddress: null, metadata: { n }, createdAt: T0, updatedAt: T0 });
+const assetRecord = (n: number, totalCost: string, updatedAt = T0) => ({ id: uuid('2', n), name: `a${n}`, description: null, assetType: 'code', totalCost, metadata: {}, createdAt: T0, updatedAt });
 const ops = {
   contributor: (n: number, name = `c${n}`): MirrorOp => ({
     store: 'graph',
     target: 'memory',
     method: 'createContributor',
-    args: [{ id: uuid('1', n), name, email: null, githubUsername: null, walletAddress: null, metadata: { n }, at: T0 }],
+    records: [{ entity: 'contributors', key: [uuid('1', n)], record: contributorRecord(n, name) }],
     key: `contributor:${uuid('1', n)}`,
+    epoch: 1,
   }),
   asset: (n: number): MirrorOp => ({
     store: 'graph',
     target: 'memory',
     method: 'createAsset',
-    args: [{ id: uuid('2', n), name: `a${n}`, description: null, assetType: 'code', metadata: {}, at: T0 }],
+    records: [{ entity: 'assets', key: [uuid('2', n)], record: assetRecord(n, '0.00') }],
     key: `asset:${uuid('2', n)}`,
+    epoch: 1,
   }),
-  contribution: (n: number, contributor: number, asset: number, cost: string): MirrorOp => ({
+  /** A contribution and its asset as they stand after it, with `total` the asset's new total. */
+  contribution: (n: number, contributor: number, asset: number, cost: string, total = cost): MirrorOp => ({
     store: 'graph',
     target: 'memory',
     method: 'createContribution',
-    args: [{ id: uuid('3', n), contributorId: uuid('1', contributor), assetId: uuid('2', asset), costAmount: cost, coherenceScore: '0.50', metadata: {}, timestamp: at(n) }],
+    records: [
+      { entity: 'assets', key: [uuid('2', asset)], record: assetRecord(asset, total, at(n)) },
+      {
+        entity: 'contributions',
+        key: [uuid('3', n)],
+        record: { id: uuid('3', n), contributorId: uuid('1', contributor), assetId: uuid('2', asset), costAmount: cost, coherenceScore: '0.50', metadata: {}, timestamp: at(n) },
+      },
+    ],
     key: `asset:${uuid('2', asset)}`,
+    requires: [`contributor:${uuid('1', contributor)}`],
+    epoch: 1,
   }),
   project: (version: number): MirrorOp => ({
     store: 'graph',
     target: 'memory',
     method: 'upsertProject',
-    args: [{ ecosystem: 'npm', name: 'k', description: `v${version}`, homepageUrl: null, repositoryUrl: null, at: at(version) }],
+    records: [
+      {
+        entity: 'projects',
+        key: ['npm', 'k'],
+        record: { ecosystem: 'npm', name: 'k', description: `v${version}`, homepageUrl: null, repositoryUrl: null, dependencyCount: 0, createdAt: at(1), updatedAt: at(version) },
+      },
+    ],
     key: 'project:npm/k',
+    epoch: 1,
   }),
 };
 
@@ -441,7 +462,7 @@ describe('OutboxReplayer', () => {
 
   it('replays entries in journal order', async () => {
     const { replayer: r, target, outbox, journal, count } = await replayer();
-    await journal(ops.contributor(1), ops.asset(1), ops.contribution(1, 1, 1, '1.25'), ops.contribution(2, 1, 1, '2.50'), ops.project(1), ops.project(2), ops.project(3));
+    await journal(ops.contributor(1), ops.asset(1), ops.contribution(1, 1, 1, '1.25'), ops.contribution(2, 1, 1, '2.50', '3.75'), ops.project(1), ops.project(2), ops.project(3));
 
     expect(await r.replayOnce()).toEqual({ replayed: 7, deadLettered: 0 });
     expect((await target.graph.getAsset(uuid('2', 1)))!.totalCost).toBe('3.75');
@@ -462,28 +483,30 @@ describe('OutboxReplayer', () => {
 
     // Once what the first entry needs exists, both go through, in order.
     await target.graph.createContributor({ id: uuid('1', 1), name: 'c1', at: T0 });
-    await target.graph.createAsset({ id: uuid('2', 1), name: 'a1', assetType: 'code', at: T0 });
     expect(await r.replayOnce()).toEqual({ replayed: 2, deadLettered: 0 });
     expect((await target.graph.getAsset(uuid('2', 1)))!.totalCost).toBe('1.00');
   });
 
   it('never dead-letters an entry that fails with something other than a StoreError', async () => {
     const { replayer: r, outbox, journal, count } = await replayer({ maxRejections: 2 });
-    const broken: MirrorOp = { ...ops.contributor(1), method: 'noSuchMethod' };
+    const broken: MirrorOp = { ...ops.contributor(1), store: 'noSuchStore' };
     const entries = await journal(broken);
     for (let round = 0; round < 4; round++) expect((await r.replayOnce()).failure).toContain(entries[0]!.id);
     expect(await outbox.peek(10)).toEqual(entries);
     expect(await count(METRIC.outboxDeadLettered, {})).toBe(0);
   });
 
-  it('counts a create that conflicts on replay as already applied', async () => {
+  it('replays a copy that was already applied without changing anything (its commit was lost in transit)', async () => {
     const { replayer: r, target, outbox, journal, count } = await replayer();
-    const original = await target.graph.createContributor({ id: uuid('1', 1), name: 'already there', at: T0 });
-    await journal(ops.contributor(1, 'replayed copy'));
+    const entry = ops.contributor(1, 'copied');
+    await new Mirror((store) => target[store as keyof typeof target], { outbox }).apply(entry);
+    const before = await target.graph.getContributor(uuid('1', 1));
+    await journal(entry);
 
     expect(await r.replayOnce()).toEqual({ replayed: 1, deadLettered: 0 });
     expect(await outbox.peek(10)).toEqual([]);
-    expect(await target.graph.getContributor(uuid('1', 1))).toEqual(original);
+    expect(await target.graph.getContributor(uuid('1', 1))).toEqual(before);
+    expect(before).toMatchObject({ name: 'copied' });
     expect(await count(METRIC.outboxReplayed, { outcome: 'applied' })).toBe(1);
     expect(await count(METRIC.outboxReplayed, { outcome: 'failed' })).toBe(0);
   });

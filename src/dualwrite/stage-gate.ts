@@ -1,0 +1,264 @@
+import { performance } from 'node:perf_hooks';
+import type { EffectiveFlags } from '../../flags/flag-state.js';
+import type { DualWriteMetrics } from './metrics.js';
+import type { Mirror } from './mirror.js';
+import type { MirrorOp } from './outbox.js';
+import type { ReplayRound } from './replayer.js';
+import { STAGE_POLICIES, writesDiffer, type Side } from './stages.js';
+
+/** Options of StageGate. */
+export interface StageGateOptions {
+  /** The flags operators set (a FlagState); the gate follows them. Required. */
+  readonly flags: { readonly current: EffectiveFlags; subscribe(listener: () => void): () => void };
+  /** The mirror whose accepted writes must land before the stage changes. Required. */
+  readonly mirror: Pick<Mirror, 'settled' | 'journaledFor'>;
+  /** One outbox replay round (OutboxReplayer.replayOnce). Required. */
+  readonly replay: () => Promise<ReplayRound>;
+  /** Longest wait for old writes to land, while new writes wait; past it the transition is refused and retried. Default 5000 ms. */
+  readonly timeoutMs?: number;
+  /** Pause before a refused transition is tried again. Default 1000 ms. */
+  readonly retryMs?: number;
+  readonly metrics?: DualWriteMetrics;
+  readonly logger?: Pick<Console, 'info' | 'warn'>;
+}
+
+/** What a write holds while it runs: the stage it was acknowledged in. */
+export interface WriteTicket {
+  readonly flags: EffectiveFlags;
+  readonly epoch: number;
+  release(): void;
+}
+
+/** Where the gate stands after a transition attempt. */
+export interface GateState {
+  /** The flags writes and reads follow now. */
+  readonly flags: EffectiveFlags;
+  /** Bumped whenever the way writes go changes. */
+  readonly epoch: number;
+  /** Set while the requested flags are not in force, with the reason. */
+  readonly refused?: string;
+  /** How long writes waited in the last transition that had a barrier, in milliseconds. */
+  readonly lastPauseMs?: number;
+}
+
+/**
+ * Moves the process from one stage to the next without letting an older write land on a
+ * side after a newer one. A change of the way writes go is a barrier: first, while writes
+ * still flow, the mirror settles and the outbox entries for the side about to become
+ * authoritative are replayed; then new writes wait while the writes acknowledged under the
+ * old stage finish and their mirror writes land; then the stage and epoch switch and the
+ * waiting writes go on under the new stage. If the outbox cannot be emptied (the side is
+ * down) or old writes do not land within timeoutMs, the transition is refused, the old
+ * stage stays, and it is tried again after retryMs. A change of read routing alone needs
+ * no barrier. Mirror writes of an older epoch onto a side that has since become
+ * authoritative are fenced (see `fence`).
+ */
+export class StageGate {
+  private applied: EffectiveFlags | undefined;
+  private epochNumber = 0;
+  private ticket: WriteTicket | undefined;
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** While closed: resolves when writes may go again. */
+  private reopened: Promise<void> | undefined;
+  private reopen: (() => void) | undefined;
+  private running: Promise<GateState> | undefined;
+  private refusal: string | undefined;
+  private lastPauseMs: number | undefined;
+  private loggedRefusal: EffectiveFlags | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  private readonly timeoutMs: number;
+  private readonly retryMs: number;
+
+  constructor(private readonly options: StageGateOptions) {
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.retryMs = options.retryMs ?? 1000;
+    this.closeGate();
+    options.metrics?.source('flags', () => this.applied ?? options.flags.current);
+  }
+
+  /** The flags in force. Throws before open(). */
+  get current(): EffectiveFlags {
+    if (!this.applied) throw new Error('StageGate.open() has not applied a stage yet');
+    return this.applied;
+  }
+
+  get state(): GateState {
+    return { flags: this.current, epoch: this.epochNumber, ...(this.refusal ? { refused: this.refusal } : {}), ...(this.lastPauseMs !== undefined ? { lastPauseMs: this.lastPauseMs } : {}) };
+  }
+
+  /**
+   * Applies the flags in force for the first time (after replaying outbox entries left for
+   * the side that is authoritative in them) and follows every later change.
+   */
+  async open(): Promise<GateState> {
+    this.unsubscribe ??= this.options.flags.subscribe(() => void this.follow());
+    return this.follow();
+  }
+
+  /** Resolves once the last requested flags are in force, or the latest attempt at them was refused. */
+  settled(): Promise<GateState> {
+    return this.running ?? Promise.resolve(this.state);
+  }
+
+  /** Entry of a write: at once while the gate is open, else once the transition is over. */
+  enter(): WriteTicket | Promise<WriteTicket> {
+    if (this.reopened === undefined) {
+      this.active++;
+      return this.ticket!;
+    }
+    return this.reopened.then(() => this.enter());
+  }
+
+  /**
+   * Why a mirror write must not be applied: its target is authoritative now. The barrier
+   * empties the outbox toward a side before it becomes authoritative, so this only stops
+   * an entry that reached an outbox some other way (a forced start, another process).
+   */
+  fence(op: MirrorOp): string | undefined {
+    const flags = this.applied;
+    if (!flags || STAGE_POLICIES[flags.stage].authoritative !== op.target) return undefined;
+    return `${op.target} has been authoritative since epoch ${this.epochNumber} (${flags.stage}); this write of epoch ${op.epoch} could overwrite a newer one`;
+  }
+
+  /** Stops following the flags (writes keep the stage they have). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.unsubscribe?.();
+    await this.running;
+  }
+
+  private follow(): Promise<GateState> {
+    this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async reconcile(): Promise<GateState> {
+    clearTimeout(this.retryTimer);
+    for (;;) {
+      const requested = this.options.flags.current;
+      if (this.applied && sameFlags(requested, this.applied)) {
+        this.refusal = undefined;
+        return this.state;
+      }
+      const refused = await this.transition(requested);
+      if (!refused) continue;
+      if (this.options.flags.current !== requested) continue;
+      this.refused(requested, refused);
+      if (!this.stopped) {
+        this.retryTimer = setTimeout(() => void this.follow(), this.retryMs);
+        this.retryTimer.unref();
+      }
+      if (!this.applied) throw new Error(`dualwrite: cannot start in ${requested.stage}: ${refused}`);
+      return this.state;
+    }
+  }
+
+  /** Moves to `to`; returns why not, leaving the stage as it was. */
+  private async transition(to: EffectiveFlags): Promise<string | undefined> {
+    const from = this.applied;
+    if (from && !writesDiffer(from.stage, to.stage)) {
+      this.switchTo(to, false);
+      return undefined;
+    }
+    const authority = STAGE_POLICIES[to.stage].authoritative;
+    const authorityMoves = !from || STAGE_POLICIES[from.stage].authoritative !== authority;
+    if (from && authorityMoves) {
+      // While writes still flow: most of what the barrier waits for lands here.
+      const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.drainToward(authority)), 'the outbox');
+      if (early) return early;
+    }
+    const started = performance.now();
+    this.closeGate();
+    let refused: string | undefined;
+    try {
+      refused = await this.withinTimeout(this.barrier(authorityMoves ? authority : undefined), 'writes acknowledged before the change');
+      if (!refused) this.switchTo(to, true);
+      return refused;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      if (this.applied) {
+        this.lastPauseMs = seconds * 1000;
+        this.options.metrics?.stageTransitionPause.observe(seconds);
+        this.options.metrics?.stageTransitions.inc({ outcome: refused ? 'refused' : 'applied' });
+        this.openGate();
+      }
+    }
+  }
+
+  /** Waits until every write of the old stage and its mirror write has landed, and (when authority moves) the outbox toward the new authority is empty. */
+  private async barrier(authority: Side | undefined): Promise<string | undefined> {
+    await this.idle();
+    await this.options.mirror.settled();
+    return authority ? this.drainToward(authority) : undefined;
+  }
+
+  /** Replays the outbox until it holds nothing for `side`; why not, if it cannot. */
+  private async drainToward(side: Side): Promise<string | undefined> {
+    while (this.options.mirror.journaledFor(side) > 0) {
+      const waiting = this.options.mirror.journaledFor(side);
+      const round = await this.options.replay();
+      if (round.failure) return `${waiting} journaled writes for ${side} cannot be replayed yet (${round.failure})`;
+      if (round.replayed + round.deadLettered === 0) return `${waiting} journaled writes for ${side} are not being replayed (the replay lease is held elsewhere)`;
+    }
+    return undefined;
+  }
+
+  private async withinTimeout(work: Promise<string | undefined>, what: string): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`${what} did not settle within ${this.timeoutMs} ms`), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private switchTo(to: EffectiveFlags, barrier: boolean): void {
+    const from = this.applied;
+    this.applied = to;
+    if (barrier) this.epochNumber++;
+    this.ticket = { flags: to, epoch: this.epochNumber, release: () => this.leave() };
+    this.refusal = undefined;
+    this.loggedRefusal = undefined;
+    if (barrier || from?.stage !== to.stage) this.options.logger?.info(`dualwrite: stage ${from ? from.stage : '(start)'} -> ${to.stage}, read percent ${to.readPercent}, epoch ${this.epochNumber}`);
+  }
+
+  private refused(requested: EffectiveFlags, reason: string): void {
+    this.refusal = reason;
+    // Once per requested change: a retry that fails the same way is counted, not logged again.
+    if (this.loggedRefusal === requested) return;
+    this.loggedRefusal = requested;
+    this.options.logger?.warn(`dualwrite: staying in ${this.applied?.stage ?? '(not started)'}, not moving to ${requested.stage}: ${reason}; retrying every ${this.retryMs} ms`);
+  }
+
+  private closeGate(): void {
+    if (this.reopened) return;
+    this.reopened = new Promise((resolve) => (this.reopen = resolve));
+  }
+
+  private openGate(): void {
+    const reopen = this.reopen;
+    this.reopened = this.reopen = undefined;
+    reopen?.();
+  }
+
+  private leave(): void {
+    this.active--;
+    if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private idle(): Promise<void> {
+    return this.active === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function sameFlags(a: EffectiveFlags, b: EffectiveFlags): boolean {
+  return a.stage === b.stage && a.readPercent === b.readPercent && a.rolloutGroup === b.rolloutGroup && a.source === b.source && a.refused === b.refused;
+}
+
