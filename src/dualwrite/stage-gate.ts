@@ -94,8 +94,14 @@ export class StageGate {
    * the side that is authoritative in them) and follows every later change.
    */
   async open(): Promise<GateState> {
-    this.unsubscribe ??= this.options.flags.subscribe(() => void this.follow());
-    return this.follow();
+    this.unsubscribe ??= this.options.flags.subscribe(() => void this.retry());
+    return this.retry();
+  }
+
+  /** Tries now to bring the requested flags into force (what the retry timer does after a refusal). */
+  retry(): Promise<GateState> {
+    this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    return this.running;
   }
 
   /** Resolves once the last requested flags are in force, or the latest attempt at them was refused. */
@@ -131,11 +137,6 @@ export class StageGate {
     await this.running;
   }
 
-  private follow(): Promise<GateState> {
-    this.running ??= this.reconcile().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
   private async reconcile(): Promise<GateState> {
     clearTimeout(this.retryTimer);
     for (;;) {
@@ -149,7 +150,7 @@ export class StageGate {
       if (this.options.flags.current !== requested) continue;
       this.refused(requested, refused);
       if (!this.stopped) {
-        this.retryTimer = setTimeout(() => void this.follow(), this.retryMs);
+        this.retryTimer = setTimeout(() => void this.retry(), this.retryMs);
         this.retryTimer.unref();
       }
       if (!this.applied) throw new Error(`dualwrite: cannot start in ${requested.stage}: ${refused}`);
@@ -183,7 +184,6 @@ export class StageGate {
       if (this.applied) {
         this.lastPauseMs = seconds * 1000;
         this.options.metrics?.stageTransitionPause.observe(seconds);
-        this.options.metrics?.stageTransitions.inc({ outcome: refused ? 'refused' : 'applied' });
         this.openGate();
       }
     }
@@ -222,7 +222,10 @@ export class StageGate {
   private switchTo(to: EffectiveFlags, barrier: boolean): void {
     const from = this.applied;
     this.applied = to;
-    if (barrier) this.epochNumber++;
+    if (barrier) {
+      this.epochNumber++;
+      this.options.metrics?.stageTransitions.inc({ outcome: 'applied' });
+    }
     this.ticket = { flags: to, epoch: this.epochNumber, release: () => this.leave() };
     this.refusal = undefined;
     this.loggedRefusal = undefined;
@@ -231,6 +234,7 @@ export class StageGate {
 
   private refused(requested: EffectiveFlags, reason: string): void {
     this.refusal = reason;
+    this.options.metrics?.stageTransitions.inc({ outcome: 'refused' });
     // Once per requested change: a retry that fails the same way is counted, not logged again.
     if (this.loggedRefusal === requested) return;
     this.loggedRefusal = requested;

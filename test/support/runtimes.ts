@@ -6,6 +6,7 @@ import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { WriteContext } from '../../src/domain/graph.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
+import type { Outbox } from '../../src/dualwrite/outbox.js';
 import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/dualwrite/runtime.js';
 import type { Side, Stage } from '../../src/dualwrite/stages.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
@@ -23,6 +24,9 @@ export interface TestRuntimeOptions {
   readonly mirror?: DualWriteRuntimeOptions['mirror'];
   readonly replayer?: DualWriteRuntimeOptions['replayer'];
   readonly shadow?: DualWriteRuntimeOptions['shadow'];
+  readonly transitions?: DualWriteRuntimeOptions['stage'];
+  /** An outbox to use (kept open by its owner), as a restarted process finds its journal. Default: a new FileOutbox. */
+  readonly outbox?: Outbox;
 }
 
 export interface TestRuntime {
@@ -47,8 +51,12 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
   const open = async (options: TestRuntimeOptions): Promise<TestRuntime> => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-runtime-'));
     defer(() => rm(dir, { recursive: true, force: true }));
-    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-    defer(() => outbox.close());
+    let outbox = options.outbox;
+    if (!outbox) {
+      const opened = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+      defer(() => opened.close());
+      outbox = opened;
+    }
     const logs: string[] = [];
     const logger = {
       info: (line: string) => void logs.push(`info ${line}`),
@@ -66,6 +74,7 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       mirror: options.mirror,
       replayer: options.replayer,
       shadow: options.shadow,
+      stage: options.transitions,
       verifier: { enabled: false },
     });
     defer(() => rt.close());
