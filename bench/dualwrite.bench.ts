@@ -38,7 +38,7 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
   const metrics = new DualWriteMetrics(new Registry());
   const flags = new FlagState([new ManualFlagSource({ stage: 'dual-write', readPercent: 0 })]);
   const mirror = new Mirror(() => memory, { outbox, metrics });
-  const gate = new StageGate({ flags, mirror, replay: async () => ({ replayed: 0, deadLettered: 0 }) });
+  const gate = new StageGate({ flags, mirror, drainFor: async () => undefined });
   await gate.open();
   // The read path never touches the PostgreSQL side at this stage, so a second memory store stands in for it.
   const dual = createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory, postgres: new MemoryGraphStore(), gate, mirror, metrics });

@@ -15,6 +15,15 @@ export interface FlagStateOptions {
   readonly logger?: Pick<Console, 'warn'>;
 }
 
+/** The safety rules' refusals and what is done instead. */
+const REFUSALS = {
+  'reads-without-dual-write': 'reads stay in memory because PostgreSQL is not being written',
+  'memory-stale-after-postgres-only': 'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first',
+  'postgres-stale-after-memory-only':
+    'writes stay dual-write with reads from memory because PostgreSQL missed the writes made in memory-only; resync PostgreSQL first (backfill, then a clean verification)',
+} as const;
+type Refusal = keyof typeof REFUSALS;
+
 const DEFAULT_FLAGS: MigrationFlags = { stage: 'memory-only', readPercent: 0, rolloutGroup: DEFAULT_ROLLOUT_GROUP };
 
 /**
@@ -27,8 +36,10 @@ export class FlagState {
   private readonly listeners = new Listeners();
   private readonly unsubscribes: (() => void)[];
   private readonly warned = new Set<string>();
-  /** Set once postgres-only ran: memory missed writes until resynced from PostgreSQL. */
+  /** Set once postgres-only was in force: memory missed writes until resynced from PostgreSQL. */
   private memoryStale = false;
+  /** Set once memory-only was in force: PostgreSQL missed writes until resynced from memory. */
+  private postgresStale = false;
 
   constructor(
     private readonly sources: readonly FlagSource[],
@@ -44,9 +55,20 @@ export class FlagState {
     return this.listeners.subscribe(listener);
   }
 
-  /** Memory was refilled from PostgreSQL (see DualWriteStore resync): memory stages are safe again. */
+  /** Which side missed writes while the other ran alone, until resynced. */
+  get stale(): { readonly memory: boolean; readonly postgres: boolean } {
+    return { memory: this.memoryStale, postgres: this.postgresStale };
+  }
+
+  /** Memory was refilled from PostgreSQL (runtime.resyncMemory): memory stages are safe again. */
   memoryResynced(): void {
     this.memoryStale = false;
+    this.recompute();
+  }
+
+  /** PostgreSQL was brought level with memory and verified (runtime.resyncPostgres): PostgreSQL stages are safe again. */
+  postgresResynced(): void {
+    this.postgresStale = false;
     this.recompute();
   }
 
@@ -66,9 +88,8 @@ export class FlagState {
     const source = this.sources.find((candidate) => candidate.current() !== undefined);
     const requested = source?.current() ?? DEFAULT_FLAGS;
     const name = source?.name ?? 'default';
-    if (requested.stage === 'postgres-only') this.memoryStale = true;
     let stage: Stage = requested.stage;
-    let refused: string | undefined;
+    let refused: Refusal | undefined;
     // Seed 004's phase 2: DUAL_WRITE_MODE=true with READ_FROM_POSTGRES_PERCENT > 0 is read-shift.
     if (stage === 'dual-write' && requested.readPercent > 0) stage = 'read-shift';
     if (stage === 'memory-only' && requested.readPercent > 0) {
@@ -78,21 +99,24 @@ export class FlagState {
       refused = 'memory-stale-after-postgres-only';
       stage = 'postgres-primary';
     }
+    // Reads from PostgreSQL, or PostgreSQL authoritative, would miss what memory-only took.
+    if (this.postgresStale && stage !== 'memory-only' && STAGE_POLICIES[stage].reads !== 'memory') {
+      refused = 'postgres-stale-after-memory-only';
+      stage = 'dual-write';
+    }
     if (refused) this.refuse(refused, requested);
+    // A side misses writes from the moment the other one runs alone.
+    if (stage === 'postgres-only') this.memoryStale = true;
+    if (stage === 'memory-only') this.postgresStale = true;
     return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: name, ...(refused ? { refused } : {}) };
   }
 
-  private refuse(reason: string, requested: MigrationFlags): void {
+  private refuse(reason: Refusal, requested: MigrationFlags): void {
     if (this.current?.refused === reason) return;
     this.options.metrics?.flagRefusals.inc({ reason });
     if (this.warned.has(reason)) return;
     this.warned.add(reason);
-    this.options.logger?.warn(
-      `dualwrite: refusing unsafe flags ${JSON.stringify(requested)} (${reason}); ` +
-        (reason === 'reads-without-dual-write'
-          ? 'reads stay in memory because PostgreSQL is not being written'
-          : 'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first'),
-    );
+    this.options.logger?.warn(`dualwrite: refusing unsafe flags ${JSON.stringify(requested)} (${reason}); ${REFUSALS[reason]}`);
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
-import { backfill, formatBackfillReport } from '../verifier/backfill.js';
+import { formatBackfillReport } from '../verifier/backfill.js';
 import { formatVerifyReport } from '../verifier/report.js';
 import { formatTable } from './cli/table.js';
 import { FileOutbox } from './dualwrite/file-outbox.js';
@@ -82,11 +82,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     };
 
     await step('dual-write', 0, 'writes mirrored to PostgreSQL; reads from memory');
-    log('backfilling PostgreSQL from memory ...');
-    const filled = await backfill({ source: memory, db, batchSize: 1000 });
+    log('backfilling PostgreSQL from memory, then verifying (read-shift waits for this) ...');
+    const resynced = await dw.resyncPostgres({ batchSize: 1000 });
+    const filled = resynced.backfill;
+    const afterBackfill = resynced.verify;
     log(formatBackfillReport(filled));
-    const afterBackfill = await dw.verifier.runOnce();
-    log(formatVerifyReport(afterBackfill!, 5));
+    log(formatVerifyReport(afterBackfill, 5));
 
     await step('read-shift', 10, 'sticky 10% of keys read from PostgreSQL');
     await step('read-shift', 50, 'sticky 50% of keys read from PostgreSQL');
@@ -100,13 +101,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     log(formatTable(['stage', 'read %', 'reads from pg', 'reads from memory', 'what happens'], steps.map((s) => [s.stage, s.readPercent, s.readsFromPostgres, s.readsFromMemory, s.note])));
     log(`a write made while PostgreSQL was primary is in memory after the rollback: ${kept ? 'yes' : 'NO'}`);
     log(formatVerifyReport(atEnd!, 5));
-    const equal = afterBackfill!.consistent && atEnd!.consistent && kept && filled.countsMatch;
+    const equal = afterBackfill.consistent && atEnd!.consistent && kept && filled.countsMatch;
     log(equal ? 'migration walked forward and back with both sides equal' : 'SOMETHING DIFFERS');
     return {
       database: description,
       steps,
       backfilled: filled.totals.copied,
-      consistentAfterBackfill: afterBackfill!.consistent,
+      consistentAfterBackfill: afterBackfill.consistent,
       keptAfterRollback: kept,
       consistentAtEnd: atEnd!.consistent,
       equal,

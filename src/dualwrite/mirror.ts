@@ -8,6 +8,8 @@ import { otherSide, type Side } from './stages.js';
 
 export type MirrorMode = 'sync' | 'async';
 
+const FOLLOWS_JOURNALED = 'earlier writes it follows are waiting in the outbox';
+
 /** Resolves a mirror op's store name to the object it targets on a side. */
 export type TargetResolver = (store: string, side: Side) => object;
 
@@ -212,31 +214,46 @@ export class Mirror {
     }
   }
 
+  /**
+   * Applies ops in order: runs of ops that may go are applied together; an op that must
+   * follow journaled writes is journaled only after every op before it was applied or
+   * journaled, so the journal keeps submission order.
+   */
   private async applyBatch(ops: MirrorOp[]): Promise<void> {
-    const ready: MirrorOp[] = [];
+    let run: MirrorOp[] = [];
     for (const op of ops) {
-      if (this.mustJournal(op)) await this.journal(op, 'earlier writes it follows are waiting in the outbox');
-      else ready.push(op);
+      if (this.mustJournal(op)) {
+        await this.applyRun(run);
+        run = [];
+        await this.journal(op, FOLLOWS_JOURNALED);
+      } else {
+        run.push(op);
+      }
     }
-    const side = ready[0]?.target;
+    await this.applyRun(run);
+  }
+
+  /** One transaction for the run when the target has one; one by one when it was rejected. */
+  private async applyRun(ops: MirrorOp[]): Promise<void> {
+    const side = ops[0]?.target;
     const transact = side ? this.options.transactions?.[side] : undefined;
-    if (transact && ready.length > 1 && ready.every((op) => op.target === side)) {
+    if (transact && ops.length > 1 && ops.every((op) => op.target === side)) {
       try {
         await transact(async (resolve) => {
-          for (const op of ready) await this.apply(op, resolve);
+          for (const op of ops) await this.apply(op, resolve);
         });
         return;
       } catch (error) {
         // The target is unreachable: trying each write alone would only wait for timeouts again.
         if (!(error instanceof StoreError)) {
-          for (const op of ready) await this.failed(op, error);
+          for (const op of ops) await this.failed(op, error);
           return;
         }
         // Some write was rejected and the transaction rolled back: apply them one by one.
       }
     }
-    for (const op of ready) {
-      if (this.mustJournal(op)) await this.journal(op, 'earlier writes it follows are waiting in the outbox');
+    for (const op of ops) {
+      if (this.mustJournal(op)) await this.journal(op, FOLLOWS_JOURNALED);
       else await this.apply(op).catch((error: unknown) => this.failed(op, error));
     }
   }

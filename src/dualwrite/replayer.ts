@@ -2,6 +2,7 @@ import { StoreError } from '../domain/errors.js';
 import type { DualWriteMetrics } from './metrics.js';
 import { errorText, FencedError, type Mirror } from './mirror.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import type { Side } from './stages.js';
 
 /** Options of OutboxReplayer. */
 export interface ReplayerOptions {
@@ -61,6 +62,20 @@ export class OutboxReplayer {
   replayOnce(): Promise<ReplayRound> {
     this.running ??= this.round().finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * Replays until the outbox holds nothing for `side`; resolves with why not when a round
+   * fails or makes no progress (the target is down, another process holds the lease).
+   */
+  async drainFor(side: Side): Promise<string | undefined> {
+    while (this.mirror.journaledFor(side) > 0) {
+      const waiting = this.mirror.journaledFor(side);
+      const round = await this.replayOnce();
+      if (round.failure) return `${waiting} journaled writes for ${side} cannot be replayed yet (${round.failure})`;
+      if (round.replayed + round.deadLettered === 0) return `${waiting} journaled writes for ${side} are not being replayed (the replay lease is held elsewhere)`;
+    }
+    return undefined;
   }
 
   private async round(): Promise<ReplayRound> {

@@ -31,6 +31,9 @@ import { graphTarget, taskTarget } from '../../verifier/entities.js';
 import { RedisLock } from '../../verifier/lock.js';
 import { VerifierMetrics } from '../../verifier/metrics.js';
 import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-loop.js';
+import { backfill, type BackfillOptions, type BackfillReport } from '../../verifier/backfill.js';
+import { repair } from '../../verifier/repair.js';
+import { verify, type VerifyReport } from '../../verifier/verify.js';
 
 /** Options of openDualWrite; everything not given is read from the environment. */
 export interface DualWriteRuntimeOptions {
@@ -84,6 +87,13 @@ export interface DualWriteRuntime {
   readonly verifierMetrics: VerifierMetrics;
   /** The background verifier (started unless disabled). */
   readonly verifier: VerifierLoop;
+  /**
+   * Brings PostgreSQL level with memory after memory-only ran (when PostgreSQL-reading
+   * stages are refused): backfills, replays the outbox, verifies, repairs what differs and, once a verification
+   * comes back clean, allows read-shift and the PostgreSQL stages again. Run it in
+   * dual-write; returns the backfill's report and the last verification's.
+   */
+  resyncPostgres(options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'>): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
   /**
    * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only.
    * Run it in postgres-primary (memory is being mirrored again), then roll back.
@@ -159,7 +169,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   });
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
-  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, replay: () => replayer.replayOnce(), metrics, logger });
+  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger });
   try {
     await gate.open();
   } catch (error) {
@@ -172,9 +182,10 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   const common = { gate, mirror, metrics, shadow, context: options.context };
   const verifierMetrics = new VerifierMetrics(registry);
   const verifierOptions = options.verifier ?? {};
+  const verifyTargets = [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)];
   const verifier = new VerifierLoop({
     db,
-    targets: [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)],
+    targets: verifyTargets,
     metrics: verifierMetrics,
     intervalMs: Number(env.DUALWRITE_VERIFY_INTERVAL_MS || 300_000),
     repair: env.DUALWRITE_REPAIR === 'true',
@@ -206,6 +217,25 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     metrics,
     verifierMetrics,
     verifier,
+    async resyncPostgres(backfillOptions = {}) {
+      const stage = gate.current.stage;
+      if (stage !== 'dual-write') throw new Error(`resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`);
+      // The backfill first, so journaled copies find the rows they reference; then the
+      // journal, whose copies are older than what the repair below writes.
+      const filled = await backfill({ ...backfillOptions, source: memory, db, restart: true });
+      await mirror.settled();
+      const stuck = await replayer.drainFor('postgres');
+      if (stuck) throw new Error(`resyncPostgres: ${stuck}`);
+      const options = { ...verifierOptions, authoritative: 'memory' as const, settle: () => mirror.settled() };
+      let report = await verify(db, verifyTargets, options);
+      // Each round repairs what one report holds (at most maxReported differences).
+      for (let round = 0; round < 10 && !report.consistent; round++) {
+        await repair(report.differences, { authoritative: 'memory', db, targets: verifyTargets, metrics: verifierMetrics });
+        report = await verify(db, verifyTargets, options);
+      }
+      if (report.consistent) flags.postgresResynced();
+      return { backfill: filled, verify: report };
+    },
     async resyncMemory() {
       await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
       await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);

@@ -3,7 +3,6 @@ import type { EffectiveFlags } from '../../flags/flag-state.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import type { MirrorOp } from './outbox.js';
-import type { ReplayRound } from './replayer.js';
 import { STAGE_POLICIES, writesDiffer, type Side } from './stages.js';
 
 /** Options of StageGate. */
@@ -11,9 +10,9 @@ export interface StageGateOptions {
   /** The flags operators set (a FlagState); the gate follows them. Required. */
   readonly flags: { readonly current: EffectiveFlags; subscribe(listener: () => void): () => void };
   /** The mirror whose accepted writes must land before the stage changes. Required. */
-  readonly mirror: Pick<Mirror, 'settled' | 'journaledFor'>;
-  /** One outbox replay round (OutboxReplayer.replayOnce). Required. */
-  readonly replay: () => Promise<ReplayRound>;
+  readonly mirror: Pick<Mirror, 'settled'>;
+  /** Replays the outbox until it holds nothing for a side, or says why not (OutboxReplayer.drainFor). Required. */
+  readonly drainFor: (side: Side) => Promise<string | undefined>;
   /** Longest wait for old writes to land, while new writes wait; past it the transition is refused and retried. Default 5000 ms. */
   readonly timeoutMs?: number;
   /** Pause before a refused transition is tried again. Default 1000 ms. */
@@ -169,7 +168,7 @@ export class StageGate {
     const authorityMoves = !from || STAGE_POLICIES[from.stage].authoritative !== authority;
     if (from && authorityMoves) {
       // While writes still flow: most of what the barrier waits for lands here.
-      const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.drainToward(authority)), 'the outbox');
+      const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.options.drainFor(authority)), 'the outbox');
       if (early) return early;
     }
     const started = performance.now();
@@ -193,18 +192,7 @@ export class StageGate {
   private async barrier(authority: Side | undefined): Promise<string | undefined> {
     await this.idle();
     await this.options.mirror.settled();
-    return authority ? this.drainToward(authority) : undefined;
-  }
-
-  /** Replays the outbox until it holds nothing for `side`; why not, if it cannot. */
-  private async drainToward(side: Side): Promise<string | undefined> {
-    while (this.options.mirror.journaledFor(side) > 0) {
-      const waiting = this.options.mirror.journaledFor(side);
-      const round = await this.options.replay();
-      if (round.failure) return `${waiting} journaled writes for ${side} cannot be replayed yet (${round.failure})`;
-      if (round.replayed + round.deadLettered === 0) return `${waiting} journaled writes for ${side} are not being replayed (the replay lease is held elsewhere)`;
-    }
-    return undefined;
+    return authority ? this.options.drainFor(authority) : undefined;
   }
 
   private async withinTimeout(work: Promise<string | undefined>, what: string): Promise<string | undefined> {

@@ -111,11 +111,17 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     await admin.setRolloutPercentage(READ_TOGGLE, rollout);
     const matches = () => Object.entries(expected).every(([key, value]) => flags.current[key as keyof EffectiveFlags] === value);
     await until(matches, () => `flags did not follow ${change}: want ${JSON.stringify(expected)}, have ${JSON.stringify(flags.current)}`, FOLLOW_TIMEOUT_MS);
+    await runtime?.stage.settled();
     const ms = Date.now() - started;
     propagation.push({ change, ms });
     console.info(`unleash propagation ${change}: ${ms} ms`);
   }
 
+  /** memory-only ran: PostgreSQL-reading stages wait until PostgreSQL is resynced and verified. */
+  const resyncPostgres = async () => {
+    expect((await runtime!.resyncPostgres()).verify.consistent).toBe(true);
+    expect(flags.stale.postgres).toBe(false);
+  };
   const contributor = (name: string) => runtime!.graph.createContributor({ name });
   /** Overwrites a contributor's name in PostgreSQL only, so a read shows which side answered. */
   const plantInPostgres = async (id: string, name: string) => {
@@ -184,6 +190,8 @@ describe('UnleashFlagSource against a real unleash-server', () => {
 
   it('follows dual-write -> read-shift 50%: exactly the keys Unleash enables read from PostgreSQL', async ({ skip }) => {
     skip(unavailable !== undefined, unavailable);
+    expect(flags.stale.postgres).toBe(true);
+    await resyncPostgres();
     await moveTo('dual-write -> read-shift 50%', 'read-shift', 50, { stage: 'read-shift', readPercent: 50 });
     expect(flags.current.rolloutGroup).toBe(GROUP);
     const sides: { memory: number; postgres: number } = { memory: 0, postgres: 0 };
@@ -237,6 +245,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
   it('keeps the bootstrapped flags in a source pointed at a port nothing listens on', async ({ skip }) => {
     skip(unavailable !== undefined, unavailable);
     await moveTo('precondition dual-write', 'dual-write', 0, { stage: 'dual-write', readPercent: 0 });
+    await resyncPostgres();
     // Bootstrap from what the server serves now, as a deployment would ship it.
     const response = await fetch(`${API_URL}client/features`, { headers: { Authorization: CLIENT_TOKEN } });
     expect(response.status).toBe(200);
@@ -260,6 +269,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
   it('keeps its last known flags while the server is unreachable and follows again once it is back', async ({ skip }) => {
     skip(unavailable !== undefined, unavailable);
     await moveTo('precondition dual-write', 'dual-write', 0, { stage: 'dual-write', readPercent: 0 });
+    await resyncPostgres();
     const link = await relay(Number(new URL(SERVER_URL).port || 80));
     const errors: unknown[] = [];
     const relayed = new UnleashFlagSource({ url: link.url, token: CLIENT_TOKEN, refreshIntervalMs: 500, onError: (_name, error) => void errors.push(error), client: { timeout: 1000 } });

@@ -85,10 +85,13 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
 
 /** Every record of one side of a runtime, entity by entity. */
 export async function dumpSide(rt: DualWriteRuntime, side: Side): Promise<Record<string, unknown[]>> {
-  const graph: RecordPort<GraphRecords> = rt[side].graph;
-  const tasks: RecordPort<AgentTaskRecords> = rt[side].tasks;
+  return dumpStores(rt[side]);
+}
+
+/** Every record of a pair of stores, entity by entity. */
+export async function dumpStores(stores: { readonly graph: RecordPort<GraphRecords>; readonly tasks: RecordPort<AgentTaskRecords> }): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(graph, entity);
-  for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(tasks, entity);
+  for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(stores.graph, entity);
+  for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(stores.tasks, entity);
   return out;
 }
