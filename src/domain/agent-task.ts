@@ -1,5 +1,6 @@
 import { TransitionError, ValidationError } from './errors.js';
 import { canonicalJsonObject, type JsonObject } from './json.js';
+import { integerIn } from './limits.js';
 import { optionalText, requireText, describe } from './text.js';
 import { decideTime, assertObject, type Decided, type WriteContext } from './graph.js';
 
@@ -178,11 +179,7 @@ export function oneOf<T extends string>(field: string, value: unknown, allowed: 
 }
 
 function progress(value: unknown): number | null {
-  if (value === null) return null;
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 100) {
-    throw new ValidationError('progressPct', `must be an integer from 0 to 100, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
+  return value === null ? null : integerIn('progressPct', value, 0, 100, 'an integer from 0 to 100');
 }
 
 function randomHex16(context: WriteContext): string {

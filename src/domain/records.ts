@@ -5,6 +5,7 @@ import { ValidationError } from './errors.js';
 import type { Asset, Contribution, Contributor, DependencyEdge, Project } from './graph.js';
 import { assertObject, coherenceScore, costAmount, MONEY, projectRef } from './graph.js';
 import { canonicalJsonObject } from './json.js';
+import { integerIn } from './limits.js';
 import { optionalText, requireText } from './text.js';
 import { canonicalTimestamp, canonicalUuid, optionalTimestamp } from './time.js';
 import type { RecordKey } from '../ports/record-port.js';
@@ -147,8 +148,5 @@ function recordObject(entity: string, raw: unknown): Record<string, unknown> {
 }
 
 function count(field: string, value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 2147483647) {
-    throw new ValidationError(field, `must be a non-negative 32-bit integer, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
+  return integerIn(field, value, 0, 2147483647, 'a non-negative 32-bit integer');
 }
