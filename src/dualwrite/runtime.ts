@@ -7,6 +7,7 @@ import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/reco
 import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../memory/memory-graph-store.js';
 import { openDatabase } from '../postgres/open-database.js';
+import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
 import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
@@ -54,6 +55,11 @@ export interface DualWriteRuntimeOptions {
   /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
   readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger' | 'transactions'>;
   readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
+  /**
+   * The lease that keeps a second process off this database (each keeps its own memory).
+   * Default: on, 15 s lifetime, waiting up to 20 s at start for a crashed holder's to run out.
+   */
+  readonly lease?: RuntimeLeaseOptions | false;
   /** Stage transitions: how long writes may wait for one (default 5000 ms) and how often a refused one is retried (default 1000 ms). */
   readonly stage?: Pick<StageGateOptions, 'timeoutMs' | 'retryMs'>;
   /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
@@ -122,6 +128,16 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
 
   const db = options.db ?? (await openDatabase(env)).db;
   if (!options.db) opened.push(() => db.close());
+  if (options.lease !== false) {
+    const lease = new RuntimeLease(db, { ...options.lease, logger });
+    try {
+      await lease.acquire();
+    } catch (error) {
+      for (const close of opened.reverse()) await close();
+      throw error;
+    }
+    opened.push(() => lease.release());
+  }
   metrics.source('pool', () => db.poolStats());
 
   const flags =

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
-import { JSON_MAX_DEPTH } from '../../src/domain/json.js';
-import { readAll } from '../../src/record-scan.js';
+import { JSON_MAX_DEPTH, type JsonObject } from '../../src/domain/json.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**
@@ -10,8 +9,8 @@ import { availableBackends, useBackend } from '../support/backends.js';
  * naming the field, with nothing written.
  */
 
-const nested = (levels: number): Record<string, unknown> => {
-  let value: Record<string, unknown> = {};
+const nested = (levels: number): JsonObject => {
+  let value: JsonObject = {};
   for (let level = 1; level < levels; level++) value = { child: value };
   return value;
 };
@@ -22,11 +21,11 @@ for (const factory of availableBackends()) {
 
     it('rejects a sparse array in JSON metadata, naming the hole, and writes nothing', async () => {
       // eslint-disable-next-line no-sparse-arrays
-      const metadata = { list: [, 1] };
+      const metadata = { list: [, 1] } as unknown as JsonObject;
       const error = await backend.current.graph.createContributor({ name: 'sparse', metadata }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).field).toBe('metadata.list[0]');
-      expect(await readAll(backend.current.graph, 'contributors')).toEqual([]);
+      expect(await backend.current.graph.listContributors()).toEqual([]);
     });
 
     it(`accepts JSON nested ${JSON_MAX_DEPTH} levels deep and rejects one level more (thousands of levels too) with the field named`, async () => {
@@ -37,7 +36,7 @@ for (const factory of availableBackends()) {
         expect(error).toBeInstanceOf(ValidationError);
         expect((error as ValidationError).field).toMatch(/^metadata(\.child)+$/);
       }
-      expect(await readAll(backend.current.graph, 'assets')).toEqual([]);
+      expect(await backend.current.graph.listAssets()).toEqual([]);
     });
 
     it('rejects a listTasks offset past 2^53 - 1 with a ValidationError naming offset', async () => {

@@ -38,7 +38,7 @@ export interface BackendFactory {
   open(): Promise<Backend>;
 }
 
-const TABLES = 'contributions, assets, contributors, project_dependencies, projects, agent_tasks';
+const TABLES = 'contributions, assets, contributors, project_dependencies, projects, agent_tasks, dualwrite_runtime_lease';
 
 function memoryBackend(): Backend {
   const clock = new ManualClock();

@@ -25,6 +25,7 @@ export interface TestRuntimeOptions {
   readonly replayer?: DualWriteRuntimeOptions['replayer'];
   readonly shadow?: DualWriteRuntimeOptions['shadow'];
   readonly transitions?: DualWriteRuntimeOptions['stage'];
+  readonly lease?: DualWriteRuntimeOptions['lease'];
   /** An outbox to use (kept open by its owner), as a restarted process finds its journal. Default: a new FileOutbox. */
   readonly outbox?: Outbox;
 }
@@ -75,6 +76,7 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       replayer: options.replayer,
       shadow: options.shadow,
       stage: options.transitions,
+      lease: options.lease,
       verifier: { enabled: false },
     });
     defer(() => rt.close());
