@@ -2,6 +2,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { benchBackfill } from './backfill.bench.js';
 import { benchMirroredWrites, benchReadOverhead, printResult, type BenchResult } from './dualwrite.bench.js';
 import { benchFuzz } from './fuzz.bench.js';
+import { benchTransition } from './transition.bench.js';
 import { benchVerify } from './verify.bench.js';
 
 /** `npm run bench [-- name ...]`: runs the named benches (all by default), prints tables, writes bench/results/latest.json. */
@@ -11,6 +12,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | string>> = {
   verify: () => benchVerify(),
   backfill: () => benchBackfill(),
   fuzz: () => benchFuzz(),
+  transition: () => benchTransition(),
 };
 
 const selected = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -102,6 +102,8 @@ export class Mirror {
   /** Completion of every accepted write not yet applied or journaled. */
   private readonly pending = new Set<Promise<void>>();
   private readonly slotWaiters: (() => void)[] = [];
+  /** While set, the admission limit instead of maxQueued (see throttle()). */
+  private throttled: number | undefined;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -144,15 +146,26 @@ export class Mirror {
    * a failure is journaled, and a failure to journal is logged and counted.
    */
   async accept(op: MirrorOp): Promise<{ readonly applied: Promise<void> }> {
-    const full = this.inFlight >= this.maxQueued;
-    if (this.mode === 'async' && full && this.options.whenFull === 'journal') return { applied: this.journalNow(op, 'mirror queue full') };
-    if (this.mode === 'async' && full) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    const full = this.inFlight >= this.limit();
+    if (this.mode === 'async' && full && this.options.whenFull === 'journal' && this.throttled === undefined) return { applied: this.journalNow(op, 'mirror queue full') };
+    if (this.mode === 'async') while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     const partition = this.partitionOf(op.key);
     const after = this.unfinishedBefore(op, partition.index);
     const { completion, done } = this.track(op.key, partition.index);
     partition.buffer.push({ op, completion, after, done });
     if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
     return { applied: completion.promise };
+  }
+
+  /**
+   * Lowers the number of unfinished writes async mode admits to `limit` (callers wait for
+   * a slot, as in sync mode), or restores maxQueued when undefined. A stage transition
+   * throttles while the queue drains, so its barrier waits for at most `limit` writes
+   * instead of a full queue.
+   */
+  throttle(limit: number | undefined): void {
+    this.throttled = limit === undefined ? undefined : positive('throttle limit', limit);
+    if (limit === undefined) for (const wake of this.slotWaiters.splice(0)) wake();
   }
 
   /** Accepts a write and resolves as the mode says: sync once applied or journaled, async once queued. */
@@ -301,6 +314,10 @@ export class Mirror {
     return after;
   }
 
+  private limit(): number {
+    return this.throttled ?? this.maxQueued;
+  }
+
   private partitionOf(key: string): Partition {
     return this.partitions[rolloutBucket('mirror', key) % this.partitions.length]!;
   }
@@ -322,7 +339,7 @@ export class Mirror {
     if (this.tails.get(key) === completion) this.tails.delete(key);
     this.pending.delete(completion.promise);
     done();
-    this.slotWaiters.shift()?.();
+    if (this.inFlight < this.limit()) this.slotWaiters.shift()?.();
     if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 

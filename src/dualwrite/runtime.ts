@@ -61,7 +61,7 @@ export interface DualWriteRuntimeOptions {
    */
   readonly lease?: RuntimeLeaseOptions | false;
   /** Stage transitions: how long writes may wait for one (default 5000 ms) and how often a refused one is retried (default 1000 ms). */
-  readonly stage?: Pick<StageGateOptions, 'timeoutMs' | 'retryMs'>;
+  readonly stage?: Pick<StageGateOptions, 'timeoutMs' | 'retryMs' | 'drainQueueLimit'>;
   /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
   readonly shadow?: ShadowOptions;
   readonly context?: WriteContext;

@@ -10,13 +10,18 @@ export interface StageGateOptions {
   /** The flags operators set (a FlagState); the gate follows them. Required. */
   readonly flags: { readonly current: EffectiveFlags; subscribe(listener: () => void): () => void };
   /** The mirror whose accepted writes must land before the stage changes. Required. */
-  readonly mirror: Pick<Mirror, 'settled'>;
+  readonly mirror: Pick<Mirror, 'settled' | 'throttle'>;
   /** Replays the outbox until it holds nothing for a side, or says why not (OutboxReplayer.drainFor). Required. */
   readonly drainFor: (side: Side) => Promise<string | undefined>;
   /** Longest wait for old writes to land, while new writes wait; past it the transition is refused and retried. Default 5000 ms. */
   readonly timeoutMs?: number;
   /** Pause before a refused transition is tried again. Default 1000 ms. */
   readonly retryMs?: number;
+  /**
+   * Mirror writes admitted at once while a transition drains an async mirror (callers wait
+   * for a slot meanwhile), so writes stop only for the last of them. Default 200.
+   */
+  readonly drainQueueLimit?: number;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'info' | 'warn'>;
 }
@@ -167,9 +172,13 @@ export class StageGate {
     const authority = STAGE_POLICIES[to.stage].authoritative;
     const authorityMoves = !from || STAGE_POLICIES[from.stage].authoritative !== authority;
     if (from && authorityMoves) {
-      // While writes still flow: most of what the barrier waits for lands here.
+      // While writes still flow, throttled: most of what the barrier waits for lands here.
+      this.options.mirror.throttle(this.options.drainQueueLimit ?? 200);
       const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.options.drainFor(authority)), 'the outbox');
-      if (early) return early;
+      if (early) {
+        this.options.mirror.throttle(undefined);
+        return early;
+      }
     }
     const started = performance.now();
     this.closeGate();
@@ -180,6 +189,7 @@ export class StageGate {
       return refused;
     } finally {
       const seconds = (performance.now() - started) / 1000;
+      this.options.mirror.throttle(undefined);
       if (this.applied) {
         this.lastPauseMs = seconds * 1000;
         this.options.metrics?.stageTransitionPause.observe(seconds);
