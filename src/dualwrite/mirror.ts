@@ -102,6 +102,7 @@ export class Mirror {
   /** Completion of every accepted write not yet applied or journaled. */
   private readonly pending = new Set<Promise<void>>();
   private readonly slotWaiters: (() => void)[] = [];
+  private readonly observers = new Set<(op: MirrorOp) => void>();
   /** While set, the admission limit instead of maxQueued (see throttle()). */
   private throttled: number | undefined;
   private readonly idleWaiters: (() => void)[] = [];
@@ -146,6 +147,7 @@ export class Mirror {
    * a failure is journaled, and a failure to journal is logged and counted.
    */
   async accept(op: MirrorOp): Promise<{ readonly applied: Promise<void> }> {
+    for (const observer of this.observers) observer(op);
     const full = this.inFlight >= this.limit();
     if (this.mode === 'async' && full && this.options.whenFull === 'journal' && this.throttled === undefined) return { applied: this.journalNow(op, 'mirror queue full') };
     if (this.mode === 'async') while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
@@ -155,6 +157,12 @@ export class Mirror {
     partition.buffer.push({ op, completion, after, done });
     if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
     return { applied: completion.promise };
+  }
+
+  /** Calls `observer` with every op accepted from now until the returned function is called. */
+  observe(observer: (op: MirrorOp) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /**

@@ -14,7 +14,7 @@ import type { SqlExecutor } from '../postgres/sql-executor.js';
 import { TransactionExecutor } from '../postgres/transaction-executor.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
-import type { RecordPort } from '../ports/record-port.js';
+import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import { scanAll } from '../record-scan.js';
 import { AGENT_TASK_STORE_METHODS } from './agent-task-store-description.js';
 import { createDualWriteStore } from './dual-write-store.js';
@@ -253,8 +253,27 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
       return { backfill: filled, verify: report };
     },
     async resyncMemory() {
-      await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
-      await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);
+      const stage = gate.current.stage;
+      if (stage !== 'postgres-primary') throw new Error(`resyncMemory runs in postgres-primary (PostgreSQL authoritative, memory mirrored), not in ${stage}`);
+      // The copy runs while writes go on; a mirror write of a record may land before the
+      // copy's older version of it, so those records are copied again with writes held.
+      const touched = new Map<string, RecordState>();
+      const stopObserving = mirror.observe((op) => {
+        for (const { entity, key } of op.records) touched.set(JSON.stringify([op.store, entity, key]), { store: op.store, entity, key });
+      });
+      try {
+        await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
+        await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);
+      } finally {
+        stopObserving();
+      }
+      await gate.exclusive(async () => {
+        for (const { store, entity, key } of touched.values()) {
+          const record = await (targets[store]!.postgres as RecordPort<Record<string, object>>).getRecord(entity, key);
+          const into = targets[store]!.memory as RecordPort<Record<string, object>>;
+          await (record ? into.putRecord(entity, record) : into.deleteRecord(entity, key));
+        }
+      });
       flags.memoryResynced();
     },
     async close() {
@@ -272,6 +291,13 @@ function mirrorMode(value: string | undefined): MirrorMode {
   if (value === undefined || value === '') return 'sync';
   if (value === 'sync' || value === 'async') return value;
   throw new TypeError(`DUALWRITE_MIRROR_MODE must be sync or async, got ${JSON.stringify(value)}`);
+}
+
+/** A record a mirror write touched, by store. */
+interface RecordState {
+  readonly store: string;
+  readonly entity: string;
+  readonly key: RecordKey;
 }
 
 /** Makes `to` hold exactly `from`'s records: clears it, then copies entity by entity in dependency order. */

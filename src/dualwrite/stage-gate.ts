@@ -67,6 +67,9 @@ export class StageGate {
   private reopened: Promise<void> | undefined;
   private reopen: (() => void) | undefined;
   private running: Promise<GateState> | undefined;
+  /** Transitions and exclusive sections run one after another; the next ones wait here. */
+  private busy = false;
+  private readonly queued: (() => void)[] = [];
   private refusal: string | undefined;
   private lastPauseMs: number | undefined;
   private loggedRefusal: EffectiveFlags | undefined;
@@ -104,8 +107,25 @@ export class StageGate {
 
   /** Tries now to bring the requested flags into force (what the retry timer does after a refusal). */
   retry(): Promise<GateState> {
-    this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    this.running ??= this.serially(() => this.reconcile()).finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * Runs `work` while no write runs: new writes wait, those in flight and their mirror
+   * writes land first (what copying a side whole needs to end exact). Keep it short.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.serially(async () => {
+      this.closeGate();
+      try {
+        await this.idle();
+        await this.options.mirror.settled();
+        return await work();
+      } finally {
+        this.openGate();
+      }
+    });
   }
 
   /** Resolves once the last requested flags are in force, or the latest attempt at them was refused. */
@@ -139,6 +159,19 @@ export class StageGate {
     clearTimeout(this.retryTimer);
     this.unsubscribe?.();
     await this.running;
+  }
+
+  /** Runs `work` after those already running; at once (synchronously up to its first await) when none is. */
+  private async serially<T>(work: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.queued.push(resolve));
+    this.busy = true;
+    try {
+      return await work();
+    } finally {
+      const next = this.queued.shift();
+      if (next) next();
+      else this.busy = false;
+    }
   }
 
   private async reconcile(): Promise<GateState> {

@@ -221,6 +221,30 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await second.rt.postgres.graph.getProject(K)).toEqual(newer);
     });
 
+    for (const mode of MODES) {
+      it(`resyncMemory while writes go on leaves memory equal to PostgreSQL, and the rollback it allows keeps every write (${mode})`, async () => {
+        const s = await open('postgres-only', mode);
+        // One page of the copy (1000 records); the writes below land while it is being written.
+        const ref = (n: number) => ({ ecosystem: 'npm', name: `p${String(n).padStart(4, '0')}` });
+        for (let n = 0; n < 1000; n++) await s.rt.graph.upsertProject({ ...ref(n), description: 'written in postgres-only' });
+        const refused = await s.flip('dual-write');
+        expect(refused.flags).toMatchObject({ stage: 'postgres-primary', refused: 'memory-stale-after-postgres-only' });
+
+        const resync = s.rt.resyncMemory();
+        await Promise.all(Array.from({ length: 10 }, (_, i) => s.rt.graph.upsertProject({ ...ref(990 + i), description: 'written during the resync' })));
+        await resync;
+        await s.rt.mirror.drain();
+        const { memory, postgres } = await s.sides();
+        expect(memory).toEqual(postgres);
+        expect((await s.rt.memory.graph.getProject(ref(999)))!.description).toBe('written during the resync');
+
+        expect((await s.rt.stage.settled()).flags.stage).toBe('dual-write');
+        const last = await s.rt.graph.upsertProject({ ...ref(0), description: 'after the rollback' });
+        await s.rt.mirror.drain();
+        expect(await s.rt.postgres.graph.getProject(ref(0))).toEqual(last);
+      });
+    }
+
     it('a transition whose old writes do not land within timeoutMs is refused, keeps the old stage, and goes through once they have', async () => {
       const s = await open('postgres-primary', 'sync', { timeoutMs: 50 });
       await s.rt.graph.upsertProject({ ...K, description: 'v0' });
