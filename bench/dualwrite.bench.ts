@@ -12,11 +12,10 @@ import { Mirror } from '../src/dualwrite/mirror.js';
 import { StageGate } from '../src/dualwrite/stage-gate.js';
 import { openDualWrite } from '../src/dualwrite/runtime.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
-import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
 import type { GraphStore } from '../src/ports/graph-store.js';
 import { formatTable } from '../src/cli/table.js';
+import { withBenchSchema } from './bench-database.js';
 import { compareRates, format, rate, withConcurrency } from './measure.js';
 
 export interface BenchResult {
@@ -69,60 +68,55 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
  */
 export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped mirrored-writes bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
-  const schema = `dw_bench_${process.pid}`;
-  const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), minSize: 0 });
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema, minSize: 0 });
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   try {
-    await migrate(db, await loadMigrations());
-    const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-    const runtime = await openDualWrite({
-      db,
-      env: {},
-      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-      outbox,
-      verifier: { enabled: false },
-      mirror: { mode: 'async' },
-    });
-    const contributor = (i: number, run: string) => ({ id: uuid(run, i), name: `contributor ${i}`, metadata: { i } });
-    const naiveSequential = await rate(writes, async () => {
-      for (let i = 0; i < writes; i++) {
-        const c = contributor(i, '1');
-        await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
-      }
-    });
-    const naiveConcurrent = await rate(writes, () =>
-      withConcurrency(writes, 64, async (i) => {
-        const c = contributor(i, '2');
-        await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
-      }),
-    );
-    const mirrored = await rate(writes, async () => {
-      await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, '3')));
-      await runtime.mirror.drain();
-    });
-    const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '00000003-%'`))[0]!.n);
-    if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
-    await runtime.close();
-    await outbox.close();
-    return {
-      name: `mirrored writes into PostgreSQL (${writes} createContributor)`,
-      headers: ['path', 'writes/s', 'vs naive sequential'],
-      rows: [
-        ['naive: one awaited INSERT per write', format(naiveSequential.perSecond), '1.00'],
-        ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), (naiveConcurrent.perSecond / naiveSequential.perSecond).toFixed(2)],
-        ['DualWriteStore async mirror (memory write + mirror, drained)', format(mirrored.perSecond), (mirrored.perSecond / naiveSequential.perSecond).toFixed(2)],
-      ],
-      summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: mirrored.perSecond },
-    };
+    return await withBenchSchema('dw_bench', (db) => mirroredWrites(db, dir, writes));
   } finally {
-    await db.close();
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): Promise<BenchResult> {
+  const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+  const runtime = await openDualWrite({
+    db,
+    env: {},
+    flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+    outbox,
+    verifier: { enabled: false },
+    mirror: { mode: 'async' },
+  });
+  const contributor = (i: number, run: string) => ({ id: uuid(run, i), name: `contributor ${i}`, metadata: { i } });
+  const naiveSequential = await rate(writes, async () => {
+    for (let i = 0; i < writes; i++) {
+      const c = contributor(i, '1');
+      await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+    }
+  });
+  const naiveConcurrent = await rate(writes, () =>
+    withConcurrency(writes, 64, async (i) => {
+      const c = contributor(i, '2');
+      await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+    }),
+  );
+  const mirrored = await rate(writes, async () => {
+    await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, '3')));
+    await runtime.mirror.drain();
+  });
+  const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '00000003-%'`))[0]!.n);
+  if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
+  await runtime.close();
+  await outbox.close();
+  return {
+    name: `mirrored writes into PostgreSQL (${writes} createContributor)`,
+    headers: ['path', 'writes/s', 'vs naive sequential'],
+    rows: [
+      ['naive: one awaited INSERT per write', format(naiveSequential.perSecond), '1.00'],
+      ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), (naiveConcurrent.perSecond / naiveSequential.perSecond).toFixed(2)],
+      ['DualWriteStore async mirror (memory write + mirror, drained)', format(mirrored.perSecond), (mirrored.perSecond / naiveSequential.perSecond).toFixed(2)],
+    ],
+    summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: mirrored.perSecond },
+  };
 }
 
 function uuid(run: string, i: number): string {

@@ -8,9 +8,7 @@ import { FileOutbox } from '../src/dualwrite/file-outbox.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { openDualWrite } from '../src/dualwrite/runtime.js';
 import type { Stage } from '../src/dualwrite/stages.js';
-import { loadMigrations, migrate } from '../src/postgres/migrations.js';
-import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import { withBenchSchema } from './bench-database.js';
 import type { BenchResult } from './dualwrite.bench.js';
 
 const WRITERS = 64;
@@ -26,73 +24,66 @@ const TRANSITIONS = 10;
  */
 export async function benchTransition(): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped transition bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
-  const schema = `dw_bench_transition_${process.pid}`;
-  const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), minSize: 0 });
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema, minSize: 0 });
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
   try {
-    await migrate(db, await loadMigrations());
-    for (const mode of ['sync', 'async'] as MirrorMode[]) {
-      await db.query('TRUNCATE projects CASCADE');
-      const source = new ManualFlagSource({ stage: 'dual-write' });
-      const outbox = await FileOutbox.open({ path: join(dir, `outbox-${mode}.jsonl`) });
-      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([source]), outbox, mirror: { mode }, verifier: { enabled: false }, logger: { info() {}, warn: console.warn, error: console.error } });
-      const steady: number[] = [];
-      const during: number[] = [];
-      // Bumped when a transition starts and when it ends: a write that saw it change overlapped one.
-      let phase = 0;
-      let running = true;
-      let counter = 0;
-      const writers = Array.from({ length: WRITERS }, async () => {
-        while (running) {
-          const n = counter++;
-          const startPhase = phase;
-          const started = performance.now();
-          await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${n % KEYS}`, description: `v${n}` });
-          (startPhase % 2 === 1 || phase !== startPhase ? during : steady).push(performance.now() - started);
+    await withBenchSchema('dw_bench_transition', async (db) => {
+      for (const mode of ['sync', 'async'] as MirrorMode[]) {
+        await db.query('TRUNCATE projects CASCADE');
+        const source = new ManualFlagSource({ stage: 'dual-write' });
+        const outbox = await FileOutbox.open({ path: join(dir, `outbox-${mode}.jsonl`) });
+        const rt = await openDualWrite({ db, env: {}, flags: new FlagState([source]), outbox, mirror: { mode }, verifier: { enabled: false }, logger: { info() {}, warn: console.warn, error: console.error } });
+        const steady: number[] = [];
+        const during: number[] = [];
+        // Bumped when a transition starts and when it ends: a write that saw it change overlapped one.
+        let phase = 0;
+        let running = true;
+        let counter = 0;
+        const writers = Array.from({ length: WRITERS }, async () => {
+          while (running) {
+            const n = counter++;
+            const startPhase = phase;
+            const started = performance.now();
+            await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${n % KEYS}`, description: `v${n}` });
+            (startPhase % 2 === 1 || phase !== startPhase ? during : steady).push(performance.now() - started);
+          }
+        });
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const pauses: number[] = [];
+        for (let i = 0; i < TRANSITIONS; i++) {
+          const stage: Stage = i % 2 === 0 ? 'postgres-primary' : 'dual-write';
+          phase++;
+          source.set({ stage });
+          const state = await rt.stage.settled();
+          phase++;
+          if (state.refused || state.flags.stage !== stage) throw new Error(`transition to ${stage} refused: ${state.refused}`);
+          pauses.push(state.lastPauseMs ?? 0);
+          await new Promise((resolve) => setTimeout(resolve, 300));
         }
-      });
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      const pauses: number[] = [];
-      for (let i = 0; i < TRANSITIONS; i++) {
-        const stage: Stage = i % 2 === 0 ? 'postgres-primary' : 'dual-write';
-        phase++;
-        source.set({ stage });
-        const state = await rt.stage.settled();
-        phase++;
-        if (state.refused || state.flags.stage !== stage) throw new Error(`transition to ${stage} refused: ${state.refused}`);
-        pauses.push(state.lastPauseMs ?? 0);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        running = false;
+        await Promise.all(writers);
+        await rt.mirror.drain();
+        await rt.close();
+        await outbox.close();
+        const steadyP99 = percentile(steady, 0.99);
+        rows.push([
+          mode,
+          String(steady.length + during.length),
+          percentile(pauses, 0.5).toFixed(1),
+          Math.max(...pauses).toFixed(1),
+          percentile(steady, 0.5).toFixed(2),
+          steadyP99.toFixed(2),
+          Math.max(...during).toFixed(2),
+          (Math.max(...during) / steadyP99).toFixed(1),
+        ]);
+        summary[`${mode}.pauseMedianMs`] = percentile(pauses, 0.5);
+        summary[`${mode}.pauseMaxMs`] = Math.max(...pauses);
+        summary[`${mode}.steadyP99Ms`] = steadyP99;
+        summary[`${mode}.duringMaxMs`] = Math.max(...during);
       }
-      running = false;
-      await Promise.all(writers);
-      await rt.mirror.drain();
-      await rt.close();
-      await outbox.close();
-      const steadyP99 = percentile(steady, 0.99);
-      rows.push([
-        mode,
-        String(steady.length + during.length),
-        percentile(pauses, 0.5).toFixed(1),
-        Math.max(...pauses).toFixed(1),
-        percentile(steady, 0.5).toFixed(2),
-        steadyP99.toFixed(2),
-        Math.max(...during).toFixed(2),
-        (Math.max(...during) / steadyP99).toFixed(1),
-      ]);
-      summary[`${mode}.pauseMedianMs`] = percentile(pauses, 0.5);
-      summary[`${mode}.pauseMaxMs`] = Math.max(...pauses);
-      summary[`${mode}.steadyP99Ms`] = steadyP99;
-      summary[`${mode}.duringMaxMs`] = Math.max(...during);
-    }
+    });
   } finally {
-    await db.close();
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.close();
     await rm(dir, { recursive: true, force: true });
   }
   return {
