@@ -77,15 +77,6 @@ export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult 
 }
 
 async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): Promise<BenchResult> {
-  const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-  const runtime = await openDualWrite({
-    db,
-    env: {},
-    flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-    outbox,
-    verifier: { enabled: false },
-    mirror: { mode: 'async' },
-  });
   const contributor = (i: number, run: string) => ({ id: uuid(run, i), name: `contributor ${i}`, metadata: { i } });
   const naiveSequential = await rate(writes, async () => {
     for (let i = 0; i < writes; i++) {
@@ -99,23 +90,41 @@ async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): 
       await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
     }),
   );
-  const mirrored = await rate(writes, async () => {
-    await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, '3')));
-    await runtime.mirror.drain();
-  });
-  const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '00000003-%'`))[0]!.n);
-  if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
-  await runtime.close();
-  await outbox.close();
+  /** 64 callers through an async-mirrored runtime, timed until PostgreSQL holds every write. */
+  const mirrored = async (run: string, intentLog: boolean) => {
+    const outbox = await FileOutbox.open({ path: join(dir, `outbox-${run}.jsonl`) });
+    const runtime = await openDualWrite({
+      db,
+      env: {},
+      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+      outbox,
+      verifier: { enabled: false },
+      mirror: { mode: 'async' },
+      ...(intentLog ? {} : { intentLog: false as const }),
+    });
+    const measured = await rate(writes, async () => {
+      await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, run)));
+      await runtime.mirror.drain();
+    });
+    const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '0000000${run}-%'`))[0]!.n);
+    if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
+    await runtime.close();
+    await outbox.close();
+    return measured;
+  };
+  const durable = await mirrored('3', true);
+  const volatile = await mirrored('4', false);
+  const ratio = (r: { perSecond: number }) => (r.perSecond / naiveSequential.perSecond).toFixed(2);
   return {
     name: `mirrored writes into PostgreSQL (${writes} createContributor)`,
     headers: ['path', 'writes/s', 'vs naive sequential'],
     rows: [
       ['naive: one awaited INSERT per write', format(naiveSequential.perSecond), '1.00'],
-      ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), (naiveConcurrent.perSecond / naiveSequential.perSecond).toFixed(2)],
-      ['DualWriteStore async mirror (memory write + mirror, drained)', format(mirrored.perSecond), (mirrored.perSecond / naiveSequential.perSecond).toFixed(2)],
+      ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), ratio(naiveConcurrent)],
+      ['DualWriteStore async mirror, intent log (acknowledged after fsync), drained', format(durable.perSecond), ratio(durable)],
+      ['DualWriteStore async mirror without intent log, drained', format(volatile.perSecond), ratio(volatile)],
     ],
-    summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: mirrored.perSecond },
+    summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: durable.perSecond, mirroredWithoutIntentLog: volatile.perSecond },
   };
 }
 

@@ -24,7 +24,8 @@ export class FileOutbox implements Outbox {
   private leased = false;
 
   private constructor(
-    private readonly path: string,
+    /** The journal's path. */
+    readonly path: string,
     private readonly deadPath: string,
     private readonly compactAfterLines: number,
     private file: FileHandle,

@@ -24,6 +24,7 @@ export const METRIC = {
   stageTransitions: 'dualwrite_stage_transitions_total',
   stageTransitionPause: 'dualwrite_stage_transition_pause_seconds',
   outboxFenced: 'dualwrite_outbox_fenced_total',
+  intentLogFailures: 'dualwrite_intent_log_failures_total',
 } as const;
 
 export interface CallRecorder {
@@ -58,6 +59,7 @@ export class DualWriteMetrics {
   readonly stageTransitions: Counter<'outcome'>;
   readonly stageTransitionPause: Histogram;
   readonly outboxFenced: Counter<'store'>;
+  readonly intentLogFailures: Counter;
   private readonly sources: MetricSources = {};
 
   constructor(readonly registry: Registry) {
@@ -81,6 +83,7 @@ export class DualWriteMetrics {
       registers,
     });
     this.outboxFenced = new Counter({ name: METRIC.outboxFenced, help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).', labelNames: ['store'], registers });
+    this.intentLogFailures = new Counter({ name: METRIC.intentLogFailures, help: 'Async mirror writes acknowledged without reaching the intent log (a crash before they land would lose them).', registers });
     new Gauge({
       name: METRIC.mirrorQueueDepth,
       help: 'Mirror writes accepted and not yet applied or journaled.',

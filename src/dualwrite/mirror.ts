@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
 import type { RecordPort } from '../ports/record-port.js';
+import type { IntentLog } from './intent-log.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 import { rolloutBucket } from './routing.js';
@@ -45,6 +46,12 @@ export interface MirrorOptions {
    * Default: never fenced.
    */
   readonly fence?: (op: MirrorOp) => string | undefined;
+  /**
+   * Async mode: the write-ahead log a mirror write is appended to before its caller is
+   * answered, so a crash loses nothing acknowledged. Default: none (a crash loses what is
+   * queued; the verifier finds it).
+   */
+  readonly intentLog?: Pick<IntentLog, 'append' | 'finish'>;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error'>;
 }
@@ -103,6 +110,8 @@ export class Mirror {
   private readonly pending = new Set<Promise<void>>();
   private readonly slotWaiters: (() => void)[] = [];
   private readonly observers = new Set<(op: MirrorOp) => void>();
+  /** Ops that could be neither applied nor journaled: their intents stay, for a restart to recover. */
+  private readonly lost = new WeakSet<MirrorOp>();
   /** While set, the admission limit instead of maxQueued (see throttle()). */
   private throttled: number | undefined;
   private readonly idleWaiters: (() => void)[] = [];
@@ -149,14 +158,15 @@ export class Mirror {
   async accept(op: MirrorOp): Promise<{ readonly applied: Promise<void> }> {
     for (const observer of this.observers) observer(op);
     const full = this.inFlight >= this.limit();
-    if (this.mode === 'async' && full && this.options.whenFull === 'journal' && this.throttled === undefined) return { applied: this.journalNow(op, 'mirror queue full') };
-    if (this.mode === 'async') while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    const partition = this.partitionOf(op.key);
-    const after = this.unfinishedBefore(op, partition.index);
-    const { completion, done } = this.track(op.key, partition.index);
-    partition.buffer.push({ op, completion, after, done });
-    if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
-    return { applied: completion.promise };
+    let applied: Promise<void>;
+    if (this.mode === 'async' && full && this.options.whenFull === 'journal' && this.throttled === undefined) {
+      applied = this.journalNow(op, 'mirror queue full');
+    } else {
+      if (this.mode === 'async') while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+      applied = this.enqueue(op);
+    }
+    if (this.mode === 'async' && this.options.intentLog) await this.logIntent(this.options.intentLog, op, applied);
+    return { applied };
   }
 
   /** Calls `observer` with every op accepted from now until the returned function is called. */
@@ -174,6 +184,34 @@ export class Mirror {
   throttle(limit: number | undefined): void {
     this.throttled = limit === undefined ? undefined : positive('throttle limit', limit);
     if (limit === undefined) for (const wake of this.slotWaiters.splice(0)) wake();
+  }
+
+  private enqueue(op: MirrorOp): Promise<void> {
+    const partition = this.partitionOf(op.key);
+    const after = this.unfinishedBefore(op, partition.index);
+    const { completion, done } = this.track(op.key, partition.index);
+    partition.buffer.push({ op, completion, after, done });
+    if (partition.buffer.length === 1) void partition.queue.add(() => this.flush(partition));
+    return completion.promise;
+  }
+
+  /**
+   * Waits until `op` is in the intent log, and marks it finished there once it has landed.
+   * A log that cannot be written is reported, not thrown: the authoritative write happened,
+   * and only crash safety is lost.
+   */
+  private async logIntent(log: Pick<IntentLog, 'append' | 'finish'>, op: MirrorOp, applied: Promise<void>): Promise<void> {
+    const seq = log.append(op);
+    void Promise.all([seq, applied]).then(
+      ([n]) => this.lost.has(op) || log.finish(n),
+      () => {},
+    );
+    try {
+      await seq;
+    } catch (error) {
+      this.options.metrics?.intentLogFailures.inc();
+      this.options.logger?.error(`dualwrite: intent log append failed (${errorText(error)}); ${op.store}.${op.method} ${op.key} is mirrored, but would be lost by a crash before it lands`);
+    }
   }
 
   /** Accepts a write and resolves as the mode says: sync once applied or journaled, async once queued. */
@@ -293,7 +331,8 @@ export class Mirror {
     try {
       this.countJournaled(await this.options.outbox.append(op, reason), 1);
     } catch (error) {
-      // The last resort: loud, counted, and left for the verifier to find and repair.
+      // The last resort: loud, counted, kept in the intent log for a restart, and left for the verifier to find and repair.
+      this.lost.add(op);
       this.options.metrics?.mirrorLost.inc({ store: op.store, target: op.target });
       this.options.logger?.error(`dualwrite: mirror write ${op.store}.${op.method} key ${op.key} LOST: journaling failed (${errorText(error)}); the verifier will report the difference`);
     }

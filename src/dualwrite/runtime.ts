@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { FlagState, type FlagStateOptions } from '../../flags/flag-state.js';
@@ -19,6 +20,7 @@ import { scanAll } from '../record-scan.js';
 import { AGENT_TASK_STORE_METHODS } from './agent-task-store-description.js';
 import { createDualWriteStore } from './dual-write-store.js';
 import { FileOutbox } from './file-outbox.js';
+import { IntentLog } from './intent-log.js';
 import { GRAPH_STORE_METHODS } from './graph-store-description.js';
 import { DualWriteMetrics } from './metrics.js';
 import { Mirror, type MirrorMode, type MirrorOptions } from './mirror.js';
@@ -52,8 +54,14 @@ export interface DualWriteRuntimeOptions {
   readonly flags?: FlagState | ((options: FlagStateOptions) => FlagState);
   /** Outbox. Default: RedisOutbox when REDIS_URL is set, else FileOutbox at DUALWRITE_OUTBOX_PATH (.dualwrite/outbox.jsonl). */
   readonly outbox?: Outbox;
+  /**
+   * The async mirror's write-ahead log (IntentLog): where it lives, or false to do without
+   * it (an async write then survives a crash only once mirrored or journaled). Default path:
+   * intents.jsonl beside a file outbox, else DUALWRITE_INTENT_LOG_PATH or .dualwrite/intents.jsonl.
+   */
+  readonly intentLog?: { readonly path?: string } | false;
   /** Mirror settings. Default mode: DUALWRITE_MIRROR_MODE or "sync". */
-  readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger' | 'transactions'>;
+  readonly mirror?: Omit<MirrorOptions, 'outbox' | 'metrics' | 'logger' | 'transactions' | 'fence' | 'intentLog'>;
   readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
   /**
    * The lease that keeps a second process off this database (each keeps its own memory).
@@ -156,6 +164,15 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   }
   const box = outbox;
   metrics.source('outbox', () => box.stats());
+  let intentLog: IntentLog | undefined;
+  if (options.intentLog !== false) {
+    // Next to a file outbox, so runtimes in folders of their own never share one.
+    const path = options.intentLog?.path ?? (box instanceof FileOutbox ? join(dirname(box.path), 'intents.jsonl') : env.DUALWRITE_INTENT_LOG_PATH || undefined);
+    const { log, recovered } = await IntentLog.open(box, { path });
+    opened.push(() => log.close());
+    intentLog = log;
+    if (recovered > 0) logger.warn(`dualwrite: ${recovered} acknowledged async mirror writes of a process that stopped before mirroring them were moved to the outbox for replay`);
+  }
 
   const memory = options.memory ?? { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
   const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
@@ -179,6 +196,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     ...options.mirror,
     transactions: { postgres: postgresBatch },
     fence: (op) => gate.fence(op),
+    intentLog,
     outbox: box,
     metrics,
     logger,
