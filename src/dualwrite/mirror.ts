@@ -3,7 +3,8 @@ import { StoreError } from '../domain/errors.js';
 import type { RecordPort } from '../ports/record-port.js';
 import type { IntentLog } from './intent-log.js';
 import type { DualWriteMetrics } from './metrics.js';
-import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
 import { otherSide, type Side } from './stages.js';
 
@@ -52,6 +53,8 @@ export interface MirrorOptions {
    * queued; the verifier finds it).
    */
   readonly intentLog?: Pick<IntentLog, 'append' | 'finish'>;
+  /** When a target that failed is tried again (one circuit per side, shared with the replayer). Default: probe every 1000 ms. */
+  readonly breaker?: CircuitBreakerOptions;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error'>;
 }
@@ -110,6 +113,7 @@ export class Mirror {
   private readonly pending = new Set<Promise<void>>();
   private readonly slotWaiters: (() => void)[] = [];
   private readonly observers = new Set<(op: MirrorOp) => void>();
+  private readonly breakers: Record<Side, CircuitBreaker>;
   /** Ops that could be neither applied nor journaled: their intents stay, for a restart to recover. */
   private readonly lost = new WeakSet<MirrorOp>();
   /** While set, the admission limit instead of maxQueued (see throttle()). */
@@ -125,6 +129,7 @@ export class Mirror {
     this.batchSize = positive('batchSize', options.batchSize ?? 200);
     const partitions = positive('concurrency', options.concurrency ?? 8);
     this.partitions = Array.from({ length: partitions }, (_, index) => ({ index, queue: new PQueue({ concurrency: 1 }), buffer: [] }));
+    this.breakers = { memory: new CircuitBreaker(options.breaker), postgres: new CircuitBreaker(options.breaker) };
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }
 
@@ -233,19 +238,48 @@ export class Mirror {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /**
-   * Applies one op now, throwing on failure; also used by the replayer for outbox entries.
-   * A copy without a record reads it from the authoritative side first.
-   */
+  /** The circuit of a target side: whether to try it, and what trying it showed. */
+  breakerFor(side: Side): CircuitBreaker {
+    return this.breakers[side];
+  }
+
+  /** Why `op` must not be applied now (its target is authoritative), if it must not. */
+  fenced(op: MirrorOp): string | undefined {
+    return this.options.fence?.(op);
+  }
+
+  /** Applies one op now, throwing on failure. A copy without a record reads it from the authoritative side first. */
   async apply(op: MirrorOp, resolve: TargetResolver = this.resolveTarget): Promise<void> {
-    const fenced = this.options.fence?.(op);
-    if (fenced) throw new FencedError(fenced);
-    const target = resolve(op.store, op.target) as RecordPort<Record<string, object>>;
-    const source = this.resolveTarget(op.store, otherSide(op.target)) as RecordPort<Record<string, object>>;
-    for (const copy of op.records) {
-      const record = copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key);
-      await (record ? target.putRecord(copy.entity, record) : target.deleteRecord(copy.entity, copy.key));
+    await this.applyAll([op], resolve);
+  }
+
+  /**
+   * Applies ops for one target as one: each record once, at its first place in the ops,
+   * with its last version (later copies of a record supersede earlier ones); in one
+   * transaction when the target has one. Throws on failure, FencedError for an op whose
+   * target is authoritative. The replayer applies outbox entries this way, many at a time.
+   */
+  async applyAll(ops: readonly MirrorOp[], resolve?: TargetResolver): Promise<void> {
+    for (const op of ops) {
+      const fenced = this.fenced(op);
+      if (fenced) throw new FencedError(fenced);
     }
+    const copies = new Map<string, { readonly store: string; readonly copy: RecordCopy }>();
+    for (const op of ops) for (const copy of op.records) copies.set(JSON.stringify([op.store, copy.entity, copy.key]), { store: op.store, copy });
+    const target = ops[0]?.target;
+    if (!target) return;
+    const run = async (into: TargetResolver) => {
+      for (const { store, copy } of copies.values()) {
+        const port = into(store, target) as RecordPort<Record<string, object>>;
+        const source = this.resolveTarget(store, otherSide(target)) as RecordPort<Record<string, object>>;
+        const record = copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key);
+        await (record ? port.putRecord(copy.entity, record) : port.deleteRecord(copy.entity, copy.key));
+      }
+    };
+    const transact = this.options.transactions?.[target];
+    if (resolve) await run(resolve);
+    else if (transact && ops.length > 1) await transact(run);
+    else await run(this.resolveTarget);
   }
 
   /** Called by the replayer when a journaled entry was applied or given up. */
@@ -292,28 +326,50 @@ export class Mirror {
     await this.applyRun(run);
   }
 
-  /** One transaction for the run when the target has one; one by one when it was rejected. */
+  /**
+   * One transaction for the run when the target has one; one by one when it was rejected.
+   * While the target's circuit is open the run is journaled without trying it.
+   */
   private async applyRun(ops: MirrorOp[]): Promise<void> {
     const side = ops[0]?.target;
-    const transact = side ? this.options.transactions?.[side] : undefined;
+    if (!side) return;
+    const breaker = this.breakers[side];
+    if (!breaker.allow()) {
+      for (const op of ops) await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
+      return;
+    }
+    const transact = this.options.transactions?.[side];
     if (transact && ops.length > 1 && ops.every((op) => op.target === side)) {
       try {
         await transact(async (resolve) => {
           for (const op of ops) await this.apply(op, resolve);
         });
+        breaker.succeeded();
         return;
       } catch (error) {
         // The target is unreachable: trying each write alone would only wait for timeouts again.
         if (!(error instanceof StoreError)) {
+          breaker.failed();
           for (const op of ops) await this.failed(op, error);
           return;
         }
         // Some write was rejected and the transaction rolled back: apply them one by one.
+        breaker.succeeded();
       }
     }
     for (const op of ops) {
       if (this.mustJournal(op)) await this.journal(op, FOLLOWS_JOURNALED);
-      else await this.apply(op).catch((error: unknown) => this.failed(op, error));
+      else if (breaker.state === 'open') await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
+      else {
+        await this.apply(op).then(
+          () => breaker.succeeded(),
+          (error: unknown) => {
+            if (error instanceof StoreError) breaker.succeeded();
+            else if (!(error instanceof FencedError)) breaker.failed();
+            return this.failed(op, error);
+          },
+        );
+      }
     }
   }
 

@@ -8,7 +8,10 @@ import type { Side } from './stages.js';
 export interface ReplayerOptions {
   /** Pause between replay rounds while all is well. Default 1000 ms. */
   readonly intervalMs?: number;
-  /** Longest pause after repeated failures (the pause doubles per failed round). Default 30000 ms. */
+  /**
+   * Longest pause after rounds stopped by an entry the target rejected (the pause doubles
+   * each time). An unreachable target is probed every second instead (the mirror's circuit). Default 30000 ms.
+   */
   readonly maxIntervalMs?: number;
   /** Entries read per round. Default 500. */
   readonly batchSize?: number;
@@ -30,14 +33,15 @@ export interface ReplayRound {
 }
 
 /**
- * Replays outbox entries strictly in journal order once the target answers again. A
- * round stops at the first failure so later writes never overtake earlier ones. Its
- * timer never throws, backs off on failure and is unref'd (as unleash-client's are).
+ * Replays outbox entries strictly in journal order once the target answers again, many
+ * per transaction. A round stops at the first failure so later writes never overtake
+ * earlier ones. Its timer never throws and is unref'd (as unleash-client's are).
  */
 export class OutboxReplayer {
   private readonly rejections = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private failures = 0;
+  /** Rounds in a row that stopped at an entry the target rejected: they back off (an unreachable target is the circuit's business). */
+  private rejectedRounds = 0;
   private running: Promise<ReplayRound> | undefined;
   private stopped = true;
 
@@ -78,17 +82,59 @@ export class OutboxReplayer {
     return undefined;
   }
 
+  /**
+   * Takes up to batchSize entries and applies them in journal order: consecutive entries
+   * for one target as one transaction (each record once, at its last version); when the
+   * target rejects that, entry by entry, stopping at the first that fails. An entry whose
+   * target has become authoritative is fenced. Nothing is tried while the target's
+   * circuit is open, except the probe it allows once per second.
+   */
   private async round(): Promise<ReplayRound> {
     const lease = await this.outbox.replayLease(60_000);
     if (!lease) return { replayed: 0, deadLettered: 0 };
     let replayed = 0;
     let deadLettered = 0;
     try {
-      for (const entry of await this.outbox.peek(this.options.batchSize ?? 500)) {
-        const outcome = await this.replay(entry);
-        if (outcome === 'failed') return { replayed, deadLettered, failure: `entry ${entry.id} (${entry.store}.${entry.method} ${entry.key})` };
-        if (outcome === 'dead') deadLettered++;
-        else replayed++;
+      const entries = await this.outbox.peek(this.options.batchSize ?? 500);
+      let next = 0;
+      while (next < entries.length) {
+        const first = entries[next]!;
+        const fenced = this.mirror.fenced(first);
+        if (fenced) {
+          await this.fenced(first, new FencedError(fenced));
+          deadLettered++;
+          next++;
+          continue;
+        }
+        let end = next + 1;
+        while (end < entries.length && entries[end]!.target === first.target && !this.mirror.fenced(entries[end]!)) end++;
+        const run = entries.slice(next, end);
+        const breaker = this.mirror.breakerFor(first.target);
+        if (!breaker.allow()) return { replayed, deadLettered, failure: `${first.target} is unreachable (circuit open)` };
+        try {
+          await this.mirror.applyAll(run);
+          breaker.succeeded();
+        } catch (error) {
+          if (!(error instanceof StoreError)) {
+            breaker.failed();
+            this.options.metrics?.outboxReplayed.inc({ store: first.store, outcome: 'failed' });
+            return { replayed, deadLettered, failure: `entry ${first.id} (${first.store}.${first.method} ${first.key}): ${errorText(error)}` };
+          }
+          breaker.succeeded();
+          // Rejected as a whole: find the entry, one at a time.
+          for (const entry of run) {
+            const outcome = await this.replay(entry);
+            if (outcome === 'failed') return { replayed, deadLettered, failure: `entry ${entry.id} (${entry.store}.${entry.method} ${entry.key})` };
+            if (outcome === 'dead') deadLettered++;
+            else replayed++;
+          }
+          next = end;
+          continue;
+        }
+        await this.outbox.ack(run.map((entry) => entry.id));
+        for (const entry of run) this.finish(entry, 'applied');
+        replayed += run.length;
+        next = end;
       }
       return { replayed, deadLettered };
     } finally {
@@ -111,6 +157,7 @@ export class OutboxReplayer {
   private async rejected(entry: OutboxEntry, error: unknown): Promise<'dead' | 'failed'> {
     this.options.metrics?.outboxReplayed.inc({ store: entry.store, outcome: 'failed' });
     if (!(error instanceof StoreError)) return 'failed';
+    this.rejectedRounds++;
     const count = (this.rejections.get(entry.id) ?? 0) + 1;
     this.rejections.set(entry.id, count);
     if (count < (this.options.maxRejections ?? 10)) return 'failed';
@@ -142,11 +189,10 @@ export class OutboxReplayer {
     this.timer = setTimeout(() => {
       this.replayOnce().then(
         (round) => {
-          this.failures = round.failure ? this.failures + 1 : 0;
+          if (!round.failure) this.rejectedRounds = 0;
           this.schedule(this.pause());
         },
         (error: unknown) => {
-          this.failures++;
           this.options.logger?.warn(`dualwrite: outbox replay round failed: ${errorText(error)}`);
           this.schedule(this.pause());
         },
@@ -157,6 +203,6 @@ export class OutboxReplayer {
 
   private pause(): number {
     const base = this.options.intervalMs ?? 1000;
-    return Math.min(base * 2 ** this.failures, this.options.maxIntervalMs ?? 30_000);
+    return Math.min(base * 2 ** this.rejectedRounds, this.options.maxIntervalMs ?? 30_000);
   }
 }

@@ -442,7 +442,7 @@ describe('OutboxReplayer', () => {
     const registry = new Registry();
     const metrics = new DualWriteMetrics(registry);
     const target = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
-    const mirror = new Mirror((store) => target[store as keyof typeof target], { outbox, metrics });
+    const mirror = new Mirror((store) => target[store as keyof typeof target], { outbox, metrics, breaker: { probeMs: 0 } });
     const logs: string[] = [];
     const logger = { info: (line: string) => void logs.push(line), warn: (line: string) => void logs.push(line), error: (line: string) => void logs.push(line) };
     const instance = new OutboxReplayer(outbox, mirror, { ...options, metrics, logger });
@@ -550,7 +550,7 @@ describe('OutboxReplayer', () => {
       defer(() => rm(dir, { recursive: true, force: true }));
       const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
       defer(() => outbox.close());
-      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]), outbox, logger: { info() {}, warn() {}, error() {} } });
+      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]), outbox, mirror: { breaker: { probeMs: 0 } }, logger: { info() {}, warn() {}, error() {} } });
       defer(() => rt.close());
       await rt.replayer.stop();
       const K = { ecosystem: 'npm', name: 'k' };

@@ -7,6 +7,10 @@ import type { SqlExecutor, SqlTransaction } from '../../src/postgres/sql-executo
  */
 export class FaultySql implements SqlExecutor {
   down = false;
+  /** Statements and transactions refused while down: how often the database was tried. */
+  refused = 0;
+  /** Transactions begun while up. */
+  transactions = 0;
   /** While set, statements wait for it before they run (a server that stopped answering). */
   private stalled: Promise<void> | undefined;
 
@@ -35,6 +39,7 @@ export class FaultySql implements SqlExecutor {
   async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     await this.stalled;
     this.check();
+    this.transactions++;
     return this.db.transaction((tx) =>
       work({
         query: async <Row = Record<string, unknown>>(text: string, params?: readonly unknown[]) => {
@@ -63,6 +68,7 @@ export class FaultySql implements SqlExecutor {
   }
 
   private check(): void {
+    if (this.down) this.refused++;
     if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432 (injected outage)'), { code: 'ECONNREFUSED' });
   }
 }

@@ -72,7 +72,8 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       outbox,
       logger,
       context: options.context,
-      mirror: options.mirror,
+      // Probing on every call unless a test sets the circuit: outages here end when the test says so.
+      mirror: { breaker: { probeMs: 0 }, ...options.mirror },
       replayer: options.replayer,
       shadow: options.shadow,
       stage: options.transitions,

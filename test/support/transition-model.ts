@@ -207,6 +207,7 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
   const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
   const source = new ManualFlagSource({ stage: program.start });
   const quiet = { info() {}, warn() {}, error() {} };
+  let circuitTime = 0;
   const rt = await openDualWrite({
     db: faulty,
     env: {},
@@ -214,7 +215,8 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
     flags: new FlagState([source]),
     outbox,
     logger: quiet,
-    mirror: { mode },
+    // The circuit's clock moves a second whenever an outage ends, as time would.
+    mirror: { mode, breaker: { now: () => circuitTime } },
     stage: { retryMs: 600_000 },
     verifier: { enabled: false, graceMs: 0 },
   });
@@ -225,6 +227,7 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
     await rt.replayer.stop();
     for (const [stepIndex, step] of program.steps.entries()) {
       if (step.kind === 'outage') {
+        if (faulty.down && !step.down) circuitTime += 1000;
         faulty.down = step.down;
         continue;
       }
@@ -248,6 +251,7 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
       if (!faulty.down) await resyncStale(rt);
     }
     faulty.down = false;
+    circuitTime += 1000;
     await settleAll(rt);
     await resyncStale(rt);
     await settleAll(rt);
