@@ -1,6 +1,7 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { benchBackfill } from './backfill.bench.js';
 import { benchMirroredWrites, benchReadOverhead, printResult, type BenchResult } from './dualwrite.bench.js';
+import { benchFaults } from './faults.bench.js';
 import { benchFuzz } from './fuzz.bench.js';
 import { benchTransition } from './transition.bench.js';
 import { benchVerify } from './verify.bench.js';
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | string>> = {
   backfill: () => benchBackfill(),
   fuzz: () => benchFuzz(),
   transition: () => benchTransition(),
+  faults: () => benchFaults(),
 };
 
 const selected = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

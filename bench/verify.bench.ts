@@ -157,7 +157,7 @@ async function insertBatch(tx: SqlQueryable, entity: BenchEntity, records: reado
       edges.map((e) => e.createdAt),
     ]);
   } else {
-    await tx.query(MAPPINGS[entity].bulkInsertSql(), MAPPINGS[entity].bulkInsertParams(records));
+    await tx.query(MAPPINGS[entity].bulkInsertSql('skip'), MAPPINGS[entity].bulkInsertParams(records));
   }
 }
 

@@ -121,7 +121,7 @@ interface EntityPlan {
 const mapped =
   (mapping: TableMapping<unknown>): BatchInsert =>
   async (tx, records) => {
-    const [row] = await tx.query<{ n: number }>(mapping.bulkInsertSql(), mapping.bulkInsertParams(records));
+    const [row] = await tx.query<{ n: number }>(mapping.bulkInsertSql('skip'), mapping.bulkInsertParams(records));
     return { inserted: Number(row!.n), resolved: records.length };
   };
 

@@ -147,6 +147,13 @@ function recordObject(entity: string, raw: unknown): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/** The records in first-seen order of their keys, each with the last version given for its key. */
+export function lastOfEachKey<R>(records: readonly R[], keyOf: (record: R) => unknown): R[] {
+  const byKey = new Map<string, R>();
+  for (const record of records) byKey.set(JSON.stringify(keyOf(record)), record);
+  return [...byKey.values()];
+}
+
 function count(field: string, value: unknown): number {
   return integerIn(field, value, 0, 2147483647, 'a non-negative 32-bit integer');
 }

@@ -20,7 +20,12 @@ export class FileOutbox implements Outbox {
   private readonly pending = new Map<string, OutboxEntry>();
   private journalLines = 0;
   private nextSeq = 1;
+  /** File operations, one after another. */
   private writing: Promise<unknown> = Promise.resolve();
+  /** Lines waiting for the next group commit, and their writers. */
+  private buffered: string[] = [];
+  private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private flushScheduled = false;
   private leased = false;
 
   private constructor(
@@ -99,15 +104,34 @@ export class FileOutbox implements Outbox {
     await this.file.close();
   }
 
-  /** Appends lines one at a time, in call order, each fsynced. */
+  /**
+   * Appends a line, in call order; resolves once it is fsynced. Lines written while an
+   * fsync runs share the next one (group commit): one fsync per batch, not per line.
+   */
   private write(line: JournalLine): Promise<void> {
-    const done = this.writing.then(async () => {
-      await this.file.appendFile(`${JSON.stringify(line)}\n`);
+    this.buffered.push(`${JSON.stringify(line)}\n`);
+    const durable = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.writing = this.writing.then(() => this.flush()).catch(() => {});
+    }
+    return durable;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const lines = this.buffered;
+    const waiters = this.waiters;
+    this.buffered = [];
+    this.waiters = [];
+    try {
+      await this.file.appendFile(lines.join(''));
       await this.file.datasync();
-      this.journalLines++;
-    });
-    this.writing = done.catch(() => {});
-    return done;
+      this.journalLines += lines.length;
+      for (const waiter of waiters) waiter.resolve();
+    } catch (error) {
+      for (const waiter of waiters) waiter.reject(error);
+    }
   }
 
   /** Rewrites the journal with only the pending entries (temp file, fsync, rename). */

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
-import type { RecordPort } from '../ports/record-port.js';
+import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import type { IntentLog } from './intent-log.js';
 import type { DualWriteMetrics } from './metrics.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
@@ -53,6 +53,12 @@ export interface MirrorOptions {
    * queued; the verifier finds it).
    */
   readonly intentLog?: Pick<IntentLog, 'append' | 'finish'>;
+  /**
+   * Per store, its entities in dependency order (a record's references first). Given, a
+   * batch of copies is written entity by entity, many records per statement; absent,
+   * record by record in the order of the ops. Default: absent.
+   */
+  readonly entityOrder?: { readonly [store: string]: readonly string[] };
   /** When a target that failed is tried again (one circuit per side, shared with the replayer). Default: probe every 1000 ms. */
   readonly breaker?: CircuitBreakerOptions;
   readonly metrics?: DualWriteMetrics;
@@ -269,17 +275,40 @@ export class Mirror {
     const target = ops[0]?.target;
     if (!target) return;
     const run = async (into: TargetResolver) => {
+      const writes: { store: string; entity: string; key: RecordKey; record: object | null }[] = [];
       for (const { store, copy } of copies.values()) {
-        const port = into(store, target) as RecordPort<Record<string, object>>;
         const source = this.resolveTarget(store, otherSide(target)) as RecordPort<Record<string, object>>;
-        const record = copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key);
-        await (record ? port.putRecord(copy.entity, record) : port.deleteRecord(copy.entity, copy.key));
+        writes.push({ store, entity: copy.entity, key: copy.key, record: copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key) });
+      }
+      for (const group of this.inDependencyOrder(writes)) {
+        const port = into(group[0]!.store, target) as RecordPort<Record<string, object>>;
+        const puts = group.filter((write) => write.record !== null);
+        if (puts.length > 0) await port.putRecords(group[0]!.entity, puts.map((write) => write.record!));
+        for (const write of group) if (write.record === null) await port.deleteRecord(write.entity, write.key);
       }
     };
     const transact = this.options.transactions?.[target];
     if (resolve) await run(resolve);
     else if (transact && ops.length > 1) await transact(run);
     else await run(this.resolveTarget);
+  }
+
+  /**
+   * Groups writes of one (store, entity), entities in dependency order, when entityOrder
+   * says that order; otherwise one group per write, in the order given.
+   */
+  private inDependencyOrder<W extends { readonly store: string; readonly entity: string }>(writes: readonly W[]): W[][] {
+    const order = this.options.entityOrder;
+    if (!order || writes.some((write) => !order[write.store]?.includes(write.entity))) return writes.map((write) => [write]);
+    const stores = Object.keys(order);
+    const rank = (write: W) => stores.indexOf(write.store) * 1000 + order[write.store]!.indexOf(write.entity);
+    const groups = new Map<number, W[]>();
+    for (const write of writes) {
+      const group = groups.get(rank(write));
+      if (group) group.push(write);
+      else groups.set(rank(write), [write]);
+    }
+    return [...groups.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
   }
 
   /** Called by the replayer when a journaled entry was applied or given up. */

@@ -197,6 +197,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
     transactions: { postgres: postgresBatch },
     fence: (op) => gate.fence(op),
     intentLog,
+    entityOrder: { graph: entityNames(GRAPH_ENTITIES), tasks: entityNames(AGENT_TASK_ENTITIES) },
     outbox: box,
     metrics,
     logger,

@@ -24,6 +24,10 @@ export abstract class MemorySnapshotStore<Records extends object> {
   /** Stores a record as given (validated, references checked); snapshots load through it. */
   abstract putRecord<E extends keyof Records & string>(entity: E, record: Records[E]): Promise<void>;
 
+  async putRecords<E extends keyof Records & string>(entity: E, records: readonly Records[E][]): Promise<void> {
+    for (const record of records) await this.putRecord(entity, record);
+  }
+
   /** Writes the snapshot file (atomically) to `path`, default options.snapshotPath. */
   async saveSnapshot(path = this.options.snapshotPath): Promise<void> {
     if (!path) throw new Error('saveSnapshot: no path given and no snapshotPath configured');

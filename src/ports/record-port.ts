@@ -13,6 +13,8 @@ export interface RecordPort<Records extends object> {
   getRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<Records[E] | null>;
   /** Stores the record exactly as given (insert or overwrite), with no derived side effects. */
   putRecord<E extends keyof Records & string>(entity: E, record: Records[E]): Promise<void>;
+  /** putRecord of each record in order (the last one of a key wins), in one statement where the store can. */
+  putRecords<E extends keyof Records & string>(entity: E, records: readonly Records[E][]): Promise<void>;
   /** Deletes the record and, like ON DELETE CASCADE, records that reference it. True if it existed. */
   deleteRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<boolean>;
 }

@@ -19,6 +19,7 @@ import {
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { writeContext, type WriteContext } from '../domain/graph.js';
 import { pageLimit, pageOffset } from '../domain/limits.js';
+import { lastOfEachKey } from '../domain/records.js';
 import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
@@ -113,6 +114,11 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
   async putRecord<E extends keyof AgentTaskRecords>(entity: E, record: AgentTaskRecords[E]): Promise<void> {
     const task = AGENT_TASK_ENTITIES[entity].normalize(record);
     await this.db.query(AGENT_TASKS.insertSql('overwrite'), AGENT_TASKS.insertParams(task));
+  }
+
+  async putRecords<E extends keyof AgentTaskRecords>(entity: E, records: readonly AgentTaskRecords[E][]): Promise<void> {
+    const tasks = lastOfEachKey(records.map((record) => AGENT_TASK_ENTITIES[entity].normalize(record)), (task) => task.id);
+    if (tasks.length > 0) await this.db.query(AGENT_TASKS.bulkInsertSql('overwrite'), AGENT_TASKS.bulkInsertParams(tasks));
   }
 
   async deleteRecord<E extends keyof AgentTaskRecords>(_entity: E, key: RecordKey): Promise<boolean> {

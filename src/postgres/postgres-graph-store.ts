@@ -25,7 +25,7 @@ import {
   type WriteContext,
 } from '../domain/graph.js';
 import { pageLimit } from '../domain/limits.js';
-import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
+import { GRAPH_ENTITIES, lastOfEachKey, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';
 import { canonicalUuid, type Clock, type IdGenerator } from '../domain/time.js';
 import type { GraphStore } from '../ports/graph-store.js';
@@ -236,6 +236,29 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
       });
     } catch (error) {
       throw mapContributionError(error, normalized as Contribution);
+    }
+  }
+
+  async putRecords<E extends keyof GraphRecords>(entity: E, records: readonly GraphRecords[E][]): Promise<void> {
+    const definition = GRAPH_ENTITIES[entity];
+    const normalized = lastOfEachKey(records.map((record) => definition.normalize(record)), (record) => definition.keyOf(record));
+    if (entity === 'dependencies' || normalized.length < 2) {
+      for (const record of normalized) await this.putRecord(entity, record);
+      return;
+    }
+    const table = mapped(entity as Exclude<E, 'dependencies'>);
+    if (entity !== 'contributions') {
+      await this.db.query(table.bulkInsertSql('overwrite'), table.bulkInsertParams(normalized));
+      return;
+    }
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
+        await tx.query(table.bulkInsertSql('overwrite'), table.bulkInsertParams(normalized));
+      });
+    } catch (error) {
+      // Which contribution of the batch failed is in the error's detail, not known here.
+      throw mapContributionError(error, { contributorId: '(one of a batch)', assetId: '(one of a batch)' });
     }
   }
 

@@ -76,11 +76,14 @@ export class TableMapping<R> {
   insertSql(onConflict: 'overwrite' | 'skip'): string {
     const names = this.columns.map((c) => quote(c.column));
     const values = this.columns.map((c, i) => `$${i + 1}::${sqlType(c.type)}`);
+    return `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${values.join(', ')}) ${this.onConflict(onConflict)} RETURNING 1`;
+  }
+
+  private onConflict(onConflict: 'overwrite' | 'skip'): string {
     const updates = this.columns
       .filter((c) => !this.keyColumns.includes(c.column))
       .map((c) => `${quote(c.column)} = EXCLUDED.${quote(c.column)}`);
-    const action = onConflict === 'overwrite' ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
-    return `INSERT INTO ${this.table} (${names.join(', ')}) VALUES (${values.join(', ')}) ON CONFLICT (${this.keyList}) ${action} RETURNING 1`;
+    return `ON CONFLICT (${this.keyList}) ${onConflict === 'overwrite' ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
   }
 
   /** Parameters of insertSql for `record`. */
@@ -90,17 +93,17 @@ export class TableMapping<R> {
   }
 
   /**
-   * INSERT of many records in one statement (the backfill's batch): each column travels
-   * as one array parameter and unnest() turns the arrays into rows. A record whose key is
-   * already present is left as it is (ON CONFLICT DO NOTHING). Returns one row, { n }:
-   * how many records were inserted. Derived columns are included.
+   * INSERT of many records in one statement: each column travels as one array parameter
+   * and unnest() turns the arrays into rows. On a key conflict, as insertSql ("skip" for the
+   * backfill, "overwrite" for copies; the keys of one batch must differ). Returns one row,
+   * { n }: how many records were written. Derived columns are included.
    */
-  bulkInsertSql(): string {
+  bulkInsertSql(onConflict: 'overwrite' | 'skip'): string {
     const names = this.columns.map((c) => quote(c.column));
     const arrays = this.columns.map((c, i) => `$${i + 1}::${arrayType(c.type)}`);
     return (
       `WITH inserted AS (INSERT INTO ${this.table} (${names.join(', ')}) SELECT * FROM unnest(${arrays.join(', ')}) ` +
-      `ON CONFLICT (${this.keyList}) DO NOTHING RETURNING 1) SELECT count(*)::int AS n FROM inserted`
+      `${this.onConflict(onConflict)} RETURNING 1) SELECT count(*)::int AS n FROM inserted`
     );
   }
 

@@ -43,6 +43,12 @@ function putRecord(backend: Backend, entity: Entity, record: AnyRecord): Promise
     : backend.graph.putRecord(entity, record as GraphRecords[GraphEntity]);
 }
 
+function putRecords(backend: Backend, entity: Entity, records: AnyRecord[]): Promise<void> {
+  return entity === 'agent_tasks'
+    ? backend.tasks.putRecords(entity, records as AgentTask[])
+    : backend.graph.putRecords(entity, records as GraphRecords[GraphEntity][]);
+}
+
 function deleteRecord(backend: Backend, entity: Entity, key: RecordKey): Promise<boolean> {
   return entity === 'agent_tasks' ? backend.tasks.deleteRecord(entity, key) : backend.graph.deleteRecord(entity, key);
 }
@@ -259,6 +265,30 @@ for (const factory of availableBackends()) {
         await putRecord(backend.current, entity, replacement);
         expect(await getRecord(backend.current, entity, keyOf(entity, record))).toStrictEqual(replacement);
         expect(await scan(backend.current, entity, ALL)).toStrictEqual([replacement]);
+      });
+
+      it.each(roundTrips)('puts many $entity records at once, the last version of a repeated key winning, as putRecord one by one would', async ({ entity, record, replacement }) => {
+        const others = [1, 2, 3].map((n) => ({ ...(record as object), ...(entity === 'projects' ? { name: `other-${n}` } : { id: entity === 'agent_tasks' ? `task_other_${n}` : uuid('e', n) }) }) as AnyRecord);
+        await putRecords(backend.current, entity, [record, ...others, replacement]);
+        const once = await scan(backend.current, entity, ALL);
+        expect(once).toContainEqual(replacement);
+        expect(once).not.toContainEqual(record);
+        expect(once).toHaveLength(4);
+        await putRecords(backend.current, entity, []);
+        expect(await scan(backend.current, entity, ALL)).toStrictEqual(once);
+      });
+
+      it('puts many contributions at once without adding them to their asset totals again', async () => {
+        await seedSmall(backend.current);
+        const before = await getRecord(backend.current, 'assets', [A1.id]);
+        const batch = [1, 2, 3].map((n) => contribution(uuid('d', n + 10), C1.id, A1.id, { costAmount: '5.00' }));
+        await putRecords(backend.current, 'contributions', batch);
+        expect(await getRecord(backend.current, 'assets', [A1.id])).toStrictEqual(before);
+        for (const c of batch) expect(await getRecord(backend.current, 'contributions', [c.id])).toStrictEqual(c);
+        await expect(putRecords(backend.current, 'contributions', [contribution(uuid('d', 20), uuid('c9'), A1.id), contribution(uuid('d', 21), uuid('c9'), A1.id)])).rejects.toMatchObject({
+          name: 'NotFoundError',
+          field: 'contributorId',
+        });
       });
 
       it('stores dependencies and contributions exactly as given, and overwrites them', async () => {

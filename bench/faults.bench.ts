@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { FlagState } from '../flags/flag-state.js';
+import { ManualFlagSource } from '../flags/manual-flags.js';
+import { FileOutbox } from '../src/dualwrite/file-outbox.js';
+import type { MirrorMode } from '../src/dualwrite/mirror.js';
+import { openDualWrite } from '../src/dualwrite/runtime.js';
+import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
+import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import { dumpSide } from '../test/support/runtimes.js';
+import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
+import { withBenchSchema } from './bench-database.js';
+import type { BenchResult } from './dualwrite.bench.js';
+
+const OUTAGE_SECONDS = Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30);
+const WRITES_PER_SECOND = 4000;
+const WRITERS = 16;
+const KEYS = 2000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Real faults against a real PostgreSQL, reached through a TCP proxy that is cut (the
+ * shared server itself is never touched), and a writing child process killed with
+ * SIGKILL: for each, caller errors, acknowledged writes lost, how far the outbox grew and
+ * how long after PostgreSQL answered again the sides were equal.
+ */
+export async function benchFaults(): Promise<BenchResult | string> {
+  if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
+  const rows: string[][] = [];
+  const summary: Record<string, number> = {};
+  for (const mode of ['sync', 'async'] as MirrorMode[]) {
+    const outage = await outageUnderLoad(mode);
+    rows.push([`PostgreSQL cut off ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}`, String(outage.callerErrors), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
+    summary[`outage.${mode}.drainSeconds`] = outage.drainSeconds;
+    summary[`outage.${mode}.lost`] = outage.lost;
+  }
+  for (const cut of [false, true]) {
+    const killed = await killWhileWriting(cut);
+    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
+    summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
+  }
+  return {
+    name: 'faults: real PostgreSQL behind a TCP proxy, and SIGKILL of a writing process',
+    headers: ['what happened', 'caller errors', 'acknowledged writes lost', 'outbox peak (recovered)', 'outbox grew after recovery', 'seconds until sides equal'],
+    rows,
+    summary,
+  };
+}
+
+async function throughProxy<T>(work: (url: string, proxy: TcpProxy) => Promise<T>): Promise<T> {
+  const url = new URL(process.env.DATABASE_URL!);
+  const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+  try {
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    return await work(url.toString(), proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
+async function outageUnderLoad(mode: MirrorMode) {
+  return withBenchSchema(`dw_faults_${mode}`, (direct) =>
+    throughProxy(async (url, proxy) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
+      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema: (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s, minSize: 0, connectTimeoutMs: 1000 });
+      const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]), outbox, mirror: { mode }, verifier: { enabled: false }, logger: { info() {}, warn() {}, error() {} } });
+      let running = true;
+      let callerErrors = 0;
+      let written = 0;
+      const started = performance.now();
+      const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+        for (let n = 0; running; n++) {
+          const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
+          await sleep(Math.max(0, due - performance.now()));
+          const i = n * WRITERS + writer;
+          await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
+            () => void written++,
+            () => void callerErrors++,
+          );
+        }
+      });
+      const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
+      await sleep(2000);
+      proxy.cut();
+      progress('PostgreSQL cut off');
+      for (let second = 0; second < OUTAGE_SECONDS; second++) {
+        await sleep(1000);
+        if (second % 10 === 9) progress(`${second + 1} s into the outage`);
+      }
+      const atRestore = rt.outbox.stats().depth;
+      proxy.restore();
+      progress('PostgreSQL back');
+      const restored = performance.now();
+      let peakAfter = atRestore;
+      // Equal but for the mirror's normal lag: nothing left in the outbox.
+      while (rt.outbox.stats().depth > 0) {
+        peakAfter = Math.max(peakAfter, rt.outbox.stats().depth);
+        if (performance.now() - restored > 600_000) throw new Error('the outbox did not drain within 10 minutes');
+        await sleep(100);
+      }
+      const drainSeconds = (performance.now() - restored) / 1000;
+      progress(`drained in ${drainSeconds.toFixed(1)} s`);
+      running = false;
+      await Promise.all(writers);
+      await rt.mirror.drain();
+      await rt.replayer.drainFor('postgres');
+      const memory = await dumpSide(rt, 'memory');
+      const postgres = await dumpSide(rt, 'postgres');
+      const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
+      const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
+      await rt.close();
+      await outbox.close();
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+      return { callerErrors, lost, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
+    }),
+  );
+}
+
+async function killWhileWriting(cut: boolean) {
+  const writes = 20_000;
+  return withBenchSchema(`dw_faults_kill${cut ? '_cut' : ''}`, (direct) =>
+    throughProxy(async (url, proxy) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dw-faults-kill-'));
+      const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/crash-child.ts'], {
+        env: { ...process.env, DATABASE_URL: url, CRASH_SCHEMA: schema, CRASH_DIR: dir, CRASH_WRITES: String(writes) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const acked = new Set<number>();
+      await new Promise<void>((resolve, reject) => {
+        child.on('exit', () => reject(new Error(`the child exited before it was killed, after ${acked.size} acknowledgements`)));
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const match = /^acked (\d+)$/.exec(line);
+          if (!match) return;
+          acked.add(Number(match[1]));
+          if (cut && acked.size === writes / 4) proxy.cut();
+          if (acked.size === writes / 2) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+      });
+      proxy.restore();
+      const started = performance.now();
+      const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+      let recovered = 0;
+      const rt = await openDualWrite({
+        db: direct,
+        env: {},
+        flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+        outbox,
+        mirror: { mode: 'async' },
+        verifier: { enabled: false },
+        lease: { ttlMs: 1000 },
+        logger: { info() {}, warn: (line: string) => void (recovered = Number(/(\d+) acknowledged/.exec(line)?.[1] ?? recovered)), error() {} },
+      });
+      const depth = outbox.stats().depth;
+      const stuck = await rt.replayer.drainFor('postgres');
+      if (stuck) throw new Error(stuck);
+      const recoverySeconds = (performance.now() - started) / 1000;
+      const rows = await direct.query<{ name: string; description: string }>("SELECT name, description FROM projects WHERE name LIKE 'crash-%'");
+      const stored = new Map(rows.map((row) => [row.name, row.description]));
+      const lost = [...acked].filter((n) => stored.get(`crash-${n}`) !== `acknowledged ${n}`).length;
+      await rt.close();
+      await outbox.close();
+      await rm(dir, { recursive: true, force: true });
+      return { lost, recovered: `${depth} (${recovered} from the intent log)`, recoverySeconds };
+    }),
+  );
+}
