@@ -90,6 +90,31 @@ describe('poolOptionsFromEnv', () => {
     expect(() => poolOptionsFromEnv({})).toThrow(TypeError);
     expect(() => poolOptionsFromEnv({})).toThrow('DATABASE_URL');
   });
+
+  it.each([
+    ['an unencoded "#"', 'postgres://app:S3cr#et@db.internal:5432/app', /contains "#".*%23 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/],
+    ['an unencoded "@"', 'postgres://app:S3cr@et@db.internal:5432/app', /more than one "@".*%40 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/],
+    ['both', 'postgres://app:S3cr@t#x@db.internal/app', /contains "#"/],
+    ['an unencoded "/"', 'postgresql://app:S3/cret@db.internal/app', /"\/" or "\?"/],
+  ])('rejects a DATABASE_URL with %s in the password, showing it with the password hidden', (_what, url, message) => {
+    const error = (() => {
+      try {
+        poolOptionsFromEnv({ DATABASE_URL: url });
+      } catch (caught) {
+        return caught as Error;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error!.message).toMatch(/^DATABASE_URL /);
+    expect(error!.message).toMatch(message);
+    for (const fragment of ['S3cr', 'et@', 't#x', '/cret']) expect(error!.message).not.toContain(fragment);
+  });
+
+  it('accepts a percent-encoded password and an "@" in the query', () => {
+    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://app:S3cr%40et%23x@db.internal/app' }).connectionString).toBe('postgres://app:S3cr%40et%23x@db.internal/app');
+    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://db.internal/app?user=a@b' }).connectionString).toBe('postgres://db.internal/app?user=a@b');
+  });
 });
 
 const PASSWORD = 'S3cr3t-pw%21';

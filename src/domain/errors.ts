@@ -44,3 +44,19 @@ export class TransitionError extends StoreError {
     super(`status: cannot move a task from ${from} to ${to}`, 'status');
   }
 }
+
+/**
+ * A store's backend (PostgreSQL) could not be reached or did not answer, so whether the
+ * call took effect is unknown. `cause` is the driver's error. Not a StoreError: it says
+ * nothing about the input, and an API answers it with 503.
+ */
+export class UnavailableError extends Error {
+  constructor(
+    /** What could not be reached, e.g. "postgres". */
+    readonly dependency: string,
+    cause: unknown,
+  ) {
+    super(`${dependency} is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'UnavailableError';
+  }
+}

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { StoreError } from '../domain/errors.js';
+import { StoreError, UnavailableError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
 import { randomIds, systemClock } from '../domain/time.js';
 import type { RecordPort } from '../ports/record-port.js';
@@ -53,17 +53,17 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
   );
   const readCounts = metrics && { memory: metrics.readsFrom(name, 'memory'), postgres: metrics.readsFrom(name, 'postgres'), fallback: metrics.readsFrom(name, 'fallback') };
 
+  // A PostgreSQL failure that is not an answer reaches callers as an UnavailableError.
   const call = async (side: Side, method: string, args: readonly unknown[]): Promise<unknown> => {
     const recorder = recorders.get(method)?.[side];
-    if (!recorder) return sides[side][method]!.apply(sides[side], args as unknown[]);
-    const start = performance.now();
+    const start = recorder ? performance.now() : 0;
     try {
       const result = await sides[side][method]!.apply(sides[side], args as unknown[]);
-      recorder.record((performance.now() - start) / 1000, true);
+      recorder?.record((performance.now() - start) / 1000, true);
       return result;
     } catch (error) {
-      recorder.record((performance.now() - start) / 1000, false);
-      throw error;
+      recorder?.record((performance.now() - start) / 1000, false);
+      throw side === 'postgres' && !(error instanceof StoreError) ? new UnavailableError('postgres', error) : error;
     }
   };
 

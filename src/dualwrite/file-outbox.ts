@@ -5,7 +5,7 @@ import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 export interface FileOutboxOptions {
   /** Journal path. Dead letters go to the same path with ".dead" before the extension. Default .dualwrite/outbox.jsonl */
   readonly path?: string;
-  /** Rewrite the journal when it holds this many more lines than pending entries. Default 10000. */
+  /** Rewrite the journal when it holds this many more lines than pending entries, and at least as many as those. Default 10000. */
   readonly compactAfterLines?: number;
 }
 
@@ -73,7 +73,10 @@ export class FileOutbox implements Outbox {
     if (ids.length === 0) return;
     await this.write({ ack: ids });
     for (const id of ids) this.pending.delete(id);
-    if (this.journalLines - this.pending.size >= this.compactAfterLines || this.pending.size === 0) await this.compact();
+    // Rewritten once the lines no longer needed outnumber the entries kept (and compactAfterLines):
+    // each entry is rewritten a bounded number of times however long the backlog.
+    const stale = this.journalLines - this.pending.size;
+    if (this.pending.size === 0 || (stale >= this.compactAfterLines && stale >= this.pending.size)) await this.compact();
   }
 
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {

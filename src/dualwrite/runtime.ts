@@ -8,6 +8,7 @@ import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/reco
 import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../memory/memory-graph-store.js';
 import { openDatabase } from '../postgres/open-database.js';
+import { redactUrl } from '../postgres/redact.js';
 import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
 import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
@@ -23,7 +24,7 @@ import { FileOutbox } from './file-outbox.js';
 import { IntentLog } from './intent-log.js';
 import { GRAPH_STORE_METHODS } from './graph-store-description.js';
 import { DualWriteMetrics } from './metrics.js';
-import { Mirror, type MirrorMode, type MirrorOptions } from './mirror.js';
+import { errorText, Mirror, type MirrorMode, type MirrorOptions } from './mirror.js';
 import type { Outbox } from './outbox.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from './replayer.js';
@@ -117,18 +118,43 @@ export interface DualWriteRuntime {
   close(): Promise<void>;
 }
 
+/**
+ * Assembles the runtime. A dependency that cannot be reached fails it with an error naming
+ * the dependency, after everything already opened has been closed again.
+ */
 export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Promise<DualWriteRuntime> {
+  const opened: (() => Promise<void>)[] = [];
+  try {
+    return await assemble(options, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await close().catch(() => {});
+    throw error;
+  }
+}
+
+async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise<void>)[]): Promise<DualWriteRuntime> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? console;
   const registry = options.registry ?? new Registry();
   const metrics = new DualWriteMetrics(registry);
-  const opened: (() => Promise<void>)[] = [];
   let redis: Redis | undefined;
   const redisClient = async () => {
     if (!redis) {
+      const where = redactUrl(env.REDIS_URL!);
       const client = new Redis(env.REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await client.connect();
+      // Every error through the logger (never ioredis' "Unhandled error event"), at most one line a minute.
+      let lastLogged = 0;
+      client.on('error', (error: unknown) => {
+        if (Date.now() - lastLogged < 60_000) return;
+        lastLogged = Date.now();
+        logger.warn(`dualwrite: Redis at ${where}: ${errorText(error)}`);
+      });
       opened.push(async () => void client.disconnect());
+      try {
+        await client.connect();
+      } catch (error) {
+        throw new Error(`dualwrite: cannot reach Redis at ${where} (REDIS_URL): ${errorText(error)}`, { cause: error });
+      }
       redis = client;
     }
     return redis;
@@ -138,12 +164,7 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   if (!options.db) opened.push(() => db.close());
   if (options.lease !== false) {
     const lease = new RuntimeLease(db, { ...options.lease, logger });
-    try {
-      await lease.acquire();
-    } catch (error) {
-      for (const close of opened.reverse()) await close();
-      throw error;
-    }
+    await lease.acquire();
     opened.push(() => lease.release());
   }
   metrics.source('pool', () => db.poolStats());
@@ -205,13 +226,8 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
   const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger });
-  try {
-    await gate.open();
-  } catch (error) {
-    await gate.stop();
-    for (const close of opened.reverse()) await close();
-    throw error;
-  }
+  opened.push(() => gate.stop());
+  await gate.open();
   replayer.start();
   const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
   const common = { gate, mirror, metrics, shadow, context: options.context };

@@ -1,4 +1,4 @@
-import { redactUrl } from './redact.js';
+import { malformedUrlReason, redactUrl } from './redact.js';
 
 export type SslMode = 'disable' | 'require' | 'verify-full';
 
@@ -38,6 +38,8 @@ export function poolOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Postgr
   if (!/^postgres(ql)?:\/\//.test(connectionString)) {
     throw new TypeError(`DATABASE_URL must start with postgres:// or postgresql://, got ${redactUrl(connectionString)}`);
   }
+  const malformed = malformedUrlReason(connectionString);
+  if (malformed) throw new TypeError(`DATABASE_URL ${malformed}`);
   const poolSize = integer(env, 'POSTGRES_POOL_SIZE', 20, 1);
   const sslMode = (env.POSTGRES_SSL_MODE || 'disable') as SslMode;
   if (!SSL_MODES.includes(sslMode)) {

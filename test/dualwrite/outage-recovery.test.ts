@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { StoreError, UnavailableError } from '../../src/domain/errors.js';
 import { CircuitBreaker } from '../../src/dualwrite/circuit-breaker.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
@@ -91,6 +92,35 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(rt.outbox.stats().depth).toBe(0);
       expect(rt.mirror.isPending()).toBe(false);
       expect(await dumpSide(rt, 'postgres')).toEqual(await dumpSide(rt, 'memory'));
+    });
+  });
+}
+
+for (const factory of availableBackends(['pglite', 'postgres'])) {
+  describe(`PostgreSQL failures reach callers as UnavailableError on ${factory.name}`, () => {
+    const backend = useBackend(factory);
+    const runtimes = useTestRuntimes();
+
+    it('in postgres-primary, a write and a read fail with UnavailableError carrying the driver error, and nothing is written', async () => {
+      const faulty = new FaultySql(backend.current.db!);
+      const { rt } = await runtimes.open({ db: faulty, stage: 'postgres-primary' });
+      faulty.down = true;
+      const write = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'down' }).catch((error: unknown) => error);
+      expect(write).toBeInstanceOf(UnavailableError);
+      expect(write).toMatchObject({ dependency: 'postgres', cause: { code: 'ECONNREFUSED' } });
+      expect(write).not.toBeInstanceOf(StoreError);
+      await expect(rt.graph.getProject({ ecosystem: 'npm', name: 'down' })).rejects.toBeInstanceOf(UnavailableError);
+      faulty.down = false;
+      expect(await rt.memory.graph.getProject({ ecosystem: 'npm', name: 'down' })).toBeNull();
+      expect(await rt.postgres.graph.getProject({ ecosystem: 'npm', name: 'down' })).toBeNull();
+    });
+
+    it('while memory is authoritative, a read routed to an unreachable PostgreSQL is answered by memory', async () => {
+      const faulty = new FaultySql(backend.current.db!);
+      const { rt } = await runtimes.open({ db: faulty, stage: 'read-shift', readPercent: 100 });
+      const written = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'kept' });
+      faulty.down = true;
+      expect(await rt.graph.getProject(written)).toEqual(written);
     });
   });
 }
