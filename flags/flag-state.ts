@@ -13,6 +13,12 @@ export interface EffectiveFlags extends MigrationFlags {
 export interface FlagStateOptions {
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn'>;
+  /**
+   * The flags the previous process ran with (LastKnownFlagSource). When PostgreSQL was
+   * authoritative then, memory (new in this process) missed those writes: memory-authoritative
+   * stages are refused until resyncMemory. Default: none.
+   */
+  readonly lastKnown?: MigrationFlags & { readonly savedAt: string };
 }
 
 /** The safety rules' refusals and what is done instead. */
@@ -45,7 +51,11 @@ export class FlagState {
     private readonly sources: readonly FlagSource[],
     private readonly options: FlagStateOptions = {},
   ) {
+    if (options.lastKnown && STAGE_POLICIES[options.lastKnown.stage].authoritative === 'postgres') this.memoryStale = true;
     this.current = this.resolve();
+    if (this.current.source === 'last-known') {
+      options.logger?.warn(`dualwrite: no flag source has flags; going on with the flags the last process ran with (${this.current.stage}, saved ${options.lastKnown?.savedAt})`);
+    }
     this.unsubscribes = sources.map((source) => source.subscribe(() => this.recompute()));
     options.metrics?.source('flags', () => this.current);
   }

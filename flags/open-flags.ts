@@ -2,12 +2,14 @@ import { EnvFlagSource } from './env-flags.js';
 import { FileFlagSource } from './file-flags.js';
 import { FlagState, type FlagStateOptions } from './flag-state.js';
 import type { FlagSource } from './migration-flags.js';
+import { lastKnownFlagsPath, LastKnownFlagSource } from './last-known-flags.js';
 import { UnleashFlagSource } from './unleash-flags.js';
 
 /**
  * The flag layer from the environment: Unleash when UNLEASH_URL is set (token
  * UNLEASH_TOKEN, bootstrap UNLEASH_BOOTSTRAP_FILE), then the file DUALWRITE_FLAGS_FILE,
- * then DUAL_WRITE_MODE / READ_FROM_POSTGRES_PERCENT; memory-only when none has flags.
+ * then DUAL_WRITE_MODE / READ_FROM_POSTGRES_PERCENT, then the flags the last process ran
+ * with (DUALWRITE_LAST_FLAGS_PATH); memory-only when none has flags.
  */
 export function openFlags(env: NodeJS.ProcessEnv = process.env, options: FlagStateOptions = {}): FlagState {
   const onError = (source: string, error: unknown) => {
@@ -20,5 +22,7 @@ export function openFlags(env: NodeJS.ProcessEnv = process.env, options: FlagSta
   }
   if (env.DUALWRITE_FLAGS_FILE) sources.push(new FileFlagSource({ path: env.DUALWRITE_FLAGS_FILE, onError }));
   sources.push(new EnvFlagSource(env));
-  return new FlagState(sources, options);
+  const lastKnown = LastKnownFlagSource.read(lastKnownFlagsPath(env), (error) => onError('last-known', error));
+  sources.push(lastKnown);
+  return new FlagState(sources, { ...options, lastKnown: lastKnown.saved });
 }

@@ -61,11 +61,14 @@ export class VerifierLoop {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
-      const report = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative });
+      // Repairing needs every persistent difference, not only those a report keeps.
+      const maxReported = this.options.maxReported ?? 1000;
+      const found = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative, ...(this.options.repair ? { maxReported: Number.MAX_SAFE_INTEGER } : {}) });
+      const report = { ...found, differences: found.differences.slice(0, maxReported) };
       this.options.metrics?.record(report);
       const repairs =
-        this.options.repair && report.differences.length > 0
-          ? await repair(report.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
+        this.options.repair && found.differences.length > 0
+          ? await repair(found.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
           : [];
       this.options.onReport?.(report, repairs);
       return report;

@@ -4,6 +4,8 @@ export interface CircuitBreakerOptions {
   readonly probeMs?: number;
   /** Milliseconds now; injected so tests move time instead of waiting. Default Date.now. */
   readonly now?: () => number;
+  /** Called when the target stops answering (closed -> open) and when it answers again (-> closed), with how long it was out. */
+  readonly onChange?: (state: 'open' | 'closed', outageMs: number) => void;
 }
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -18,10 +20,11 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 export class CircuitBreaker {
   private current: CircuitState = 'closed';
   private openedAt = 0;
+  private outageStartedAt = 0;
   private readonly probeMs: number;
   private readonly now: () => number;
 
-  constructor(options: CircuitBreakerOptions = {}) {
+  constructor(private readonly options: CircuitBreakerOptions = {}) {
     this.probeMs = options.probeMs ?? 1000;
     this.now = options.now ?? Date.now;
   }
@@ -43,11 +46,17 @@ export class CircuitBreaker {
   }
 
   succeeded(): void {
+    if (this.current === 'closed') return;
     this.current = 'closed';
+    this.options.onChange?.('closed', this.now() - this.outageStartedAt);
   }
 
   failed(): void {
+    const wasClosed = this.current === 'closed';
     this.current = 'open';
     this.openedAt = this.now();
+    if (!wasClosed) return;
+    this.outageStartedAt = this.openedAt;
+    this.options.onChange?.('open', 0);
   }
 }

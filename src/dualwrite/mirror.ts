@@ -11,6 +11,7 @@ import { otherSide, type Side } from './stages.js';
 export type MirrorMode = 'sync' | 'async';
 
 const FOLLOWS_JOURNALED = 'earlier writes it follows are waiting in the outbox';
+const GROWTH_REPORTED_AT = new Set([1e3, 1e4, 1e5, 1e6, 1e7]);
 
 /** Resolves a mirror op's store name to the object it targets on a side. */
 export type TargetResolver = (store: string, side: Side) => object;
@@ -135,7 +136,7 @@ export class Mirror {
     this.batchSize = positive('batchSize', options.batchSize ?? 200);
     const partitions = positive('concurrency', options.concurrency ?? 8);
     this.partitions = Array.from({ length: partitions }, (_, index) => ({ index, queue: new PQueue({ concurrency: 1 }), buffer: [] }));
-    this.breakers = { memory: new CircuitBreaker(options.breaker), postgres: new CircuitBreaker(options.breaker) };
+    this.breakers = { memory: this.circuit('memory'), postgres: this.circuit('postgres') };
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }
 
@@ -242,6 +243,18 @@ export class Mirror {
   /** Resolves when no mirror write is in flight at all (shutdown, tests). */
   drain(): Promise<void> {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** A side's circuit, logging when the side stops answering and when it answers again. */
+  private circuit(side: Side): CircuitBreaker {
+    return new CircuitBreaker({
+      ...this.options.breaker,
+      onChange: (state, outageMs) => {
+        if (state === 'open') this.options.logger?.warn(`dualwrite: ${side} stopped answering; mirror writes go to the outbox, and ${side} is probed every second`);
+        else this.options.logger?.warn(`dualwrite: ${side} answers again after ${(outageMs / 1000).toFixed(1)} s; replaying ${this.journaledTo[side]} journaled writes`);
+        this.options.breaker?.onChange?.(state, outageMs);
+      },
+    });
   }
 
   /** The circuit of a target side: whether to try it, and what trying it showed. */
@@ -415,6 +428,9 @@ export class Mirror {
   private async journal(op: MirrorOp, reason: string): Promise<void> {
     try {
       this.countJournaled(await this.options.outbox.append(op, reason), 1);
+      // Growth is reported at 1000, 10000, 100000 ... entries, not per entry.
+      const depth = this.journaledTo[op.target];
+      if (GROWTH_REPORTED_AT.has(depth)) this.options.logger?.warn(`dualwrite: ${depth} mirror writes for ${op.target} wait in the outbox (latest: ${reason})`);
     } catch (error) {
       // The last resort: loud, counted, kept in the intent log for a restart, and left for the verifier to find and repair.
       this.lost.add(op);

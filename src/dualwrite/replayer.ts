@@ -42,6 +42,8 @@ export class OutboxReplayer {
   private timer: NodeJS.Timeout | undefined;
   /** Rounds in a row that stopped at an entry the target rejected: they back off (an unreachable target is the circuit's business). */
   private rejectedRounds = 0;
+  /** Entries replayed since the outbox was last empty, for the line that says it is again. */
+  private replayedInBacklog = 0;
   private running: Promise<ReplayRound> | undefined;
   private stopped = true;
 
@@ -135,6 +137,11 @@ export class OutboxReplayer {
         for (const entry of run) this.finish(entry, 'applied');
         replayed += run.length;
         next = end;
+      }
+      this.replayedInBacklog += replayed + deadLettered;
+      if (this.replayedInBacklog > 0 && this.outbox.stats().depth === 0) {
+        this.options.logger?.info(`dualwrite: outbox empty again: ${this.replayedInBacklog} entries replayed`);
+        this.replayedInBacklog = 0;
       }
       return { replayed, deadLettered };
     } finally {

@@ -1,7 +1,8 @@
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { FlagState, type FlagStateOptions } from '../../flags/flag-state.js';
+import { FlagState, type EffectiveFlags, type FlagStateOptions } from '../../flags/flag-state.js';
+import { lastKnownFlagsPath, saveLastKnownFlags } from '../../flags/last-known-flags.js';
 import { openFlags } from '../../flags/open-flags.js';
 import type { WriteContext } from '../domain/graph.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/records.js';
@@ -225,8 +226,17 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   });
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
-  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger });
-  opened.push(() => gate.stop());
+  // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
+  const lastFlagsPath = options.flags ? undefined : lastKnownFlagsPath(env);
+  let saving = Promise.resolve();
+  const saveApplied = (applied: EffectiveFlags) => {
+    saving = saving.then(() => saveLastKnownFlags(lastFlagsPath!, applied)).catch((error: unknown) => logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`));
+  };
+  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger, onApplied: lastFlagsPath ? saveApplied : undefined });
+  opened.push(async () => {
+    await gate.stop();
+    await saving;
+  });
   await gate.open();
   replayer.start();
   const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
@@ -277,13 +287,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       await mirror.settled();
       const stuck = await replayer.drainFor('postgres');
       if (stuck) throw new Error(`resyncPostgres: ${stuck}`);
-      const options = { ...verifierOptions, authoritative: 'memory' as const, settle: () => mirror.settled() };
+      const options = { ...verifierOptions, authoritative: 'memory' as const, settle: () => mirror.settled(), maxReported: Number.MAX_SAFE_INTEGER };
       let report = await verify(db, verifyTargets, options);
-      // Each round repairs what one report holds (at most maxReported differences).
-      for (let round = 0; round < 10 && !report.consistent; round++) {
+      if (!report.consistent) {
         await repair(report.differences, { authoritative: 'memory', db, targets: verifyTargets, metrics: verifierMetrics });
         report = await verify(db, verifyTargets, options);
       }
+      report = { ...report, differences: report.differences.slice(0, verifierOptions.maxReported ?? 1000) };
       if (report.consistent) flags.postgresResynced();
       return { backfill: filled, verify: report };
     },

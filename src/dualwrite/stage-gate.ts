@@ -22,6 +22,8 @@ export interface StageGateOptions {
    * for a slot meanwhile), so writes stop only for the last of them. Default 200.
    */
   readonly drainQueueLimit?: number;
+  /** Called with the flags each time new ones are in force (the runtime saves them for the next process). */
+  readonly onApplied?: (flags: EffectiveFlags) => void;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'info' | 'warn'>;
 }
@@ -260,6 +262,7 @@ export class StageGate {
     this.ticket = { flags: to, epoch: this.epochNumber, release: () => this.leave() };
     this.refusal = undefined;
     this.loggedRefusal = undefined;
+    this.options.onApplied?.(to);
     if (barrier || from?.stage !== to.stage) this.options.logger?.info(`dualwrite: stage ${from ? from.stage : '(start)'} -> ${to.stage}, read percent ${to.readPercent}, epoch ${this.epochNumber}`);
   }
 

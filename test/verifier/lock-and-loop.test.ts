@@ -328,6 +328,20 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect((await sides.db.query<{ outcome: string }>('SELECT outcome FROM dualwrite_repairs')).map((r) => r.outcome)).toEqual(['repaired']);
     });
 
+    it('repairs every persistent difference in one run, also those past maxReported, and reports only maxReported', async () => {
+      await backend.current.db!.query('TRUNCATE dualwrite_repairs');
+      const sides = await seededSides(backend.current.db!);
+      const projects = await sides.memory.graph.scanRecords('projects', { limit: 1000 });
+      await sides.db.query("UPDATE projects SET description = 'drifted'");
+      const loop = new VerifierLoop({ db: sides.db, targets: sides.targets, graceMs: 0, repair: true, maxReported: 5 });
+      const report = (await loop.runOnce())!;
+      expect(report.differences).toHaveLength(5);
+      expect(report.entities.find((e) => e.entity === 'projects')!.differences.fields_differ).toBe(projects.length);
+      expect(projects.length).toBeGreaterThan(5);
+      expect((await verify(sides.db, sides.targets, { graceMs: 0 })).consistent).toBe(true);
+      expect((await sides.db.query('SELECT 1 FROM dualwrite_repairs')).length).toBe(projects.length);
+    });
+
     it('leaves differences alone when repair is off (the default)', async () => {
       await backend.current.db!.query('TRUNCATE dualwrite_repairs');
       const sides = await seededSides(backend.current.db!);
