@@ -25,6 +25,7 @@ export const METRIC = {
   stageTransitionPause: 'dualwrite_stage_transition_pause_seconds',
   outboxFenced: 'dualwrite_outbox_fenced_total',
   intentLogFailures: 'dualwrite_intent_log_failures_total',
+  outboxLost: 'dualwrite_outbox_lost_total',
 } as const;
 
 export interface CallRecorder {
@@ -60,6 +61,7 @@ export class DualWriteMetrics {
   readonly stageTransitionPause: Histogram;
   readonly outboxFenced: Counter<'store'>;
   readonly intentLogFailures: Counter;
+  readonly outboxLost: Counter;
   private readonly sources: MetricSources = {};
 
   constructor(readonly registry: Registry) {
@@ -83,6 +85,7 @@ export class DualWriteMetrics {
       registers,
     });
     this.outboxFenced = new Counter({ name: METRIC.outboxFenced, help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).', labelNames: ['store'], registers });
+    this.outboxLost = new Counter({ name: METRIC.outboxLost, help: 'Times the outbox was found to have lost entries (a Redis restart without persistence, a failover).', registers });
     this.intentLogFailures = new Counter({ name: METRIC.intentLogFailures, help: 'Async mirror writes acknowledged without reaching the intent log (a crash before they land would lose them).', registers });
     new Gauge({
       name: METRIC.mirrorQueueDepth,

@@ -3,22 +3,31 @@ import type { Redis } from 'ioredis';
 import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 
 export interface RedisOutboxOptions {
-  /** Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`. Default "dualwrite:outbox". */
+  /** Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`, the sentinel to `${stream}:sentinel`. Default "dualwrite:outbox". */
   readonly stream?: string;
+  /**
+   * Called when the stream was found to have lost its entries (Redis restarted without
+   * persistence, or a failover to a replica that had not seen them). Default: none.
+   */
+  readonly onLoss?: (detail: string) => void;
 }
 
 /**
  * Outbox as a Redis stream, shared by several API replicas: any replica can replay an
  * entry, and the replay lease (SET NX PX) keeps two from replaying the same one.
- * Durable as far as the Redis server's persistence settings make it.
+ * Durable as far as the Redis server's persistence settings make it; a loss is noticed
+ * through a sentinel key written beside the stream: when it is gone or changed, so are
+ * the entries written with it, and onLoss is told.
  */
 export class RedisOutbox implements Outbox {
   private readonly stream: string;
   private cached = { depth: 0, oldestAgeSeconds: 0 };
+  /** The sentinel value this outbox has seen since its first refresh(). */
+  private sentinel: string | undefined;
 
   constructor(
     private readonly redis: Redis,
-    options: RedisOutboxOptions = {},
+    private readonly options: RedisOutboxOptions = {},
   ) {
     this.stream = options.stream ?? 'dualwrite:outbox';
   }
@@ -64,10 +73,35 @@ export class RedisOutbox implements Outbox {
 
   async close(): Promise<void> {}
 
-  /** Re-reads depth and the oldest entry's age (stream ids start with their millisecond time). */
+  /** Whether the server keeps data across a restart (AOF or RDB snapshots); undefined when CONFIG is not allowed. */
+  async persistent(): Promise<boolean | undefined> {
+    try {
+      const [, appendonly] = (await this.redis.config('GET', 'appendonly')) as string[];
+      const [, save] = (await this.redis.config('GET', 'save')) as string[];
+      return appendonly === 'yes' || (save ?? '').trim() !== '';
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Re-reads depth and the oldest entry's age (stream ids start with their millisecond time), and checks the sentinel. */
   async refresh(): Promise<void> {
+    await this.checkSentinel();
     const [depth, first] = await Promise.all([this.redis.xlen(this.stream), this.redis.xrange(this.stream, '-', '+', 'COUNT', 1)]);
     const oldest = first[0] ? Number(first[0][0].split('-')[0]) : undefined;
     this.cached = { depth, oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
+  }
+
+  private async checkSentinel(): Promise<void> {
+    const key = `${this.stream}:sentinel`;
+    // Set once per stream (the first replica's value is everyone's), then only read.
+    if (this.sentinel === undefined || (await this.redis.get(key)) !== this.sentinel) {
+      await this.redis.set(key, randomUUID(), 'NX');
+      const current = (await this.redis.get(key)) ?? undefined;
+      if (this.sentinel !== undefined && current !== this.sentinel) {
+        this.options.onLoss?.(`the sentinel ${key} changed: entries written before it was set again are gone`);
+      }
+      this.sentinel = current;
+    }
   }
 }

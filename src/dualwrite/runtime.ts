@@ -177,8 +177,23 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   let outbox = options.outbox;
   if (!outbox) {
     if (env.REDIS_URL) {
-      outbox = new RedisOutbox(await redisClient());
-      await (outbox as RedisOutbox).refresh();
+      const redisOutbox = new RedisOutbox(await redisClient(), {
+        // What was lost was still to be mirrored: the pending set is rebuilt from what the
+        // stream holds, and a verification finds (and, with DUALWRITE_REPAIR, repairs) the rest.
+        onLoss: (detail) => {
+          metrics.outboxLost.inc();
+          logger.error(`dualwrite: the Redis outbox lost entries (${detail}); rebuilding its pending set and verifying both sides`);
+          void mirror
+            .loadJournaled()
+            .then(() => verifier.runOnce())
+            .catch((error: unknown) => logger.warn(`dualwrite: verification after the outbox loss failed: ${errorText(error)}`));
+        },
+      });
+      await redisOutbox.refresh();
+      if ((await redisOutbox.persistent()) === false) {
+        logger.warn(`dualwrite: Redis at ${redactUrl(env.REDIS_URL)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`);
+      }
+      outbox = redisOutbox;
     } else {
       outbox = await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined });
     }

@@ -61,7 +61,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     }
 
     it('journals writes while PostgreSQL is down without trying it again for each, probing once a second', async () => {
-      const { rt, faulty, advance } = await open();
+      const { rt, faulty, advance, logs } = await open();
       faulty.down = true;
       for (let i = 0; i < 50; i++) await rt.graph.upsertProject({ ecosystem: 'npm', name: `p${i}` });
       expect(rt.outbox.stats().depth).toBe(50);
@@ -76,6 +76,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       advance(1000);
       const healthy = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'after' });
       expect(await rt.postgres.graph.getProject(healthy)).toEqual(healthy);
+      // One line when it stopped answering, one when it answered again: not one per write.
+      expect(logs.filter((line) => line.includes('postgres stopped answering'))).toHaveLength(1);
+      expect(logs.filter((line) => line.includes('postgres answers again after 2.0 s; replaying 51 journaled writes'))).toHaveLength(1);
+    });
+
+    it('in read-shift, a key whose mirror write waits in the outbox is read from memory, not the stale PostgreSQL row', async () => {
+      const faulty = new FaultySql(backend.current.db!);
+      const { rt } = await runtimes.open({ db: faulty, stage: 'read-shift', readPercent: 100, mirror: { mode: 'sync' } });
+      await rt.replayer.stop();
+      const ref = { ecosystem: 'npm', name: 'ryw' };
+      await rt.graph.upsertProject({ ...ref, description: 'old' });
+      faulty.down = true;
+      const newer = await rt.graph.upsertProject({ ...ref, description: 'new' });
+      faulty.down = false;
+      expect((await rt.postgres.graph.getProject(ref))!.description).toBe('old');
+      expect(await rt.graph.getProject(ref)).toEqual(newer);
+      expect(rt.metrics.readsFrom('graph', 'postgres').value).toBe(0);
     });
 
     it('replays a backlog of 400 writes in one round and one transaction, leaving both sides equal', async () => {
