@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { FileOutbox } from '../src/dualwrite/file-outbox.js';
@@ -11,6 +9,7 @@ import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { openDualWrite } from '../src/dualwrite/runtime.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../test/support/crash-run.js';
 import { dumpSide } from '../test/support/runtimes.js';
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
 import { withBenchSchema } from './bench-database.js';
@@ -129,45 +128,17 @@ async function killWhileWriting(cut: boolean) {
     throughProxy(async (url, proxy) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-faults-kill-'));
       const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/crash-child.ts'], {
-        env: { ...process.env, DATABASE_URL: url, CRASH_SCHEMA: schema, CRASH_DIR: dir, CRASH_WRITES: String(writes) },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const acked = new Set<number>();
-      await new Promise<void>((resolve, reject) => {
-        child.on('exit', () => reject(new Error(`the child exited before it was killed, after ${acked.size} acknowledgements`)));
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          const match = /^acked (\d+)$/.exec(line);
-          if (!match) return;
-          acked.add(Number(match[1]));
-          if (cut && acked.size === writes / 4) proxy.cut();
-          if (acked.size === writes / 2) {
-            child.kill('SIGKILL');
-            resolve();
-          }
-        });
-      });
+      const acked = await writeUntilKilled({ url, schema, dir, writes, cut: cut ? proxy : undefined });
       proxy.restore();
       const started = performance.now();
-      const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-      let recovered = 0;
-      const rt = await openDualWrite({
-        db: direct,
-        env: {},
-        flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-        outbox,
-        mirror: { mode: 'async' },
-        verifier: { enabled: false },
-        lease: { ttlMs: 1000 },
-        logger: { info() {}, warn: (line: string) => void (recovered = Number(/(\d+) acknowledged/.exec(line)?.[1] ?? recovered)), error() {} },
-      });
+      const warnings: string[] = [];
+      const { rt, outbox } = await reopenAfterCrash(direct, dir, warnings);
+      const recovered = Number(warnings.map((line) => /(\d+) acknowledged/.exec(line)?.[1]).find(Boolean) ?? 0);
       const depth = outbox.stats().depth;
       const stuck = await rt.replayer.drainFor('postgres');
       if (stuck) throw new Error(stuck);
       const recoverySeconds = (performance.now() - started) / 1000;
-      const rows = await direct.query<{ name: string; description: string }>("SELECT name, description FROM projects WHERE name LIKE 'crash-%'");
-      const stored = new Map(rows.map((row) => [row.name, row.description]));
-      const lost = [...acked].filter((n) => stored.get(`crash-${n}`) !== `acknowledged ${n}`).length;
+      const lost = (await lostWrites(direct, acked)).length;
       await rt.close();
       await outbox.close();
       await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileAtomically } from '../src/atomic-file.js';
 import { Listeners, parseFlags, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 /** Where the flags last in force are kept: DUALWRITE_LAST_FLAGS_PATH, default .dualwrite/last-flags.json. */
@@ -49,15 +48,6 @@ export class LastKnownFlagSource implements FlagSource {
 
 /** Saves the flags in force (temp file, fsync, rename), for the next process. */
 export async function saveLastKnownFlags(path: string, flags: MigrationFlags, now = new Date()): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
-  const handle = await open(temporary, 'w');
-  try {
-    const saved: SavedFlags = { stage: flags.stage, readPercent: flags.readPercent, rolloutGroup: flags.rolloutGroup, savedAt: now.toISOString() };
-    await handle.writeFile(`${JSON.stringify(saved)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, path);
+  const saved: SavedFlags = { stage: flags.stage, readPercent: flags.readPercent, rolloutGroup: flags.rolloutGroup, savedAt: now.toISOString() };
+  await writeFileAtomically(path, `${JSON.stringify(saved)}\n`);
 }

@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
+import { readFileIfExists, writeFileAtomically } from '../atomic-file.js';
 import { dirname } from 'node:path';
 import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 
@@ -140,16 +141,8 @@ export class FileOutbox implements Outbox {
   /** Rewrites the journal with only the pending entries (temp file, fsync, rename). */
   private async compact(): Promise<void> {
     await (this.writing = this.writing.then(async () => {
-      const temporary = `${this.path}.${process.pid}.tmp`;
-      const handle = await open(temporary, 'w');
-      try {
-        await handle.writeFile([...this.pending.values()].map((entry) => `${JSON.stringify({ append: entry })}\n`).join(''));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeFileAtomically(this.path, [...this.pending.values()].map((entry) => `${JSON.stringify({ append: entry })}\n`).join(''));
       await this.file.close();
-      await rename(temporary, this.path);
       this.file = await open(this.path, 'a');
       this.journalLines = this.pending.size;
     }));
@@ -158,13 +151,8 @@ export class FileOutbox implements Outbox {
 
 /** Reads the journal's lines; a torn last line is cut off the file, so the next append starts a line of its own. */
 async function readJournal(path: string): Promise<JournalLine[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  let text = await readFileIfExists(path);
+  if (text === undefined) return [];
   if (text.length > 0 && !text.endsWith('\n')) {
     text = text.slice(0, text.lastIndexOf('\n') + 1);
     await truncate(path, Buffer.byteLength(text));

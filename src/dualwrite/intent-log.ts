@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { readFileIfExists, writeFileAtomically } from '../atomic-file.js';
 import { dirname } from 'node:path';
 import type { MirrorOp, Outbox } from './outbox.js';
 
@@ -114,29 +115,16 @@ export class IntentLog {
 
   /** Rewrites the file with only the unfinished intents (temp file, fsync, rename). */
   private async compact(): Promise<void> {
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w');
-    try {
-      await handle.writeFile([...this.unfinished.values()].map((intent) => `${JSON.stringify(intent)}\n`).join(''));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeFileAtomically(this.path, [...this.unfinished.values()].map((intent) => `${JSON.stringify(intent)}\n`).join(''));
     await this.file.close();
-    await rename(temporary, this.path);
     this.file = await open(this.path, 'a');
   }
 }
 
 /** The intents of a previous process in order; a torn last line (a crash mid-append) was never acknowledged. */
 async function readIntents(path: string): Promise<MirrorOp[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  const text = await readFileIfExists(path);
+  if (text === undefined) return [];
   const lines = text.split('\n');
   if (!text.endsWith('\n')) lines.pop();
   // By sequence number: a compaction may have written an intent that a later append repeats.

@@ -1,5 +1,5 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomically } from '../atomic-file.js';
 import type { EntityCatalog } from '../domain/records.js';
 import type { MemoryTables } from './memory-tables.js';
 
@@ -23,21 +23,7 @@ export async function writeSnapshot<Records extends object>(path: string, tables
   for (const entity of Object.keys(tables.catalog) as (keyof Records & string)[]) {
     entities[entity] = [...tables.values(entity)];
   }
-  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    const file = await open(temporary, 'w');
-    try {
-      await file.writeFile(JSON.stringify({ format: FORMAT, version: VERSION, entities }));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeFileAtomically(path, JSON.stringify({ format: FORMAT, version: VERSION, entities }));
 }
 
 /**

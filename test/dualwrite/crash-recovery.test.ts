@@ -1,17 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { FlagState } from '../../flags/flag-state.js';
-import { ManualFlagSource } from '../../flags/manual-flags.js';
-import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite } from '../../src/dualwrite/runtime.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
+import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../support/crash-run.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -35,49 +30,15 @@ for (const factory of availableBackends(['postgres'])) {
           await migrate(schema.db, await loadMigrations());
           url.hostname = '127.0.0.1';
           url.port = String(proxy.port);
-          const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/crash-child.ts'], {
-            env: { ...process.env, DATABASE_URL: url.toString(), CRASH_SCHEMA: schema.schema, CRASH_DIR: dir, CRASH_WRITES: String(WRITES) },
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          const acked = new Set<number>();
-          const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-          // Cut PostgreSQL off after a quarter of the writes (when asked), kill the process at half.
-          await new Promise<void>((resolve, reject) => {
-            child.on('exit', () => reject(new Error(`the child exited before it was killed, after ${acked.size} acknowledgements`)));
-            createInterface({ input: child.stdout! }).on('line', (line) => {
-              const match = /^acked (\d+)$/.exec(line);
-              if (!match) return;
-              acked.add(Number(match[1]));
-              if (outage && acked.size === WRITES / 4) proxy.cut();
-              if (acked.size === WRITES / 2) {
-                child.kill('SIGKILL');
-                resolve();
-              }
-            });
-          });
-          expect(await exited).toBe('SIGKILL');
+          const acked = await writeUntilKilled({ url: url.toString(), schema: schema.schema, dir, writes: WRITES, cut: outage ? proxy : undefined });
           proxy.restore();
 
           const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema: schema.schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
-          const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-          const warnings: string[] = [];
-          const rt = await openDualWrite({
-            db,
-            env: {},
-            flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-            outbox,
-            mirror: { mode: 'async' },
-            verifier: { enabled: false },
-            lease: { ttlMs: 1000 },
-            logger: { info() {}, warn: (line: string) => void warnings.push(line), error: (line: string) => void warnings.push(line) },
-          });
+          const { rt, outbox } = await reopenAfterCrash(db, dir);
           try {
             await rt.replayer.stop();
             expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
-            const rows = await db.query<{ name: string; description: string }>("SELECT name, description FROM projects WHERE name LIKE 'crash-%'");
-            const stored = new Map(rows.map((row) => [row.name, row.description]));
-            const missing = [...acked].filter((n) => stored.get(`crash-${n}`) !== `acknowledged ${n}`);
-            expect(missing).toEqual([]);
+            expect(await lostWrites(db, acked)).toEqual([]);
             expect(acked.size).toBeGreaterThanOrEqual(WRITES / 2);
           } finally {
             await rt.close();
