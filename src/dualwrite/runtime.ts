@@ -21,6 +21,7 @@ import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import { scanAll } from '../record-scan.js';
 import { AGENT_TASK_STORE_METHODS } from './agent-task-store-description.js';
 import { createDualWriteStore } from './dual-write-store.js';
+import { FallbackOutbox } from './fallback-outbox.js';
 import { FileOutbox } from './file-outbox.js';
 import { IntentLog } from './intent-log.js';
 import { GRAPH_STORE_METHODS } from './graph-store-description.js';
@@ -54,7 +55,11 @@ export interface DualWriteRuntimeOptions {
    * and the stage gauge are exported). Default: openFlags(env) (Unleash, file, env).
    */
   readonly flags?: FlagState | ((options: FlagStateOptions) => FlagState);
-  /** Outbox. Default: RedisOutbox when REDIS_URL is set, else FileOutbox at DUALWRITE_OUTBOX_PATH (.dualwrite/outbox.jsonl). */
+  /**
+   * Outbox. Default: when REDIS_URL is set, the RedisOutbox, falling back to a FileOutbox at
+   * DUALWRITE_OUTBOX_PATH while Redis cannot be written; else that FileOutbox
+   * (.dualwrite/outbox.jsonl).
+   */
   readonly outbox?: Outbox;
   /**
    * The async mirror's write-ahead log (IntentLog): where it lives, or false to do without
@@ -193,7 +198,8 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       if ((await redisOutbox.persistent()) === false) {
         logger.warn(`dualwrite: Redis at ${redactUrl(env.REDIS_URL)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`);
       }
-      outbox = redisOutbox;
+      // While Redis cannot be written, failures are journaled locally rather than waiting on it.
+      outbox = new FallbackOutbox(redisOutbox, await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined }), { logger, breaker: options.mirror?.breaker });
     } else {
       outbox = await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined });
     }

@@ -37,9 +37,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A redis-server of this test's own, without persistence, answering once it is up. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+/** A redis-server of this test's own (persistent: every write fsynced to its AOF), answering once it is up. */
+async function startRedis(port: number, dir: string, persistent = false): Promise<ChildProcess> {
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { stdio: 'ignore' });
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => {});
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -56,7 +57,7 @@ async function startRedis(port: number, dir: string): Promise<ChildProcess> {
   throw new Error(`redis-server on port ${port} did not start`);
 }
 
-describe.runIf(available)('Redis outbox loss', () => {
+describe.runIf(available)('Redis outbox loss and outage', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -75,7 +76,7 @@ describe.runIf(available)('Redis outbox loss', () => {
     const logs: string[] = [];
     const rt = await openDualWrite({
       db,
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') },
+      env: { REDIS_URL: `redis://127.0.0.1:${port}`, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
       mirror: { breaker: { probeMs: 0 } },
       verifier: { enabled: false, graceMs: 0 },
@@ -108,5 +109,48 @@ describe.runIf(available)('Redis outbox loss', () => {
     // Healthy writes to those keys are mirrored directly again, not queued behind lost entries.
     const fresh = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'lost-0', description: 'after the loss' });
     expect(await rt.postgres.graph.getProject(fresh)).toEqual(fresh);
+  }, 60_000);
+
+  it('while Redis is down, mirror failures go to a local journal without waiting on it, and are replayed after the older ones once it is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-redis-down-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    let redis = await startRedis(port, dir, true);
+    cleanups.push(async () => void redis.kill('SIGKILL'));
+    const pglite = await PgliteExecutor.open();
+    cleanups.push(() => pglite.close());
+    await migrate(pglite, await loadMigrations());
+    const db = new FaultySql(pglite);
+    const logs: string[] = [];
+    const rt = await openDualWrite({
+      db,
+      env: { REDIS_URL: `redis://127.0.0.1:${port}`, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
+      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+      mirror: { breaker: { probeMs: 0 } },
+      verifier: { enabled: false, graceMs: 0 },
+      logger: { info() {}, warn: (line: string) => void logs.push(`warn ${line}`), error: (line: string) => void logs.push(`error ${line}`) },
+    });
+    cleanups.push(() => rt.close());
+    await rt.replayer.stop();
+    const K = { ecosystem: 'npm', name: 'k' };
+
+    db.down = true;
+    await rt.graph.upsertProject({ ...K, description: 'older, journaled in Redis' });
+    const exited = new Promise((resolve) => redis.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+    const newer = await rt.graph.upsertProject({ ...K, description: 'newer, journaled locally' });
+    const other = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'other' });
+    expect(rt.mirror.journaledFor('postgres')).toBe(3);
+    expect(logs.filter((line) => line.includes('journaled to the local outbox'))).toHaveLength(1);
+    expect(logs.some((line) => line.includes('LOST'))).toBe(false);
+
+    redis = await startRedis(port, dir, true);
+    db.down = false;
+    expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
+    expect(await rt.postgres.graph.getProject(K)).toEqual(newer);
+    expect(await rt.postgres.graph.getProject(other)).toEqual(other);
+    expect(rt.outbox.stats().depth).toBe(0);
+    expect(await metricSum(rt.metrics.registry, METRIC.outboxLost)).toBe(0);
   }, 60_000);
 });
