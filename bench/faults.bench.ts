@@ -10,6 +10,7 @@ import { openDualWrite } from '../src/dualwrite/runtime.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
 import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../test/support/crash-run.js';
+import { startPrivateRedis } from '../test/support/private-redis.js';
 import { dumpSide } from '../test/support/runtimes.js';
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
 import { withBenchSchema } from './bench-database.js';
@@ -23,28 +24,37 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Real faults against a real PostgreSQL, reached through a TCP proxy that is cut (the
- * shared server itself is never touched), and a writing child process killed with
- * SIGKILL: for each, caller errors, acknowledged writes lost, how far the outbox grew and
- * how long after PostgreSQL answered again the sides were equal.
+ * shared server itself is never touched), a private redis-server killed and restarted,
+ * and a writing child process killed with SIGKILL: for each, caller errors, the slowest
+ * write, acknowledged writes lost, how far the outbox grew and how long after PostgreSQL
+ * answered again the sides were equal.
  */
 export async function benchFaults(): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
-  for (const mode of ['sync', 'async'] as MirrorMode[]) {
-    const outage = await outageUnderLoad(mode);
-    rows.push([`PostgreSQL cut off ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}`, String(outage.callerErrors), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
-    summary[`outage.${mode}.drainSeconds`] = outage.drainSeconds;
-    summary[`outage.${mode}.lost`] = outage.lost;
+  const outages: { mode: MirrorMode; redis: boolean }[] = [
+    { mode: 'sync', redis: false },
+    { mode: 'async', redis: false },
+    { mode: 'sync', redis: true },
+  ];
+  for (const { mode, redis } of outages) {
+    const outage = await outageUnderLoad(mode, redis);
+    const what = `PostgreSQL cut off ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
+    rows.push([what, String(outage.callerErrors), outage.slowestMs.toFixed(0), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
+    const name = `outage.${mode}${redis ? '.redis' : ''}`;
+    summary[`${name}.drainSeconds`] = outage.drainSeconds;
+    summary[`${name}.lost`] = outage.lost;
+    summary[`${name}.slowestMs`] = outage.slowestMs;
   }
   for (const cut of [false, true]) {
     const killed = await killWhileWriting(cut);
-    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
+    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
     summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
   }
   return {
     name: 'faults: real PostgreSQL behind a TCP proxy, and SIGKILL of a writing process',
-    headers: ['what happened', 'caller errors', 'acknowledged writes lost', 'outbox peak (recovered)', 'outbox grew after recovery', 'seconds until sides equal'],
+    headers: ['what happened', 'caller errors', 'slowest write ms', 'acknowledged writes lost', 'outbox peak (recovered)', 'outbox grew after recovery', 'seconds until sides equal'],
     rows,
     summary,
   };
@@ -62,26 +72,42 @@ async function throughProxy<T>(work: (url: string, proxy: TcpProxy) => Promise<T
   }
 }
 
-async function outageUnderLoad(mode: MirrorMode) {
-  return withBenchSchema(`dw_faults_${mode}`, (direct) =>
+/**
+ * PostgreSQL cut off for OUTAGE_SECONDS under steady load. With `redis`, the outbox is a
+ * private redis-server's stream, killed for the middle third of the outage and restarted.
+ */
+async function outageUnderLoad(mode: MirrorMode, redis = false) {
+  return withBenchSchema(`dw_faults_${mode}${redis ? '_redis' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
       const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema: (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s, minSize: 0, connectTimeoutMs: 1000 });
-      const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]), outbox, mirror: { mode }, verifier: { enabled: false }, logger: { info() {}, warn() {}, error() {} } });
+      const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
+      const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+      const rt = await openDualWrite({
+        db,
+        env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
+        flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+        outbox,
+        mirror: { mode },
+        verifier: { enabled: false },
+        logger: { info() {}, warn() {}, error() {} },
+      });
       let running = true;
       let callerErrors = 0;
       let written = 0;
+      let slowestMs = 0;
       const started = performance.now();
       const writers = Array.from({ length: WRITERS }, async (_, writer) => {
         for (let n = 0; running; n++) {
           const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
           await sleep(Math.max(0, due - performance.now()));
           const i = n * WRITERS + writer;
+          const began = performance.now();
           await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
             () => void written++,
             () => void callerErrors++,
           );
+          slowestMs = Math.max(slowestMs, performance.now() - began);
         }
       });
       const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
@@ -89,6 +115,14 @@ async function outageUnderLoad(mode: MirrorMode) {
       proxy.cut();
       progress('PostgreSQL cut off');
       for (let second = 0; second < OUTAGE_SECONDS; second++) {
+        if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
+          await privateRedis.kill();
+          progress('Redis killed');
+        }
+        if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
+          await privateRedis.restart();
+          progress('Redis restarted');
+        }
         await sleep(1000);
         if (second % 10 === 9) progress(`${second + 1} s into the outage`);
       }
@@ -114,10 +148,11 @@ async function outageUnderLoad(mode: MirrorMode) {
       const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
       const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
       await rt.close();
-      await outbox.close();
+      await outbox?.close();
       await db.close();
+      await privateRedis?.kill();
       await rm(dir, { recursive: true, force: true });
-      return { callerErrors, lost, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
+      return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
     }),
   );
 }

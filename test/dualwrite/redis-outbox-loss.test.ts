@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
@@ -13,6 +10,7 @@ import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
+import { startPrivateRedis } from '../support/private-redis.js';
 
 /**
  * A Redis outbox whose server restarts without persistence loses its entries: that is
@@ -29,34 +27,6 @@ const available = (() => {
   return false;
 })();
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A redis-server of this test's own (persistent: every write fsynced to its AOF), answering once it is up. */
-async function startRedis(port: number, dir: string, persistent = false): Promise<ChildProcess> {
-  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return child;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server on port ${port} did not start`);
-}
-
 describe.runIf(available)('Redis outbox loss and outage', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
@@ -66,9 +36,8 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
   it('is detected after a restart without persistence: counted, logged, pending keys rebuilt, the lost writes verified', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-redis-loss-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    let redis = await startRedis(port, dir);
-    cleanups.push(async () => void redis.kill('SIGKILL'));
+    const redis = await startPrivateRedis(dir, false);
+    cleanups.push(() => redis.kill());
     const pglite = await PgliteExecutor.open();
     cleanups.push(() => pglite.close());
     await migrate(pglite, await loadMigrations());
@@ -76,7 +45,7 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     const logs: string[] = [];
     const rt = await openDualWrite({
       db,
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
+      env: { REDIS_URL: redis.url, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
       mirror: { breaker: { probeMs: 0 } },
       verifier: { enabled: false, graceMs: 0 },
@@ -92,10 +61,8 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     expect(rt.outbox.stats().depth).toBe(5);
     expect(rt.mirror.isPending('project:npm/lost-0')).toBe(true);
 
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGKILL');
-    await exited;
-    redis = await startRedis(port, dir);
+    await redis.kill();
+    await redis.restart();
     db.down = false;
 
     // The next replay round reads the stream: nothing there, and the sentinel is gone.
@@ -114,9 +81,8 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
   it('while Redis is down, mirror failures go to a local journal without waiting on it, and are replayed after the older ones once it is back', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-redis-down-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    let redis = await startRedis(port, dir, true);
-    cleanups.push(async () => void redis.kill('SIGKILL'));
+    const redis = await startPrivateRedis(dir, true);
+    cleanups.push(() => redis.kill());
     const pglite = await PgliteExecutor.open();
     cleanups.push(() => pglite.close());
     await migrate(pglite, await loadMigrations());
@@ -124,7 +90,7 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     const logs: string[] = [];
     const rt = await openDualWrite({
       db,
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
+      env: { REDIS_URL: redis.url, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
       mirror: { breaker: { probeMs: 0 } },
       verifier: { enabled: false, graceMs: 0 },
@@ -136,16 +102,14 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
 
     db.down = true;
     await rt.graph.upsertProject({ ...K, description: 'older, journaled in Redis' });
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGKILL');
-    await exited;
+    await redis.kill();
     const newer = await rt.graph.upsertProject({ ...K, description: 'newer, journaled locally' });
     const other = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'other' });
     expect(rt.mirror.journaledFor('postgres')).toBe(3);
     expect(logs.filter((line) => line.includes('journaled to the local outbox'))).toHaveLength(1);
     expect(logs.some((line) => line.includes('LOST'))).toBe(false);
 
-    redis = await startRedis(port, dir, true);
+    await redis.restart();
     db.down = false;
     expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
     expect(await rt.postgres.graph.getProject(K)).toEqual(newer);
