@@ -82,77 +82,81 @@ async function outageUnderLoad(mode: MirrorMode, redis = false) {
       const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
       const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema: (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s, minSize: 0, connectTimeoutMs: 1000 });
       const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
-      const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-      const rt = await openDualWrite({
-        db,
-        env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
-        flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-        outbox,
-        mirror: { mode },
-        verifier: { enabled: false },
-        logger: { info() {}, warn() {}, error() {} },
-      });
-      let running = true;
-      let callerErrors = 0;
-      let written = 0;
-      let slowestMs = 0;
-      const started = performance.now();
-      const writers = Array.from({ length: WRITERS }, async (_, writer) => {
-        for (let n = 0; running; n++) {
-          const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
-          await sleep(Math.max(0, due - performance.now()));
-          const i = n * WRITERS + writer;
-          const began = performance.now();
-          await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
-            () => void written++,
-            () => void callerErrors++,
-          );
-          slowestMs = Math.max(slowestMs, performance.now() - began);
+      // Killed however the run ends: a redis-server of this bench must not outlive it.
+      try {
+        const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+        const rt = await openDualWrite({
+          db,
+          env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
+          flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+          outbox,
+          mirror: { mode },
+          verifier: { enabled: false },
+          logger: { info() {}, warn() {}, error() {} },
+        });
+        let running = true;
+        let callerErrors = 0;
+        let written = 0;
+        let slowestMs = 0;
+        const started = performance.now();
+        const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+          for (let n = 0; running; n++) {
+            const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
+            await sleep(Math.max(0, due - performance.now()));
+            const i = n * WRITERS + writer;
+            const began = performance.now();
+            await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
+              () => void written++,
+              () => void callerErrors++,
+            );
+            slowestMs = Math.max(slowestMs, performance.now() - began);
+          }
+        });
+        const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
+        await sleep(2000);
+        proxy.cut();
+        progress('PostgreSQL cut off');
+        for (let second = 0; second < OUTAGE_SECONDS; second++) {
+          if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
+            await privateRedis.kill();
+            progress('Redis killed');
+          }
+          if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
+            await privateRedis.restart();
+            progress('Redis restarted');
+          }
+          await sleep(1000);
+          if (second % 10 === 9) progress(`${second + 1} s into the outage`);
         }
-      });
-      const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
-      await sleep(2000);
-      proxy.cut();
-      progress('PostgreSQL cut off');
-      for (let second = 0; second < OUTAGE_SECONDS; second++) {
-        if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
-          await privateRedis.kill();
-          progress('Redis killed');
+        const atRestore = rt.outbox.stats().depth;
+        proxy.restore();
+        progress('PostgreSQL back');
+        const restored = performance.now();
+        let peakAfter = atRestore;
+        // Equal but for the mirror's normal lag: nothing left in the outbox.
+        while (rt.outbox.stats().depth > 0) {
+          peakAfter = Math.max(peakAfter, rt.outbox.stats().depth);
+          if (performance.now() - restored > 600_000) throw new Error('the outbox did not drain within 10 minutes');
+          await sleep(100);
         }
-        if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
-          await privateRedis.restart();
-          progress('Redis restarted');
-        }
-        await sleep(1000);
-        if (second % 10 === 9) progress(`${second + 1} s into the outage`);
+        const drainSeconds = (performance.now() - restored) / 1000;
+        progress(`drained in ${drainSeconds.toFixed(1)} s`);
+        running = false;
+        await Promise.all(writers);
+        await rt.mirror.drain();
+        await rt.replayer.drainFor('postgres');
+        const memory = await dumpSide(rt, 'memory');
+        const postgres = await dumpSide(rt, 'postgres');
+        const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
+        const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
+        await rt.close();
+        await outbox?.close();
+        await db.close();
+        await rm(dir, { recursive: true, force: true });
+        return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
+      } finally {
+        await privateRedis?.kill();
       }
-      const atRestore = rt.outbox.stats().depth;
-      proxy.restore();
-      progress('PostgreSQL back');
-      const restored = performance.now();
-      let peakAfter = atRestore;
-      // Equal but for the mirror's normal lag: nothing left in the outbox.
-      while (rt.outbox.stats().depth > 0) {
-        peakAfter = Math.max(peakAfter, rt.outbox.stats().depth);
-        if (performance.now() - restored > 600_000) throw new Error('the outbox did not drain within 10 minutes');
-        await sleep(100);
-      }
-      const drainSeconds = (performance.now() - restored) / 1000;
-      progress(`drained in ${drainSeconds.toFixed(1)} s`);
-      running = false;
-      await Promise.all(writers);
-      await rt.mirror.drain();
-      await rt.replayer.drainFor('postgres');
-      const memory = await dumpSide(rt, 'memory');
-      const postgres = await dumpSide(rt, 'postgres');
-      const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
-      const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
-      await rt.close();
-      await outbox?.close();
-      await db.close();
-      await privateRedis?.kill();
-      await rm(dir, { recursive: true, force: true });
-      return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
     }),
   );
 }

@@ -33,10 +33,11 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('is detected after a restart without persistence: counted, logged, pending keys rebuilt, the lost writes verified', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dw-redis-loss-'));
+  /** A dual-write runtime on PGlite (behind a switch) whose outbox is a private redis-server's stream. */
+  async function open(prefix: string, persistent: boolean) {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const redis = await startPrivateRedis(dir, false);
+    const redis = await startPrivateRedis(dir, persistent);
     cleanups.push(() => redis.kill());
     const pglite = await PgliteExecutor.open();
     cleanups.push(() => pglite.close());
@@ -53,6 +54,11 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     });
     cleanups.push(() => rt.close());
     await rt.replayer.stop();
+    return { rt, db, logs, redis };
+  }
+
+  it('is detected after a restart without persistence: counted, logged, pending keys rebuilt, the lost writes verified', async () => {
+    const { rt, db, logs, redis } = await open('dw-redis-loss-', false);
     expect(logs.filter((line) => line.includes('keeps no data across a restart'))).toHaveLength(1);
 
     db.down = true;
@@ -79,25 +85,7 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
   }, 60_000);
 
   it('while Redis is down, mirror failures go to a local journal without waiting on it, and are replayed after the older ones once it is back', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dw-redis-down-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const redis = await startPrivateRedis(dir, true);
-    cleanups.push(() => redis.kill());
-    const pglite = await PgliteExecutor.open();
-    cleanups.push(() => pglite.close());
-    await migrate(pglite, await loadMigrations());
-    const db = new FaultySql(pglite);
-    const logs: string[] = [];
-    const rt = await openDualWrite({
-      db,
-      env: { REDIS_URL: redis.url, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
-      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-      mirror: { breaker: { probeMs: 0 } },
-      verifier: { enabled: false, graceMs: 0 },
-      logger: { info() {}, warn: (line: string) => void logs.push(`warn ${line}`), error: (line: string) => void logs.push(`error ${line}`) },
-    });
-    cleanups.push(() => rt.close());
-    await rt.replayer.stop();
+    const { rt, db, logs, redis } = await open('dw-redis-down-', true);
     const K = { ecosystem: 'npm', name: 'k' };
 
     db.down = true;
