@@ -226,11 +226,6 @@ export class Mirror {
     }
   }
 
-  /** Accepts a write and resolves as the mode says: sync once applied or journaled, async once queued. */
-  async submit(op: MirrorOp): Promise<void> {
-    const { applied } = await this.accept(op);
-    if (this.mode === 'sync') await applied;
-  }
 
   /**
    * Resolves when the writes accepted before this call are applied or journaled, even if
