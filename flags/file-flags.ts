@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { writeFileAtomically } from '../src/atomic-file.js';
 import { Listeners, parseFlags, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 export interface FileFlagOptions {
@@ -42,6 +43,17 @@ export class FileFlagSource implements FlagSource {
     clearInterval(this.timer);
   }
 
+  /**
+   * Replaces the file with `flags` (temp file, fsync, rename) and puts them in force at once,
+   * without waiting for the next poll. Who changed them and why are kept in the file, for
+   * whoever opens it next.
+   */
+  async write(flags: MigrationFlags, change: FlagChange): Promise<void> {
+    const body = { stage: flags.stage, readFromPostgresPercent: flags.readPercent, rolloutGroup: flags.rolloutGroup, ...change };
+    await writeFileAtomically(this.options.path, `${JSON.stringify(body, null, 2)}\n`);
+    this.reload();
+  }
+
   private poll(): void {
     if (fileIdentity(this.options.path) !== this.seen) this.reload();
   }
@@ -60,6 +72,13 @@ export class FileFlagSource implements FlagSource {
     this.flags = next;
     this.listeners.notify();
   }
+}
+
+/** Who changed the flags, when and why. */
+export interface FlagChange {
+  readonly reason: string;
+  readonly principal: string;
+  readonly changedAt: string;
 }
 
 /** Inode, size and modification time: changes whenever the file is edited or replaced. */

@@ -24,6 +24,14 @@ export interface FlagSource {
   close(): Promise<void>;
 }
 
+/** Flags cannot be set here because another source owns them (Unleash, or the caller's own FlagState). */
+export class FlagSourceConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagSourceConflictError';
+  }
+}
+
 /** Reports a source's trouble without throwing (the last known flags stay in force). */
 export type FlagErrorListener = (source: string, error: unknown) => void;
 

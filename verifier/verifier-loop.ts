@@ -36,6 +36,8 @@ export class VerifierLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<VerifyReport | undefined> | undefined;
   private readonly lock: VerifierLock;
+  /** The last completed run's report (differences cut at maxReported), for status pages and admin APIs. */
+  lastReport: VerifyReport | undefined;
 
   constructor(private readonly options: VerifierLoopOptions) {
     this.lock = options.lock ?? new AdvisoryLock(options.db);
@@ -70,6 +72,7 @@ export class VerifierLoop {
         this.options.repair && found.differences.length > 0
           ? await repair(found.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
           : [];
+      this.lastReport = report;
       this.options.onReport?.(report, repairs);
       return report;
     });

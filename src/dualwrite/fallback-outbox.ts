@@ -1,10 +1,12 @@
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
-import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import { journalItemOf, type JournalItem, type MirrorOp, type Outbox, type OutboxEntry } from './outbox.js';
 
 /** Options of FallbackOutbox. */
 export interface FallbackOutboxOptions {
   /** Longest wait for the shared outbox before an append goes to the local one. Default 1000 ms. */
   readonly appendTimeoutMs?: number;
+  /** Entries moved from the local outbox into the shared one per round trip. Default 1000. */
+  readonly moveBatchSize?: number;
   /** When the shared outbox is tried again after a failure. Default: probe every 1000 ms. */
   readonly breaker?: CircuitBreakerOptions;
   readonly logger?: Pick<Console, 'warn'>;
@@ -13,14 +15,17 @@ export interface FallbackOutboxOptions {
 /**
  * A shared outbox (the Redis stream) that never stalls its callers: while it cannot be
  * written, entries go to a local file outbox instead, and once it answers again they are
- * moved into it, in order, before anything newer is appended there. Replay reads the
- * shared outbox only, so a key's entries are replayed in the order they were journaled:
- * those written before the shared outbox failed, then the moved ones, then later ones.
- * Entries waiting in the local outbox are therefore replayed once the shared one is back.
+ * moved into it in the background, in order and in batches, before anything newer is
+ * appended there. Until the local outbox is empty every append goes to it too (behind the
+ * entries waiting there), so callers never wait for a move and a key's entries reach the
+ * shared outbox in the order they were journaled. Replay reads the shared outbox only,
+ * once nothing waits locally.
  */
 export class FallbackOutbox implements Outbox {
   private readonly breaker: CircuitBreaker;
   private moving: Promise<void> | undefined;
+  /** Local appends not yet durable: they are not in the local outbox's depth yet, but come before anything appended after them. */
+  private readonly localWrites = new Set<Promise<unknown>>();
 
   constructor(
     private readonly shared: Outbox,
@@ -39,24 +44,41 @@ export class FallbackOutbox implements Outbox {
   }
 
   async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    await this.moveLocalEntries();
-    if (this.local.stats().depth === 0 && this.breaker.allow()) {
+    const [entry] = await this.appendAll([{ op, reason }]);
+    return entry!;
+  }
+
+  async appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
+    if (!this.waitingLocally() && this.breaker.allow()) {
       try {
-        const entry = await this.withinTimeout(this.shared.append(op, reason));
+        const entries = await this.withinTimeout(this.shared.appendAll(items));
         this.breaker.succeeded();
-        return entry;
+        return entries;
       } catch {
         this.breaker.failed();
       }
     }
-    return this.local.append(op, reason);
+    return this.appendLocally(items);
   }
 
-  /** The shared outbox's entries; none while it is out of reach, or while local entries wait to be moved. */
+  /**
+   * The shared outbox's entries, after moving what waits locally (replay may wait for a move;
+   * writers never do). None while entries still wait in the local one: they are older, and
+   * replay keeps journal order.
+   */
   async peek(limit: number): Promise<OutboxEntry[]> {
-    await this.moveLocalEntries();
-    if (this.local.stats().depth > 0) return [];
+    // A move under way may have started before the shared outbox came back: wait for it, then try once more.
+    await this.moving;
+    this.startMove();
+    await this.moving;
+    if (this.waitingLocally()) return [];
     return this.shared.peek(limit);
+  }
+
+  /** The shared outbox's entries, then the local one's: the local ones were journaled after them. */
+  async list(): Promise<OutboxEntry[]> {
+    await Promise.all(this.localWrites);
+    return [...(await this.shared.list()), ...(await this.local.list())];
   }
 
   ack(ids: readonly string[]): Promise<void> {
@@ -79,32 +101,53 @@ export class FallbackOutbox implements Outbox {
 
   async close(): Promise<void> {
     await this.moving;
+    await Promise.all(this.localWrites);
     await this.local.close();
     await this.shared.close();
   }
 
-  /** Moves what the local outbox holds into the shared one, oldest first, when the shared one can be tried. */
-  private moveLocalEntries(): Promise<void> {
-    if (this.local.stats().depth === 0 || !this.breaker.allow()) return Promise.resolve();
-    this.moving ??= (async () => {
-      try {
-        for (;;) {
-          const entries = await this.local.peek(500);
-          if (entries.length === 0) break;
-          for (const entry of entries) {
-            const { id: _id, journaledAt: _at, reason, ...op } = entry;
-            await this.withinTimeout(this.shared.append(op, reason));
-            await this.local.ack([entry.id]);
-          }
+  private waitingLocally(): boolean {
+    return this.local.stats().depth > 0 || this.localWrites.size > 0 || this.moving !== undefined;
+  }
+
+  private async appendLocally(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
+    const write = this.local.appendAll(items);
+    this.localWrites.add(write);
+    try {
+      return await write;
+    } finally {
+      this.localWrites.delete(write);
+      this.startMove();
+    }
+  }
+
+  /** Starts moving local entries in the background when the shared outbox may be tried; callers never wait for it. */
+  private startMove(): void {
+    if (this.moving || (this.local.stats().depth === 0 && this.localWrites.size === 0) || !this.breaker.allow()) return;
+    this.moving = this.moveLocalEntries().finally(() => (this.moving = undefined));
+  }
+
+  /**
+   * Moves batches, oldest first, until the local outbox is empty and no local append is in
+   * flight; a batch lands in the shared outbox (atomically) before it leaves the local one.
+   * A move far outpaces appends (one round trip per batch), so it ends under load too.
+   */
+  private async moveLocalEntries(): Promise<void> {
+    try {
+      for (;;) {
+        const entries = await this.local.peek(this.options.moveBatchSize ?? 1000);
+        if (entries.length === 0) {
+          if (this.localWrites.size === 0) break;
+          await Promise.all(this.localWrites);
+          continue;
         }
-        this.breaker.succeeded();
-      } catch {
-        this.breaker.failed();
-      } finally {
-        this.moving = undefined;
+        await this.withinTimeout(this.shared.appendAll(entries.map(journalItemOf)));
+        await this.local.ack(entries.map((entry) => entry.id));
       }
-    })();
-    return this.moving;
+      this.breaker.succeeded();
+    } catch {
+      this.breaker.failed();
+    }
   }
 
   private async withinTimeout<T>(work: Promise<T>): Promise<T> {

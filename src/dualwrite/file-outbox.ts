@@ -1,7 +1,7 @@
 import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
 import { readFileIfExists, writeFileAtomically } from '../atomic-file.js';
 import { dirname } from 'node:path';
-import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 
 export interface FileOutboxOptions {
   /** Journal path. Dead letters go to the same path with ".dead" before the extension. Default .dualwrite/outbox.jsonl */
@@ -55,10 +55,21 @@ export class FileOutbox implements Outbox {
   }
 
   async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    const entry: OutboxEntry = { ...op, id: String(this.nextSeq++).padStart(16, '0'), journaledAt: new Date().toISOString(), reason };
-    await this.write({ append: entry });
-    this.pending.set(entry.id, entry);
-    return entry;
+    const [entry] = await this.appendAll([{ op, reason }]);
+    return entry!;
+  }
+
+  async appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
+    const journaledAt = new Date().toISOString();
+    const entries = items.map(({ op, reason }): OutboxEntry => ({ ...op, id: String(this.nextSeq++).padStart(16, '0'), journaledAt, reason }));
+    // Written in one call, so they share one group commit.
+    await Promise.all(entries.map((entry) => this.write({ append: entry })));
+    for (const entry of entries) this.pending.set(entry.id, entry);
+    return entries;
+  }
+
+  list(): Promise<OutboxEntry[]> {
+    return Promise.resolve([...this.pending.values()]);
   }
 
   async peek(limit: number): Promise<OutboxEntry[]> {

@@ -144,7 +144,7 @@ export class Mirror {
   async loadJournaled(): Promise<void> {
     this.journaled.clear();
     this.journaledTo.memory = this.journaledTo.postgres = 0;
-    for (const entry of await this.options.outbox.peek(Number.MAX_SAFE_INTEGER)) this.countJournaled(entry, 1);
+    for (const entry of await this.options.outbox.list()) this.countJournaled(entry, 1);
   }
 
   /** Mirror writes accepted and not yet applied or journaled. */

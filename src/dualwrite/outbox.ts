@@ -43,14 +43,30 @@ export interface OutboxEntry extends MirrorOp {
   readonly reason: string;
 }
 
+/** A mirror write to journal and why it could not be applied. */
+export interface JournalItem {
+  readonly op: MirrorOp;
+  readonly reason: string;
+}
+
+/** The op an entry journals, without what the outbox added (to move it into another outbox). */
+export function journalItemOf(entry: OutboxEntry): JournalItem {
+  const { id: _id, journaledAt: _at, reason, ...op } = entry;
+  return { op, reason };
+}
+
 /**
  * Durable journal of mirror writes that failed, replayed in order once the target is
  * healthy. append() resolves only once the entry is durable.
  */
 export interface Outbox {
   append(op: MirrorOp, reason: string): Promise<OutboxEntry>;
-  /** The oldest `limit` entries, in journal order. */
+  /** Appends several entries, in order, in one round trip; resolves once all are durable. */
+  appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]>;
+  /** The oldest `limit` entries replay may apply now, in journal order. */
   peek(limit: number): Promise<OutboxEntry[]>;
+  /** Every entry waiting, in journal order, including any not yet offered to replay (for rebuilding which keys are pending). */
+  list(): Promise<OutboxEntry[]>;
   /** Removes replayed entries. */
   ack(ids: readonly string[]): Promise<void>;
   /** Moves an entry that keeps being rejected aside, for people to inspect. */

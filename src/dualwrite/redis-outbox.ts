@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 
 export interface RedisOutboxOptions {
   /** Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`, the sentinel to `${stream}:sentinel`. Default "dualwrite:outbox". */
@@ -33,10 +33,27 @@ export class RedisOutbox implements Outbox {
   }
 
   async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    const body = { ...op, journaledAt: new Date().toISOString(), reason };
-    const id = await this.redis.xadd(this.stream, '*', 'entry', JSON.stringify(body));
+    const [entry] = await this.appendAll([{ op, reason }]);
+    return entry!;
+  }
+
+  /** One MULTI/EXEC: the entries land together, in order, or none does. */
+  async appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
+    const journaledAt = new Date().toISOString();
+    const bodies = items.map(({ op, reason }) => ({ ...op, journaledAt, reason }));
+    const transaction = this.redis.multi();
+    for (const body of bodies) transaction.xadd(this.stream, '*', 'entry', JSON.stringify(body));
+    const results = (await transaction.exec()) ?? [];
     await this.refresh();
-    return { ...body, id: id! };
+    return bodies.map((body, index) => {
+      const [error, id] = results[index] ?? [new Error('MULTI was discarded'), null];
+      if (error) throw error;
+      return { ...body, id: id as string };
+    });
+  }
+
+  list(): Promise<OutboxEntry[]> {
+    return this.peek(Number.MAX_SAFE_INTEGER);
   }
 
   async peek(limit: number): Promise<OutboxEntry[]> {

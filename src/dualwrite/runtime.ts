@@ -3,7 +3,9 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { FlagState, type EffectiveFlags, type FlagStateOptions } from '../../flags/flag-state.js';
 import { lastKnownFlagsPath, saveLastKnownFlags } from '../../flags/last-known-flags.js';
+import { FlagSourceConflictError, parsePercent, parseStage } from '../../flags/migration-flags.js';
 import { openFlags } from '../../flags/open-flags.js';
+import { ValidationError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/records.js';
 import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
@@ -98,6 +100,13 @@ export interface DualWriteRuntime {
   readonly db: SqlExecutor;
   /** The flags operators set; `stage` is what is in force. */
   readonly flags: FlagState;
+  /**
+   * Sets the stage (and read percentage) in the flags file, where it outlives a restart, and
+   * returns the flags in force (the safety rules may refuse them: see `refused`). Bad values
+   * are a ValidationError naming the field. Throws FlagSourceConflictError when Unleash owns
+   * the flags (change them there) or the caller passed its own flags to openDualWrite.
+   */
+  setFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, change: { readonly reason: string; readonly principal: string }): Promise<EffectiveFlags>;
   /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
   readonly stage: StageGate;
   readonly mirror: Mirror;
@@ -175,8 +184,8 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   }
   metrics.source('pool', () => db.poolStats());
 
-  const flags =
-    options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : openFlags(env, { metrics, logger });
+  const fromEnv = options.flags ? undefined : openFlags(env, { metrics, logger });
+  const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
   if (!(options.flags instanceof FlagState)) opened.push(() => flags.close());
 
   let outbox = options.outbox;
@@ -299,6 +308,16 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     metrics,
     verifierMetrics,
     verifier,
+    async setFlags(requested, change) {
+      if (!fromEnv) throw new FlagSourceConflictError('the flags were given to openDualWrite by the application; change them there');
+      if (flags.current.source === 'unleash') throw new FlagSourceConflictError('the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there');
+      if (requested.stage === undefined || requested.stage === '') throw new ValidationError('stage', 'required');
+      const stage = validated('stage', () => parseStage(requested.stage, 'stage'));
+      const readPercent = validated('readPercent', () => parsePercent(requested.readPercent ?? 0, 'readPercent'));
+      if (change.reason.trim() === '') throw new ValidationError('reason', 'say why the stage changes');
+      await fromEnv.flagsFile.write({ stage, readPercent, rolloutGroup: flags.current.rolloutGroup }, { ...change, changedAt: new Date().toISOString() });
+      return flags.current;
+    },
     async resyncPostgres(backfillOptions = {}) {
       const stage = gate.current.stage;
       if (stage !== 'dual-write') throw new Error(`resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`);
@@ -351,6 +370,15 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       for (const close of opened.reverse()) await close();
     },
   };
+}
+
+/** Runs a flag parser, turning its TypeError into a ValidationError naming `field`. */
+function validated<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ValidationError(field, (error as Error).message);
+  }
 }
 
 function mirrorMode(value: string | undefined): MirrorMode {

@@ -67,7 +67,7 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
     const source = new ManualFlagSource({ stage: options.stage ?? 'dual-write', readPercent: options.readPercent ?? 0 });
     const rt = await openDualWrite({
       db: options.db,
-      env: options.env ? { DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'), ...options.env } : {},
+      env: options.env ? { DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'), DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), ...options.env } : {},
       flags: options.env ? undefined : new FlagState([source], { logger }),
       outbox,
       logger,
