@@ -10,7 +10,7 @@ import { GRAPH_STORE_METHODS } from '../src/dualwrite/graph-store-description.js
 import { DualWriteMetrics } from '../src/dualwrite/metrics.js';
 import { Mirror } from '../src/dualwrite/mirror.js';
 import { StageGate } from '../src/dualwrite/stage-gate.js';
-import { openDualWrite } from '../src/dualwrite/runtime.js';
+import { openDualWrite } from '../src/runtime/open-dual-write.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import type { GraphStore } from '../src/ports/graph-store.js';

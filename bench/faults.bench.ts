@@ -6,10 +6,12 @@ import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { FileOutbox } from '../src/dualwrite/file-outbox.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
-import { openDualWrite } from '../src/dualwrite/runtime.js';
+import { openDualWrite } from '../src/runtime/open-dual-write.js';
+import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
 import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../test/support/crash-run.js';
+import { privatePostgresUnavailable, startPrivatePostgres } from '../test/support/private-postgres.js';
 import { startPrivateRedis } from '../test/support/private-redis.js';
 import { dumpSide } from '../test/support/runtimes.js';
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
@@ -24,7 +26,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Real faults against a real PostgreSQL, reached through a TCP proxy that is cut (the
- * shared server itself is never touched), a private redis-server killed and restarted,
+ * shared server itself is never touched), a private PostgreSQL cluster SIGKILLed and
+ * started again, a private redis-server killed and restarted,
  * and a writing child process killed with SIGKILL: for each, caller errors, the slowest
  * write, acknowledged writes lost, how far the outbox grew and how long after PostgreSQL
  * answered again the sides were equal.
@@ -33,16 +36,20 @@ export async function benchFaults(): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
-  const outages: { mode: MirrorMode; redis: boolean }[] = [
-    { mode: 'sync', redis: false },
-    { mode: 'async', redis: false },
-    { mode: 'sync', redis: true },
+  const outages: { mode: MirrorMode; redis: boolean; fault: 'cut' | 'server-killed' }[] = [
+    { mode: 'sync', redis: false, fault: 'cut' },
+    { mode: 'async', redis: false, fault: 'cut' },
+    { mode: 'sync', redis: true, fault: 'cut' },
   ];
-  for (const { mode, redis } of outages) {
-    const outage = await outageUnderLoad(mode, redis);
-    const what = `PostgreSQL cut off ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
+  const privateCluster = privatePostgresUnavailable();
+  if (privateCluster) console.log(`  skipping the PostgreSQL SIGKILL rows: ${privateCluster}`);
+  else outages.push({ mode: 'sync', redis: false, fault: 'server-killed' }, { mode: 'async', redis: false, fault: 'server-killed' });
+  for (const { mode, redis, fault } of outages) {
+    const outage = fault === 'cut' ? await cutUnderLoad(mode, redis) : await serverKilledUnderLoad(mode);
+    const how = fault === 'cut' ? 'PostgreSQL cut off' : 'PostgreSQL SIGKILLed (private cluster), restarted after';
+    const what = `${how} ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
     rows.push([what, String(outage.callerErrors), outage.slowestMs.toFixed(0), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
-    const name = `outage.${mode}${redis ? '.redis' : ''}`;
+    const name = `outage.${mode}${redis ? '.redis' : ''}${fault === 'cut' ? '' : '.killed'}`;
     summary[`${name}.drainSeconds`] = outage.drainSeconds;
     summary[`${name}.lost`] = outage.lost;
     summary[`${name}.slowestMs`] = outage.slowestMs;
@@ -72,93 +79,118 @@ async function throughProxy<T>(work: (url: string, proxy: TcpProxy) => Promise<T
   }
 }
 
+/** How PostgreSQL is taken away during a run, and given back. */
+interface Fault {
+  begin(): Promise<void> | void;
+  end(): Promise<void> | void;
+}
+
 /**
- * PostgreSQL cut off for OUTAGE_SECONDS under steady load. With `redis`, the outbox is a
- * private redis-server's stream, killed for the middle third of the outage and restarted.
+ * PostgreSQL cut off through a TCP proxy for OUTAGE_SECONDS under steady load. With
+ * `redis`, the outbox is a private redis-server's stream, killed for the middle third of
+ * the outage and restarted.
  */
-async function outageUnderLoad(mode: MirrorMode, redis = false) {
+function cutUnderLoad(mode: MirrorMode, redis: boolean) {
   return withBenchSchema(`dw_faults_${mode}${redis ? '_redis' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
-      const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
-      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema: (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s, minSize: 0, connectTimeoutMs: 1000 });
-      const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
-      // Killed however the run ends: a redis-server of this bench must not outlive it.
-      try {
-        const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
-        const rt = await openDualWrite({
-          db,
-          env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
-          flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
-          outbox,
-          mirror: { mode },
-          verifier: { enabled: false },
-          logger: { info() {}, warn() {}, error() {} },
-        });
-        let running = true;
-        let callerErrors = 0;
-        let written = 0;
-        let slowestMs = 0;
-        const started = performance.now();
-        const writers = Array.from({ length: WRITERS }, async (_, writer) => {
-          for (let n = 0; running; n++) {
-            const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
-            await sleep(Math.max(0, due - performance.now()));
-            const i = n * WRITERS + writer;
-            const began = performance.now();
-            await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
-              () => void written++,
-              () => void callerErrors++,
-            );
-            slowestMs = Math.max(slowestMs, performance.now() - began);
-          }
-        });
-        const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
-        await sleep(2000);
-        proxy.cut();
-        progress('PostgreSQL cut off');
-        for (let second = 0; second < OUTAGE_SECONDS; second++) {
-          if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
-            await privateRedis.kill();
-            progress('Redis killed');
-          }
-          if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
-            await privateRedis.restart();
-            progress('Redis restarted');
-          }
-          await sleep(1000);
-          if (second % 10 === 9) progress(`${second + 1} s into the outage`);
-        }
-        const atRestore = rt.outbox.stats().depth;
-        proxy.restore();
-        progress('PostgreSQL back');
-        const restored = performance.now();
-        let peakAfter = atRestore;
-        // Equal but for the mirror's normal lag: nothing left in the outbox.
-        while (rt.outbox.stats().depth > 0) {
-          peakAfter = Math.max(peakAfter, rt.outbox.stats().depth);
-          if (performance.now() - restored > 600_000) throw new Error('the outbox did not drain within 10 minutes');
-          await sleep(100);
-        }
-        const drainSeconds = (performance.now() - restored) / 1000;
-        progress(`drained in ${drainSeconds.toFixed(1)} s`);
-        running = false;
-        await Promise.all(writers);
-        await rt.mirror.drain();
-        await rt.replayer.drainFor('postgres');
-        const memory = await dumpSide(rt, 'memory');
-        const postgres = await dumpSide(rt, 'postgres');
-        const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
-        const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
-        await rt.close();
-        await outbox?.close();
-        await db.close();
-        await rm(dir, { recursive: true, force: true });
-        return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
-      } finally {
-        await privateRedis?.kill();
-      }
+      const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
+      return outageUnderLoad(mode, redis, { url, schema }, { begin: () => proxy.cut(), end: () => proxy.restore() });
     }),
   );
+}
+
+/** A private PostgreSQL cluster's postmaster and backends SIGKILLed under load, started again (crash recovery) OUTAGE_SECONDS later. */
+async function serverKilledUnderLoad(mode: MirrorMode) {
+  const server = await startPrivatePostgres('dwbench');
+  try {
+    const setup = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: server.url }), minSize: 0 });
+    await migrate(setup, await loadMigrations());
+    await setup.close();
+    return await outageUnderLoad(mode, false, { url: server.url }, { begin: () => server.kill(), end: () => server.start() });
+  } finally {
+    await server.drop();
+  }
+}
+
+async function outageUnderLoad(mode: MirrorMode, redis: boolean, target: { url: string; schema?: string }, fault: Fault) {
+  const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
+  const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: target.url }), schema: target.schema, minSize: 0, connectTimeoutMs: 1000 });
+  const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
+  // Killed however the run ends: a redis-server of this bench must not outlive it.
+  try {
+    const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+    const rt = await openDualWrite({
+      db,
+      env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
+      flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+      outbox,
+      mirror: { mode },
+      verifier: { enabled: false },
+      logger: { info() {}, warn() {}, error() {} },
+    });
+    let running = true;
+    let callerErrors = 0;
+    let written = 0;
+    let slowestMs = 0;
+    const started = performance.now();
+    const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+      for (let n = 0; running; n++) {
+        const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
+        await sleep(Math.max(0, due - performance.now()));
+        const i = n * WRITERS + writer;
+        const began = performance.now();
+        await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
+          () => void written++,
+          () => void callerErrors++,
+        );
+        slowestMs = Math.max(slowestMs, performance.now() - began);
+      }
+    });
+    const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
+    await sleep(2000);
+    await fault.begin();
+    progress('PostgreSQL gone');
+    for (let second = 0; second < OUTAGE_SECONDS; second++) {
+      if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
+        await privateRedis.kill();
+        progress('Redis killed');
+      }
+      if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
+        await privateRedis.restart();
+        progress('Redis restarted');
+      }
+      await sleep(1000);
+      if (second % 10 === 9) progress(`${second + 1} s into the outage`);
+    }
+    const atRestore = rt.outbox.stats().depth;
+    await fault.end();
+    progress('PostgreSQL back');
+    const restored = performance.now();
+    let peakAfter = atRestore;
+    // Equal but for the mirror's normal lag: nothing left in the outbox.
+    while (rt.outbox.stats().depth > 0) {
+      peakAfter = Math.max(peakAfter, rt.outbox.stats().depth);
+      if (performance.now() - restored > 600_000) throw new Error('the outbox did not drain within 10 minutes');
+      await sleep(100);
+    }
+    const drainSeconds = (performance.now() - restored) / 1000;
+    progress(`drained in ${drainSeconds.toFixed(1)} s`);
+    running = false;
+    await Promise.all(writers);
+    await rt.mirror.drain();
+    await rt.replayer.drainFor('postgres');
+    const memory = await dumpSide(rt, 'memory');
+    const postgres = await dumpSide(rt, 'postgres');
+    const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
+    const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
+    await rt.close();
+    await outbox?.close();
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+    return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
+  } finally {
+    await privateRedis?.kill();
+  }
 }
 
 async function killWhileWriting(cut: boolean) {

@@ -6,8 +6,8 @@ import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { FileOutbox } from '../src/dualwrite/file-outbox.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
-import { openDualWrite } from '../src/dualwrite/runtime.js';
-import type { Stage } from '../src/dualwrite/stages.js';
+import { openDualWrite } from '../src/runtime/open-dual-write.js';
+import type { Stage } from '../src/ports/stage.js';
 import { withBenchSchema } from './bench-database.js';
 import type { BenchResult } from './dualwrite.bench.js';
 

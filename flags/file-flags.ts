@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { writeFileAtomically } from '../src/atomic-file.js';
+import { writeFileAtomically } from '../src/shared/atomic-file.js';
 import { Listeners, parseFlags, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 export interface FileFlagOptions {

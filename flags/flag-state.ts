@@ -1,14 +1,10 @@
 import type { DualWriteMetrics } from '../src/dualwrite/metrics.js';
-import { STAGE_POLICIES, type Stage } from '../src/dualwrite/stages.js';
-import { DEFAULT_ROLLOUT_GROUP, Listeners, type FlagSource, type MigrationFlags } from './migration-flags.js';
+import { STAGE_POLICIES, type Stage } from '../src/ports/stage.js';
+import type { EffectiveFlags, FlagSource, MigrationFlags } from '../src/ports/flags.js';
+import { DEFAULT_ROLLOUT_GROUP, Listeners } from './migration-flags.js';
 
-/** The flags in force after safety rules: what the DualWriteStore routes by. */
-export interface EffectiveFlags extends MigrationFlags {
-  /** Which source they came from ("default" when none had flags). */
-  readonly source: string;
-  /** Set when the requested flags were unsafe and a safe behaviour is used instead. */
-  readonly refused?: string;
-}
+export type { EffectiveFlags } from '../src/ports/flags.js';
+
 
 export interface FlagStateOptions {
   readonly metrics?: DualWriteMetrics;

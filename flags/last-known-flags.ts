@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFileAtomically } from '../src/atomic-file.js';
+import { writeFileAtomically } from '../src/shared/atomic-file.js';
 import { Listeners, parseFlags, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 /** Where the flags last in force are kept: DUALWRITE_LAST_FLAGS_PATH, default .dualwrite/last-flags.json. */

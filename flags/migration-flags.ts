@@ -1,28 +1,11 @@
-import { isStage, type Stage } from '../src/dualwrite/stages.js';
+import type { MigrationFlags } from '../src/ports/flags.js';
+import { isStage, type Stage } from '../src/ports/stage.js';
 
-/** What operators set: the stage and the share of keyed reads sent to PostgreSQL. */
-export interface MigrationFlags {
-  readonly stage: Stage;
-  /** 0-100; used in read-shift (and, with dual-write, it means read-shift). */
-  readonly readPercent: number;
-  /** Group id of the sticky rollout (Unleash's groupId), so buckets match Unleash's. */
-  readonly rolloutGroup: string;
-}
+export type { FlagSource, MigrationFlags } from '../src/ports/flags.js';
+
 
 export const DEFAULT_ROLLOUT_GROUP = 'dualwrite.read-from-postgres';
 
-/**
- * One place flags come from. current() is the last flags the source produced, or
- * undefined if it never produced any; a source that loses its backend keeps returning
- * its last known flags.
- */
-export interface FlagSource {
-  readonly name: string;
-  current(): MigrationFlags | undefined;
-  /** Calls `listener` after current() changed; returns an unsubscribe function. */
-  subscribe(listener: () => void): () => void;
-  close(): Promise<void>;
-}
 
 /** Flags cannot be set here because another source owns them (Unleash, or the caller's own FlagState). */
 export class FlagSourceConflictError extends Error {

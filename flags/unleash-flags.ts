@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { InMemStorageProvider, Unleash, type UnleashConfig } from 'unleash-client';
-import { isStage } from '../src/dualwrite/stages.js';
+import { isStage } from '../src/ports/stage.js';
 import { DEFAULT_ROLLOUT_GROUP, Listeners, parsePercent, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
 /** Toggle names, as defined in flags/unleash-features.json. */

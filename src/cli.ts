@@ -6,10 +6,11 @@ import { openDatabase } from './postgres/open-database.js';
 import { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from './postgres/postgres-graph-store.js';
 import { graphTarget, taskTarget, type AnyTarget } from '../verifier/entities.js';
-import { backfill, formatBackfillReport } from '../verifier/backfill.js';
+import { backfill } from '../verifier/backfill.js';
+import { formatBackfillReport } from './cli/backfill-report.js';
 import { createProgressReporter } from '../verifier/progress.js';
 import { repair } from '../verifier/repair.js';
-import { formatVerifyReport } from '../verifier/report.js';
+import { formatVerifyReport } from './cli/verify-report.js';
 import { verify } from '../verifier/verify.js';
 
 const USAGE = `usage: dualwrite <command> [options]

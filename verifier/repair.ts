@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Side } from '../src/dualwrite/stages.js';
+import type { Side } from '../src/ports/stage.js';
 import { EDGE_KEY, EDGE_SELECT, PostgresGraphStore, toEdge } from '../src/postgres/postgres-graph-store.js';
 import { PostgresAgentTaskStore } from '../src/postgres/postgres-agent-task-store.js';
 import type { SqlExecutor, SqlTransaction } from '../src/postgres/sql-executor.js';

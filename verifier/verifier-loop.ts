@@ -1,4 +1,4 @@
-import type { Side } from '../src/dualwrite/stages.js';
+import type { Side } from '../src/ports/stage.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { AnyTarget } from './entities.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';

@@ -8,7 +8,9 @@ import { canonicalJsonObject } from './json.js';
 import { integerIn } from './limits.js';
 import { optionalText, requireText } from './text.js';
 import { canonicalTimestamp, canonicalUuid, optionalTimestamp } from './time.js';
-import type { RecordKey } from '../ports/record-port.js';
+
+/** A record's key as a tuple of strings; keys order part by part in code point order (compareText). */
+export type RecordKey = readonly string[];
 
 /** How one entity's records are keyed and validated, the same for every store. */
 export interface EntityDefinition<R> {

@@ -8,7 +8,7 @@ import type { Mirror } from './mirror.js';
 import { routesToPostgres } from './routing.js';
 import type { ShadowReads } from './shadow.js';
 import type { StageGate, WriteTicket } from './stage-gate.js';
-import { STAGE_POLICIES, type Side } from './stages.js';
+import { STAGE_POLICIES, type Side } from '../ports/stage.js';
 import type { ReadSpec, StoreDescription, WriteSpec } from './store-description.js';
 
 /** Options of createDualWriteStore. */

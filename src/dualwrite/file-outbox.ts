@@ -1,5 +1,5 @@
 import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
-import { readFileIfExists, writeFileAtomically } from '../atomic-file.js';
+import { readFileIfExists, writeFileAtomically } from '../shared/atomic-file.js';
 import { dirname } from 'node:path';
 import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from './outbox.js';
 

@@ -1,5 +1,5 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { readFileIfExists, writeFileAtomically } from '../atomic-file.js';
+import { readFileIfExists, writeFileAtomically } from '../shared/atomic-file.js';
 import { dirname } from 'node:path';
 import type { MirrorOp, Outbox } from './outbox.js';
 

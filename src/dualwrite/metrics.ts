@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
-import { STAGES, type Side, type Stage } from './stages.js';
+import { STAGES, type Side, type Stage } from '../ports/stage.js';
 
 /** Metric names, so dashboards, alerts and tests refer to one spelling. */
 export const METRIC = {

@@ -6,7 +6,7 @@ import type { DualWriteMetrics } from './metrics.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
-import { otherSide, type Side } from './stages.js';
+import { otherSide, type Side } from '../ports/stage.js';
 
 export type MirrorMode = 'sync' | 'async';
 

@@ -1,5 +1,5 @@
 import type { RecordKey } from '../ports/record-port.js';
-import type { Side } from './stages.js';
+import type { Side } from '../ports/stage.js';
 
 /** One record a mirror write copies to its target. */
 export interface RecordCopy {

@@ -2,7 +2,7 @@ import { StoreError } from '../domain/errors.js';
 import type { DualWriteMetrics } from './metrics.js';
 import { errorText, FencedError, type Mirror } from './mirror.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
-import type { Side } from './stages.js';
+import type { Side } from '../ports/stage.js';
 
 /** Options of OutboxReplayer. */
 export interface ReplayerOptions {

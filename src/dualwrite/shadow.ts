@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { diffString } from 'json-diff';
 import type { DualWriteMetrics, ShadowOutcome } from './metrics.js';
-import type { Side } from './stages.js';
+import type { Side } from '../ports/stage.js';
 
 /** Options of shadow reads. */
 export interface ShadowOptions {

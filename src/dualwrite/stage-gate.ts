@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import type { EffectiveFlags } from '../../flags/flag-state.js';
+import type { EffectiveFlags, FlagReader } from '../ports/flags.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import type { MirrorOp } from './outbox.js';
-import { STAGE_POLICIES, writesDiffer, type Side } from './stages.js';
+import { STAGE_POLICIES, writesDiffer, type Side } from '../ports/stage.js';
 
 /** Options of StageGate. */
 export interface StageGateOptions {
   /** The flags operators set (a FlagState); the gate follows them. Required. */
-  readonly flags: { readonly current: EffectiveFlags; subscribe(listener: () => void): () => void };
+  readonly flags: FlagReader;
   /** The mirror whose accepted writes must land before the stage changes. Required. */
   readonly mirror: Pick<Mirror, 'settled' | 'throttle'>;
   /** Replays the outbox until it holds nothing for a side, or says why not (OutboxReplayer.drainFor). Required. */

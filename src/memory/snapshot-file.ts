@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomically } from '../atomic-file.js';
+import { writeFileAtomically } from '../shared/atomic-file.js';
 import type { EntityCatalog } from '../domain/records.js';
 import type { MemoryTables } from './memory-tables.js';
 

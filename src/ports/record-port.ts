@@ -1,3 +1,5 @@
+import type { RecordKey } from '../domain/records.js';
+
 /**
  * Record-level access for the layers that move and compare data (mirroring, backfill,
  * verification, repair). Records are in one canonical form on every store, so two
@@ -19,8 +21,7 @@ export interface RecordPort<Records extends object> {
   deleteRecord<E extends keyof Records & string>(entity: E, key: RecordKey): Promise<boolean>;
 }
 
-/** A record's key as a tuple of strings; keys order part by part in code point order (compareText). */
-export type RecordKey = readonly string[];
+export type { RecordKey } from '../domain/records.js';
 
 export interface ScanOptions {
   /** Exclusive lower bound. */

@@ -13,7 +13,7 @@ import { Mirror } from '../../src/dualwrite/mirror.js';
 import type { MirrorOp, Outbox, OutboxEntry } from '../../src/dualwrite/outbox.js';
 import { RedisOutbox } from '../../src/dualwrite/redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from '../../src/dualwrite/replayer.js';
-import { openDualWrite } from '../../src/dualwrite/runtime.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';

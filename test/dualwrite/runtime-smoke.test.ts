@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
-import type { DualWriteRuntime } from '../../src/dualwrite/runtime.js';
-import type { Stage } from '../../src/dualwrite/stages.js';
+import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { Stage } from '../../src/ports/stage.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';

@@ -3,7 +3,7 @@ import { ConflictError } from '../../src/domain/errors.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import type { GateState } from '../../src/dualwrite/stage-gate.js';
-import type { Stage } from '../../src/dualwrite/stages.js';
+import type { Stage } from '../../src/ports/stage.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -12,7 +12,7 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { DEFAULT_ROLLOUT_GROUP, type FlagSource, type MigrationFlags } from '../../flags/migration-flags.js';
 import { READ_TOGGLE, STAGE_TOGGLE, UnleashFlagSource } from '../../flags/unleash-flags.js';
 import { DualWriteMetrics, METRIC } from '../../src/dualwrite/metrics.js';
-import { STAGES, type Stage } from '../../src/dualwrite/stages.js';
+import { STAGES, type Stage } from '../../src/ports/stage.js';
 
 const BOOTSTRAP_FILE = fileURLToPath(new URL('../../flags/unleash-bootstrap.json', import.meta.url));
 /** Nothing listens on port 1: every fetch is refused. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite } from '../../src/dualwrite/runtime.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import type { SqlExecutor, SqlQueryable } from '../../src/postgres/sql-executor.js';
 import type { TcpProxy } from './tcp-proxy.js';
 

@@ -7,11 +7,11 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { WriteContext } from '../../src/domain/graph.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
-import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/dualwrite/runtime.js';
-import type { Side, Stage } from '../../src/dualwrite/stages.js';
+import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/runtime/open-dual-write.js';
+import type { Side, Stage } from '../../src/ports/stage.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
-import { readAll } from '../../src/record-scan.js';
+import { readAll } from '../../src/ports/record-scan.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 
 export interface TestRuntimeOptions {

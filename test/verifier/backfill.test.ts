@@ -7,19 +7,18 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { Contribution, Project } from '../../src/domain/graph.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/dualwrite/runtime.js';
+import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
-import { readAll } from '../../src/record-scan.js';
+import { readAll } from '../../src/ports/record-scan.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
 import {
   backfill,
   BACKFILL_ENTITIES,
-  formatBackfillReport,
   loadCheckpoints,
   PROGRESS_TABLE,
   type BackfillOptions,
@@ -30,6 +29,7 @@ import {
 import { createProgressReporter } from '../../verifier/progress.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
+import { formatBackfillReport } from '../../src/cli/backfill-report.js';
 
 /**
  * The backfill end to end on PGlite and a real PostgreSQL server: a full copy is

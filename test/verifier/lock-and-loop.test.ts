@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Asset } from '../../src/domain/graph.js';
-import type { Side } from '../../src/dualwrite/stages.js';
+import type { Side } from '../../src/ports/stage.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';

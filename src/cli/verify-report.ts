@@ -1,5 +1,5 @@
-import { formatTable } from '../src/cli/table.js';
-import type { VerifyReport } from './verify.js';
+import type { VerifyReport } from '../../verifier/verify.js';
+import { formatTable } from './table.js';
 
 /** The verify report for people: a table per entity, then the first differences. */
 export function formatVerifyReport(report: VerifyReport, shown = 20): string {

@@ -1,4 +1,4 @@
-import type { RecordPort } from './ports/record-port.js';
+import type { RecordPort } from './record-port.js';
 
 /** Every record of `entity` in key order, fetched `pageSize` at a time. */
 export async function* scanAll<Records extends object, E extends keyof Records & string>(
