@@ -1,6 +1,6 @@
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../src/runtime/config.js';
 
 /** Runs `work` on a migrated schema of its own in the DATABASE_URL database, dropped afterwards. */
 export async function withBenchSchema<T>(name: string, work: (db: PgPoolExecutor) => Promise<T>): Promise<T> {

@@ -9,7 +9,7 @@ import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { openDualWrite } from '../src/runtime/open-dual-write.js';
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../src/runtime/config.js';
 import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../test/support/crash-run.js';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../test/support/private-postgres.js';
 import { startPrivateRedis } from '../test/support/private-redis.js';

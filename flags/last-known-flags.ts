@@ -2,11 +2,6 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../src/shared/atomic-file.js';
 import { Listeners, parseFlags, type FlagSource, type MigrationFlags } from './migration-flags.js';
 
-/** Where the flags last in force are kept: DUALWRITE_LAST_FLAGS_PATH, default .dualwrite/last-flags.json. */
-export function lastKnownFlagsPath(env: NodeJS.ProcessEnv): string {
-  return env.DUALWRITE_LAST_FLAGS_PATH || '.dualwrite/last-flags.json';
-}
-
 /** The flags last in force, as saved by the process before this one. */
 export interface SavedFlags extends MigrationFlags {
   readonly savedAt: string;

@@ -3,6 +3,7 @@ import { runDemo } from './demo.js';
 import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from './memory/memory-graph-store.js';
 import { openDatabase } from './postgres/open-database.js';
+import { databaseConfig } from './runtime/config.js';
 import { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from './postgres/postgres-graph-store.js';
 import { graphTarget, taskTarget, type AnyTarget } from '../verifier/entities.js';
@@ -33,7 +34,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   async migrate() {
-    const { db, description, migrations } = await openDatabase();
+    const { db, description, migrations } = await openDatabase(databaseConfig());
     await db.close();
     console.log(`${description}: applied ${migrations.applied.length} (${migrations.applied.map((m) => m.name).join(', ') || 'none'}), already applied ${migrations.alreadyApplied.length}`);
     return 0;
@@ -54,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
       graph: await MemoryGraphStore.open({ snapshotPath: graphSnapshot }),
       tasks: await MemoryAgentTaskStore.open({ snapshotPath: tasksSnapshot }),
     };
-    const { db, description } = await openDatabase();
+    const { db, description } = await openDatabase(databaseConfig());
     const progress = createProgressReporter();
     try {
       const report = await backfill({ source, db, batchSize: numberFlag(args, '--batch-size'), restart: args.includes('--restart'), onProgress: json ? undefined : progress.onProgress });
@@ -70,7 +71,7 @@ const COMMANDS: Record<string, Command> = {
     const tasksSnapshot = stringFlag(args, '--tasks-snapshot');
     if (!graphSnapshot && !tasksSnapshot) throw new TypeError('verify needs --graph-snapshot and/or --tasks-snapshot');
     const json = args.includes('--json');
-    const { db, description } = await openDatabase();
+    const { db, description } = await openDatabase(databaseConfig());
     try {
       const targets: AnyTarget[] = [];
       if (graphSnapshot) targets.push(graphTarget(await MemoryGraphStore.open({ snapshotPath: graphSnapshot }), new PostgresGraphStore(db)));

@@ -11,9 +11,10 @@ import { openDualWrite, type DualWriteRuntime } from './runtime/open-dual-write.
 import type { Stage } from './ports/stage.js';
 import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from './memory/memory-graph-store.js';
-import { openDatabase } from './postgres/open-database.js';
+import { openDatabase, type DatabaseConfig } from './postgres/open-database.js';
 import { PgPoolExecutor } from './postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from './postgres/pool-config.js';
+import type { PostgresPoolOptions } from './postgres/pool-config.js';
+import { databaseConfig } from './runtime/config.js';
 import { applySampleWrite, sampleWrites } from './sample-data.js';
 
 export interface DemoOptions {
@@ -51,9 +52,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const log = options.log ?? console.log;
   const env = options.env ?? process.env;
   // On a real server the demo works in its own schema, emptied first, and never touches other data.
-  const demoEnv = env.DATABASE_URL ? { ...env, POSTGRES_SCHEMA: env.POSTGRES_SCHEMA ?? 'dualwrite_demo' } : { ...env, PGLITE_DATA_DIR: '' };
-  if (env.DATABASE_URL) await dropSchema(demoEnv);
-  const { db, description } = await openDatabase(demoEnv);
+  const database = databaseConfig(env);
+  const demoDatabase: DatabaseConfig = database.kind === 'postgres' ? { kind: 'postgres', pool: { ...database.pool, schema: database.pool.schema ?? 'dualwrite_demo' } } : { kind: 'pglite' };
+  if (demoDatabase.kind === 'postgres') await dropSchema(demoDatabase.pool);
+  const { db, description } = await openDatabase(demoDatabase);
   const dir = await mkdtemp(join(tmpdir(), 'dualwrite-demo-'));
   const flags = new ManualFlagSource({ stage: 'memory-only' });
   let runtime: DualWriteRuntime | undefined;
@@ -128,8 +130,7 @@ function quietLogger(log: (line: string) => void): Pick<Console, 'info' | 'warn'
   return { info: () => {}, warn: log, error: log };
 }
 
-async function dropSchema(env: NodeJS.ProcessEnv): Promise<void> {
-  const options = poolOptionsFromEnv(env);
+async function dropSchema(options: PostgresPoolOptions): Promise<void> {
   const admin = new PgPoolExecutor({ ...options, schema: undefined, minSize: 0 });
   try {
     await admin.query(`DROP SCHEMA IF EXISTS ${options.schema} CASCADE`);

@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv, type PostgresPoolOptions } from '../src/postgres/pool-config.js';
+import { type PostgresPoolOptions } from '../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../src/runtime/config.js';
 import { redactUrl } from '../src/postgres/redact.js';
 import { availableBackends } from './support/backends.js';
 
@@ -41,7 +42,7 @@ describe('poolOptionsFromEnv', () => {
       POSTGRES_IDLE_LIFETIME_SECONDS: '60',
       POSTGRES_STATEMENT_TIMEOUT_MS: '0',
       POSTGRES_CONNECT_TIMEOUT_MS: '2500',
-      POSTGRES_SSL_MODE: 'verify-full',
+      PGSSLMODE: 'verify-full',
     });
     expect(options).toEqual<PostgresPoolOptions>({
       connectionString: 'postgresql://app@db/prod',
@@ -56,8 +57,16 @@ describe('poolOptionsFromEnv', () => {
     });
   });
 
-  it.each(['disable', 'require', 'verify-full'])('accepts POSTGRES_SSL_MODE=%s', (mode) => {
-    expect(poolOptionsFromEnv({ ...URL_ONLY, POSTGRES_SSL_MODE: mode }).sslMode).toBe(mode);
+  it.each(['disable', 'require', 'verify-ca', 'verify-full'])('accepts PGSSLMODE=%s and ?sslmode=%s, the URL winning, as in libpq', (mode) => {
+    expect(poolOptionsFromEnv({ ...URL_ONLY, PGSSLMODE: mode }).sslMode).toBe(mode);
+    const fromUrl = poolOptionsFromEnv({ DATABASE_URL: `${URL_ONLY.DATABASE_URL}?sslmode=${mode}&application_name=api`, PGSSLMODE: 'disable' });
+    expect(fromUrl.sslMode).toBe(mode);
+    // node-postgres would apply its own reading of sslmode over ours: it is taken out of the URL it gets.
+    expect(fromUrl.connectionString).toBe(`${URL_ONLY.DATABASE_URL}?application_name=api`);
+  });
+
+  it('refuses POSTGRES_SSL_MODE, saying how SSL is set instead', () => {
+    expect(() => poolOptionsFromEnv({ ...URL_ONLY, POSTGRES_SSL_MODE: 'require' })).toThrow(/POSTGRES_SSL_MODE .*sslmode=.*PGSSLMODE/);
   });
 
   it('caps minSize at poolSize', () => {
@@ -78,8 +87,8 @@ describe('poolOptionsFromEnv', () => {
     ['POSTGRES_STATEMENT_TIMEOUT_MS', '-5'],
     ['POSTGRES_STATEMENT_TIMEOUT_MS', '30s'],
     ['POSTGRES_CONNECT_TIMEOUT_MS', '0'],
-    ['POSTGRES_SSL_MODE', 'prefer'],
-    ['POSTGRES_SSL_MODE', 'DISABLE'],
+    ['PGSSLMODE', 'prefer'],
+    ['PGSSLMODE', 'DISABLE'],
   ])('rejects %s=%s with a TypeError naming the variable and quoting the value', (name, value) => {
     expect(() => poolOptionsFromEnv({ ...URL_ONLY, [name]: value })).toThrow(TypeError);
     expect(() => poolOptionsFromEnv({ ...URL_ONLY, [name]: value })).toThrow(name);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { PostgresPoolOptions } from './pool-config.js';
+import type { PostgresPoolOptions, SslMode } from './pool-config.js';
 import { redactError, secretsOf } from './redact.js';
 import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
 
@@ -21,7 +21,7 @@ export class PgPoolExecutor implements SqlExecutor {
       idleTimeoutMillis: options.idleLifetimeSeconds * 1000,
       connectionTimeoutMillis: options.connectTimeoutMs,
       statement_timeout: options.statementTimeoutMs || undefined,
-      ssl: options.sslMode === 'disable' ? false : { rejectUnauthorized: options.sslMode === 'verify-full' },
+      ssl: sslOptions(options.sslMode),
       options: ['-c TimeZone=UTC', ...(options.schema ? [`-c search_path=${options.schema},public`] : [])].join(' '),
       // Timestamps come back as text and are parsed by timestampText, the same on every engine.
       types: { getTypeParser: (oid: number, format?: string) => (oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text')) },
@@ -95,4 +95,12 @@ export class PgPoolExecutor implements SqlExecutor {
       throw redactError(error, this.secrets);
     }
   }
+}
+
+/** node-postgres' TLS settings for a libpq sslmode. */
+function sslOptions(mode: SslMode): false | { rejectUnauthorized: boolean; checkServerIdentity?: () => undefined } {
+  if (mode === 'disable') return false;
+  if (mode === 'require') return { rejectUnauthorized: false };
+  // verify-ca checks the certificate chain but not that it names this host.
+  return mode === 'verify-ca' ? { rejectUnauthorized: true, checkServerIdentity: () => undefined } : { rejectUnauthorized: true };
 }

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { FlagState, type EffectiveFlags, type FlagStateOptions } from '../../flags/flag-state.js';
-import { lastKnownFlagsPath, saveLastKnownFlags } from '../../flags/last-known-flags.js';
+import { saveLastKnownFlags } from '../../flags/last-known-flags.js';
 import { FlagSourceConflictError, parsePercent, parseStage } from '../../flags/migration-flags.js';
 import { openFlags } from '../../flags/open-flags.js';
 import { ValidationError } from '../domain/errors.js';
@@ -11,6 +11,7 @@ import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/reco
 import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../memory/memory-graph-store.js';
 import { openDatabase } from '../postgres/open-database.js';
+import { loadConfig, type DualWriteConfig } from './config.js';
 import { redactUrl } from '../postgres/redact.js';
 import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
 import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
@@ -28,7 +29,7 @@ import { FileOutbox } from '../dualwrite/file-outbox.js';
 import { IntentLog } from '../dualwrite/intent-log.js';
 import { GRAPH_STORE_METHODS } from '../dualwrite/graph-store-description.js';
 import { DualWriteMetrics } from '../dualwrite/metrics.js';
-import { errorText, Mirror, type MirrorMode, type MirrorOptions } from '../dualwrite/mirror.js';
+import { errorText, Mirror, type MirrorOptions } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
 import { RedisOutbox } from '../dualwrite/redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from '../dualwrite/replayer.js';
@@ -45,16 +46,19 @@ import { verify, type VerifyReport } from '../../verifier/verify.js';
 
 /** Options of openDualWrite; everything not given is read from the environment. */
 export interface DualWriteRuntimeOptions {
+  /** The configuration. Default: loadConfig(env), every environment variable parsed and validated at once. */
+  readonly config?: DualWriteConfig;
+  /** Where the configuration is read from when `config` is not given. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
   /** The application's existing in-memory stores. Default: new empty ones. */
   readonly memory?: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
-  /** An open, migrated database. Default: openDatabase(env) (DATABASE_URL or embedded PGlite). */
+  /** An open, migrated database. Default: openDatabase(config.database) (DATABASE_URL or embedded PGlite). */
   readonly db?: SqlExecutor;
   /** Metrics registry. Default: a new Registry. */
   readonly registry?: Registry;
   /**
    * Flags, or a function building them with the runtime's metrics and logger (so refusals
-   * and the stage gauge are exported). Default: openFlags(env) (Unleash, file, env).
+   * and the stage gauge are exported). Default: openFlags(config.flags) (Unleash, the flags file, env, last known).
    */
   readonly flags?: FlagState | ((options: FlagStateOptions) => FlagState);
   /**
@@ -148,15 +152,15 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
 }
 
 async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise<void>)[]): Promise<DualWriteRuntime> {
-  const env = options.env ?? process.env;
+  const config = options.config ?? loadConfig(options.env ?? process.env);
   const logger = options.logger ?? console;
   const registry = options.registry ?? new Registry();
   const metrics = new DualWriteMetrics(registry);
   let redis: Redis | undefined;
   const redisClient = async () => {
     if (!redis) {
-      const where = redactUrl(env.REDIS_URL!);
-      const client = new Redis(env.REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      const where = redactUrl(config.redisUrl!);
+      const client = new Redis(config.redisUrl!, { lazyConnect: true, maxRetriesPerRequest: 2 });
       // Every error through the logger (never ioredis' "Unhandled error event"), at most one line a minute.
       let lastLogged = 0;
       client.on('error', (error: unknown) => {
@@ -175,7 +179,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     return redis;
   };
 
-  const db = options.db ?? (await openDatabase(env)).db;
+  const db = options.db ?? (await openDatabase(config.database)).db;
   if (!options.db) opened.push(() => db.close());
   if (options.lease !== false) {
     const lease = new RuntimeLease(db, { ...options.lease, logger });
@@ -184,13 +188,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   }
   metrics.source('pool', () => db.poolStats());
 
-  const fromEnv = options.flags ? undefined : openFlags(env, { metrics, logger });
+  const fromEnv = options.flags ? undefined : openFlags(config.flags, { metrics, logger });
   const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
   if (!(options.flags instanceof FlagState)) opened.push(() => flags.close());
 
   let outbox = options.outbox;
   if (!outbox) {
-    if (env.REDIS_URL) {
+    if (config.redisUrl) {
       const redisOutbox = new RedisOutbox(await redisClient(), {
         // What was lost was still to be mirrored: the pending set is rebuilt from what the
         // stream holds, and a verification finds (and, with DUALWRITE_REPAIR, repairs) the rest.
@@ -205,12 +209,12 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       });
       await redisOutbox.refresh();
       if ((await redisOutbox.persistent()) === false) {
-        logger.warn(`dualwrite: Redis at ${redactUrl(env.REDIS_URL)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`);
+        logger.warn(`dualwrite: Redis at ${redactUrl(config.redisUrl)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`);
       }
       // While Redis cannot be written, failures are journaled locally rather than waiting on it.
-      outbox = new FallbackOutbox(redisOutbox, await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined }), { logger, breaker: options.mirror?.breaker });
+      outbox = new FallbackOutbox(redisOutbox, await FileOutbox.open({ path: config.outboxPath }), { logger, breaker: options.mirror?.breaker });
     } else {
-      outbox = await FileOutbox.open({ path: env.DUALWRITE_OUTBOX_PATH || undefined });
+      outbox = await FileOutbox.open({ path: config.outboxPath });
     }
     opened.push(() => outbox!.close());
   }
@@ -219,7 +223,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   let intentLog: IntentLog | undefined;
   if (options.intentLog !== false) {
     // Next to a file outbox, so runtimes in folders of their own never share one.
-    const path = options.intentLog?.path ?? (box instanceof FileOutbox ? join(dirname(box.path), 'intents.jsonl') : env.DUALWRITE_INTENT_LOG_PATH || undefined);
+    const path = options.intentLog?.path ?? config.intentLogPath ?? (box instanceof FileOutbox ? join(dirname(box.path), 'intents.jsonl') : undefined);
     const { log, recovered } = await IntentLog.open(box, { path });
     opened.push(() => log.close());
     intentLog = log;
@@ -244,7 +248,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       await work(resolveIn({ graph: { ...targets.graph!, postgres: new PostgresGraphStore(bound) }, tasks: { ...targets.tasks!, postgres: new PostgresAgentTaskStore(bound) } }));
     });
   const mirror = new Mirror(resolveIn(targets), {
-    mode: mirrorMode(env.DUALWRITE_MIRROR_MODE),
+    mode: config.mirrorMode,
     ...options.mirror,
     transactions: { postgres: postgresBatch },
     fence: (op) => gate.fence(op),
@@ -257,7 +261,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   await mirror.loadJournaled();
   const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
-  const lastFlagsPath = options.flags ? undefined : lastKnownFlagsPath(env);
+  const lastFlagsPath = options.flags ? undefined : config.flags.lastFlagsPath;
   let saving = Promise.resolve();
   const saveApplied = (applied: EffectiveFlags) => {
     saving = saving.then(() => saveLastKnownFlags(lastFlagsPath!, applied)).catch((error: unknown) => logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`));
@@ -269,7 +273,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   });
   await gate.open();
   replayer.start();
-  const shadow = new ShadowReads({ sampleRate: Number(env.DUALWRITE_SHADOW_SAMPLE_RATE || 0), ...options.shadow }, metrics);
+  const shadow = new ShadowReads({ sampleRate: config.shadowSampleRate, ...options.shadow }, metrics);
   const common = { gate, mirror, metrics, shadow, context: options.context };
   const verifierMetrics = new VerifierMetrics(registry);
   const verifierOptions = options.verifier ?? {};
@@ -278,9 +282,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     db,
     targets: verifyTargets,
     metrics: verifierMetrics,
-    intervalMs: Number(env.DUALWRITE_VERIFY_INTERVAL_MS || 300_000),
-    repair: env.DUALWRITE_REPAIR === 'true',
-    lock: env.REDIS_URL ? new RedisLock(await redisClient()) : undefined,
+    intervalMs: config.verifyIntervalMs,
+    repair: config.repair,
+    lock: config.redisUrl ? new RedisLock(await redisClient()) : undefined,
     // Writes in flight when a difference was seen settle before it is re-checked.
     settle: () => mirror.settled(),
     // Only stages that write both sides have two sides to compare.
@@ -291,7 +295,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     logger,
     ...verifierOptions,
   });
-  if (verifierOptions.enabled !== false && Number(env.DUALWRITE_VERIFY_INTERVAL_MS ?? 1) !== 0) verifier.start();
+  if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
 
   return {
     graph: createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory: memory.graph, postgres: postgres.graph, ...common }),
@@ -379,12 +383,6 @@ function validated<T>(field: string, parse: () => T): T {
   } catch (error) {
     throw new ValidationError(field, (error as Error).message);
   }
-}
-
-function mirrorMode(value: string | undefined): MirrorMode {
-  if (value === undefined || value === '') return 'sync';
-  if (value === 'sync' || value === 'async') return value;
-  throw new TypeError(`DUALWRITE_MIRROR_MODE must be sync or async, got ${JSON.stringify(value)}`);
 }
 
 /** A record a mirror write touched, by store. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
 import { lostWrites, reopenAfterCrash, writeUntilKilled } from '../support/crash-run.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';

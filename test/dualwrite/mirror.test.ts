@@ -8,7 +8,7 @@ import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, useBackend, type Backend } from '../support/backends.js';
 import { metricSum } from '../support/metrics.js';

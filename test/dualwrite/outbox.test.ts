@@ -18,7 +18,7 @@ import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.j
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 

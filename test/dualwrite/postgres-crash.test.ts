@@ -11,7 +11,7 @@ import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres.js';
 import { dumpSide } from '../support/runtimes.js';
 

@@ -13,6 +13,7 @@ import { DEFAULT_ROLLOUT_GROUP, type FlagSource, type MigrationFlags } from '../
 import { READ_TOGGLE, STAGE_TOGGLE, UnleashFlagSource } from '../../flags/unleash-flags.js';
 import { DualWriteMetrics, METRIC } from '../../src/dualwrite/metrics.js';
 import { STAGES, type Stage } from '../../src/ports/stage.js';
+import { loadConfig } from '../../src/runtime/config.js';
 
 const BOOTSTRAP_FILE = fileURLToPath(new URL('../../flags/unleash-bootstrap.json', import.meta.url));
 /** Nothing listens on port 1: every fetch is refused. */
@@ -44,7 +45,7 @@ function notifications(target: { subscribe(listener: () => void): () => void }) 
 
 describe('EnvFlagSource', () => {
   it('has no flags when neither DUAL_WRITE_MODE nor READ_FROM_POSTGRES_PERCENT is set', () => {
-    expect(new EnvFlagSource({ PATH: '/usr/bin' }).current()).toBeUndefined();
+    expect(new EnvFlagSource(loadConfig({ PATH: '/usr/bin' }).flags.env).current()).toBeUndefined();
   });
 
   it.each<[string, Stage]>([
@@ -52,7 +53,7 @@ describe('EnvFlagSource', () => {
     ['true', 'dual-write'],
     ['false', 'memory-only'],
   ])('reads DUAL_WRITE_MODE=%s as stage %s with no reads from PostgreSQL', (value, stage) => {
-    expect(new EnvFlagSource({ DUAL_WRITE_MODE: value }).current()).toEqual(flags(stage));
+    expect(new EnvFlagSource(loadConfig({ DUAL_WRITE_MODE: value }).flags.env).current()).toEqual(flags(stage));
   });
 
   it.each([
@@ -61,7 +62,7 @@ describe('EnvFlagSource', () => {
     [{ DUAL_WRITE_MODE: 'dual-write', READ_FROM_POSTGRES_PERCENT: '0' }, flags('dual-write', 0)],
     [{ READ_FROM_POSTGRES_PERCENT: '10' }, flags('memory-only', 10)],
   ])('reads %j as %j', (env, expected) => {
-    expect(new EnvFlagSource(env).current()).toEqual(expected);
+    expect(new EnvFlagSource(loadConfig(env).flags.env).current()).toEqual(expected);
   });
 
   it.each([
@@ -76,7 +77,7 @@ describe('EnvFlagSource', () => {
   ])('refuses %j with a TypeError naming %s', (env, variable) => {
     let thrown: unknown;
     try {
-      new EnvFlagSource(env);
+      new EnvFlagSource(loadConfig(env).flags.env);
     } catch (error) {
       thrown = error;
     }
@@ -207,7 +208,7 @@ describe('FlagState', () => {
     return [
       new ManualFlagSource(manual ? { stage: manual } : undefined),
       new FileFlagSource({ path, pollMs: 50 }),
-      new EnvFlagSource(env ? { DUAL_WRITE_MODE: env } : {}),
+      new EnvFlagSource(loadConfig(env ? { DUAL_WRITE_MODE: env } : {}).flags.env),
     ];
   }
 
@@ -392,7 +393,7 @@ describe('UnleashFlagSource without a server', () => {
 
   it('has no flags with a missing bootstrap file, so FlagState falls through to the next source', async () => {
     const source = open({ bootstrapFile: join(tmpdir(), 'dw-no-such-bootstrap.json') });
-    const flagState = new FlagState([source, new EnvFlagSource({ DUAL_WRITE_MODE: 'dual-write' })]);
+    const flagState = new FlagState([source, new EnvFlagSource(loadConfig({ DUAL_WRITE_MODE: 'dual-write' }).flags.env)]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(source.current()).toBeUndefined();
     expect(flagState.current).toMatchObject({ stage: 'dual-write', source: 'env' });

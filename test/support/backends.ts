@@ -6,7 +6,7 @@ import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';

@@ -9,7 +9,7 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 
 const dir = process.env.CRASH_DIR!;
 const writes = Number(process.env.CRASH_WRITES);

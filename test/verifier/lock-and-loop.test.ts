@@ -8,7 +8,7 @@ import type { Side } from '../../src/ports/stage.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { poolOptionsFromEnv } from '../../src/postgres/pool-config.js';
+import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
