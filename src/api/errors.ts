@@ -1,0 +1,99 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { FlagSourceConflictError } from '../../flags/migration-flags.js';
+import { ConflictError, NotFoundError, StoreError, TransitionError, UnavailableError } from '../domain/errors.js';
+
+/** The body of every error response: what went wrong and, for bad input, which field. */
+export interface ErrorBody {
+  readonly error: string;
+  readonly field?: string;
+  readonly [detail: string]: unknown;
+}
+
+/** An answer the API decides itself (401, a failed compare-and-set, a skipped verification). */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    /** Merged into the response body (e.g. the task as stored now). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * Seconds a client should wait after a 503: the mirror's circuit probes an unreachable
+ * PostgreSQL once a second, so the next try after that sees whether it answers again.
+ */
+const RETRY_AFTER_SECONDS = 1;
+
+interface SchemaErrorEntry {
+  readonly keyword: string;
+  readonly instancePath: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string;
+}
+
+/**
+ * The one error handler: bad input is 400 naming the field, a missing record 404, a lost
+ * race or forbidden transition 409, an unreachable PostgreSQL 503 with Retry-After, and
+ * anything else 500 without internals (logged instead).
+ */
+export function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, body } = describeError(error);
+  if (status >= 500) {
+    if (status === 503) request.log.warn({ err: error }, 'dependency unavailable');
+    else request.log.error({ err: error }, 'request failed');
+  }
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  return reply.status(status).send(body);
+}
+
+/** Status and body for an error. */
+function describeError(error: unknown): { status: number; body: ErrorBody } {
+  const validation = (error as { validation?: readonly SchemaErrorEntry[] }).validation;
+  if (Array.isArray(validation) && validation.length > 0) {
+    return { status: 400, body: schemaErrorBody(validation[0]!, (error as { validationContext?: string }).validationContext ?? 'request') };
+  }
+  if (error instanceof ApiError) return { status: error.statusCode, body: { error: error.message, ...error.details } };
+  if (error instanceof StoreError) return { status: storeErrorStatus(error), body: { error: error.message, field: error.field } };
+  if (error instanceof UnavailableError) return { status: 503, body: { error: `${error.dependency} is unavailable; retry later` } };
+  // Thrown by runtime.setFlags while Unleash (or the application's own flag state) owns the flags.
+  if (error instanceof FlagSourceConflictError) return { status: 409, body: { error: error.message } };
+  // Fastify's own client errors: malformed JSON, unsupported media type, body too large (its body parser's codes: FST_ERR_CTP_*).
+  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const aboutBody = typeof code === 'string' && code.startsWith('FST_ERR_CTP_');
+    return { status: statusCode, body: { error: (error as Error).message, ...(aboutBody ? { field: 'body' } : {}) } };
+  }
+  return { status: 500, body: { error: 'internal error' } };
+}
+
+/** A missing record 404, a taken key or forbidden transition 409, anything else about the input (ValidationError) 400. */
+function storeErrorStatus(error: StoreError): number {
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError || error instanceof TransitionError) return 409;
+  return 400;
+}
+
+/**
+ * A JSON-schema failure as `{ error, field }`, the field spelled as the stores spell theirs
+ * (`to.ecosystem`, `limit`), so a client handles both kinds of 400 alike.
+ */
+function schemaErrorBody(entry: SchemaErrorEntry, part: string): ErrorBody {
+  const path = entry.instancePath
+    .split('/')
+    .slice(1)
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const { missingProperty, additionalProperty, allowedValues } = entry.params;
+  if (typeof missingProperty === 'string') return fieldError([...path, missingProperty], part, 'required');
+  if (typeof additionalProperty === 'string') return fieldError([...path, additionalProperty], part, 'not a field of this request');
+  const problem = Array.isArray(allowedValues) ? `must be one of ${allowedValues.join(', ')}` : (entry.message ?? 'is invalid');
+  return fieldError(path, part, problem);
+}
+
+function fieldError(path: readonly string[], part: string, problem: string): ErrorBody {
+  const field = path.length > 0 ? path.join('.') : part;
+  return { error: `${field}: ${problem}`, field };
+}
