@@ -2,12 +2,13 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
 import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { CONTRIBUTORS, quote, type TableMapping } from '../src/postgres/table-mapping.js';
 import type { RecordKey, RecordPort } from '../src/ports/record-port.js';
-import { backfill } from '../verifier/backfill.js';
+import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../src/stores/graph-store-definition.js';
+import { backfill, backfillStore } from '../verifier/backfill.js';
 import type { BenchResult } from './dualwrite.bench.js';
 import { format, rate } from './measure.js';
 import { BENCH_RECORDS, benchRows, openBenchSchema, since } from './verify.bench.js';
@@ -83,7 +84,7 @@ async function compare(graph: MemoryGraphStore, rows: number, copyDb: PgPoolExec
   const copy = await rate(rows, () => copyAll(copyDb, graph, 'contributors', CONTRIBUTORS as TableMapping<unknown>));
   console.log(`  backfill: raw COPY took ${copy.seconds.toFixed(1)} s; backfill() running ...`);
   const backfilled = await rate(rows, async () => {
-    const report = await backfill({ source: { graph, tasks: new MemoryAgentTaskStore() }, db: backfillDb, batchSize: PAGE });
+    const report = await backfill({ stores: [backfillStore(GRAPH_DEFINITION, graph), backfillStore(AGENT_TASK_DEFINITION, AGENT_TASK_DEFINITION.createMemory())], db: backfillDb, batchSize: PAGE });
     if (!report.countsMatch || report.interrupted) throw new Error(`backfill did not complete: ${JSON.stringify(report.totals)}`);
   });
   console.log(`  backfill: backfill() took ${backfilled.seconds.toFixed(1)} s`);

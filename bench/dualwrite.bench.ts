@@ -6,7 +6,7 @@ import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { createDualWriteStore } from '../src/dualwrite/dual-write-store.js';
 import { FileOutbox } from '../src/dualwrite/file-outbox.js';
-import { GRAPH_STORE_METHODS } from '../src/dualwrite/graph-store-description.js';
+import { GRAPH_STORE_METHODS } from '../src/stores/graph-store-definition.js';
 import { DualWriteMetrics } from '../src/dualwrite/metrics.js';
 import { Mirror } from '../src/dualwrite/mirror.js';
 import { StageGate } from '../src/dualwrite/stage-gate.js';

@@ -2,19 +2,16 @@ import { performance } from 'node:perf_hooks';
 import { diff } from 'json-diff';
 import { TASK_STATUSES, TASK_TYPES, type AgentTask } from '../src/domain/agent-task.js';
 import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../src/domain/graph.js';
-import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
 import { encodeKey } from '../src/memory/memory-tables.js';
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { type PostgresPoolOptions } from '../src/postgres/pool-config.js';
 import { poolOptionsFromEnv } from '../src/runtime/config.js';
-import { PostgresAgentTaskStore } from '../src/postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../src/postgres/postgres-graph-store.js';
-import type { SqlQueryable } from '../src/postgres/sql-executor.js';
-import { AGENT_TASKS, ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, type TableMapping } from '../src/postgres/table-mapping.js';
+import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../src/stores/graph-store-definition.js';
+import type { AnyStoreDefinition } from '../src/stores/store-definition.js';
 import type { RecordKey } from '../src/ports/record-port.js';
-import { graphTarget, taskTarget, type AnyTarget } from '../verifier/entities.js';
+import { verifyTarget, type AnyTarget } from '../verifier/verify-target.js';
 import { verify, type VerifyReport } from '../verifier/verify.js';
 import type { BenchResult } from './dualwrite.bench.js';
 import { format, rate } from './measure.js';
@@ -116,67 +113,33 @@ export const BENCH_RECORDS = {
 type BenchEntity = keyof typeof BENCH_RECORDS;
 
 interface Fixture {
-  readonly store: 'graph' | 'tasks';
+  readonly store: AnyStoreDefinition;
   /** Rows of other entities that must exist first, on both sides (not verified themselves). */
   readonly requires?: (rows: number) => Partial<Record<BenchEntity, number>>;
 }
 
 /** The entities benched, in order. */
 const FIXTURES: Record<BenchEntity, Fixture> = {
-  projects: { store: 'graph' },
-  dependencies: { store: 'graph', requires: (rows) => ({ projects: projectsFor(rows) }) },
-  contributors: { store: 'graph' },
-  assets: { store: 'graph' },
-  contributions: { store: 'graph', requires: () => ({ contributors: CONTRIBUTION_PARTIES, assets: CONTRIBUTION_PARTIES }) },
-  agent_tasks: { store: 'tasks' },
+  projects: { store: GRAPH_DEFINITION },
+  dependencies: { store: GRAPH_DEFINITION, requires: (rows) => ({ projects: projectsFor(rows) }) },
+  contributors: { store: GRAPH_DEFINITION },
+  assets: { store: GRAPH_DEFINITION },
+  contributions: { store: GRAPH_DEFINITION, requires: () => ({ contributors: CONTRIBUTION_PARTIES, assets: CONTRIBUTION_PARTIES }) },
+  agent_tasks: { store: AGENT_TASK_DEFINITION },
 };
-
-const MAPPINGS: Record<Exclude<BenchEntity, 'dependencies'>, TableMapping<unknown>> = {
-  projects: PROJECTS as TableMapping<unknown>,
-  contributors: CONTRIBUTORS as TableMapping<unknown>,
-  assets: ASSETS as TableMapping<unknown>,
-  contributions: CONTRIBUTIONS as TableMapping<unknown>,
-  agent_tasks: AGENT_TASKS as TableMapping<unknown>,
-};
-
-/** Edges arrive keyed by project keys; the rows need the projects' ids. */
-const EDGES_BULK_INSERT = `INSERT INTO project_dependencies (from_project_id, to_project_id, created_at)
-  SELECT f.id, t.id, b.created_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS b(from_ecosystem, from_name, to_ecosystem, to_name, created_at)
-  JOIN projects f ON f.ecosystem = b.from_ecosystem COLLATE "C" AND f.name = b.from_name COLLATE "C"
-  JOIN projects t ON t.ecosystem = b.to_ecosystem COLLATE "C" AND t.name = b.to_name COLLATE "C"`;
-
-/** One multi-row INSERT ... SELECT FROM unnest(...) of `records`. */
-async function insertBatch(tx: SqlQueryable, entity: BenchEntity, records: readonly object[]): Promise<void> {
-  if (entity === 'dependencies') {
-    const edges = records as readonly DependencyEdge[];
-    await tx.query(EDGES_BULK_INSERT, [
-      edges.map((e) => e.from.ecosystem),
-      edges.map((e) => e.from.name),
-      edges.map((e) => e.to.ecosystem),
-      edges.map((e) => e.to.name),
-      edges.map((e) => e.createdAt),
-    ]);
-  } else {
-    await tx.query(MAPPINGS[entity].bulkInsertSql('skip'), MAPPINGS[entity].bulkInsertParams(records));
-  }
-}
 
 const LOAD_BATCH = 10_000;
 
 /**
  * Loads records 0..count-1 of `entity` into both sides: memory through putRecord (which
- * keeps the store's indexes), PostgreSQL in batches of LOAD_BATCH rows, with the
- * asset-total trigger skipped as record-level copies do.
+ * keeps the store's indexes), PostgreSQL in batches of LOAD_BATCH rows, as the backfill
+ * copies them (the asset-total trigger skipped, as record-level copies do).
  */
 async function loadBoth(target: AnyTarget, db: PgPoolExecutor, entity: BenchEntity, count: number, rows: number): Promise<void> {
   for (let start = 0; start < count; start += LOAD_BATCH) {
     const batch = Array.from({ length: Math.min(LOAD_BATCH, count - start) }, (_, k) => BENCH_RECORDS[entity](start + k, rows));
     for (const record of batch) await target.memory.putRecord(entity, record);
-    await db.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
-      await insertBatch(tx, entity, batch);
-    });
+    await db.transaction((tx) => target.entities[entity]!.bulkInsertSkippingExisting(tx, batch));
   }
 }
 
@@ -235,10 +198,8 @@ async function naiveDiff(target: AnyTarget, entity: string): Promise<number> {
 
 /** A verify target of both sides' stores whose catalog holds only `entity`, so verify() checks it alone. */
 function singleEntityTarget(entity: BenchEntity, db: PgPoolExecutor): AnyTarget {
-  const full =
-    FIXTURES[entity].store === 'graph'
-      ? graphTarget(new MemoryGraphStore(), new PostgresGraphStore(db))
-      : taskTarget(new MemoryAgentTaskStore(), new PostgresAgentTaskStore(db));
+  const definition = FIXTURES[entity].store;
+  const full = verifyTarget(definition, definition.createMemory(), definition.createPostgres(db));
   return { ...full, catalog: { [entity]: full.catalog[entity]! } };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/runtime/config.js';
+import { adminApiConfig, ConfigError, loadConfig } from '../src/runtime/config.js';
 
 /**
  * One module reads the environment: every variable is validated at start, a bad value
@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       shadowSampleRate: 0,
       verifyIntervalMs: 300000,
       repair: false,
+      adminUrl: 'http://127.0.0.1:8080',
       http: { port: 8080, host: '127.0.0.1' },
     });
   });
@@ -24,7 +25,7 @@ describe('loadConfig', () => {
     const names = [
       'DATABASE_URL', 'PGLITE_DATA_DIR', 'DUAL_WRITE_MODE', 'READ_FROM_POSTGRES_PERCENT', 'DUALWRITE_FLAGS_FILE', 'UNLEASH_URL', 'UNLEASH_TOKEN',
       'UNLEASH_BOOTSTRAP_FILE', 'DUALWRITE_MIRROR_MODE', 'DUALWRITE_OUTBOX_PATH', 'DUALWRITE_LAST_FLAGS_PATH', 'DUALWRITE_INTENT_LOG_PATH', 'REDIS_URL',
-      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_ADMIN_TOKEN', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
+      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
     ];
     expect(loadConfig(Object.fromEntries(names.map((name) => [name, ''])))).toEqual(loadConfig({}));
   });
@@ -48,6 +49,7 @@ describe('loadConfig', () => {
       DUALWRITE_VERIFY_INTERVAL_MS: '0',
       DUALWRITE_REPAIR: 'true',
       DUALWRITE_ADMIN_TOKEN: 'admin-secret',
+      DUALWRITE_URL: 'https://api.internal:8443/',
       PORT: '9000',
       HOST: '0.0.0.0',
     });
@@ -67,6 +69,7 @@ describe('loadConfig', () => {
       verifyIntervalMs: 0,
       repair: true,
       adminToken: 'admin-secret',
+      adminUrl: 'https://api.internal:8443/',
       http: { port: 9000, host: '0.0.0.0' },
     });
   });
@@ -84,6 +87,8 @@ describe('loadConfig', () => {
     ['PORT', '70000', 'an integer from 0 to 65535'],
     ['REDIS_URL', 'cache:6379', 'redis://'],
     ['POSTGRES_POOL_SIZE', '0', 'an integer >= 1'],
+    ['DUALWRITE_URL', '127.0.0.1:8080', 'an http:// or https:// URL'],
+    ['DUALWRITE_URL', 'ftp://api.internal/', 'an http:// or https:// URL'],
   ])('fails at start on %s=%s, naming it and saying what is accepted (%s)', (variable, value, accepted) => {
     const env = { DATABASE_URL: 'postgres://app@db/app', [variable]: value };
     let thrown: unknown;
@@ -102,5 +107,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'http://:hunter2@cache:6379' })).toThrow(/\*\*\*|<unparseable/);
     expect(() => loadConfig({ REDIS_URL: 'http://:hunter2@cache:6379' })).not.toThrow(/hunter2/);
     expect(() => loadConfig({ DATABASE_URL: 'postgres://app:hunter2@db/app?sslmode=prefer' })).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).toThrow('DUALWRITE_URL must not contain a user or password');
+    expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).not.toThrow(/hunter2/);
+  });
+
+  it('adminApiConfig reads only what the CLI needs to reach a running process', () => {
+    expect(adminApiConfig({ DATABASE_URL: 'not a url', DUALWRITE_ADMIN_TOKEN: 't0k', DUALWRITE_URL: 'http://10.0.0.5:8080' })).toEqual({ adminUrl: 'http://10.0.0.5:8080', adminToken: 't0k' });
+    expect(adminApiConfig({})).toEqual({ adminUrl: 'http://127.0.0.1:8080' });
   });
 });

@@ -1,26 +1,32 @@
 import { performance } from 'node:perf_hooks';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../src/domain/records.js';
-import type { DependencyEdge } from '../src/domain/graph.js';
+import type { PostgresEntity } from '../src/postgres/entity-sql.js';
 import type { SqlExecutor, SqlQueryable } from '../src/postgres/sql-executor.js';
-import { AGENT_TASKS, ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, type TableMapping } from '../src/postgres/table-mapping.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../src/ports/record-port.js';
+import type { StoreDefinition } from '../src/stores/store-definition.js';
 
 /**
  * Backfill: copies what the in-memory stores hold into PostgreSQL before reads move
  * there (seed 004, phase 2). Safe while dual-write is on: a row already in PostgreSQL
  * (put there by a mirrored write or an earlier run) is never overwritten. Batched (one
  * INSERT ... SELECT FROM unnest(...) per batch), resumable (a checkpoint per entity,
- * committed with each batch) and idempotent (a re-run copies nothing twice).
+ * committed with each batch) and idempotent (a re-run copies nothing twice). Stores are
+ * copied in the order given, each store's entities in its catalog's (dependency) order.
  */
 
-/** Where the records come from: the application's in-memory stores (or ones loaded from a snapshot file). */
-export interface BackfillSource {
-  readonly graph: RecordPort<GraphRecords>;
-  readonly tasks: RecordPort<AgentTaskRecords>;
+/** One store to copy: its definition, and where its records come from (the application's in-memory store, or one loaded from a snapshot file). */
+export interface BackfillStore<Records extends object = Record<string, object>> {
+  readonly definition: Pick<StoreDefinition<unknown, Records>, 'name' | 'catalog' | 'postgres'>;
+  readonly source: RecordPort<Records>;
+}
+
+/** A BackfillStore, its record types checked against each other. */
+export function backfillStore<Records extends object>(definition: BackfillStore<Records>['definition'], source: RecordPort<Records>): BackfillStore {
+  return { definition, source } as unknown as BackfillStore;
 }
 
 export interface BackfillOptions {
-  readonly source: BackfillSource;
+  /** The stores to copy, in order. */
+  readonly stores: readonly BackfillStore[];
   /** A migrated database. */
   readonly db: SqlExecutor;
   /** Records per batch (one statement, one transaction). Default 5000. */
@@ -34,6 +40,7 @@ export interface BackfillOptions {
 }
 
 export interface BackfillProgress {
+  readonly store: string;
   readonly entity: string;
   /** Records read from the source by this run so far, for this entity. */
   readonly scanned: number;
@@ -52,6 +59,7 @@ export interface BackfillProgress {
 export type EntityStatus = 'completed' | 'already-complete' | 'interrupted' | 'not-reached';
 
 export interface EntityBackfillReport {
+  readonly store: string;
   readonly entity: string;
   readonly status: EntityStatus;
   /** The checkpoint this run resumed after, or null when it started from the first key. */
@@ -62,7 +70,7 @@ export interface EntityBackfillReport {
   readonly copied: number;
   /** Records this run found already in PostgreSQL and left as they were. */
   readonly skippedExisting: number;
-  /** Dependency edges whose projects PostgreSQL lacks (not copied; always 0 for other entities). */
+  /** Records referencing rows PostgreSQL lacks, e.g. dependency edges whose projects it lacks (not copied; 0 for most entities). */
   readonly unresolved: number;
   /** Records in the source at the end of the run. */
   readonly memoryCount: number;
@@ -105,68 +113,34 @@ export class BackfillConflictError extends Error {
 
 export const PROGRESS_TABLE = 'dualwrite_backfill_progress';
 
-/** Inserts one batch; returns how many were inserted and how many could be resolved (edges whose projects exist). */
-type BatchInsert = (tx: SqlQueryable, records: readonly unknown[]) => Promise<{ inserted: number; resolved: number }>;
-
 interface EntityPlan {
+  readonly store: string;
   readonly entity: string;
-  readonly table: string;
-  readonly port: 'graph' | 'tasks';
-  readonly insert: BatchInsert;
-  /** Skip the asset-total trigger: assets are copied with their totals. */
-  readonly rawPut?: boolean;
+  /** The entity's checkpoint row: `${store}.${entity}`. */
+  readonly checkpoint: string;
+  readonly port: ScanPort;
+  readonly postgres: PostgresEntity;
 }
 
-const mapped =
-  (mapping: TableMapping<unknown>): BatchInsert =>
-  async (tx, records) => {
-    const [row] = await tx.query<{ n: number }>(mapping.bulkInsertSql('skip'), mapping.bulkInsertParams(records));
-    return { inserted: Number(row!.n), resolved: records.length };
-  };
+/** The checkpoint row of an entity of a store. */
+export function checkpointName(store: string, entity: string): string {
+  return `${store}.${entity}`;
+}
 
-/** Edges are keyed by project keys; the rows need project ids, so the batch joins projects twice. */
-const DEPENDENCIES_BULK_INSERT = `WITH batch AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-      AS b(from_ecosystem, from_name, to_ecosystem, to_name, created_at)),
-  resolved AS (
-    SELECT f.id AS from_id, t.id AS to_id, batch.created_at FROM batch
-      JOIN projects f ON f.ecosystem = batch.from_ecosystem COLLATE "C" AND f.name = batch.from_name COLLATE "C"
-      JOIN projects t ON t.ecosystem = batch.to_ecosystem COLLATE "C" AND t.name = batch.to_name COLLATE "C"),
-  inserted AS (
-    INSERT INTO project_dependencies (from_project_id, to_project_id, created_at)
-    SELECT from_id, to_id, created_at FROM resolved
-    ON CONFLICT (from_project_id, to_project_id) DO NOTHING RETURNING 1)
-  SELECT (SELECT count(*) FROM resolved)::int AS resolved, (SELECT count(*) FROM inserted)::int AS n`;
-
-const insertDependencies: BatchInsert = async (tx, records) => {
-  const edges = records as readonly DependencyEdge[];
-  const [row] = await tx.query<{ n: number; resolved: number }>(DEPENDENCIES_BULK_INSERT, [
-    edges.map((e) => e.from.ecosystem),
-    edges.map((e) => e.from.name),
-    edges.map((e) => e.to.ecosystem),
-    edges.map((e) => e.to.name),
-    edges.map((e) => e.createdAt),
-  ]);
-  return { inserted: Number(row!.n), resolved: Number(row!.resolved) };
-};
-
-const GRAPH_PLANS: Record<keyof GraphRecords, EntityPlan> = {
-  projects: { entity: 'projects', table: 'projects', port: 'graph', insert: mapped(PROJECTS as TableMapping<unknown>) },
-  dependencies: { entity: 'dependencies', table: 'project_dependencies', port: 'graph', insert: insertDependencies },
-  contributors: { entity: 'contributors', table: 'contributors', port: 'graph', insert: mapped(CONTRIBUTORS as TableMapping<unknown>) },
-  assets: { entity: 'assets', table: 'assets', port: 'graph', insert: mapped(ASSETS as TableMapping<unknown>) },
-  contributions: { entity: 'contributions', table: 'contributions', port: 'graph', insert: mapped(CONTRIBUTIONS as TableMapping<unknown>), rawPut: true },
-};
-const TASK_PLANS: Record<keyof AgentTaskRecords, EntityPlan> = {
-  agent_tasks: { entity: 'agent_tasks', table: 'agent_tasks', port: 'tasks', insert: mapped(AGENT_TASKS as TableMapping<unknown>) },
-};
-
-/** Every entity in copy order: the graph in dependency order, then agent tasks. */
-export const BACKFILL_ENTITIES: readonly string[] = [...entityNames(GRAPH_ENTITIES), ...entityNames(AGENT_TASK_ENTITIES)];
-const PLANS: readonly EntityPlan[] = [
-  ...entityNames(GRAPH_ENTITIES).map((entity) => GRAPH_PLANS[entity]),
-  ...entityNames(AGENT_TASK_ENTITIES).map((entity) => TASK_PLANS[entity]),
-];
+/** Every entity of the stores in copy order: the stores in the order given, each in dependency order. */
+function plansOf(stores: readonly BackfillStore[]): EntityPlan[] {
+  const plans: EntityPlan[] = [];
+  for (const { definition, source } of stores) {
+    for (const entity of Object.keys(definition.catalog)) {
+      const postgres = definition.postgres[entity];
+      if (!postgres) throw new TypeError(`store ${definition.name} defines no PostgreSQL SQL for entity ${entity}`);
+      const checkpoint = checkpointName(definition.name, entity);
+      if (plans.some((plan) => plan.checkpoint === checkpoint)) throw new TypeError(`backfill: store ${definition.name} is given twice`);
+      plans.push({ store: definition.name, entity, checkpoint, port: source as unknown as ScanPort, postgres });
+    }
+  }
+  return plans;
+}
 
 /** The part of a RecordPort the backfill uses, with the entity as a plain string. */
 interface ScanPort {
@@ -185,38 +159,39 @@ export async function backfill(options: BackfillOptions): Promise<BackfillReport
   const { db, signal, onProgress } = options;
   const batchSize = options.batchSize ?? 5000;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${JSON.stringify(options.batchSize)}`);
+  const plans = plansOf(options.stores);
   const started = performance.now();
 
-  await ensureProgressTable(db);
+  await ensureProgressTable(db, plans);
   let checkpoints = await loadCheckpoints(db);
-  const startedOver = options.restart === true || PLANS.every((plan) => checkpoints.get(plan.entity)?.completed);
+  const startedOver = options.restart === true || plans.every((plan) => checkpoints.get(plan.checkpoint)?.completed);
   if (startedOver) {
-    await db.query(`DELETE FROM ${PROGRESS_TABLE}`);
+    // Only these stores' checkpoints: a run over other stores keeps its own.
+    await db.query(`DELETE FROM ${PROGRESS_TABLE} WHERE entity = ANY($1::text[])`, [plans.map((plan) => plan.checkpoint)]);
     checkpoints = new Map();
   }
 
-  const runs: Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'>[] = [];
+  const runs: { plan: EntityPlan; run: Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'> }[] = [];
   let interrupted = false;
-  for (const plan of PLANS) {
-    const checkpoint = checkpoints.get(plan.entity);
+  for (const plan of plans) {
+    const checkpoint = checkpoints.get(plan.checkpoint);
     const resumedAfter = checkpoint && !checkpoint.completed ? checkpoint.lastKey : null;
-    const idle = { entity: plan.entity, resumedAfter, scanned: 0, copied: 0, skippedExisting: 0, unresolved: 0, seconds: 0 };
-    if (checkpoint?.completed) runs.push({ ...idle, status: 'already-complete' });
+    const idle = { store: plan.store, entity: plan.entity, resumedAfter, scanned: 0, copied: 0, skippedExisting: 0, unresolved: 0, seconds: 0 };
+    if (checkpoint?.completed) runs.push({ plan, run: { ...idle, status: 'already-complete' } });
     else if (interrupted || signal?.aborted) {
       interrupted = true;
-      runs.push({ ...idle, status: 'not-reached' });
+      runs.push({ plan, run: { ...idle, status: 'not-reached' } });
     } else {
-      const run = await copyEntity(plan, portOf(options.source, plan), db, batchSize, resumedAfter, onProgress, signal);
+      const run = await copyEntity(plan, db, batchSize, resumedAfter, onProgress, signal);
       if (run.status === 'interrupted') interrupted = true;
-      runs.push(run);
+      runs.push({ plan, run });
     }
   }
 
   const entities: EntityBackfillReport[] = [];
-  for (const run of runs) {
-    const plan = PLANS.find((p) => p.entity === run.entity)!;
-    const memoryCount = await countRecords(portOf(options.source, plan), plan.entity);
-    const postgresCount = await countRows(db, plan.table);
+  for (const { plan, run } of runs) {
+    const memoryCount = await countRecords(plan.port, plan.entity);
+    const postgresCount = await countRows(db, plan.postgres.table);
     entities.push({ ...run, memoryCount, postgresCount, countsMatch: memoryCount === postgresCount });
   }
   const seconds = (performance.now() - started) / 1000;
@@ -245,15 +220,15 @@ export async function backfill(options: BackfillOptions): Promise<BackfillReport
 
 async function copyEntity(
   plan: EntityPlan,
-  port: ScanPort,
   db: SqlExecutor,
   batchSize: number,
   resumedAfter: RecordKey | null,
   onProgress: BackfillOptions['onProgress'],
   signal: AbortSignal | undefined,
 ): Promise<Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'>> {
+  const { port } = plan;
   const started = performance.now();
-  await db.query(`INSERT INTO ${PROGRESS_TABLE} (entity) VALUES ($1) ON CONFLICT (entity) DO NOTHING`, [plan.entity]);
+  await db.query(`INSERT INTO ${PROGRESS_TABLE} (entity) VALUES ($1) ON CONFLICT (entity) DO NOTHING`, [plan.checkpoint]);
   const total = await countRecords(port, plan.entity, resumedAfter ?? undefined);
   let after = resumedAfter;
   let scanned = 0;
@@ -261,6 +236,7 @@ async function copyEntity(
   let unresolved = 0;
   let status: EntityStatus = 'completed';
   const result = () => ({
+    store: plan.store,
     entity: plan.entity,
     status,
     resumedAfter,
@@ -281,13 +257,11 @@ async function copyEntity(
     const lastKey = page.length > 0 ? port.keyOf(plan.entity, page[page.length - 1]) : after;
     const expected = after;
     const outcome = await db.transaction(async (tx) => {
-      await claimCheckpoint(tx, plan.entity, expected);
-      // Only this transaction's inserts skip the trigger (set_config(..., true) is transaction-local).
-      if (plan.rawPut && page.length > 0) await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
-      const batch = page.length > 0 ? await plan.insert(tx, page) : { inserted: 0, resolved: 0 };
+      await claimCheckpoint(tx, plan.checkpoint, expected);
+      const batch = page.length > 0 ? await plan.postgres.bulkInsertSkippingExisting(tx, page as object[]) : { inserted: 0, resolved: 0 };
       await tx.query(
         `UPDATE ${PROGRESS_TABLE} SET last_key = $2::jsonb, copied = copied + $3, completed = $4, updated_at = now() WHERE entity = $1`,
-        [plan.entity, lastKey === null ? null : JSON.stringify(lastKey), batch.inserted, done],
+        [plan.checkpoint, lastKey === null ? null : JSON.stringify(lastKey), batch.inserted, done],
       );
       return batch;
     });
@@ -296,19 +270,24 @@ async function copyEntity(
     copied += outcome.inserted;
     unresolved += page.length - outcome.resolved;
     if (page.length > 0) {
-      onProgress?.({ entity: plan.entity, scanned, total, copied, rowsPerSecond: rate(scanned, (performance.now() - started) / 1000) });
+      onProgress?.({ store: plan.store, entity: plan.entity, scanned, total, copied, rowsPerSecond: rate(scanned, (performance.now() - started) / 1000) });
     }
     if (done) return result();
   }
 }
 
 /** Locks the entity's checkpoint row for this batch and checks no other run moved it. */
-async function claimCheckpoint(tx: SqlQueryable, entity: string, expected: RecordKey | null): Promise<void> {
-  const [row] = await tx.query<{ last_key: unknown; completed: boolean }>(`SELECT last_key, completed FROM ${PROGRESS_TABLE} WHERE entity = $1 FOR UPDATE`, [entity]);
-  if (!row || row.completed || JSON.stringify(parseKey(row.last_key)) !== JSON.stringify(expected)) throw new BackfillConflictError(entity);
+async function claimCheckpoint(tx: SqlQueryable, checkpoint: string, expected: RecordKey | null): Promise<void> {
+  const [row] = await tx.query<{ last_key: unknown; completed: boolean }>(`SELECT last_key, completed FROM ${PROGRESS_TABLE} WHERE entity = $1 FOR UPDATE`, [checkpoint]);
+  if (!row || row.completed || JSON.stringify(parseKey(row.last_key)) !== JSON.stringify(expected)) throw new BackfillConflictError(checkpoint);
 }
 
-async function ensureProgressTable(db: SqlExecutor): Promise<void> {
+/**
+ * Creates the checkpoint table if needed. Checkpoints of earlier versions, which were
+ * keyed by entity name alone, are renamed to `${store}.${entity}` so an interrupted run
+ * still resumes (for entity names no other store of the run shares).
+ */
+async function ensureProgressTable(db: SqlExecutor, plans: readonly EntityPlan[]): Promise<void> {
   await db.transaction(async (tx) => {
     // Two runs starting at once must not both try to create it.
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [PROGRESS_TABLE]);
@@ -318,10 +297,17 @@ async function ensureProgressTable(db: SqlExecutor): Promise<void> {
       copied BIGINT NOT NULL DEFAULT 0,
       completed BOOLEAN NOT NULL DEFAULT false,
       updated_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+    const legacy = plans.filter((plan) => plans.filter((other) => other.entity === plan.entity).length === 1);
+    if (legacy.length === 0) return;
+    await tx.query(
+      `UPDATE ${PROGRESS_TABLE} p SET entity = m.checkpoint FROM unnest($1::text[], $2::text[]) AS m(entity, checkpoint)
+       WHERE p.entity = m.entity AND NOT EXISTS (SELECT 1 FROM ${PROGRESS_TABLE} q WHERE q.entity = m.checkpoint)`,
+      [legacy.map((plan) => plan.entity), legacy.map((plan) => plan.checkpoint)],
+    );
   });
 }
 
-/** The checkpoints of the entities this backfill knows. */
+/** Every checkpoint, by `${store}.${entity}` (checkpointName). */
 export async function loadCheckpoints(db: SqlQueryable): Promise<Map<string, Checkpoint>> {
   const rows = await db.query<{ entity: string; last_key: unknown; copied: string | number; completed: boolean }>(
     `SELECT entity, last_key, copied, completed FROM ${PROGRESS_TABLE}`,
@@ -334,10 +320,6 @@ function parseKey(value: unknown): RecordKey | null {
   const key = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
   if (!Array.isArray(key) || !key.every((part) => typeof part === 'string')) throw new TypeError(`${PROGRESS_TABLE}.last_key is not a key: ${JSON.stringify(value)}`);
   return key;
-}
-
-function portOf(source: BackfillSource, plan: EntityPlan): ScanPort {
-  return (plan.port === 'graph' ? source.graph : source.tasks) as unknown as ScanPort;
 }
 
 /**

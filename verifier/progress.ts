@@ -32,15 +32,17 @@ export function createProgressReporter(stream: ProgressStream = process.stderr, 
   return {
     onProgress(event) {
       const fraction = event.total > 0 ? Math.min(1, event.scanned / event.total) : 1;
+      // Two stores may have entities of the same name.
+      const entity = `${event.store}.${event.entity}`;
       if (tty) {
-        if (openEntity !== undefined && openEntity !== event.entity) finishLine();
-        openEntity = event.entity;
+        if (openEntity !== undefined && openEntity !== entity) finishLine();
+        openEntity = entity;
         stream.write(`\r${progressBar(event, fraction, barWidth(stream.columns))}\u001b[K`);
         return;
       }
       const decile = Math.floor(fraction * 10);
-      if (decile <= (printedDecile.get(event.entity) ?? -1)) return;
-      printedDecile.set(event.entity, decile);
+      if (decile <= (printedDecile.get(entity) ?? -1)) return;
+      printedDecile.set(entity, decile);
       stream.write(`${progressLine(event, fraction)}\n`);
     },
     finish: finishLine,

@@ -1,12 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Side } from '../src/ports/stage.js';
-import { EDGE_KEY, EDGE_SELECT, PostgresGraphStore, toEdge } from '../src/postgres/postgres-graph-store.js';
-import { PostgresAgentTaskStore } from '../src/postgres/postgres-agent-task-store.js';
-import type { SqlExecutor, SqlTransaction } from '../src/postgres/sql-executor.js';
-import { AGENT_TASKS, ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, type TableMapping } from '../src/postgres/table-mapping.js';
+import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { TransactionExecutor } from '../src/postgres/transaction-executor.js';
-import type { RecordKey, RecordPort } from '../src/ports/record-port.js';
-import type { AnyTarget } from './entities.js';
+import type { AnyTarget } from './verify-target.js';
 import type { VerifierMetrics } from './metrics.js';
 import type { Difference } from './verify.js';
 
@@ -26,14 +22,6 @@ export interface RepairOptions {
   readonly metrics?: VerifierMetrics;
 }
 
-const MAPPED: Record<string, TableMapping<unknown>> = {
-  projects: PROJECTS as TableMapping<unknown>,
-  contributors: CONTRIBUTORS as TableMapping<unknown>,
-  assets: ASSETS as TableMapping<unknown>,
-  contributions: CONTRIBUTIONS as TableMapping<unknown>,
-  agent_tasks: AGENT_TASKS as TableMapping<unknown>,
-};
-
 /**
  * Copies the authoritative side's current version of each differing record onto the
  * other side, fenced: the other side's record is locked and written only if it is still
@@ -52,7 +40,7 @@ export async function repair(differences: readonly Difference[], options: Repair
     const outcome = isDeepStrictEqual(source, expected)
       ? 'already_equal'
       : target === 'postgres'
-        ? await repairPostgres(options.db, difference, expected, source)
+        ? await repairPostgres(options.db, store, difference, expected, source)
         : await repairMemory(store, difference, expected, source);
     await options.db.query(
       `INSERT INTO dualwrite_repairs (store, entity, record_key, difference, target, outcome, before, after) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::jsonb, $8::jsonb)`,
@@ -65,11 +53,12 @@ export async function repair(differences: readonly Difference[], options: Repair
 }
 
 /** Fenced write to PostgreSQL: lock the row (or insert only if still absent) inside one transaction. */
-async function repairPostgres(db: SqlExecutor, difference: Difference, expected: unknown, source: object | null): Promise<RepairOutcome> {
+async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: Difference, expected: unknown, source: object | null): Promise<RepairOutcome> {
+  const entity = store.entities[difference.entity];
+  if (!entity) throw new TypeError(`store ${difference.store} has no entity ${difference.entity}`);
   return db.transaction(async (tx) => {
-    const bound = new TransactionExecutor(tx, db.engine);
-    const port = (difference.store === 'tasks' ? new PostgresAgentTaskStore(bound) : new PostgresGraphStore(bound)) as unknown as RecordPort<Record<string, object>>;
-    const current = await lockedRecord(tx, difference.entity, difference.key);
+    const port = store.postgresOn(new TransactionExecutor(tx, db.engine));
+    const current = await entity.lockForUpdate(tx, difference.key);
     // Already what the source holds (a cascade of an earlier repair, or a late mirror write): nothing to do.
     if (isDeepStrictEqual(current, source)) return 'already_equal';
     if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
@@ -79,39 +68,11 @@ async function repairPostgres(db: SqlExecutor, difference: Difference, expected:
     }
     if (current === null) {
       // Absent rows cannot be locked: insert only if still absent, so a concurrent insert wins.
-      if (difference.entity === 'contributions') await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
-      const inserted = await insertIfAbsent(tx, difference.entity, source);
-      return inserted ? 'repaired' : 'skipped_newer';
+      return (await entity.insertIfAbsent(tx, source)) ? 'repaired' : 'skipped_newer';
     }
     await port.putRecord(difference.entity, source);
     return 'repaired';
   });
-}
-
-async function lockedRecord(tx: SqlTransaction, entity: string, key: RecordKey): Promise<unknown> {
-  if (entity === 'dependencies') {
-    const [row] = await tx.query(`${EDGE_SELECT} WHERE (${EDGE_KEY}) = ($1, $2, $3, $4) FOR UPDATE OF d`, [...key]);
-    return row ? toEdge(row) : null;
-  }
-  const mapping = MAPPED[entity]!;
-  const [row] = await tx.query(`${mapping.getSql()} FOR UPDATE`, mapping.keyValues(key));
-  return row ? mapping.toRecord(row) : null;
-}
-
-async function insertIfAbsent(tx: SqlTransaction, entity: string, record: object): Promise<boolean> {
-  if (entity === 'dependencies') {
-    const edge = record as { from: { ecosystem: string; name: string }; to: { ecosystem: string; name: string }; createdAt: string };
-    const rows = await tx.query(
-      `INSERT INTO project_dependencies (from_project_id, to_project_id, created_at)
-       SELECT f.id, t.id, $5::timestamptz FROM projects f, projects t
-       WHERE f.ecosystem = $1 AND f.name = $2 AND t.ecosystem = $3 AND t.name = $4
-       ON CONFLICT (from_project_id, to_project_id) DO NOTHING RETURNING 1`,
-      [edge.from.ecosystem, edge.from.name, edge.to.ecosystem, edge.to.name, edge.createdAt],
-    );
-    return rows.length > 0;
-  }
-  const mapping = MAPPED[entity]!;
-  return (await tx.query(mapping.insertSql('skip'), mapping.insertParams(record))).length > 0;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Side } from '../src/ports/stage.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
-import type { AnyTarget } from './entities.js';
+import type { AnyTarget } from './verify-target.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';
 import type { VerifierMetrics } from './metrics.js';
 import { repair, type RepairResult } from './repair.js';
@@ -38,6 +38,10 @@ export class VerifierLoop {
   private readonly lock: VerifierLock;
   /** The last completed run's report (differences cut at maxReported), for status pages and admin APIs. */
   lastReport: VerifyReport | undefined;
+  /** The repairs of the last completed run (empty when it did not repair). */
+  lastRepairs: readonly RepairResult[] = [];
+  /** Whether the run in progress repairs. */
+  private runningRepairs = false;
 
   constructor(private readonly options: VerifierLoopOptions) {
     this.lock = options.lock ?? new AdvisoryLock(options.db);
@@ -53,26 +57,36 @@ export class VerifierLoop {
     await this.running;
   }
 
-  /** One run now: verify, publish metrics, repair if enabled. Undefined when skipped. */
-  runOnce(): Promise<VerifyReport | undefined> {
-    this.running ??= this.run().finally(() => (this.running = undefined));
+  /**
+   * One run now: verify, publish metrics, repair if enabled. `repair` overrides the `repair`
+   * option for this run (an operator's repair on demand). Undefined when skipped.
+   */
+  runOnce(options: { readonly repair?: boolean } = {}): Promise<VerifyReport | undefined> {
+    const repairing = options.repair ?? this.options.repair === true;
+    // A run in progress that does not repair cannot answer a request to repair: run after it.
+    if (this.running && repairing && !this.runningRepairs) return this.running.catch(() => undefined).then(() => this.runOnce(options));
+    if (!this.running) {
+      this.runningRepairs = repairing;
+      this.running = this.run(repairing).finally(() => (this.running = undefined));
+    }
     return this.running;
   }
 
-  private async run(): Promise<VerifyReport | undefined> {
+  private async run(repairing: boolean): Promise<VerifyReport | undefined> {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
       // Repairing needs every persistent difference, not only those a report keeps.
       const maxReported = this.options.maxReported ?? 1000;
-      const found = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative, ...(this.options.repair ? { maxReported: Number.MAX_SAFE_INTEGER } : {}) });
+      const found = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative, ...(repairing ? { maxReported: Number.MAX_SAFE_INTEGER } : {}) });
       const report = { ...found, differences: found.differences.slice(0, maxReported) };
       this.options.metrics?.record(report);
       const repairs =
-        this.options.repair && found.differences.length > 0
+        repairing && found.differences.length > 0
           ? await repair(found.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
           : [];
       this.lastReport = report;
+      this.lastRepairs = repairs;
       this.options.onReport?.(report, repairs);
       return report;
     });

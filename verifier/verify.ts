@@ -3,8 +3,8 @@ import { diffString } from 'json-diff';
 import { decodeKey } from '../src/memory/memory-tables.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { RecordKey } from '../src/ports/record-port.js';
-import type { AnyTarget } from './entities.js';
-import { rowHash, rowHashSql } from './row-hash.js';
+import { rowHash, rowHashSql } from '../src/postgres/row-hash.js';
+import type { AnyTarget } from './verify-target.js';
 
 export type DifferenceKind = 'missing_in_postgres' | 'missing_in_memory' | 'fields_differ';
 
@@ -119,7 +119,9 @@ export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], opt
 }
 
 async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, options: VerifyOptions) {
-  const sql = target.sql[entity]!;
+  const entityInPostgres = target.entities[entity];
+  if (!entityInPostgres) throw new TypeError(`store ${target.store} defines no PostgreSQL SQL for entity ${entity}`);
+  const sql = entityInPostgres.checksum;
   const keys = target.memoryTables.sortedKeys(entity);
   const rangeRows = options.rangeRows ?? 20000;
   const leafRows = options.leafRows ?? 256;

@@ -1,10 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RepairOutcome, RepairResult } from '../../verifier/repair.js';
+import type { BackfillReport } from '../../verifier/backfill.js';
 import type { VerifyReport } from '../../verifier/verify.js';
+import type { ReplayRound } from '../dualwrite/replayer.js';
+import type { EffectiveFlags } from '../ports/flags.js';
+import type { AuditAction } from '../postgres/audit-log.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { adminTokenCheck } from './admin-auth.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { ApiError } from './errors.js';
-import { NO_BODY, routeSchema, STAGE_BODY } from './schemas.js';
+import { AUDIT_QUERY, GATE_QUERY, REASON_BODY, routeSchema, STAGE_BODY } from './schemas.js';
 
 /** Who the flags file records as having changed the stage through this API. */
 export const ADMIN_PRINCIPAL = 'admin-token';
@@ -12,7 +17,8 @@ export const ADMIN_PRINCIPAL = 'admin-token';
 /**
  * Operators' routes under /admin, behind the bearer token (checked before anything else
  * about the request, so an unauthenticated caller learns nothing of the schemas):
- * status, stage changes, a verification run, an outbox replay round, the last differences.
+ * status, stage changes, a verification run, a verification that repairs, an outbox replay
+ * round, the last differences.
  */
 export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminToken: string | undefined): void {
   const refusal = adminTokenCheck(adminToken);
@@ -28,27 +34,53 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
 
       admin.get('/status', { schema: routeSchema({}) }, async () => status(runtime));
 
-      admin.post<{ Body: { stage: Stage; percent?: number; reason: string } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
-        const { stage, percent, reason } = request.body;
-        request.log.info({ stage, percent, reason, principal: ADMIN_PRINCIPAL }, 'admin: stage change requested');
-        const requested = await runtime.setFlags({ stage, readPercent: percent }, { reason, principal: ADMIN_PRINCIPAL });
+      admin.post<{ Body: { stage: Stage; percent?: number; reason: string; force?: boolean } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
+        const { stage, percent, reason, force } = request.body;
+        request.log.info({ stage, percent, reason, force, principal: ADMIN_PRINCIPAL }, 'admin: stage change requested');
+        const requested = await runtime.setFlags({ stage, readPercent: percent }, { reason, force, ...operator(request) });
         const state = await runtime.stage.settled();
         const inForce = runtime.stage.current;
         // 202 while the requested stage is not in force yet (its transition was refused and is retried).
         const applied = inForce.stage === requested.stage && inForce.readPercent === requested.readPercent;
-        return reply.status(applied ? 200 : 202).send({ requested, inForce, refused: state.refused ?? null });
+        const answer: StageChange = { requested, inForce, refused: state.refused ?? null };
+        return reply.status(applied ? 200 : 202).send(answer);
       });
 
-      admin.post('/verify', { schema: routeSchema({ body: NO_BODY }) }, async () => {
-        const report = await runtime.verifier.runOnce();
+      admin.get<{ Querystring: { stage: Stage; percent?: number } }>('/gate', { schema: routeSchema({ querystring: GATE_QUERY }) }, async (request) =>
+        runtime.judge({ stage: request.query.stage, readPercent: request.query.percent }),
+      );
+
+      admin.post<{ Body: { reason?: string } | undefined }>('/verify', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
+        const report = await runtime.verifyNow({ reason: request.body?.reason ?? 'verification requested through the admin API', ...operator(request) });
         if (!report) throw new ApiError(409, `verification skipped: ${verifySkipReason(runtime.stage.current.stage)}`);
         return report;
       });
 
-      admin.post('/outbox/replay', { schema: routeSchema({ body: NO_BODY }) }, async () => {
-        const round = await runtime.replayer.replayOnce();
-        return { ...round, outbox: runtime.outbox.stats() };
+      // Repairs copy the authoritative side's version onto the other, fenced (verifier/repair.ts).
+      admin.post<{ Body: { reason?: string } | undefined }>('/repair', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
+        const report = await runtime.verifyNow({ repair: true, reason: request.body?.reason ?? 'repair requested through the admin API', ...operator(request) });
+        if (!report) throw new ApiError(409, `repair skipped: ${verifySkipReason(runtime.stage.current.stage)}`);
+        const answer: RepairAnswer = { ...report, repairs: repairCounts(runtime.verifier.lastRepairs) };
+        return answer;
       });
+
+      admin.post<{ Body: { reason?: string } | undefined }>('/outbox/replay', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
+        const round = await runtime.replayOutbox({ reason: request.body?.reason ?? 'replay requested through the admin API', ...operator(request) });
+        const answer: ReplayAnswer = { ...round, outbox: runtime.outbox.stats() };
+        return answer;
+      });
+
+      // Copies what memory holds into PostgreSQL (never overwriting newer rows), then verifies and repairs: run it in dual-write.
+      admin.post<{ Body: { reason?: string } | undefined }>('/resync', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
+        if (runtime.stage.current.stage !== 'dual-write') throw new ApiError(409, `resync runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${runtime.stage.current.stage}`);
+        const { backfill, verify } = await runtime.resyncPostgres({ request: { reason: request.body?.reason ?? 'resync requested through the admin API', ...operator(request) } });
+        const answer: ResyncAnswer = { backfill, verify: { ...reportSummary(verify), differences: verify.differences } };
+        return answer;
+      });
+
+      admin.get<{ Querystring: { limit?: number; action?: AuditAction; resourceType?: string } }>('/audit', { schema: routeSchema({ querystring: AUDIT_QUERY }) }, async (request) => ({
+        events: await runtime.audit.list(request.query),
+      }));
 
       admin.get('/differences', { schema: routeSchema({}) }, async () => {
         const report = runtime.verifier.lastReport;
@@ -59,6 +91,33 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
     { prefix: '/admin' },
   );
 }
+
+/** The principal and request of an admin call, for the audit trail. */
+function operator(request: FastifyRequest): { principal: string; requestId: string; clientIp: string } {
+  return { principal: ADMIN_PRINCIPAL, requestId: request.id, clientIp: request.ip };
+}
+
+/** POST /admin/resync: the backfill's report and the verification after it. */
+export interface ResyncAnswer {
+  readonly backfill: BackfillReport;
+  readonly verify: ReturnType<typeof reportSummary> & { readonly differences: VerifyReport['differences'] };
+}
+
+/** GET /admin/status: everything an operator checks before and after a stage change. */
+export type AdminStatus = ReturnType<typeof status>;
+
+/** POST /admin/stage: the flags requested now (after the safety rules), those in force, and why they differ while a transition is refused. */
+export interface StageChange {
+  readonly requested: EffectiveFlags;
+  readonly inForce: EffectiveFlags;
+  readonly refused: string | null;
+}
+
+/** POST /admin/repair: the run's report (what it found) and how many repairs had each outcome. */
+export type RepairAnswer = VerifyReport & { readonly repairs: Record<RepairOutcome, number> };
+
+/** POST /admin/outbox/replay: the round, and the outbox after it. */
+export type ReplayAnswer = ReplayRound & { readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number } };
 
 /** Everything an operator checks before and after a stage change, in one answer. */
 function status(runtime: AdminRuntime) {
@@ -86,6 +145,13 @@ function reportSummary(report: VerifyReport) {
     persistentDifferences: count((entity) => entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ),
     transientDifferences: count((entity) => entity.transient),
   };
+}
+
+/** How many repairs had each outcome (every outcome present, 0 when none). */
+export function repairCounts(repairs: readonly RepairResult[]): Record<RepairOutcome, number> {
+  const counts: Record<RepairOutcome, number> = { repaired: 0, skipped_newer: 0, already_equal: 0 };
+  for (const { outcome } of repairs) counts[outcome]++;
+  return counts;
 }
 
 /** Why VerifierLoop.runOnce() skipped: a stage that writes one side has nothing to compare; else another replica holds the lock. */

@@ -1,10 +1,15 @@
 import type { EffectiveFlags } from '../ports/flags.js';
+import type { RepairResult } from '../../verifier/repair.js';
+import type { BackfillReport } from '../../verifier/backfill.js';
 import type { VerifyReport } from '../../verifier/verify.js';
 import type { MirrorMode } from '../dualwrite/mirror.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { GateState } from '../dualwrite/stage-gate.js';
 import type { Stage } from '../ports/stage.js';
+import type { AuditAction, AuditEvent } from '../postgres/audit-log.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
+import type { GateVerdict } from '../runtime/evidence-gate.js';
+import type { OperatorRequest } from '../runtime/open-dual-write.js';
 
 /**
  * The part of the DualWriteRuntime (openDualWrite) that the health, metrics and admin
@@ -20,12 +25,24 @@ export interface AdminRuntime {
    * Requests a stage (and read percentage) and returns the flags requested now. Throws
    * FlagSourceConflictError when another source owns the flags (Unleash).
    */
-  setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: { readonly reason: string; readonly principal: string }): Promise<EffectiveFlags>;
+  setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: OperatorRequest & { readonly force?: boolean }): Promise<EffectiveFlags>;
+  /** The evidence gate's verdict on moving to `requested` now. */
+  judge(requested: { readonly stage: Stage; readonly readPercent?: number }): Promise<GateVerdict>;
+  /** A verification now (repairing when asked), audited as the operator's; undefined when skipped. */
+  verifyNow(request: OperatorRequest & { readonly repair?: boolean }): Promise<VerifyReport | undefined>;
+  /** Backfills PostgreSQL from memory, replays the outbox, verifies and repairs (in dual-write), audited. */
+  resyncPostgres(options: { readonly request: OperatorRequest }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  /** One outbox replay round now, audited. */
+  replayOutbox(request: OperatorRequest): Promise<ReplayRound>;
   readonly mirror: { readonly mode: MirrorMode; depth(): number };
   readonly outbox: { stats(): { depth: number; oldestAgeSeconds: number } };
-  readonly replayer: { replayOnce(): Promise<ReplayRound> };
-  /** `runOnce()` resolves undefined when the run was skipped; `lastReport` is the last completed run's. */
-  readonly verifier: { runOnce(): Promise<VerifyReport | undefined>; readonly lastReport: VerifyReport | undefined };
+  /** `lastReport` and `lastRepairs` are the last completed verification's. */
+  readonly verifier: {
+    readonly lastReport: VerifyReport | undefined;
+    readonly lastRepairs: readonly RepairResult[];
+  };
+  /** The audit trail, newest first. */
+  readonly audit: { list(query?: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string }): Promise<AuditEvent[]> };
   readonly db: { query(text: string): Promise<unknown[]>; poolStats(): PoolStats };
   readonly metrics: { readonly registry: { readonly contentType: string; metrics(): Promise<string> } };
 }

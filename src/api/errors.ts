@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FlagSourceConflictError } from '../../flags/migration-flags.js';
+import { EvidenceRefusedError } from '../runtime/evidence-gate.js';
 import { ConflictError, NotFoundError, StoreError, TransitionError, UnavailableError } from '../domain/errors.js';
 
 /** The body of every error response: what went wrong and, for bad input, which field. */
@@ -61,6 +62,8 @@ function describeError(error: unknown): { status: number; body: ErrorBody } {
   if (error instanceof UnavailableError) return { status: 503, body: { error: `${error.dependency} is unavailable; retry later` } };
   // Thrown by runtime.setFlags while Unleash (or the application's own flag state) owns the flags.
   if (error instanceof FlagSourceConflictError) return { status: 409, body: { error: error.message } };
+  // An advance the evidence does not support: which checks failed, with their figures.
+  if (error instanceof EvidenceRefusedError) return { status: 409, body: { error: error.message, checks: error.verdict.checks } };
   // Fastify's own client errors: malformed JSON, unsupported media type, body too large (its body parser's codes: FST_ERR_CTP_*).
   const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {

@@ -39,8 +39,8 @@ export function listOf(item: Schema): Schema {
 
 export const NO_PARAMS = strictObject({});
 export const NO_QUERY = strictObject({});
-/** No body, on a POST that takes none: absent (fastify validates it as null) or `{}`. */
-export const NO_BODY: Schema = { type: ['object', 'null'], additionalProperties: false };
+/** An operator action that may say why (verify, repair, outbox replay): no body (fastify validates it as null), `{}` or `{ reason }`. */
+export const REASON_BODY: Schema = { type: ['object', 'null'], properties: { reason: { type: 'string', pattern: '\\S' } }, additionalProperties: false };
 /** Probes and scrapers may add query parameters of their own; they are ignored. */
 export const ANY_QUERY: Schema = { type: 'object' };
 
@@ -81,9 +81,13 @@ export const TASK_PATCH_BODY = strictObject({
 
 /** A stage change: `reason` is required and kept with the flags; `percent` is the read percentage (default 0). */
 export const STAGE_BODY = strictObject(
-  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 }, reason: { type: 'string', pattern: '\\S' } },
+  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 }, reason: { type: 'string', pattern: '\\S' }, force: { type: 'boolean' } },
   ['stage', 'reason'],
 );
+
+export const GATE_QUERY = strictObject({ stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 } }, ['stage']);
+
+export const AUDIT_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, action: text, resourceType: text }, []);
 
 // Responses.
 
@@ -134,8 +138,8 @@ export const TASK_COUNTS = record(Object.fromEntries(TASK_STATUSES.map((status) 
 
 /**
  * A route's schema with params and query string always present (left out: none taken).
- * A body schema is given on the routes that take a body (POST, PUT, PATCH; NO_BODY for
- * those that take none): fastify never reads a GET body and refuses a schema for one.
+ * A body schema is given on the routes that take a body (POST, PUT, PATCH; REASON_BODY for
+ * operator actions): fastify never reads a GET body and refuses a schema for one.
  * `response` maps status codes to response schemas.
  */
 export function routeSchema(parts: { params?: Schema; querystring?: Schema; body?: Schema; response?: Record<number, Schema> }): Schema {

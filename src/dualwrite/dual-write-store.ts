@@ -9,7 +9,7 @@ import { routesToPostgres } from './routing.js';
 import type { ShadowReads } from './shadow.js';
 import type { StageGate, WriteTicket } from './stage-gate.js';
 import { STAGE_POLICIES, type Side } from '../ports/stage.js';
-import type { ReadSpec, StoreDescription, WriteSpec } from './store-description.js';
+import type { ReadSpec, StoreDescription, WriteSpec } from '../ports/store-description.js';
 
 /** Options of createDualWriteStore. */
 export interface DualWriteStoreOptions<S> {

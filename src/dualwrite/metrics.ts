@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
+import type { ServerHealth } from '../postgres/server-health.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import { STAGES, type Side, type Stage } from '../ports/stage.js';
 
@@ -26,6 +27,11 @@ export const METRIC = {
   outboxFenced: 'dualwrite_outbox_fenced_total',
   intentLogFailures: 'dualwrite_intent_log_failures_total',
   outboxLost: 'dualwrite_outbox_lost_total',
+  pgDatabaseSize: 'dualwrite_pg_database_size_bytes',
+  pgServerConnections: 'dualwrite_pg_server_connections',
+  pgReplicationLag: 'dualwrite_pg_replication_lag_seconds',
+  pgDisk: 'dualwrite_pg_disk_bytes',
+  pgUp: 'dualwrite_pg_up',
 } as const;
 
 export interface CallRecorder {
@@ -40,6 +46,8 @@ export interface MetricSources {
   outbox?: () => { depth: number; oldestAgeSeconds: number };
   flags?: () => { stage: Stage; readPercent: number };
   pool?: () => PoolStats;
+  /** What PostgreSQL says about itself; undefined when it does not answer. */
+  server?: () => Promise<ServerHealth | undefined>;
 }
 
 /**
@@ -140,6 +148,71 @@ export class DualWriteMetrics {
         this.set({ state: 'total' }, stats.total);
         this.set({ state: 'idle' }, stats.idle);
         this.set({ state: 'waiting' }, stats.waiting);
+        this.set({ state: 'max' }, stats.max);
+      },
+    });
+    this.serverGauges(registers);
+  }
+
+  /** The PostgreSQL server's own figures, read once per scrape (alerts on disk, connections, replication). */
+  private serverGauges(registers: Registry[]): void {
+    const sources = this.sources;
+    let reading: Promise<ServerHealth | undefined> | undefined;
+    // One read per scrape, shared by the gauges below (each collect() runs in the same scrape).
+    const health = () => {
+      reading ??= (sources.server?.() ?? Promise.resolve(undefined)).finally(() => setImmediate(() => (reading = undefined)));
+      return reading;
+    };
+    new Gauge({
+      name: METRIC.pgUp,
+      help: 'Whether PostgreSQL answered the health query of this scrape (1) or not (0).',
+      registers,
+      async collect() {
+        this.set((await health()) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.pgDatabaseSize,
+      help: 'Size of the database (pg_database_size).',
+      registers,
+      async collect() {
+        const found = await health();
+        if (found) this.set(found.databaseBytes);
+      },
+    });
+    new Gauge({
+      name: METRIC.pgServerConnections,
+      help: 'Backends connected to the PostgreSQL server (used) and max_connections (max).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const found = await health();
+        if (!found) return;
+        this.set({ state: 'used' }, found.connections.used);
+        this.set({ state: 'max' }, found.connections.max);
+      },
+    });
+    new Gauge({
+      name: METRIC.pgReplicationLag,
+      help: 'Replay lag of each streaming replica (pg_stat_replication).',
+      labelNames: ['replica'],
+      registers,
+      async collect() {
+        const found = await health();
+        this.reset();
+        for (const replica of found?.replicas ?? []) this.set({ replica: replica.name }, replica.lagSeconds);
+      },
+    });
+    new Gauge({
+      name: METRIC.pgDisk,
+      help: "The data directory's file system (total and free), when the server runs on this machine.",
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const disk = (await health())?.disk;
+        if (!disk) return;
+        this.set({ state: 'total' }, disk.totalBytes);
+        this.set({ state: 'free' }, disk.freeBytes);
       },
     });
   }

@@ -21,6 +21,8 @@ export interface ReplayerOptions {
    * a backfill to copy the records an early mirror write refers to).
    */
   readonly maxRejections?: number;
+  /** Told of each entry set aside (dead-lettered or fenced), after it was; for the audit trail. */
+  readonly onDeadLetter?: (entry: OutboxEntry, reason: string) => void;
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn' | 'error' | 'info'>;
 }
@@ -169,6 +171,7 @@ export class OutboxReplayer {
     this.rejections.set(entry.id, count);
     if (count < (this.options.maxRejections ?? 10)) return 'failed';
     await this.outbox.deadLetter(entry, errorText(error));
+    this.options.onDeadLetter?.(entry, errorText(error));
     this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
     this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) dead-lettered after ${count} rejections: ${errorText(error)}`);
     this.finish(entry, 'dead');
@@ -178,6 +181,7 @@ export class OutboxReplayer {
   /** An entry whose target has become authoritative is set aside at once, never applied: it could overwrite a newer write. */
   private async fenced(entry: OutboxEntry, error: FencedError): Promise<'dead'> {
     await this.outbox.deadLetter(entry, `fenced: ${error.message}`);
+    this.options.onDeadLetter?.(entry, `fenced: ${error.message}`);
     this.options.metrics?.outboxFenced.inc({ store: entry.store });
     this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
     this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) fenced and set aside: ${error.message}; the verifier will report what it left out`);

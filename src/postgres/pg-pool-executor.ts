@@ -81,7 +81,7 @@ export class PgPoolExecutor implements SqlExecutor {
   }
 
   poolStats(): PoolStats {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.options.poolSize + this.options.maxOverflow };
   }
 
   async close(): Promise<void> {

@@ -41,7 +41,7 @@ export class PgliteExecutor implements SqlExecutor {
 
   /** PGlite is one connection. */
   poolStats(): PoolStats {
-    return { total: 1, idle: 1, waiting: 0 };
+    return { total: 1, idle: 1, waiting: 0, max: 1 };
   }
 
   async close(): Promise<void> {

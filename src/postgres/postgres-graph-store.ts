@@ -47,6 +47,9 @@ export const EDGE_SELECT = `SELECT f.ecosystem AS from_ecosystem, f.name AS from
   FROM project_dependencies d JOIN projects f ON f.id = d.from_project_id JOIN projects t ON t.id = d.to_project_id`;
 export const EDGE_KEY = 'f.ecosystem, f.name, t.ecosystem, t.name';
 
+/** Makes this transaction's contribution inserts skip the asset-total trigger: copies carry their asset's total already. */
+export const RAW_PUT = `SELECT set_config('dualwrite.raw_put', 'on', true)`;
+
 /** GraphStore on PostgreSQL (a pg pool or PGlite), with schema/001_initial_schema.sql applied. */
 export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> {
   private readonly context: WriteContext;
@@ -231,7 +234,7 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     try {
       // A copied contribution must not add to its asset's total a second time.
       await this.db.transaction(async (tx) => {
-        await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
+        await tx.query(RAW_PUT);
         await tx.query(table.insertSql('overwrite'), table.insertParams(normalized as never));
       });
     } catch (error) {
@@ -253,7 +256,7 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     }
     try {
       await this.db.transaction(async (tx) => {
-        await tx.query(`SELECT set_config('dualwrite.raw_put', 'on', true)`);
+        await tx.query(RAW_PUT);
         await tx.query(table.bulkInsertSql('overwrite'), table.bulkInsertParams(normalized));
       });
     } catch (error) {
@@ -350,7 +353,7 @@ function edgeKey(edge: { from: ProjectRef; to: ProjectRef }): RecordKey {
   return [edge.from.ecosystem, edge.from.name, edge.to.ecosystem, edge.to.name];
 }
 
-function edgeKeyValues(key: RecordKey): string[] {
+export function edgeKeyValues(key: RecordKey): string[] {
   if (key.length !== 4) throw new TypeError(`dependency keys have 4 parts, got ${key.length}`);
   return [...key];
 }

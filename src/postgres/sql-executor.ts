@@ -28,7 +28,10 @@ export interface SqlExecutor extends SqlQueryable {
 export interface PoolStats {
   readonly total: number;
   readonly idle: number;
+  /** Callers waiting for a connection: above 0 for long, the pool is exhausted. */
   readonly waiting: number;
+  /** The most connections the pool opens. */
+  readonly max: number;
 }
 
 /** The fields of a database error the stores map to their own errors. */

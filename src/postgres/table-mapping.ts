@@ -5,7 +5,7 @@ import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';
 
 /** How a column is typed in SQL and converted between record fields and rows. */
-export type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'task_type' | 'task_status';
+export type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'boolean' | 'task_type' | 'task_status';
 
 export interface Column {
   readonly column: string;

@@ -35,7 +35,7 @@ export class TransactionExecutor implements SqlExecutor {
   }
 
   poolStats(): PoolStats {
-    return { total: 1, idle: 0, waiting: 0 };
+    return { total: 1, idle: 0, waiting: 0, max: 1 };
   }
 
   /** The transaction belongs to its opener, who commits or rolls it back. */

@@ -32,6 +32,8 @@ export interface DualWriteConfig {
   readonly repair: boolean;
   /** DUALWRITE_ADMIN_TOKEN: bearer token of the admin API; without it the admin API refuses every call. */
   readonly adminToken?: string;
+  /** DUALWRITE_URL: where the CLI finds a running process's admin API. Default http://127.0.0.1:8080. */
+  readonly adminUrl: string;
   /** PORT and HOST of the example API. Default 8080 on 127.0.0.1. */
   readonly http: { readonly port: number; readonly host: string };
 }
@@ -63,9 +65,17 @@ export function loadConfig(env: Env = process.env): DualWriteConfig {
     shadowSampleRate: fraction(env, 'DUALWRITE_SHADOW_SAMPLE_RATE', 0),
     verifyIntervalMs: integer(env, 'DUALWRITE_VERIFY_INTERVAL_MS', 300_000, 0),
     repair: oneOf(env, 'DUALWRITE_REPAIR', ['true', 'false'] as const, 'false') === 'true',
-    adminToken: text(env, 'DUALWRITE_ADMIN_TOKEN'),
+    ...adminApiConfig(env),
     http: { port: integer(env, 'PORT', 8080, 0, 65535), host: text(env, 'HOST') ?? '127.0.0.1' },
   };
+}
+
+/**
+ * What the CLI needs to talk to a running process's admin API, without the rest of the
+ * configuration (a CLI on an operator's machine has no DATABASE_URL or flag settings).
+ */
+export function adminApiConfig(env: Env = process.env): Pick<DualWriteConfig, 'adminUrl' | 'adminToken'> {
+  return { adminUrl: httpUrl(env, 'DUALWRITE_URL') ?? 'http://127.0.0.1:8080', adminToken: text(env, 'DUALWRITE_ADMIN_TOKEN') };
 }
 
 /** DATABASE_URL with the POSTGRES_* settings, or embedded PGlite when it is unset. */
@@ -176,6 +186,28 @@ function fraction(env: Env, name: string, fallback: number): number {
   const value = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/** An http(s) URL without credentials in it (the admin token travels in a header, from its own variable). */
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  const problem = httpUrlProblem(raw);
+  if (problem) throw new ConfigError(name, problem);
+  return raw;
+}
+
+/** Why `raw` is not an admin API URL (http or https, no user or password in it), or undefined when it is one. Shared with the CLI's --url. */
+export function httpUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`;
+  }
+  if (url.username || url.password) return 'must not contain a user or password (the admin token comes from DUALWRITE_ADMIN_TOKEN)';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`;
+  return undefined;
 }
 
 function identifier(env: Env, name: string): string | undefined {

@@ -7,27 +7,28 @@ import { FlagSourceConflictError, parsePercent, parseStage } from '../../flags/m
 import { openFlags } from '../../flags/open-flags.js';
 import { ValidationError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES } from '../domain/records.js';
-import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../memory/memory-graph-store.js';
+import type { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
+import type { MemoryGraphStore } from '../memory/memory-graph-store.js';
 import { openDatabase } from '../postgres/open-database.js';
 import { loadConfig, type DualWriteConfig } from './config.js';
 import { redactUrl } from '../postgres/redact.js';
 import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
-import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
+import type { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
+import type { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
 import { TransactionExecutor } from '../postgres/transaction-executor.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import { scanAll } from '../ports/record-scan.js';
-import { AGENT_TASK_STORE_METHODS } from '../dualwrite/agent-task-store-description.js';
+import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
+import { BUILT_IN_STORES } from '../stores/built-in-stores.js';
+import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
+import { assertUniqueNames, storeEntities, type AnyStoreDefinition, type MemoryStoreOf, type PostgresStoreOf, type StoreDefinition } from '../stores/store-definition.js';
 import { createDualWriteStore } from '../dualwrite/dual-write-store.js';
 import { FallbackOutbox } from '../dualwrite/fallback-outbox.js';
 import { FileOutbox } from '../dualwrite/file-outbox.js';
 import { IntentLog } from '../dualwrite/intent-log.js';
-import { GRAPH_STORE_METHODS } from '../dualwrite/graph-store-description.js';
 import { DualWriteMetrics } from '../dualwrite/metrics.js';
 import { errorText, Mirror, type MirrorOptions } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
@@ -36,11 +37,18 @@ import { OutboxReplayer, type ReplayerOptions } from '../dualwrite/replayer.js';
 import { ShadowReads, type ShadowOptions } from '../dualwrite/shadow.js';
 import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
 import { STAGE_POLICIES, type Side } from '../ports/stage.js';
-import { graphTarget, taskTarget } from '../../verifier/entities.js';
+import type { MigrationFlags } from '../ports/flags.js';
+import { AuditLog, type Principal } from '../postgres/audit-log.js';
+import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
+import type { ReplayRound } from '../dualwrite/replayer.js';
+import { DEFAULT_EVIDENCE_THRESHOLDS, EvidenceRefusedError, judgeMove, type EvidenceThresholds, type GateVerdict } from './evidence-gate.js';
+import { EvidenceWindow } from './evidence-window.js';
+import { RolloutAudit, type ChangeRequest } from './rollout-audit.js';
+import { verifyTarget } from '../../verifier/verify-target.js';
 import { RedisLock } from '../../verifier/lock.js';
 import { VerifierMetrics } from '../../verifier/metrics.js';
 import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-loop.js';
-import { backfill, type BackfillOptions, type BackfillReport } from '../../verifier/backfill.js';
+import { backfill, backfillStore, type BackfillOptions, type BackfillReport } from '../../verifier/backfill.js';
 import { repair } from '../../verifier/repair.js';
 import { verify, type VerifyReport } from '../../verifier/verify.js';
 
@@ -50,8 +58,18 @@ export interface DualWriteRuntimeOptions {
   readonly config?: DualWriteConfig;
   /** Where the configuration is read from when `config` is not given. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
-  /** The application's existing in-memory stores. Default: new empty ones. */
-  readonly memory?: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
+  /**
+   * The stores to wrap, each given by its definition, in dependency order (a store whose
+   * records reference another's comes after it). Default: the GraphStore and the
+   * AgentTaskStore (BUILT_IN_STORES).
+   */
+  readonly stores?: readonly AnyStoreDefinition[];
+  /**
+   * The application's existing in-memory stores, by store name (built by the store's
+   * definition, or compatible with it). Default: for each store not given, a new empty one
+   * (definition.createMemory()).
+   */
+  readonly memory?: { readonly graph?: MemoryGraphStore; readonly tasks?: MemoryAgentTaskStore; readonly [store: string]: object | undefined };
   /** An open, migrated database. Default: openDatabase(config.database) (DATABASE_URL or embedded PGlite). */
   readonly db?: SqlExecutor;
   /** Metrics registry. Default: a new Registry. */
@@ -92,15 +110,44 @@ export interface DualWriteRuntimeOptions {
    * disables), repairs when DUALWRITE_REPAIR=true, locked by Redis when REDIS_URL is set.
    */
   readonly verifier?: Partial<Omit<VerifierLoopOptions, 'db' | 'targets' | 'metrics'>> & { readonly enabled?: boolean };
+  /**
+   * The evidence an operator's advance needs (setFlags): thresholds (DEFAULT_EVIDENCE_THRESHOLDS)
+   * and the window figures are measured over (default 5 minutes).
+   */
+  readonly evidence?: Partial<EvidenceThresholds> & { readonly windowMs?: number };
+}
+
+/** Who asks for an operator action and why; the principal is a name (e.g. "admin-token") or a full Principal. */
+export interface OperatorRequest {
+  readonly reason: string;
+  readonly principal: string | Principal;
+  readonly requestId?: string;
+  readonly clientIp?: string;
+}
+
+/** One store of a runtime: its definition, the dual-write store the application calls, and both sides. */
+export interface RuntimeStore<Store = unknown, Records extends object = Record<string, object>> {
+  readonly definition: StoreDefinition<Store, Records>;
+  /** Drop-in implementation of the store's interface that follows the stage in force. */
+  readonly dual: Store;
+  readonly memory: MemoryStoreOf<Store, Records>;
+  readonly postgres: PostgresStoreOf<Store, Records>;
 }
 
 /** Everything an API needs to embed dualwrite: the wrapped stores and their machinery. */
 export interface DualWriteRuntime {
-  /** Drop-in GraphStore and AgentTaskStore for the API. */
+  /**
+   * Drop-in GraphStore and AgentTaskStore for the API, and their two sides. They throw a
+   * TypeError when the runtime was opened without that store (see `stores`).
+   */
   readonly graph: GraphStore;
   readonly tasks: AgentTaskStore;
   readonly memory: { readonly graph: MemoryGraphStore; readonly tasks: MemoryAgentTaskStore };
   readonly postgres: { readonly graph: PostgresGraphStore; readonly tasks: PostgresAgentTaskStore };
+  /** Every store of the runtime by name, in the order given. */
+  readonly stores: Readonly<Record<string, RuntimeStore>>;
+  /** One store of the runtime, typed by its definition; throws a TypeError when the runtime was opened without it. */
+  store<Store, Records extends object>(definition: StoreDefinition<Store, Records>): RuntimeStore<Store, Records>;
   readonly db: SqlExecutor;
   /** The flags operators set; `stage` is what is in force. */
   readonly flags: FlagState;
@@ -110,7 +157,19 @@ export interface DualWriteRuntime {
    * are a ValidationError naming the field. Throws FlagSourceConflictError when Unleash owns
    * the flags (change them there) or the caller passed its own flags to openDualWrite.
    */
-  setFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, change: { readonly reason: string; readonly principal: string }): Promise<EffectiveFlags>;
+  setFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, change: OperatorRequest & { readonly force?: boolean }): Promise<EffectiveFlags>;
+  /**
+   * What the evidence gate says of moving to `requested` now (an advance needs a recent clean
+   * verification, a draining outbox, few shadow mismatches and PostgreSQL errors, and a
+   * PostgreSQL p95 near memory's); setFlags refuses with EvidenceRefusedError when it fails.
+   */
+  judge(requested: { readonly stage: unknown; readonly readPercent?: unknown }): Promise<GateVerdict>;
+  /** Runs a verification now (repairing when asked), recorded in the audit trail as the operator's; undefined when skipped. */
+  verifyNow(request: OperatorRequest & { readonly repair?: boolean }): Promise<VerifyReport | undefined>;
+  /** Runs one outbox replay round now, recorded in the audit trail. */
+  replayOutbox(request: OperatorRequest): Promise<ReplayRound>;
+  /** The rollout's append-only audit trail (stage changes, forced advances, verifications, repairs, backfills, replays, dead letters). */
+  readonly audit: AuditLog;
   /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
   readonly stage: StageGate;
   readonly mirror: Mirror;
@@ -127,7 +186,7 @@ export interface DualWriteRuntime {
    * comes back clean, allows read-shift and the PostgreSQL stages again. Run it in
    * dual-write; returns the backfill's report and the last verification's.
    */
-  resyncPostgres(options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'>): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  resyncPostgres(options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'> & { readonly request?: OperatorRequest }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
   /**
    * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only.
    * Run it in postgres-primary (memory is being mirrored again), then roll back.
@@ -153,6 +212,8 @@ export async function openDualWrite(options: DualWriteRuntimeOptions = {}): Prom
 
 async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise<void>)[]): Promise<DualWriteRuntime> {
   const config = options.config ?? loadConfig(options.env ?? process.env);
+  const definitions = options.stores ?? BUILT_IN_STORES;
+  const memoryStores = memorySides(definitions, options.memory ?? {});
   const logger = options.logger ?? console;
   const registry = options.registry ?? new Registry();
   const metrics = new DualWriteMetrics(registry);
@@ -187,6 +248,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     opened.push(() => lease.release());
   }
   metrics.source('pool', () => db.poolStats());
+  metrics.source('server', () => serverHealthWithin(db, 2000));
+  const auditLog = new AuditLog(db);
+  const audit = new RolloutAudit(auditLog, logger);
 
   const fromEnv = options.flags ? undefined : openFlags(config.flags, { metrics, logger });
   const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
@@ -230,12 +294,8 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     if (recovered > 0) logger.warn(`dualwrite: ${recovered} acknowledged async mirror writes of a process that stopped before mirroring them were moved to the outbox for replay`);
   }
 
-  const memory = options.memory ?? { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
-  const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
-  const targets: Record<string, Record<Side, object>> = {
-    graph: { memory: memory.graph, postgres: postgres.graph },
-    tasks: { memory: memory.tasks, postgres: postgres.tasks },
-  };
+  const sides: Record<string, Sides> = {};
+  for (const definition of definitions) sides[definition.name] = { memory: memoryStores[definition.name]!, postgres: definition.createPostgres(db) };
   const resolveIn = (stores: Record<string, Record<Side, object>>) => (store: string, side: Side) => {
     const target = stores[store]?.[side];
     if (!target) throw new TypeError(`no store named ${store}`);
@@ -245,28 +305,43 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const postgresBatch = (work: (resolve: (store: string, side: Side) => object) => Promise<void>) =>
     db.transaction(async (tx) => {
       const bound = new TransactionExecutor(tx, db.engine);
-      await work(resolveIn({ graph: { ...targets.graph!, postgres: new PostgresGraphStore(bound) }, tasks: { ...targets.tasks!, postgres: new PostgresAgentTaskStore(bound) } }));
+      const inTransaction: Record<string, Sides> = {};
+      for (const definition of definitions) inTransaction[definition.name] = { memory: sides[definition.name]!.memory, postgres: definition.createPostgres(bound) };
+      await work(resolveIn(inTransaction));
     });
-  const mirror = new Mirror(resolveIn(targets), {
+  const mirror = new Mirror(resolveIn(sides), {
     mode: config.mirrorMode,
     ...options.mirror,
     transactions: { postgres: postgresBatch },
     fence: (op) => gate.fence(op),
     intentLog,
-    entityOrder: { graph: entityNames(GRAPH_ENTITIES), tasks: entityNames(AGENT_TASK_ENTITIES) },
+    entityOrder: Object.fromEntries(definitions.map((definition) => [definition.name, storeEntities(definition)])),
     outbox: box,
     metrics,
     logger,
   });
   await mirror.loadJournaled();
-  const replayer = new OutboxReplayer(box, mirror, { ...options.replayer, metrics, logger });
+  const replayer = new OutboxReplayer(box, mirror, { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger });
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
   const lastFlagsPath = options.flags ? undefined : config.flags.lastFlagsPath;
   let saving = Promise.resolve();
   const saveApplied = (applied: EffectiveFlags) => {
     saving = saving.then(() => saveLastKnownFlags(lastFlagsPath!, applied)).catch((error: unknown) => logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`));
   };
-  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger, onApplied: lastFlagsPath ? saveApplied : undefined });
+  // An operator's change waiting to come into force, so its audit entry names them.
+  let requestedChange: { readonly to: MigrationFlags; readonly request: ChangeRequest } | undefined;
+  let inForce: EffectiveFlags | undefined;
+  const onApplied = (applied: EffectiveFlags) => {
+    if (lastFlagsPath) saveApplied(applied);
+    const from = inForce;
+    inForce = applied;
+    // The stage at start is not a change.
+    if (!from) return;
+    const request = requestedChange && sameMove(requestedChange.to, applied) ? requestedChange.request : undefined;
+    if (request) requestedChange = undefined;
+    void audit.stageChanged(from, applied, request);
+  };
+  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger, onApplied });
   opened.push(async () => {
     await gate.stop();
     await saving;
@@ -277,7 +352,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const common = { gate, mirror, metrics, shadow, context: options.context };
   const verifierMetrics = new VerifierMetrics(registry);
   const verifierOptions = options.verifier ?? {};
-  const verifyTargets = [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)];
+  // The operator's verification in progress, so its audit entry names them.
+  let verifyRequest: ChangeRequest | undefined;
+  const verifyTargets = definitions.map((definition) => verifyTarget(definition, sides[definition.name]!.memory, sides[definition.name]!.postgres));
   const verifier = new VerifierLoop({
     db,
     targets: verifyTargets,
@@ -294,14 +371,44 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
     logger,
     ...verifierOptions,
+    onReport: (report, repairs) => {
+      verifierOptions.onReport?.(report, repairs);
+      void audit.verified(report, repairs, verifyRequest);
+    },
   });
   if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
+  const thresholds: EvidenceThresholds = { ...DEFAULT_EVIDENCE_THRESHOLDS, ...options.evidence };
+  const evidenceWindow = new EvidenceWindow({ registry, windowMs: options.evidence?.windowMs });
+  evidenceWindow.start();
+  opened.push(async () => evidenceWindow.stop());
+  const judge = async (requested: { readonly stage: unknown; readonly readPercent?: unknown }) => {
+    const to = requestedFlags(requested, gate.current.rolloutGroup);
+    const last = verifier.lastReport;
+    const evidence = await evidenceWindow.evidence({ outbox: box.stats(), ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}) });
+    return { to, verdict: judgeMove(gate.current, to, evidence, new Date(), thresholds) };
+  };
 
-  return {
-    graph: createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory: memory.graph, postgres: postgres.graph, ...common }),
-    tasks: createDualWriteStore<AgentTaskStore>({ name: 'tasks', description: AGENT_TASK_STORE_METHODS, memory: memory.tasks, postgres: postgres.tasks, ...common }),
+  const stores: Record<string, RuntimeStore> = {};
+  for (const definition of definitions) {
+    const { memory, postgres } = sides[definition.name]!;
+    const dual = createDualWriteStore<object>({ name: definition.name, description: definition.methods, memory, postgres, ...common });
+    stores[definition.name] = Object.freeze({ definition, dual, memory, postgres });
+  }
+  // The built-in stores by their definitions: a store of another interface may be named "graph" too.
+  const graph = Object.values(stores).find((store) => store.definition === GRAPH_DEFINITION);
+  const tasks = Object.values(stores).find((store) => store.definition === AGENT_TASK_DEFINITION);
+  const memory = builtIn({}, { graph: graph?.memory, tasks: tasks?.memory }, 'runtime.memory') as DualWriteRuntime['memory'];
+  const postgres = builtIn({}, { graph: graph?.postgres, tasks: tasks?.postgres }, 'runtime.postgres') as DualWriteRuntime['postgres'];
+
+  const runtime: Omit<DualWriteRuntime, 'graph' | 'tasks'> = {
     memory,
     postgres,
+    stores: Object.freeze(stores),
+    store<Store, Records extends object>(definition: StoreDefinition<Store, Records>): RuntimeStore<Store, Records> {
+      const found = stores[definition.name];
+      if (!found || found.definition !== definition) throw new TypeError(`this runtime has no store ${definition.name} of that definition (stores: ${Object.keys(stores).join(', ')})`);
+      return found as unknown as RuntimeStore<Store, Records>;
+    },
     db,
     flags,
     stage: gate,
@@ -312,22 +419,43 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     metrics,
     verifierMetrics,
     verifier,
+    audit: auditLog,
+    async judge(requested) {
+      return (await judge(requested)).verdict;
+    },
     async setFlags(requested, change) {
       if (!fromEnv) throw new FlagSourceConflictError('the flags were given to openDualWrite by the application; change them there');
       if (flags.current.source === 'unleash') throw new FlagSourceConflictError('the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there');
-      if (requested.stage === undefined || requested.stage === '') throw new ValidationError('stage', 'required');
-      const stage = validated('stage', () => parseStage(requested.stage, 'stage'));
-      const readPercent = validated('readPercent', () => parsePercent(requested.readPercent ?? 0, 'readPercent'));
-      if (change.reason.trim() === '') throw new ValidationError('reason', 'say why the stage changes');
-      await fromEnv.flagsFile.write({ stage, readPercent, rolloutGroup: flags.current.rolloutGroup }, { ...change, changedAt: new Date().toISOString() });
+      const request = changeRequest(change);
+      const { to, verdict } = await judge(requested);
+      if (!verdict.allowed) {
+        if (!change.force) throw new EvidenceRefusedError(gate.current, to, verdict);
+        await audit.forced(gate.current, to, verdict, request);
+      }
+      requestedChange = { to, request };
+      await fromEnv.flagsFile.write(to, { reason: request.reason, principal: request.principal.username, changedAt: new Date().toISOString() });
       return flags.current;
     },
-    async resyncPostgres(backfillOptions = {}) {
+    async verifyNow(request) {
+      verifyRequest = changeRequest(request);
+      try {
+        return await verifier.runOnce({ repair: request.repair });
+      } finally {
+        verifyRequest = undefined;
+      }
+    },
+    async replayOutbox(request) {
+      const round = await replayer.replayOnce();
+      await audit.outboxReplayed(round, changeRequest(request));
+      return round;
+    },
+    async resyncPostgres({ request, ...backfillOptions } = {}) {
       const stage = gate.current.stage;
       if (stage !== 'dual-write') throw new Error(`resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`);
       // The backfill first, so journaled copies find the rows they reference; then the
       // journal, whose copies are older than what the repair below writes.
-      const filled = await backfill({ ...backfillOptions, source: memory, db, restart: true });
+      const filled = await backfill({ ...backfillOptions, stores: Object.values(stores).map((store) => backfillStore(store.definition, store.memory)), db, restart: true });
+      await audit.backfilled(filled, request && changeRequest(request));
       await mirror.settled();
       const stuck = await replayer.drainFor('postgres');
       if (stuck) throw new Error(`resyncPostgres: ${stuck}`);
@@ -351,15 +479,14 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
         for (const { entity, key } of op.records) touched.set(JSON.stringify([op.store, entity, key]), { store: op.store, entity, key });
       });
       try {
-        await copyAll(entityNames(GRAPH_ENTITIES), postgres.graph, memory.graph);
-        await copyAll(entityNames(AGENT_TASK_ENTITIES), postgres.tasks, memory.tasks);
+        for (const { definition, postgres, memory } of Object.values(stores)) await copyAll(storeEntities(definition), postgres, memory);
       } finally {
         stopObserving();
       }
       await gate.exclusive(async () => {
         for (const { store, entity, key } of touched.values()) {
-          const record = await (targets[store]!.postgres as RecordPort<Record<string, object>>).getRecord(entity, key);
-          const into = targets[store]!.memory as RecordPort<Record<string, object>>;
+          const record = await sides[store]!.postgres.getRecord(entity, key);
+          const into = sides[store]!.memory;
           await (record ? into.putRecord(entity, record) : into.deleteRecord(entity, key));
         }
       });
@@ -374,6 +501,39 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       for (const close of opened.reverse()) await close();
     },
   };
+  return builtIn(runtime, { graph: graph?.dual, tasks: tasks?.dual }, 'runtime') as DualWriteRuntime;
+}
+
+/** The flags an operator asks for, validated (a ValidationError names the field). */
+function requestedFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, rolloutGroup: string): MigrationFlags {
+  if (requested.stage === undefined || requested.stage === '') throw new ValidationError('stage', 'required');
+  const stage = validated('stage', () => parseStage(requested.stage, 'stage'));
+  const readPercent = validated('readPercent', () => parsePercent(requested.readPercent ?? 0, 'readPercent'));
+  return { stage, readPercent, rolloutGroup };
+}
+
+/** An operator's request with its principal spelled out; the reason is required. */
+function changeRequest(request: OperatorRequest): ChangeRequest {
+  if (request.reason.trim() === '') throw new ValidationError('reason', 'say why');
+  const principal: Principal = typeof request.principal === 'string' ? { uid: request.principal, username: request.principal, type: 'service' } : request.principal;
+  return { principal, reason: request.reason, ...(request.requestId ? { requestId: request.requestId } : {}), ...(request.clientIp ? { clientIp: request.clientIp } : {}) };
+}
+
+/** Whether flags in force are what an operator asked for (the safety rules may have put something else in force). */
+function sameMove(requested: MigrationFlags, applied: MigrationFlags): boolean {
+  return requested.stage === applied.stage && (applied.stage !== 'read-shift' || requested.readPercent === applied.readPercent);
+}
+
+/** What PostgreSQL says of itself for the metrics, or undefined when it does not answer within `ms`. */
+async function serverHealthWithin(db: SqlExecutor, ms: number): Promise<ServerHealth | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([readServerHealth(db), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs a flag parser, turning its TypeError into a ValidationError naming `field`. */
@@ -390,6 +550,51 @@ interface RecordState {
   readonly store: string;
   readonly entity: string;
   readonly key: RecordKey;
+}
+
+/** Both sides of a store, its types erased. */
+interface Sides {
+  readonly memory: MemoryStoreOf<object, Record<string, object>>;
+  readonly postgres: PostgresStoreOf<object, Record<string, object>>;
+}
+
+/** Each store's in-memory side: the application's where given, else a new one; checked before anything is opened. */
+function memorySides(definitions: readonly AnyStoreDefinition[], given: NonNullable<DualWriteRuntimeOptions['memory']>): Record<string, Sides['memory']> {
+  if (definitions.length === 0) throw new TypeError('openDualWrite: stores is empty');
+  assertUniqueNames(definitions);
+  const names = definitions.map((definition) => definition.name);
+  for (const [name, store] of Object.entries(given)) {
+    if (!names.includes(name)) throw new TypeError(`openDualWrite: memory.${name} names no store of this runtime (stores: ${names.join(', ')})`);
+    if (store !== undefined && !((store as { tables?: unknown }).tables && typeof (store as { clear?: unknown }).clear === 'function')) {
+      throw new TypeError(`openDualWrite: memory.${name} is not an in-memory store (it needs tables and clear(), as definition.createMemory() builds)`);
+    }
+  }
+  const sides: Record<string, Sides['memory']> = {};
+  for (const definition of definitions) sides[definition.name] = (given[definition.name] as Sides['memory'] | undefined) ?? definition.createMemory();
+  return sides;
+}
+
+/**
+ * Adds the built-in stores' entries to `target`: an absent store is a getter that throws
+ * (and is left out of enumeration), so a runtime opened without the GraphStore says so
+ * instead of handing out undefined.
+ */
+function builtIn(target: object, entries: { readonly graph: unknown; readonly tasks: unknown }, path: string): object {
+  for (const [name, value] of Object.entries(entries)) {
+    Object.defineProperty(
+      target,
+      name,
+      value !== undefined
+        ? { value, enumerable: true }
+        : {
+            enumerable: false,
+            get() {
+              throw new TypeError(`${path}.${name}: this runtime was opened without the built-in ${name} store (see runtime.stores)`);
+            },
+          },
+    );
+  }
+  return target;
 }
 
 /** Makes `to` hold exactly `from`'s records: clears it, then copies entity by entity in dependency order. */

@@ -22,6 +22,7 @@ const ADMIN_ROUTES: readonly [string, string][] = [
   ['GET', '/admin/status'],
   ['POST', '/admin/stage'],
   ['POST', '/admin/verify'],
+  ['POST', '/admin/repair'],
   ['POST', '/admin/outbox/replay'],
   ['GET', '/admin/differences'],
 ];
@@ -198,6 +199,30 @@ for (const factory of availableBackends(['pglite'])) {
       });
     });
 
+    it('POST /admin/repair verifies the live process and repairs what differs, from the authoritative side', async () => {
+      const h = await api.open({ adminToken: TOKEN });
+      const ada = await h.call('POST', '/contributors', { body: { name: 'Ada' } });
+      await h.call('PUT', '/projects/npm/react', { body: { description: 'UI' } });
+      await h.rt.postgres.graph.putRecord('contributors', { ...ada.body, name: 'Not Ada' });
+      await h.rt.postgres.graph.deleteRecord('projects', ['npm', 'react']);
+
+      const repaired = await h.call('POST', '/admin/repair', { token: TOKEN });
+      // The report is what the run found; the repairs say what it did about it.
+      expect(repaired).toMatchObject({ status: 200, body: { consistent: false, repairs: { repaired: 2, skipped_newer: 0, already_equal: 0 } } });
+      expect(repaired.body.differences.map((d: { entity: string; kind: string }) => `${d.entity} ${d.kind}`).sort()).toEqual(['contributors fields_differ', 'projects missing_in_postgres']);
+      const { memory, postgres } = await h.sides();
+      expect(postgres).toEqual(memory);
+      expect((await h.call('POST', '/admin/repair', { token: TOKEN })).body).toMatchObject({ consistent: true, repairs: { repaired: 0, skipped_newer: 0, already_equal: 0 } });
+    });
+
+    it('POST /admin/repair says why it was skipped in a stage that writes one side', async () => {
+      const h = await api.open({ stage: 'postgres-only', adminToken: TOKEN });
+      expect(await h.call('POST', '/admin/repair', { token: TOKEN })).toMatchObject({
+        status: 409,
+        body: { error: 'repair skipped: only one side is written in postgres-only, so there is nothing to compare' },
+      });
+    });
+
     it('POST /admin/outbox/replay replays what PostgreSQL missed while it was down', async () => {
       const h = await openFaulty('dual-write');
       await h.rt.replayer.stop();
@@ -216,6 +241,8 @@ for (const factory of availableBackends(['pglite'])) {
       const dir = await tempDir();
       const flagsFile = join(dir, 'flags.json');
       const h = await api.open({ adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUAL_WRITE_MODE: 'dual-write' } });
+      // The evidence gate wants a recent clean verification before PostgreSQL becomes authoritative.
+      expect((await h.call('POST', '/admin/verify', { token: TOKEN, body: { reason: 'before the cutover' } })).body).toMatchObject({ consistent: true });
 
       const cutover = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover ticket 42' } });
       expect(cutover).toMatchObject({ status: 200, body: { requested: { stage: 'postgres-primary', source: 'file' }, inForce: { stage: 'postgres-primary' }, refused: null } });
@@ -227,6 +254,32 @@ for (const factory of availableBackends(['pglite'])) {
       const shifted = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'read-shift', percent: 25, reason: 'rollback to read-shift' } });
       expect(shifted).toMatchObject({ status: 200, body: { inForce: { stage: 'read-shift', readPercent: 25 } } });
       expect((await h.call('GET', '/admin/status', { token: TOKEN })).body).toMatchObject({ stage: { inForce: 'read-shift', readPercent: 25 }, flags: { source: 'file' } });
+    });
+
+    it('POST /admin/stage is 409 naming the failed checks when the evidence does not support an advance; force overrides; GET /admin/gate and /admin/audit show both', async () => {
+      const dir = await tempDir();
+      const h = await api.open({ adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUAL_WRITE_MODE: 'dual-write' } });
+      const gate = await h.call('GET', '/admin/gate?stage=read-shift&percent=10', { token: TOKEN });
+      expect(gate).toMatchObject({ status: 200, body: { advance: true, allowed: false } });
+      expect(gate.body.checks.find((check: { name: string }) => check.name === 'verification')).toMatchObject({ ok: false });
+
+      const refused = await h.refused('POST', '/admin/stage', { token: TOKEN, body: { stage: 'read-shift', percent: 10, reason: 'canary' } }, { status: 409 });
+      expect(refused.body.error).toMatch(/^refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/);
+      expect(refused.body.checks.map((check: { name: string }) => check.name)).toEqual(['verification', 'outbox', 'shadow-mismatches', 'postgres-errors', 'postgres-latency']);
+      expect(h.rt.stage.current.stage).toBe('dual-write');
+
+      expect(await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'read-shift', percent: 10, reason: 'drill', force: true } })).toMatchObject({ status: 200, body: { inForce: { stage: 'read-shift', readPercent: 10 } } });
+      let audit: { action: string; reason: string; principal: { username: string }; requestId?: string }[] = [];
+      for (let attempt = 0; attempt < 100 && audit.length < 2; attempt++) {
+        // Other tests of this file wrote to the same (append-only) trail: the drill's events are this test's.
+        audit = (await h.call('GET', '/admin/audit?resourceType=stage', { token: TOKEN })).body.events.filter((event: { reason: string }) => event.reason === 'drill');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(audit.map((event) => [event.action, event.reason, event.principal.username])).toEqual([
+        ['stage.change', 'drill', 'admin-token'],
+        ['stage.forced', 'drill', 'admin-token'],
+      ]);
+      expect(audit[1]!.requestId).toEqual(expect.any(String));
     });
 
     it('POST /admin/stage refuses a bad body with 400 naming the field, changing nothing', async () => {
@@ -262,7 +315,8 @@ for (const factory of availableBackends(['pglite'])) {
       await h.rt.replayer.stop();
       faulty.down = true;
       await h.call('PUT', '/projects/npm/react', { body: {} });
-      const answer = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover' } });
+      // Forced past the evidence gate (PostgreSQL is failing): the barrier still refuses.
+      const answer = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover', force: true } });
       expect(answer).toMatchObject({ status: 202, body: { requested: { stage: 'postgres-primary' }, inForce: { stage: 'dual-write' }, refused: expect.stringContaining('postgres') } });
       expect((await h.call('GET', '/admin/status', { token: TOKEN })).body.stage).toMatchObject({ inForce: 'dual-write', refused: expect.any(String) });
     });

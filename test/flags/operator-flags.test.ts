@@ -5,6 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';
 
+/** Waits until `condition` holds (audit entries are written after the change they record). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 200 && !(await condition()); attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 /**
  * An operator sets the stage through the runtime (the admin API and CLI call setFlags): the
  * flags file is rewritten, with who and why, and is in force at once; it ranks above env,
@@ -28,6 +33,8 @@ for (const factory of availableBackends(['pglite'])) {
       const first = await runtimes.open({ db: backend.current.db!, env });
       expect(first.rt.stage.current.stage).toBe('dual-write');
 
+      // Reads move to PostgreSQL only on evidence: a clean verification first.
+      expect((await first.rt.verifyNow({ reason: 'before the canary', principal: 'alice' }))!.consistent).toBe(true);
       const inForce = await first.rt.setFlags({ stage: 'read-shift', readPercent: 25 }, { reason: 'canary', principal: 'admin-token' });
       expect(inForce).toMatchObject({ stage: 'read-shift', readPercent: 25, source: 'file' });
       expect((await first.rt.stage.settled()).flags.stage).toBe('read-shift');
@@ -57,6 +64,36 @@ for (const factory of availableBackends(['pglite'])) {
       const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags } });
       await expect(rt.setFlags({ stage: 'dual-write' }, { reason: ' ', principal: 'test' })).rejects.toMatchObject({ name: 'ValidationError', field: 'reason' });
       expect(rt.stage.current.stage).toBe('memory-only');
+    });
+
+    it('refuses an advance the evidence does not support, naming the check; force overrides it, and both are audited', async () => {
+      const { flagsFile, lastFlags } = await folder();
+      const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags } });
+      const alice = { uid: 'alice', username: 'alice', type: 'user' as const };
+      await expect(rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: alice })).rejects.toMatchObject({
+        name: 'EvidenceRefusedError',
+        message: expect.stringMatching(/refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/),
+      });
+      expect(rt.stage.current.stage).toBe('dual-write');
+      expect((await rt.judge({ stage: 'read-shift', readPercent: 10 })).checks.find((check) => check.name === 'verification')!.ok).toBe(false);
+
+      await rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'incident drill', principal: alice, force: true, requestId: 'req-7' });
+      expect((await rt.stage.settled()).flags).toMatchObject({ stage: 'read-shift', readPercent: 10 });
+      // A step back needs no evidence.
+      await rt.setFlags({ stage: 'dual-write' }, { reason: 'drill over', principal: alice });
+      expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
+
+      // The database outlives the test (the trail cannot be truncated): only alice's events are this test's.
+      const alicesEvents = async () => (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'alice').reverse();
+      await until(async () => (await alicesEvents()).length >= 3);
+      const events = await alicesEvents();
+      expect(events.map((event) => [event.action, event.from, event.to, event.principal.username, event.reason])).toEqual([
+        ['stage.forced', 'dual-write', 'read-shift 10%', 'alice', 'incident drill'],
+        ['stage.change', 'dual-write', 'read-shift 10%', 'alice', 'incident drill'],
+        ['stage.change', 'read-shift 10%', 'dual-write', 'alice', 'drill over'],
+      ]);
+      expect(events[0]!.requestId).toBe('req-7');
+      expect(String(events[0]!.data!.refusal)).toMatch(/^verification: no verification has completed/);
     });
 
     it('is refused when the application passed its own flags', async () => {

@@ -28,6 +28,12 @@ export interface TestRuntimeOptions {
   readonly lease?: DualWriteRuntimeOptions['lease'];
   /** An outbox to use (kept open by its owner), as a restarted process finds its journal. Default: a new FileOutbox. */
   readonly outbox?: Outbox;
+  /** The stores to wrap. Default: the built-in GraphStore and AgentTaskStore. */
+  readonly stores?: DualWriteRuntimeOptions['stores'];
+  /** Existing in-memory stores, by store name. Default: new empty ones. */
+  readonly memory?: DualWriteRuntimeOptions['memory'];
+  /** Verifier settings; the background loop stays off (run it with rt.verifier.runOnce()). */
+  readonly verifier?: Omit<NonNullable<DualWriteRuntimeOptions['verifier']>, 'enabled'>;
 }
 
 export interface TestRuntime {
@@ -78,7 +84,9 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       shadow: options.shadow,
       stage: options.transitions,
       lease: options.lease,
-      verifier: { enabled: false },
+      stores: options.stores,
+      memory: options.memory,
+      verifier: { ...options.verifier, enabled: false },
     });
     defer(() => rt.close());
     return { rt, source, logs };

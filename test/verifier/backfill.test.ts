@@ -18,14 +18,16 @@ import { readAll } from '../../src/ports/record-scan.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
 import {
   backfill,
-  BACKFILL_ENTITIES,
+  backfillStore,
+  checkpointName,
   loadCheckpoints,
   PROGRESS_TABLE,
   type BackfillOptions,
   type BackfillProgress,
   type BackfillReport,
-  type BackfillSource,
 } from '../../verifier/backfill.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
 import { createProgressReporter } from '../../verifier/progress.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
@@ -46,6 +48,8 @@ interface Sides {
 
 const GRAPH = entityNames(GRAPH_ENTITIES);
 const TASKS = entityNames(AGENT_TASK_ENTITIES);
+/** Every entity in copy order: the graph's, then the tasks'. */
+const BACKFILL_ENTITIES: string[] = [...GRAPH, ...TASKS];
 
 /** Memory stores holding the sample workload (every entity, asset totals and dependency counts included). */
 async function sampleSource(projects = 30): Promise<{ graph: MemoryGraphStore; tasks: MemoryAgentTaskStore }> {
@@ -77,7 +81,7 @@ function entityReport(report: BackfillReport, entity: string) {
 }
 
 /** A source whose scans are those of `inner`, with `change` applied to every page it returns. */
-function alteredSource(inner: BackfillSource, change: (entity: string, page: unknown[], options: ScanOptions) => unknown[] | Promise<unknown[]>): BackfillSource {
+function alteredSource(inner: Sides, change: (entity: string, page: unknown[], options: ScanOptions) => unknown[] | Promise<unknown[]>): Sides {
   const wrap = <R extends object>(port: RecordPort<R>): RecordPort<R> =>
     ({
       keyOf: (entity: never, record: never) => port.keyOf(entity, record),
@@ -105,7 +109,7 @@ describe('progress reporter', () => {
   const events = (entity: string, total: number, step: number): BackfillProgress[] =>
     Array.from({ length: Math.ceil(total / step) }, (_, i) => {
       const scanned = Math.min(total, (i + 1) * step);
-      return { entity, scanned, total, copied: scanned, rowsPerSecond: 1000 };
+      return { store: 'graph', entity, scanned, total, copied: scanned, rowsPerSecond: 1000 };
     });
 
   it('writes one line per 10% of an entity when the stream is not a terminal', () => {
@@ -137,7 +141,8 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
   describe(`backfill on ${factory.name}`, () => {
     const backend = useBackend(factory);
     let db: SqlExecutor;
-    const run = (source: BackfillSource, options: Omit<BackfillOptions, 'source' | 'db'> = {}) => backfill({ source, db, ...options });
+    const run = (source: Sides, options: Omit<BackfillOptions, 'stores' | 'db'> = {}) =>
+      backfill({ stores: [backfillStore(GRAPH_DEFINITION, source.graph), backfillStore(AGENT_TASK_DEFINITION, source.tasks)], db, ...options });
     beforeEach(async () => {
       db = backend.current.db!;
       await db.query(`DROP TABLE IF EXISTS ${PROGRESS_TABLE}`);
@@ -278,7 +283,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(entityReport(first, stoppedIn).copied % batchSize).toBe(0);
       expect(entityReport(first, stoppedIn).copied).toBeGreaterThan(0);
       expect(formatBackfillReport(first)).toContain('INTERRUPTED');
-      const checkpoint = (await loadCheckpoints(db)).get(stoppedIn)!;
+      const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', stoppedIn))!;
       expect(checkpoint).toMatchObject({ completed: false, copied: entityReport(first, stoppedIn).copied });
 
       const second = await run(source, { batchSize });
@@ -295,6 +300,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await snapshot(postgresSides(db))).toEqual(await snapshot(source));
     });
 
+    it('resumes from checkpoints an earlier version keyed by entity name alone', async () => {
+      const source = await sampleSource();
+      const first = await run(source, { batchSize: 5, ...abortAfter(12) });
+      const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', 'dependencies'))!;
+      expect(checkpoint.completed).toBe(false);
+      // As the earlier version wrote them: "projects", "dependencies".
+      await db.query(`UPDATE ${PROGRESS_TABLE} SET entity = split_part(entity, '.', 2)`);
+
+      const second = await run(source, { batchSize: 5 });
+
+      expect(second).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true });
+      expect(entityReport(second, 'projects').status).toBe('already-complete');
+      expect(entityReport(second, 'dependencies')).toMatchObject({ status: 'completed', resumedAfter: checkpoint.lastKey, skippedExisting: 0 });
+      expect(entityReport(first, 'dependencies').copied + entityReport(second, 'dependencies').copied).toBe(entityReport(second, 'dependencies').memoryCount);
+      expect([...(await loadCheckpoints(db)).keys()].sort()).toEqual(BACKFILL_ENTITIES.map((entity) => checkpointName(entity === 'agent_tasks' ? 'tasks' : 'graph', entity)).sort());
+    });
+
     it('commits neither the rows nor the checkpoint of a batch that fails, and the next run resumes before it', async () => {
       const source = await sampleSource();
       const batchSize = 5;
@@ -306,7 +328,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       await expect(run(broken, { batchSize })).rejects.toMatchObject({ code: '23503' });
 
-      const checkpoint = (await loadCheckpoints(db)).get('contributions')!;
+      const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', 'contributions'))!;
       expect(checkpoint).toMatchObject({ completed: false, copied: 2 * batchSize });
       expect(await graphRecords(postgresSides(db).graph, 'contributions')).toEqual((await graphRecords(source.graph, 'contributions')).slice(0, 2 * batchSize));
 

@@ -13,7 +13,9 @@ import type { GraphStore } from '../../src/ports/graph-store.js';
 import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
-import { graphTarget, taskTarget, type AnyTarget } from '../../verifier/entities.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';
 import { VERIFY_METRIC, VerifierMetrics } from '../../verifier/metrics.js';
 import { repair, type RepairOutcome } from '../../verifier/repair.js';
 import { verify, type Difference, type DifferenceKind } from '../../verifier/verify.js';
@@ -60,7 +62,7 @@ async function seededSides(db: SqlExecutor): Promise<Sides> {
     await applySampleWrite(write, postgres);
   }
   const registry = new Registry();
-  return { db, memory, postgres, targets: [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)], registry, metrics: new VerifierMetrics(registry) };
+  return { db, memory, postgres, targets: [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)], registry, metrics: new VerifierMetrics(registry) };
 }
 
 /** Every record of every entity on one side. */

@@ -11,8 +11,10 @@ import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { mulberry32 } from '../../src/sample-data.js';
-import { AGENT_TASK_SQL, GRAPH_SQL, type EntitySql } from '../../verifier/entities.js';
-import { jsonbText, numericText, rowHash, rowHashSql } from '../../verifier/row-hash.js';
+import type { EntitySql } from '../../src/postgres/entity-sql.js';
+import { jsonbText, numericText, rowHash, rowHashSql } from '../../src/postgres/row-hash.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**
@@ -232,9 +234,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('rowHash of every entity equals the SQL hash of the row the Postgres store wrote', async () => {
       const db = backend.current.db!;
       const sides = [
-        { memory: new MemoryGraphStore(), postgres: new PostgresGraphStore(db), entities: entityNames(GRAPH_ENTITIES), records: GRAPH_RECORDS, sql: GRAPH_SQL },
-        { memory: new MemoryAgentTaskStore(), postgres: new PostgresAgentTaskStore(db), entities: entityNames(AGENT_TASK_ENTITIES), records: TASK_RECORDS, sql: AGENT_TASK_SQL },
-      ] as unknown as { memory: AnyPort; postgres: AnyPort; entities: string[]; records: Record<string, readonly object[]>; sql: Record<string, EntitySql> }[];
+        { memory: new MemoryGraphStore(), postgres: new PostgresGraphStore(db), entities: entityNames(GRAPH_ENTITIES), records: GRAPH_RECORDS, sql: GRAPH_DEFINITION.postgres },
+        { memory: new MemoryAgentTaskStore(), postgres: new PostgresAgentTaskStore(db), entities: entityNames(AGENT_TASK_ENTITIES), records: TASK_RECORDS, sql: AGENT_TASK_DEFINITION.postgres },
+      ] as unknown as { memory: AnyPort; postgres: AnyPort; entities: string[]; records: Record<string, readonly object[]>; sql: Record<string, { checksum: EntitySql }> }[];
       let compared = 0;
       for (const { memory, postgres, entities, records, sql } of sides) {
         for (const entity of entities) {
@@ -242,14 +244,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
             await memory.putRecord(entity, record);
             await postgres.putRecord(entity, record);
           }
-          const hashes = await sqlHashes(db, sql[entity]!);
+          const hashes = await sqlHashes(db, sql[entity]!.checksum);
           expect(hashes.size).toBe(records[entity]!.length);
           for (const record of records[entity]!) {
             const key = memory.keyOf(entity, record);
             const stored = (await memory.getRecord(entity, key))!;
             // The same canonical record on both sides, so the hashes compare like for like.
             expect(await postgres.getRecord(entity, key)).toEqual(stored);
-            expect({ entity, key, hash: rowHash(sql[entity]!.columns, stored) }).toEqual({ entity, key, hash: hashes.get(encodeKey(key)) });
+            expect({ entity, key, hash: rowHash(sql[entity]!.checksum.columns, stored) }).toEqual({ entity, key, hash: hashes.get(encodeKey(key)) });
             compared++;
           }
         }
@@ -263,7 +265,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       ['one JSON key changed', 'contributors', (c: Contributor) => ({ ...c, metadata: { a: 1 } })],
     ] as const)('%s changes the hash on both sides alike', async (_name, entity, change) => {
       const db = backend.current.db!;
-      const sql = GRAPH_SQL[entity];
+      const sql = GRAPH_DEFINITION.postgres[entity].checksum;
       const graph = new PostgresGraphStore(db);
       await graph.putRecord(entity, CONTRIBUTOR_BARE);
       const before = (await sqlHashes(db, sql)).get(CONTRIBUTOR_BARE.id)!;

@@ -6,7 +6,9 @@ import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
-import { graphTarget, taskTarget } from '../../verifier/entities.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { verifyTarget } from '../../verifier/verify-target.js';
 import { verify } from '../../verifier/verify.js';
 
 describe('verify smoke', () => {
@@ -19,7 +21,7 @@ describe('verify smoke', () => {
       await applySampleWrite(write, memory);
       await applySampleWrite(write, postgres);
     }
-    const targets = [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)];
+    const targets = [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)];
     const clean = await verify(db, targets, { rangeRows: 20, leafRows: 4, graceMs: 0 });
     expect(clean.entities.map((e) => [e.entity, e.differences])).toEqual(clean.entities.map((e) => [e.entity, { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 }]));
     expect(clean.consistent).toBe(true);

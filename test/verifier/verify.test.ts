@@ -17,7 +17,9 @@ import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import { applySampleWrite, mulberry32, sampleWrites } from '../../src/sample-data.js';
-import { graphTarget, taskTarget, type AnyTarget } from '../../verifier/entities.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';
 import { formatVerifyReport } from '../../src/cli/verify-report.js';
 import { verify, type DifferenceKind, type VerifyOptions, type VerifyReport } from '../../verifier/verify.js';
 import { availableBackends, useBackend } from '../support/backends.js';
@@ -43,7 +45,7 @@ interface Sides {
 }
 
 function sidesOver(db: SqlExecutor, memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() }, postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) }): Sides {
-  return { db, memory, postgres, targets: [graphTarget(memory.graph, postgres.graph), taskTarget(memory.tasks, postgres.tasks)] };
+  return { db, memory, postgres, targets: [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)] };
 }
 
 /** Both sides given the same sample workload through their store APIs (triggers and all). */

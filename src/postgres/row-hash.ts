@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import type { JsonValue } from '../src/domain/json.js';
-import { compareText } from '../src/domain/text.js';
-import type { ColumnType, TableMapping } from '../src/postgres/table-mapping.js';
+import type { JsonValue } from '../domain/json.js';
+import { compareText } from '../domain/text.js';
+import type { ColumnType, TableMapping } from './table-mapping.js';
 
 /**
  * Row hashes computed identically inside PostgreSQL and in JavaScript, so checksums of
@@ -17,7 +17,7 @@ export interface HashColumn {
   readonly field: (record: Record<string, unknown>) => unknown;
 }
 
-export type HashKind = 'text' | 'int' | 'numeric' | 'timestamp' | 'jsonb';
+export type HashKind = 'text' | 'int' | 'numeric' | 'boolean' | 'timestamp' | 'jsonb';
 
 /** SQL for one row's 64-bit hash as a bigint. */
 export function rowHashSql(columns: readonly HashColumn[]): string {
@@ -48,6 +48,7 @@ const KIND: Record<ColumnType, HashKind> = {
   task_type: 'text',
   task_status: 'text',
   integer: 'int',
+  boolean: 'boolean',
   money: 'numeric',
   score: 'numeric',
   timestamptz: 'timestamp',
@@ -70,6 +71,7 @@ function render(kind: HashKind, value: unknown): string {
   switch (kind) {
     case 'int':
     case 'numeric':
+    case 'boolean':
       return String(value);
     case 'jsonb':
       return jsonbText(value as JsonValue);

@@ -1,6 +1,13 @@
 import { decideAsset, decideContribution, decideContributor, decideDependency, decideProject, projectRef, type ProjectRef } from '../domain/graph.js';
 import type { GraphStore } from '../ports/graph-store.js';
-import type { StoreDescription } from './store-description.js';
+import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
+import { MemoryGraphStore } from '../memory/memory-graph-store.js';
+import { DEPENDENCY_EDGES } from '../postgres/dependency-edges.js';
+import { mappedEntity } from '../postgres/entity-sql.js';
+import { PostgresGraphStore, RAW_PUT } from '../postgres/postgres-graph-store.js';
+import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS } from '../postgres/table-mapping.js';
+import type { StoreDescription } from '../ports/store-description.js';
+import type { StoreDefinition } from './store-definition.js';
 
 /** Routing key of a project: its folded (ecosystem, name); unparseable refs share one key. */
 const project = (ref: ProjectRef) => {
@@ -70,4 +77,21 @@ export const GRAPH_STORE_METHODS: StoreDescription<GraphStore> = {
   getContribution: { kind: 'read', key: id('contribution') },
   listContributionsByAsset: { kind: 'read', key: id('asset') },
   listContributionsByContributor: { kind: 'read', key: id('contributor') },
+};
+
+/** The GraphStore: projects, dependency edges, contributors, assets and contributions. */
+export const GRAPH_DEFINITION: StoreDefinition<GraphStore, GraphRecords> = {
+  name: 'graph',
+  methods: GRAPH_STORE_METHODS,
+  catalog: GRAPH_ENTITIES,
+  postgres: {
+    projects: mappedEntity(PROJECTS),
+    dependencies: DEPENDENCY_EDGES,
+    contributors: mappedEntity(CONTRIBUTORS),
+    assets: mappedEntity(ASSETS),
+    // A copied contribution is already in its asset's copied total: the trigger must not add it again.
+    contributions: mappedEntity(CONTRIBUTIONS, { beforeCopy: RAW_PUT }),
+  },
+  createMemory: (options) => new MemoryGraphStore(options),
+  createPostgres: (db, options) => new PostgresGraphStore(db, options),
 };

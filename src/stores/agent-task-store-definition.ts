@@ -1,6 +1,12 @@
 import { decideTask, decideTaskUpdate, type TaskUpdateResult } from '../domain/agent-task.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { StoreDescription } from './store-description.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
+import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
+import { mappedEntity } from '../postgres/entity-sql.js';
+import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
+import { AGENT_TASKS } from '../postgres/table-mapping.js';
+import type { StoreDescription } from '../ports/store-description.js';
+import type { StoreDefinition } from './store-definition.js';
 
 const task = (id: string) => `task:${id}`;
 
@@ -25,4 +31,14 @@ export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
   listTasks: { kind: 'read' },
   attention: { kind: 'read' },
   countByStatus: { kind: 'read' },
+};
+
+/** The AgentTaskStore: agent tasks and their lifecycle. */
+export const AGENT_TASK_DEFINITION: StoreDefinition<AgentTaskStore, AgentTaskRecords> = {
+  name: 'tasks',
+  methods: AGENT_TASK_STORE_METHODS,
+  catalog: AGENT_TASK_ENTITIES,
+  postgres: { agent_tasks: mappedEntity(AGENT_TASKS) },
+  createMemory: (options) => new MemoryAgentTaskStore(options),
+  createPostgres: (db, options) => new PostgresAgentTaskStore(db, options),
 };

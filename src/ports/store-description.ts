@@ -1,5 +1,5 @@
 import type { WriteContext } from '../domain/graph.js';
-import type { RecordKey } from '../ports/record-port.js';
+import type { RecordKey } from './record-port.js';
 
 /** How the DualWriteStore treats one method of a store interface. */
 export type MethodSpec<Args extends unknown[]> = ReadSpec<Args> | WriteSpec<Args>;

@@ -1,0 +1,75 @@
+// The public API of dualwrite: what `import ... from 'dualwrite'` gives. Anything not
+// exported here is internal, and deep imports are not part of the contract.
+
+// The composition root: one call assembles the runtime an API embeds.
+export { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions, type OperatorRequest, type RuntimeStore } from './runtime/open-dual-write.js';
+export { loadConfig, ConfigError, type DualWriteConfig } from './runtime/config.js';
+export { judgeMove, isAdvance, EvidenceRefusedError, DEFAULT_EVIDENCE_THRESHOLDS, type Evidence, type EvidenceCheck, type EvidenceThresholds, type GateVerdict } from './runtime/evidence-gate.js';
+
+// The example HTTP API (fastify), for serving the stores and the admin routes.
+export { buildApi, type ApiOptions } from './api/app.js';
+export { serve, type ServeOptions, type ServedApi } from './api/serve.js';
+export type { AdminRuntime } from './api/admin-runtime.js';
+
+// Ports: the store interfaces, records, stages and flags.
+export type { GraphStore } from './ports/graph-store.js';
+export type { AgentTaskStore } from './ports/agent-task-store.js';
+export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
+export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
+export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from './ports/stage.js';
+export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './ports/flags.js';
+
+// The domain: records, inputs and the errors every store raises alike.
+export { StoreError, ValidationError, NotFoundError, ConflictError, TransitionError, UnavailableError } from './domain/errors.js';
+export type { Project, ProjectRef, ProjectInput, DependencyEdge, DependencyOptions, Contributor, ContributorInput, Asset, AssetInput, Contribution, ContributionInput, WriteContext } from './domain/graph.js';
+export type { AgentTask, TaskInput, TaskPatch, TaskStatus, TaskType, TaskListQuery, TaskUpdateOptions, TaskUpdateResult } from './domain/agent-task.js';
+export type { EntityCatalog, EntityDefinition, GraphRecords, AgentTaskRecords } from './domain/records.js';
+
+// Store definitions (one per store interface) and both implementations of the built-in ones.
+export { GRAPH_DEFINITION } from './stores/graph-store-definition.js';
+export { AGENT_TASK_DEFINITION } from './stores/agent-task-store-definition.js';
+export { BUILT_IN_STORES } from './stores/built-in-stores.js';
+export type { StoreDefinition, AnyStoreDefinition, MemoryStoreOf, PostgresStoreOf, StoreOptions } from './stores/store-definition.js';
+export { MemoryGraphStore } from './memory/memory-graph-store.js';
+export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
+export { MemoryTables } from './memory/memory-tables.js';
+export { PostgresGraphStore } from './postgres/postgres-graph-store.js';
+export { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
+export { TableMapping, type Column, type ColumnType } from './postgres/table-mapping.js';
+export { mappedEntity, type PostgresEntity, type EntitySql } from './postgres/entity-sql.js';
+
+// PostgreSQL: opening, migrating, executors, health and the audit trail.
+export { openDatabase, type DatabaseConfig, type OpenedDatabase } from './postgres/open-database.js';
+export { migrate, loadMigrations, MigrationError, type Migration, type MigrationReport } from './postgres/migrations.js';
+export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
+export { PgliteExecutor } from './postgres/pglite-executor.js';
+export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
+export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
+export { readServerHealth, type ServerHealth } from './postgres/server-health.js';
+export { AuditLog, PROCESS_PRINCIPAL, type AuditAction, type AuditEvent, type AuditEventInput, type Principal } from './postgres/audit-log.js';
+
+// The dual-write machinery, for wiring a runtime of one's own.
+export { createDualWriteStore, type DualWriteStoreOptions } from './dualwrite/dual-write-store.js';
+export { DualWriteMetrics, METRIC } from './dualwrite/metrics.js';
+export { FileOutbox, type FileOutboxOptions } from './dualwrite/file-outbox.js';
+export { RedisOutbox, type RedisOutboxOptions } from './dualwrite/redis-outbox.js';
+export type { Outbox, OutboxEntry, MirrorOp } from './dualwrite/outbox.js';
+export type { MirrorMode } from './dualwrite/mirror.js';
+export type { GateState } from './dualwrite/stage-gate.js';
+
+// Flag sources.
+export { FlagState, type FlagStateOptions } from '../flags/flag-state.js';
+export { openFlags, type FlagsConfig } from '../flags/open-flags.js';
+export { ManualFlagSource } from '../flags/manual-flags.js';
+export { FileFlagSource, type FileFlagOptions } from '../flags/file-flags.js';
+export { EnvFlagSource } from '../flags/env-flags.js';
+export { UnleashFlagSource, type UnleashFlagOptions } from '../flags/unleash-flags.js';
+export { FlagSourceConflictError } from '../flags/migration-flags.js';
+
+// Verification, repair and backfill.
+export { verify, type VerifyReport, type VerifyOptions, type Difference, type DifferenceKind, type EntityReport } from '../verifier/verify.js';
+export { repair, type RepairResult, type RepairOptions, type RepairOutcome } from '../verifier/repair.js';
+export { backfill, backfillStore, type BackfillOptions, type BackfillReport, type BackfillStore, type BackfillProgress } from '../verifier/backfill.js';
+export { verifyTarget, type VerifyTarget, type AnyTarget } from '../verifier/verify-target.js';
+export { VerifierLoop, type VerifierLoopOptions } from '../verifier/verifier-loop.js';
+export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';

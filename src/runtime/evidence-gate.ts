@@ -1,0 +1,139 @@
+import type { MigrationFlags } from '../ports/flags.js';
+import { STAGES, type Side } from '../ports/stage.js';
+
+/**
+ * What must hold before a stage advances (dual-write -> read-shift -> a higher percentage
+ * -> postgres-primary -> postgres-only); a step back never needs evidence. Each figure is
+ * measured over the window, and a refusal names the check with its figure.
+ */
+export interface EvidenceThresholds {
+  /** A clean verification no older than this. Default 30 minutes. */
+  readonly verifyMaxAgeMs: number;
+  /** The outbox empty, or its oldest entry younger than this. Default 60 s. */
+  readonly outboxMaxAgeSeconds: number;
+  /** Share of shadow comparisons that mismatched. Default 0.001 (0.1%). */
+  readonly shadowMismatchMax: number;
+  /** Share of PostgreSQL calls and mirror writes that failed. Default 0.01 (1%). */
+  readonly postgresErrorRateMax: number;
+  /**
+   * PostgreSQL's p95 latency at most this many times memory's, or under
+   * postgresLatencyFloorMs, whichever is higher: an in-process Map answers in microseconds,
+   * so a pure factor would refuse any network database. Default 10.
+   */
+  readonly latencyFactorMax: number;
+  /** See latencyFactorMax. Default 50 ms. */
+  readonly postgresLatencyFloorMs: number;
+}
+
+export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
+  verifyMaxAgeMs: 30 * 60_000,
+  outboxMaxAgeSeconds: 60,
+  shadowMismatchMax: 0.001,
+  postgresErrorRateMax: 0.01,
+  latencyFactorMax: 10,
+  postgresLatencyFloorMs: 50,
+};
+
+/** The figures the gate judges, as measured over the window. */
+export interface Evidence {
+  /** The last completed verification: when it started, and whether it was clean; undefined when none ran. */
+  readonly lastVerification?: { readonly startedAt: string; readonly consistent: boolean };
+  readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number };
+  /** Shadow comparisons in the window: matches and mismatches (skipped ones do not count). */
+  readonly shadow: { readonly compared: number; readonly mismatched: number };
+  /** PostgreSQL calls and mirror writes in the window, and how many failed. */
+  readonly postgresCalls: { readonly total: number; readonly failed: number };
+  /** p95 call latency per side in the window, in ms; undefined without calls. */
+  readonly p95Ms: Readonly<Partial<Record<Side, number>>>;
+}
+
+export interface EvidenceCheck {
+  readonly name: 'verification' | 'outbox' | 'shadow-mismatches' | 'postgres-errors' | 'postgres-latency';
+  readonly ok: boolean;
+  /** The figure and the bar it was held to, for people. */
+  readonly detail: string;
+}
+
+export interface GateVerdict {
+  /** Whether the move is an advance (only advances are judged). */
+  readonly advance: boolean;
+  readonly allowed: boolean;
+  readonly checks: readonly EvidenceCheck[];
+  /** The failed checks, joined, for an error message; empty when allowed. */
+  readonly refusal: string;
+}
+
+/** Whether `to` moves further toward PostgreSQL than `from`. */
+export function isAdvance(from: MigrationFlags, to: MigrationFlags): boolean {
+  const order = (flags: MigrationFlags) => STAGES.indexOf(flags.stage);
+  if (order(to) !== order(from)) return order(to) > order(from);
+  return to.stage === 'read-shift' && to.readPercent > from.readPercent;
+}
+
+/**
+ * Judges a move from `from` to `to` on `evidence`, at time `now`. Starting dual-write is
+ * not judged: memory stays authoritative and nothing is read from PostgreSQL yet, and
+ * dual-write is where the evidence (verifications, mirror errors, latency) comes from.
+ */
+export function judgeMove(from: MigrationFlags, to: MigrationFlags, evidence: Evidence, now: Date, thresholds: EvidenceThresholds = DEFAULT_EVIDENCE_THRESHOLDS): GateVerdict {
+  if (!isAdvance(from, to) || to.stage === 'dual-write') return { advance: isAdvance(from, to), allowed: true, checks: [], refusal: '' };
+  const checks: EvidenceCheck[] = [
+    verificationCheck(evidence, now, thresholds),
+    outboxCheck(evidence, thresholds),
+    shadowCheck(evidence, thresholds),
+    errorCheck(evidence, thresholds),
+    latencyCheck(evidence, thresholds),
+  ];
+  const failed = checks.filter((check) => !check.ok);
+  return { advance: true, allowed: failed.length === 0, checks, refusal: failed.map((check) => `${check.name}: ${check.detail}`).join('; ') };
+}
+
+/** An advance the evidence does not support; `verdict` says which checks failed, with their figures. */
+export class EvidenceRefusedError extends Error {
+  constructor(
+    readonly from: MigrationFlags,
+    readonly to: MigrationFlags,
+    readonly verdict: GateVerdict,
+  ) {
+    super(`refusing to advance from ${from.stage} to ${to.stage}${to.stage === 'read-shift' ? ` ${to.readPercent}%` : ''}: ${verdict.refusal} (force overrides, and is audited as forced)`);
+    this.name = 'EvidenceRefusedError';
+  }
+}
+
+function verificationCheck(evidence: Evidence, now: Date, thresholds: EvidenceThresholds): EvidenceCheck {
+  const last = evidence.lastVerification;
+  const minutes = (ms: number) => `${(ms / 60_000).toFixed(1)} min`;
+  if (!last) return { name: 'verification', ok: false, detail: `no verification has completed (one no older than ${minutes(thresholds.verifyMaxAgeMs)} is needed)` };
+  const age = now.getTime() - Date.parse(last.startedAt);
+  if (!last.consistent) return { name: 'verification', ok: false, detail: `the last verification (${minutes(age)} ago) found differences` };
+  return { name: 'verification', ok: age <= thresholds.verifyMaxAgeMs, detail: `last clean verification ${minutes(age)} ago (at most ${minutes(thresholds.verifyMaxAgeMs)})` };
+}
+
+function outboxCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
+  const { depth, oldestAgeSeconds } = evidence.outbox;
+  const ok = depth === 0 || oldestAgeSeconds < thresholds.outboxMaxAgeSeconds;
+  return { name: 'outbox', ok, detail: depth === 0 ? 'empty' : `${depth} entries, the oldest ${oldestAgeSeconds.toFixed(0)} s old (under ${thresholds.outboxMaxAgeSeconds} s allowed)` };
+}
+
+function shadowCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
+  const { compared, mismatched } = evidence.shadow;
+  const rate = compared === 0 ? 0 : mismatched / compared;
+  return { name: 'shadow-mismatches', ok: rate <= thresholds.shadowMismatchMax, detail: `${mismatched} of ${compared} shadow reads mismatched (${percent(rate)}; at most ${percent(thresholds.shadowMismatchMax)})` };
+}
+
+function errorCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
+  const { total, failed } = evidence.postgresCalls;
+  const rate = total === 0 ? 0 : failed / total;
+  return { name: 'postgres-errors', ok: rate <= thresholds.postgresErrorRateMax, detail: `${failed} of ${total} PostgreSQL calls failed (${percent(rate)}; at most ${percent(thresholds.postgresErrorRateMax)})` };
+}
+
+function latencyCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
+  const { postgres, memory } = evidence.p95Ms;
+  if (postgres === undefined) return { name: 'postgres-latency', ok: true, detail: 'no PostgreSQL calls in the window' };
+  const bar = Math.max((memory ?? 0) * thresholds.latencyFactorMax, thresholds.postgresLatencyFloorMs);
+  return { name: 'postgres-latency', ok: postgres <= bar, detail: `PostgreSQL p95 ${postgres.toFixed(2)} ms (at most ${bar.toFixed(2)} ms: ${thresholds.latencyFactorMax}x memory's ${(memory ?? 0).toFixed(3)} ms, or ${thresholds.postgresLatencyFloorMs} ms)` };
+}
+
+function percent(rate: number): string {
+  return `${(rate * 100).toFixed(rate < 0.01 ? 2 : 1)}%`;
+}

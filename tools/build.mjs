@@ -1,0 +1,16 @@
+// npm run build: compiles src/, flags/ and verifier/ to dist/ (ESM and .d.ts) and copies
+// what the built code reads at run time: the schema migrations (loaded from ../../schema
+// relative to dist/src/postgres). Plain Node, so it runs wherever npm does.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+mkdirSync(join(dist, 'schema'));
+for (const file of readdirSync(join(root, 'schema')).filter((name) => name.endsWith('.sql'))) copyFileSync(join(root, 'schema', file), join(dist, 'schema', file));
+chmodSync(join(dist, 'src/cli/main.js'), 0o755);
+console.log(`built ${dist}`);
