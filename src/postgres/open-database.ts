@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { loadMigrations, migrate, type MigrationReport } from './migrations.js';
 import { PgPoolExecutor } from './pg-pool-executor.js';
 import { PgliteExecutor } from './pglite-executor.js';
@@ -5,8 +6,15 @@ import type { PostgresPoolOptions } from './pool-config.js';
 import { redactUrl } from './redact.js';
 import type { SqlExecutor } from './sql-executor.js';
 
-/** Where the database is: a PostgreSQL server, or embedded PGlite (in memory, or in dataDir). */
-export type DatabaseConfig = { readonly kind: 'postgres'; readonly pool: PostgresPoolOptions } | { readonly kind: 'pglite'; readonly dataDir?: string };
+/**
+ * Where the database is: a PostgreSQL server (a pool opened with these options), the
+ * application's own node-postgres pool (used as it is: its search_path must reach
+ * dualwrite's tables), or embedded PGlite (in memory, or in dataDir).
+ */
+export type DatabaseConfig =
+  | { readonly kind: 'postgres'; readonly pool: PostgresPoolOptions }
+  | { readonly kind: 'application-pool'; readonly pool: pg.Pool }
+  | { readonly kind: 'pglite'; readonly dataDir?: string };
 
 export interface OpenedDatabase {
   readonly db: SqlExecutor;
@@ -26,6 +34,9 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
     await pool.warm();
     db = pool;
     description = `PostgreSQL ${redactUrl(options.connectionString)}${options.schema ? ` schema ${options.schema}` : ''}`;
+  } else if (config.kind === 'application-pool') {
+    db = new PgPoolExecutor(config.pool);
+    description = "PostgreSQL through the application's pool";
   } else {
     db = await PgliteExecutor.open({ dataDir: config.dataDir });
     description = config.dataDir ? `embedded PGlite in ${config.dataDir}` : 'embedded PGlite (in memory)';

@@ -5,13 +5,34 @@ import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
 
 const TIMESTAMPTZ_OID = 1184;
 
-/** SqlExecutor over a node-postgres pool configured like asyncpg's. Errors never carry the password. */
+/**
+ * Timestamps come back as text and are parsed by timestampText, the same on every engine.
+ * Given with each query rather than to the pool, so a pool the application passes in keeps
+ * its own type parsers.
+ */
+const TYPES = { getTypeParser: (oid: number, format?: string) => (oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text')) };
+
+/**
+ * SqlExecutor over a node-postgres pool: one it opens, configured like asyncpg's, or the
+ * application's own (`new PgPoolExecutor(pool)`), which it uses as it is and never ends.
+ * Errors never carry the password.
+ */
 export class PgPoolExecutor implements SqlExecutor {
   readonly engine = 'postgres';
   readonly pool: pg.Pool;
   private readonly secrets: string[];
+  /** The options of a pool this executor opened (and ends on close); undefined for the application's pool. */
+  private readonly options: PostgresPoolOptions | undefined;
 
-  constructor(private readonly options: PostgresPoolOptions) {
+  constructor(source: PostgresPoolOptions | pg.Pool) {
+    if (isPool(source)) {
+      this.pool = source;
+      this.options = undefined;
+      this.secrets = [...secretsOf(source.options.connectionString ?? ''), ...(typeof source.options.password === 'string' ? [source.options.password] : [])];
+      return;
+    }
+    const options = source;
+    this.options = options;
     this.secrets = secretsOf(options.connectionString);
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -23,8 +44,6 @@ export class PgPoolExecutor implements SqlExecutor {
       statement_timeout: options.statementTimeoutMs || undefined,
       ssl: sslOptions(options.sslMode),
       options: ['-c TimeZone=UTC', ...(options.schema ? [`-c search_path=${options.schema},public`] : [])].join(' '),
-      // Timestamps come back as text and are parsed by timestampText, the same on every engine.
-      types: { getTypeParser: (oid: number, format?: string) => (oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text')) },
       allowExitOnIdle: true,
     });
     // An idle client's connection can die (server restart); the pool replaces it. Without a
@@ -32,14 +51,14 @@ export class PgPoolExecutor implements SqlExecutor {
     this.pool.on('error', () => {});
   }
 
-  /** Opens minSize connections now, as asyncpg does; node-postgres opens them lazily otherwise. */
+  /** Opens minSize connections now, as asyncpg does; node-postgres opens them lazily otherwise. The application's pool is left as it is. */
   async warm(): Promise<void> {
-    const clients = await Promise.all(Array.from({ length: this.options.minSize }, () => this.guard(this.pool.connect())));
+    const clients = await Promise.all(Array.from({ length: this.options?.minSize ?? 0 }, () => this.guard(this.pool.connect())));
     for (const client of clients) client.release();
   }
 
   async query<Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> {
-    const result = await this.guard(this.pool.query(text, params as unknown[]));
+    const result = await this.guard(this.pool.query({ text, values: params as unknown[], types: TYPES }));
     return result.rows as Row[];
   }
 
@@ -54,7 +73,7 @@ export class PgPoolExecutor implements SqlExecutor {
       await this.guard(client.query('BEGIN'));
       const tx: SqlTransaction = {
         query: async <Row>(text: string, params: readonly unknown[] = []) =>
-          (await this.guard(client.query(text, params as unknown[]))).rows as Row[],
+          (await this.guard(client.query({ text, values: params as unknown[], types: TYPES }))).rows as Row[],
         execScript: async (sql: string) => {
           await this.guard(client.query(sql));
         },
@@ -81,11 +100,13 @@ export class PgPoolExecutor implements SqlExecutor {
   }
 
   poolStats(): PoolStats {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.options.poolSize + this.options.maxOverflow };
+    const max = this.options ? this.options.poolSize + this.options.maxOverflow : (this.pool.options.max ?? 10);
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max };
   }
 
+  /** Ends a pool this executor opened; the application's pool is the application's to end. */
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.options) await this.pool.end();
   }
 
   private async guard<T>(promise: Promise<T>): Promise<T> {
@@ -103,4 +124,10 @@ function sslOptions(mode: SslMode): false | { rejectUnauthorized: boolean; check
   if (mode === 'require') return { rejectUnauthorized: false };
   // verify-ca checks the certificate chain but not that it names this host.
   return mode === 'verify-ca' ? { rejectUnauthorized: true, checkServerIdentity: () => undefined } : { rejectUnauthorized: true };
+}
+
+/** A node-postgres pool, told apart by shape: the application's `pg` may be another copy than ours, so instanceof cannot. */
+export function isPool(value: unknown): value is pg.Pool {
+  const candidate = value as Partial<pg.Pool> | null;
+  return typeof candidate === 'object' && candidate !== null && typeof candidate.connect === 'function' && typeof candidate.query === 'function' && typeof candidate.totalCount === 'number';
 }

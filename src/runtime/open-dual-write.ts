@@ -9,8 +9,10 @@ import { ValidationError } from '../domain/errors.js';
 import type { WriteContext } from '../domain/graph.js';
 import type { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
 import type { MemoryGraphStore } from '../memory/memory-graph-store.js';
-import { openDatabase } from '../postgres/open-database.js';
-import { loadConfig, type DualWriteConfig } from './config.js';
+import type pg from 'pg';
+import { openDatabase, type DatabaseConfig } from '../postgres/open-database.js';
+import { isPool } from '../postgres/pg-pool-executor.js';
+import { loadConfig, poolOptionsFromEnv, type DualWriteConfig } from './config.js';
 import { redactUrl } from '../postgres/redact.js';
 import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
 import type { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
@@ -70,8 +72,13 @@ export interface DualWriteRuntimeOptions {
    * (definition.createMemory()).
    */
   readonly memory?: { readonly graph?: MemoryGraphStore; readonly tasks?: MemoryAgentTaskStore; readonly [store: string]: object | undefined };
-  /** An open, migrated database. Default: openDatabase(config.database) (DATABASE_URL or embedded PGlite). */
-  readonly db?: SqlExecutor;
+  /**
+   * The database: an open, migrated SqlExecutor (used as it is); the application's
+   * node-postgres pool (migrated, used as it is, never ended: its search_path must reach
+   * dualwrite's tables); or a connection string (opened with the POSTGRES_* pool settings).
+   * Default: openDatabase(config.database) (DATABASE_URL or embedded PGlite).
+   */
+  readonly db?: SqlExecutor | pg.Pool | string;
   /** Metrics registry. Default: a new Registry. */
   readonly registry?: Registry;
   /**
@@ -240,8 +247,8 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     return redis;
   };
 
-  const db = options.db ?? (await openDatabase(config.database)).db;
-  if (!options.db) opened.push(() => db.close());
+  const db = isExecutor(options.db) ? options.db : (await openDatabase(databaseOf(options.db, config, options.env ?? process.env))).db;
+  if (!isExecutor(options.db)) opened.push(() => db.close());
   if (options.lease !== false) {
     const lease = new RuntimeLease(db, { ...options.lease, logger });
     await lease.acquire();
@@ -502,6 +509,18 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
   };
   return builtIn(runtime, { graph: graph?.dual, tasks: tasks?.dual }, 'runtime') as DualWriteRuntime;
+}
+
+/** Whether the caller passed an open SqlExecutor (rather than a pool, a connection string or nothing). */
+function isExecutor(db: DualWriteRuntimeOptions['db']): db is SqlExecutor {
+  return typeof db === 'object' && db !== null && !isPool(db);
+}
+
+/** Where to open the database: the application's pool, a connection string (opened as DATABASE_URL would be, with the POSTGRES_* settings of `env`), or the configuration's. */
+function databaseOf(db: pg.Pool | string | undefined, config: DualWriteConfig, env: NodeJS.ProcessEnv): DatabaseConfig {
+  if (db === undefined) return config.database;
+  if (typeof db !== 'string') return { kind: 'application-pool', pool: db };
+  return { kind: 'postgres', pool: poolOptionsFromEnv({ ...env, DATABASE_URL: db }) };
 }
 
 /** The flags an operator asks for, validated (a ValidationError names the field). */
