@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       shadowSampleRate: 0,
       verifyIntervalMs: 300000,
       repair: false,
+      autoRetreat: false,
       adminUrl: 'http://127.0.0.1:8080',
       http: { port: 8080, host: '127.0.0.1' },
     });
@@ -25,7 +26,7 @@ describe('loadConfig', () => {
     const names = [
       'DATABASE_URL', 'PGLITE_DATA_DIR', 'DUAL_WRITE_MODE', 'READ_FROM_POSTGRES_PERCENT', 'DUALWRITE_FLAGS_FILE', 'UNLEASH_URL', 'UNLEASH_TOKEN',
       'UNLEASH_BOOTSTRAP_FILE', 'DUALWRITE_MIRROR_MODE', 'DUALWRITE_OUTBOX_PATH', 'DUALWRITE_LAST_FLAGS_PATH', 'DUALWRITE_INTENT_LOG_PATH', 'REDIS_URL',
-      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
+      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_AUTO_RETREAT', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_STATUS_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
     ];
     expect(loadConfig(Object.fromEntries(names.map((name) => [name, ''])))).toEqual(loadConfig({}));
   });
@@ -49,6 +50,7 @@ describe('loadConfig', () => {
       DUALWRITE_VERIFY_INTERVAL_MS: '0',
       DUALWRITE_REPAIR: 'true',
       DUALWRITE_ADMIN_TOKEN: 'admin-secret',
+      DUALWRITE_STATUS_TOKEN: 'status-secret',
       DUALWRITE_URL: 'https://api.internal:8443/',
       PORT: '9000',
       HOST: '0.0.0.0',
@@ -69,6 +71,7 @@ describe('loadConfig', () => {
       verifyIntervalMs: 0,
       repair: true,
       adminToken: 'admin-secret',
+      statusToken: 'status-secret',
       adminUrl: 'https://api.internal:8443/',
       http: { port: 9000, host: '0.0.0.0' },
     });
@@ -79,6 +82,7 @@ describe('loadConfig', () => {
     ['DUALWRITE_VERIFY_INTERVAL_MS', '1e3', 'an integer >= 0'],
     ['DUALWRITE_REPAIR', 'yes', 'one of true, false'],
     ['DUALWRITE_REPAIR', 'TRUE', 'one of true, false'],
+    ['DUALWRITE_AUTO_RETREAT', 'on', 'one of true, false'],
     ['DUALWRITE_MIRROR_MODE', 'eventual', 'one of sync, async'],
     ['DUAL_WRITE_MODE', 'shadow', 'one of memory-only, dual-write, read-shift, postgres-primary, postgres-only, true, false'],
     ['READ_FROM_POSTGRES_PERCENT', '150', 'an integer from 0 to 100'],
@@ -109,6 +113,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgres://app:hunter2@db/app?sslmode=prefer' })).not.toThrow(/hunter2/);
     expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).toThrow('DUALWRITE_URL must not contain a user or password');
     expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).not.toThrow(/hunter2/);
+  });
+
+  it('refuses a status token that is the admin token, without showing it', () => {
+    const same = { DUALWRITE_ADMIN_TOKEN: 'hunter2-token', DUALWRITE_STATUS_TOKEN: 'hunter2-token' };
+    expect(() => loadConfig(same)).toThrow('DUALWRITE_STATUS_TOKEN must differ from DUALWRITE_ADMIN_TOKEN');
+    expect(() => loadConfig(same)).not.toThrow(/hunter2/);
+    expect(loadConfig({ DUALWRITE_STATUS_TOKEN: 'read-only' })).toMatchObject({ statusToken: 'read-only' });
   });
 
   it('adminApiConfig reads only what the CLI needs to reach a running process', () => {

@@ -1,6 +1,7 @@
 // npm run build: compiles src/, flags/ and verifier/ to dist/ (ESM and .d.ts) and copies
 // what the built code reads at run time: the schema migrations (loaded from ../../schema
-// relative to dist/src/postgres). Plain Node, so it runs wherever npm does.
+// relative to dist/src/postgres) and the status page's browser files (served as they are
+// from beside dist/src/api/status-routes.js). Plain Node, so it runs wherever npm does.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,5 +13,8 @@ rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 mkdirSync(join(dist, 'schema'));
 for (const file of readdirSync(join(root, 'schema')).filter((name) => name.endsWith('.sql'))) copyFileSync(join(root, 'schema', file), join(dist, 'schema', file));
+const statusPage = 'src/api/status-page';
+mkdirSync(join(dist, statusPage), { recursive: true });
+for (const file of readdirSync(join(root, statusPage))) copyFileSync(join(root, statusPage, file), join(dist, statusPage, file));
 chmodSync(join(dist, 'src/cli/main.js'), 0o755);
 console.log(`built ${dist}`);

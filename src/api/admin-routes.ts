@@ -32,7 +32,7 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
         }
       });
 
-      admin.get('/status', { schema: routeSchema({}) }, async () => status(runtime));
+      admin.get('/status', { schema: routeSchema({}) }, async () => adminStatus(runtime));
 
       admin.post<{ Body: { stage: Stage; percent?: number; reason: string; force?: boolean } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
         const { stage, percent, reason, force } = request.body;
@@ -104,7 +104,7 @@ export interface ResyncAnswer {
 }
 
 /** GET /admin/status: everything an operator checks before and after a stage change. */
-export type AdminStatus = ReturnType<typeof status>;
+export type AdminStatus = ReturnType<typeof adminStatus>;
 
 /** POST /admin/stage: the flags requested now (after the safety rules), those in force, and why they differ while a transition is refused. */
 export interface StageChange {
@@ -119,8 +119,8 @@ export type RepairAnswer = VerifyReport & { readonly repairs: Record<RepairOutco
 /** POST /admin/outbox/replay: the round, and the outbox after it. */
 export type ReplayAnswer = ReplayRound & { readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number } };
 
-/** Everything an operator checks before and after a stage change, in one answer. */
-function status(runtime: AdminRuntime) {
+/** Everything an operator checks before and after a stage change, in one answer (GET /admin/status, and the status page). */
+export function adminStatus(runtime: AdminRuntime) {
   const requested = runtime.flags.current;
   const inForce = runtime.stage.current;
   const gate = runtime.stage.state;
@@ -131,6 +131,7 @@ function status(runtime: AdminRuntime) {
     mirror: { mode: runtime.mirror.mode, queueDepth: runtime.mirror.depth() },
     outbox: runtime.outbox.stats(),
     lastVerification: lastReport ? reportSummary(lastReport) : null,
+    rollback: runtime.rollbackSafety(),
     pool: runtime.db.poolStats(),
   };
 }

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { EffectiveFlags } from '../ports/flags.js';
 import type { RepairResult } from '../../verifier/repair.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
@@ -9,6 +10,7 @@ import type { Stage } from '../ports/stage.js';
 import type { AuditAction, AuditEvent } from '../postgres/audit-log.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
+import type { RollbackSafety } from '../runtime/rollback-safety.js';
 import type { OperatorRequest } from '../runtime/open-dual-write.js';
 
 /**
@@ -41,8 +43,11 @@ export interface AdminRuntime {
     readonly lastReport: VerifyReport | undefined;
     readonly lastRepairs: readonly RepairResult[];
   };
+  /** Whether rolling back now would lose anything (the rollback rehearsal). */
+  rollbackSafety(): RollbackSafety;
   /** The audit trail, newest first. */
   readonly audit: { list(query?: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string }): Promise<AuditEvent[]> };
   readonly db: { query(text: string): Promise<unknown[]>; poolStats(): PoolStats };
-  readonly metrics: { readonly registry: { readonly contentType: string; metrics(): Promise<string> } };
+  /** The registry /metrics renders, and the status page's history samples (getSingleMetric). */
+  readonly metrics: { readonly registry: Pick<Registry, 'contentType' | 'metrics' | 'getSingleMetric'> };
 }

@@ -2,7 +2,7 @@
 // validation of params, query and body and schema-driven serialization built in, pino
 // logging with redaction, and inject/listen for tests.
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { AdminRuntime } from './admin-runtime.js';
@@ -10,6 +10,8 @@ import { adminRoutes } from './admin-routes.js';
 import { ApiError, sendError } from './errors.js';
 import { graphRoutes } from './graph-routes.js';
 import { opsRoutes } from './ops-routes.js';
+import { StatusHistory, type StatusHistoryOptions } from './status-history.js';
+import { statusRoutes } from './status-routes.js';
 import { taskRoutes } from './task-routes.js';
 
 /** Options of buildApi. */
@@ -19,8 +21,8 @@ export interface ApiOptions {
   /** The task store the routes call (the runtime's dual-write `tasks`, or any AgentTaskStore). Required. */
   readonly tasks: AgentTaskStore;
   /**
-   * The dual-write runtime behind /readyz, /metrics and /admin. Default: none; then
-   * /readyz checks nothing, and /metrics and /admin are not served.
+   * The dual-write runtime behind /readyz, /metrics, /admin and /status. Default: none; then
+   * /readyz checks nothing, and /metrics, /admin and /status are not served.
    */
   readonly runtime?: AdminRuntime;
   /**
@@ -29,8 +31,16 @@ export interface ApiOptions {
    */
   readonly adminToken?: string;
   /**
+   * Read-only token of the status page (/status), which also takes the admin token; it opens
+   * nothing else. Default: none, and only the admin token opens the page.
+   */
+  readonly statusToken?: string;
+  /** How the status page's history samples the runtime (the runtime is the one above). Default: every 10 s, kept 1 h. */
+  readonly statusHistory?: Omit<StatusHistoryOptions, 'runtime'>;
+  /**
    * A pino(-compatible) logger, true for fastify's own pino on stdout, or false for none.
-   * Default false. A given logger is used through a child that redacts the authorization header.
+   * Default false. A given logger is used through a child that redacts the authorization
+   * header and a `token` query parameter (GET /status?token=).
    */
   readonly logger?: FastifyBaseLogger | boolean;
   /** Longest wait for PostgreSQL's answer to /readyz's `SELECT 1`. Default 2000 ms. */
@@ -41,6 +51,17 @@ export interface ApiOptions {
 const REDACT = {
   paths: ['headers.authorization', 'req.headers.authorization', 'request.headers.authorization', 'res.request.headers.authorization'],
   censor: '[redacted]',
+};
+
+/** Fastify's fields of a request in the log, with a `token` query parameter redacted: GET /status?token= carries one. */
+const SERIALIZERS = {
+  req: (request: FastifyRequest) => ({
+    method: request.method,
+    url: request.url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }),
 };
 
 /** Builds the HTTP API (not listening yet: call `listen`, or `inject` in tests). */
@@ -54,14 +75,20 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   opsRoutes(app, { runtime: options.runtime, readinessTimeoutMs: options.readinessTimeoutMs });
   graphRoutes(app, options.graph);
   taskRoutes(app, options.tasks);
-  if (options.runtime) adminRoutes(app, options.runtime, options.adminToken);
+  if (options.runtime) {
+    adminRoutes(app, options.runtime, options.adminToken);
+    const history = new StatusHistory({ onError: (error) => app.log.warn({ err: error }, 'status page: a history sample failed'), ...options.statusHistory, runtime: options.runtime });
+    history.start();
+    app.addHook('onClose', async () => history.stop());
+    statusRoutes(app, { runtime: options.runtime, history, tokens: [options.statusToken, options.adminToken] });
+  }
   return app;
 }
 
 function loggerOptions(logger: ApiOptions['logger']): FastifyServerOptions & { loggerInstance?: FastifyBaseLogger } {
   if (logger === undefined || logger === false) return { logger: false };
-  if (logger === true) return { logger: { redact: REDACT } };
-  return { loggerInstance: logger.child({}, { redact: REDACT }) };
+  if (logger === true) return { logger: { redact: REDACT, serializers: SERIALIZERS } };
+  return { loggerInstance: logger.child({}, { redact: REDACT, serializers: SERIALIZERS }) };
 }
 
 /**

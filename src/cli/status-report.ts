@@ -32,7 +32,8 @@ export function formatStatus(status: AdminStatus): string {
         ? `${verification.consistent ? 'consistent' : 'DIFFERENCES FOUND'} at ${verification.startedAt} (${verification.persistentDifferences} persistent, ${verification.transientDifferences} transient differences, ${verification.seconds.toFixed(2)} s)`
         : 'none in this process yet (dualwrite verify runs one)',
     ],
-    ['pool', `${status.pool.total} connections, ${status.pool.idle} idle, ${status.pool.waiting} waiting`],
+    ['rollback now', `${status.rollback.safe ? 'safe' : 'NOT SAFE'}: ${status.rollback.detail}`],
+    ['pool', `${status.pool.total} connections, ${status.pool.idle} idle, ${status.pool.waiting} waiting, at most ${status.pool.max}`],
   ]);
 }
 

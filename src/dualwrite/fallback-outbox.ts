@@ -18,8 +18,7 @@ export interface FallbackOutboxOptions {
  * moved into it in the background, in order and in batches, before anything newer is
  * appended there. Until the local outbox is empty every append goes to it too (behind the
  * entries waiting there), so callers never wait for a move and a key's entries reach the
- * shared outbox in the order they were journaled. Replay reads the shared outbox only,
- * once nothing waits locally.
+ * shared outbox in the order they were journaled. Replay reads the shared outbox only.
  */
 export class FallbackOutbox implements Outbox {
   private readonly breaker: CircuitBreaker;
@@ -62,16 +61,14 @@ export class FallbackOutbox implements Outbox {
   }
 
   /**
-   * The shared outbox's entries, after moving what waits locally (replay may wait for a move;
-   * writers never do). None while entries still wait in the local one: they are older, and
-   * replay keeps journal order.
+   * The shared outbox's entries. Entries waiting locally were journaled after every entry
+   * there, so replay need not wait for them: it goes on from the shared outbox while they
+   * are moved behind its tail (started here), and reaches them once they are there. Making
+   * replay wait instead would starve it for as long as new failures keep the local outbox
+   * from emptying.
    */
   async peek(limit: number): Promise<OutboxEntry[]> {
-    // A move under way may have started before the shared outbox came back: wait for it, then try once more.
-    await this.moving;
     this.startMove();
-    await this.moving;
-    if (this.waitingLocally()) return [];
     return this.shared.peek(limit);
   }
 

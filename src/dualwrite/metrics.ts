@@ -32,7 +32,16 @@ export const METRIC = {
   pgReplicationLag: 'dualwrite_pg_replication_lag_seconds',
   pgDisk: 'dualwrite_pg_disk_bytes',
   pgUp: 'dualwrite_pg_up',
+  retreats: 'dualwrite_retreats_total',
+  mirrorWrites: 'dualwrite_mirror_writes_total',
 } as const;
+
+/**
+ * What became of a mirror write: applied; failed (tried, and the target failed or rejected
+ * it); unreachable (journaled untried while the target's circuit was open); behind_journal
+ * (journaled behind earlier journaled writes of its keys, the target not being at fault).
+ */
+export type MirrorWriteOutcome = 'applied' | 'failed' | 'unreachable' | 'behind_journal';
 
 export interface CallRecorder {
   record(seconds: number, ok: boolean): void;
@@ -58,6 +67,7 @@ export class DualWriteMetrics {
   readonly operations: LocalCounter<{ store: string; operation: string; side: Side; outcome: 'ok' | 'error' }>;
   readonly duration: LocalHistogram<{ store: string; operation: string; side: Side }>;
   readonly reads: LocalCounter<{ store: string; source: Side | 'fallback' }>;
+  readonly mirrorWrites: LocalCounter<{ store: string; target: Side; outcome: MirrorWriteOutcome }>;
   readonly mirrorFailures: Counter<'store' | 'operation' | 'target'>;
   readonly mirrorLost: Counter<'store' | 'target'>;
   readonly outboxReplayed: Counter<'store' | 'outcome'>;
@@ -70,6 +80,7 @@ export class DualWriteMetrics {
   readonly outboxFenced: Counter<'store'>;
   readonly intentLogFailures: Counter;
   readonly outboxLost: Counter;
+  readonly retreats: Counter;
   private readonly sources: MetricSources = {};
 
   constructor(readonly registry: Registry) {
@@ -78,6 +89,7 @@ export class DualWriteMetrics {
     this.operations = new LocalCounter(METRIC.operations, 'Store calls by side and outcome (ok or error).', registry);
     this.duration = new LocalHistogram(METRIC.duration, 'Store call latency by side.', [0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registry);
     this.reads = new LocalCounter(METRIC.reads, 'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).', registry);
+    this.mirrorWrites = new LocalCounter(METRIC.mirrorWrites, 'Mirror writes by outcome: applied, failed, unreachable (circuit open, journaled untried), behind_journal.', registry);
     this.mirrorFailures = new Counter({ name: METRIC.mirrorFailures, help: 'Mirror writes that failed and went to the outbox.', labelNames: ['store', 'operation', 'target'], registers });
     this.mirrorLost = new Counter({ name: METRIC.mirrorLost, help: 'Mirror writes that failed and could not be journaled either (the verifier must repair).', labelNames: ['store', 'target'], registers });
     this.outboxReplayed = new Counter({ name: METRIC.outboxReplayed, help: 'Outbox entries replayed, by outcome.', labelNames: ['store', 'outcome'], registers });
@@ -94,6 +106,7 @@ export class DualWriteMetrics {
     });
     this.outboxFenced = new Counter({ name: METRIC.outboxFenced, help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).', labelNames: ['store'], registers });
     this.outboxLost = new Counter({ name: METRIC.outboxLost, help: 'Times the outbox was found to have lost entries (a Redis restart without persistence, a failover).', registers });
+    this.retreats = new Counter({ name: METRIC.retreats, help: 'Automatic retreats: reads sent back to memory because PostgreSQL failed or slowed past its threshold.', registers });
     this.intentLogFailures = new Counter({ name: METRIC.intentLogFailures, help: 'Async mirror writes acknowledged without reaching the intent log (a crash before they land would lose them).', registers });
     new Gauge({
       name: METRIC.mirrorQueueDepth,
@@ -215,6 +228,22 @@ export class DualWriteMetrics {
         this.set({ state: 'free' }, disk.freeBytes);
       },
     });
+  }
+
+  /**
+   * Starts the labelled series of what should never happen at 0 for every store, so that
+   * Prometheus' increase() and rate() see the first occurrence (a series first exported
+   * at 1 shows no increase).
+   */
+  startSeries(stores: readonly string[]): void {
+    for (const store of stores) {
+      this.outboxDeadLettered.inc({ store }, 0);
+      this.outboxFenced.inc({ store }, 0);
+      for (const target of ['memory', 'postgres'] as const) {
+        this.mirrorLost.inc({ store, target }, 0);
+        for (const outcome of ['applied', 'failed', 'unreachable', 'behind_journal'] as const) this.mirrorWrites.labels({ store, target, outcome });
+      }
+    }
   }
 
   /** Connects a live value to its gauge. */

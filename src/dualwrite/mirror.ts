@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
 import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import type { IntentLog } from './intent-log.js';
-import type { DualWriteMetrics } from './metrics.js';
+import type { DualWriteMetrics, MirrorWriteOutcome } from './metrics.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
@@ -355,6 +355,7 @@ export class Mirror {
       if (this.mustJournal(op)) {
         await this.applyRun(run);
         run = [];
+        this.count(op, 'behind_journal');
         await this.journal(op, FOLLOWS_JOURNALED);
       } else {
         run.push(op);
@@ -372,7 +373,10 @@ export class Mirror {
     if (!side) return;
     const breaker = this.breakers[side];
     if (!breaker.allow()) {
-      for (const op of ops) await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
+      for (const op of ops) {
+        this.count(op, 'unreachable');
+        await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
+      }
       return;
     }
     const transact = this.options.transactions?.[side];
@@ -382,6 +386,7 @@ export class Mirror {
           for (const op of ops) await this.apply(op, resolve);
         });
         breaker.succeeded();
+        for (const op of ops) this.count(op, 'applied');
         return;
       } catch (error) {
         // The target is unreachable: trying each write alone would only wait for timeouts again.
@@ -395,11 +400,18 @@ export class Mirror {
       }
     }
     for (const op of ops) {
-      if (this.mustJournal(op)) await this.journal(op, FOLLOWS_JOURNALED);
-      else if (breaker.state === 'open') await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
-      else {
+      if (this.mustJournal(op)) {
+        this.count(op, 'behind_journal');
+        await this.journal(op, FOLLOWS_JOURNALED);
+      } else if (breaker.state === 'open') {
+        this.count(op, 'unreachable');
+        await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
+      } else {
         await this.apply(op).then(
-          () => breaker.succeeded(),
+          () => {
+            breaker.succeeded();
+            this.count(op, 'applied');
+          },
           (error: unknown) => {
             if (error instanceof StoreError) breaker.succeeded();
             else if (!(error instanceof FencedError)) breaker.failed();
@@ -415,8 +427,14 @@ export class Mirror {
     return this.journaled.has(op.key) || (op.requires?.some((key) => this.journaled.has(key)) ?? false);
   }
 
+  /** Counts a mirror write's outcome (plain counters, read when scraped). */
+  private count(op: MirrorOp, outcome: MirrorWriteOutcome): void {
+    if (this.options.metrics) this.options.metrics.mirrorWrites.labels({ store: op.store, target: op.target, outcome }).value++;
+  }
+
   private async failed(op: MirrorOp, error: unknown): Promise<void> {
     this.options.metrics?.mirrorFailures.inc({ store: op.store, operation: op.method, target: op.target });
+    this.count(op, 'failed');
     await this.journal(op, errorText(error));
   }
 

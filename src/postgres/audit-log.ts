@@ -86,12 +86,24 @@ export class AuditLog {
 
   /** Appends one event; its id and time are decided here, before the insert. */
   async record(input: AuditEventInput): Promise<AuditEvent> {
+    const event = this.prepare(input);
+    await this.insert(event);
+    return event;
+  }
+
+  /** The event `input` describes, with its id and time decided now (to insert later, or again). */
+  prepare(input: AuditEventInput): AuditEvent {
     const { before, after, ...rest } = input;
     const diff = before === undefined && after === undefined ? undefined : diffOf(before, after, this.maxObjectBytes);
-    const event: AuditEvent = { ...rest, id: this.ids(), occurredAt: this.clock().toISOString(), ...(diff ? { diff } : {}) };
+    return { ...rest, id: this.ids(), occurredAt: this.clock().toISOString(), ...(diff ? { diff } : {}) };
+  }
+
+  /** Inserts a prepared event; inserting it again is a no-op (its id is taken), so a failed insert can be retried. */
+  async insert(event: AuditEvent): Promise<void> {
     await this.db.query(
       `INSERT INTO dualwrite_audit_events (id, occurred_at, action, resource_type, resource_id, principal, from_value, to_value, reason, request_id, client_ip, diff, data)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb)`,
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb)
+       ON CONFLICT (id) DO NOTHING`,
       [
         event.id,
         event.occurredAt,
@@ -104,11 +116,10 @@ export class AuditLog {
         event.reason ?? null,
         event.requestId ?? null,
         event.clientIp ?? null,
-        diff ? JSON.stringify(diff) : null,
+        event.diff ? JSON.stringify(event.diff) : null,
         event.data ? JSON.stringify(event.data) : null,
       ],
     );
-    return event;
   }
 
   /** The newest events first (ties by id), optionally of one action or resource type. */

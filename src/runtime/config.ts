@@ -30,8 +30,15 @@ export interface DualWriteConfig {
   readonly verifyIntervalMs: number;
   /** DUALWRITE_REPAIR: repair persistent differences after each verification (true or false). Default false. */
   readonly repair: boolean;
+  /** DUALWRITE_AUTO_RETREAT: send reads back to memory when PostgreSQL fails or slows past its thresholds (true or false). Default false. */
+  readonly autoRetreat: boolean;
   /** DUALWRITE_ADMIN_TOKEN: bearer token of the admin API; without it the admin API refuses every call. */
   readonly adminToken?: string;
+  /**
+   * DUALWRITE_STATUS_TOKEN: read-only token of the example API's status page (which also
+   * takes the admin token); it opens nothing else. Must differ from the admin token. Default unset.
+   */
+  readonly statusToken?: string;
   /** DUALWRITE_URL: where the CLI finds a running process's admin API. Default http://127.0.0.1:8080. */
   readonly adminUrl: string;
   /** PORT and HOST of the example API. Default 8080 on 127.0.0.1. */
@@ -65,7 +72,9 @@ export function loadConfig(env: Env = process.env): DualWriteConfig {
     shadowSampleRate: fraction(env, 'DUALWRITE_SHADOW_SAMPLE_RATE', 0),
     verifyIntervalMs: integer(env, 'DUALWRITE_VERIFY_INTERVAL_MS', 300_000, 0),
     repair: oneOf(env, 'DUALWRITE_REPAIR', ['true', 'false'] as const, 'false') === 'true',
+    autoRetreat: oneOf(env, 'DUALWRITE_AUTO_RETREAT', ['true', 'false'] as const, 'false') === 'true',
     ...adminApiConfig(env),
+    statusToken: statusToken(env),
     http: { port: integer(env, 'PORT', 8080, 0, 65535), host: text(env, 'HOST') ?? '127.0.0.1' },
   };
 }
@@ -76,6 +85,13 @@ export function loadConfig(env: Env = process.env): DualWriteConfig {
  */
 export function adminApiConfig(env: Env = process.env): Pick<DualWriteConfig, 'adminUrl' | 'adminToken'> {
   return { adminUrl: httpUrl(env, 'DUALWRITE_URL') ?? 'http://127.0.0.1:8080', adminToken: text(env, 'DUALWRITE_ADMIN_TOKEN') };
+}
+
+/** DUALWRITE_STATUS_TOKEN, refused when it is the admin token: a read-only token that opens the admin API would be a second admin token. */
+function statusToken(env: Env): string | undefined {
+  const token = text(env, 'DUALWRITE_STATUS_TOKEN');
+  if (token !== undefined && token === text(env, 'DUALWRITE_ADMIN_TOKEN')) throw new ConfigError('DUALWRITE_STATUS_TOKEN', 'must differ from DUALWRITE_ADMIN_TOKEN (it is the read-only token of the status page)');
+  return token;
 }
 
 /** DATABASE_URL with the POSTGRES_* settings, or embedded PGlite when it is unset. */

@@ -16,10 +16,11 @@ export interface EvidenceWindowOptions {
 }
 
 /** The counters the gate needs, summed over stores and operations, at one moment. */
-interface Sample {
+export interface Sample {
   readonly at: number;
   readonly calls: Record<Side, { total: number; failed: number }>;
-  mirrorFailuresToPostgres: number;
+  /** Mirror writes to PostgreSQL that were tried or refused by its open circuit, and those that did not land. */
+  readonly mirrorToPostgres: { total: number; failed: number };
   readonly shadow: { compared: number; mismatched: number };
   /** Cumulative count per bucket upper bound, per side. */
   readonly latency: Record<Side, Map<number, number>>;
@@ -55,10 +56,7 @@ export class EvidenceWindow {
 
   /** Takes a sample now and forgets those older than the window (keeping one at or before its start). */
   async sample(): Promise<void> {
-    // Only the metrics the gate reads: collecting every metric would also query PostgreSQL for its health gauges.
-    const wanted = [METRIC.operations, METRIC.mirrorFailures, METRIC.shadowCompares, METRIC.duration];
-    const metrics = await Promise.all(wanted.map((name) => this.options.registry.getSingleMetric(name)?.get()));
-    this.samples.push(read(metrics.filter((metric) => metric !== undefined) as MetricJson[], this.now()));
+    this.samples.push(await sampleMetrics(this.options.registry, this.now()));
     const start = this.now() - this.windowMs;
     while (this.samples.length > 2 && this.samples[1]!.at <= start) this.samples.shift();
   }
@@ -69,8 +67,8 @@ export class EvidenceWindow {
     const start = this.now() - this.windowMs;
     const first = this.samples.find((sample) => sample.at >= start) ?? this.samples[0]!;
     const last = this.samples.at(-1)!;
-    const postgresTotal = last.calls.postgres.total - first.calls.postgres.total + last.mirrorFailuresToPostgres - first.mirrorFailuresToPostgres;
-    const postgresFailed = last.calls.postgres.failed - first.calls.postgres.failed + last.mirrorFailuresToPostgres - first.mirrorFailuresToPostgres;
+    const postgresTotal = last.calls.postgres.total - first.calls.postgres.total + last.mirrorToPostgres.total - first.mirrorToPostgres.total;
+    const postgresFailed = last.calls.postgres.failed - first.calls.postgres.failed + last.mirrorToPostgres.failed - first.mirrorToPostgres.failed;
     const p95Ms: Partial<Record<Side, number>> = {};
     for (const side of ['memory', 'postgres'] as const) {
       const p95 = quantile(0.95, last.latency[side], first.latency[side]);
@@ -85,12 +83,23 @@ export class EvidenceWindow {
   }
 }
 
+/**
+ * The gate's counters in `registry` now, as EvidenceWindow samples them; exported so other
+ * figures (the status page's history) are computed from the same sample.
+ */
+export async function sampleMetrics(registry: Pick<Registry, 'getSingleMetric'>, at: number): Promise<Sample> {
+  // Only the metrics the gate reads: collecting every metric would also query PostgreSQL for its health gauges.
+  const wanted = [METRIC.operations, METRIC.mirrorWrites, METRIC.shadowCompares, METRIC.duration];
+  const metrics = await Promise.all(wanted.map((name) => registry.getSingleMetric(name)?.get()));
+  return read(metrics.filter((metric) => metric !== undefined) as MetricJson[], at);
+}
+
 function read(metrics: readonly MetricJson[], at: number): Sample {
   const byName = new Map(metrics.map((metric) => [metric.name, metric.values]));
   const sample: Sample = {
     at,
     calls: { memory: { total: 0, failed: 0 }, postgres: { total: 0, failed: 0 } },
-    mirrorFailuresToPostgres: 0,
+    mirrorToPostgres: { total: 0, failed: 0 },
     shadow: { compared: 0, mismatched: 0 },
     latency: { memory: new Map(), postgres: new Map() },
   };
@@ -100,7 +109,12 @@ function read(metrics: readonly MetricJson[], at: number): Sample {
     calls.total += value;
     if (labels.outcome === 'error') calls.failed += value;
   }
-  for (const { labels, value } of byName.get(METRIC.mirrorFailures) ?? []) if (labels.target === 'postgres') sample.mirrorFailuresToPostgres += value;
+  for (const { labels, value } of byName.get(METRIC.mirrorWrites) ?? []) {
+    // Writes journaled behind earlier ones never reached PostgreSQL: they say nothing of it.
+    if (labels.target !== 'postgres' || labels.outcome === 'behind_journal') continue;
+    sample.mirrorToPostgres.total += value;
+    if (labels.outcome !== 'applied') sample.mirrorToPostgres.failed += value;
+  }
   for (const { labels, value } of byName.get(METRIC.shadowCompares) ?? []) {
     if (labels.outcome === 'match' || labels.outcome === 'mismatch') sample.shadow.compared += value;
     if (labels.outcome === 'mismatch') sample.shadow.mismatched += value;
@@ -117,7 +131,7 @@ function read(metrics: readonly MetricJson[], at: number): Sample {
 }
 
 /** The q-quantile of the observations between two cumulative histograms, interpolated inside its bucket as Prometheus does. */
-function quantile(q: number, last: Map<number, number>, first: Map<number, number>): number | undefined {
+export function quantile(q: number, last: Map<number, number>, first: Map<number, number>): number | undefined {
   const bounds = [...last.keys()].sort((a, b) => a - b);
   const counts = bounds.map((bound) => (last.get(bound) ?? 0) - (first.get(bound) ?? 0));
   const total = counts.at(-1) ?? 0;

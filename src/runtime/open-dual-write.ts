@@ -40,11 +40,13 @@ import { ShadowReads, type ShadowOptions } from '../dualwrite/shadow.js';
 import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
 import { STAGE_POLICIES, type Side } from '../ports/stage.js';
 import type { MigrationFlags } from '../ports/flags.js';
-import { AuditLog, type Principal } from '../postgres/audit-log.js';
+import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/audit-log.js';
 import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
-import { DEFAULT_EVIDENCE_THRESHOLDS, EvidenceRefusedError, judgeMove, type EvidenceThresholds, type GateVerdict } from './evidence-gate.js';
+import { DEFAULT_EVIDENCE_THRESHOLDS, EvidenceRefusedError, judgeMove, type Evidence, type EvidenceThresholds, type GateVerdict } from './evidence-gate.js';
 import { EvidenceWindow } from './evidence-window.js';
+import { AutoRetreat, type RetreatThresholds } from './auto-retreat.js';
+import { rollbackSafety, type RollbackSafety } from './rollback-safety.js';
 import { RolloutAudit, type ChangeRequest } from './rollout-audit.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { RedisLock } from '../../verifier/lock.js';
@@ -122,6 +124,12 @@ export interface DualWriteRuntimeOptions {
    * and the window figures are measured over (default 5 minutes).
    */
   readonly evidence?: Partial<EvidenceThresholds> & { readonly windowMs?: number };
+  /**
+   * Automatic retreat: while memory is authoritative, reads go back to memory (dual-write)
+   * and the mirror journals instead of waiting when PostgreSQL's error rate or p95 crosses
+   * its threshold over the window (default 60 s). Default: DUALWRITE_AUTO_RETREAT (off).
+   */
+  readonly autoRetreat?: boolean | (Partial<RetreatThresholds> & { readonly windowMs?: number; readonly checkMs?: number });
 }
 
 /** Who asks for an operator action and why; the principal is a name (e.g. "admin-token") or a full Principal. */
@@ -175,6 +183,10 @@ export interface DualWriteRuntime {
   verifyNow(request: OperatorRequest & { readonly repair?: boolean }): Promise<VerifyReport | undefined>;
   /** Runs one outbox replay round now, recorded in the audit trail. */
   replayOutbox(request: OperatorRequest): Promise<ReplayRound>;
+  /** The automatic retreat, when on (`autoRetreat.check()` judges the figures now). */
+  readonly autoRetreat: AutoRetreat | undefined;
+  /** Whether rolling back now would lose anything, and why (a rollback rehearsal while PostgreSQL is authoritative). */
+  rollbackSafety(): RollbackSafety;
   /** The rollout's append-only audit trail (stage changes, forced advances, verifications, repairs, backfills, replays, dead letters). */
   readonly audit: AuditLog;
   /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
@@ -255,9 +267,12 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     opened.push(() => lease.release());
   }
   metrics.source('pool', () => db.poolStats());
-  metrics.source('server', () => serverHealthWithin(db, 2000));
+  // Under a 1 s scrape interval's default timeout, so a silent PostgreSQL reads as down rather than failing the scrape.
+  metrics.source('server', () => serverHealthWithin(db, 900));
+  metrics.startSeries(definitions.map((definition) => definition.name));
   const auditLog = new AuditLog(db);
   const audit = new RolloutAudit(auditLog, logger);
+  opened.push(() => audit.close());
 
   const fromEnv = options.flags ? undefined : openFlags(config.flags, { metrics, logger });
   const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
@@ -336,7 +351,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     saving = saving.then(() => saveLastKnownFlags(lastFlagsPath!, applied)).catch((error: unknown) => logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`));
   };
   // An operator's change waiting to come into force, so its audit entry names them.
-  let requestedChange: { readonly to: MigrationFlags; readonly request: ChangeRequest } | undefined;
+  let requestedChange: { readonly to: MigrationFlags; readonly request: ChangeRequest; readonly action?: 'stage.retreat' } | undefined;
   let inForce: EffectiveFlags | undefined;
   const onApplied = (applied: EffectiveFlags) => {
     if (lastFlagsPath) saveApplied(applied);
@@ -344,9 +359,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     inForce = applied;
     // The stage at start is not a change.
     if (!from) return;
-    const request = requestedChange && sameMove(requestedChange.to, applied) ? requestedChange.request : undefined;
-    if (request) requestedChange = undefined;
-    void audit.stageChanged(from, applied, request);
+    const requested = requestedChange && sameMove(requestedChange.to, applied) ? requestedChange : undefined;
+    if (requested) requestedChange = undefined;
+    void audit.stageChanged(from, applied, requested?.request, requested?.action);
   };
   const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger, onApplied });
   opened.push(async () => {
@@ -388,6 +403,27 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const evidenceWindow = new EvidenceWindow({ registry, windowMs: options.evidence?.windowMs });
   evidenceWindow.start();
   opened.push(async () => evidenceWindow.stop());
+  const retreatOptions = options.autoRetreat ?? config.autoRetreat;
+  const autoRetreat = retreatOptions
+    ? new AutoRetreat({
+        ...(typeof retreatOptions === 'object' ? { thresholds: retreatOptions, checkMs: retreatOptions.checkMs } : {}),
+        evidence: retreatEvidence(registry, typeof retreatOptions === 'object' ? retreatOptions.windowMs : undefined, opened),
+        current: () => gate.current,
+        retreat: async (reason) => {
+          if (!fromEnv || flags.current.source === 'unleash') throw new Error("the flags are not this process's to change (Unleash or the application owns them)");
+          // Journal mirror writes at once instead of waiting on a failing PostgreSQL; the circuit probes it again.
+          mirror.breakerFor('postgres').failed();
+          const to: MigrationFlags = { stage: 'dual-write', readPercent: 0, rolloutGroup: gate.current.rolloutGroup };
+          requestedChange = { to, request: { principal: PROCESS_PRINCIPAL, reason }, action: 'stage.retreat' };
+          await fromEnv.flagsFile.write(to, { reason, principal: PROCESS_PRINCIPAL.username, changedAt: new Date().toISOString() });
+          metrics.retreats.inc();
+          logger.warn(`dualwrite: ${reason}; reads are back in memory (moving forward again goes through the evidence gate)`);
+        },
+        logger,
+      })
+    : undefined;
+  autoRetreat?.start();
+  if (autoRetreat) opened.push(async () => autoRetreat.stop());
   const judge = async (requested: { readonly stage: unknown; readonly readPercent?: unknown }) => {
     const to = requestedFlags(requested, gate.current.rolloutGroup);
     const last = verifier.lastReport;
@@ -427,6 +463,10 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     verifierMetrics,
     verifier,
     audit: auditLog,
+    autoRetreat,
+    rollbackSafety() {
+      return rollbackSafety(gate.current, flags.stale.memory, mirror.journaledFor('memory'), verifier.lastReport, new Date(), thresholds.verifyMaxAgeMs);
+    },
     async judge(requested) {
       return (await judge(requested)).verdict;
     },
@@ -509,6 +549,14 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
   };
   return builtIn(runtime, { graph: graph?.dual, tasks: tasks?.dual }, 'runtime') as DualWriteRuntime;
+}
+
+/** The figures the automatic retreat judges: a window of its own over the last `windowMs` (default 60 s), sampled every 5 s. */
+function retreatEvidence(registry: Registry, windowMs: number | undefined, opened: (() => Promise<void>)[]): () => Promise<Pick<Evidence, 'postgresCalls' | 'p95Ms'>> {
+  const window = new EvidenceWindow({ registry, windowMs: windowMs ?? 60_000, sampleMs: 5000 });
+  window.start();
+  opened.push(async () => window.stop());
+  return () => window.evidence({ outbox: { depth: 0, oldestAgeSeconds: 0 } });
 }
 
 /** Whether the caller passed an open SqlExecutor (rather than a pool, a connection string or nothing). */

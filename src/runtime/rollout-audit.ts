@@ -5,7 +5,7 @@ import { errorText } from '../dualwrite/mirror.js';
 import type { OutboxEntry } from '../dualwrite/outbox.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags, MigrationFlags } from '../ports/flags.js';
-import { PROCESS_PRINCIPAL, type AuditEventInput, type AuditLog, type Principal } from '../postgres/audit-log.js';
+import { PROCESS_PRINCIPAL, type AuditEvent, type AuditEventInput, type AuditLog, type Principal } from '../postgres/audit-log.js';
 import type { GateVerdict } from './evidence-gate.js';
 
 /** Who asked for a change and why (an operator through the admin API or CLI). */
@@ -16,21 +16,54 @@ export interface ChangeRequest {
   readonly clientIp?: string;
 }
 
+/** Options of RolloutAudit. */
+export interface RolloutAuditOptions {
+  /** How often events PostgreSQL did not take are tried again. Default 5000 ms. */
+  readonly retryMs?: number;
+  /** Events kept for retry at most; older ones are dropped, loudly. Default 10000. */
+  readonly maxPending?: number;
+}
+
 /**
  * The rollout's events as audit entries: one place decides what each looks like. Writing
- * an entry never fails the operation it records (the operation already happened); a failed
- * write is logged instead.
+ * an entry never fails the operation it records (the operation already happened). An entry
+ * PostgreSQL cannot take now (an outage is when retreats and refusals happen) is kept, with
+ * its id and time already decided, and inserted when PostgreSQL answers again.
  */
 export class RolloutAudit {
+  private readonly pending: AuditEvent[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> | undefined;
+  /** Set while PostgreSQL does not take events: said once when it starts, not at every retry. */
+  private failing = false;
+
   constructor(
     private readonly log: AuditLog,
     private readonly logger: Pick<Console, 'warn'>,
-  ) {}
+    private readonly options: RolloutAuditOptions = {},
+  ) {
+    this.timer = setInterval(() => void this.flush(), options.retryMs ?? 5000);
+    this.timer.unref();
+  }
 
-  /** A stage change in force: by `request` when an operator asked for it, else seen by this process (Unleash, a file edit, env). */
-  stageChanged(from: EffectiveFlags, to: EffectiveFlags, request: ChangeRequest | undefined): Promise<void> {
+  /** Tries the kept events once more, then stops retrying. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  /** Events waiting for PostgreSQL. */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * A stage change in force: by `request` when an operator (or the automatic retreat, as
+   * action stage.retreat) asked for it, else seen by this process (Unleash, a file edit, env).
+   */
+  stageChanged(from: EffectiveFlags, to: EffectiveFlags, request: ChangeRequest | undefined, action: 'stage.change' | 'stage.retreat' = 'stage.change'): Promise<void> {
     return this.write({
-      action: 'stage.change',
+      action,
       resourceType: 'stage',
       resourceId: 'dualwrite.stage',
       principal: request?.principal ?? PROCESS_PRINCIPAL,
@@ -119,11 +152,33 @@ export class RolloutAudit {
     });
   }
 
-  private async write(event: AuditEventInput): Promise<void> {
+  private async write(input: AuditEventInput): Promise<void> {
+    this.pending.push(this.log.prepare(input));
+    const max = this.options.maxPending ?? 10000;
+    if (this.pending.length > max) {
+      const dropped = this.pending.splice(0, this.pending.length - max);
+      this.logger.warn(`dualwrite: dropped ${dropped.length} audit events PostgreSQL did not take (oldest ${dropped[0]!.action} at ${dropped[0]!.occurredAt})`);
+    }
+    await this.flush();
+  }
+
+  /** Inserts the kept events in order, stopping at the first PostgreSQL does not take; one flush at a time. */
+  private flush(): Promise<void> {
+    // Cleared in a callback, which runs after the assignment even when there was nothing to insert.
+    this.flushing ??= this.insertPending().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async insertPending(): Promise<void> {
     try {
-      await this.log.record(event);
+      while (this.pending.length > 0) {
+        await this.log.insert(this.pending[0]!);
+        this.pending.shift();
+      }
+      this.failing = false;
     } catch (error) {
-      this.logger.warn(`dualwrite: could not write the audit event ${event.action} (${event.resourceId}): ${errorText(error)}`);
+      if (!this.failing) this.logger.warn(`dualwrite: audit events wait for PostgreSQL (${errorText(error)}); retried every ${(this.options.retryMs ?? 5000) / 1000} s`);
+      this.failing = true;
     }
   }
 }

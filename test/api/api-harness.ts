@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
-import { buildApi } from '../../src/api/app.js';
+import { buildApi, type ApiOptions } from '../../src/api/app.js';
 import type { Stage } from '../../src/ports/stage.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { Backend } from '../support/backends.js';
@@ -42,6 +42,9 @@ export interface ApiHarnessOptions {
   /** The database the runtime uses (a FaultySql over the backend's, to cut it off). Default: the backend's. */
   readonly db?: SqlExecutor;
   readonly adminToken?: string;
+  readonly statusToken?: string;
+  /** How the status page's history samples the runtime. Default: buildApi's. */
+  readonly statusHistory?: ApiOptions['statusHistory'];
   readonly logger?: FastifyBaseLogger;
   /** Open the flag layer from this environment instead of a ManualFlagSource (what runtime.setFlags needs). */
   readonly env?: NodeJS.ProcessEnv;
@@ -54,7 +57,7 @@ export function useApiHarness(backend: { current: Backend }): { open(options?: A
   const open = async (options: ApiHarnessOptions = {}): Promise<ApiHarness> => {
     const opened = await runtimes.open({ db: options.db ?? backend.current.db!, stage: options.stage, env: options.env, transitions: options.transitions, lease: false });
     const { rt } = opened;
-    const app = buildApi({ graph: rt.graph, tasks: rt.tasks, runtime: rt, adminToken: options.adminToken, logger: options.logger });
+    const app = buildApi({ graph: rt.graph, tasks: rt.tasks, runtime: rt, adminToken: options.adminToken, statusToken: options.statusToken, statusHistory: options.statusHistory, logger: options.logger });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     runtimes.defer(() => app.close());
     const call = (method: string, path: string, requestOptions: RequestOptions = {}) => request(url, method, path, requestOptions);

@@ -167,6 +167,7 @@ for (const factory of availableBackends(['pglite'])) {
         mirror: { mode: 'sync', queueDepth: 0 },
         outbox: { depth: 0, oldestAgeSeconds: 0 },
         lastVerification: null,
+        rollback: { safe: true, detail: 'memory is authoritative in dual-write: a rollback loses nothing' },
         pool: h.rt.db.poolStats(),
       });
     });

@@ -118,10 +118,11 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     expect(table.stdout).toMatch(/^(ok  |FAIL) verification: /m);
     expect(table.stdout).toMatch(/^(ALLOWED|REFUSED \(stage set --force overrides, audited as forced\))$/m);
 
+    console.log('ALL', (await cli('audit', '--json')).stdout.slice(0, 3000));
     const audit = await cli('audit', '--action', 'stage.change', '--json');
     expect(audit.code).toBe(0);
     const events = (JSON.parse(audit.stdout) as { events: { action: string; reason: string; principal: { username: string }; to: string }[] }).events;
-    expect(events.find((event) => event.reason === 'ticket 7: first reads')).toMatchObject({ action: 'stage.change', principal: { username: 'admin-token' }, to: 'read-shift 20%' });
+    expect(events.find((event) => event.reason === 'ticket 7: first reads'), JSON.stringify(events.map((e) => [e.action, e.reason]))).toMatchObject({ action: 'stage.change', principal: { username: 'admin-token' }, to: 'read-shift 20%' });
     expect((await cli('audit', '--limit', '5')).stdout).toMatch(/^when +action +who +from +to +reason$/m);
   });
 

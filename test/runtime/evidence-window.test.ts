@@ -14,7 +14,7 @@ describe('EvidenceWindow', () => {
     return { metrics, window, advance: (ms: number) => void (now += ms) };
   }
 
-  it('counts PostgreSQL calls, failures, mirror failures and shadow comparisons made inside the window', async () => {
+  it('counts PostgreSQL calls and mirror writes, their failures, and shadow comparisons made inside the window', async () => {
     const { metrics, window, advance } = setup();
     const postgres = metrics.call('graph', 'upsertProject', 'postgres');
     for (let n = 0; n < 50; n++) postgres.record(0.002, false);
@@ -26,14 +26,19 @@ describe('EvidenceWindow', () => {
     await window.sample();
     for (let n = 0; n < 98; n++) postgres.record(0.002, true);
     postgres.record(0.002, false);
-    metrics.mirrorFailures.inc({ store: 'graph', operation: 'upsertProject', target: 'postgres' });
+    const mirrored = (outcome: 'applied' | 'failed' | 'unreachable' | 'behind_journal', n: number) => (metrics.mirrorWrites.labels({ store: 'graph', target: 'postgres', outcome }).value += n);
+    mirrored('applied', 50);
+    mirrored('failed', 1);
+    mirrored('unreachable', 2);
+    // Journaled behind earlier writes: PostgreSQL was not tried, so they do not count.
+    mirrored('behind_journal', 7);
     metrics.shadowCompares.inc({ store: 'graph', operation: 'getProject', outcome: 'match' }, 999);
     metrics.shadowCompares.inc({ store: 'graph', operation: 'getProject', outcome: 'mismatch' });
     metrics.shadowCompares.inc({ store: 'graph', operation: 'getProject', outcome: 'skipped_pending' }, 5);
     advance(30_000);
 
     const evidence = await window.evidence(OUTBOX);
-    expect(evidence.postgresCalls).toEqual({ total: 100, failed: 2 });
+    expect(evidence.postgresCalls).toEqual({ total: 99 + 53, failed: 1 + 3 });
     expect(evidence.shadow).toEqual({ compared: 1000, mismatched: 1 });
   });
 
