@@ -1,12 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlagState } from '../flags/flag-state.js';
-import { ManualFlagSource } from '../flags/manual-flags.js';
 import { formatBackfillReport } from './cli/backfill-report.js';
 import { formatVerifyReport } from './cli/verify-report.js';
 import { formatTable } from './cli/table.js';
-import { FileOutbox } from './dualwrite/file-outbox.js';
+import { EvidenceRefusedError } from './runtime/evidence-gate.js';
 import { openDualWrite, type DualWriteRuntime } from './runtime/open-dual-write.js';
 import type { Stage } from './ports/stage.js';
 import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
@@ -22,6 +20,8 @@ export interface DemoOptions {
   readonly projects?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: (line: string) => void;
+  /** Called with the runtime after the walk, before it is closed (the CLI's --serve keeps the example API up until Ctrl-C). */
+  readonly serve?: (runtime: DualWriteRuntime) => Promise<void>;
 }
 
 export interface DemoStep {
@@ -37,6 +37,8 @@ export interface DemoReport {
   readonly steps: DemoStep[];
   readonly backfilled: number;
   readonly consistentAfterBackfill: boolean;
+  /** The advance the evidence gate refused before the first verification, as it said it. */
+  readonly refusedAdvance: string;
   readonly keptAfterRollback: boolean;
   readonly consistentAtEnd: boolean;
   readonly equal: boolean;
@@ -57,7 +59,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   if (demoDatabase.kind === 'postgres') await dropSchema(demoDatabase.pool);
   const { db, description } = await openDatabase(demoDatabase);
   const dir = await mkdtemp(join(tmpdir(), 'dualwrite-demo-'));
-  const flags = new ManualFlagSource({ stage: 'memory-only' });
   let runtime: DualWriteRuntime | undefined;
   try {
     log(`database: ${description}`);
@@ -67,11 +68,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     for (const write of writes) await applySampleWrite(write, memory);
     log(`the API's in-memory stores hold ${writes.length} writes' worth of data`);
 
-    runtime = await openDualWrite({ db, memory, env: {}, flags: new FlagState([flags]), outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }), verifier: { enabled: false, graceMs: 50 }, logger: quietLogger(log) });
+    // An operator's flags file in the demo's folder: every move below goes through setFlags, and so through the evidence gate.
+    const demoEnv = { DUAL_WRITE_MODE: 'memory-only', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'), DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl') };
+    runtime = await openDualWrite({ db, memory, env: demoEnv, verifier: { enabled: false, graceMs: 50 }, lease: false, logger: quietLogger(log) });
     const dw = runtime;
     const steps: DemoStep[] = [];
     const step = async (stage: Stage, readPercent: number, note: string) => {
-      flags.set({ stage, readPercent });
+      await dw.setFlags({ stage, readPercent }, { reason: note, principal: 'demo' });
       // The change is in force once the writes made before it have landed on both sides.
       const transition = await dw.stage.settled();
       if (transition.refused) throw new Error(`stage ${stage} refused: ${transition.refused}`);
@@ -91,6 +94,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     log(formatBackfillReport(filled));
     log(formatVerifyReport(afterBackfill, 5));
 
+    // The evidence gate wants a verification of the live process before reads move: first without one, then with it.
+    const refusal = await dw.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: 'demo' }).then(
+      () => {
+        throw new Error('the evidence gate let read-shift through without a verification');
+      },
+      (error: unknown) => {
+        if (!(error instanceof EvidenceRefusedError)) throw error;
+        return error.message;
+      },
+    );
+    log(`evidence gate: ${refusal}`);
+    const verified = await dw.verifyNow({ reason: 'evidence for read-shift', principal: 'demo' });
+    log(`verified: ${verified?.consistent ? 'consistent' : 'DIFFERENCES'}; the gate now says: ${(await dw.judge({ stage: 'read-shift', readPercent: 10 })).allowed ? 'allowed' : 'refused'}`);
+
     await step('read-shift', 10, 'sticky 10% of keys read from PostgreSQL');
     await step('read-shift', 50, 'sticky 50% of keys read from PostgreSQL');
     await step('read-shift', 100, 'all reads from PostgreSQL; memory still authoritative');
@@ -105,15 +122,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     log(formatVerifyReport(atEnd!, 5));
     const equal = afterBackfill.consistent && atEnd!.consistent && kept && filled.countsMatch;
     log(equal ? 'migration walked forward and back with both sides equal' : 'SOMETHING DIFFERS');
-    return {
+    const report = {
       database: description,
       steps,
       backfilled: filled.totals.copied,
       consistentAfterBackfill: afterBackfill.consistent,
+      refusedAdvance: refusal,
       keptAfterRollback: kept,
       consistentAtEnd: atEnd!.consistent,
       equal,
     };
+    if (options.serve) await options.serve(dw);
+    return report;
   } finally {
     await runtime?.close();
     await db.close();

@@ -63,12 +63,16 @@ export class FallbackOutbox implements Outbox {
   /**
    * The shared outbox's entries. Entries waiting locally were journaled after every entry
    * there, so replay need not wait for them: it goes on from the shared outbox while they
-   * are moved behind its tail (started here), and reaches them once they are there. Making
-   * replay wait instead would starve it for as long as new failures keep the local outbox
-   * from emptying.
+   * are moved behind its tail (started here), and reaches them once they are there; only
+   * when the shared outbox is empty does it wait for the move. Making replay wait before
+   * that would starve it for as long as new failures keep the local outbox from emptying.
    */
   async peek(limit: number): Promise<OutboxEntry[]> {
     this.startMove();
+    const entries = await this.shared.peek(limit);
+    if (entries.length > 0 || !this.waitingLocally()) return entries;
+    // Nothing older is left to replay: wait for the move of what waits locally, and read what it brought.
+    await this.moving;
     return this.shared.peek(limit);
   }
 

@@ -43,6 +43,28 @@ describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
     const { env } = await database();
     const demo = await runCli(['demo', '--projects', '10', '--json'], env);
     expect(demo.code, demo.stderr).toBe(0);
-    expect(JSON.parse(demo.stdout)).toMatchObject({ equal: true, consistentAfterBackfill: true, keptAfterRollback: true, consistentAtEnd: true });
+    expect(JSON.parse(demo.stdout)).toMatchObject({
+      equal: true,
+      consistentAfterBackfill: true,
+      keptAfterRollback: true,
+      consistentAtEnd: true,
+      refusedAdvance: expect.stringMatching(/^refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/),
+    });
+  }, 60_000);
+
+  it('demo --serve keeps the example API and its status page up with the walked runtime until Ctrl-C, printing their URLs', async () => {
+    const { env } = await database();
+    const demo = startCli(['demo', '--projects', '10', '--serve', '--port', '0'], env);
+    cleanups.push(async () => void demo.child.kill('SIGKILL'));
+    const statusLine = await demo.stderrLine(/^status page: /);
+    const [, url, statusToken] = /^status page: +(http:\/\/127\.0\.0\.1:\d+)\/status\?token=(\w+)$/.exec(statusLine)!;
+    const adminToken = /DUALWRITE_ADMIN_TOKEN=(\w+)/.exec(await demo.stderrLine(/^admin token: /))![1]!;
+    expect((await request(url!, 'GET', '/status/data', { token: statusToken })).body).toMatchObject({ status: { stage: { inForce: 'dual-write' } } });
+    expect(await runCli(['audit', '--json'], { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: adminToken })).toMatchObject({ code: 0, stdout: expect.stringContaining('evidence for read-shift') });
+
+    demo.child.kill('SIGINT');
+    const stopped = await demo.result;
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain('migration walked forward and back with both sides equal');
   }, 60_000);
 });
