@@ -1,4 +1,6 @@
+import { userInfo } from 'node:os';
 import { UnavailableError } from '../domain/errors.js';
+import type { Principal } from '../postgres/audit-log.js';
 import { openDatabase, type OpenedDatabase } from '../postgres/open-database.js';
 import { redactUrl } from '../postgres/redact.js';
 import { databaseConfig } from '../runtime/config.js';
@@ -39,4 +41,10 @@ export function isConnectionFailure(error: unknown): boolean {
   if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message)) return true;
   // Several addresses tried (IPv6 and IPv4): each one's error.
   return Array.isArray(errors) && errors.some(isConnectionFailure);
+}
+
+/** The person running the CLI, for the audit trail of what it does to the database directly. */
+export function cliPrincipal(): Principal {
+  const username = userInfo().username;
+  return { uid: username, username, type: 'user' };
 }

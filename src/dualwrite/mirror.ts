@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import { StoreError } from '../domain/errors.js';
 import type { RecordKey, RecordPort } from '../ports/record-port.js';
@@ -109,8 +110,10 @@ export class Mirror {
   private readonly partitions: Partition[];
   private readonly batchSize: number;
   private readonly maxQueued: number;
-  /** Outbox entries per key not yet replayed. */
-  private readonly journaled = new Map<string, number>();
+  /** Per key, the journaled mirror writes not yet replayed (by opId: copies of one entry count once). */
+  private readonly journaled = new Map<string, Set<string>>();
+  /** opIds of the journaled writes replayed (or set aside) most recently, oldest first: a later copy of one is a duplicate. */
+  private readonly replayedOpIds = new Set<string>();
   /** Outbox entries per target side not yet replayed. */
   private readonly journaledTo: Record<Side, number> = { memory: 0, postgres: 0 };
   /** The last accepted, unfinished write of each key. */
@@ -322,6 +325,19 @@ export class Mirror {
   /** Called by the replayer when a journaled entry was applied or given up. */
   released(entry: OutboxEntry): void {
     this.countJournaled(entry, -1);
+    if (entry.opId === undefined) return;
+    this.replayedOpIds.add(entry.opId);
+    // Copies of an entry sit close together in the journal: the last 100 000 replayed are plenty to recognise them.
+    if (this.replayedOpIds.size > 100_000) this.replayedOpIds.delete(this.replayedOpIds.values().next().value!);
+  }
+
+  /**
+   * True for another copy of an entry already replayed (an append that timed out but landed,
+   * or was sent again after a reconnect). It must not be applied: newer writes of its key
+   * may have gone straight to the target since the first copy settled the key.
+   */
+  replayedBefore(entry: OutboxEntry): boolean {
+    return entry.opId !== undefined && this.replayedOpIds.has(entry.opId);
   }
 
   /**
@@ -440,7 +456,7 @@ export class Mirror {
 
   private async journal(op: MirrorOp, reason: string): Promise<void> {
     try {
-      this.countJournaled(await this.options.outbox.append(op, reason), 1);
+      this.countJournaled(await this.options.outbox.append({ ...op, opId: op.opId ?? randomUUID() }, reason), 1);
       // Growth is reported at 1000, 10000, 100000 ... entries, not per entry.
       const depth = this.journaledTo[op.target];
       if (GROWTH_REPORTED_AT.has(depth)) this.options.logger?.warn(`dualwrite: ${depth} mirror writes for ${op.target} wait in the outbox (latest: ${reason})`);
@@ -504,11 +520,18 @@ export class Mirror {
     if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private countJournaled(entry: MirrorOp, delta: number): void {
-    const count = (this.journaled.get(entry.key) ?? 0) + delta;
-    if (count > 0) this.journaled.set(entry.key, count);
+  /**
+   * Adds (+1) or removes (-1) a journaled write. Copies of one entry (same opId) count once,
+   * so a duplicate replayed twice never lets its key look settled while a copy or a newer
+   * entry still waits, which would let a new write go around the outbox and be overwritten.
+   */
+  private countJournaled(entry: OutboxEntry, delta: 1 | -1): void {
+    const id = entry.opId ?? entry.id;
+    const ids = this.journaled.get(entry.key) ?? new Set<string>();
+    const changed = delta === 1 ? !ids.has(id) && ids.add(id) !== undefined : ids.delete(id);
+    if (ids.size > 0) this.journaled.set(entry.key, ids);
     else this.journaled.delete(entry.key);
-    this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
+    if (changed) this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
   }
 }
 

@@ -32,6 +32,12 @@ export interface MirrorOp {
   readonly requires?: readonly string[];
   /** Stage epoch the write was acknowledged in (see StageGate); for fencing and for people. */
   readonly epoch: number;
+  /**
+   * The mirror write's identity across copies of its outbox entry: an append that timed out
+   * but landed, or one retried after a reconnect, leaves two, and the write must be counted
+   * as replayed once. Set when it is journaled; absent on entries of older versions.
+   */
+  readonly opId?: string;
 }
 
 export interface OutboxEntry extends MirrorOp {

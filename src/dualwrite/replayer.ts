@@ -99,7 +99,7 @@ export class OutboxReplayer {
     let replayed = 0;
     let deadLettered = 0;
     try {
-      const entries = await this.outbox.peek(this.options.batchSize ?? 2000);
+      const entries = await this.withoutCopies(await this.outbox.peek(this.options.batchSize ?? 2000));
       let next = 0;
       while (next < entries.length) {
         const first = entries[next]!;
@@ -149,6 +149,26 @@ export class OutboxReplayer {
     } finally {
       await lease.release();
     }
+  }
+
+  /**
+   * The entries less second copies of one mirror write (same opId), which are acknowledged
+   * unapplied: those of an entry already replayed, and a later copy in the same batch.
+   */
+  private async withoutCopies(entries: readonly OutboxEntry[]): Promise<OutboxEntry[]> {
+    const seen = new Set<string>();
+    const copies: OutboxEntry[] = [];
+    const kept: OutboxEntry[] = [];
+    for (const entry of entries) {
+      const copy = this.mirror.replayedBefore(entry) || (entry.opId !== undefined && seen.has(entry.opId));
+      if (entry.opId !== undefined) seen.add(entry.opId);
+      (copy ? copies : kept).push(entry);
+    }
+    if (copies.length > 0) {
+      await this.outbox.ack(copies.map((entry) => entry.id));
+      this.options.metrics?.outboxReplayed.inc({ store: copies[0]!.store, outcome: 'duplicate' }, copies.length);
+    }
+    return kept;
   }
 
   private async replay(entry: OutboxEntry): Promise<'applied' | 'dead' | 'failed'> {

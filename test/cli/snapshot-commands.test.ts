@@ -53,6 +53,10 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
     const both = await runCli(['backfill', ...snapshotArgs(), '--json'], env);
     expect(both.code, both.stderr).toBe(0);
     expect(JSON.parse(both.stdout)).toMatchObject({ countsMatch: true, totals: { copied: 200, memoryCount: 1257, postgresCount: 1257 } });
+    // Each run is in the audit trail, as the person who ran it.
+    const audited = await db.query<{ action: string; principal: { type: string } | string }>(`SELECT action, principal FROM dualwrite_audit_events WHERE action = 'backfill'`);
+    expect(audited).toHaveLength(2);
+    expect(audited.map((row) => (typeof row.principal === 'string' ? JSON.parse(row.principal) : row.principal).type)).toEqual(['user', 'user']);
 
     const verified = await runCli(['verify', ...snapshotArgs()], env);
     expect(verified.code, verified.stderr).toBe(0);

@@ -3,7 +3,8 @@ import { backfill } from '../../../verifier/backfill.js';
 import { createProgressReporter } from '../../../verifier/progress.js';
 import { formatBackfillReport } from '../backfill-report.js';
 import type { Run } from '../command-runner.js';
-import { openCliDatabase } from '../database.js';
+import { cliPrincipal, openCliDatabase } from '../database.js';
+import { AuditLog } from '../../postgres/audit-log.js';
 import { EXIT } from '../exit-codes.js';
 import { abortOnInterrupt } from '../interrupt.js';
 import { integerIn, jsonOption, snapshotFileOptions, type JsonOption, type SnapshotOptions } from '../options.js';
@@ -37,6 +38,14 @@ export function addBackfillCommand(program: Command, run: Run): void {
         try {
           const report = await backfill({ stores: backfillStores(stores), db, batchSize: options.batchSize, restart: options.restart, onProgress: progress?.onProgress, signal: interrupt.signal });
           progress?.finish();
+          await new AuditLog(db).record({
+            action: 'backfill',
+            resourceType: 'backfill',
+            resourceId: report.entities.map((entity) => `${entity.store}.${entity.entity}`).join(','),
+            principal: cliPrincipal(),
+            reason: 'dualwrite backfill from snapshot files',
+            data: { copied: report.totals.copied, scanned: report.totals.scanned, countsMatch: report.countsMatch, interrupted: report.interrupted },
+          });
           printResult(options.json, { database: description, ...report }, () => `${description}\n${formatBackfillReport(report)}`);
           if (report.interrupted) {
             printNote(`interrupted after ${report.totals.scanned.toLocaleString('en-US')} rows; run the same command again${options.restart ? ' without --restart' : ''} to resume`);
