@@ -19,6 +19,9 @@ import { withBenchSchema } from './bench-database.js';
 import type { BenchResult } from './dualwrite.bench.js';
 
 const OUTAGE_SECONDS = Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30);
+/** Only these rows, by summary name (e.g. outage.async,sigkill), to profile one; default all. */
+const ONLY = process.env.DUALWRITE_FAULTS_ONLY?.split(',').filter(Boolean);
+const wanted = (name: string) => !ONLY || ONLY.includes(name);
 const WRITES_PER_SECOND = 4000;
 const WRITERS = 16;
 const KEYS = 2000;
@@ -45,16 +48,18 @@ export async function benchFaults(): Promise<BenchResult | string> {
   if (privateCluster) console.log(`  skipping the PostgreSQL SIGKILL rows: ${privateCluster}`);
   else outages.push({ mode: 'sync', redis: false, fault: 'server-killed' }, { mode: 'async', redis: false, fault: 'server-killed' });
   for (const { mode, redis, fault } of outages) {
+    const name = `outage.${mode}${redis ? '.redis' : ''}${fault === 'cut' ? '' : '.killed'}`;
+    if (!wanted(name)) continue;
     const outage = fault === 'cut' ? await cutUnderLoad(mode, redis) : await serverKilledUnderLoad(mode);
     const how = fault === 'cut' ? 'PostgreSQL cut off' : 'PostgreSQL SIGKILLed (private cluster), restarted after';
     const what = `${how} ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
     rows.push([what, String(outage.callerErrors), outage.slowestMs.toFixed(0), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
-    const name = `outage.${mode}${redis ? '.redis' : ''}${fault === 'cut' ? '' : '.killed'}`;
     summary[`${name}.drainSeconds`] = outage.drainSeconds;
     summary[`${name}.lost`] = outage.lost;
     summary[`${name}.slowestMs`] = outage.slowestMs;
   }
   for (const cut of [false, true]) {
+    if (!wanted(`sigkill${cut ? '.cut' : ''}`)) continue;
     const killed = await killWhileWriting(cut);
     rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
     summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
