@@ -117,16 +117,8 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
     return { errors, lost, memory, postgres, outboxPeak, repaired: report?.differences.length ?? 0 };
   }
 
-  it('dual-write, sync mirror: no caller error, nothing acknowledged lost, the sides equal after replay', async () => {
-    const { errors, lost, memory, postgres, outboxPeak } = await crashUnderLoad('dual-write', 'sync');
-    expect(outboxPeak).toBeGreaterThan(0);
-    expect(errors).toEqual([]);
-    expect(lost).toEqual([]);
-    expect(postgres).toEqual(memory);
-  }, 120_000);
-
-  it('dual-write, async mirror: no caller error, nothing acknowledged lost, the sides equal after replay', async () => {
-    const { errors, lost, memory, postgres, outboxPeak } = await crashUnderLoad('dual-write', 'async');
+  it.each(['sync', 'async'] as const)('dual-write, %s mirror: no caller error, nothing acknowledged lost, the sides equal after replay', async (mode) => {
+    const { errors, lost, memory, postgres, outboxPeak } = await crashUnderLoad('dual-write', mode);
     expect(outboxPeak).toBeGreaterThan(0);
     expect(errors).toEqual([]);
     expect(lost).toEqual([]);
