@@ -162,7 +162,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillReport
   const plans = plansOf(options.stores);
   const started = performance.now();
 
-  await ensureProgressTable(db, plans);
+  await adoptLegacyCheckpoints(db, plans);
   let checkpoints = await loadCheckpoints(db);
   const startedOver = options.restart === true || plans.every((plan) => checkpoints.get(plan.checkpoint)?.completed);
   if (startedOver) {
@@ -287,18 +287,12 @@ async function claimCheckpoint(tx: SqlQueryable, checkpoint: string, expected: R
  * keyed by entity name alone, are renamed to `${store}.${entity}` so an interrupted run
  * still resumes (for entity names no other store of the run shares).
  */
-async function ensureProgressTable(db: SqlExecutor, plans: readonly EntityPlan[]): Promise<void> {
+async function adoptLegacyCheckpoints(db: SqlExecutor, plans: readonly EntityPlan[]): Promise<void> {
+  const legacy = plans.filter((plan) => plans.filter((other) => other.entity === plan.entity).length === 1);
+  if (legacy.length === 0) return;
   await db.transaction(async (tx) => {
-    // Two runs starting at once must not both try to create it.
+    // Two runs starting at once must not both rename.
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [PROGRESS_TABLE]);
-    await tx.query(`CREATE TABLE IF NOT EXISTS ${PROGRESS_TABLE} (
-      entity TEXT PRIMARY KEY,
-      last_key JSONB,
-      copied BIGINT NOT NULL DEFAULT 0,
-      completed BOOLEAN NOT NULL DEFAULT false,
-      updated_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-    const legacy = plans.filter((plan) => plans.filter((other) => other.entity === plan.entity).length === 1);
-    if (legacy.length === 0) return;
     await tx.query(
       `UPDATE ${PROGRESS_TABLE} p SET entity = m.checkpoint FROM unnest($1::text[], $2::text[]) AS m(entity, checkpoint)
        WHERE p.entity = m.entity AND NOT EXISTS (SELECT 1 FROM ${PROGRESS_TABLE} q WHERE q.entity = m.checkpoint)`,

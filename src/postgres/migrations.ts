@@ -57,8 +57,12 @@ export async function loadMigrations(dir = SCHEMA_DIR): Promise<Migration[]> {
 export async function migrate(db: SqlExecutor, migrations: readonly Migration[]): Promise<MigrationReport> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK_KEY]);
-    await tx.query(`CREATE TABLE IF NOT EXISTS dualwrite_schema_migrations (
-      version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())`);
+    // Created only when missing: a role without CREATE (schema/roles/least-privilege.sql) can still find nothing to do.
+    const [{ exists } = { exists: false }] = await tx.query<{ exists: boolean }>(`SELECT to_regclass('dualwrite_schema_migrations') IS NOT NULL AS exists`);
+    if (!exists) {
+      await tx.query(`CREATE TABLE dualwrite_schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())`);
+    }
     const recorded = new Map(
       (await tx.query<{ version: number; name: string; checksum: string }>('SELECT version, name, checksum FROM dualwrite_schema_migrations')).map((row) => [
         row.version,

@@ -30,7 +30,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
   if (config.kind === 'postgres') {
     const options = config.pool;
     const pool = new PgPoolExecutor(options);
-    if (options.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
+    // Created only when missing: a role without CREATE on the database may use an existing schema.
+    if (options.schema && (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).length === 0) await pool.query(`CREATE SCHEMA ${options.schema}`);
     await pool.warm();
     db = pool;
     description = `PostgreSQL ${redactUrl(options.connectionString)}${options.schema ? ` schema ${options.schema}` : ''}`;

@@ -254,7 +254,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       db = backend.current.db!;
       await db.query(CREATE_NOTES);
       await db.query('TRUNCATE notes');
-      await db.query(`DROP TABLE IF EXISTS ${PROGRESS_TABLE}`);
+      await db.query(`DELETE FROM ${PROGRESS_TABLE}`);
       await db.query('TRUNCATE dualwrite_repairs');
     });
 

@@ -145,7 +145,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       backfill({ stores: [backfillStore(GRAPH_DEFINITION, source.graph), backfillStore(AGENT_TASK_DEFINITION, source.tasks)], db, ...options });
     beforeEach(async () => {
       db = backend.current.db!;
-      await db.query(`DROP TABLE IF EXISTS ${PROGRESS_TABLE}`);
+      await db.query(`DELETE FROM ${PROGRESS_TABLE}`);
     });
 
     it.each([
@@ -413,7 +413,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('rejects a batch size that is not a positive integer before touching the database', async () => {
       const source = await sampleSource(5);
       for (const batchSize of [0, -1, 2.5]) await expect(run(source, { batchSize })).rejects.toThrow(TypeError);
-      expect(await db.query(`SELECT to_regclass('${PROGRESS_TABLE}') AS t`)).toEqual([{ t: null }]);
+      expect(await db.query(`SELECT entity FROM ${PROGRESS_TABLE}`)).toEqual([]);
     });
 
     describe('while dual-write is on', () => {
