@@ -16,5 +16,8 @@ for (const file of readdirSync(join(root, 'schema')).filter((name) => name.endsW
 const statusPage = 'src/api/status-page';
 mkdirSync(join(dist, statusPage), { recursive: true });
 for (const file of readdirSync(join(root, statusPage))) copyFileSync(join(root, statusPage, file), join(dist, statusPage, file));
+// The standard test snapshot of `dualwrite db reset-test`, found at ../../../fixtures from the built command.
+mkdirSync(join(dist, 'fixtures'));
+for (const file of ['sample.dump', 'metadata.json']) copyFileSync(join(root, 'fixtures', file), join(dist, 'fixtures', file));
 chmodSync(join(dist, 'src/cli/main.js'), 0o755);
 console.log(`built ${dist}`);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import type { Run } from './command-runner.js';
 import { addAuditCommand } from './commands/audit.js';
 import { addBackfillCommand } from './commands/backfill.js';
+import { addDbCommands } from './commands/db.js';
 import { addDemoCommand } from './commands/demo.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addOutboxCommands } from './commands/outbox.js';
@@ -17,8 +18,9 @@ import { packageVersion } from './package-version.js';
 const ENVIRONMENT_HELP = `Environment:
   DUALWRITE_URL          admin API of the running process (default http://127.0.0.1:8080; --url overrides it)
   DUALWRITE_ADMIN_TOKEN  its bearer token (never printed)
-  DATABASE_URL           PostgreSQL for serve, migrate, demo, backfill and verify/repair of snapshot files
-                         (unset: embedded PGlite); POSTGRES_* and the runtime's variables: see README`;
+  DATABASE_URL           PostgreSQL for serve, migrate, demo, db, backfill and verify/repair of snapshot files
+                         (unset: embedded PGlite); POSTGRES_* and the runtime's variables: see README
+  DUALWRITE_ALLOW_RESET  1 lets db reset-test replace a database whose name does not say it is a test one`;
 
 /**
  * The dualwrite command line. Every command and group answers --help; unknown commands and
@@ -44,6 +46,7 @@ export function buildProgram(run: Run): Command {
   addStatusCommand(program, run);
   addOutboxCommands(program, run);
   addAuditCommand(program, run);
+  addDbCommands(program, run);
   return program;
 }
 

@@ -94,6 +94,11 @@ function statusToken(env: Env): string | undefined {
   return token;
 }
 
+/** DUALWRITE_ALLOW_RESET: 1 lets `dualwrite db reset-test` replace a database whose name does not say it is a test database. Default 0. */
+export function testResetAllowed(env: Env = process.env): boolean {
+  return oneOf(env, 'DUALWRITE_ALLOW_RESET', ['1', '0'] as const, '0') === '1';
+}
+
 /** DATABASE_URL with the POSTGRES_* settings, or embedded PGlite when it is unset. */
 export function databaseConfig(env: Env = process.env): DatabaseConfig {
   return text(env, 'DATABASE_URL') === undefined ? { kind: 'pglite', dataDir: text(env, 'PGLITE_DATA_DIR') } : { kind: 'postgres', pool: poolOptionsFromEnv(env) };

@@ -42,6 +42,8 @@ describe('the published package, installed into a new project', () => {
     expect(files).toContain('package/dist/src/cli/main.js');
     const migrations = (await readdir(join(REPO, 'schema'))).filter((name) => name.endsWith('.sql'));
     for (const migration of migrations) expect(files).toContain(`package/dist/schema/${migration}`);
+    expect(files).toContain('package/dist/fixtures/sample.dump');
+    expect(files).toContain('package/schema/roles/least-privilege.sql');
     expect(files.filter((file) => /^package\/(test|bench|src|tools)\//.test(file) || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
   });
 
