@@ -114,7 +114,7 @@ export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], opt
       differences.push(...persistent.slice(0, Math.max(0, (options.maxReported ?? 1000) - differences.length)));
     }
   }
-  const consistent = entities.every((e) => e.differences.missing_in_memory + e.differences.missing_in_postgres + e.differences.fields_differ === 0);
+  const consistent = entities.every((e) => persistentDifferences(e) === 0);
   return { startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, consistent, entities, differences };
 }
 
@@ -286,4 +286,9 @@ async function recheck(target: AnyTarget, entity: string, found: Difference[], o
     remaining = next;
   }
   return remaining;
+}
+
+/** The differences of an entity that stayed after the re-checks, of every kind. */
+export function persistentDifferences(entity: EntityReport): number {
+  return entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ;
 }

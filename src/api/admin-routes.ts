@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RepairOutcome, RepairResult } from '../../verifier/repair.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
-import type { VerifyReport } from '../../verifier/verify.js';
+import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags } from '../ports/flags.js';
 import type { AuditAction } from '../postgres/audit-log.js';
@@ -143,7 +143,7 @@ function reportSummary(report: VerifyReport) {
     startedAt: report.startedAt,
     seconds: report.seconds,
     consistent: report.consistent,
-    persistentDifferences: count((entity) => entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ),
+    persistentDifferences: count(persistentDifferences),
     transientDifferences: count((entity) => entity.transient),
   };
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { ANY_QUERY, routeSchema } from './schemas.js';
+import { withTimeout } from '../shared/with-timeout.js';
 
 /** Options of the probe and metrics routes. */
 export interface OpsRouteOptions {
@@ -70,20 +71,14 @@ export async function checkReadiness(runtime: AdminRuntime, timeoutMs: number, o
       failing.push(name);
     }
   };
-  if (stageNeedsPostgres(stage)) await check('postgres', 'unreachable', () => withTimeout(runtime.db.query('SELECT 1'), timeoutMs, `no answer within ${timeoutMs} ms`));
+  if (stageNeedsPostgres(stage)) {
+    await check('postgres', 'unreachable', () =>
+      withTimeout(runtime.db.query('SELECT 1'), timeoutMs, () => {
+        throw new Error(`no answer within ${timeoutMs} ms`);
+      }),
+    );
+  }
   else checks.postgres = `not needed in ${stage}`;
   await check('outbox', 'unreadable', () => runtime.outbox.stats());
   return { ready: failing.length === 0, stage, failing, checks };
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,4 +1,4 @@
-import type { EntityReport, VerifyReport } from '../../verifier/verify.js';
+import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import { METRIC } from '../dualwrite/metrics.js';
 import type { Side } from '../ports/stage.js';
 import { quantile, sampleMetrics, type Sample } from '../runtime/evidence-window.js';
@@ -155,10 +155,6 @@ export class StatusHistory {
 }
 
 /** Differences of an entity that were still there on re-check. */
-export function persistentDifferences(entity: EntityReport): number {
-  return entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ;
-}
-
 function sideFigures(side: Side, last: Sample, first: Sample): SideFigures {
   let total = last.calls[side].total - first.calls[side].total;
   let failed = last.calls[side].failed - first.calls[side].failed;

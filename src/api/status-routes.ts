@@ -12,7 +12,8 @@ import type { AdminRuntime } from './admin-runtime.js';
 import { adminStatus, type AdminStatus } from './admin-routes.js';
 import { ApiError } from './errors.js';
 import { routeSchema, strictObject } from './schemas.js';
-import { persistentDifferences, type StatusHistory, type StatusHistorySnapshot } from './status-history.js';
+import type { StatusHistory, StatusHistorySnapshot } from './status-history.js';
+import { persistentDifferences } from '../../verifier/verify.js';
 
 /** Options of the status page's routes. */
 export interface StatusRouteOptions {

@@ -1,5 +1,6 @@
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import { journalItemOf, type JournalItem, type MirrorOp, type Outbox, type OutboxEntry } from './outbox.js';
+import { withTimeout } from '../shared/with-timeout.js';
 
 /** Options of FallbackOutbox. */
 export interface FallbackOutboxOptions {
@@ -100,8 +101,13 @@ export class FallbackOutbox implements Outbox {
     return { depth: shared.depth + local.depth, oldestAgeSeconds: Math.max(shared.oldestAgeSeconds, local.oldestAgeSeconds) };
   }
 
+  /** Resolves once no move of local entries is under way (one started meanwhile is waited for too). */
+  async settled(): Promise<void> {
+    while (this.moving) await this.moving;
+  }
+
   async close(): Promise<void> {
-    await this.moving;
+    await this.settled();
     await Promise.all(this.localWrites);
     await this.local.close();
     await this.shared.close();
@@ -151,13 +157,10 @@ export class FallbackOutbox implements Outbox {
     }
   }
 
-  private async withinTimeout<T>(work: Promise<T>): Promise<T> {
+  private withinTimeout<T>(work: Promise<T>): Promise<T> {
     const ms = this.options.appendTimeoutMs ?? 1000;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(work, ms, () => {
+      throw new Error(`no answer within ${ms} ms`);
+    });
   }
 }

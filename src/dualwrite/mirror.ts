@@ -371,8 +371,7 @@ export class Mirror {
       if (this.mustJournal(op)) {
         await this.applyRun(run);
         run = [];
-        this.count(op, 'behind_journal');
-        await this.journal(op, FOLLOWS_JOURNALED);
+        await this.journalUntried(op, 'behind_journal');
       } else {
         run.push(op);
       }
@@ -389,10 +388,7 @@ export class Mirror {
     if (!side) return;
     const breaker = this.breakers[side];
     if (!breaker.allow()) {
-      for (const op of ops) {
-        this.count(op, 'unreachable');
-        await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
-      }
+      for (const op of ops) await this.journalUntried(op, 'unreachable');
       return;
     }
     const transact = this.options.transactions?.[side];
@@ -416,13 +412,9 @@ export class Mirror {
       }
     }
     for (const op of ops) {
-      if (this.mustJournal(op)) {
-        this.count(op, 'behind_journal');
-        await this.journal(op, FOLLOWS_JOURNALED);
-      } else if (breaker.state === 'open') {
-        this.count(op, 'unreachable');
-        await this.journal(op, `${side} is unreachable (circuit open after a failure; probed every second)`);
-      } else {
+      if (this.mustJournal(op)) await this.journalUntried(op, 'behind_journal');
+      else if (breaker.state === 'open') await this.journalUntried(op, 'unreachable');
+      else {
         await this.apply(op).then(
           () => {
             breaker.succeeded();
@@ -446,6 +438,12 @@ export class Mirror {
   /** Counts a mirror write's outcome (plain counters, read when scraped). */
   private count(op: MirrorOp, outcome: MirrorWriteOutcome): void {
     if (this.options.metrics) this.options.metrics.mirrorWrites.labels({ store: op.store, target: op.target, outcome }).value++;
+  }
+
+  /** Journals a write without trying its target: it follows journaled writes of its keys, or the target's circuit is open. */
+  private async journalUntried(op: MirrorOp, outcome: 'behind_journal' | 'unreachable'): Promise<void> {
+    this.count(op, outcome);
+    await this.journal(op, outcome === 'behind_journal' ? FOLLOWS_JOURNALED : `${op.target} is unreachable (circuit open after a failure; probed every second)`);
   }
 
   private async failed(op: MirrorOp, error: unknown): Promise<void> {
@@ -528,7 +526,9 @@ export class Mirror {
   private countJournaled(entry: OutboxEntry, delta: 1 | -1): void {
     const id = entry.opId ?? entry.id;
     const ids = this.journaled.get(entry.key) ?? new Set<string>();
-    const changed = delta === 1 ? !ids.has(id) && ids.add(id) !== undefined : ids.delete(id);
+    const changed = delta === 1 ? !ids.has(id) : ids.has(id);
+    if (delta === 1) ids.add(id);
+    else ids.delete(id);
     if (ids.size > 0) this.journaled.set(entry.key, ids);
     else this.journaled.delete(entry.key);
     if (changed) this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);

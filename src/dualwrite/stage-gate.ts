@@ -4,6 +4,7 @@ import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import type { MirrorOp } from './outbox.js';
 import { STAGE_POLICIES, writesDiffer, type Side } from '../ports/stage.js';
+import { withTimeout } from '../shared/with-timeout.js';
 
 /** Options of StageGate. */
 export interface StageGateOptions {
@@ -240,16 +241,8 @@ export class StageGate {
     return authority ? this.options.drainFor(authority) : undefined;
   }
 
-  private async withinTimeout(work: Promise<string | undefined>, what: string): Promise<string | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`${what} did not settle within ${this.timeoutMs} ms`), this.timeoutMs);
-    });
-    try {
-      return await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private withinTimeout(work: Promise<string | undefined>, what: string): Promise<string | undefined> {
+    return withTimeout(work, this.timeoutMs, () => `${what} did not settle within ${this.timeoutMs} ms`);
   }
 
   private switchTo(to: EffectiveFlags, barrier: boolean): void {

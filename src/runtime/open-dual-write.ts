@@ -55,6 +55,7 @@ import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-
 import { backfill, backfillStore, type BackfillOptions, type BackfillReport } from '../../verifier/backfill.js';
 import { repair } from '../../verifier/repair.js';
 import { verify, type VerifyReport } from '../../verifier/verify.js';
+import { withTimeout } from '../shared/with-timeout.js';
 
 /** Options of openDualWrite; everything not given is read from the environment. */
 export interface DualWriteRuntimeOptions {
@@ -593,14 +594,7 @@ function sameMove(requested: MigrationFlags, applied: MigrationFlags): boolean {
 
 /** What PostgreSQL says of itself for the metrics, or undefined when it does not answer within `ms`. */
 async function serverHealthWithin(db: SqlExecutor, ms: number): Promise<ServerHealth | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([readServerHealth(db), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout<ServerHealth | undefined>(readServerHealth(db), ms, () => undefined).catch(() => undefined);
 }
 
 /** Runs a flag parser, turning its TypeError into a ValidationError naming `field`. */

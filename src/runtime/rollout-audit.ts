@@ -1,4 +1,4 @@
-import type { VerifyReport } from '../../verifier/verify.js';
+import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import type { RepairResult } from '../../verifier/repair.js';
 import { errorText } from '../dualwrite/mirror.js';
@@ -93,7 +93,7 @@ export class RolloutAudit {
 
   /** A completed verification, and the repairs it made. */
   async verified(report: VerifyReport, repairs: readonly RepairResult[], request: ChangeRequest | undefined): Promise<void> {
-    const persistent = report.entities.reduce((sum, e) => sum + e.differences.missing_in_postgres + e.differences.missing_in_memory + e.differences.fields_differ, 0);
+    const persistent = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
     await this.write({
       action: 'verify.run',
       resourceType: 'verification',

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { useTestRuntimes } from '../support/runtimes.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
+import { canRun } from '../support/service-available.js';
 
 const run = promisify(execFile);
 
@@ -15,12 +16,8 @@ const run = promisify(execFile);
  * exports (so dashboards, alerts and code cannot drift apart).
  */
 
-const promtool = (() => {
-  if (existsSync('/usr/bin/promtool')) return '/usr/bin/promtool';
-  if (process.env.CI) throw new Error('the alert rule tests need promtool in CI (apt-get install prometheus)');
-  console.warn('skipping the promtool checks: promtool is not installed (apt-get install prometheus)');
-  return undefined;
-})();
+const PROMTOOL = '/usr/bin/promtool';
+const promtool = canRun('the promtool checks', existsSync(PROMTOOL) ? undefined : 'promtool is not installed (apt-get install prometheus)') ? PROMTOOL : undefined;
 
 const RULES = 'dashboards/alerts.yml';
 const DASHBOARD = 'dashboards/grafana-dashboard.json';

@@ -72,7 +72,7 @@ const methods = (entries: readonly OutboxEntry[]) => entries.map((entry) => entr
  * meanwhile as the replayer does (a peek starts a move again after a failed one).
  */
 async function until(condition: () => boolean, outbox?: Outbox): Promise<void> {
-  for (let attempt = 0; attempt < 500 && !condition(); attempt++) {
+  for (let attempt = 0; attempt < 5000 && !condition(); attempt++) {
     await outbox?.peek(1);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -127,8 +127,7 @@ describe('FallbackOutbox', () => {
     shared.release();
     await until(() => local.stats().depth === 0);
     expect(methods(await outbox.peek(100))).toEqual(['write-1', 'write-2', 'write-3', 'write-4', 'write-5', 'write-6', 'write-7', 'write-8']);
-    // The move's end is seen on the next turn of the event loop.
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await outbox.settled();
 
     // With nothing waiting locally, appends go straight to the shared outbox again.
     await outbox.append(op('k', 9), 'pg down');

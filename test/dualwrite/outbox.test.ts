@@ -21,6 +21,7 @@ import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { canRun, unsetVariable } from '../support/service-available.js';
 
 /**
  * The outbox contract, written once and run against the file journal and the Redis
@@ -85,15 +86,7 @@ const ops = {
   }),
 };
 
-/** Whether a service the tests need is configured; in CI its absence is an error, never a skip. */
-function serviceAvailable(variable: string, what: string): boolean {
-  if (process.env[variable]) return true;
-  if (process.env.CI) throw new Error(`${what} is required in CI: ${variable} is not set`);
-  console.warn(`skipping ${what} tests: ${variable} is not set`);
-  return false;
-}
-
-const REDIS = serviceAvailable('REDIS_URL', 'RedisOutbox');
+const REDIS = canRun('the RedisOutbox tests', unsetVariable('REDIS_URL'));
 
 /** Cleanups registered during a test, run after it in reverse order. */
 function useCleanups(): (cleanup: () => Promise<unknown>) => void {

@@ -14,6 +14,7 @@ import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres.js';
 import { dumpSide } from '../support/runtimes.js';
+import { canRun } from '../support/service-available.js';
 
 /**
  * The PostgreSQL server itself crashes: a private cluster (never the shared one) has its
@@ -22,13 +23,7 @@ import { dumpSide } from '../support/runtimes.js';
  * callers in a PostgreSQL-authoritative stage see only UnavailableError while it is down.
  */
 
-const unavailable = privatePostgresUnavailable();
-const available = (() => {
-  if (!unavailable) return true;
-  if (process.env.CI) throw new Error(`the PostgreSQL crash test needs a private cluster in CI: ${unavailable}`);
-  console.warn(`skipping the PostgreSQL crash test: ${unavailable}`);
-  return false;
-})();
+const available = canRun('the PostgreSQL crash test', privatePostgresUnavailable());
 
 const WRITERS = 8;
 const KEYS = 300;

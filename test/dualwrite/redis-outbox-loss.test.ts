@@ -11,6 +11,7 @@ import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
 import { startPrivateRedis } from '../support/private-redis.js';
+import { canRun, unsetVariable } from '../support/service-available.js';
 
 /**
  * A Redis outbox whose server restarts without persistence loses its entries: that is
@@ -20,12 +21,7 @@ import { startPrivateRedis } from '../support/private-redis.js';
  * shared one is never touched.
  */
 
-const available = (() => {
-  if (process.env.REDIS_URL) return true;
-  if (process.env.CI) throw new Error('the Redis outbox loss test needs redis-server in CI: REDIS_URL is not set');
-  console.warn('skipping the Redis outbox loss test: REDIS_URL is not set');
-  return false;
-})();
+const available = canRun('the Redis outbox loss test', unsetVariable('REDIS_URL'));
 
 describe.runIf(available)('Redis outbox loss and outage', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -8,6 +8,7 @@ import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { openPostgresSchema } from '../support/backends.js';
+import { canRun, unsetVariable } from '../support/service-available.js';
 
 /**
  * schema/roles/least-privilege.sql: the application runs as a role that can read and write
@@ -15,12 +16,7 @@ import { openPostgresSchema } from '../support/backends.js';
  * read, verify, repair and audit paths work as that role; DDL, TRUNCATE and rewriting the
  * audit trail are refused by PostgreSQL.
  */
-const available = (() => {
-  if (process.env.DATABASE_URL) return true;
-  if (process.env.CI) throw new Error('the least-privilege test needs PostgreSQL in CI: DATABASE_URL is not set');
-  console.warn('skipping the least-privilege test: DATABASE_URL is not set');
-  return false;
-})();
+const available = canRun('the least-privilege test', unsetVariable('DATABASE_URL'));
 
 describe.runIf(available)('the least-privilege application role', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -6,17 +6,13 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { openPostgresSchema } from '../support/backends.js';
+import { canRun, unsetVariable } from '../support/service-available.js';
 
 /**
  * An application brings its own: its node-postgres pool (migrated, used as it is, never
  * ended, its type parsers left alone), a connection string, and a pino logger.
  */
-const available = (() => {
-  if (process.env.DATABASE_URL) return true;
-  if (process.env.CI) throw new Error('the bring-your-own-pool test needs PostgreSQL in CI: DATABASE_URL is not set');
-  console.warn('skipping the bring-your-own-pool test: DATABASE_URL is not set');
-  return false;
-})();
+const available = canRun('the bring-your-own-pool test', unsetVariable('DATABASE_URL'));
 
 describe.runIf(available)('openDualWrite with what the application brings', () => {
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -14,6 +14,7 @@ import type { AgentTaskStore } from '../../src/ports/agent-task-store.js';
 import type { GraphStore } from '../../src/ports/graph-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { ManualClock, SequenceIds } from './clock.js';
+import { canRun } from './service-available.js';
 
 export type BackendName = 'memory' | 'pglite' | 'postgres';
 
@@ -121,13 +122,7 @@ export const BACKENDS: readonly BackendFactory[] = [
 
 /** Backends that can run here. In CI a missing one is an error, never a silent skip. */
 export function availableBackends(names: readonly BackendName[] = ['memory', 'pglite', 'postgres']): BackendFactory[] {
-  const chosen = BACKENDS.filter((factory) => names.includes(factory.name));
-  for (const factory of chosen) {
-    if (!factory.unavailable) continue;
-    if (process.env.CI) throw new Error(`backend ${factory.name} is required in CI: ${factory.unavailable}`);
-    console.warn(`skipping backend ${factory.name}: ${factory.unavailable}`);
-  }
-  return chosen.filter((factory) => !factory.unavailable);
+  return BACKENDS.filter((factory) => names.includes(factory.name)).filter((factory) => canRun(`backend ${factory.name}`, factory.unavailable));
 }
 
 /**
