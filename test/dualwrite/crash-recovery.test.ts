@@ -18,39 +18,38 @@ import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const WRITES = 4000;
 
-for (const factory of availableBackends(['postgres'])) {
-  describe(`SIGKILL of an async-mirrored process (${factory.name})`, () => {
-    for (const outage of [false, true]) {
-      it(`loses no acknowledged write${outage ? ' while PostgreSQL is unreachable' : ''}`, async () => {
-        const schema = await openPostgresSchema('dw_crash');
-        const dir = await mkdtemp(join(tmpdir(), 'dw-crash-'));
-        const url = new URL(process.env.DATABASE_URL!);
-        const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-        try {
-          await migrate(schema.db, await loadMigrations());
-          url.hostname = '127.0.0.1';
-          url.port = String(proxy.port);
-          const acked = await writeUntilKilled({ url: url.toString(), schema: schema.schema, dir, writes: WRITES, cut: outage ? proxy : undefined });
-          proxy.restore();
+// runIf rather than a loop over the backends: without PostgreSQL the file still has a (skipped) suite, which vitest requires.
+describe.runIf(availableBackends(['postgres']).length > 0)('SIGKILL of an async-mirrored process (postgres)', () => {
+  for (const outage of [false, true]) {
+    it(`loses no acknowledged write${outage ? ' while PostgreSQL is unreachable' : ''}`, async () => {
+      const schema = await openPostgresSchema('dw_crash');
+      const dir = await mkdtemp(join(tmpdir(), 'dw-crash-'));
+      const url = new URL(process.env.DATABASE_URL!);
+      const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+      try {
+        await migrate(schema.db, await loadMigrations());
+        url.hostname = '127.0.0.1';
+        url.port = String(proxy.port);
+        const acked = await writeUntilKilled({ url: url.toString(), schema: schema.schema, dir, writes: WRITES, cut: outage ? proxy : undefined });
+        proxy.restore();
 
-          const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema: schema.schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
-          const { rt, outbox } = await reopenAfterCrash(db, dir);
-          try {
-            await rt.replayer.stop();
-            expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
-            expect(await lostWrites(db, acked)).toEqual([]);
-            expect(acked.size).toBeGreaterThanOrEqual(WRITES / 2);
-          } finally {
-            await rt.close();
-            await outbox.close();
-            await db.close();
-          }
+        const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema: schema.schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
+        const { rt, outbox } = await reopenAfterCrash(db, dir);
+        try {
+          await rt.replayer.stop();
+          expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
+          expect(await lostWrites(db, acked)).toEqual([]);
+          expect(acked.size).toBeGreaterThanOrEqual(WRITES / 2);
         } finally {
-          await proxy.close();
-          await schema.drop();
-          await rm(dir, { recursive: true, force: true });
+          await rt.close();
+          await outbox.close();
+          await db.close();
         }
-      }, 120_000);
-    }
-  });
-}
+      } finally {
+        await proxy.close();
+        await schema.drop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
+  }
+});
