@@ -394,9 +394,8 @@ export class Mirror {
     const transact = this.options.transactions?.[side];
     if (transact && ops.length > 1 && ops.every((op) => op.target === side)) {
       try {
-        await transact(async (resolve) => {
-          for (const op of ops) await this.apply(op, resolve);
-        });
+        // One copy of each record (its last version), one multi-row statement per entity.
+        await transact((resolve) => this.applyAll(ops, resolve));
         breaker.succeeded();
         for (const op of ops) this.count(op, 'applied');
         return;

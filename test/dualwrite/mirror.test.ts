@@ -14,6 +14,7 @@ import { availableBackends, openPostgresSchema, useBackend, type Backend } from 
 import { metricSum } from '../support/metrics.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
+import { FaultySql } from '../support/faulty-sql.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -185,6 +186,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect((await rt.postgres.graph.getAsset(assetId(k)))!.totalCost).toBe((cents / 100).toFixed(2));
       }
       expect(memory.contributions).toHaveLength(40);
+    });
+
+    it('applies a queued batch as one multi-row statement per entity in one transaction, the last copy of each key winning', async () => {
+      const db = new FaultySql(backend.current.db!);
+      const { rt } = await open({ db, mirror: { mode: 'async', concurrency: 1, batchSize: 200 } });
+      const release = db.stall();
+      // 150 writes queue behind the stall: 100 projects, then 50 rewrites of the first 50.
+      const writes = Array.from({ length: 150 }, (_, i) => rt.graph.upsertProject({ ecosystem: 'npm', name: `batched-${i % 100}`, description: `v${i}` }));
+      await Promise.all(writes);
+      const before = { transactions: db.transactions, statements: db.statementsInTransactions };
+      release();
+      await rt.mirror.drain();
+
+      await expectSidesEqual(rt);
+      for (const n of [0, 49, 50, 99]) expect((await rt.postgres.graph.getProject({ ecosystem: 'npm', name: `batched-${n}` }))!.description).toBe(`v${n < 50 ? n + 100 : n}`);
+      // The first write went alone; the 149 queued behind it share one transaction and one INSERT.
+      expect(db.transactions - before.transactions).toBeLessThanOrEqual(2);
+      expect(db.statementsInTransactions - before.statements).toBeLessThanOrEqual(3);
     });
 
     describe('a bounded queue (async, maxQueued 5) while the target is stalled', () => {

@@ -11,6 +11,8 @@ export class FaultySql implements SqlExecutor {
   refused = 0;
   /** Transactions begun while up. */
   transactions = 0;
+  /** Statements run inside transactions while up: how many round trips a batch took. */
+  statementsInTransactions = 0;
   /** While set, statements wait for it before they run (a server that stopped answering). */
   private stalled: Promise<void> | undefined;
 
@@ -44,6 +46,7 @@ export class FaultySql implements SqlExecutor {
       work({
         query: async <Row = Record<string, unknown>>(text: string, params?: readonly unknown[]) => {
           this.check();
+          this.statementsInTransactions++;
           return tx.query<Row>(text, params);
         },
         execScript: async (sql: string) => {
