@@ -1,16 +1,18 @@
-import { hash } from 'node:crypto';
 import type { JsonValue } from '../domain/json.js';
 import { compareText } from '../domain/text.js';
 import type { ColumnType, TableMapping } from './table-mapping.js';
+import { hashTextExtended } from './text-hash.js';
 
 /**
  * Row hashes computed identically inside PostgreSQL and in JavaScript, so checksums of
- * key ranges can be compared without moving rows. A row hashes as the first 64 bits of
- * md5 over PostgreSQL's json_build_array(...)::text of its columns; JavaScript renders
- * that exact text (jsonbText reproduces jsonb's key order and number format).
+ * key ranges can be compared without moving rows. A row hashes as hashtextextended(text, 0)
+ * of one text made of its columns, each written so the text parses back one way only:
+ * text as `<UTF-8 length>:<text>`, numbers, booleans and timestamps (epoch milliseconds)
+ * followed by ",", jsonb as jsonb prints it followed by U+0001 (which jsonb text never holds
+ * unescaped); NULL is the bare terminator. Cheaper per row than md5 over JSON on both sides.
  */
 export interface HashColumn {
-  /** SQL expression of the value, as rendered in json_build_array. */
+  /** SQL expression of the value (see columnSql). */
   readonly sql: string;
   readonly kind: HashKind;
   /** The record field holding the value. */
@@ -21,18 +23,24 @@ export type HashKind = 'text' | 'int' | 'numeric' | 'boolean' | 'timestamp' | 'j
 
 /** SQL for one row's 64-bit hash as a bigint. */
 export function rowHashSql(columns: readonly HashColumn[]): string {
-  return `('x' || substr(md5(json_build_array(${columns.map((c) => c.sql).join(', ')})::text), 1, 16))::bit(64)::bigint`;
+  const parts = columns.map(({ sql, kind }) => {
+    switch (kind) {
+      case 'text':
+        return `octet_length(${sql}), ':', ${sql}`;
+      case 'jsonb':
+        return `${sql}::text, E'\\x01'`;
+      default:
+        return `${sql}, ','`;
+    }
+  });
+  return `hashtextextended(concat(${parts.join(', ')}), 0)`;
 }
 
 /** The same 64-bit hash computed from a canonical record. */
 export function rowHash(columns: readonly HashColumn[], record: object): bigint {
-  let text = '[';
-  for (let i = 0; i < columns.length; i++) {
-    const column = columns[i]!;
-    text += (i === 0 ? '' : ', ') + render(column.kind, column.field(record as Record<string, unknown>));
-  }
-  // crypto.hash (one-shot, hex) is several times cheaper per row than createHash().digest().
-  return BigInt.asIntN(64, BigInt(`0x${hash('md5', `${text}]`).slice(0, 16)}`));
+  let text = '';
+  for (const column of columns) text += render(column.kind, column.field(record as Record<string, unknown>));
+  return hashTextExtended(text);
 }
 
 /** Hash columns of a mapped table: every column holding a record field, in table order. */
@@ -55,29 +63,28 @@ const KIND: Record<ColumnType, HashKind> = {
   jsonb: 'jsonb',
 };
 
+/** SQL of a column's value as rowHashSql expects it for the column's kind. */
 export function columnSql(column: string, type: ColumnType): string {
   switch (KIND[type]) {
     case 'timestamp':
-      return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-    case 'text':
-      return `${column}::text`;
-    default:
+      return `floor(extract(epoch FROM ${column}) * 1000)::bigint`;
+    case 'jsonb':
       return column;
+    default:
+      return `${column}::text`;
   }
 }
 
 function render(kind: HashKind, value: unknown): string {
-  if (value === null || value === undefined) return 'null';
   switch (kind) {
-    case 'int':
-    case 'numeric':
-    case 'boolean':
-      return String(value);
+    case 'text':
+      return value === null || value === undefined ? ':' : `${Buffer.byteLength(value as string)}:${value as string}`;
     case 'jsonb':
-      return jsonbText(value as JsonValue);
+      return value === null || value === undefined ? '\u0001' : `${jsonbText(value as JsonValue)}\u0001`;
+    case 'timestamp':
+      return value === null || value === undefined ? ',' : `${Date.parse(value as string)},`;
     default:
-      // JSON.stringify escapes exactly as PostgreSQL's escape_json does for well-formed text.
-      return JSON.stringify(value);
+      return value === null || value === undefined ? ',' : `${String(value)},`;
   }
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AgentTask } from '../../src/domain/agent-task.js';
 import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../../src/domain/graph.js';
@@ -13,6 +14,7 @@ import type { RecordPort } from '../../src/ports/record-port.js';
 import { mulberry32 } from '../../src/sample-data.js';
 import type { EntitySql } from '../../src/postgres/entity-sql.js';
 import { jsonbText, numericText, rowHash, rowHashSql } from '../../src/postgres/row-hash.js';
+import { hashTextExtended } from '../../src/postgres/text-hash.js';
 import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
@@ -274,6 +276,20 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const after = (await sqlHashes(db, sql)).get(CONTRIBUTOR_BARE.id)!;
       expect(after).not.toBe(before);
       expect([rowHash(sql.columns, CONTRIBUTOR_BARE), rowHash(sql.columns, changed)]).toEqual([before, after]);
+    });
+
+    it('hashTextExtended equals hashtextextended(text, 0) for any text, every length around the 12-byte blocks', async () => {
+      const texts = fc.sample(fc.string({ unit: 'grapheme', maxLength: 40 }), { seed: 11, numRuns: 300 });
+      texts.push(...Array.from({ length: 30 }, (_, n) => 'x'.repeat(n)), TRICKY_TEXT);
+      const rows = await backend.current.db!.query<{ h: string }>('SELECT hashtextextended(t, 0)::text AS h FROM unnest($1::text[]) WITH ORDINALITY AS a(t, n) ORDER BY n', [texts]);
+      expect(texts.map((text) => hashTextExtended(text).toString())).toEqual(rows.map((row) => row.h));
+    });
+
+    it('text moved from one field to the next changes the hash (fields cannot run into each other)', async () => {
+      const sql = GRAPH_DEFINITION.postgres.contributors.checksum;
+      const split = (name: string, email: string | null) => rowHash(sql.columns, { ...CONTRIBUTOR_BARE, name, email });
+      const hashes = [split('ab', 'c'), split('a', 'bc'), split('abc', ''), split('abc', null), split('1:a', 'b'), split('a', '1:b')];
+      expect(new Set(hashes).size).toBe(hashes.length);
     });
   });
 }
