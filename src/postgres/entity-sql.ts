@@ -1,6 +1,6 @@
 import type { RecordKey } from '../ports/record-port.js';
 import { mappedHashColumns, type HashColumn } from './row-hash.js';
-import type { SqlQueryable } from './sql-executor.js';
+import type { SqlQueryable, SqlTransaction } from './sql-executor.js';
 import type { TableMapping } from './table-mapping.js';
 
 /** How one entity is checksummed inside PostgreSQL: its rows, key order, range filter and hashed columns. */
@@ -29,7 +29,7 @@ export interface PostgresEntity<R extends object = object> {
    * already holds as it is. `resolved`: how many of the records could be inserted at all
    * (records referencing rows PostgreSQL lacks cannot; they are neither inserted nor skipped).
    */
-  bulkInsertSkippingExisting(tx: SqlQueryable, records: readonly R[]): Promise<{ inserted: number; resolved: number }>;
+  bulkInsertSkippingExisting(tx: SqlQueryable & Pick<SqlTransaction, 'copyFrom'>, records: readonly R[]): Promise<{ inserted: number; resolved: number }>;
   /** The record under `key`, its row locked until the transaction ends; null when absent. */
   lockForUpdate(tx: SqlQueryable, key: RecordKey): Promise<R | null>;
   /** Inserts the record unless its key is taken (absent rows cannot be locked); true if it was inserted. */
@@ -48,6 +48,7 @@ export interface MappedEntityOptions {
 /** The PostgresEntity of a table mapped column for column to its records (TableMapping). */
 export function mappedEntity<R extends object>(mapping: TableMapping<R>, options: MappedEntityOptions = {}): PostgresEntity<R> {
   const { beforeCopy } = options;
+  const staged = mapping.stagedCopySql('skip');
   return {
     table: mapping.table,
     checksum: {
@@ -62,7 +63,14 @@ export function mappedEntity<R extends object>(mapping: TableMapping<R>, options
     async bulkInsertSkippingExisting(tx, records) {
       if (records.length === 0) return { inserted: 0, resolved: 0 };
       if (beforeCopy) await tx.query(beforeCopy);
-      const [row] = await tx.query<{ n: number }>(mapping.bulkInsertSql('skip'), mapping.bulkInsertParams(records));
+      let row: { n: number } | undefined;
+      if (tx.copyFrom) {
+        await tx.query(staged.prepare);
+        await tx.copyFrom(staged.copy, mapping.copyText(records));
+        [row] = await tx.query<{ n: number }>(staged.insert);
+      } else {
+        [row] = await tx.query<{ n: number }>(mapping.bulkInsertSql('skip'), mapping.bulkInsertParams(records));
+      }
       return { inserted: Number(row!.n), resolved: records.length };
     },
     async lockForUpdate(tx, key) {

@@ -1,3 +1,6 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import pg from 'pg';
 import type { PostgresPoolOptions, SslMode } from './pool-config.js';
 import { redactError, secretsOf } from './redact.js';
@@ -77,6 +80,7 @@ export class PgPoolExecutor implements SqlExecutor {
         execScript: async (sql: string) => {
           await this.guard(client.query(sql));
         },
+        copyFrom: (statement: string, text: string) => this.guard(pipeline(Readable.from([text]), client.query(copyFrom(statement)))),
       };
       const result = await work(tx);
       await this.guard(client.query('COMMIT'));

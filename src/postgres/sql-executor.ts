@@ -11,6 +11,11 @@ export interface SqlQueryable {
 export interface SqlTransaction extends SqlQueryable {
   /** Runs a script of several statements without parameters (migrations). */
   execScript(sql: string): Promise<void>;
+  /**
+   * Runs `COPY ... FROM STDIN` (`statement`) with `text` as its input, in COPY's text
+   * format. Absent where the engine has no COPY protocol (PGlite): callers insert instead.
+   */
+  copyFrom?(statement: string, text: string): Promise<void>;
 }
 
 export interface SqlExecutor extends SqlQueryable {

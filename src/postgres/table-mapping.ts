@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { canonicalDecimal } from '../domain/decimal.js';
 import { MONEY, SCORE } from '../domain/graph.js';
 import { canonicalJsonObject } from '../domain/json.js';
@@ -107,6 +108,34 @@ export class TableMapping<R> {
     );
   }
 
+  /**
+   * Statements that insert many records through COPY, which PostgreSQL parses several
+   * times faster than array parameters: `prepare` makes this session's temporary staging
+   * table of the mapped columns (once per connection), `copy` loads it (COPY FROM STDIN, with
+   * copyText), and `insert` empties it into the table with the conflict rule COPY lacks,
+   * returning { n } as bulkInsertSql does. Staging is emptied by each insert, so several
+   * batches may share a transaction.
+   */
+  stagedCopySql(onConflict: 'overwrite' | 'skip'): { readonly prepare: string; readonly copy: string; readonly insert: string } {
+    const names = this.columns.map((c) => quote(c.column)).join(', ');
+    // Named after the column list, so a session that outlives a migration never copies into an old shape.
+    const staging = quote(`dualwrite_staging_${this.table}_${createHash('sha256').update(names).digest('hex').slice(0, 8)}`);
+    return {
+      prepare: `CREATE TEMPORARY TABLE IF NOT EXISTS ${staging} ON COMMIT DELETE ROWS AS SELECT ${names} FROM ${this.table} WITH NO DATA`,
+      copy: `COPY ${staging} (${names}) FROM STDIN`,
+      insert:
+        `WITH staged AS (DELETE FROM ${staging} RETURNING ${names}), inserted AS (INSERT INTO ${this.table} (${names}) ` +
+        `SELECT ${names} FROM staged ${this.onConflict(onConflict)} RETURNING 1) SELECT count(*)::int AS n FROM inserted`,
+    };
+  }
+
+  /** `records` in COPY's text format, one line each, columns as insertParams gives them. */
+  copyText(records: readonly R[]): string {
+    let text = '';
+    for (const record of records) text += `${this.insertParams(record).map(copyField).join('\t')}\n`;
+    return text;
+  }
+
   /** Parameters of bulkInsertSql for `records`: one array per column, in column order. */
   bulkInsertParams(records: readonly R[]): unknown[][] {
     const arrays = this.columns.map(() => new Array<unknown>(records.length));
@@ -160,6 +189,14 @@ function arrayType(type: ColumnType): string {
     default:
       return `${sqlType(type)}[]`;
   }
+}
+
+/** COPY text escapes for the characters that delimit fields and rows. */
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** One value in COPY's text format: \N for NULL, delimiters escaped. */
+function copyField(value: unknown): string {
+  return value === null || value === undefined ? '\\N' : String(value).replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
 }
 
 function toSql(type: ColumnType, value: unknown): unknown {
