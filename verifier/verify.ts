@@ -199,36 +199,46 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
     }
   };
 
-  const pending: Range[] = initialRanges(keys, rangeRows);
-  while (pending.length > 0) {
-    const batch = pending.splice(0, concurrency);
-    await Promise.all(
-      batch.map(async (range) => {
-        // PostgreSQL hashes its side while JavaScript hashes memory's.
-        const postgresPending = postgresChecksum(range);
-        const memory = memoryChecksum(range);
-        const postgres = await postgresPending;
-        rangesCompared++;
-        const isTop = range.after === undefined && range.until === undefined;
-        if (memory.count === postgres.count && memory.sum === postgres.sum) {
-          rowsChecked += memory.count;
-          if (isTop || pending.length % 8 === 0) options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
-          return;
-        }
-        if (Math.max(memory.count, postgres.count) <= leafRows) {
-          rowsChecked += Math.max(memory.count, postgres.count);
-          return compareLeaf(range);
-        }
-        const points = await splitPoints(range, memory, postgres.count);
-        if (points.length === 0) return compareLeaf(range);
-        const bounds = [range.after, ...points, range.until];
-        for (let i = 0; i < bounds.length - 1; i++) pending.push({ after: bounds[i], until: bounds[i + 1] });
-      }),
-    );
-  }
+  const pending: Range[] = initialRanges(keys, rangeRows).map((range) => ({ ...range, initial: true }));
+  const compareRange = async (range: Range & { readonly initial?: boolean }) => {
+    // PostgreSQL hashes its side while JavaScript hashes memory's.
+    const postgresPending = postgresChecksum(range);
+    const memory = memoryChecksum(range);
+    const postgres = await postgresPending;
+    rangesCompared++;
+    // The initial ranges cover every key once: their counts add up to PostgreSQL's rows.
+    if (range.initial) rowsPostgres += postgres.count;
+    const isTop = range.after === undefined && range.until === undefined;
+    if (memory.count === postgres.count && memory.sum === postgres.sum) {
+      rowsChecked += memory.count;
+      if (isTop || pending.length % 8 === 0) options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
+      return;
+    }
+    if (Math.max(memory.count, postgres.count) <= leafRows) {
+      rowsChecked += Math.max(memory.count, postgres.count);
+      return compareLeaf(range);
+    }
+    const points = await splitPoints(range, memory, postgres.count);
+    if (points.length === 0) return compareLeaf(range);
+    const bounds = [range.after, ...points, range.until];
+    for (let i = 0; i < bounds.length - 1; i++) pending.push({ after: bounds[i], until: bounds[i + 1] });
+  };
+  // `concurrency` workers take ranges as they finish, sub-ranges included, so none waits for a slower sibling.
+  let active = 0;
+  await new Promise<void>((resolve, reject) => {
+    const next = () => {
+      if (pending.length === 0 && active === 0) return resolve();
+      while (active < concurrency && pending.length > 0) {
+        active++;
+        compareRange(pending.shift()!).then(() => {
+          active--;
+          next();
+        }, reject);
+      }
+    };
+    next();
+  });
   options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
-  const { where, params } = sql.range(undefined, undefined, 1);
-  rowsPostgres = Number((await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${sql.from} ${where}`, params))[0]!.n);
   return { rowsMemory: keys.length, rowsPostgres, rangesCompared, rowsFetched, differences };
 }
 
