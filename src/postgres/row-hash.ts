@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { JsonValue } from '../domain/json.js';
 import { compareText } from '../domain/text.js';
-import type { ColumnType, TableMapping } from './table-mapping.js';
+import { storedValue, type ColumnType, type TableMapping } from './table-mapping.js';
 
 /**
  * Row hashes computed identically inside PostgreSQL and in JavaScript, so checksums of
@@ -39,7 +39,7 @@ export function rowHash(columns: readonly HashColumn[], record: object): bigint 
 export function mappedHashColumns(mapping: TableMapping<unknown>, alias = ''): HashColumn[] {
   return mapping.columns
     .filter((c) => c.field)
-    .map((c) => ({ sql: columnSql(`${alias}"${c.column}"`, c.type), kind: KIND[c.type], field: (record) => record[c.field!] }));
+    .map((c) => ({ sql: columnSql(`${alias}"${c.column}"`, c.type), kind: KIND[c.type], field: (record) => storedValue(c, record) }));
 }
 
 const KIND: Record<ColumnType, HashKind> = {
