@@ -9,7 +9,7 @@ import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, type BackendName } from './support/backends.js';
 
 const INITIAL = '001_initial_schema.sql';
-const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_audit_events', 'dualwrite_backfill_progress', 'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_schema_migrations', 'project_dependencies', 'projects'];
+const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_audit_events', 'dualwrite_backfill_progress', 'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_schema_migrations', 'graph_job_events', 'graph_jobs', 'project_dependencies', 'projects'];
 /** The migrations shipped in schema/, in order. */
 const SHIPPED = [
   { version: 1, name: INITIAL },
@@ -17,6 +17,7 @@ const SHIPPED = [
   { version: 3, name: '003_runtime_lease.sql' },
   { version: 4, name: '004_audit_events.sql' },
   { version: 5, name: '005_least_privilege_support.sql' },
+  { version: 6, name: '006_graph_jobs.sql' },
 ];
 const SHIPPED_VERSIONS = SHIPPED.map((m) => m.version);
 

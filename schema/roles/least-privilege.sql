@@ -11,6 +11,7 @@ DECLARE
   app_role TEXT := coalesce(nullif(current_setting('dualwrite.app_role', true), ''), 'dualwrite_app');
   schema_name TEXT := current_schema();
   data_tables TEXT[] := ARRAY['projects', 'project_dependencies', 'contributors', 'assets', 'contributions', 'agent_tasks',
+                              'graph_jobs', 'graph_job_events',
                               'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_backfill_progress'];
   data_table TEXT;
 BEGIN

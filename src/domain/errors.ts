@@ -35,13 +35,15 @@ export class ConflictError extends StoreError {
   }
 }
 
-/** A task status change the lifecycle does not allow; nothing was written. */
+/** A status change the lifecycle does not allow; nothing was written. */
 export class TransitionError extends StoreError {
   constructor(
     readonly from: string,
     readonly to: string,
+    /** What moves, for the message. */
+    subject = 'a task',
   ) {
-    super(`status: cannot move a task from ${from} to ${to}`, 'status');
+    super(`status: cannot move ${subject} from ${from} to ${to}`, 'status');
   }
 }
 

@@ -1,6 +1,6 @@
 import type { JsonValue } from '../domain/json.js';
 import { compareText } from '../domain/text.js';
-import type { ColumnType, TableMapping } from './table-mapping.js';
+import { storedValue, type ColumnType, type TableMapping } from './table-mapping.js';
 import { hashTextExtended } from './text-hash.js';
 
 /**
@@ -47,7 +47,7 @@ export function rowHash(columns: readonly HashColumn[], record: object): bigint 
 export function mappedHashColumns(mapping: TableMapping<unknown>, alias = ''): HashColumn[] {
   return mapping.columns
     .filter((c) => c.field)
-    .map((c) => ({ sql: columnSql(`${alias}"${c.column}"`, c.type), kind: KIND[c.type], field: (record) => record[c.field!] }));
+    .map((c) => ({ sql: columnSql(`${alias}"${c.column}"`, c.type), kind: KIND[c.type], field: (record) => storedValue(c, record) }));
 }
 
 const KIND: Record<ColumnType, HashKind> = {

@@ -15,6 +15,8 @@ export interface Column {
   readonly type: ColumnType;
   /** Computes a derived column from the record. */
   readonly derive?: (record: Record<string, unknown>) => unknown;
+  /** The column holds the position of the field's value in this list (a SMALLINT code); the record holds the value. */
+  readonly codes?: readonly string[];
 }
 
 /**
@@ -37,7 +39,9 @@ export class TableMapping<R> {
 
   toRecord(row: Record<string, unknown>): R {
     const record: Record<string, unknown> = {};
-    for (const { column, field, type } of this.columns) if (field) record[field] = fromSql(type, row[column], field);
+    for (const { column, field, type, codes } of this.columns) {
+      if (field) record[field] = codes ? codes[Number(row[column])] : fromSql(type, row[column], field);
+    }
     return record as R;
   }
 
@@ -90,7 +94,7 @@ export class TableMapping<R> {
   /** Parameters of insertSql for `record`. */
   insertParams(record: R): unknown[] {
     const fields = record as Record<string, unknown>;
-    return this.columns.map((c) => toSql(c.type, c.derive ? c.derive(fields) : fields[c.field!]));
+    return this.columns.map((c) => toSql(c.type, storedValue(c, fields)));
   }
 
   /**
@@ -160,6 +164,13 @@ export class TableMapping<R> {
   private columnType(column: string): ColumnType {
     return this.columns.find((c) => c.column === column)!.type;
   }
+}
+
+/** What a column stores for a record: its derived value, its field's code, or its field's value. */
+export function storedValue(column: Column, record: Record<string, unknown>): unknown {
+  if (column.derive) return column.derive(record);
+  const value = record[column.field!];
+  return column.codes ? column.codes.indexOf(value as string) : value;
 }
 
 export function quote(identifier: string): string {
