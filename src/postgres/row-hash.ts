@@ -17,7 +17,7 @@ export interface HashColumn {
   readonly field: (record: Record<string, unknown>) => unknown;
 }
 
-export type HashKind = 'text' | 'int' | 'numeric' | 'boolean' | 'timestamp' | 'jsonb';
+export type HashKind = 'text' | 'int' | 'numeric' | 'float8' | 'boolean' | 'timestamp' | 'jsonb';
 
 /** SQL for one row's 64-bit hash as a bigint. */
 export function rowHashSql(columns: readonly HashColumn[]): string {
@@ -48,11 +48,14 @@ const KIND: Record<ColumnType, HashKind> = {
   task_type: 'text',
   task_status: 'text',
   integer: 'int',
+  bigint: 'int',
+  float8: 'float8',
   boolean: 'boolean',
   money: 'numeric',
   score: 'numeric',
   timestamptz: 'timestamp',
   jsonb: 'jsonb',
+  json: 'jsonb',
 };
 
 export function columnSql(column: string, type: ColumnType): string {
@@ -61,6 +64,9 @@ export function columnSql(column: string, type: ColumnType): string {
       return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     case 'text':
       return `${column}::text`;
+    case 'float8':
+      // The IEEE 754 bits: float8's text form varies with extra_float_digits, its bits never.
+      return `encode(float8send(${column}), 'hex')`;
     default:
       return column;
   }
@@ -75,10 +81,19 @@ function render(kind: HashKind, value: unknown): string {
       return String(value);
     case 'jsonb':
       return jsonbText(value as JsonValue);
+    case 'float8':
+      return `"${float8Hex(value as number)}"`;
     default:
       // JSON.stringify escapes exactly as PostgreSQL's escape_json does for well-formed text.
       return JSON.stringify(value);
   }
+}
+
+/** float8send's bytes (big-endian IEEE 754) as hex. */
+function float8Hex(value: number): string {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(value);
+  return bytes.toString('hex');
 }
 
 /** PostgreSQL's jsonb output text: keys by length then bytes, ", " and ": " separators, numeric number text. */
