@@ -151,7 +151,8 @@ export function quote(identifier: string): string {
   return `"${identifier}"`;
 }
 
-function sqlType(type: ColumnType): string {
+/** The SQL type of a column type. */
+export function sqlType(type: ColumnType): string {
   switch (type) {
     case 'money':
     case 'score':
