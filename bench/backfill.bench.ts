@@ -19,7 +19,7 @@ const PAGE = 5000;
 /** COPY's text format: backslash escapes for the characters that delimit fields and rows. */
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-function copyField(value: unknown): string {
+export function copyField(value: unknown): string {
   return value === null ? '\\N' : String(value).replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
 }
 
