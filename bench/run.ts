@@ -3,6 +3,7 @@ import { benchBackfill } from './backfill.bench.js';
 import { benchMirroredWrites, benchReadOverhead, printResult, type BenchResult } from './dualwrite.bench.js';
 import { benchFaults } from './faults.bench.js';
 import { benchFuzz } from './fuzz.bench.js';
+import { benchSqlite } from './sqlite.bench.js';
 import { benchTransition } from './transition.bench.js';
 import { benchVerify } from './verify.bench.js';
 
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | string>> = {
   fuzz: () => benchFuzz(),
   transition: () => benchTransition(),
   faults: () => benchFaults(),
+  sqlite: () => benchSqlite(),
 };
 
 const selected = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

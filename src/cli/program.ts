@@ -5,6 +5,7 @@ import { addBackfillCommand } from './commands/backfill.js';
 import { addDbCommands } from './commands/db.js';
 import { addDemoCommand } from './commands/demo.js';
 import { addMigrateCommand } from './commands/migrate.js';
+import { addMigrateSqliteCommand } from './commands/migrate-sqlite.js';
 import { addOutboxCommands } from './commands/outbox.js';
 import { addRepairCommand } from './commands/repair.js';
 import { addResyncCommand } from './commands/resync.js';
@@ -18,7 +19,7 @@ import { packageVersion } from './package-version.js';
 const ENVIRONMENT_HELP = `Environment:
   DUALWRITE_URL          admin API of the running process (default http://127.0.0.1:8080; --url overrides it)
   DUALWRITE_ADMIN_TOKEN  its bearer token (never printed)
-  DATABASE_URL           PostgreSQL for serve, migrate, demo, db, backfill and verify/repair of snapshot files
+  DATABASE_URL           PostgreSQL for serve, migrate, migrate-sqlite, demo, db, backfill and verify/repair of snapshot files
                          (unset: embedded PGlite); POSTGRES_* and the runtime's variables: see README
   DUALWRITE_ALLOW_RESET  1 lets db reset-test replace a database whose name does not say it is a test one`;
 
@@ -37,6 +38,7 @@ export function buildProgram(run: Run): Command {
     .addHelpText('after', `\n${ENVIRONMENT_HELP}\n\n${EXIT_CODES_HELP}`);
   addServeCommand(program, run);
   addMigrateCommand(program, run);
+  addMigrateSqliteCommand(program, run);
   addDemoCommand(program, run);
   addBackfillCommand(program, run);
   addVerifyCommand(program, run);

@@ -3,20 +3,25 @@ import type { ProgressStream } from './waiting-indicator.js';
 
 type VerifyProgress = Parameters<NonNullable<VerifyOptions['onProgress']>>[0];
 
+/** A progress line per table or entity, for a command that goes through rows: update() as rows are done, finish() at the end. */
+export interface RowProgress {
+  update(name: string, rowsDone: number, rows: number): void;
+  finish(): void;
+}
+
 /**
- * Renders verify's progress on stderr: on a terminal one line per entity, redrawn in place
- * ("verify graph.projects: 40% (4,000/10,000 rows)"); elsewhere a line each time an entity
- * passes another ~10%, so logs stay short. Call finish() when the run returns.
+ * Renders progress through rows on stderr: on a terminal one line per name, redrawn in
+ * place ("verify graph.projects: 40% (4,000/10,000 rows)"); elsewhere a line each time a
+ * name passes another ~10%, so logs stay short. Call finish() when the work returns.
  */
-export function verifyProgress(stream: ProgressStream = process.stderr): { onProgress(event: VerifyProgress): void; finish(): void } {
+export function rowProgress(verb: string, stream: ProgressStream = process.stderr): RowProgress {
   const tty = stream.isTTY === true;
   const printedDecile = new Map<string, number>();
   let open = false;
   return {
-    onProgress(event) {
-      const name = `${event.store}.${event.entity}`;
-      const fraction = event.rows > 0 ? Math.min(1, event.rowsChecked / event.rows) : 1;
-      const line = `verify ${name}: ${Math.floor(fraction * 100)}% (${event.rowsChecked.toLocaleString('en-US')}/${event.rows.toLocaleString('en-US')} rows)`;
+    update(name, rowsDone, rows) {
+      const fraction = rows > 0 ? Math.min(1, rowsDone / rows) : 1;
+      const line = `${verb} ${name}: ${Math.floor(fraction * 100)}% (${rowsDone.toLocaleString('en-US')}/${rows.toLocaleString('en-US')} rows)`;
       if (tty) {
         const entered = !printedDecile.has(name);
         printedDecile.set(name, 0);
@@ -33,5 +38,14 @@ export function verifyProgress(stream: ProgressStream = process.stderr): { onPro
       if (open) stream.write('\n');
       open = false;
     },
+  };
+}
+
+/** verify's progress on stderr (rowProgress). */
+export function verifyProgress(stream: ProgressStream = process.stderr): { onProgress(event: VerifyProgress): void; finish(): void } {
+  const progress = rowProgress('verify', stream);
+  return {
+    onProgress: (event) => progress.update(`${event.store}.${event.entity}`, event.rowsChecked, event.rows),
+    finish: () => progress.finish(),
   };
 }

@@ -24,6 +24,11 @@ export function canonicalJsonObject(field: string, value: unknown): JsonObject {
   return canonicalJson(field, value, 1) as JsonObject;
 }
 
+/** Like canonicalJsonObject, for a column holding any JSON value; undefined and null are null. */
+export function canonicalJsonValue(field: string, value: unknown): JsonValue {
+  return value === undefined ? null : canonicalJson(field, value, 1);
+}
+
 
 function canonicalJson(path: string, value: unknown, depth: number): JsonValue {
   switch (typeof value) {

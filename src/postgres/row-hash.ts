@@ -19,7 +19,7 @@ export interface HashColumn {
   readonly field: (record: Record<string, unknown>) => unknown;
 }
 
-export type HashKind = 'text' | 'int' | 'numeric' | 'boolean' | 'timestamp' | 'jsonb';
+export type HashKind = 'text' | 'int' | 'numeric' | 'float8' | 'boolean' | 'timestamp' | 'jsonb';
 
 /** SQL for one row's 64-bit hash as a bigint. */
 export function rowHashSql(columns: readonly HashColumn[]): string {
@@ -56,11 +56,14 @@ const KIND: Record<ColumnType, HashKind> = {
   task_type: 'text',
   task_status: 'text',
   integer: 'int',
+  bigint: 'int',
+  float8: 'float8',
   boolean: 'boolean',
   money: 'numeric',
   score: 'numeric',
   timestamptz: 'timestamp',
   jsonb: 'jsonb',
+  json: 'jsonb',
 };
 
 /** SQL of a column's value as rowHashSql expects it for the column's kind. */
@@ -68,6 +71,9 @@ export function columnSql(column: string, type: ColumnType): string {
   switch (KIND[type]) {
     case 'timestamp':
       return `floor(extract(epoch FROM ${column}) * 1000)::bigint`;
+    case 'float8':
+      // The IEEE 754 bits: float8's text form varies with extra_float_digits, its bits never.
+      return `encode(float8send(${column}), 'hex')`;
     case 'jsonb':
       return column;
     default:
@@ -83,9 +89,18 @@ function render(kind: HashKind, value: unknown): string {
       return value === null || value === undefined ? '\u0001' : `${jsonbText(value as JsonValue)}\u0001`;
     case 'timestamp':
       return value === null || value === undefined ? ',' : `${Date.parse(value as string)},`;
+    case 'float8':
+      return value === null || value === undefined ? ',' : `${float8Hex(value as number)},`;
     default:
       return value === null || value === undefined ? ',' : `${String(value)},`;
   }
+}
+
+/** float8send's bytes (big-endian IEEE 754) as hex. */
+function float8Hex(value: number): string {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(value);
+  return bytes.toString('hex');
 }
 
 /** PostgreSQL's jsonb output text: keys by length then bytes, ", " and ": " separators, numeric number text. */

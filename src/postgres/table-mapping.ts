@@ -1,12 +1,26 @@
 import { createHash } from 'node:crypto';
 import { canonicalDecimal } from '../domain/decimal.js';
 import { MONEY, SCORE } from '../domain/graph.js';
-import { canonicalJsonObject } from '../domain/json.js';
+import { canonicalJsonObject, canonicalJsonValue } from '../domain/json.js';
 import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';
 
 /** How a column is typed in SQL and converted between record fields and rows. */
-export type ColumnType = 'text' | 'uuid' | 'jsonb' | 'timestamptz' | 'money' | 'score' | 'integer' | 'boolean' | 'task_type' | 'task_status';
+export type ColumnType =
+  | 'text'
+  | 'uuid'
+  | 'jsonb'
+  | 'timestamptz'
+  | 'money'
+  | 'score'
+  | 'integer'
+  | 'bigint'
+  | 'float8'
+  | 'boolean'
+  | 'task_type'
+  | 'task_status'
+  /** jsonb holding any JSON value (jsonb is for objects, NULL read as {}); NULL stays null. */
+  | 'json';
 
 export interface Column {
   readonly column: string;
@@ -177,11 +191,14 @@ export function quote(identifier: string): string {
   return `"${identifier}"`;
 }
 
-function sqlType(type: ColumnType): string {
+/** The SQL type of a column type. */
+export function sqlType(type: ColumnType): string {
   switch (type) {
     case 'money':
     case 'score':
       return 'numeric';
+    case 'json':
+      return 'jsonb';
     default:
       return type;
   }
@@ -194,9 +211,10 @@ function sqlType(type: ColumnType): string {
 function arrayType(type: ColumnType): string {
   switch (type) {
     case 'jsonb':
+    case 'json':
     case 'task_type':
     case 'task_status':
-      return `text[]::${type}[]`;
+      return `text[]::${sqlType(type)}[]`;
     default:
       return `${sqlType(type)}[]`;
   }
@@ -206,12 +224,12 @@ function arrayType(type: ColumnType): string {
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** One value in COPY's text format: \N for NULL, delimiters escaped. */
-function copyField(value: unknown): string {
+export function copyField(value: unknown): string {
   return value === null || value === undefined ? '\\N' : String(value).replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
 }
 
 function toSql(type: ColumnType, value: unknown): unknown {
-  return type === 'jsonb' && value !== null && value !== undefined ? JSON.stringify(value) : (value ?? null);
+  return (type === 'jsonb' || type === 'json') && value !== null && value !== undefined ? JSON.stringify(value) : (value ?? null);
 }
 
 /** Converts a column value as the driver returns it to the canonical record form. */
@@ -221,6 +239,8 @@ export function fromSql(type: ColumnType, value: unknown, field: string): unknow
     case 'timestamptz':
       return value instanceof Date ? value.toISOString() : timestampText(String(value));
     case 'integer':
+    case 'bigint':
+    case 'float8':
       return Number(value);
     case 'money':
       return canonicalDecimal(field, String(value), MONEY);
@@ -228,6 +248,9 @@ export function fromSql(type: ColumnType, value: unknown, field: string): unknow
       return canonicalDecimal(field, String(value), SCORE);
     case 'jsonb':
       return canonicalJsonObject(field, typeof value === 'string' ? JSON.parse(value) : value);
+    case 'json':
+      // Both drivers parse jsonb, so a string here is a JSON string value.
+      return canonicalJsonValue(field, value);
     default:
       return value;
   }

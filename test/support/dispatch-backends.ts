@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from '../../src/domain/dispatch-records.js';
+import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
+import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { PostgresDispatchStore } from '../../src/postgres/postgres-dispatch-store.js';
+import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
+import type { DispatchStore } from '../../src/ports/dispatch-store.js';
+import type { RecordPort } from '../../src/ports/record-port.js';
+import { SqliteDispatchStore } from '../../src/sqlite/sqlite-dispatch-store.js';
+import { BACKENDS, openPostgresSchema } from './backends.js';
+import { ManualClock, SequenceIds } from './clock.js';
+import { canRun } from './service-available.js';
+
+export type DispatchBackendName = 'sqlite' | 'pglite' | 'postgres';
+
+/** One implementation of the DispatchStore under test, with a controlled clock. */
+export interface DispatchBackend {
+  readonly name: DispatchBackendName;
+  store: DispatchStore & RecordPort<DispatchRecords>;
+  readonly clock: ManualClock;
+  /** The database behind a PostgreSQL backend. */
+  readonly db?: SqlExecutor;
+  /** Empties every dispatch table and rewinds the clock. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Every dispatch table, for TRUNCATE. */
+export const DISPATCH_TABLE_LIST = DISPATCH_ENTITY_NAMES.map((entity) => DISPATCH_TABLES[entity].table).join(', ');
+
+async function postgresBackend(name: DispatchBackendName, db: SqlExecutor, drop: () => Promise<void>): Promise<DispatchBackend> {
+  await migrate(db, await loadMigrations());
+  const clock = new ManualClock();
+  return {
+    name,
+    store: new PostgresDispatchStore(db, { clock, ids: new SequenceIds() }),
+    clock,
+    db,
+    async reset() {
+      clock.reset();
+      await db.query(`TRUNCATE ${DISPATCH_TABLE_LIST} RESTART IDENTITY`);
+    },
+    close: drop,
+  };
+}
+
+export interface DispatchBackendFactory {
+  readonly name: DispatchBackendName;
+  readonly unavailable?: string;
+  open(): Promise<DispatchBackend>;
+}
+
+export const DISPATCH_BACKENDS: readonly DispatchBackendFactory[] = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const clock = new ManualClock();
+      const backend: DispatchBackend = {
+        name: 'sqlite',
+        store: SqliteDispatchStore.createMemory({ clock, ids: new SequenceIds() }),
+        clock,
+        async reset() {
+          clock.reset();
+          (backend.store as SqliteDispatchStore).db.close();
+          backend.store = SqliteDispatchStore.createMemory({ clock, ids: new SequenceIds() });
+        },
+        async close() {
+          (backend.store as SqliteDispatchStore).db.close();
+        },
+      };
+      return backend;
+    },
+  },
+  {
+    name: 'pglite',
+    open: async () => {
+      const db = await PgliteExecutor.open();
+      return postgresBackend('pglite', db, () => db.close());
+    },
+  },
+  {
+    name: 'postgres',
+    unavailable: BACKENDS.find((b) => b.name === 'postgres')!.unavailable,
+    open: async () => {
+      const { db, drop } = await openPostgresSchema('dw_dispatch');
+      return postgresBackend('postgres', db, drop);
+    },
+  },
+];
+
+/** The dispatch backends that can run here; in CI a missing one is an error. */
+export function availableDispatchBackends(names: readonly DispatchBackendName[] = ['sqlite', 'pglite', 'postgres']): DispatchBackendFactory[] {
+  return DISPATCH_BACKENDS.filter((f) => names.includes(f.name)).filter((f) => canRun(`dispatch backend ${f.name}`, f.unavailable));
+}
+
+/** Opens `factory` for the enclosing describe block and resets it before each test. */
+export function useDispatchBackend(factory: DispatchBackendFactory): { current: DispatchBackend } {
+  const handle = {} as { current: DispatchBackend };
+  beforeAll(async () => {
+    handle.current = await factory.open();
+  }, 60_000);
+  beforeEach(async () => {
+    await handle.current.reset();
+  });
+  afterAll(async () => {
+    await handle.current?.close();
+  });
+  return handle;
+}
