@@ -86,7 +86,7 @@ export class VerifierLoop {
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
       const jobs = this.options.jobs;
-      if (!jobs) return this.verifyAndRepair(stage.authoritative, repairing, { progress: () => {} });
+      if (!jobs) return this.verifyAndRepair(stage.authoritative, repairing, { progress: async () => {} });
       const recorded = await jobs.runner.run(jobs.task, (context) => this.verifyAndRepair(stage.authoritative, repairing, context), { trigger, resultOf: (report) => runSummary(report, this.lastRepairs) });
       return recorded.ran ? recorded.value : undefined;
     });
@@ -123,7 +123,7 @@ export class VerifierLoop {
       this.options.onProgress?.(event);
       checked.set(`${event.store}.${event.entity}`, event.rows > 0 ? Math.min(1, event.rowsChecked / event.rows) : 1);
       const done = [...checked.values()].reduce((sum, share) => sum + share, 0);
-      context.progress((upTo * done) / Math.max(1, entities));
+      void context.progress((upTo * done) / Math.max(1, entities));
     };
   }
 

@@ -20,9 +20,9 @@ export interface RunTrigger {
   readonly by?: string;
 }
 
-/** What a run's work is given: a way to report how far it got (0-100). */
+/** What a run's work is given: a way to report how far it got (0-100; written when it grows by a whole percent, resolved once written). */
 export interface RunContext {
-  progress(percent: number): void;
+  progress(percent: number): Promise<void>;
 }
 
 /** A lock a holder keeps across many runs (renewed until released), and the handle its fenced writes present. */
@@ -175,11 +175,11 @@ class TrackedExecution {
   ) {}
 
   /** Records progress when it grows by a whole percent (at most one write per percent). */
-  progress(percent: number): void {
+  progress(percent: number): Promise<void> {
     const whole = Math.min(100, Math.max(0, Math.floor(percent)));
-    if (whole <= this.reported) return;
+    if (whole <= this.reported) return this.writes;
     this.reported = whole;
-    this.write((execution, at) => (execution.state === 'running' ? withProgress(execution, whole, at) : undefined));
+    return this.write((execution, at) => (execution.state === 'running' ? withProgress(execution, whole, at) : undefined));
   }
 
   end(state: ExecutionState, outcome: ExecutionOutcome): Promise<void> {
