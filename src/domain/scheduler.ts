@@ -413,3 +413,15 @@ export function transitionLock(lock: TaskLock, to: LockState, at: string): TaskL
 export function plusMs(at: string, ms: number): string {
   return new Date(Date.parse(at) + ms).toISOString();
 }
+
+/** How long the execution ran: its duration once ended, else the time since it started (0 before). */
+export function elapsedMs(execution: TaskExecution, at: string): number {
+  if (execution.finishedAt !== null || execution.startedAt === null) return execution.durationMs;
+  return Math.max(0, Date.parse(at) - Date.parse(execution.startedAt));
+}
+
+/** One line saying how the run went, for tables: its error when it did not succeed, else its result; cut at `maxChars`. */
+export function executionSummary(execution: TaskExecution, maxChars = 100): string {
+  const text = ((execution.state !== 'success' && execution.errorMessage) || execution.result || '').replace(/\s+/g, ' ').trim();
+  return [...text].length <= maxChars ? text : `${[...text].slice(0, maxChars - 1).join('')}…`;
+}
