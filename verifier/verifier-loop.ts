@@ -1,10 +1,12 @@
+import type { ScheduledTask } from '../src/domain/scheduler.js';
 import type { Side } from '../src/ports/stage.js';
+import type { RunContext, RunTrigger, TaskRunner } from '../src/scheduler/task-runner.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { AnyTarget } from './verify-target.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';
 import type { VerifierMetrics } from './metrics.js';
 import { repair, type RepairResult } from './repair.js';
-import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
+import { persistentDifferences, verify, type VerifyOptions, type VerifyReport } from './verify.js';
 
 /** Options of VerifierLoop. */
 export interface VerifierLoopOptions extends VerifyOptions {
@@ -25,6 +27,12 @@ export interface VerifierLoopOptions extends VerifyOptions {
   /** Repair persistent differences after each run. Default false. */
   readonly repair?: boolean;
   readonly onReport?: (report: VerifyReport, repairs: readonly RepairResult[]) => void;
+  /**
+   * Records each run as an execution of `task` (its progress, duration and a summary of the
+   * report), under the task's lock, taken inside `lock`: a run whose task lock another
+   * holder has is skipped. Default: runs are not recorded.
+   */
+  readonly jobs?: { readonly runner: TaskRunner; readonly task: ScheduledTask };
   readonly logger?: Pick<Console, 'warn' | 'info'>;
 }
 
@@ -59,39 +67,64 @@ export class VerifierLoop {
 
   /**
    * One run now: verify, publish metrics, repair if enabled. `repair` overrides the `repair`
-   * option for this run (an operator's repair on demand). Undefined when skipped.
+   * option for this run (an operator's repair on demand); `trigger` says who asked, for the
+   * recorded execution (default: the schedule). Undefined when skipped.
    */
-  runOnce(options: { readonly repair?: boolean } = {}): Promise<VerifyReport | undefined> {
+  runOnce(options: { readonly repair?: boolean; readonly trigger?: RunTrigger } = {}): Promise<VerifyReport | undefined> {
     const repairing = options.repair ?? this.options.repair === true;
     // A run in progress that does not repair cannot answer a request to repair: run after it.
     if (this.running && repairing && !this.runningRepairs) return this.running.catch(() => undefined).then(() => this.runOnce(options));
     if (!this.running) {
       this.runningRepairs = repairing;
-      this.running = this.run(repairing).finally(() => (this.running = undefined));
+      this.running = this.run(repairing, options.trigger).finally(() => (this.running = undefined));
     }
     return this.running;
   }
 
-  private async run(repairing: boolean): Promise<VerifyReport | undefined> {
+  private async run(repairing: boolean, trigger: RunTrigger | undefined): Promise<VerifyReport | undefined> {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
-      // Repairing needs every persistent difference, not only those a report keeps.
-      const maxReported = this.options.maxReported ?? 1000;
-      const found = await verify(this.options.db, this.options.targets, { ...this.options, authoritative: stage.authoritative, ...(repairing ? { maxReported: Number.MAX_SAFE_INTEGER } : {}) });
-      const report = { ...found, differences: found.differences.slice(0, maxReported) };
-      this.options.metrics?.record(report);
-      const repairs =
-        repairing && found.differences.length > 0
-          ? await repair(found.differences, { authoritative: stage.authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
-          : [];
-      this.lastReport = report;
-      this.lastRepairs = repairs;
-      this.options.onReport?.(report, repairs);
-      return report;
+      const jobs = this.options.jobs;
+      if (!jobs) return this.verifyAndRepair(stage.authoritative, repairing, { progress: async () => {} });
+      const recorded = await jobs.runner.run(jobs.task, (context) => this.verifyAndRepair(stage.authoritative, repairing, context), { trigger, resultOf: (report) => runSummary(report, this.lastRepairs) });
+      return recorded.ran ? recorded.value : undefined;
     });
     if (!outcome) this.options.metrics?.runs.inc({ outcome: 'skipped' });
     return outcome;
+  }
+
+  private async verifyAndRepair(authoritative: Side, repairing: boolean, context: RunContext): Promise<VerifyReport> {
+    // Repairing needs every persistent difference, not only those a report keeps.
+    const maxReported = this.options.maxReported ?? 1000;
+    const found = await verify(this.options.db, this.options.targets, {
+      ...this.options,
+      authoritative,
+      ...(repairing ? { maxReported: Number.MAX_SAFE_INTEGER } : {}),
+      onProgress: this.progressTo(context, repairing ? 90 : 100),
+    });
+    const report = { ...found, differences: found.differences.slice(0, maxReported) };
+    this.options.metrics?.record(report);
+    const repairs =
+      repairing && found.differences.length > 0
+        ? await repair(found.differences, { authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
+        : [];
+    this.lastReport = report;
+    this.lastRepairs = repairs;
+    this.options.onReport?.(report, repairs);
+    return report;
+  }
+
+  /** verify's onProgress, also telling `context` how far the run got: entities' shares of rows checked, up to `upTo` percent. */
+  private progressTo(context: RunContext, upTo: number): NonNullable<VerifyOptions['onProgress']> {
+    const entities = this.options.targets.reduce((sum, target) => sum + Object.keys(target.catalog).length, 0);
+    const checked = new Map<string, number>();
+    return (event) => {
+      this.options.onProgress?.(event);
+      checked.set(`${event.store}.${event.entity}`, event.rows > 0 ? Math.min(1, event.rowsChecked / event.rows) : 1);
+      const done = [...checked.values()].reduce((sum, share) => sum + share, 0);
+      void context.progress((upTo * done) / Math.max(1, entities));
+    };
   }
 
   private schedule(): void {
@@ -109,4 +142,16 @@ export class VerifierLoop {
     }, interval + jitter);
     this.timer.unref();
   }
+}
+
+/** What an execution of the verifier keeps: the verdict and its figures, not the differences themselves. */
+function runSummary(report: VerifyReport, repairs: readonly RepairResult[]): object {
+  return {
+    consistent: report.consistent,
+    seconds: report.seconds,
+    persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0),
+    transientDifferences: report.entities.reduce((sum, entity) => sum + entity.transient, 0),
+    rowsMemory: report.entities.reduce((sum, entity) => sum + entity.rowsMemory, 0),
+    repairs: repairs.length,
+  };
 }

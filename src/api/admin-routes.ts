@@ -9,7 +9,7 @@ import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { adminTokenCheck } from './admin-auth.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { ApiError } from './errors.js';
-import { AUDIT_QUERY, GATE_QUERY, REASON_BODY, routeSchema, STAGE_BODY } from './schemas.js';
+import { AUDIT_QUERY, GATE_QUERY, JOBS_QUERY, REASON_BODY, routeSchema, STAGE_BODY } from './schemas.js';
 
 /** Who the flags file records as having changed the stage through this API. */
 export const ADMIN_PRINCIPAL = 'admin-token';
@@ -80,6 +80,10 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
 
       admin.get<{ Querystring: { limit?: number; action?: AuditAction; resourceType?: string } }>('/audit', { schema: routeSchema({ querystring: AUDIT_QUERY }) }, async (request) => ({
         events: await runtime.audit.list(request.query),
+      }));
+
+      admin.get<{ Querystring: { limit?: number; task?: string } }>('/jobs', { schema: routeSchema({ querystring: JOBS_QUERY }) }, async (request) => ({
+        executions: await runtime.jobs.listExecutions({ limit: request.query.limit, taskName: request.query.task }),
       }));
 
       admin.get('/differences', { schema: routeSchema({}) }, async () => {

@@ -8,6 +8,8 @@ import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { GateState } from '../dualwrite/stage-gate.js';
 import type { Stage } from '../ports/stage.js';
 import type { AuditAction, AuditEvent } from '../postgres/audit-log.js';
+import type { TaskExecution } from '../domain/scheduler.js';
+import type { ExecutionQuery } from '../ports/task-scheduler-store.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { RollbackSafety } from '../runtime/rollback-safety.js';
@@ -47,6 +49,8 @@ export interface AdminRuntime {
   rollbackSafety(): RollbackSafety;
   /** The audit trail, newest first. */
   readonly audit: { list(query?: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string }): Promise<AuditEvent[]> };
+  /** The background jobs' executions, newest first. */
+  readonly jobs: { listExecutions(query?: ExecutionQuery): Promise<TaskExecution[]> };
   readonly db: { query(text: string): Promise<unknown[]>; poolStats(): PoolStats };
   /** The registry /metrics renders, and the status page's history samples (getSingleMetric). */
   readonly metrics: { readonly registry: Pick<Registry, 'contentType' | 'metrics' | 'getSingleMetric'> };

@@ -89,6 +89,8 @@ export const GATE_QUERY = strictObject({ stage: enumOf(STAGES), percent: { type:
 
 export const AUDIT_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, action: text, resourceType: text }, []);
 
+export const JOBS_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, task: text }, []);
+
 // Responses.
 
 const projectRef = record({ ecosystem: text, name: text });

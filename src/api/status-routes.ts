@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { elapsedMs, executionSummary, type ExecutionState, type TriggerType } from '../domain/scheduler.js';
 import type { MigrationFlags } from '../ports/flags.js';
 import type { AuditAction } from '../postgres/audit-log.js';
 import { STAGES, type Stage } from '../ports/stage.js';
@@ -30,6 +31,8 @@ export const READ_SHIFT_STEPS = [10, 25, 50, 100] as const;
 
 /** Audit events the page lists, newest first. */
 const AUDIT_EVENTS_SHOWN = 20;
+/** Background job runs the page lists, newest first. */
+const JOBS_SHOWN = 20;
 
 /** Holds the page's credential; sent only to /status and below. */
 const COOKIE_NAME = 'dualwrite_status';
@@ -54,6 +57,8 @@ export interface StatusData {
   readonly history: StatusHistorySnapshot;
   /** The newest audit events; `unavailable` says why there are none when the trail could not be read. */
   readonly audit: { readonly events: readonly AuditRow[]; readonly unavailable?: string };
+  /** The newest background job runs (verifier, outbox replay rounds that did work, retention); `unavailable` says why there are none when they could not be read. */
+  readonly jobs: { readonly executions: readonly JobRow[]; readonly unavailable?: string };
 }
 
 export interface NextStep {
@@ -70,6 +75,21 @@ export interface EntityConsistency {
   readonly transientDifferences: number;
   readonly rowsMemory: number;
   readonly rowsPostgres: number;
+}
+
+export interface JobRow {
+  readonly id: string;
+  readonly task: string;
+  readonly state: ExecutionState;
+  readonly trigger: TriggerType;
+  readonly startedAt: string | null;
+  /** Its duration once ended, else how long it has run so far. */
+  readonly durationMs: number;
+  readonly progress: number;
+  /** One line: the error of a run that did not succeed, else its result. */
+  readonly summary: string;
+  /** Whether the stored result was cut at 64 KB. */
+  readonly resultTruncated: boolean;
 }
 
 export interface AuditRow {
@@ -140,7 +160,7 @@ export function statusRoutes(app: FastifyInstance, options: StatusRouteOptions):
 /** What the status page draws, now. */
 async function statusData(runtime: AdminRuntime, history: StatusHistory, log: FastifyBaseLogger): Promise<StatusData> {
   const next = nextStep(runtime.stage.current);
-  const [verdict, audit] = await Promise.all([next ? runtime.judge(next) : undefined, auditRows(runtime, log)]);
+  const [verdict, audit, jobs] = await Promise.all([next ? runtime.judge(next) : undefined, auditRows(runtime, log), jobRows(runtime, log)]);
   return {
     generatedAt: new Date().toISOString(),
     status: adminStatus(runtime),
@@ -156,27 +176,54 @@ async function statusData(runtime: AdminRuntime, history: StatusHistory, log: Fa
     })),
     history: history.snapshot(),
     audit,
+    jobs,
   };
 }
 
-/** The newest audit events as the page lists them; the rest of the page is shown when PostgreSQL cannot be read. */
+/** The newest audit events as the page lists them. */
 async function auditRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise<StatusData['audit']> {
+  const events = await readOrUnavailable('the audit trail', () => runtime.audit.list({ limit: AUDIT_EVENTS_SHOWN }), log);
+  if ('unavailable' in events) return { events: [], unavailable: events.unavailable };
+  return {
+    events: events.map((event) => ({
+      occurredAt: event.occurredAt,
+      action: event.action,
+      who: event.principal.username,
+      from: event.from ?? null,
+      to: event.to ?? null,
+      reason: event.reason ?? null,
+    })),
+  };
+}
+
+/** The newest background job runs as the page lists them. */
+async function jobRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise<StatusData['jobs']> {
+  const executions = await readOrUnavailable('the background jobs', () => runtime.jobs.listExecutions({ limit: JOBS_SHOWN }), log);
+  if ('unavailable' in executions) return { executions: [], unavailable: executions.unavailable };
+  const now = new Date().toISOString();
+  return {
+    executions: executions.map((execution) => ({
+      id: execution.id,
+      task: execution.taskName,
+      state: execution.state,
+      trigger: execution.triggerType,
+      startedAt: execution.startedAt,
+      durationMs: elapsedMs(execution, now),
+      progress: execution.progress,
+      summary: executionSummary(execution),
+      resultTruncated: execution.resultTruncated,
+    })),
+  };
+}
+
+/** What `read` gives, or why it could not be read; the rest of the page is shown when PostgreSQL cannot be read. */
+async function readOrUnavailable<T>(what: string, read: () => Promise<T[]>, log: FastifyBaseLogger): Promise<T[] | { readonly unavailable: string }> {
   try {
-    const events = await runtime.audit.list({ limit: AUDIT_EVENTS_SHOWN });
-    return {
-      events: events.map((event) => ({
-        occurredAt: event.occurredAt,
-        action: event.action,
-        who: event.principal.username,
-        from: event.from ?? null,
-        to: event.to ?? null,
-        reason: event.reason ?? null,
-      })),
-    };
+    return await read();
   } catch (error) {
     // The reason may name hosts: it goes to the log, not to the page.
-    log.warn({ err: error }, 'status page: the audit trail could not be read');
-    return { events: [], unavailable: 'the audit trail could not be read (PostgreSQL did not answer; see the log)' };
+    log.warn({ err: error }, `status page: ${what} could not be read`);
+    return { unavailable: `${what} could not be read (PostgreSQL did not answer; see the log)` };
   }
 }
 
@@ -299,6 +346,14 @@ const STATUS_PAGE_HTML = `<!doctype html>
       <figure class="chart" id="chart-errors"><figcaption>Error rate per side (%)</figcaption></figure>
       <figure class="chart" id="chart-reads"><figcaption>Reads per second by the side that answered</figcaption></figure>
     </div>
+  </section>
+  <section id="jobs" aria-labelledby="jobs-title">
+    <h2 id="jobs-title">Background jobs <small>(last ${JOBS_SHOWN} runs)</small></h2>
+    <p id="jobs-unavailable" class="problem" hidden></p>
+    <table>
+      <thead><tr><th>task</th><th>state</th><th>started</th><th>duration</th><th>progress</th><th>result</th></tr></thead>
+      <tbody id="jobs-rows"></tbody>
+    </table>
   </section>
   <section id="audit" aria-labelledby="audit-title">
     <h2 id="audit-title">Audit trail <small>(last ${AUDIT_EVENTS_SHOWN} events)</small></h2>

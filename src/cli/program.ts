@@ -4,6 +4,7 @@ import { addAuditCommand } from './commands/audit.js';
 import { addBackfillCommand } from './commands/backfill.js';
 import { addDbCommands } from './commands/db.js';
 import { addDemoCommand } from './commands/demo.js';
+import { addJobsCommand } from './commands/jobs.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addMigrateSqliteCommand } from './commands/migrate-sqlite.js';
 import { addOutboxCommands } from './commands/outbox.js';
@@ -48,6 +49,7 @@ export function buildProgram(run: Run): Command {
   addStatusCommand(program, run);
   addOutboxCommands(program, run);
   addAuditCommand(program, run);
+  addJobsCommand(program, run);
   addDbCommands(program, run);
   return program;
 }

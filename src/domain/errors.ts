@@ -35,15 +35,15 @@ export class ConflictError extends StoreError {
   }
 }
 
-/** A status change the lifecycle does not allow; nothing was written. */
+/** A state change a lifecycle does not allow (a task's status, a job execution's state); nothing was written. */
 export class TransitionError extends StoreError {
   constructor(
     readonly from: string,
     readonly to: string,
-    /** What moves, for the message. */
+    field = 'status',
     subject = 'a task',
   ) {
-    super(`status: cannot move ${subject} from ${from} to ${to}`, 'status');
+    super(`${field}: cannot move ${subject} from ${from} to ${to}`, field);
   }
 }
 

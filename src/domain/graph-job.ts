@@ -164,7 +164,7 @@ export function decideReplacement(
   assertObject('options', options);
   const status = oneOf('status', next.status, GRAPH_JOB_STATUSES);
   const expectedStatus = oneOf('expectedStatus', options.expectedStatus, GRAPH_JOB_STATUSES);
-  if (status !== expectedStatus && !NEXT_GRAPH_JOB_STATUSES[expectedStatus].includes(status)) throw new TransitionError(expectedStatus, status, 'a graph job');
+  if (status !== expectedStatus && !NEXT_GRAPH_JOB_STATUSES[expectedStatus].includes(status)) throw new TransitionError(expectedStatus, status, 'status', 'a graph job');
   return {
     next: {
       status,

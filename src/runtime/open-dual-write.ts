@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -6,6 +8,13 @@ import { saveLastKnownFlags } from '../../flags/last-known-flags.js';
 import { FlagSourceConflictError, parsePercent, parseStage } from '../../flags/migration-flags.js';
 import { openFlags } from '../../flags/open-flags.js';
 import { ValidationError } from '../domain/errors.js';
+import { validateScheduledTasks, type ScheduledTask } from '../domain/scheduler.js';
+import { randomIds, systemClock, type Clock, type IdGenerator } from '../domain/time.js';
+import { PostgresTaskSchedulerStore } from '../postgres/postgres-task-scheduler-store.js';
+import type { TaskSchedulerStore } from '../ports/task-scheduler-store.js';
+import { purgeOldJobs } from '../scheduler/job-retention.js';
+import { TaskRunner } from '../scheduler/task-runner.js';
+import { RecordedOutboxReplayer } from './recorded-replayer.js';
 import type { WriteContext } from '../domain/graph.js';
 import type { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
 import type { MemoryGraphStore } from '../memory/memory-graph-store.js';
@@ -35,7 +44,7 @@ import { DualWriteMetrics } from '../dualwrite/metrics.js';
 import { errorText, Mirror, type MirrorOptions } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
 import { RedisOutbox } from '../dualwrite/redis-outbox.js';
-import { OutboxReplayer, type ReplayerOptions } from '../dualwrite/replayer.js';
+import type { OutboxReplayer, ReplayerOptions } from '../dualwrite/replayer.js';
 import { ShadowReads, type ShadowOptions } from '../dualwrite/shadow.js';
 import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
 import { STAGE_POLICIES, type Side } from '../ports/stage.js';
@@ -131,6 +140,13 @@ export interface DualWriteRuntimeOptions {
    * its threshold over the window (default 60 s). Default: DUALWRITE_AUTO_RETREAT (off).
    */
   readonly autoRetreat?: boolean | (Partial<RetreatThresholds> & { readonly windowMs?: number; readonly checkMs?: number });
+  /**
+   * The background jobs' record: each verifier run, each outbox replay round that did work
+   * and each daily retention run is an execution under a task lock. Default: kept in
+   * PostgreSQL (task_executions, task_locks), times from the system clock, random ids,
+   * locks of 30 s renewed every 10 s.
+   */
+  readonly jobs?: { readonly store?: TaskSchedulerStore; readonly clock?: Clock; readonly ids?: IdGenerator; readonly lockTtlMs?: number };
 }
 
 /** Who asks for an operator action and why; the principal is a name (e.g. "admin-token") or a full Principal. */
@@ -200,6 +216,8 @@ export interface DualWriteRuntime {
   readonly verifierMetrics: VerifierMetrics;
   /** The background verifier (started unless disabled). */
   readonly verifier: VerifierLoop;
+  /** The background jobs' executions and locks (`listExecutions()`: the newest runs first). */
+  readonly jobs: TaskSchedulerStore;
   /**
    * Brings PostgreSQL level with memory after memory-only ran (when PostgreSQL-reading
    * stages are refused): backfills, replays the outbox, verifies, repairs what differs and, once a verification
@@ -262,11 +280,19 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
 
   const db = isExecutor(options.db) ? options.db : (await openDatabase(databaseOf(options.db, config, options.env ?? process.env))).db;
   if (!isExecutor(options.db)) opened.push(() => db.close());
+  // This process, as the runtime lease and the background jobs' locks and executions name it.
+  const holder = (options.lease !== false && options.lease?.holder) || `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   if (options.lease !== false) {
-    const lease = new RuntimeLease(db, { ...options.lease, logger });
+    const lease = new RuntimeLease(db, { ...options.lease, holder, logger });
     await lease.acquire();
     opened.push(() => lease.release());
   }
+  const jobStore = options.jobs?.store ?? new PostgresTaskSchedulerStore(db);
+  const jobClock = options.jobs?.clock ?? systemClock;
+  const jobs = new TaskRunner({ store: jobStore, holderId: holder, clock: jobClock, ids: options.jobs?.ids ?? randomIds, lockTtlMs: options.jobs?.lockTtlMs, logger });
+  opened.push(() => jobs.stop());
+  // Holding the runtime lease, this is the only live runtime on the database: whatever another holder left running was abandoned.
+  await interruptAbandoned(jobStore, jobClock.now(), holder, options.lease !== false, logger);
   metrics.source('pool', () => db.poolStats());
   // Under a 1 s scrape interval's default timeout, so a silent PostgreSQL reads as down rather than failing the scrape.
   metrics.source('server', () => serverHealthWithin(db, 900));
@@ -344,7 +370,8 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     logger,
   });
   await mirror.loadJournaled();
-  const replayer = new OutboxReplayer(box, mirror, { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger });
+  const backgroundJobs = backgroundTasks(options, config);
+  const replayer = new RecordedOutboxReplayer(box, mirror, { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger }, { runner: jobs, task: backgroundJobs.replay, logger });
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
   const lastFlagsPath = options.flags ? undefined : config.flags.lastFlagsPath;
   let saving = Promise.resolve();
@@ -393,6 +420,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       return policy.mirror ? { authoritative: policy.authoritative } : null;
     },
     logger,
+    jobs: { runner: jobs, task: backgroundJobs.verifier },
     ...verifierOptions,
     onReport: (report, repairs) => {
       verifierOptions.onReport?.(report, repairs);
@@ -400,6 +428,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
   });
   if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
+  jobs.every(backgroundJobs.retention, () => purgeOldJobs(jobStore, jobClock.now()));
   const thresholds: EvidenceThresholds = { ...DEFAULT_EVIDENCE_THRESHOLDS, ...options.evidence };
   const evidenceWindow = new EvidenceWindow({ registry, windowMs: options.evidence?.windowMs });
   evidenceWindow.start();
@@ -463,6 +492,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     metrics,
     verifierMetrics,
     verifier,
+    jobs: jobStore,
     audit: auditLog,
     autoRetreat,
     rollbackSafety() {
@@ -487,7 +517,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     async verifyNow(request) {
       verifyRequest = changeRequest(request);
       try {
-        return await verifier.runOnce({ repair: request.repair });
+        return await verifier.runOnce({ repair: request.repair, trigger: { type: 'manual', by: verifyRequest.principal.username } });
       } finally {
         verifyRequest = undefined;
       }
@@ -550,6 +580,40 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
   };
   return builtIn(runtime, { graph: graph?.dual, tasks: tasks?.dual }, 'runtime') as DualWriteRuntime;
+}
+
+/** The handler types of the runtime's background tasks. */
+const JOB_TYPES = ['verify', 'outbox.replay', 'jobs.retention'];
+
+/** The runtime's background tasks, validated: the verifier, outbox replay rounds and the daily retention of the jobs' own record. */
+function backgroundTasks(options: DualWriteRuntimeOptions, config: DualWriteConfig): { readonly verifier: ScheduledTask; readonly replay: ScheduledTask; readonly retention: ScheduledTask } {
+  const verifyIntervalMs = options.verifier?.intervalMs ?? config.verifyIntervalMs;
+  const [verifier, replay, retention] = validateScheduledTasks(
+    [
+      {
+        name: 'verifier',
+        type: 'verify',
+        description: 'compare memory with PostgreSQL (and repair when DUALWRITE_REPAIR=true)',
+        isRecurring: verifyIntervalMs > 0,
+        ...(verifyIntervalMs > 0 ? { intervalMs: verifyIntervalMs } : {}),
+        enabled: options.verifier?.enabled !== false && verifyIntervalMs > 0,
+      },
+      { name: 'outbox.replay', type: 'outbox.replay', description: 'outbox replay rounds that replayed or dead-lettered entries', intervalMs: options.replayer?.intervalMs ?? 1000 },
+      { name: 'jobs.retention', type: 'jobs.retention', description: 'delete executions ended 90 days ago and locks released or expired 7 days ago', intervalMs: 86_400_000, maxDurationSeconds: 600 },
+    ],
+    JOB_TYPES,
+  );
+  return { verifier: verifier!, replay: replay!, retention: retention! };
+}
+
+/** Marks what a stopped process left running as interrupted; a database that does not answer now leaves that to the next start. */
+async function interruptAbandoned(store: TaskSchedulerStore, at: string, holderId: string, everyOtherHolder: boolean, logger: Pick<Console, 'warn'>): Promise<void> {
+  try {
+    const interrupted = await store.interruptAbandoned(at, { holderId, everyOtherHolder });
+    if (interrupted.length > 0) logger.warn(`dualwrite: ${interrupted.length} background job runs of a stopped process were marked interrupted (${[...new Set(interrupted.map((e) => e.taskName))].join(', ')})`);
+  } catch (error) {
+    logger.warn(`dualwrite: could not mark the background job runs of a stopped process interrupted: ${errorText(error)}`);
+  }
 }
 
 /** The figures the automatic retreat judges: a window of its own over the last `windowMs` (default 60 s), sampled every 5 s. */

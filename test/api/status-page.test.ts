@@ -190,6 +190,42 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       120_000,
     );
 
+    /** A process with one recorded background job run: a verification an operator asked for. */
+    const openWithJobRun = async () => {
+      const h = await open();
+      expect((await h.call('PUT', '/projects/npm/react', { body: { description: 'UI' } })).status).toBe(200);
+      expect((await h.call('POST', '/admin/verify', { token: ADMIN_TOKEN, body: { reason: 'a recorded run' } })).status).toBe(200);
+      return h;
+    };
+
+    it('GET /status/data lists the background job runs, newest first', async () => {
+      const h = await openWithJobRun();
+      const data: StatusData = (await h.call('GET', '/status/data', { token: STATUS_TOKEN })).body;
+      // Runs of earlier tests on this database are listed too: the newest is this one.
+      const runs = await h.rt.jobs.listExecutions({ limit: 20 });
+      expect(data.jobs.executions.map((row) => row.id)).toEqual(runs.map((run) => run.id));
+      expect(data.jobs.executions[0]).toEqual({ id: runs[0]!.id, task: 'verifier', state: 'success', trigger: 'manual', startedAt: runs[0]!.startedAt, durationMs: runs[0]!.durationMs, progress: 100, summary: expect.stringMatching(/^\{"consistent":true,/), resultTruncated: false });
+    });
+
+    it.skipIf(chromiumMissing !== undefined)(
+      'draws the background job runs in the "Background jobs" table',
+      async () => {
+        const h = await openWithJobRun();
+        const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+        api.defer(() => browser.close());
+        const page = await browser.newPage();
+        await page.goto(`${h.url}/status?token=${STATUS_TOKEN}`);
+        await page.waitForFunction('document.documentElement.dataset.renderedAt !== undefined');
+        expect(await page.textContent('#jobs-title')).toBe('Background jobs (last 20 runs)');
+        const cells = await page.locator('#jobs-rows tr[data-task="verifier"] td').allTextContents();
+        expect(cells.slice(0, 2)).toEqual(['verifier (manual)', 'success']);
+        expect(cells[3]).toMatch(/^\d+(\.\d)? m?s$/);
+        expect(cells[4]).toBe('100%');
+        expect(cells[5]).toContain('"consistent":true');
+      },
+      120_000,
+    );
+
     it('GET /status/data: the stage, the gate on the next step, consistency per entity, history and the audit trail', async () => {
       const h = await open();
       await rollOut(h);

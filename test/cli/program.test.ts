@@ -6,7 +6,7 @@ import { runCli } from './cli-harness.js';
 
 /** What every command shares, needing no server: help, the version, usage errors (exit 2). */
 describe('dualwrite command line', () => {
-  const COMMANDS = ['serve', 'migrate', 'demo', 'backfill', 'verify', 'repair', 'stage', 'stage show', 'stage set', 'stage gate', 'rollback', 'status', 'outbox', 'outbox show', 'outbox replay', 'audit', 'resync', 'migrate-sqlite'];
+  const COMMANDS = ['serve', 'migrate', 'demo', 'backfill', 'verify', 'repair', 'stage', 'stage show', 'stage set', 'stage gate', 'rollback', 'status', 'outbox', 'outbox show', 'outbox replay', 'audit', 'jobs', 'resync', 'migrate-sqlite'];
 
   it('--help lists the commands, the environment and the exit codes', async () => {
     const help = await runCli(['--help']);

@@ -63,6 +63,7 @@
     renderNow(data.status);
     renderConsistency(data.status.lastVerification, data.consistency);
     renderCharts(data.history);
+    renderJobs(data.jobs);
     renderAudit(data.audit);
     byId('updated').textContent = `updated ${time(data.generatedAt)}, every ${REFRESH_MS / 1000} s`;
     // Tests wait for this: the page has drawn figures from this answer.
@@ -227,6 +228,30 @@
   function isolatedPoints(plot, seriesIndex) {
     const values = plot.data[seriesIndex];
     return values.flatMap((value, index) => (value != null && values[index - 1] == null && values[index + 1] == null ? [index] : []));
+  }
+
+  const seconds = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+  function renderJobs(jobs) {
+    const unavailable = byId('jobs-unavailable');
+    unavailable.hidden = !jobs.unavailable;
+    unavailable.textContent = jobs.unavailable ?? '';
+    const failed = new Set(['failure', 'timeout', 'interrupted']);
+    byId('jobs-rows').replaceChildren(
+      ...jobs.executions.map((run) =>
+        element(
+          'tr',
+          { class: failed.has(run.state) ? 'failed' : '', 'data-task': run.task, 'data-state': run.state },
+          element('td', {}, run.trigger === 'manual' ? `${run.task} (manual)` : run.task),
+          element('td', {}, run.state),
+          element('td', { class: 'nowrap' }, run.startedAt ? time(run.startedAt) : ''),
+          element('td', { class: 'number' }, seconds(run.durationMs)),
+          element('td', { class: 'number' }, `${run.progress}%`),
+          element('td', {}, run.resultTruncated ? `${run.summary} (cut at 64 KB)` : run.summary),
+        ),
+      ),
+    );
+    if (jobs.executions.length === 0 && !jobs.unavailable) byId('jobs-rows').replaceChildren(element('tr', {}, element('td', { colspan: '6' }, 'No runs yet.')));
   }
 
   function renderAudit(audit) {
