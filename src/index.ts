@@ -73,3 +73,28 @@ export { backfill, backfillStore, type BackfillOptions, type BackfillReport, typ
 export { verifyTarget, type VerifyTarget, type AnyTarget } from '../verifier/verify-target.js';
 export { VerifierLoop, type VerifierLoopOptions } from '../verifier/verifier-loop.js';
 export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';
+
+// The other migrations, each an opt-in store definition (not among BUILT_IN_STORES).
+// Graph jobs: tenant-isolated build and overlay jobs with compare-and-set and event logs.
+export type { GraphJobStore } from './ports/graph-job-store.js';
+export { GRAPH_JOB_KINDS, GRAPH_JOB_STATUSES, NEXT_GRAPH_JOB_STATUSES, type GraphJob, type GraphJobEvent, type GraphJobInput, type GraphJobReplacement, type GraphJobReplaceOptions, type GraphJobEventInput, type GraphJobListQuery, type GraphJobEventQuery, type GraphJobKind, type GraphJobStatus, type GraphJobRecords } from './domain/graph-job.js';
+export { GRAPH_JOB_DEFINITION } from './stores/graph-job-store-definition.js';
+export { MemoryGraphJobStore } from './memory/memory-graph-job-store.js';
+export { PostgresGraphJobStore } from './postgres/postgres-graph-job-store.js';
+// Dispatch: the dispatch app's SQLite database as the old side.
+export { DISPATCH_DEFINITION } from './stores/dispatch-store-definition.js';
+export type { DispatchStore } from './ports/dispatch-store.js';
+export { DISPATCH_STATUSES, type DispatchStatus, type DispatchTask, type DispatchTaskInput, type DispatchClaim, type DispatchTaskPatch, type DispatchUpdateOptions, type DispatchUpdateResult, type DispatchTaskQuery } from './domain/dispatch-task.js';
+export { DISPATCH_TABLES, type DispatchRecords, type FileLock, type DispatchNode, type DispatchEvent, type NodeReputation, type PeerValidation } from './domain/dispatch-records.js';
+export { SqliteDispatchStore } from './sqlite/sqlite-dispatch-store.js';
+export { PostgresDispatchStore } from './postgres/postgres-dispatch-store.js';
+export { openDispatchDatabase, SqliteUnavailableError } from './sqlite/better-sqlite3.js';
+export { InvalidRowError } from './sqlite/sqlite-table.js';
+export { migrateSqlite, type MigrateSqliteOptions, type MigrateSqliteReport, type InvalidCell, type TableMigration } from './sqlite/migrate-sqlite.js';
+
+// Background jobs: scheduled tasks run as recorded executions under fenced task locks.
+export { EXECUTION_STATES, EXECUTION_TRANSITIONS, LOCK_STATES, MAX_RESULT_BYTES, validateScheduledTasks, type ScheduledTask, type ScheduledTaskInput, type TaskExecution, type TaskLock, type ExecutionState, type LockState } from './domain/scheduler.js';
+export type { TaskSchedulerStore, ExecutionQuery } from './ports/task-scheduler-store.js';
+export { MemoryTaskSchedulerStore } from './memory/memory-task-scheduler-store.js';
+export { PostgresTaskSchedulerStore } from './postgres/postgres-task-scheduler-store.js';
+export { TaskRunner, type TaskRunnerOptions, type RunContext, type RunTrigger } from './scheduler/task-runner.js';

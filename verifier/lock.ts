@@ -25,7 +25,8 @@ export class AdvisoryLock implements VerifierLock {
     try {
       if (this.db.engine === 'pglite') return await work();
       return await this.db.transaction(async (tx) => {
-        const [row] = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [LOCK_NAME]);
+        // Per schema: replicas share dualwrite's tables; deployments in other schemas of the database do not.
+        const [row] = await tx.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1 || ':' || current_schema())) AS locked", [LOCK_NAME]);
         return row!.locked ? work() : undefined;
       });
     } finally {

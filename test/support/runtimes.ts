@@ -26,6 +26,8 @@ export interface TestRuntimeOptions {
   readonly shadow?: DualWriteRuntimeOptions['shadow'];
   readonly transitions?: DualWriteRuntimeOptions['stage'];
   readonly lease?: DualWriteRuntimeOptions['lease'];
+  /** Where background job runs are recorded. Default: the runtime's (PostgreSQL). */
+  readonly jobs?: DualWriteRuntimeOptions['jobs'];
   /** An outbox to use (kept open by its owner), as a restarted process finds its journal. Default: a new FileOutbox. */
   readonly outbox?: Outbox;
   /** The stores to wrap. Default: the built-in GraphStore and AgentTaskStore. */
@@ -84,6 +86,7 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       shadow: options.shadow,
       stage: options.transitions,
       lease: options.lease,
+      jobs: options.jobs,
       stores: options.stores,
       memory: options.memory,
       verifier: { ...options.verifier, enabled: false },

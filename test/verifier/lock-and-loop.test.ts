@@ -104,8 +104,11 @@ for (const factory of availableBackends(['postgres'])) {
   describe(`AdvisoryLock on ${factory.name}`, () => {
     const backend = useBackend(factory);
     let second: PgPoolExecutor;
-    beforeAll(() => {
-      second = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 2, maxOverflow: 0, minSize: 0 });
+    let schema: string;
+    beforeAll(async () => {
+      // A second replica: another pool on the same schema (the lock is per schema).
+      [{ schema }] = (await backend.current.db!.query<{ schema: string }>('SELECT current_schema() AS schema')) as [{ schema: string }];
+      second = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
     });
     afterAll(async () => {
       await second?.close();
@@ -115,6 +118,16 @@ for (const factory of availableBackends(['postgres'])) {
       await expectExclusive(new AdvisoryLock(backend.current.db!), new AdvisoryLock(second));
       // And the other way round.
       await expectExclusive(new AdvisoryLock(second), new AdvisoryLock(backend.current.db!));
+    });
+
+    it('does not keep a deployment in another schema of the database waiting', async () => {
+      const elsewhere = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 1, maxOverflow: 0, minSize: 0 });
+      try {
+        const ran = await new AdvisoryLock(backend.current.db!).tryRun(() => new AdvisoryLock(elsewhere).tryRun(async () => 'ran elsewhere'));
+        expect(ran).toBe('ran elsewhere');
+      } finally {
+        await elsewhere.close();
+      }
     });
 
     it('is released when the work throws', async () => {
@@ -132,7 +145,7 @@ for (const factory of availableBackends(['postgres'])) {
       });
       await acquired.promise;
       const advisory = async () =>
-        Number((await second.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('dualwrite.verifier')::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`))[0]!.n);
+        Number((await second.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('dualwrite.verifier:' || $1)::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [schema]))[0]!.n);
       expect(await advisory()).toBe(1);
       release.open();
       await held;
