@@ -1,0 +1,24 @@
+import { benchBackfill } from './backfill.bench.js';
+import { benchBulkIndex } from './bulk-index.bench.js';
+import { benchMirroredWrites, benchReadOverhead, type BenchOptions, type BenchResult } from './dualwrite.bench.js';
+import { benchFaults } from './faults.bench.js';
+import { benchFuzz } from './fuzz.bench.js';
+import { benchHttp } from './http.bench.js';
+import { benchTaskCas } from './task-cas.bench.js';
+import { benchTransition } from './transition.bench.js';
+import { benchRows, benchVerify } from './verify.bench.js';
+
+/** Every bench `npm run bench` knows, by name, each at its full size or (options.small) at a size that finishes in seconds. */
+export const BENCHES: Record<string, (options: BenchOptions) => Promise<BenchResult | string>> = {
+  'read-overhead': ({ small }) => (small ? benchReadOverhead(1000, 10_000) : benchReadOverhead()),
+  'mirrored-writes': ({ small }) => benchMirroredWrites(small ? 500 : undefined),
+  verify: ({ small }) => benchVerify(small ? 1000 : benchRows()),
+  backfill: ({ small }) => benchBackfill(small ? 1000 : benchRows()),
+  fuzz: ({ small }) => benchFuzz(small ? 2 : undefined),
+  transition: ({ small }) => benchTransition(small ? { transitions: 2, steadyMs: 300, betweenMs: 100 } : undefined),
+  faults: ({ small }) => benchFaults(small ? { outageSeconds: 2, killedWrites: 2000, warmUpMs: 500 } : undefined),
+  http: (options) => benchHttp(options),
+  'bulk-index': ({ small }) => benchBulkIndex(small ? { projects: 300 } : undefined),
+  'task-cas': ({ small }) => benchTaskCas(small ? { tasks: 96 } : undefined),
+};
+
