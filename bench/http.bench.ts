@@ -10,6 +10,7 @@ import { serve } from '../src/api/serve.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
+import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import type { Stage } from '../src/ports/stage.js';
 import { withBenchSchema } from './bench-database.js';
 import { verifiedDifferences } from './bench-runtime.js';
@@ -74,18 +75,29 @@ export async function benchHttp(options: BenchOptions): Promise<BenchResult | st
   const size = options.small ? SMALL : FULL;
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-http-'));
   try {
-    return options.long ? await sustained(size, dir) : await throughput(size, dir);
+    return await withBenchSchema('dw_bench_http', async (db) => {
+      const [{ schema }] = (await db.query<{ schema: string }>('SELECT current_schema() AS schema')) as [{ schema: string }];
+      const database: BenchDatabase = { db, schema, dir };
+      return options.long ? await sustained(size, database) : await throughput(size, database);
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function throughput(size: HttpBenchSize, dir: string): Promise<BenchResult> {
+/** The bench's schema (emptied before each scenario) and a folder for the runtimes' files. */
+interface BenchDatabase {
+  readonly db: PgPoolExecutor;
+  readonly schema: string;
+  readonly dir: string;
+}
+
+async function throughput(size: HttpBenchSize, database: BenchDatabase): Promise<BenchResult> {
   const settings = { connections: size.connections, seconds: size.seconds, warmUpSeconds: size.warmUpSeconds, rounds: 1, overallRate: 0, seed: size.seed };
   const measured: [Scenario, Served][] = [];
   for (const [index, scenario] of [BASELINE, ...SCENARIOS].entries()) {
     console.log(`  http: ${scenario.label} ...`);
-    measured.push([scenario, await serveUnderLoad(scenario, dir, { ...settings, runTag: runTag(index) })]);
+    measured.push([scenario, await serveUnderLoad(scenario, database, { ...settings, runTag: runTag(index) })]);
   }
   const baseline = measured[0]![1].rounds[0]!;
   const rows: string[][] = [];
@@ -127,10 +139,10 @@ async function throughput(size: HttpBenchSize, dir: string): Promise<BenchResult
   };
 }
 
-async function sustained(size: HttpBenchSize, dir: string): Promise<BenchResult> {
+async function sustained(size: HttpBenchSize, database: BenchDatabase): Promise<BenchResult> {
   const settings = { connections: 50, seconds: size.sustainedRoundSeconds, warmUpSeconds: 0, rounds: size.sustainedRounds, overallRate: SUSTAINED_RATE, seed: size.seed, runTag: runTag(0) };
   console.log(`  http: ${SUSTAINED.label} at ${format(SUSTAINED_RATE)} req/s for ${size.sustainedRounds} x ${size.sustainedRoundSeconds} s ...`);
-  const served = await serveUnderLoad(SUSTAINED, dir, settings, (round, index) =>
+  const served = await serveUnderLoad(SUSTAINED, database, settings, (round, index) =>
     console.log(`  ${index + 1}: ${format(round.perSecond)} req/s, p99 ${round.p99Ms.toFixed(1)} ms, errors ${round.errors}, non-2xx ${round.non2xx}`),
   );
   const rows = served.rounds.map((round, index) => [String(index + 1), format(round.perSecond), round.p50Ms.toFixed(1), round.p99Ms.toFixed(1), String(round.errors), String(round.non2xx)]);
@@ -160,7 +172,7 @@ function againstTargets(round: LoadRound): string {
 }
 
 /** The API as `scenario` serves it, seeded, under the load of `settings`, verified afterwards. */
-async function serveUnderLoad(scenario: Scenario, dir: string, settings: Omit<LoadSettings, 'url'>, onRound?: (round: LoadRound, index: number) => void): Promise<Served> {
+async function serveUnderLoad(scenario: Scenario, { db, schema, dir }: BenchDatabase, settings: Omit<LoadSettings, 'url'>, onRound?: (round: LoadRound, index: number) => void): Promise<Served> {
   // Warnings only: per-request info lines would measure the logger.
   const logger = pino({ level: 'warn' });
   if (scenario.stage === undefined) {
@@ -175,22 +187,20 @@ async function serveUnderLoad(scenario: Scenario, dir: string, settings: Omit<Lo
       await app.close();
     }
   }
-  return withBenchSchema(`dw_bench_http_${scenario.key.replaceAll('-', '_')}`, async (db) => {
-    const [{ schema }] = (await db.query<{ schema: string }>('SELECT current_schema() AS schema')) as [{ schema: string }];
-    const served = await serve({ env: serveEnv(scenario, schema, dir), port: 0, host: '127.0.0.1', logger });
-    try {
-      const problems: string[] = [];
-      const inForce = served.runtime.stage.current;
-      if (inForce.stage !== scenario.stage || (scenario.readPercent ?? 0) !== inForce.readPercent) problems.push(`asked for ${scenario.stage} ${scenario.readPercent ?? 0}%, ${inForce.stage} ${inForce.readPercent}% is in force`);
-      await seedStores(served.runtime.graph, served.runtime.tasks, settings.seed);
-      const rounds = await load({ ...settings, url: served.url }, onRound);
-      const differences = await verifiedDifferences(served.runtime);
-      if (differences) problems.push(`verify found ${differences} records differing between memory and PostgreSQL`);
-      return { rounds, differences, problems: [...problems, ...rejected(rounds)] };
-    } finally {
-      await served.close();
-    }
-  });
+  await db.query('TRUNCATE projects, project_dependencies, contributors, assets, contributions, agent_tasks CASCADE');
+  const served = await serve({ env: serveEnv(scenario, schema, dir), port: 0, host: '127.0.0.1', logger });
+  try {
+    const problems: string[] = [];
+    const inForce = served.runtime.stage.current;
+    if (inForce.stage !== scenario.stage || (scenario.readPercent ?? 0) !== inForce.readPercent) problems.push(`asked for ${scenario.stage} ${scenario.readPercent ?? 0}%, ${inForce.stage} ${inForce.readPercent}% is in force`);
+    await seedStores(served.runtime.graph, served.runtime.tasks, settings.seed);
+    const rounds = await load({ ...settings, url: served.url }, onRound);
+    const differences = await verifiedDifferences(served.runtime);
+    if (differences) problems.push(`verify found ${differences} records differing between memory and PostgreSQL`);
+    return { rounds, differences, problems: [...problems, ...rejected(rounds)] };
+  } finally {
+    await served.close();
+  }
 }
 
 /** The environment serve() reads: DATABASE_URL and POSTGRES_* as given, the stage and mirror of `scenario`, files in `dir`, no background verifier. */
