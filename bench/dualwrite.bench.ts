@@ -23,6 +23,16 @@ export interface BenchResult {
   readonly rows: (string | number)[][];
   readonly headers: string[];
   readonly summary: Record<string, number>;
+  /** What the bench's own correctness checks found wrong (not timings); any makes the run exit 1. */
+  readonly failures?: readonly string[];
+}
+
+/** How `npm run bench` was asked to run the benches. */
+export interface BenchOptions {
+  /** A size that finishes in seconds (CI proves the benches run; the figures mean nothing). */
+  readonly small: boolean;
+  /** The benches that have one run their sustained-load variant instead (http: a fixed rate for 10 minutes). */
+  readonly long: boolean;
 }
 
 /**

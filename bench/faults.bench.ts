@@ -18,7 +18,17 @@ import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js';
 import { withBenchSchema } from './bench-database.js';
 import type { BenchResult } from './dualwrite.bench.js';
 
-const OUTAGE_SECONDS = Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30);
+/** How long the faults bench runs. */
+export interface FaultsBenchSize {
+  /** How long PostgreSQL is gone in each outage. Default DUALWRITE_FAULT_OUTAGE_SECONDS, else 30. */
+  readonly outageSeconds: number;
+  /** Writes the SIGKILLed child is asked for (killed at half). Default 20000. */
+  readonly killedWrites: number;
+  /** Steady writing before each outage. Default 2000 ms. */
+  readonly warmUpMs: number;
+  /** Whether the rows that SIGKILL a private PostgreSQL cluster run (when one can be made; each makes a cluster). Default true. */
+  readonly killServer: boolean;
+}
 /** Only these rows, by summary name (e.g. outage.async,sigkill), to profile one; default all. */
 const ONLY = process.env.DUALWRITE_FAULTS_ONLY?.split(',').filter(Boolean);
 const wanted = (name: string) => !ONLY || ONLY.includes(name);
@@ -35,7 +45,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * write, acknowledged writes lost, how far the outbox grew and how long after PostgreSQL
  * answered again the sides were equal.
  */
-export async function benchFaults(): Promise<BenchResult | string> {
+export async function benchFaults(
+  size: FaultsBenchSize = { outageSeconds: Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30), killedWrites: 20_000, warmUpMs: 2000, killServer: true },
+): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
@@ -44,15 +56,15 @@ export async function benchFaults(): Promise<BenchResult | string> {
     { mode: 'async', redis: false, fault: 'cut' },
     { mode: 'sync', redis: true, fault: 'cut' },
   ];
-  const privateCluster = privatePostgresUnavailable();
+  const privateCluster = size.killServer ? privatePostgresUnavailable() : 'not asked for at this size';
   if (privateCluster) console.log(`  skipping the PostgreSQL SIGKILL rows: ${privateCluster}`);
   else outages.push({ mode: 'sync', redis: false, fault: 'server-killed' }, { mode: 'async', redis: false, fault: 'server-killed' });
   for (const { mode, redis, fault } of outages) {
     const name = `outage.${mode}${redis ? '.redis' : ''}${fault === 'cut' ? '' : '.killed'}`;
     if (!wanted(name)) continue;
-    const outage = fault === 'cut' ? await cutUnderLoad(mode, redis) : await serverKilledUnderLoad(mode);
+    const outage = fault === 'cut' ? await cutUnderLoad(mode, redis, size) : await serverKilledUnderLoad(mode, size);
     const how = fault === 'cut' ? 'PostgreSQL cut off' : 'PostgreSQL SIGKILLed (private cluster), restarted after';
-    const what = `${how} ${OUTAGE_SECONDS} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
+    const what = `${how} ${size.outageSeconds} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
     rows.push([what, String(outage.callerErrors), outage.slowestMs.toFixed(0), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
     summary[`${name}.drainSeconds`] = outage.drainSeconds;
     summary[`${name}.lost`] = outage.lost;
@@ -60,7 +72,7 @@ export async function benchFaults(): Promise<BenchResult | string> {
   }
   for (const cut of [false, true]) {
     if (!wanted(`sigkill${cut ? '.cut' : ''}`)) continue;
-    const killed = await killWhileWriting(cut);
+    const killed = await killWhileWriting(cut, size.killedWrites);
     rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
     summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
   }
@@ -91,33 +103,33 @@ interface Fault {
 }
 
 /**
- * PostgreSQL cut off through a TCP proxy for OUTAGE_SECONDS under steady load. With
+ * PostgreSQL cut off through a TCP proxy for `size.outageSeconds` under steady load. With
  * `redis`, the outbox is a private redis-server's stream, killed for the middle third of
  * the outage and restarted.
  */
-function cutUnderLoad(mode: MirrorMode, redis: boolean) {
+function cutUnderLoad(mode: MirrorMode, redis: boolean, size: FaultsBenchSize) {
   return withBenchSchema(`dw_faults_${mode}${redis ? '_redis' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
       const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
-      return outageUnderLoad(mode, redis, { url, schema }, { begin: () => proxy.cut(), end: () => proxy.restore() });
+      return outageUnderLoad(mode, redis, size, { url, schema }, { begin: () => proxy.cut(), end: () => proxy.restore() });
     }),
   );
 }
 
-/** A private PostgreSQL cluster's postmaster and backends SIGKILLed under load, started again (crash recovery) OUTAGE_SECONDS later. */
-async function serverKilledUnderLoad(mode: MirrorMode) {
+/** A private PostgreSQL cluster's postmaster and backends SIGKILLed under load, started again (crash recovery) `size.outageSeconds` later. */
+async function serverKilledUnderLoad(mode: MirrorMode, size: FaultsBenchSize) {
   const server = await startPrivatePostgres('dwbench');
   try {
     const setup = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: server.url }), minSize: 0 });
     await migrate(setup, await loadMigrations());
     await setup.close();
-    return await outageUnderLoad(mode, false, { url: server.url }, { begin: () => server.kill(), end: () => server.start() });
+    return await outageUnderLoad(mode, false, size, { url: server.url }, { begin: () => server.kill(), end: () => server.start() });
   } finally {
     await server.drop();
   }
 }
 
-async function outageUnderLoad(mode: MirrorMode, redis: boolean, target: { url: string; schema?: string }, fault: Fault) {
+async function outageUnderLoad(mode: MirrorMode, redis: boolean, { outageSeconds, warmUpMs }: FaultsBenchSize, target: { url: string; schema?: string }, fault: Fault) {
   const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
   const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: target.url }), schema: target.schema, minSize: 0, connectTimeoutMs: 1000 });
   const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
@@ -152,15 +164,15 @@ async function outageUnderLoad(mode: MirrorMode, redis: boolean, target: { url: 
       }
     });
     const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
-    await sleep(2000);
+    await sleep(warmUpMs);
     await fault.begin();
     progress('PostgreSQL gone');
-    for (let second = 0; second < OUTAGE_SECONDS; second++) {
-      if (privateRedis && second === Math.floor(OUTAGE_SECONDS / 3)) {
+    for (let second = 0; second < outageSeconds; second++) {
+      if (privateRedis && second === Math.floor(outageSeconds / 3)) {
         await privateRedis.kill();
         progress('Redis killed');
       }
-      if (privateRedis && second === Math.floor((2 * OUTAGE_SECONDS) / 3)) {
+      if (privateRedis && second === Math.floor((2 * outageSeconds) / 3)) {
         await privateRedis.restart();
         progress('Redis restarted');
       }
@@ -200,8 +212,7 @@ async function outageUnderLoad(mode: MirrorMode, redis: boolean, target: { url: 
   }
 }
 
-async function killWhileWriting(cut: boolean) {
-  const writes = 20_000;
+async function killWhileWriting(cut: boolean, writes: number) {
   return withBenchSchema(`dw_faults_kill${cut ? '_cut' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-faults-kill-'));

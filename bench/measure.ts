@@ -38,3 +38,9 @@ export async function withConcurrency(total: number, concurrency: number, call: 
 export function format(perSecond: number): string {
   return Math.round(perSecond).toLocaleString('en-US');
 }
+
+/** The value below which a fraction `p` (0..1) of `values` lie (nearest rank); 0 for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}

@@ -10,19 +10,29 @@ import { openDualWrite } from '../src/runtime/open-dual-write.js';
 import type { Stage } from '../src/ports/stage.js';
 import { withBenchSchema } from './bench-database.js';
 import type { BenchResult } from './dualwrite.bench.js';
+import { percentile } from './measure.js';
 
 const WRITERS = 64;
 const KEYS = 500;
-const TRANSITIONS = 10;
+
+/** How long the transition bench runs. */
+export interface TransitionBenchSize {
+  /** Stage transitions per mirror mode. Default 10. */
+  readonly transitions: number;
+  /** Steady writing before the first transition. Default 1500 ms. */
+  readonly steadyMs: number;
+  /** Steady writing after each transition. Default 300 ms. */
+  readonly betweenMs: number;
+}
 
 /**
  * What a stage transition costs while the API writes: 64 callers upsert 500 projects
- * non-stop into a real PostgreSQL while the stage moves dual-write <-> postgres-primary 10
- * times. Reported per mirror mode: how long new writes waited in each transition (the
+ * non-stop into a real PostgreSQL while the stage moves dual-write <-> postgres-primary
+ * `transitions` times. Reported per mirror mode: how long new writes waited in each transition (the
  * barrier), and write latency in the steady state against the same writes during the
  * transitions, measured in the same run.
  */
-export async function benchTransition(): Promise<BenchResult | string> {
+export async function benchTransition({ transitions, steadyMs, betweenMs }: TransitionBenchSize = { transitions: 10, steadyMs: 1500, betweenMs: 300 }): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped transition bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   const rows: string[][] = [];
@@ -49,9 +59,9 @@ export async function benchTransition(): Promise<BenchResult | string> {
             (startPhase % 2 === 1 || phase !== startPhase ? during : steady).push(performance.now() - started);
           }
         });
-        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await new Promise((resolve) => setTimeout(resolve, steadyMs));
         const pauses: number[] = [];
-        for (let i = 0; i < TRANSITIONS; i++) {
+        for (let i = 0; i < transitions; i++) {
           const stage: Stage = i % 2 === 0 ? 'postgres-primary' : 'dual-write';
           phase++;
           source.set({ stage });
@@ -59,7 +69,7 @@ export async function benchTransition(): Promise<BenchResult | string> {
           phase++;
           if (state.refused || state.flags.stage !== stage) throw new Error(`transition to ${stage} refused: ${state.refused}`);
           pauses.push(state.lastPauseMs ?? 0);
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await new Promise((resolve) => setTimeout(resolve, betweenMs));
         }
         running = false;
         await Promise.all(writers);
@@ -87,14 +97,9 @@ export async function benchTransition(): Promise<BenchResult | string> {
     await rm(dir, { recursive: true, force: true });
   }
   return {
-    name: `stage transition cost: ${WRITERS} writers on ${KEYS} keys, ${TRANSITIONS} transitions dual-write <-> postgres-primary, real PostgreSQL`,
+    name: `stage transition cost: ${WRITERS} writers on ${KEYS} keys, ${transitions} transitions dual-write <-> postgres-primary, real PostgreSQL`,
     headers: ['mirror', 'writes', 'writes paused ms (median)', 'paused ms (max)', 'steady p50 ms', 'steady p99 ms', 'max write ms in a transition', 'max / steady p99'],
     rows,
     summary,
   };
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
