@@ -129,8 +129,8 @@ export function availableBackends(names: readonly BackendName[] = ['memory', 'pg
  * Opens `factory` once for the enclosing describe block and resets it before each test.
  * Returns a handle whose `current` is the open backend.
  */
-export function useBackend(factory: BackendFactory): { current: Backend } {
-  const handle = {} as { current: Backend };
+export function useBackend<B extends { reset(): Promise<void>; close(): Promise<void> } = Backend>(factory: { open(): Promise<B> }): { current: B } {
+  const handle = {} as { current: B };
   beforeAll(async () => {
     handle.current = await factory.open();
   }, 60_000);

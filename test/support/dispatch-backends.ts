@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from '../../src/domain/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
@@ -7,7 +6,7 @@ import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { DispatchStore } from '../../src/ports/dispatch-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { SqliteDispatchStore } from '../../src/sqlite/sqlite-dispatch-store.js';
-import { BACKENDS, openPostgresSchema } from './backends.js';
+import { BACKENDS, openPostgresSchema, useBackend } from './backends.js';
 import { ManualClock, SequenceIds } from './clock.js';
 import { canRun } from './service-available.js';
 
@@ -94,16 +93,4 @@ export function availableDispatchBackends(names: readonly DispatchBackendName[] 
 }
 
 /** Opens `factory` for the enclosing describe block and resets it before each test. */
-export function useDispatchBackend(factory: DispatchBackendFactory): { current: DispatchBackend } {
-  const handle = {} as { current: DispatchBackend };
-  beforeAll(async () => {
-    handle.current = await factory.open();
-  }, 60_000);
-  beforeEach(async () => {
-    await handle.current.reset();
-  });
-  afterAll(async () => {
-    await handle.current?.close();
-  });
-  return handle;
-}
+export const useDispatchBackend = (factory: DispatchBackendFactory): { current: DispatchBackend } => useBackend(factory);
