@@ -23,6 +23,11 @@ export interface EvidenceThresholds {
   readonly latencyFactorMax: number;
   /** See latencyFactorMax. Default 50 ms. */
   readonly postgresLatencyFloorMs: number;
+  /**
+   * PostgreSQL calls the window must hold before its p95 is judged: the p95 of a few calls
+   * is their slowest one, which a single hiccup decides. Default 100.
+   */
+  readonly latencyMinCalls: number;
 }
 
 export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
@@ -32,6 +37,7 @@ export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
   postgresErrorRateMax: 0.01,
   latencyFactorMax: 10,
   postgresLatencyFloorMs: 50,
+  latencyMinCalls: 100,
 };
 
 /** The figures the gate judges, as measured over the window. */
@@ -130,6 +136,8 @@ function errorCheck(evidence: Evidence, thresholds: EvidenceThresholds): Evidenc
 function latencyCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
   const { postgres, memory } = evidence.p95Ms;
   if (postgres === undefined) return { name: 'postgres-latency', ok: true, detail: 'no PostgreSQL calls in the window' };
+  const calls = evidence.postgresCalls.total;
+  if (calls < thresholds.latencyMinCalls) return { name: 'postgres-latency', ok: true, detail: `${calls} PostgreSQL calls in the window: too few to judge a p95 (needs ${thresholds.latencyMinCalls})` };
   const bar = Math.max((memory ?? 0) * thresholds.latencyFactorMax, thresholds.postgresLatencyFloorMs);
   return { name: 'postgres-latency', ok: postgres <= bar, detail: `PostgreSQL p95 ${postgres.toFixed(2)} ms (at most ${bar.toFixed(2)} ms: ${thresholds.latencyFactorMax}x memory's ${(memory ?? 0).toFixed(3)} ms, or ${thresholds.postgresLatencyFloorMs} ms)` };
 }

@@ -68,6 +68,15 @@ describe('the evidence gate', () => {
     expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...slowMemory, p95Ms: { memory: 10, postgres: 101 } }, NOW).allowed).toBe(false);
   });
 
+  it('judges the latency only over enough calls: the p95 of a few calls is their slowest one', () => {
+    const slow = { memory: 0.02, postgres: 90 };
+    const few: Evidence = { ...GOOD, postgresCalls: { total: 99, failed: 0 }, p95Ms: slow };
+    const verdict = judgeMove(flags('dual-write'), flags('read-shift', 10), few, NOW);
+    expect(verdict.allowed).toBe(true);
+    expect(verdict.checks.find((check) => check.name === 'postgres-latency')!.detail).toBe('99 PostgreSQL calls in the window: too few to judge a p95 (needs 100)');
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...few, postgresCalls: { total: 100, failed: 0 } }, NOW).allowed).toBe(false);
+  });
+
   it('lets dual-write start on no evidence: memory stays authoritative, and the evidence comes from dual-write', () => {
     const none: Evidence = { outbox: { depth: 0, oldestAgeSeconds: 0 }, shadow: { compared: 0, mismatched: 0 }, postgresCalls: { total: 0, failed: 0 }, p95Ms: {} };
     expect(judgeMove(flags('memory-only'), flags('dual-write'), none, NOW, DEFAULT_EVIDENCE_THRESHOLDS)).toEqual({ advance: true, allowed: true, checks: [], refusal: '' });
