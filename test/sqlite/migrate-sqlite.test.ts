@@ -146,8 +146,7 @@ for (const factory of availableDispatchBackends(['pglite', 'postgres'])) {
   });
 }
 
-describe('dualwrite migrate-sqlite (the CLI, on PostgreSQL)', () => {
-  if (!postgresAvailable()) return;
+describe.runIf(postgresAvailable())('dualwrite migrate-sqlite (the CLI, on PostgreSQL)', () => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await openTestDatabase();
