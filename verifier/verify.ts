@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { diffString } from 'json-diff';
+import PQueue from 'p-queue';
 import { decodeKey } from '../src/memory/memory-tables.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { RecordKey } from '../src/ports/record-port.js';
@@ -199,7 +200,14 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
     }
   };
 
-  const pending: Range[] = initialRanges(keys, rangeRows).map((range) => ({ ...range, initial: true }));
+  // `concurrency` ranges at a time; a differing range queues its sub-ranges, so none waits for a slower sibling.
+  const queue = new PQueue({ concurrency });
+  let failure: unknown;
+  const schedule = (range: Range & { readonly initial?: boolean }) =>
+    void queue.add(() => compareRange(range)).catch((error: unknown) => {
+      failure ??= error;
+      queue.clear();
+    });
   const compareRange = async (range: Range & { readonly initial?: boolean }) => {
     // PostgreSQL hashes its side while JavaScript hashes memory's.
     const postgresPending = postgresChecksum(range);
@@ -211,7 +219,7 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
     const isTop = range.after === undefined && range.until === undefined;
     if (memory.count === postgres.count && memory.sum === postgres.sum) {
       rowsChecked += memory.count;
-      if (isTop || pending.length % 8 === 0) options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
+      if (isTop || queue.size % 8 === 0) options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
       return;
     }
     if (Math.max(memory.count, postgres.count) <= leafRows) {
@@ -221,23 +229,11 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
     const points = await splitPoints(range, memory, postgres.count);
     if (points.length === 0) return compareLeaf(range);
     const bounds = [range.after, ...points, range.until];
-    for (let i = 0; i < bounds.length - 1; i++) pending.push({ after: bounds[i], until: bounds[i + 1] });
+    for (let i = 0; i < bounds.length - 1; i++) schedule({ after: bounds[i], until: bounds[i + 1] });
   };
-  // `concurrency` workers take ranges as they finish, sub-ranges included, so none waits for a slower sibling.
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const next = () => {
-      if (pending.length === 0 && active === 0) return resolve();
-      while (active < concurrency && pending.length > 0) {
-        active++;
-        compareRange(pending.shift()!).then(() => {
-          active--;
-          next();
-        }, reject);
-      }
-    };
-    next();
-  });
+  for (const range of initialRanges(keys, rangeRows)) schedule({ ...range, initial: true });
+  await queue.onIdle();
+  if (failure !== undefined) throw failure;
   options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
   return { rowsMemory: keys.length, rowsPostgres, rangesCompared, rowsFetched, differences };
 }
