@@ -28,7 +28,7 @@ async function* copyRows<Records extends object>(port: RecordPort<Records>, enti
 }
 
 /** One COPY ... FROM STDIN of every record of `entity` into `mapping`'s table. */
-async function copyAll<Records extends object>(db: PgPoolExecutor, port: RecordPort<Records>, entity: keyof Records & string, mapping: TableMapping<unknown>): Promise<void> {
+export async function copyAll<Records extends object>(db: PgPoolExecutor, port: RecordPort<Records>, entity: keyof Records & string, mapping: TableMapping<unknown>): Promise<void> {
   const client = await db.pool.connect();
   try {
     const columns = mapping.columns.map((c) => quote(c.column)).join(', ');

@@ -1,9 +1,11 @@
 import { benchBackfill } from './backfill.bench.js';
 import { benchBulkIndex } from './bulk-index.bench.js';
+import { benchDeploys } from './deploys.bench.js';
 import { benchMirroredWrites, benchReadOverhead, type BenchOptions, type BenchResult } from './dualwrite.bench.js';
 import { benchFaults } from './faults.bench.js';
 import { benchFuzz } from './fuzz.bench.js';
 import { benchHttp } from './http.bench.js';
+import { benchRestart } from './restart.bench.js';
 import { benchSqlite } from './sqlite.bench.js';
 import { benchTaskCas } from './task-cas.bench.js';
 import { benchTransition } from './transition.bench.js';
@@ -22,5 +24,7 @@ export const BENCHES: Record<string, (options: BenchOptions) => Promise<BenchRes
   'bulk-index': ({ small }) => benchBulkIndex(small ? { projects: 100 } : undefined),
   'task-cas': ({ small }) => benchTaskCas(small ? { tasks: 64 } : undefined),
   sqlite: ({ small }) => (small ? benchSqlite(300) : benchSqlite()),
+  restart: ({ small }) => benchRestart(small ? 500 : benchRows()),
+  deploys: ({ small }) => benchDeploys(small ? { restartsPerStage: 2, writers: 4, keys: 200, loadMs: 400 } : undefined),
 };
 

@@ -187,7 +187,8 @@ async function serveUnderLoad(scenario: Scenario, { db, schema, dir }: BenchData
       await app.close();
     }
   }
-  await db.query('TRUNCATE projects, project_dependencies, contributors, assets, contributions, agent_tasks CASCADE');
+  // Each scenario is a deployment of its own: its data and its lineage start empty.
+  await db.query('TRUNCATE projects, project_dependencies, contributors, assets, contributions, agent_tasks, dualwrite_lineage CASCADE');
   const served = await serve({ env: serveEnv(scenario, schema, dir), port: 0, host: '127.0.0.1', logger });
   try {
     const problems: string[] = [];

@@ -72,6 +72,12 @@ export class FlagState {
     this.recompute();
   }
 
+  /** PostgreSQL missed writes before this process started (the lineage says memory-only ran since its last resync). */
+  postgresIncomplete(): void {
+    this.postgresStale = true;
+    this.recompute();
+  }
+
   /** PostgreSQL was brought level with memory and verified (runtime.resyncPostgres): PostgreSQL stages are safe again. */
   postgresResynced(): void {
     this.postgresStale = false;
@@ -90,10 +96,30 @@ export class FlagState {
     this.listeners.notify();
   }
 
+  /**
+   * What the safety rules would make of `requested` now, without putting it in force: an
+   * operator's change is checked with it before it is written anywhere, so a refused change
+   * leaves nothing behind to take effect later.
+   */
+  preview(requested: MigrationFlags): EffectiveFlags & { readonly refusal?: string } {
+    const { stage, refused } = this.safe(requested);
+    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: 'preview', ...(refused ? { refused, refusal: REFUSALS[refused] } : {}) };
+  }
+
   private resolve(): EffectiveFlags {
     const source = this.sources.find((candidate) => candidate.current() !== undefined);
     const requested = source?.current() ?? DEFAULT_FLAGS;
     const name = source?.name ?? 'default';
+    const { stage, refused } = this.safe(requested);
+    if (refused) this.refuse(refused, requested);
+    // A side misses writes from the moment the other one runs alone.
+    if (stage === 'postgres-only') this.memoryStale = true;
+    if (stage === 'memory-only') this.postgresStale = true;
+    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: name, ...(refused ? { refused } : {}) };
+  }
+
+  /** The stage the safety rules allow for `requested`, and the rule that refused it, if one did. */
+  private safe(requested: MigrationFlags): { readonly stage: Stage; readonly refused?: Refusal } {
     let stage: Stage = requested.stage;
     let refused: Refusal | undefined;
     // Seed 004's phase 2: DUAL_WRITE_MODE=true with READ_FROM_POSTGRES_PERCENT > 0 is read-shift.
@@ -110,11 +136,7 @@ export class FlagState {
       refused = 'postgres-stale-after-memory-only';
       stage = 'dual-write';
     }
-    if (refused) this.refuse(refused, requested);
-    // A side misses writes from the moment the other one runs alone.
-    if (stage === 'postgres-only') this.memoryStale = true;
-    if (stage === 'memory-only') this.postgresStale = true;
-    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: name, ...(refused ? { refused } : {}) };
+    return { stage, ...(refused ? { refused } : {}) };
   }
 
   private refuse(reason: Refusal, requested: MigrationFlags): void {

@@ -6,6 +6,7 @@ import { formatVerifyReport } from './cli/verify-report.js';
 import { formatTable } from './cli/table.js';
 import { EvidenceRefusedError } from './runtime/evidence-gate.js';
 import { openDualWrite, type DualWriteRuntime } from './runtime/open-dual-write.js';
+import type { ProjectRef } from './domain/graph.js';
 import type { Stage } from './ports/stage.js';
 import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from './memory/memory-graph-store.js';
@@ -73,29 +74,41 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     runtime = await openDualWrite({ db, memory, env: demoEnv, verifier: { enabled: false, graceMs: 50 }, lease: false, logger: quietLogger(log) });
     const dw = runtime;
     const steps: DemoStep[] = [];
-    const step = async (stage: Stage, readPercent: number, note: string) => {
+    const move = async (stage: Stage, readPercent: number, note: string) => {
       await dw.setFlags({ stage, readPercent }, { reason: note, principal: 'demo' });
       // The change is in force once the writes made before it have landed on both sides.
       const transition = await dw.stage.settled();
       if (transition.refused) throw new Error(`stage ${stage} refused: ${transition.refused}`);
+    };
+    // The API keeps serving: reads of every project, and a write, at each step.
+    const serve = async (note: string) => {
+      const { stage, readPercent } = dw.stage.current;
       const before = readCounts(dw);
-      // The API keeps serving: reads of every project, and a write, at each step.
       for (const project of await memory.graph.scanRecords('projects', { limit: 1000 })) await dw.graph.getProject(project);
       await dw.graph.upsertProject({ ecosystem: 'npm', name: `written-in-${stage}-${readPercent}`, description: note });
       const after = readCounts(dw);
-      steps.push({ stage: dw.stage.current.stage, readPercent: dw.stage.current.readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
+      steps.push({ stage, readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
+    };
+    const step = async (stage: Stage, readPercent: number, note: string) => {
+      await move(stage, readPercent, note);
+      await serve(note);
     };
 
-    await step('dual-write', 0, 'writes mirrored to PostgreSQL; reads from memory');
+    await move('dual-write', 0, 'writes mirrored to PostgreSQL; reads from memory');
+    // Backfilled before the API's reads: a read compared with a PostgreSQL that does not hold the
+    // record yet is a shadow mismatch, and the gate counts every one in its window.
     log('backfilling PostgreSQL from memory, then verifying (read-shift waits for this) ...');
     const resynced = await dw.resyncPostgres({ batchSize: 1000 });
     const filled = resynced.backfill;
     const afterBackfill = resynced.verify;
     log(formatBackfillReport(filled));
     log(formatVerifyReport(afterBackfill, 5));
+    await serve('writes mirrored to PostgreSQL; reads from memory');
 
-    // The evidence gate wants a verification of the live process before reads move: first without one, then with it.
-    const refusal = await dw.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: 'demo' }).then(
+    // The evidence gate wants a verification of the live process, and enough PostgreSQL calls and
+    // shadow comparisons, before reads move: first without them, then with them.
+    const canary = { stage: 'read-shift', readPercent: 10 } as const;
+    const refusal = await dw.setFlags(canary, { reason: 'canary', principal: 'demo' }).then(
       () => {
         throw new Error('the evidence gate let read-shift through without a verification');
       },
@@ -106,7 +119,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     );
     log(`evidence gate: ${refusal}`);
     const verified = await dw.verifyNow({ reason: 'evidence for read-shift', principal: 'demo' });
-    log(`verified: ${verified?.consistent ? 'consistent' : 'DIFFERENCES'}; the gate now says: ${(await dw.judge({ stage: 'read-shift', readPercent: 10 })).allowed ? 'allowed' : 'refused'}`);
+    log(`verified: ${verified?.consistent ? 'consistent' : 'DIFFERENCES'}; serving reads in dual-write until the gate has its PostgreSQL calls and shadow comparisons ...`);
+    const served = await serveUntilAllowed(dw, await memory.graph.scanRecords('projects', { limit: 1000 }), canary);
+    const verdict = await dw.judge(canary);
+    const shadowed = verdict.checks.find((check) => check.name === 'shadow-mismatches')?.detail;
+    log(`${served} reads served, ${shadowed}; the gate now says: ${verdict.allowed ? 'allowed' : `refused (${verdict.refusal})`}`);
 
     await step('read-shift', 10, 'sticky 10% of keys read from PostgreSQL');
     await step('read-shift', 50, 'sticky 50% of keys read from PostgreSQL');
@@ -139,6 +156,28 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     await db.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Reads the gate's evidence may take: at the default 5% sample rate its 100 shadow comparisons
+ * come after about 2,000 reads, so this many means something other than traffic is missing.
+ */
+const MAX_EVIDENCE_READS = 40_000;
+
+/**
+ * The API's traffic while dual-write gathers evidence: reads of every project, round after
+ * round, a sampled share of them compared with PostgreSQL, until the gate allows `to` (or
+ * MAX_EVIDENCE_READS, after which the advance is refused with the reason). Returns the reads made.
+ */
+async function serveUntilAllowed(dw: DualWriteRuntime, projects: readonly ProjectRef[], to: { readonly stage: Stage; readonly readPercent: number }): Promise<number> {
+  let reads = 0;
+  while (reads < MAX_EVIDENCE_READS && !(await dw.judge(to)).allowed) {
+    for (const project of projects) await dw.graph.getProject(project);
+    reads += projects.length;
+    // A comparison is counted once it has finished.
+    await dw.shadow.settle();
+  }
+  return reads;
 }
 
 function readCounts(dw: DualWriteRuntime): { memory: number; postgres: number } {

@@ -54,6 +54,8 @@ export { DualWriteMetrics, METRIC } from './dualwrite/metrics.js';
 export { FileOutbox, type FileOutboxOptions } from './dualwrite/file-outbox.js';
 export { RedisOutbox, type RedisOutboxOptions } from './dualwrite/redis-outbox.js';
 export type { Outbox, OutboxEntry, MirrorOp } from './dualwrite/outbox.js';
+export { isDataError, type DataFailure } from './dualwrite/data-error.js';
+export type { HeldEntry } from './dualwrite/held-entries.js';
 export type { MirrorMode } from './dualwrite/mirror.js';
 export type { GateState } from './dualwrite/stage-gate.js';
 

@@ -13,9 +13,11 @@ describe('loadConfig', () => {
       flags: { flagsFile: '.dualwrite/flags.json', lastFlagsPath: '.dualwrite/last-flags.json' },
       mirrorMode: 'sync',
       outboxPath: '.dualwrite/outbox.jsonl',
-      shadowSampleRate: 0,
+      // Unset: ShadowReads samples each stage at its own default.
+      shadowSampleRate: undefined,
       verifyIntervalMs: 300000,
       repair: false,
+      leaseTtlMs: 15000,
       autoRetreat: false,
       adminUrl: 'http://127.0.0.1:8080',
       http: { port: 8080, host: '127.0.0.1' },
@@ -26,9 +28,14 @@ describe('loadConfig', () => {
     const names = [
       'DATABASE_URL', 'PGLITE_DATA_DIR', 'DUAL_WRITE_MODE', 'READ_FROM_POSTGRES_PERCENT', 'DUALWRITE_FLAGS_FILE', 'UNLEASH_URL', 'UNLEASH_TOKEN',
       'UNLEASH_BOOTSTRAP_FILE', 'DUALWRITE_MIRROR_MODE', 'DUALWRITE_OUTBOX_PATH', 'DUALWRITE_LAST_FLAGS_PATH', 'DUALWRITE_INTENT_LOG_PATH', 'REDIS_URL',
-      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_AUTO_RETREAT', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_STATUS_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
+      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_LEASE_TTL_MS', 'DUALWRITE_AUTO_RETREAT', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_STATUS_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
     ];
     expect(loadConfig(Object.fromEntries(names.map((name) => [name, ''])))).toEqual(loadConfig({}));
+  });
+
+  it('keeps an explicit shadow sample rate of 0 (shadow reads off), apart from an unset one (the stage default)', () => {
+    expect(loadConfig({ DUALWRITE_SHADOW_SAMPLE_RATE: '0' }).shadowSampleRate).toBe(0);
+    expect(loadConfig({}).shadowSampleRate).toBeUndefined();
   });
 
   it('reads every variable', () => {
@@ -49,6 +56,7 @@ describe('loadConfig', () => {
       DUALWRITE_SHADOW_SAMPLE_RATE: '0.25',
       DUALWRITE_VERIFY_INTERVAL_MS: '0',
       DUALWRITE_REPAIR: 'true',
+      DUALWRITE_LEASE_TTL_MS: '2000',
       DUALWRITE_ADMIN_TOKEN: 'admin-secret',
       DUALWRITE_STATUS_TOKEN: 'status-secret',
       DUALWRITE_URL: 'https://api.internal:8443/',
@@ -70,6 +78,7 @@ describe('loadConfig', () => {
       shadowSampleRate: 0.25,
       verifyIntervalMs: 0,
       repair: true,
+      leaseTtlMs: 2000,
       adminToken: 'admin-secret',
       statusToken: 'status-secret',
       adminUrl: 'https://api.internal:8443/',

@@ -9,7 +9,7 @@ import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, type BackendName } from './support/backends.js';
 
 const INITIAL = '001_initial_schema.sql';
-const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_audit_events', 'dualwrite_backfill_progress', 'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_schema_migrations', 'events', 'file_locks', 'graph_job_events', 'graph_jobs', 'node_reputation', 'nodes', 'peer_validations', 'project_dependencies', 'projects', 'task_executions', 'task_locks', 'tasks'];
+const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_audit_events', 'dualwrite_backfill_progress', 'dualwrite_lineage', 'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_schema_migrations', 'events', 'file_locks', 'graph_job_events', 'graph_jobs', 'node_reputation', 'nodes', 'peer_validations', 'project_dependencies', 'projects', 'task_executions', 'task_locks', 'tasks'];
 /** The migrations shipped in schema/, in order. */
 const SHIPPED = [
   { version: 1, name: INITIAL },
@@ -20,6 +20,7 @@ const SHIPPED = [
   { version: 6, name: '006_graph_jobs.sql' },
   { version: 7, name: '007_dispatch.sql' },
   { version: 8, name: '008_scheduler.sql' },
+  { version: 9, name: '009_lineage.sql' },
 ];
 const SHIPPED_VERSIONS = SHIPPED.map((m) => m.version);
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Side } from '../src/ports/stage.js';
 import type { DifferenceKind, VerifyReport } from './verify.js';
 
 /** Verifier metric names, for dashboards and alert rules. */
@@ -10,9 +11,11 @@ export const VERIFY_METRIC = {
   lastSuccess: 'dualwrite_verify_last_success_timestamp_seconds',
   runs: 'dualwrite_verify_runs_total',
   repairs: 'dualwrite_repairs_total',
+  incomplete: 'dualwrite_verify_side_incomplete',
 } as const;
 
 const KINDS: readonly DifferenceKind[] = ['missing_in_postgres', 'missing_in_memory', 'fields_differ'];
+const SIDES: readonly Side[] = ['memory', 'postgres'];
 
 /** Verifier metrics on an injected registry; record() publishes one run's report. */
 export class VerifierMetrics {
@@ -23,6 +26,7 @@ export class VerifierMetrics {
   readonly lastSuccess: Gauge;
   readonly runs: Counter<'outcome'>;
   readonly repairs: Counter<'entity' | 'outcome'>;
+  readonly incomplete: Gauge<'entity' | 'side'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -34,6 +38,12 @@ export class VerifierMetrics {
     // Staleness counts from the start, so a verifier that never completes a run is noticed too.
     this.lastSuccess.set(Date.now() / 1000);
     this.runs = new Counter({ name: VERIFY_METRIC.runs, help: 'Verification runs by outcome: consistent, differences, failed, skipped (another replica held the lock).', labelNames: ['outcome'], registers });
+    this.incomplete = new Gauge({
+      name: VERIFY_METRIC.incomplete,
+      help: "1 when the last run found this side missing a large share of the other side's rows of the entity (restarted or truncated); such a run is never repaired automatically.",
+      labelNames: ['entity', 'side'],
+      registers,
+    });
     this.repairs = new Counter({ name: VERIFY_METRIC.repairs, help: 'Repairs by outcome: repaired, skipped_newer (a newer write landed first).', labelNames: ['entity', 'outcome'], registers });
   }
 
@@ -43,6 +53,7 @@ export class VerifierMetrics {
       this.rowsChecked.inc({ entity: label }, Math.max(entity.rowsMemory, entity.rowsPostgres));
       for (const kind of KINDS) this.differences.set({ entity: label, kind }, entity.differences[kind]);
       this.consistency.set({ entity: label }, entity.consistencyRatio);
+      for (const side of SIDES) this.incomplete.set({ entity: label, side }, entity.incomplete === side ? 1 : 0);
     }
     this.duration.set(report.seconds);
     this.lastSuccess.set(Date.now() / 1000);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Side } from '../src/ports/stage.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
@@ -5,8 +6,10 @@ import { TransactionExecutor } from '../src/postgres/transaction-executor.js';
 import type { AnyTarget } from './verify-target.js';
 import type { VerifierMetrics } from './metrics.js';
 import type { Difference } from './verify.js';
+import type { RecordKey } from '../src/ports/record-port.js';
 
-export type RepairOutcome = 'repaired' | 'skipped_newer' | 'already_equal';
+/** What became of one difference: withheld_delete is a deletion the run was not allowed to make. */
+export type RepairOutcome = 'repaired' | 'skipped_newer' | 'already_equal' | 'withheld_delete';
 
 export interface RepairResult {
   readonly difference: Difference;
@@ -20,6 +23,21 @@ export interface RepairOptions {
   readonly db: SqlExecutor;
   readonly targets: readonly AnyTarget[];
   readonly metrics?: VerifierMetrics;
+  /** Names this run in dualwrite_repairs, for `undoRepair`. Default: a new UUID. */
+  readonly runId?: string;
+  /** Why the run was made, kept with each repair. */
+  readonly reason?: string;
+  /**
+   * How many rows the run may delete from the side that holds them (a record the
+   * authoritative side lacks). More deletions than this and none is made: each is
+   * withheld_delete, so an operator confirms the number. Default 0.
+   */
+  readonly allowDeletes?: number;
+}
+
+/** Whether repairing `difference` deletes a record from the side that holds it. */
+export function deletes(difference: Difference, authoritative: Side): boolean {
+  return difference.kind === `missing_in_${authoritative}`;
 }
 
 /**
@@ -32,7 +50,14 @@ export interface RepairOptions {
 export async function repair(differences: readonly Difference[], options: RepairOptions): Promise<RepairResult[]> {
   const results: RepairResult[] = [];
   const target: Side = options.authoritative === 'memory' ? 'postgres' : 'memory';
+  const runId = options.runId ?? randomUUID();
+  const deletions = differences.filter((difference) => deletes(difference, options.authoritative)).length;
+  const deleting = deletions <= (options.allowDeletes ?? 0);
   for (const difference of differences) {
+    if (!deleting && deletes(difference, options.authoritative)) {
+      results.push({ difference, target, outcome: 'withheld_delete' });
+      continue;
+    }
     const store = options.targets.find((t) => t.store === difference.store);
     if (!store) throw new TypeError(`no verify target for store ${difference.store}`);
     const expected = target === 'postgres' ? difference.postgres : difference.memory;
@@ -42,18 +67,76 @@ export async function repair(differences: readonly Difference[], options: Repair
       : target === 'postgres'
         ? await repairPostgres(options.db, store, difference, expected, source)
         : await repairMemory(store, difference, expected, source);
-    await options.db.query(
-      `INSERT INTO dualwrite_repairs (store, entity, record_key, difference, target, outcome, before, after) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::jsonb, $8::jsonb)`,
-      [difference.store, difference.entity, JSON.stringify(difference.key), difference.kind, target, outcome, JSON.stringify(expected), JSON.stringify(source)],
-    );
+    await recordRepair(options.db, { runId, reason: options.reason, difference, target, outcome, before: expected, after: source });
     options.metrics?.repairs.inc({ entity: `${difference.store}.${difference.entity}`, outcome });
     results.push({ difference, target, outcome });
   }
   return results;
 }
 
+/** One row of dualwrite_repairs: what a repair (or its undo) found on the target and wrote there. */
+interface RepairRow {
+  readonly runId: string;
+  readonly reason: string | undefined;
+  readonly difference: Pick<Difference, 'store' | 'entity' | 'key' | 'kind'>;
+  readonly target: Side;
+  readonly outcome: RepairOutcome;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+async function recordRepair(db: SqlExecutor, row: RepairRow): Promise<void> {
+  await db.query(
+    `INSERT INTO dualwrite_repairs (run_id, reason, store, entity, record_key, difference, target, outcome, before, after) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::jsonb, $10::jsonb)`,
+    [row.runId, row.reason ?? null, row.difference.store, row.difference.entity, JSON.stringify(row.difference.key), row.difference.kind, row.target, row.outcome, JSON.stringify(row.before), JSON.stringify(row.after)],
+  );
+}
+
+/** What undoing a repair run did: each repaired record put back, or left because it changed since. */
+export interface UndoResult {
+  /** The undo's own run id (its rows in dualwrite_repairs). */
+  readonly runId: string;
+  readonly undone: number;
+  /** Records written again since the repair: left as they are. */
+  readonly skippedNewer: number;
+}
+
+/**
+ * Puts back what a repair run changed, newest first, fenced the same way: a record is
+ * restored only while it is still exactly what the repair wrote. Rows that a deleted
+ * record's ON DELETE CASCADE removed are not in the run and are not restored.
+ */
+export async function undoRepair(runId: string, options: Pick<RepairOptions, 'db' | 'targets' | 'metrics'> & { readonly reason: string }): Promise<UndoResult> {
+  const rows = await options.db.query<{ store: string; entity: string; record_key: RecordKey; difference: string; target: Side; before: object | null; after: object | null }>(
+    `SELECT store, entity, record_key, difference, target, before, after FROM dualwrite_repairs WHERE run_id = $1 AND outcome = 'repaired' ORDER BY id DESC`,
+    [runId],
+  );
+  if (rows.length === 0) throw new RepairRunNotFoundError(runId);
+  const undo = randomUUID();
+  let undone = 0;
+  for (const row of rows) {
+    const store = options.targets.find((t) => t.store === row.store);
+    if (!store) throw new TypeError(`no verify target for store ${row.store}`);
+    const difference = { store: row.store, entity: row.entity, key: row.record_key, kind: row.difference as Difference['kind'] };
+    // The repair turned `before` into `after`: the undo expects `after` and writes `before`.
+    const outcome = row.target === 'postgres' ? await repairPostgres(options.db, store, difference, row.after, row.before) : await repairMemory(store, difference, row.after, row.before);
+    await recordRepair(options.db, { runId: undo, reason: `undo of ${runId}: ${options.reason}`, difference, target: row.target, outcome, before: row.after, after: row.before });
+    options.metrics?.repairs.inc({ entity: `${row.store}.${row.entity}`, outcome: outcome === 'repaired' ? 'undone' : outcome });
+    if (outcome !== 'skipped_newer') undone++;
+  }
+  return { runId: undo, undone, skippedNewer: rows.length - undone };
+}
+
+/** No repairs were recorded under the run id given to undoRepair. */
+export class RepairRunNotFoundError extends Error {
+  override readonly name = 'RepairRunNotFoundError';
+  constructor(readonly runId: string) {
+    super(`no repairs were made in run ${runId} (dualwrite_repairs has none with that run_id and outcome repaired)`);
+  }
+}
+
 /** Fenced write to PostgreSQL: lock the row (or insert only if still absent) inside one transaction. */
-async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: Difference, expected: unknown, source: object | null): Promise<RepairOutcome> {
+async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: RepairRow['difference'], expected: unknown, source: object | null): Promise<RepairOutcome> {
   const entity = store.entities[difference.entity];
   if (!entity) throw new TypeError(`store ${difference.store} has no entity ${difference.entity}`);
   return db.transaction(async (tx) => {
@@ -80,7 +163,7 @@ async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: Dif
  * between, and the in-memory stores write synchronously inside the call, so no other
  * write can interleave.
  */
-async function repairMemory(store: AnyTarget, difference: Difference, expected: unknown, source: object | null): Promise<RepairOutcome> {
+async function repairMemory(store: AnyTarget, difference: RepairRow['difference'], expected: unknown, source: object | null): Promise<RepairOutcome> {
   const current = store.memoryTables.get(difference.entity, difference.key) ?? null;
   if (isDeepStrictEqual(current, source)) return 'already_equal';
   if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';

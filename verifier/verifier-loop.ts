@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ScheduledTask } from '../src/domain/scheduler.js';
 import type { Side } from '../src/ports/stage.js';
 import type { RunContext, RunTrigger, TaskRunner } from '../src/scheduler/task-runner.js';
@@ -24,7 +25,11 @@ export interface VerifierLoopOptions extends VerifyOptions {
    * where only one side is written has nothing to compare). Default: always, memory.
    */
   readonly stage?: () => { authoritative: Side } | null;
-  /** Repair persistent differences after each run. Default false. */
+  /**
+   * Repair persistent differences after each run, automatically: never after a verification
+   * that found a side incomplete, and never deleting (a record the authoritative side lacks
+   * is reported, not removed from the side that holds it). Default false.
+   */
   readonly repair?: boolean;
   readonly onReport?: (report: VerifyReport, repairs: readonly RepairResult[]) => void;
   /**
@@ -34,6 +39,12 @@ export interface VerifierLoopOptions extends VerifyOptions {
    */
   readonly jobs?: { readonly runner: TaskRunner; readonly task: ScheduledTask };
   readonly logger?: Pick<Console, 'warn' | 'info'>;
+}
+
+/** An operator's repair: why, and how many rows it may delete from the side that holds them (default 0). */
+export interface RepairRequest {
+  readonly reason: string;
+  readonly allowDeletes?: number;
 }
 
 /**
@@ -48,8 +59,10 @@ export class VerifierLoop {
   lastReport: VerifyReport | undefined;
   /** The repairs of the last completed run (empty when it did not repair). */
   lastRepairs: readonly RepairResult[] = [];
-  /** Whether the run in progress repairs. */
-  private runningRepairs = false;
+  /** The run id of the last run's repairs in dualwrite_repairs (for undoRepair); undefined when it did not repair. */
+  lastRepairRunId: string | undefined;
+  /** Whether (and how) the run in progress repairs. */
+  private runningRepairs: boolean | RepairRequest = false;
 
   constructor(private readonly options: VerifierLoopOptions) {
     this.lock = options.lock ?? new AdvisoryLock(options.db);
@@ -67,13 +80,15 @@ export class VerifierLoop {
 
   /**
    * One run now: verify, publish metrics, repair if enabled. `repair` overrides the `repair`
-   * option for this run (an operator's repair on demand); `trigger` says who asked, for the
-   * recorded execution (default: the schedule). Undefined when skipped.
+   * option for this run: true repairs as the background loop does, a RepairRequest is an
+   * operator's repair (made even where a side is incomplete, deleting up to allowDeletes);
+   * `trigger` says who asked, for the recorded execution (default: the schedule).
+   * Undefined when skipped.
    */
-  runOnce(options: { readonly repair?: boolean; readonly trigger?: RunTrigger } = {}): Promise<VerifyReport | undefined> {
+  runOnce(options: { readonly repair?: boolean | RepairRequest; readonly trigger?: RunTrigger } = {}): Promise<VerifyReport | undefined> {
     const repairing = options.repair ?? this.options.repair === true;
-    // A run in progress that does not repair cannot answer a request to repair: run after it.
-    if (this.running && repairing && !this.runningRepairs) return this.running.catch(() => undefined).then(() => this.runOnce(options));
+    // A run in progress that does not repair as asked cannot answer a request to repair: run after it.
+    if (this.running && repairing && this.runningRepairs !== repairing) return this.running.catch(() => undefined).then(() => this.runOnce(options));
     if (!this.running) {
       this.runningRepairs = repairing;
       this.running = this.run(repairing, options.trigger).finally(() => (this.running = undefined));
@@ -81,7 +96,7 @@ export class VerifierLoop {
     return this.running;
   }
 
-  private async run(repairing: boolean, trigger: RunTrigger | undefined): Promise<VerifyReport | undefined> {
+  private async run(repairing: boolean | RepairRequest, trigger: RunTrigger | undefined): Promise<VerifyReport | undefined> {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
@@ -94,7 +109,7 @@ export class VerifierLoop {
     return outcome;
   }
 
-  private async verifyAndRepair(authoritative: Side, repairing: boolean, context: RunContext): Promise<VerifyReport> {
+  private async verifyAndRepair(authoritative: Side, repairing: boolean | RepairRequest, context: RunContext): Promise<VerifyReport> {
     // Repairing needs every persistent difference, not only those a report keeps.
     const maxReported = this.options.maxReported ?? 1000;
     const found = await verify(this.options.db, this.options.targets, {
@@ -105,14 +120,25 @@ export class VerifierLoop {
     });
     const report = { ...found, differences: found.differences.slice(0, maxReported) };
     this.options.metrics?.record(report);
-    const repairs =
-      repairing && found.differences.length > 0
-        ? await repair(found.differences, { authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics })
-        : [];
+    const runId = randomUUID();
+    const repairs = repairing && found.differences.length > 0 ? await this.repair(found, authoritative, repairing, runId) : [];
     this.lastReport = report;
     this.lastRepairs = repairs;
+    this.lastRepairRunId = repairs.length > 0 ? runId : undefined;
     this.options.onReport?.(report, repairs);
     return report;
+  }
+
+  /** Repairs what `found` lists as `request` allows; the background loop's repair (true) leaves an incomplete side's verification alone. */
+  private async repair(found: VerifyReport, authoritative: Side, request: true | RepairRequest, runId: string): Promise<RepairResult[]> {
+    if (request === true && found.incomplete.length > 0) {
+      const sides = found.incomplete.map((side) => `${side.side} misses ${side.missing} of ${side.of} ${side.store}.${side.entity}`).join('; ');
+      this.options.logger?.warn(`dualwrite: not repairing automatically: ${sides}. A side that incomplete may have been restarted or truncated; repair by hand (dualwrite repair --reason ...) once you know which side is right`);
+      return [];
+    }
+    const reason = request === true ? 'automatic repair (DUALWRITE_REPAIR)' : request.reason;
+    const allowDeletes = request === true ? 0 : (request.allowDeletes ?? 0);
+    return repair(found.differences, { authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics, runId, reason, allowDeletes });
   }
 
   /** verify's onProgress, also telling `context` how far the run got: entities' shares of rows checked, up to `upTo` percent. */

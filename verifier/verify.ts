@@ -3,6 +3,7 @@ import { diffString } from 'json-diff';
 import PQueue from 'p-queue';
 import { decodeKey } from '../src/memory/memory-tables.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
+import type { Side } from '../src/ports/stage.js';
 import type { RecordKey } from '../src/ports/record-port.js';
 import { rowHash, rowHashSql } from '../src/postgres/row-hash.js';
 import type { AnyTarget } from './verify-target.js';
@@ -36,8 +37,10 @@ export interface EntityReport {
   readonly differences: Readonly<Record<DifferenceKind, number>>;
   /** Differences seen at first that were gone on re-check (writes in flight). */
   readonly transient: number;
-  /** 1 - persistent differences / rows. */
+  /** 1 - persistent differences / rows on either side (the union of keys), between 0 and 1. */
   readonly consistencyRatio: number;
+  /** The side that misses a large share of the other's rows (a restarted or truncated side), when one does. */
+  readonly incomplete?: Side;
 }
 
 export interface VerifyReport {
@@ -46,6 +49,20 @@ export interface VerifyReport {
   readonly consistent: boolean;
   readonly entities: readonly EntityReport[];
   readonly differences: readonly Difference[];
+  /**
+   * Entities where one side misses a large share of the other's rows. Such a side cannot be
+   * trusted to say what should be deleted: this verification is never repaired automatically.
+   */
+  readonly incomplete: readonly IncompleteSide[];
+}
+
+/** A side that misses `missing` of the other side's `of` rows of an entity. */
+export interface IncompleteSide {
+  readonly store: string;
+  readonly entity: string;
+  readonly side: Side;
+  readonly missing: number;
+  readonly of: number;
 }
 
 /** Options of verify(). */
@@ -68,6 +85,13 @@ export interface VerifyOptions {
   readonly concurrency?: number;
   /** Differences kept in the report (all are counted). Default 1000. */
   readonly maxReported?: number;
+  /**
+   * A side is reported incomplete for an entity when the rows it misses are at least this
+   * share of the other side's rows, and at least incompleteMinRows. Default 0.05.
+   */
+  readonly incompleteShare?: number;
+  /** See incompleteShare. Default 10. */
+  readonly incompleteMinRows?: number;
   readonly onProgress?: (event: { store: string; entity: string; rowsChecked: number; rows: number }) => void;
 }
 
@@ -100,7 +124,8 @@ export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], opt
       const persistent = await recheck(target, entity, found.differences, options);
       const counts = { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 };
       for (const difference of persistent) counts[difference.kind]++;
-      const rows = Math.max(found.rowsMemory, found.rowsPostgres, 1);
+      const union = found.rowsMemory + counts.missing_in_memory;
+      const incomplete = incompleteSide(found, counts, options);
       entities.push({
         store: target.store,
         entity,
@@ -110,13 +135,27 @@ export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], opt
         rowsFetched: found.rowsFetched,
         differences: counts,
         transient: found.differences.length - persistent.length,
-        consistencyRatio: 1 - persistent.length / rows,
+        consistencyRatio: union === 0 ? 1 : 1 - persistent.length / union,
+        ...(incomplete ? { incomplete } : {}),
       });
       differences.push(...persistent.slice(0, Math.max(0, (options.maxReported ?? 1000) - differences.length)));
     }
   }
   const consistent = entities.every((e) => persistentDifferences(e) === 0);
-  return { startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, consistent, entities, differences };
+  const incomplete = entities.flatMap((e) =>
+    e.incomplete ? [{ store: e.store, entity: e.entity, side: e.incomplete, missing: e.differences[`missing_in_${e.incomplete}`], of: e.incomplete === 'memory' ? e.rowsPostgres : e.rowsMemory }] : [],
+  );
+  return { startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, consistent, entities, differences, incomplete };
+}
+
+/** The side that misses a large share of the other's rows, if either does. */
+function incompleteSide(found: { readonly rowsMemory: number; readonly rowsPostgres: number }, counts: Readonly<Record<DifferenceKind, number>>, options: VerifyOptions): Side | undefined {
+  const share = options.incompleteShare ?? 0.05;
+  const minRows = options.incompleteMinRows ?? 10;
+  const misses = (missing: number, of: number) => missing >= minRows && missing >= share * of;
+  if (misses(counts.missing_in_memory, found.rowsPostgres)) return 'memory';
+  if (misses(counts.missing_in_postgres, found.rowsMemory)) return 'postgres';
+  return undefined;
 }
 
 async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, options: VerifyOptions) {

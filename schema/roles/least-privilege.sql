@@ -12,7 +12,7 @@ DECLARE
   schema_name TEXT := current_schema();
   data_tables TEXT[] := ARRAY['projects', 'project_dependencies', 'contributors', 'assets', 'contributions', 'agent_tasks',
                               'graph_jobs', 'graph_job_events',
-                              'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_backfill_progress',
+                              'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_backfill_progress', 'dualwrite_lineage',
                               'task_executions', 'task_locks'];
   data_table TEXT;
 BEGIN

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RepairOutcome, RepairResult } from '../../verifier/repair.js';
+import { RepairRunNotFoundError, type RepairOutcome, type RepairResult } from '../../verifier/repair.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
@@ -9,7 +9,8 @@ import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { adminTokenCheck } from './admin-auth.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { ApiError } from './errors.js';
-import { AUDIT_QUERY, GATE_QUERY, JOBS_QUERY, REASON_BODY, routeSchema, STAGE_BODY } from './schemas.js';
+import { heldStatus } from './held-status.js';
+import { AUDIT_QUERY, GATE_QUERY, JOBS_QUERY, REASON_BODY, REPAIR_BODY, REPAIR_UNDO_BODY, RESYNC_BODY, routeSchema, STAGE_BODY } from './schemas.js';
 
 /** Who the flags file records as having changed the stage through this API. */
 export const ADMIN_PRINCIPAL = 'admin-token';
@@ -37,13 +38,10 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
       admin.post<{ Body: { stage: Stage; percent?: number; reason: string; force?: boolean } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
         const { stage, percent, reason, force } = request.body;
         request.log.info({ stage, percent, reason, force, principal: ADMIN_PRINCIPAL }, 'admin: stage change requested');
+        // A refused change throws (409) and leaves nothing behind; once setFlags returns, the change is in force.
         const requested = await runtime.setFlags({ stage, readPercent: percent }, { reason, force, ...operator(request) });
-        const state = await runtime.stage.settled();
-        const inForce = runtime.stage.current;
-        // 202 while the requested stage is not in force yet (its transition was refused and is retried).
-        const applied = inForce.stage === requested.stage && inForce.readPercent === requested.readPercent;
-        const answer: StageChange = { requested, inForce, refused: state.refused ?? null };
-        return reply.status(applied ? 200 : 202).send(answer);
+        const answer: StageChange = { requested, inForce: runtime.stage.current };
+        return reply.send(answer);
       });
 
       admin.get<{ Querystring: { stage: Stage; percent?: number } }>('/gate', { schema: routeSchema({ querystring: GATE_QUERY }) }, async (request) =>
@@ -56,12 +54,22 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
         return report;
       });
 
-      // Repairs copy the authoritative side's version onto the other, fenced (verifier/repair.ts).
-      admin.post<{ Body: { reason?: string } | undefined }>('/repair', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
-        const report = await runtime.verifyNow({ repair: true, reason: request.body?.reason ?? 'repair requested through the admin API', ...operator(request) });
+      // Repairs copy the authoritative side's version onto the other, fenced (verifier/repair.ts); they change data, so they say why.
+      admin.post<{ Body: { reason: string; allowDeletes?: number } }>('/repair', { schema: routeSchema({ body: REPAIR_BODY }) }, async (request) => {
+        const { reason, allowDeletes } = request.body;
+        const report = await runtime.verifyNow({ repair: true, reason, allowDeletes, ...operator(request) });
         if (!report) throw new ApiError(409, `repair skipped: ${verifySkipReason(runtime.stage.current.stage)}`);
-        const answer: RepairAnswer = { ...report, repairs: repairCounts(runtime.verifier.lastRepairs) };
+        const answer: RepairAnswer = { ...report, repairs: repairCounts(runtime.verifier.lastRepairs), runId: runtime.verifier.lastRepairRunId ?? null };
         return answer;
+      });
+
+      admin.post<{ Body: { runId: string; reason: string } }>('/repair/undo', { schema: routeSchema({ body: REPAIR_UNDO_BODY }) }, async (request) => {
+        try {
+          return await runtime.undoRepair(request.body.runId, { reason: request.body.reason, ...operator(request) });
+        } catch (error) {
+          if (error instanceof RepairRunNotFoundError) throw new ApiError(404, error.message);
+          throw error;
+        }
       });
 
       admin.post<{ Body: { reason?: string } | undefined }>('/outbox/replay', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
@@ -70,11 +78,21 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
         return answer;
       });
 
-      // Copies what memory holds into PostgreSQL (never overwriting newer rows), then verifies and repairs: run it in dual-write.
-      admin.post<{ Body: { reason?: string } | undefined }>('/resync', { schema: routeSchema({ body: REASON_BODY }) }, async (request) => {
-        if (runtime.stage.current.stage !== 'dual-write') throw new ApiError(409, `resync runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${runtime.stage.current.stage}`);
-        const { backfill, verify } = await runtime.resyncPostgres({ request: { reason: request.body?.reason ?? 'resync requested through the admin API', ...operator(request) } });
-        const answer: ResyncAnswer = { backfill, verify: { ...reportSummary(verify), differences: verify.differences } };
+      // Toward PostgreSQL (dual-write): copies what memory holds (never overwriting newer rows), then verifies and repairs.
+      // Toward memory (postgres-primary): rebuilds memory from PostgreSQL and verifies, the way back after postgres-only.
+      admin.post<{ Body: { reason: string; to?: 'postgres' | 'memory'; allowDeletes?: number } }>('/resync', { schema: routeSchema({ body: RESYNC_BODY }) }, async (request) => {
+        const { reason, to = 'postgres', allowDeletes } = request.body;
+        const stage = runtime.stage.current.stage;
+        const needs: Stage = to === 'postgres' ? 'dual-write' : 'postgres-primary';
+        if (stage !== needs) throw new ApiError(409, `a resync of ${to} runs in ${needs}, not in ${stage}: move there first (dualwrite stage set ${needs} --reason ...)`);
+        const req = { reason, ...operator(request) };
+        if (to === 'memory') {
+          const { verify } = await runtime.resyncMemory({ request: req });
+          const answer: ResyncAnswer = { to, verify: { ...reportSummary(verify), differences: verify.differences } };
+          return answer;
+        }
+        const { backfill, verify } = await runtime.resyncPostgres({ request: req, allowDeletes });
+        const answer: ResyncAnswer = { to, backfill, verify: { ...reportSummary(verify), differences: verify.differences } };
         return answer;
       });
 
@@ -101,24 +119,24 @@ function operator(request: FastifyRequest): { principal: string; requestId: stri
   return { principal: ADMIN_PRINCIPAL, requestId: request.id, clientIp: request.ip };
 }
 
-/** POST /admin/resync: the backfill's report and the verification after it. */
+/** POST /admin/resync: which side was resynced, the backfill's report (toward PostgreSQL) and the verification after it. */
 export interface ResyncAnswer {
-  readonly backfill: BackfillReport;
+  readonly to: 'postgres' | 'memory';
+  readonly backfill?: BackfillReport;
   readonly verify: ReturnType<typeof reportSummary> & { readonly differences: VerifyReport['differences'] };
 }
 
 /** GET /admin/status: everything an operator checks before and after a stage change. */
 export type AdminStatus = ReturnType<typeof adminStatus>;
 
-/** POST /admin/stage: the flags requested now (after the safety rules), those in force, and why they differ while a transition is refused. */
+/** POST /admin/stage: the flags requested now and those in force (the same: a refused change is a 409). */
 export interface StageChange {
   readonly requested: EffectiveFlags;
   readonly inForce: EffectiveFlags;
-  readonly refused: string | null;
 }
 
-/** POST /admin/repair: the run's report (what it found) and how many repairs had each outcome. */
-export type RepairAnswer = VerifyReport & { readonly repairs: Record<RepairOutcome, number> };
+/** POST /admin/repair: the run's report (what it found), how many repairs had each outcome, and the run id that undoes them. */
+export type RepairAnswer = VerifyReport & { readonly repairs: Record<RepairOutcome, number>; readonly runId: string | null };
 
 /** POST /admin/outbox/replay: the round, and the outbox after it. */
 export type ReplayAnswer = ReplayRound & { readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number } };
@@ -133,7 +151,7 @@ export function adminStatus(runtime: AdminRuntime) {
     stage: { inForce: inForce.stage, readPercent: inForce.readPercent, epoch: gate.epoch, refused: gate.refused ?? null, lastPauseMs: gate.lastPauseMs ?? null },
     flags: { stage: requested.stage, readPercent: requested.readPercent, source: requested.source, refused: requested.refused ?? null },
     mirror: { mode: runtime.mirror.mode, queueDepth: runtime.mirror.depth() },
-    outbox: runtime.outbox.stats(),
+    outbox: { ...runtime.outbox.stats(), ...heldStatus(runtime) },
     lastVerification: lastReport ? reportSummary(lastReport) : null,
     rollback: runtime.rollbackSafety(),
     pool: runtime.db.poolStats(),
@@ -154,7 +172,7 @@ function reportSummary(report: VerifyReport) {
 
 /** How many repairs had each outcome (every outcome present, 0 when none). */
 export function repairCounts(repairs: readonly RepairResult[]): Record<RepairOutcome, number> {
-  const counts: Record<RepairOutcome, number> = { repaired: 0, skipped_newer: 0, already_equal: 0 };
+  const counts: Record<RepairOutcome, number> = { repaired: 0, skipped_newer: 0, already_equal: 0, withheld_delete: 0 };
   for (const { outcome } of repairs) counts[outcome]++;
   return counts;
 }

@@ -1,8 +1,9 @@
 import type { Registry } from 'prom-client';
 import type { EffectiveFlags } from '../ports/flags.js';
-import type { RepairResult } from '../../verifier/repair.js';
+import type { RepairResult, UndoResult } from '../../verifier/repair.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import type { VerifyReport } from '../../verifier/verify.js';
+import type { HeldEntry } from '../dualwrite/held-entries.js';
 import type { MirrorMode } from '../dualwrite/mirror.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { GateState } from '../dualwrite/stage-gate.js';
@@ -32,18 +33,24 @@ export interface AdminRuntime {
   setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: OperatorRequest & { readonly force?: boolean }): Promise<EffectiveFlags>;
   /** The evidence gate's verdict on moving to `requested` now. */
   judge(requested: { readonly stage: Stage; readonly readPercent?: number }): Promise<GateVerdict>;
-  /** A verification now (repairing when asked), audited as the operator's; undefined when skipped. */
-  verifyNow(request: OperatorRequest & { readonly repair?: boolean }): Promise<VerifyReport | undefined>;
+  /** A verification now (repairing when asked, deleting at most allowDeletes rows), audited as the operator's; undefined when skipped. */
+  verifyNow(request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number }): Promise<VerifyReport | undefined>;
+  /** Puts back what a repair run changed, audited. */
+  undoRepair(runId: string, request: OperatorRequest): Promise<UndoResult>;
   /** Backfills PostgreSQL from memory, replays the outbox, verifies and repairs (in dual-write), audited. */
-  resyncPostgres(options: { readonly request: OperatorRequest }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  resyncPostgres(options: { readonly request: OperatorRequest; readonly allowDeletes?: number }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  /** Rebuilds memory from PostgreSQL and verifies (in postgres-primary), audited. */
+  resyncMemory(options: { readonly request: OperatorRequest }): Promise<{ readonly verify: VerifyReport }>;
   /** One outbox replay round now, audited. */
   replayOutbox(request: OperatorRequest): Promise<ReplayRound>;
-  readonly mirror: { readonly mode: MirrorMode; depth(): number };
+  /** `held`: outbox entries the target refused for their data, with why (absent where a runtime does not say). */
+  readonly mirror: { readonly mode: MirrorMode; depth(): number; readonly held?: { list(): readonly HeldEntry[] } };
   readonly outbox: { stats(): { depth: number; oldestAgeSeconds: number } };
   /** `lastReport` and `lastRepairs` are the last completed verification's. */
   readonly verifier: {
     readonly lastReport: VerifyReport | undefined;
     readonly lastRepairs: readonly RepairResult[];
+    readonly lastRepairRunId: string | undefined;
   };
   /** Whether rolling back now would lose anything (the rollback rehearsal). */
   rollbackSafety(): RollbackSafety;

@@ -7,7 +7,7 @@ import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { adminRoutes } from './admin-routes.js';
-import { ApiError, sendError } from './errors.js';
+import { ApiError, errorHandler } from './errors.js';
 import { graphRoutes } from './graph-routes.js';
 import { opsRoutes } from './ops-routes.js';
 import { StatusHistory, type StatusHistoryOptions } from './status-history.js';
@@ -68,7 +68,8 @@ const SERIALIZERS = {
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app: FastifyInstance = Fastify(loggerOptions(options.logger));
   useStrictBodies(app);
-  app.setErrorHandler(sendError);
+  // The tokens are redacted from every error answer: a 500 carries the error's message.
+  app.setErrorHandler(errorHandler([options.adminToken, options.statusToken]));
   app.setNotFoundHandler((request) => {
     throw new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]}`);
   });

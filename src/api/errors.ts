@@ -1,7 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FlagSourceConflictError } from '../../flags/migration-flags.js';
 import { EvidenceRefusedError } from '../runtime/evidence-gate.js';
+import { StageChangeRefusedError } from '../runtime/stage-change-refused.js';
 import { ConflictError, NotFoundError, StoreError, TransitionError, UnavailableError } from '../domain/errors.js';
+import { describeFailure, failureText } from '../dualwrite/data-error.js';
+import { redactConnectionStrings, redactText } from '../postgres/redact.js';
 
 /** The body of every error response: what went wrong and, for bad input, which field. */
 export interface ErrorBody {
@@ -39,10 +42,11 @@ interface SchemaErrorEntry {
 /**
  * The one error handler: bad input is 400 naming the field, a missing record 404, a lost
  * race or forbidden transition 409, an unreachable PostgreSQL 503 with Retry-After, and
- * anything else 500 without internals (logged instead).
+ * anything else 500 saying what failed (the error's message, SQLSTATE and constraint), with
+ * connection-string passwords and `secrets` (the API's tokens) redacted; logged in full.
  */
-export function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, body } = describeError(error);
+export function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply, secrets: readonly string[] = []): FastifyReply {
+  const { status, body } = describeError(error, secrets);
   if (status >= 500) {
     if (status === 503) request.log.warn({ err: error }, 'dependency unavailable');
     else request.log.error({ err: error }, 'request failed');
@@ -51,8 +55,14 @@ export function sendError(error: FastifyError | Error, request: FastifyRequest, 
   return reply.status(status).send(body);
 }
 
+/** The error handler of an API whose tokens must never appear in an answer (fastify's setErrorHandler). */
+export function errorHandler(secrets: readonly (string | undefined)[]): (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  const known = secrets.filter((secret): secret is string => typeof secret === 'string' && secret !== '');
+  return (error, request, reply) => sendError(error, request, reply, known);
+}
+
 /** Status and body for an error. */
-function describeError(error: unknown): { status: number; body: ErrorBody } {
+function describeError(error: unknown, secrets: readonly string[]): { status: number; body: ErrorBody } {
   const validation = (error as { validation?: readonly SchemaErrorEntry[] }).validation;
   if (Array.isArray(validation) && validation.length > 0) {
     return { status: 400, body: schemaErrorBody(validation[0]!, (error as { validationContext?: string }).validationContext ?? 'request') };
@@ -64,13 +74,34 @@ function describeError(error: unknown): { status: number; body: ErrorBody } {
   if (error instanceof FlagSourceConflictError) return { status: 409, body: { error: error.message } };
   // An advance the evidence does not support: which checks failed, with their figures.
   if (error instanceof EvidenceRefusedError) return { status: 409, body: { error: error.message, checks: error.verdict.checks } };
+  // A change a safety rule or its barrier refused: nothing of it was left behind.
+  if (error instanceof StageChangeRefusedError) return { status: 409, body: { error: error.message } };
   // Fastify's own client errors: malformed JSON, unsupported media type, body too large (its body parser's codes: FST_ERR_CTP_*).
   const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     const aboutBody = typeof code === 'string' && code.startsWith('FST_ERR_CTP_');
     return { status: statusCode, body: { error: (error as Error).message, ...(aboutBody ? { field: 'body' } : {}) } };
   }
-  return { status: 500, body: { error: 'internal error' } };
+  return { status: 500, body: internalErrorBody(error, secrets) };
+}
+
+/**
+ * What an unexpected error says, so a caller (the CLI) can tell an operator what failed
+ * instead of a bare "internal error": its message and, from PostgreSQL, SQLSTATE, constraint
+ * and detail. Whatever leaves the process is redacted: connection strings lose their
+ * password, and the API's tokens are cut out wherever they appear.
+ */
+function internalErrorBody(error: unknown, secrets: readonly string[]): ErrorBody {
+  const failure = describeFailure(error);
+  const { code, constraint, detail } = failure;
+  const redact = (text: string) => redactText(redactConnectionStrings(text), secrets);
+  return {
+    // The whole of it in `error`, which is what a client prints; the SQL fields also apart, for programs.
+    error: failure.message ? redact(failureText(failure)) : 'internal error (no message; the process log has the stack)',
+    ...(code ? { code } : {}),
+    ...(constraint ? { constraint: redact(constraint) } : {}),
+    ...(detail ? { detail: redact(detail) } : {}),
+  };
 }
 
 /** A missing record 404, a taken key or forbidden transition 409, anything else about the input (ValidationError) 400. */

@@ -85,6 +85,14 @@ export const STAGE_BODY = strictObject(
   ['stage', 'reason'],
 );
 
+/** An operator's repair: why, and how many rows it may delete from the side that holds them. */
+export const REPAIR_BODY = strictObject({ reason: { type: 'string', pattern: '\\S' }, allowDeletes: { type: 'integer', minimum: 0 } }, ['reason']);
+
+export const REPAIR_UNDO_BODY = strictObject({ runId: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' }, reason: { type: 'string', pattern: '\\S' } }, ['runId', 'reason']);
+
+/** A resync: toward PostgreSQL (in dual-write, the default) or toward memory (in postgres-primary). */
+export const RESYNC_BODY = strictObject({ reason: { type: 'string', pattern: '\\S' }, to: enumOf(['postgres', 'memory']), allowDeletes: { type: 'integer', minimum: 0 } }, ['reason']);
+
 export const GATE_QUERY = strictObject({ stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 } }, ['stage']);
 
 export const AUDIT_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, action: text, resourceType: text }, []);

@@ -51,6 +51,15 @@ export class AdminClient {
     throw this.refusal(method, path, response.status, (json as { error?: unknown } | undefined)?.error);
   }
 
+  /**
+   * What a 5xx says: which call failed on which process, and the cause the API sent. A
+   * process of an older version answers a bare "internal error": then its log has the cause.
+   */
+  private failure(method: string, path: string, status: number, said: string): string {
+    const cause = said === 'internal error' ? 'internal error (this process does not say more: its log has the cause, logged as "request failed")' : said;
+    return `${method} ${path} failed on the process at ${this.url} (${status}): ${cause}`;
+  }
+
   /** The CliError for a non-2xx answer; `error` is the API's own explanation, when it sent one. */
   private refusal(method: string, path: string, status: number, error: unknown): CliError {
     const said = typeof error === 'string' ? error : `${method} ${path} answered ${status}`;
@@ -69,7 +78,7 @@ export class AdminClient {
       case 503:
         return new CliError(EXIT.unreachable, `the process at ${this.url} cannot reach a dependency: ${said}`);
       default:
-        return new CliError(EXIT.failed, said);
+        return new CliError(EXIT.failed, status >= 500 ? this.failure(method, path, status, said) : said);
     }
   }
 }

@@ -35,6 +35,8 @@ export function buildProgram(run: Run): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     // Set before the commands are added, so that they inherit both.
     .exitOverride()
+    // A command's options are its own wherever they stand: `repair undo ID --reason x` gives the reason to undo, not to repair.
+    .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', `\n${ENVIRONMENT_HELP}\n\n${EXIT_CODES_HELP}`);
   addServeCommand(program, run);

@@ -1,4 +1,6 @@
 import type { AdminStatus } from '../api/admin-routes.js';
+import type { HeldEntry } from '../dualwrite/held-entries.js';
+import { heldText } from '../dualwrite/replayer.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { formatFields } from './table.js';
 
@@ -48,5 +50,24 @@ function stageFields({ stage, flags }: Pick<AdminStatus, 'stage' | 'flags'>): Fi
 }
 
 function outboxFields(outbox: AdminStatus['outbox']): Field[] {
-  return [['outbox', outbox.depth === 0 ? 'empty' : `${outbox.depth} entries, oldest ${outbox.oldestAgeSeconds} s old`]];
+  const held = outbox.held ?? [];
+  const count = outbox.heldCount ?? held.length;
+  return [
+    ['outbox', outbox.depth === 0 ? 'empty' : `${outbox.depth} entries, oldest ${outbox.oldestAgeSeconds} s old`],
+    ...(count > 0 ? [['refused (data)', `${count} entries wait for their data to be fixed; the other keys are replayed`] as const] : []),
+    ...heldLines(held, count).map((line) => ['', line] as const),
+  ];
+}
+
+/** Entries shown one per line; more than this are counted, not listed. */
+const HELD_SHOWN = 5;
+
+/**
+ * One line per held entry: `STOPPED: entry <id> (<store>.<method> <key>): <what PostgreSQL
+ * said>; <what clears it>` (what `outbox show`, `status` and `outbox replay` print).
+ */
+export function heldLines(held: readonly HeldEntry[], count = held.length): string[] {
+  const lines = held.slice(0, HELD_SHOWN).map((entry) => `STOPPED: ${heldText(entry)}, refused ${entry.refusals} times; ${entry.fix}`);
+  if (count > HELD_SHOWN) lines.push(`... and ${count - HELD_SHOWN} more (--json lists them)`);
+  return lines;
 }

@@ -119,7 +119,7 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
       result = await call('memory', method, args);
     }
     if (readCounts) readCounts[source].value++;
-    if (policy.mirror && shadow?.sampled()) {
+    if (policy.mirror && shadow?.sampled(current.stage)) {
       const other: Side = side === 'memory' ? 'postgres' : 'memory';
       const shadowKey = key ?? (spec.key ? spec.key(...args) : undefined);
       shadow.schedule(name, method, shadowKey ?? `op:${method}`, side, result, () => call(other, method, args), () => mirror.isPending(shadowKey));

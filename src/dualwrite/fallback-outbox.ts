@@ -1,4 +1,5 @@
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import type { DataFailure } from './data-error.js';
 import { journalItemOf, type JournalItem, type MirrorOp, type Outbox, type OutboxEntry } from './outbox.js';
 import { withTimeout } from '../shared/with-timeout.js';
 
@@ -43,8 +44,8 @@ export class FallbackOutbox implements Outbox {
     });
   }
 
-  async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    const [entry] = await this.appendAll([{ op, reason }]);
+  async append(op: MirrorOp, reason: string, lastError?: DataFailure): Promise<OutboxEntry> {
+    const [entry] = await this.appendAll([{ op, reason, ...(lastError ? { lastError } : {}) }]);
     return entry!;
   }
 
@@ -85,6 +86,11 @@ export class FallbackOutbox implements Outbox {
 
   ack(ids: readonly string[]): Promise<void> {
     return this.shared.ack(ids);
+  }
+
+  /** Replay reads the shared outbox only, so only its entries are ever refused on replay. */
+  async noteError(id: string, lastError: DataFailure): Promise<void> {
+    await this.shared.noteError?.(id, lastError);
   }
 
   deadLetter(entry: OutboxEntry, reason: string): Promise<void> {

@@ -1,7 +1,8 @@
 import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
 import { readFileIfExists, writeFileAtomically } from '../shared/atomic-file.js';
 import { dirname } from 'node:path';
-import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import type { DataFailure } from './data-error.js';
+import { entryOf, type JournalItem, type MirrorOp, type Outbox, type OutboxEntry } from './outbox.js';
 
 export interface FileOutboxOptions {
   /** Journal path. Dead letters go to the same path with ".dead" before the extension. Default .dualwrite/outbox.jsonl */
@@ -28,6 +29,8 @@ export class FileOutbox implements Outbox {
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private flushScheduled = false;
   private leased = false;
+  /** Ids whose ack line is written but not yet durable: noteError must not append behind it. */
+  private readonly acking = new Set<string>();
 
   private constructor(
     /** The journal's path. */
@@ -54,14 +57,14 @@ export class FileOutbox implements Outbox {
     return outbox;
   }
 
-  async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    const [entry] = await this.appendAll([{ op, reason }]);
+  async append(op: MirrorOp, reason: string, lastError?: DataFailure): Promise<OutboxEntry> {
+    const [entry] = await this.appendAll([{ op, reason, ...(lastError ? { lastError } : {}) }]);
     return entry!;
   }
 
   async appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
     const journaledAt = new Date().toISOString();
-    const entries = items.map(({ op, reason }): OutboxEntry => ({ ...op, id: String(this.nextSeq++).padStart(16, '0'), journaledAt, reason }));
+    const entries = items.map((item) => entryOf(item, String(this.nextSeq++).padStart(16, '0'), journaledAt));
     // Written in one call, so they share one group commit.
     await Promise.all(entries.map((entry) => this.write({ append: entry })));
     for (const entry of entries) this.pending.set(entry.id, entry);
@@ -83,12 +86,31 @@ export class FileOutbox implements Outbox {
 
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.write({ ack: ids });
+    for (const id of ids) this.acking.add(id);
+    try {
+      await this.write({ ack: ids });
+    } finally {
+      for (const id of ids) this.acking.delete(id);
+    }
     for (const id of ids) this.pending.delete(id);
     // Rewritten once the lines no longer needed outnumber the entries kept (and compactAfterLines):
     // each entry is rewritten a bounded number of times however long the backlog.
     const stale = this.journalLines - this.pending.size;
     if (this.pending.size === 0 || (stale >= this.compactAfterLines && stale >= this.pending.size)) await this.compact();
+  }
+
+  /**
+   * Written as the entry's append line again, with the same id and `lastError` set: reading
+   * the journal keeps the last line of an id at the id's first place, so the order stays, and
+   * a journal written so is read alike by versions that know nothing of lastError.
+   */
+  async noteError(id: string, lastError: DataFailure): Promise<void> {
+    const entry = this.pending.get(id);
+    // An append line after the id's ack line would bring the entry back when the journal is read.
+    if (!entry || this.acking.has(id)) return;
+    const noted: OutboxEntry = { ...entry, lastError };
+    await this.write({ append: noted });
+    if (this.pending.has(id)) this.pending.set(id, noted);
   }
 
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {

@@ -37,11 +37,16 @@ export const METRIC = {
 } as const;
 
 /**
- * What became of a mirror write: applied; failed (tried, and the target failed or rejected
- * it); unreachable (journaled untried while the target's circuit was open); behind_journal
- * (journaled behind earlier journaled writes of its keys, the target not being at fault).
+ * What became of a mirror write: applied; failed (tried, and the target failed: an outage,
+ * a timeout); rejected (tried, and the target refused its data: a constraint, a value it
+ * cannot take; the target answered, so this says nothing of its health); unreachable
+ * (journaled untried while the target's circuit was open); behind_journal (journaled behind
+ * earlier journaled writes of its keys, the target not being at fault).
  */
-export type MirrorWriteOutcome = 'applied' | 'failed' | 'unreachable' | 'behind_journal';
+export type MirrorWriteOutcome = 'applied' | 'failed' | 'rejected' | 'unreachable' | 'behind_journal';
+
+/** Every MirrorWriteOutcome, for starting their series. */
+export const MIRROR_WRITE_OUTCOMES: readonly MirrorWriteOutcome[] = ['applied', 'failed', 'rejected', 'unreachable', 'behind_journal'];
 
 export interface CallRecorder {
   record(seconds: number, ok: boolean): void;
@@ -89,7 +94,7 @@ export class DualWriteMetrics {
     this.operations = new LocalCounter(METRIC.operations, 'Store calls by side and outcome (ok or error).', registry);
     this.duration = new LocalHistogram(METRIC.duration, 'Store call latency by side.', [0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registry);
     this.reads = new LocalCounter(METRIC.reads, 'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).', registry);
-    this.mirrorWrites = new LocalCounter(METRIC.mirrorWrites, 'Mirror writes by outcome: applied, failed, unreachable (circuit open, journaled untried), behind_journal.', registry);
+    this.mirrorWrites = new LocalCounter(METRIC.mirrorWrites, 'Mirror writes by outcome: applied, failed (target failed), rejected (target refused the data), unreachable (circuit open, journaled untried), behind_journal.', registry);
     this.mirrorFailures = new Counter({ name: METRIC.mirrorFailures, help: 'Mirror writes that failed and went to the outbox.', labelNames: ['store', 'operation', 'target'], registers });
     this.mirrorLost = new Counter({ name: METRIC.mirrorLost, help: 'Mirror writes that failed and could not be journaled either (the verifier must repair).', labelNames: ['store', 'target'], registers });
     this.outboxReplayed = new Counter({ name: METRIC.outboxReplayed, help: 'Outbox entries replayed, by outcome.', labelNames: ['store', 'outcome'], registers });
@@ -241,7 +246,7 @@ export class DualWriteMetrics {
       this.outboxFenced.inc({ store }, 0);
       for (const target of ['memory', 'postgres'] as const) {
         this.mirrorLost.inc({ store, target }, 0);
-        for (const outcome of ['applied', 'failed', 'unreachable', 'behind_journal'] as const) this.mirrorWrites.labels({ store, target, outcome });
+        for (const outcome of MIRROR_WRITE_OUTCOMES) this.mirrorWrites.labels({ store, target, outcome });
       }
     }
   }

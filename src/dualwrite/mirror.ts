@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
-import { StoreError } from '../domain/errors.js';
 import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import type { IntentLog } from './intent-log.js';
 import type { DualWriteMetrics, MirrorWriteOutcome } from './metrics.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import { DATA_FIX, describeFailure, failureText, isRefusal, type DataFailure } from './data-error.js';
+import { HeldEntries } from './held-entries.js';
 import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
 import { otherSide, type Side } from '../ports/stage.js';
@@ -72,6 +73,27 @@ export class FencedError extends Error {
   override readonly name = 'FencedError';
 }
 
+/**
+ * Thrown by Mirror.apply when a copy could not be read from the authoritative side (`side`):
+ * the target was never tried, so its failure must not be taken for the target's.
+ */
+export class SourceReadError extends Error {
+  override readonly name = 'SourceReadError';
+
+  constructor(
+    readonly side: Side,
+    cause: unknown,
+  ) {
+    super(`reading the record to copy from ${side} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Which side's failure opened a target's circuit, and what it was: the target itself, or the side its copies are read from. */
+interface Outage {
+  readonly down: Side;
+  readonly error?: string;
+}
+
 /** The completion of one accepted write, which writes that depend on it wait for. */
 interface Completion {
   finished: boolean;
@@ -124,6 +146,10 @@ export class Mirror {
   private readonly slotWaiters: (() => void)[] = [];
   private readonly observers = new Set<(op: MirrorOp) => void>();
   private readonly breakers: Record<Side, CircuitBreaker>;
+  /** Per target, the failure that opened its circuit (for the lines that say who stopped answering). */
+  private readonly outages: Record<Side, Outage> = { memory: { down: 'memory' }, postgres: { down: 'postgres' } };
+  /** Outbox entries the target refused for their data: why, and how often (shared with the replayer). */
+  readonly held: HeldEntries;
   /** Ops that could be neither applied nor journaled: their intents stay, for a restart to recover. */
   private readonly lost = new WeakSet<MirrorOp>();
   /** While set, the admission limit instead of maxQueued (see throttle()). */
@@ -140,6 +166,7 @@ export class Mirror {
     const partitions = positive('concurrency', options.concurrency ?? 8);
     this.partitions = Array.from({ length: partitions }, (_, index) => ({ index, queue: new PQueue({ concurrency: 1 }), buffer: [] }));
     this.breakers = { memory: this.circuit('memory'), postgres: this.circuit('postgres') };
+    this.held = new HeldEntries(options.breaker?.now);
     options.metrics?.source('mirrorDepth', () => this.inFlight);
   }
 
@@ -147,7 +174,11 @@ export class Mirror {
   async loadJournaled(): Promise<void> {
     this.journaled.clear();
     this.journaledTo.memory = this.journaledTo.postgres = 0;
-    for (const entry of await this.options.outbox.list()) this.countJournaled(entry, 1);
+    for (const entry of await this.options.outbox.list()) {
+      this.countJournaled(entry, 1);
+      // Refused for its data by a previous process: shown as held until replayed.
+      this.held.restore(entry);
+    }
   }
 
   /** Mirror writes accepted and not yet applied or journaled. */
@@ -243,16 +274,39 @@ export class Mirror {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** A side's circuit, logging when the side stops answering and when it answers again. */
+  /**
+   * A target's circuit, logging when it opens and when it closes, naming the side that
+   * failed: the target, or the authoritative side its copies are read from (in
+   * postgres-primary, memory's circuit opens when PostgreSQL, not memory, stops answering).
+   */
   private circuit(side: Side): CircuitBreaker {
     return new CircuitBreaker({
       ...this.options.breaker,
       onChange: (state, outageMs) => {
-        if (state === 'open') this.options.logger?.warn(`dualwrite: ${side} stopped answering; mirror writes go to the outbox, and ${side} is probed every second`);
-        else this.options.logger?.warn(`dualwrite: ${side} answers again after ${(outageMs / 1000).toFixed(1)} s; replaying ${this.journaledTo[side]} journaled writes`);
+        const { down, error } = this.outages[side];
+        const why = error ? ` (${error})` : '';
+        if (state === 'open') {
+          this.options.logger?.warn(
+            down === side
+              ? `dualwrite: ${side} stopped answering${why}; mirror writes go to the outbox, and ${side} is probed every second`
+              : `dualwrite: ${down} stopped answering${why}; mirror writes to ${side} read their records from it, so they go to the outbox and are tried again every second`,
+          );
+        } else {
+          this.options.logger?.warn(`dualwrite: ${down} answers again after ${(outageMs / 1000).toFixed(1)} s; replaying ${this.journaledTo[side]} journaled writes${down === side ? '' : ` for ${side}`}`);
+          this.outages[side] = { down: side };
+        }
         this.options.breaker?.onChange?.(state, outageMs);
       },
     });
+  }
+
+  /**
+   * Opens `target`'s circuit after `error`, a failure that is not a refusal of the data (the
+   * replayer reports its own here too): the next writes are journaled without waiting on it.
+   */
+  targetFailed(target: Side, error: unknown): void {
+    this.outages[target] = { down: error instanceof SourceReadError ? error.side : target, error: errorText(error) };
+    this.breakers[target].failed();
   }
 
   /** The circuit of a target side: whether to try it, and what trying it showed. */
@@ -288,8 +342,7 @@ export class Mirror {
     const run = async (into: TargetResolver) => {
       const writes: { store: string; entity: string; key: RecordKey; record: object | null }[] = [];
       for (const { store, copy } of copies.values()) {
-        const source = this.resolveTarget(store, otherSide(target)) as RecordPort<Record<string, object>>;
-        writes.push({ store, entity: copy.entity, key: copy.key, record: copy.record !== undefined ? copy.record : await source.getRecord(copy.entity, copy.key) });
+        writes.push({ store, entity: copy.entity, key: copy.key, record: copy.record !== undefined ? copy.record : await this.readSource(store, target, copy) });
       }
       for (const group of this.inDependencyOrder(writes)) {
         const port = into(group[0]!.store, target) as RecordPort<Record<string, object>>;
@@ -302,6 +355,16 @@ export class Mirror {
     if (resolve) await run(resolve);
     else if (transact && ops.length > 1) await transact(run);
     else await run(this.resolveTarget);
+  }
+
+  /** A copy's record as the authoritative side holds it now; its failure is the source's (SourceReadError), not the target's. */
+  private async readSource(store: string, target: Side, copy: RecordCopy): Promise<object | null> {
+    const source = otherSide(target);
+    try {
+      return await (this.resolveTarget(store, source) as RecordPort<Record<string, object>>).getRecord(copy.entity, copy.key);
+    } catch (error) {
+      throw new SourceReadError(source, error);
+    }
   }
 
   /**
@@ -322,9 +385,17 @@ export class Mirror {
     return [...groups.entries()].sort(([a], [b]) => a - b).map(([, group]) => group);
   }
 
+  /** Journaled writes of the keys that have an entry held for its data (those entries included): what a replay round reads past. */
+  heldBacklog(): number {
+    let count = 0;
+    for (const key of new Set(this.held.list().map((entry) => entry.key))) count += this.journaled.get(key)?.size ?? 0;
+    return Math.max(count, this.held.size);
+  }
+
   /** Called by the replayer when a journaled entry was applied or given up. */
   released(entry: OutboxEntry): void {
     this.countJournaled(entry, -1);
+    this.held.forget(entry.id);
     if (entry.opId === undefined) return;
     this.replayedOpIds.add(entry.opId);
     // Copies of an entry sit close together in the journal: the last 100 000 replayed are plenty to recognise them.
@@ -401,12 +472,12 @@ export class Mirror {
         return;
       } catch (error) {
         // The target is unreachable: trying each write alone would only wait for timeouts again.
-        if (!(error instanceof StoreError)) {
-          breaker.failed();
+        if (!isRefusal(error)) {
+          this.targetFailed(side, error);
           for (const op of ops) await this.failed(op, error);
           return;
         }
-        // Some write was rejected and the transaction rolled back: apply them one by one.
+        // Some write's data was refused and the transaction rolled back: apply them one by one, so only that one waits.
         breaker.succeeded();
       }
     }
@@ -420,8 +491,12 @@ export class Mirror {
             this.count(op, 'applied');
           },
           (error: unknown) => {
-            if (error instanceof StoreError) breaker.succeeded();
-            else if (!(error instanceof FencedError)) breaker.failed();
+            // The target answered: refusing the data says nothing of its health, and only this write's keys wait.
+            if (isRefusal(error)) {
+              breaker.succeeded();
+              return this.rejected(op, error);
+            }
+            if (!(error instanceof FencedError)) this.targetFailed(side, error);
             return this.failed(op, error);
           },
         );
@@ -442,7 +517,9 @@ export class Mirror {
   /** Journals a write without trying its target: it follows journaled writes of its keys, or the target's circuit is open. */
   private async journalUntried(op: MirrorOp, outcome: 'behind_journal' | 'unreachable'): Promise<void> {
     this.count(op, outcome);
-    await this.journal(op, outcome === 'behind_journal' ? FOLLOWS_JOURNALED : `${op.target} is unreachable (circuit open after a failure; probed every second)`);
+    const { down } = this.outages[op.target];
+    const unreachable = down === op.target ? `${op.target} is unreachable` : `${down}, which mirror writes to ${op.target} read from, is unreachable`;
+    await this.journal(op, outcome === 'behind_journal' ? FOLLOWS_JOURNALED : `${unreachable} (circuit open after a failure; probed every second)`);
   }
 
   private async failed(op: MirrorOp, error: unknown): Promise<void> {
@@ -451,9 +528,23 @@ export class Mirror {
     await this.journal(op, errorText(error));
   }
 
-  private async journal(op: MirrorOp, reason: string): Promise<void> {
+  /** The target refused the write's data: journaled with what it said, logged with the records it concerns; only its keys wait. */
+  private async rejected(op: MirrorOp, error: unknown): Promise<void> {
+    const failure = describeFailure(error);
+    this.options.metrics?.mirrorFailures.inc({ store: op.store, operation: op.method, target: op.target });
+    this.count(op, 'rejected');
+    this.options.logger?.error(
+      `dualwrite: ${op.target} rejected mirror write ${op.store}.${op.method} key ${op.key} (${recordsOf(op)}): ${failureText(failure)}; ` +
+        `journaled, and only writes of its keys wait behind it: ${DATA_FIX}`,
+    );
+    await this.journal(op, errorText(error), failure);
+  }
+
+  private async journal(op: MirrorOp, reason: string, lastError?: DataFailure): Promise<void> {
     try {
-      this.countJournaled(await this.options.outbox.append({ ...op, opId: op.opId ?? randomUUID() }, reason), 1);
+      const entry = await this.options.outbox.append({ ...op, opId: op.opId ?? randomUUID() }, reason, lastError);
+      this.countJournaled(entry, 1);
+      if (lastError) this.held.refused(entry, lastError);
       // Growth is reported at 1000, 10000, 100000 ... entries, not per entry.
       const depth = this.journaledTo[op.target];
       if (GROWTH_REPORTED_AT.has(depth)) this.options.logger?.warn(`dualwrite: ${depth} mirror writes for ${op.target} wait in the outbox (latest: ${reason})`);
@@ -532,6 +623,11 @@ export class Mirror {
     else this.journaled.delete(entry.key);
     if (changed) this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
   }
+}
+
+/** The records a mirror write copies, for a log line: `orders ["o1"], users ["u1"]`. */
+function recordsOf(op: MirrorOp): string {
+  return op.records.map((copy) => `${copy.entity} ${JSON.stringify(copy.key)}`).join(', ');
 }
 
 export function errorText(error: unknown): string {

@@ -1,5 +1,6 @@
 import type { RecordKey } from '../ports/record-port.js';
 import type { Side } from '../ports/stage.js';
+import type { DataFailure } from './data-error.js';
 
 /** One record a mirror write copies to its target. */
 export interface RecordCopy {
@@ -47,18 +48,31 @@ export interface OutboxEntry extends MirrorOp {
   readonly journaledAt: string;
   /** Why the mirror write failed, for people. */
   readonly reason: string;
+  /**
+   * Set when the target refused the write for its data (a constraint, a value it cannot
+   * take): what it said the last time, so operators see why it waits. Absent on entries
+   * journaled for an outage, and on those of older versions.
+   */
+  readonly lastError?: DataFailure;
 }
 
 /** A mirror write to journal and why it could not be applied. */
 export interface JournalItem {
   readonly op: MirrorOp;
   readonly reason: string;
+  /** The target refused it for its data: what it said (see OutboxEntry.lastError). */
+  readonly lastError?: DataFailure;
 }
 
 /** The op an entry journals, without what the outbox added (to move it into another outbox). */
 export function journalItemOf(entry: OutboxEntry): JournalItem {
-  const { id: _id, journaledAt: _at, reason, ...op } = entry;
-  return { op, reason };
+  const { id: _id, journaledAt: _at, reason, lastError, ...op } = entry;
+  return { op, reason, ...(lastError ? { lastError } : {}) };
+}
+
+/** The entry an outbox builds for an item: the op, its id and time, why, and the target's refusal when there was one. */
+export function entryOf(item: JournalItem, id: string, journaledAt: string): OutboxEntry {
+  return { ...item.op, id, journaledAt, reason: item.reason, ...(item.lastError ? { lastError: item.lastError } : {}) };
 }
 
 /**
@@ -66,7 +80,8 @@ export function journalItemOf(entry: OutboxEntry): JournalItem {
  * healthy. append() resolves only once the entry is durable.
  */
 export interface Outbox {
-  append(op: MirrorOp, reason: string): Promise<OutboxEntry>;
+  /** `lastError`: the target refused the write for its data (see OutboxEntry.lastError). */
+  append(op: MirrorOp, reason: string, lastError?: DataFailure): Promise<OutboxEntry>;
   /** Appends several entries, in order, in one round trip; resolves once all are durable. */
   appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]>;
   /** The oldest `limit` entries replay may apply now, in journal order. */
@@ -75,6 +90,12 @@ export interface Outbox {
   list(): Promise<OutboxEntry[]>;
   /** Removes replayed entries. */
   ack(ids: readonly string[]): Promise<void>;
+  /**
+   * Records that replaying entry `id` was refused for its data, so the entry says why until it
+   * is replayed (peek and list return it with this `lastError`). Optional: an outbox without
+   * it leaves the reason to the replayer's memory.
+   */
+  noteError?(id: string, lastError: DataFailure): Promise<void>;
   /** Moves an entry that keeps being rejected aside, for people to inspect. */
   deadLetter(entry: OutboxEntry, reason: string): Promise<void>;
   /**

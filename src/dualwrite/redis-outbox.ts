@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from './outbox.js';
+import type { DataFailure } from './data-error.js';
+import { entryOf, type JournalItem, type MirrorOp, type Outbox, type OutboxEntry } from './outbox.js';
 
 export interface RedisOutboxOptions {
-  /** Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`, the sentinel to `${stream}:sentinel`. Default "dualwrite:outbox". */
+  /**
+   * Stream name; dead letters go to `${stream}:dead`, the replay lease to `${stream}:lease`, the
+   * sentinel to `${stream}:sentinel`, the errors of entries refused on replay to the hash
+   * `${stream}:errors`. Default "dualwrite:outbox".
+   */
   readonly stream?: string;
   /**
    * Called when the stream was found to have lost its entries (Redis restarted without
@@ -21,6 +26,8 @@ export interface RedisOutboxOptions {
  */
 export class RedisOutbox implements Outbox {
   private readonly stream: string;
+  /** Errors noted on replay, by entry id (see noteError). */
+  private readonly errorsKey: string;
   private cached = { depth: 0, oldestAgeSeconds: 0 };
   /** The sentinel value this outbox has seen since its first refresh(). */
   private sentinel: string | undefined;
@@ -30,17 +37,22 @@ export class RedisOutbox implements Outbox {
     private readonly options: RedisOutboxOptions = {},
   ) {
     this.stream = options.stream ?? 'dualwrite:outbox';
+    this.errorsKey = `${this.stream}:errors`;
   }
 
-  async append(op: MirrorOp, reason: string): Promise<OutboxEntry> {
-    const [entry] = await this.appendAll([{ op, reason }]);
+  async append(op: MirrorOp, reason: string, lastError?: DataFailure): Promise<OutboxEntry> {
+    const [entry] = await this.appendAll([{ op, reason, ...(lastError ? { lastError } : {}) }]);
     return entry!;
   }
 
   /** One MULTI/EXEC: the entries land together, in order, or none does. */
   async appendAll(items: readonly JournalItem[]): Promise<OutboxEntry[]> {
     const journaledAt = new Date().toISOString();
-    const bodies = items.map(({ op, reason }) => ({ ...op, journaledAt, reason }));
+    // The stream assigns the id: the body is the entry without it.
+    const bodies = items.map((item) => {
+      const { id: _id, ...body } = entryOf(item, '', journaledAt);
+      return body;
+    });
     const transaction = this.redis.multi();
     for (const body of bodies) transaction.xadd(this.stream, '*', 'entry', JSON.stringify(body));
     const results = (await transaction.exec()) ?? [];
@@ -56,15 +68,26 @@ export class RedisOutbox implements Outbox {
     return this.peek(Number.MAX_SAFE_INTEGER);
   }
 
+  /** The entries, each with the error noted on replay when there is one (stream entries cannot change: those live beside them). */
   async peek(limit: number): Promise<OutboxEntry[]> {
-    const rows = await this.redis.xrange(this.stream, '-', '+', 'COUNT', limit);
+    const [rows, errors] = await Promise.all([this.redis.xrange(this.stream, '-', '+', 'COUNT', limit), this.redis.hgetall(this.errorsKey)]);
     await this.refresh();
-    return rows.map(([id, fields]) => ({ ...(JSON.parse(fields[1]!) as Omit<OutboxEntry, 'id'>), id }));
+    return rows.map(([id, fields]) => {
+      const entry: OutboxEntry = { ...(JSON.parse(fields[1]!) as Omit<OutboxEntry, 'id'>), id };
+      const noted = errors[id];
+      return noted ? { ...entry, lastError: JSON.parse(noted) as DataFailure } : entry;
+    });
   }
 
   async ack(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.redis.xdel(this.stream, ...ids);
+    // Two commands, not one MULTI: the keys may live on different cluster slots, and a noted error left behind is never read (no entry has its id).
+    if (ids.length > 0) await Promise.all([this.redis.xdel(this.stream, ...ids), this.redis.hdel(this.errorsKey, ...ids)]);
     await this.refresh();
+  }
+
+  /** Kept in the hash `${stream}:errors` by entry id, and removed with the entry. */
+  async noteError(id: string, lastError: DataFailure): Promise<void> {
+    await this.redis.hset(this.errorsKey, id, JSON.stringify(lastError));
   }
 
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {

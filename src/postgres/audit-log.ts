@@ -9,6 +9,8 @@ export type AuditAction =
   | 'stage.retreat'
   | 'verify.run'
   | 'repair'
+  | 'repair.undo'
+  | 'resync.memory'
   | 'backfill'
   | 'outbox.replay'
   | 'outbox.dead_letter'

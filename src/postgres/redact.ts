@@ -58,6 +58,14 @@ function safeDecode(text: string): string {
   }
 }
 
+/** Connection strings inside free text (an error message), up to the next space or quote. */
+const CONNECTION_STRINGS = /\b(?:postgres(?:ql)?|rediss?):\/\/[^\s'"<>`]+/gi;
+
+/** `text` with every postgres or redis URL in it redacted (redactUrl), wherever it came from: for messages that leave the process. */
+export function redactConnectionStrings(text: string): string {
+  return text.replace(CONNECTION_STRINGS, (url) => redactUrl(url));
+}
+
 export function redactText(text: string, secrets: readonly string[]): string {
   let result = text;
   for (const secret of secrets) if (secret) result = result.split(secret).join('***');

@@ -16,7 +16,11 @@ export const DEFAULT_RETREAT_THRESHOLDS: RetreatThresholds = { errorRateMax: 0.0
 
 /** Options of AutoRetreat. */
 export interface AutoRetreatOptions {
-  /** The figures over the retreat window (an EvidenceWindow's, typically over the last minute). Required. */
+  /**
+   * The figures over the retreat window (an EvidenceWindow's, typically over the last minute);
+   * the failures that were mirror writes PostgreSQL rejected for their data
+   * (`postgresCalls.rejected`) say nothing of its health. Required.
+   */
   readonly evidence: () => Promise<Pick<Evidence, 'postgresCalls' | 'p95Ms'>>;
   /** The stage in force. Required. */
   readonly current: () => EffectiveFlags;
@@ -65,9 +69,11 @@ export class AutoRetreat {
     if (STAGE_POLICIES[flags.stage].authoritative !== 'memory' || flags.readPercent === 0) return undefined;
     const { postgresCalls, p95Ms } = await this.options.evidence();
     if (postgresCalls.total < this.thresholds.minCalls) return undefined;
-    const errorRate = postgresCalls.failed / postgresCalls.total;
+    // Data PostgreSQL refused is no reason to retreat (retreating opens the mirror's circuit, as if it were down): only its failures count.
+    const failed = postgresCalls.failed - (postgresCalls.rejected ?? 0);
+    const errorRate = failed / postgresCalls.total;
     const reasons = [
-      ...(errorRate > this.thresholds.errorRateMax ? [`${postgresCalls.failed} of ${postgresCalls.total} PostgreSQL calls failed (over ${this.thresholds.errorRateMax * 100}%)`] : []),
+      ...(errorRate > this.thresholds.errorRateMax ? [`${failed} of ${postgresCalls.total} PostgreSQL calls failed (over ${this.thresholds.errorRateMax * 100}%)`] : []),
       ...((p95Ms.postgres ?? 0) > this.thresholds.p95MsMax ? [`PostgreSQL p95 ${p95Ms.postgres!.toFixed(0)} ms (over ${this.thresholds.p95MsMax} ms)`] : []),
     ];
     if (reasons.length === 0) return undefined;

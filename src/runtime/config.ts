@@ -24,12 +24,21 @@ export interface DualWriteConfig {
   readonly intentLogPath?: string;
   /** REDIS_URL: the outbox as a Redis stream, and the verifier's lock. Default unset. */
   readonly redisUrl?: string;
-  /** DUALWRITE_SHADOW_SAMPLE_RATE: share of reads compared on the other side, 0-1. Default 0. */
-  readonly shadowSampleRate: number;
+  /**
+   * DUALWRITE_SHADOW_SAMPLE_RATE: share of reads compared on the other side, 0-1 (0 turns
+   * shadow reads off). Default unset: each stage's default (5% in dual-write and read-shift,
+   * where the evidence gate needs comparisons; see defaultShadowSampleRate).
+   */
+  readonly shadowSampleRate?: number;
   /** DUALWRITE_VERIFY_INTERVAL_MS: pause between background verifications; 0 disables them. Default 300000. */
   readonly verifyIntervalMs: number;
   /** DUALWRITE_REPAIR: repair persistent differences after each verification (true or false). Default false. */
   readonly repair: boolean;
+  /**
+   * DUALWRITE_LEASE_TTL_MS: lifetime of the runtime lease; a process killed without releasing
+   * it keeps the next start waiting this long. Default 15000.
+   */
+  readonly leaseTtlMs: number;
   /** DUALWRITE_AUTO_RETREAT: send reads back to memory when PostgreSQL fails or slows past its thresholds (true or false). Default false. */
   readonly autoRetreat: boolean;
   /** DUALWRITE_ADMIN_TOKEN: bearer token of the admin API; without it the admin API refuses every call. */
@@ -69,9 +78,10 @@ export function loadConfig(env: Env = process.env): DualWriteConfig {
     outboxPath: text(env, 'DUALWRITE_OUTBOX_PATH') ?? '.dualwrite/outbox.jsonl',
     intentLogPath: text(env, 'DUALWRITE_INTENT_LOG_PATH'),
     redisUrl,
-    shadowSampleRate: fraction(env, 'DUALWRITE_SHADOW_SAMPLE_RATE', 0),
+    shadowSampleRate: fraction(env, 'DUALWRITE_SHADOW_SAMPLE_RATE'),
     verifyIntervalMs: integer(env, 'DUALWRITE_VERIFY_INTERVAL_MS', 300_000, 0),
     repair: oneOf(env, 'DUALWRITE_REPAIR', ['true', 'false'] as const, 'false') === 'true',
+    leaseTtlMs: integer(env, 'DUALWRITE_LEASE_TTL_MS', 15_000, 1000),
     autoRetreat: oneOf(env, 'DUALWRITE_AUTO_RETREAT', ['true', 'false'] as const, 'false') === 'true',
     ...adminApiConfig(env),
     statusToken: statusToken(env),
@@ -201,9 +211,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max = Nu
   return value;
 }
 
-function fraction(env: Env, name: string, fallback: number): number {
+/** A number from 0 to 1; undefined when unset, so the caller's default may depend on more than the variable. */
+function fraction(env: Env, name: string): number | undefined {
   const raw = text(env, name);
-  if (raw === undefined) return fallback;
+  if (raw === undefined) return undefined;
   const value = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got ${JSON.stringify(raw)}`);
   return value;

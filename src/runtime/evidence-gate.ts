@@ -1,17 +1,19 @@
 import type { MigrationFlags } from '../ports/flags.js';
-import { STAGES, type Side } from '../ports/stage.js';
+import { STAGE_POLICIES, STAGES, type Side } from '../ports/stage.js';
 
 /**
  * What must hold before a stage advances (dual-write -> read-shift -> a higher percentage
  * -> postgres-primary -> postgres-only); a step back never needs evidence. Each figure is
- * measured over the window, and a refusal names the check with its figure.
+ * measured over the window, and a refusal names the check with its figure. A rate is
+ * judged only over enough observations (minPostgresCalls, minShadowComparisons): fewer
+ * refuse, saying how many there are and how many are needed.
  */
 export interface EvidenceThresholds {
   /** A clean verification no older than this. Default 30 minutes. */
   readonly verifyMaxAgeMs: number;
   /** The outbox empty, or its oldest entry younger than this. Default 60 s. */
   readonly outboxMaxAgeSeconds: number;
-  /** Share of shadow comparisons that mismatched. Default 0.001 (0.1%). */
+  /** Share of shadow comparisons that mismatched; judged on advances while memory is authoritative. Default 0.001 (0.1%). */
   readonly shadowMismatchMax: number;
   /** Share of PostgreSQL calls and mirror writes that failed. Default 0.01 (1%). */
   readonly postgresErrorRateMax: number;
@@ -24,10 +26,18 @@ export interface EvidenceThresholds {
   /** See latencyFactorMax. Default 50 ms. */
   readonly postgresLatencyFloorMs: number;
   /**
-   * PostgreSQL calls the window must hold before its p95 is judged: the p95 of a few calls
-   * is their slowest one, which a single hiccup decides. Default 100.
+   * PostgreSQL calls (and mirror writes) the window must hold before its error rate and p95
+   * are judged; fewer refuse the advance. A few calls prove nothing: the p95 of a few calls
+   * is their slowest one, which a single hiccup decides, and right after start there are
+   * none at all. Default 100.
    */
-  readonly latencyMinCalls: number;
+  readonly minPostgresCalls: number;
+  /**
+   * Shadow comparisons (matches and mismatches) the window must hold before their mismatch
+   * rate is judged; fewer refuse the advance. Reads are compared only when sampled
+   * (DUALWRITE_SHADOW_SAMPLE_RATE, by default 5% in dual-write and read-shift). Default 100.
+   */
+  readonly minShadowComparisons: number;
 }
 
 export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
@@ -37,7 +47,8 @@ export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
   postgresErrorRateMax: 0.01,
   latencyFactorMax: 10,
   postgresLatencyFloorMs: 50,
-  latencyMinCalls: 100,
+  minPostgresCalls: 100,
+  minShadowComparisons: 100,
 };
 
 /** The figures the gate judges, as measured over the window. */
@@ -47,10 +58,17 @@ export interface Evidence {
   readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number };
   /** Shadow comparisons in the window: matches and mismatches (skipped ones do not count). */
   readonly shadow: { readonly compared: number; readonly mismatched: number };
-  /** PostgreSQL calls and mirror writes in the window, and how many failed. */
-  readonly postgresCalls: { readonly total: number; readonly failed: number };
+  /**
+   * PostgreSQL calls and mirror writes in the window, how many failed, and how many of those
+   * failures were mirror writes PostgreSQL rejected for their data (a constraint, a value it
+   * refuses; default 0): they count against the rate, as no evidence for moving on, but are
+   * named as data rather than as errors of a failing server.
+   */
+  readonly postgresCalls: { readonly total: number; readonly failed: number; readonly rejected?: number };
   /** p95 call latency per side in the window, in ms; undefined without calls. */
   readonly p95Ms: Readonly<Partial<Record<Side, number>>>;
+  /** True when shadow reads are turned off (a sample rate of 0 configured): a refusal then says how to turn them on. */
+  readonly shadowReadsOff?: boolean;
 }
 
 export interface EvidenceCheck {
@@ -80,13 +98,14 @@ export function isAdvance(from: MigrationFlags, to: MigrationFlags): boolean {
  * Judges a move from `from` to `to` on `evidence`, at time `now`. Starting dual-write is
  * not judged: memory stays authoritative and nothing is read from PostgreSQL yet, and
  * dual-write is where the evidence (verifications, mirror errors, latency) comes from.
+ * No check passes on an empty window: too few PostgreSQL calls or shadow comparisons refuse.
  */
 export function judgeMove(from: MigrationFlags, to: MigrationFlags, evidence: Evidence, now: Date, thresholds: EvidenceThresholds = DEFAULT_EVIDENCE_THRESHOLDS): GateVerdict {
   if (!isAdvance(from, to) || to.stage === 'dual-write') return { advance: isAdvance(from, to), allowed: true, checks: [], refusal: '' };
   const checks: EvidenceCheck[] = [
     verificationCheck(evidence, now, thresholds),
     outboxCheck(evidence, thresholds),
-    shadowCheck(evidence, thresholds),
+    ...(needsShadowEvidence(from) ? [shadowCheck(evidence, thresholds)] : []),
     errorCheck(evidence, thresholds),
     latencyCheck(evidence, thresholds),
   ];
@@ -121,25 +140,64 @@ function outboxCheck(evidence: Evidence, thresholds: EvidenceThresholds): Eviden
   return { name: 'outbox', ok, detail: depth === 0 ? 'empty' : `${depth} entries, the oldest ${oldestAgeSeconds.toFixed(0)} s old (under ${thresholds.outboxMaxAgeSeconds} s allowed)` };
 }
 
+/**
+ * Shadow comparisons are evidence while memory is authoritative: they check PostgreSQL's
+ * answers against memory's before reads, then authority, move to PostgreSQL. From
+ * postgres-primary on they would check memory against PostgreSQL, which the verification
+ * already does, and shadow reads are not sampled there by default.
+ */
+function needsShadowEvidence(from: MigrationFlags): boolean {
+  return STAGE_POLICIES[from.stage].authoritative === 'memory';
+}
+
+/** How to get shadow comparisons when a configured rate of 0 keeps them from ever coming. */
+const SHADOW_READS_OFF_HINT =
+  "shadow reads are off (a sample rate of 0 is configured): set DUALWRITE_SHADOW_SAMPLE_RATE (or openDualWrite's shadow.sampleRate) above 0, e.g. 0.05, or leave it unset for 5% in dual-write and read-shift";
+
 function shadowCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
   const { compared, mismatched } = evidence.shadow;
   const rate = compared === 0 ? 0 : mismatched / compared;
-  return { name: 'shadow-mismatches', ok: rate <= thresholds.shadowMismatchMax, detail: `${mismatched} of ${compared} shadow reads mismatched (${percent(rate)}; at most ${percent(thresholds.shadowMismatchMax)})` };
+  const figures = `${mismatched} of ${compared} shadow reads mismatched (${percent(rate)}; at most ${percent(thresholds.shadowMismatchMax)})`;
+  if (compared < thresholds.minShadowComparisons) {
+    const needed = `${compared} of ${thresholds.minShadowComparisons} shadow comparisons needed`;
+    return { name: 'shadow-mismatches', ok: false, detail: evidence.shadowReadsOff ? `${needed}: ${SHADOW_READS_OFF_HINT}` : `${needed}; so far ${figures}` };
+  }
+  return { name: 'shadow-mismatches', ok: rate <= thresholds.shadowMismatchMax, detail: figures };
 }
 
 function errorCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
-  const { total, failed } = evidence.postgresCalls;
+  const { total, failed, rejected = 0 } = evidence.postgresCalls;
   const rate = total === 0 ? 0 : failed / total;
-  return { name: 'postgres-errors', ok: rate <= thresholds.postgresErrorRateMax, detail: `${failed} of ${total} PostgreSQL calls failed (${percent(rate)}; at most ${percent(thresholds.postgresErrorRateMax)})` };
+  const counted = rejected > 0 ? `${rejected} mirror writes rejected by PostgreSQL (data) and ${failed - rejected} failed, of ${total} PostgreSQL calls` : `${failed} of ${total} PostgreSQL calls failed`;
+  const where = rejected > 0 ? '; `dualwrite outbox show` says what PostgreSQL refused and how to clear it' : '';
+  const figures = `${counted} (${percent(rate)}; at most ${percent(thresholds.postgresErrorRateMax)})${where}`;
+  if (total < thresholds.minPostgresCalls) return { name: 'postgres-errors', ok: false, detail: `${postgresCallsNeeded(total, thresholds)}; so far ${figures}` };
+  return { name: 'postgres-errors', ok: rate <= thresholds.postgresErrorRateMax, detail: figures };
 }
 
 function latencyCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
   const { postgres, memory } = evidence.p95Ms;
-  if (postgres === undefined) return { name: 'postgres-latency', ok: true, detail: 'no PostgreSQL calls in the window' };
   const calls = evidence.postgresCalls.total;
-  if (calls < thresholds.latencyMinCalls) return { name: 'postgres-latency', ok: true, detail: `${calls} PostgreSQL calls in the window: too few to judge a p95 (needs ${thresholds.latencyMinCalls})` };
-  const bar = Math.max((memory ?? 0) * thresholds.latencyFactorMax, thresholds.postgresLatencyFloorMs);
-  return { name: 'postgres-latency', ok: postgres <= bar, detail: `PostgreSQL p95 ${postgres.toFixed(2)} ms (at most ${bar.toFixed(2)} ms: ${thresholds.latencyFactorMax}x memory's ${(memory ?? 0).toFixed(3)} ms, or ${thresholds.postgresLatencyFloorMs} ms)` };
+  if (calls < thresholds.minPostgresCalls) {
+    const soFar = postgres === undefined ? '' : `; so far ${latencyFigures(postgres, memory, thresholds)}`;
+    return { name: 'postgres-latency', ok: false, detail: `${postgresCallsNeeded(calls, thresholds)} to judge a p95${soFar}` };
+  }
+  // Mirror writes count as calls but are not timed: only reads served or shadowed by PostgreSQL give a p95.
+  if (postgres === undefined) return { name: 'postgres-latency', ok: false, detail: 'no PostgreSQL read was timed in the window (mirror writes are not; reads served or shadowed by PostgreSQL are)' };
+  return { name: 'postgres-latency', ok: postgres <= latencyBar(memory, thresholds), detail: latencyFigures(postgres, memory, thresholds) };
+}
+
+/** The p95 PostgreSQL may reach: latencyFactorMax times memory's, or the floor, whichever is higher. */
+function latencyBar(memory: number | undefined, thresholds: EvidenceThresholds): number {
+  return Math.max((memory ?? 0) * thresholds.latencyFactorMax, thresholds.postgresLatencyFloorMs);
+}
+
+function latencyFigures(postgres: number, memory: number | undefined, thresholds: EvidenceThresholds): string {
+  return `PostgreSQL p95 ${postgres.toFixed(2)} ms (at most ${latencyBar(memory, thresholds).toFixed(2)} ms: ${thresholds.latencyFactorMax}x memory's ${(memory ?? 0).toFixed(3)} ms, or ${thresholds.postgresLatencyFloorMs} ms)`;
+}
+
+function postgresCallsNeeded(calls: number, thresholds: EvidenceThresholds): string {
+  return `${calls} of ${thresholds.minPostgresCalls} PostgreSQL calls needed`;
 }
 
 function percent(rate: number): string {

@@ -19,8 +19,8 @@ export interface EvidenceWindowOptions {
 export interface Sample {
   readonly at: number;
   readonly calls: Record<Side, { total: number; failed: number }>;
-  /** Mirror writes to PostgreSQL that were tried or refused by its open circuit, and those that did not land. */
-  readonly mirrorToPostgres: { total: number; failed: number };
+  /** Mirror writes to PostgreSQL that were tried or refused by its open circuit, those that did not land, and of those the ones it rejected for their data. */
+  readonly mirrorToPostgres: { total: number; failed: number; rejected: number };
   readonly shadow: { compared: number; mismatched: number };
   /** Cumulative count per bucket upper bound, per side. */
   readonly latency: Record<Side, Map<number, number>>;
@@ -61,8 +61,8 @@ export class EvidenceWindow {
     while (this.samples.length > 2 && this.samples[1]!.at <= start) this.samples.shift();
   }
 
-  /** The figures over the window, up to a sample taken now; the outbox and verification come from their owners. */
-  async evidence(current: Pick<Evidence, 'outbox' | 'lastVerification'>): Promise<Evidence> {
+  /** The figures over the window, up to a sample taken now; the outbox, verification and whether shadow reads are off come from their owners. */
+  async evidence(current: Pick<Evidence, 'outbox' | 'lastVerification' | 'shadowReadsOff'>): Promise<Evidence> {
     await this.sample();
     const start = this.now() - this.windowMs;
     const first = this.samples.find((sample) => sample.at >= start) ?? this.samples[0]!;
@@ -77,7 +77,7 @@ export class EvidenceWindow {
     return {
       ...current,
       shadow: { compared: last.shadow.compared - first.shadow.compared, mismatched: last.shadow.mismatched - first.shadow.mismatched },
-      postgresCalls: { total: postgresTotal, failed: postgresFailed },
+      postgresCalls: { total: postgresTotal, failed: postgresFailed, rejected: last.mirrorToPostgres.rejected - first.mirrorToPostgres.rejected },
       p95Ms,
     };
   }
@@ -99,7 +99,7 @@ function read(metrics: readonly MetricJson[], at: number): Sample {
   const sample: Sample = {
     at,
     calls: { memory: { total: 0, failed: 0 }, postgres: { total: 0, failed: 0 } },
-    mirrorToPostgres: { total: 0, failed: 0 },
+    mirrorToPostgres: { total: 0, failed: 0, rejected: 0 },
     shadow: { compared: 0, mismatched: 0 },
     latency: { memory: new Map(), postgres: new Map() },
   };
@@ -114,6 +114,7 @@ function read(metrics: readonly MetricJson[], at: number): Sample {
     if (labels.target !== 'postgres' || labels.outcome === 'behind_journal') continue;
     sample.mirrorToPostgres.total += value;
     if (labels.outcome !== 'applied') sample.mirrorToPostgres.failed += value;
+    if (labels.outcome === 'rejected') sample.mirrorToPostgres.rejected += value;
   }
   for (const { labels, value } of byName.get(METRIC.shadowCompares) ?? []) {
     if (labels.outcome === 'match' || labels.outcome === 'mismatch') sample.shadow.compared += value;

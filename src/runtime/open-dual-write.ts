@@ -30,8 +30,7 @@ import type { SqlExecutor } from '../postgres/sql-executor.js';
 import { TransactionExecutor } from '../postgres/transaction-executor.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
-import type { RecordKey, RecordPort } from '../ports/record-port.js';
-import { scanAll } from '../ports/record-scan.js';
+import type { RecordKey } from '../ports/record-port.js';
 import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
 import { BUILT_IN_STORES } from '../stores/built-in-stores.js';
 import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
@@ -57,12 +56,16 @@ import { EvidenceWindow } from './evidence-window.js';
 import { AutoRetreat, type RetreatThresholds } from './auto-retreat.js';
 import { rollbackSafety, type RollbackSafety } from './rollback-safety.js';
 import { RolloutAudit, type ChangeRequest } from './rollout-audit.js';
+import { describeMove, StageChangeRefusedError } from './stage-change-refused.js';
+import { LineageStore, type LineageState } from '../postgres/lineage-store.js';
+import { LineageRecorder } from './lineage-recorder.js';
+import { memoryAtStart, rebuildMemory, type MemoryAtStart, type RebuildReport, type RebuildStore } from './memory-rebuild.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { RedisLock } from '../../verifier/lock.js';
 import { VerifierMetrics } from '../../verifier/metrics.js';
 import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-loop.js';
 import { backfill, backfillStore, type BackfillOptions, type BackfillReport } from '../../verifier/backfill.js';
-import { repair } from '../../verifier/repair.js';
+import { repair, undoRepair, type UndoResult } from '../../verifier/repair.js';
 import { verify, type VerifyReport } from '../../verifier/verify.js';
 import { withTimeout } from '../shared/with-timeout.js';
 
@@ -84,6 +87,14 @@ export interface DualWriteRuntimeOptions {
    * (definition.createMemory()).
    */
   readonly memory?: { readonly graph?: MemoryGraphStore; readonly tasks?: MemoryAgentTaskStore; readonly [store: string]: object | undefined };
+  /**
+   * The lineage generation the given memory was saved at (`runtime.lineage.generation`,
+   * read after close() and kept with the snapshot). A process that starts where memory is
+   * written after PostgreSQL has been mirrored rebuilds memory from PostgreSQL before it
+   * serves, unless this equals the lineage's generation (no process started or moved
+   * authority since the memory was saved). Default: none, so such a start rebuilds.
+   */
+  readonly memoryGeneration?: number;
   /**
    * The database: an open, migrated SqlExecutor (used as it is); the application's
    * node-postgres pool (migrated, used as it is, never ended: its search_path must reach
@@ -115,12 +126,12 @@ export interface DualWriteRuntimeOptions {
   readonly replayer?: Omit<ReplayerOptions, 'metrics' | 'logger'>;
   /**
    * The lease that keeps a second process off this database (each keeps its own memory).
-   * Default: on, 15 s lifetime, waiting up to 20 s at start for a crashed holder's to run out.
+   * Default: on, DUALWRITE_LEASE_TTL_MS (15 s) lifetime, waiting that plus 5 s at start for a crashed holder's to run out.
    */
   readonly lease?: RuntimeLeaseOptions | false;
   /** Stage transitions: how long writes may wait for one (default 5000 ms) and how often a refused one is retried (default 1000 ms). */
   readonly stage?: Pick<StageGateOptions, 'timeoutMs' | 'retryMs' | 'drainQueueLimit'>;
-  /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE or 0. */
+  /** Shadow reads. Default sample rate: DUALWRITE_SHADOW_SAMPLE_RATE, else each stage's default (5% in dual-write and read-shift, where the evidence gate needs comparisons). */
   readonly shadow?: ShadowOptions;
   readonly context?: WriteContext;
   readonly logger?: Pick<Console, 'info' | 'warn' | 'error'>;
@@ -196,14 +207,27 @@ export interface DualWriteRuntime {
    * PostgreSQL p95 near memory's); setFlags refuses with EvidenceRefusedError when it fails.
    */
   judge(requested: { readonly stage: unknown; readonly readPercent?: unknown }): Promise<GateVerdict>;
-  /** Runs a verification now (repairing when asked), recorded in the audit trail as the operator's; undefined when skipped. */
-  verifyNow(request: OperatorRequest & { readonly repair?: boolean }): Promise<VerifyReport | undefined>;
+  /**
+   * Runs a verification now, recorded in the audit trail as the operator's; undefined when
+   * skipped. With `repair`, copies the authoritative side's version of each difference
+   * onto the other, fenced, even where a side is incomplete; a record the authoritative
+   * side lacks is deleted from the other only when there are at most `allowDeletes` of
+   * them (default 0: each is withheld_delete). `verifier.lastRepairRunId` names the run for undoRepair.
+   */
+  verifyNow(request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number }): Promise<VerifyReport | undefined>;
+  /** Puts back what a repair run changed (where nothing was written since), audited. */
+  undoRepair(runId: string, request: OperatorRequest): Promise<UndoResult>;
   /** Runs one outbox replay round now, recorded in the audit trail. */
   replayOutbox(request: OperatorRequest): Promise<ReplayRound>;
   /** The automatic retreat, when on (`autoRetreat.check()` judges the figures now). */
   readonly autoRetreat: AutoRetreat | undefined;
   /** Whether rolling back now would lose anything, and why (a rollback rehearsal while PostgreSQL is authoritative). */
   rollbackSafety(): RollbackSafety;
+  /**
+   * Which side holds every acknowledged write, as recorded in PostgreSQL (dualwrite_lineage),
+   * and what this process did with its memory at start (rebuilt from PostgreSQL, or kept, and why).
+   */
+  readonly lineage: { readonly current: LineageState | undefined; readonly atStart: MemoryAtStart & { readonly rebuilt?: RebuildReport } };
   /** The rollout's append-only audit trail (stage changes, forced advances, verifications, repairs, backfills, replays, dead letters). */
   readonly audit: AuditLog;
   /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
@@ -224,12 +248,19 @@ export interface DualWriteRuntime {
    * comes back clean, allows read-shift and the PostgreSQL stages again. Run it in
    * dual-write; returns the backfill's report and the last verification's.
    */
-  resyncPostgres(options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'> & { readonly request?: OperatorRequest }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  resyncPostgres(
+    options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'> & {
+      readonly request?: OperatorRequest;
+      /** Rows only PostgreSQL holds that the repair may delete (default 0: they are kept, and the sides stay unequal). */
+      readonly allowDeletes?: number;
+    },
+  ): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
   /**
-   * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only.
-   * Run it in postgres-primary (memory is being mirrored again), then roll back.
+   * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only, then
+   * verifies the sides; once equal, memory-authoritative stages are allowed again. Run it
+   * in postgres-primary (memory is being mirrored again), then roll back. Audited.
    */
-  resyncMemory(): Promise<void>;
+  resyncMemory(options?: { readonly request?: OperatorRequest }): Promise<{ readonly verify: VerifyReport }>;
   /** Waits for in-flight mirror writes, stops the replayer and closes what it opened. */
   close(): Promise<void>;
 }
@@ -283,7 +314,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   // This process, as the runtime lease and the background jobs' locks and executions name it.
   const holder = (options.lease !== false && options.lease?.holder) || `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   if (options.lease !== false) {
-    const lease = new RuntimeLease(db, { ...options.lease, holder, logger });
+    const lease = new RuntimeLease(db, { ttlMs: config.leaseTtlMs, ...options.lease, holder, logger });
     await lease.acquire();
     opened.push(() => lease.release());
   }
@@ -372,6 +403,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   await mirror.loadJournaled();
   const backgroundJobs = backgroundTasks(options, config);
   const replayer = new RecordedOutboxReplayer(box, mirror, { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger }, { runner: jobs, task: backgroundJobs.replay, logger });
+  const lineage = new LineageRecorder(new LineageStore(db), holder, logger);
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
   const lastFlagsPath = options.flags ? undefined : config.flags.lastFlagsPath;
   let saving = Promise.resolve();
@@ -385,8 +417,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     if (lastFlagsPath) saveApplied(applied);
     const from = inForce;
     inForce = applied;
-    // The stage at start is not a change.
-    if (!from) return;
+    // The stage at start is not a change, nor is a change of anything but the stage and read percentage.
+    if (!from || (from.stage === applied.stage && from.readPercent === applied.readPercent)) return;
+    if (from.stage !== applied.stage) lineage.stageApplied(from.stage, applied.stage);
     const requested = requestedChange && sameMove(requestedChange.to, applied) ? requestedChange : undefined;
     if (requested) requestedChange = undefined;
     void audit.stageChanged(from, applied, requested?.request, requested?.action);
@@ -395,8 +428,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   opened.push(async () => {
     await gate.stop();
     await saving;
+    await lineage.close();
   });
   await gate.open();
+  // Before the runtime is handed out, so no write or read meets a memory that is not yet whole.
+  const atStart = await prepareMemory(lineage, flags, options.memoryGeneration, { definitions, sides, replayer, logger });
+  await gate.settled();
+  await lineage.start(gate.current.stage);
   replayer.start();
   const shadow = new ShadowReads({ sampleRate: config.shadowSampleRate, ...options.shadow }, metrics);
   const common = { gate, mirror, metrics, shadow, context: options.context };
@@ -424,7 +462,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     ...verifierOptions,
     onReport: (report, repairs) => {
       verifierOptions.onReport?.(report, repairs);
-      void audit.verified(report, repairs, verifyRequest);
+      void audit.verified(report, repairs, verifyRequest, verifier.lastRepairRunId);
     },
   });
   if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
@@ -457,7 +495,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const judge = async (requested: { readonly stage: unknown; readonly readPercent?: unknown }) => {
     const to = requestedFlags(requested, gate.current.rolloutGroup);
     const last = verifier.lastReport;
-    const evidence = await evidenceWindow.evidence({ outbox: box.stats(), ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}) });
+    const evidence = await evidenceWindow.evidence({ outbox: box.stats(), shadowReadsOff: shadow.off, ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}) });
     return { to, verdict: judgeMove(gate.current, to, evidence, new Date(), thresholds) };
   };
 
@@ -494,6 +532,12 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     verifier,
     jobs: jobStore,
     audit: auditLog,
+    lineage: {
+      get current() {
+        return lineage.last;
+      },
+      atStart,
+    },
     autoRetreat,
     rollbackSafety() {
       return rollbackSafety(gate.current, flags.stale.memory, mirror.journaledFor('memory'), verifier.lastReport, new Date(), thresholds.verifyMaxAgeMs);
@@ -506,18 +550,34 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       if (flags.current.source === 'unleash') throw new FlagSourceConflictError('the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there');
       const request = changeRequest(change);
       const { to, verdict } = await judge(requested);
+      // Checked before anything is written, so a refused change cannot take effect later by itself.
+      const safety = flags.preview(to).refusal;
+      if (safety) throw new StageChangeRefusedError(gate.current, to, safety);
       if (!verdict.allowed) {
         if (!change.force) throw new EvidenceRefusedError(gate.current, to, verdict);
+        // Recorded as the operator's decision even if the barrier then refuses the change (no stage.change follows).
         await audit.forced(gate.current, to, verdict, request);
       }
+      const from = gate.current;
+      const writeFlags = (flagsToWrite: MigrationFlags, reason: string) =>
+        fromEnv.flagsFile.write(flagsToWrite, { reason, principal: request.principal.username, changedAt: new Date().toISOString() });
       requestedChange = { to, request };
-      await fromEnv.flagsFile.write(to, { reason: request.reason, principal: request.principal.username, changedAt: new Date().toISOString() });
+      await writeFlags(to, request.reason);
+      const state = await gate.settled();
+      if (!sameMove(to, gate.current)) {
+        // The barrier could not complete: the flags file goes back to the stage in force, and the change is over.
+        requestedChange = undefined;
+        await writeFlags(gate.current, `${describeMove(to)} was refused: ${state.refused ?? 'not in force'}`);
+        await gate.settled();
+        throw new StageChangeRefusedError(from, to, state.refused ?? 'the change did not come into force');
+      }
       return flags.current;
     },
     async verifyNow(request) {
       verifyRequest = changeRequest(request);
       try {
-        return await verifier.runOnce({ repair: request.repair, trigger: { type: 'manual', by: verifyRequest.principal.username } });
+        const repairing = request.repair ? { reason: verifyRequest.reason, allowDeletes: request.allowDeletes ?? 0 } : request.repair;
+        return await verifier.runOnce({ repair: repairing, trigger: { type: 'manual', by: verifyRequest.principal.username } });
       } finally {
         verifyRequest = undefined;
       }
@@ -527,7 +587,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       await audit.outboxReplayed(round, changeRequest(request));
       return round;
     },
-    async resyncPostgres({ request, ...backfillOptions } = {}) {
+    async resyncPostgres({ request, allowDeletes, ...backfillOptions } = {}) {
       const stage = gate.current.stage;
       if (stage !== 'dual-write') throw new Error(`resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`);
       // The backfill first, so journaled copies find the rows they reference; then the
@@ -540,14 +600,23 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       const options = { ...verifierOptions, authoritative: 'memory' as const, settle: () => mirror.settled(), maxReported: Number.MAX_SAFE_INTEGER };
       let report = await verify(db, verifyTargets, options);
       if (!report.consistent) {
-        await repair(report.differences, { authoritative: 'memory', db, targets: verifyTargets, metrics: verifierMetrics });
+        await repair(report.differences, { authoritative: 'memory', db, targets: verifyTargets, metrics: verifierMetrics, reason: request?.reason ?? 'resync PostgreSQL', allowDeletes });
         report = await verify(db, verifyTargets, options);
       }
       report = { ...report, differences: report.differences.slice(0, verifierOptions.maxReported ?? 1000) };
-      if (report.consistent) flags.postgresResynced();
+      if (report.consistent) {
+        await lineage.postgresResynced(gate.current.stage);
+        flags.postgresResynced();
+      }
       return { backfill: filled, verify: report };
     },
-    async resyncMemory() {
+    async undoRepair(runId, request) {
+      const change = changeRequest(request);
+      const undone = await undoRepair(runId, { db, targets: verifyTargets, metrics: verifierMetrics, reason: change.reason });
+      await audit.repairUndone(undone, runId, change);
+      return undone;
+    },
+    async resyncMemory({ request } = {}) {
       const stage = gate.current.stage;
       if (stage !== 'postgres-primary') throw new Error(`resyncMemory runs in postgres-primary (PostgreSQL authoritative, memory mirrored), not in ${stage}`);
       // The copy runs while writes go on; a mirror write of a record may land before the
@@ -557,7 +626,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
         for (const { entity, key } of op.records) touched.set(JSON.stringify([op.store, entity, key]), { store: op.store, entity, key });
       });
       try {
-        for (const { definition, postgres, memory } of Object.values(stores)) await copyAll(storeEntities(definition), postgres, memory);
+        await rebuildMemory(rebuildStores(Object.values(stores)));
       } finally {
         stopObserving();
       }
@@ -568,7 +637,11 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
           await (record ? into.putRecord(entity, record) : into.deleteRecord(entity, key));
         }
       });
+      const report = await verify(db, verifyTargets, { ...verifierOptions, authoritative: 'postgres', settle: () => mirror.settled() });
+      await audit.memoryResynced(report, request && changeRequest(request));
+      if (!report.consistent) throw new Error(`resyncMemory: memory still differs from PostgreSQL after the copy (${report.differences.length} differences); run it again`);
       flags.memoryResynced();
+      return { verify: report };
     },
     async close() {
       await gate.stop();
@@ -722,14 +795,41 @@ function builtIn(target: object, entries: { readonly graph: unknown; readonly ta
   return target;
 }
 
-/** Makes `to` hold exactly `from`'s records: clears it, then copies entity by entity in dependency order. */
-async function copyAll<Records extends object>(
-  entities: (keyof Records & string)[],
-  from: RecordPort<Records>,
-  to: RecordPort<Records> & { clear(): void },
-): Promise<void> {
-  to.clear();
-  for (const entity of entities) {
-    for await (const page of scanAll(from, entity)) for (const record of page) await to.putRecord(entity, record);
-  }
+/**
+ * Brings memory up to what the lineage says before the process serves: marks PostgreSQL
+ * incomplete when memory-only ran since its last resync, and rebuilds memory from PostgreSQL
+ * (after replaying what the outbox holds for it) when memory is written in the stage at start
+ * and cannot prove itself current.
+ */
+async function prepareMemory(
+  lineage: LineageRecorder,
+  flags: FlagState,
+  memoryGeneration: number | undefined,
+  runtime: { readonly definitions: readonly AnyStoreDefinition[]; readonly sides: Record<string, Sides>; readonly replayer: OutboxReplayer; readonly logger: Pick<Console, 'info'> },
+): Promise<MemoryAtStart & { readonly rebuilt?: RebuildReport }> {
+  const prior = await lineage.read();
+  if (prior && !prior.postgresComplete) flags.postgresIncomplete();
+  const decision = memoryAtStart(prior, flags.current.stage, memoryGeneration);
+  if (!decision.rebuild) return decision;
+  const { logger } = runtime;
+  logger.info(`dualwrite: rebuilding memory from PostgreSQL before serving: ${decision.reason}`);
+  const stuck = await runtime.replayer.drainFor('postgres');
+  if (stuck) throw new Error(`dualwrite: cannot rebuild memory from PostgreSQL before serving: ${stuck}`);
+  const stores = rebuildStores(runtime.definitions.map((definition) => ({ definition, ...runtime.sides[definition.name]! })));
+  let lastLogged = Date.now();
+  const rebuilt = await rebuildMemory(stores, {
+    onProgress: ({ store, entity, records }) => {
+      if (Date.now() - lastLogged < 2000) return;
+      lastLogged = Date.now();
+      logger.info(`dualwrite: rebuilding memory: ${records} records copied (now ${store}.${entity})`);
+    },
+  });
+  logger.info(`dualwrite: memory rebuilt from PostgreSQL: ${rebuilt.records} records in ${rebuilt.seconds.toFixed(2)} s`);
+  flags.memoryResynced();
+  return { ...decision, rebuilt };
+}
+
+/** Each store's PostgreSQL side as the source of a rebuild of its memory side. */
+function rebuildStores(stores: readonly { readonly definition: AnyStoreDefinition; readonly memory: Sides['memory']; readonly postgres: Sides['postgres'] }[]): RebuildStore[] {
+  return stores.map(({ definition, memory, postgres }) => ({ name: definition.name, entities: storeEntities(definition), from: postgres, to: memory }));
 }

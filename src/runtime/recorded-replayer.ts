@@ -1,7 +1,7 @@
 import type { ScheduledTask } from '../domain/scheduler.js';
 import type { Mirror } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
-import { OutboxReplayer, type ReplayerOptions, type ReplayRound } from '../dualwrite/replayer.js';
+import { heldText, OutboxReplayer, type ReplayerOptions, type ReplayOptions, type ReplayRound } from '../dualwrite/replayer.js';
 import type { HeldLock, TaskRunner } from '../scheduler/task-runner.js';
 
 /**
@@ -25,9 +25,9 @@ export class RecordedOutboxReplayer extends OutboxReplayer {
     super(outbox, mirror, options);
   }
 
-  override replayOnce(): Promise<ReplayRound> {
+  override replayOnce(options?: ReplayOptions): Promise<ReplayRound> {
     const startedAt = this.jobs.runner.now();
-    const round = super.replayOnce();
+    const round = super.replayOnce(options);
     let recorded = this.recorded.get(round);
     if (!recorded) {
       recorded = round.then(async (ended) => {
@@ -50,8 +50,10 @@ export class RecordedOutboxReplayer extends OutboxReplayer {
     this.held ??= await this.jobs.runner.acquire(this.jobs.task);
     if (!this.held) return;
     const result = { replayed: round.replayed, deadLettered: round.deadLettered };
-    const state = round.failure ? 'failure' : 'success';
-    const written = await this.jobs.runner.recordEnded(this.jobs.task, this.held.handle, { startedAt, state, result, ...(round.failure ? { error: round.failure } : {}) });
+    // Entries refused for their data make the run a failure too: the record says which, and why.
+    const error = round.failure ?? (round.held?.length ? `${round.held.length} entries refused for their data, e.g. ${heldText(round.held[0]!)}` : undefined);
+    const state = error ? 'failure' : 'success';
+    const written = await this.jobs.runner.recordEnded(this.jobs.task, this.held.handle, { startedAt, state, result, ...(error ? { error } : {}) });
     // The lock was taken over: take it again for the next round.
     if (!written) {
       await this.held.release();

@@ -22,9 +22,17 @@ export function rollbackSafety(
   now: Date,
   maxReportAgeMs: number,
 ): RollbackSafety {
+  const incomplete = lastReport?.incomplete.filter((side) => side.side === 'memory') ?? [];
+  if (incomplete.length > 0) {
+    const missing = incomplete.map((side) => `${side.missing} of ${side.of} ${side.store}.${side.entity}`).join(', ');
+    return { safe: false, detail: `the last verification found memory incomplete (it misses ${missing}): a rollback would serve what memory lacks as missing; find out why before rolling back` };
+  }
   if (STAGE_POLICIES[inForce.stage].authoritative === 'memory') return { safe: true, detail: `memory is authoritative in ${inForce.stage}: a rollback loses nothing` };
-  if (inForce.stage === 'postgres-only' || memoryStale) {
-    return { safe: false, detail: 'memory missed the writes made while it was not mirrored: move to postgres-primary and resync memory before rolling back further' };
+  if (inForce.stage === 'postgres-only') {
+    return { safe: false, detail: 'memory is not written in postgres-only: roll back to postgres-primary (memory is mirrored again), then dualwrite resync --to memory, before rolling back further' };
+  }
+  if (memoryStale) {
+    return { safe: false, detail: 'memory missed the writes made in postgres-only: dualwrite resync --to memory --reason ... rebuilds it, then rolling back further is safe' };
   }
   if (journaledToMemory > 0) return { safe: false, detail: `${journaledToMemory} mirror writes toward memory wait in the outbox: a rollback waits for them (and is refused while they cannot land)` };
   if (!lastReport) return { safe: false, detail: 'unknown: no verification has compared memory with PostgreSQL in this stage yet (dualwrite verify)' };

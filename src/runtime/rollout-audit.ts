@@ -1,6 +1,6 @@
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
-import type { RepairResult } from '../../verifier/repair.js';
+import type { RepairResult, UndoResult } from '../../verifier/repair.js';
 import { errorText } from '../dualwrite/mirror.js';
 import type { OutboxEntry } from '../dualwrite/outbox.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
@@ -92,7 +92,7 @@ export class RolloutAudit {
   }
 
   /** A completed verification, and the repairs it made. */
-  async verified(report: VerifyReport, repairs: readonly RepairResult[], request: ChangeRequest | undefined): Promise<void> {
+  async verified(report: VerifyReport, repairs: readonly RepairResult[], request: ChangeRequest | undefined, repairRunId?: string): Promise<void> {
     const persistent = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
     await this.write({
       action: 'verify.run',
@@ -101,7 +101,7 @@ export class RolloutAudit {
       principal: request?.principal ?? PROCESS_PRINCIPAL,
       reason: request?.reason ?? 'background verification',
       ...requestFields(request),
-      data: { consistent: report.consistent, persistentDifferences: persistent, seconds: report.seconds },
+      data: { consistent: report.consistent, persistentDifferences: persistent, seconds: report.seconds, incomplete: report.incomplete },
     });
     if (repairs.length === 0) return;
     const outcomes: Record<string, number> = {};
@@ -113,7 +113,25 @@ export class RolloutAudit {
       principal: request?.principal ?? PROCESS_PRINCIPAL,
       reason: request?.reason ?? 'repair after the background verification',
       ...requestFields(request),
-      data: { target: repairs[0]!.target, outcomes },
+      data: { target: repairs[0]!.target, outcomes, runId: repairRunId },
+    });
+  }
+
+  /** An operator undid a repair run. */
+  repairUndone(undo: UndoResult, of: string, request: ChangeRequest): Promise<void> {
+    return this.write({ action: 'repair.undo', resourceType: 'repair', resourceId: of, principal: request.principal, reason: request.reason, ...requestFields(request), data: { ...undo } });
+  }
+
+  /** Memory was rebuilt from PostgreSQL (after postgres-only), and verified. */
+  memoryResynced(report: VerifyReport, request: ChangeRequest | undefined): Promise<void> {
+    return this.write({
+      action: 'resync.memory',
+      resourceType: 'verification',
+      resourceId: report.startedAt,
+      principal: request?.principal ?? PROCESS_PRINCIPAL,
+      reason: request?.reason ?? 'resync memory',
+      ...requestFields(request),
+      data: { consistent: report.consistent, persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0) },
     });
   }
 

@@ -49,13 +49,15 @@ export interface ApiHarnessOptions {
   /** Open the flag layer from this environment instead of a ManualFlagSource (what runtime.setFlags needs). */
   readonly env?: NodeJS.ProcessEnv;
   readonly transitions?: TestRuntimeOptions['transitions'];
+  /** Shadow reads. Default: off (see TestRuntimeOptions.shadow). */
+  readonly shadow?: TestRuntimeOptions['shadow'];
 }
 
 /** Opens APIs over runtimes on `backend`'s database; everything is closed after each test. */
 export function useApiHarness(backend: { current: Backend }): { open(options?: ApiHarnessOptions): Promise<ApiHarness>; defer(cleanup: () => Promise<unknown>): void } {
   const runtimes = useTestRuntimes();
   const open = async (options: ApiHarnessOptions = {}): Promise<ApiHarness> => {
-    const opened = await runtimes.open({ db: options.db ?? backend.current.db!, stage: options.stage, env: options.env, transitions: options.transitions, lease: false });
+    const opened = await runtimes.open({ db: options.db ?? backend.current.db!, stage: options.stage, env: options.env, transitions: options.transitions, shadow: options.shadow, lease: false });
     const { rt } = opened;
     const app = buildApi({ graph: rt.graph, tasks: rt.tasks, runtime: rt, adminToken: options.adminToken, statusToken: options.statusToken, statusHistory: options.statusHistory, logger: options.logger });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -10,6 +10,7 @@ import type { GraphStore } from '../../src/ports/graph-store.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { FaultySql } from '../support/faulty-sql.js';
+import { readForEvidence } from '../support/runtimes.js';
 import { request, useApiHarness } from './api-harness.js';
 
 /**
@@ -28,14 +29,15 @@ const ADMIN_ROUTES: readonly [string, string][] = [
 ];
 
 describe('an error the API does not know', () => {
-  it('is a 500 that says nothing of its internals', async () => {
-    const failing = { countProjects: () => Promise.reject(new Error('connection string postgres://secret@db')) } as unknown as GraphStore;
-    const app = buildApi({ graph: failing, tasks: new MemoryAgentTaskStore() });
+  it('is a 500 that says what failed, without a connection-string password or a token', async () => {
+    const failing = { countProjects: () => Promise.reject(new Error(`cannot reach postgres://app:s3cret@db:5432/x (token ${TOKEN})`)) } as unknown as GraphStore;
+    const app = buildApi({ graph: failing, tasks: new MemoryAgentTaskStore(), adminToken: TOKEN });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const answer = await request(url, 'GET', '/projects/count');
-      expect(answer).toMatchObject({ status: 500, body: { error: 'internal error' } });
-      expect(answer.text).not.toContain('secret');
+      expect(answer).toMatchObject({ status: 500, body: { error: 'cannot reach postgres://app:***@db:5432/x (token ***)' } });
+      expect(answer.text).not.toContain('s3cret');
+      expect(answer.text).not.toContain(TOKEN);
     } finally {
       await app.close();
     }
@@ -207,18 +209,66 @@ for (const factory of availableBackends(['pglite'])) {
       await h.rt.postgres.graph.putRecord('contributors', { ...ada.body, name: 'Not Ada' });
       await h.rt.postgres.graph.deleteRecord('projects', ['npm', 'react']);
 
-      const repaired = await h.call('POST', '/admin/repair', { token: TOKEN });
+      const repaired = await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'drift found' } });
       // The report is what the run found; the repairs say what it did about it.
-      expect(repaired).toMatchObject({ status: 200, body: { consistent: false, repairs: { repaired: 2, skipped_newer: 0, already_equal: 0 } } });
+      expect(repaired).toMatchObject({ status: 200, body: { consistent: false, repairs: { repaired: 2, skipped_newer: 0, already_equal: 0, withheld_delete: 0 }, runId: expect.any(String) } });
       expect(repaired.body.differences.map((d: { entity: string; kind: string }) => `${d.entity} ${d.kind}`).sort()).toEqual(['contributors fields_differ', 'projects missing_in_postgres']);
       const { memory, postgres } = await h.sides();
       expect(postgres).toEqual(memory);
-      expect((await h.call('POST', '/admin/repair', { token: TOKEN })).body).toMatchObject({ consistent: true, repairs: { repaired: 0, skipped_newer: 0, already_equal: 0 } });
+      expect((await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'drift found' } })).body).toMatchObject({ consistent: true, repairs: { repaired: 0, skipped_newer: 0, already_equal: 0, withheld_delete: 0 }, runId: null });
+    });
+
+    it('POST /admin/repair needs a reason, naming the field, and changes nothing without one', async () => {
+      const h = await api.open({ adminToken: TOKEN });
+      await h.call('PUT', '/projects/npm/react', { body: { description: 'UI' } });
+      await h.rt.postgres.graph.deleteRecord('projects', ['npm', 'react']);
+      expect(await h.call('POST', '/admin/repair', { token: TOKEN })).toMatchObject({ status: 400, body: { field: 'body' } });
+      expect(await h.call('POST', '/admin/repair', { token: TOKEN, body: {} })).toMatchObject({ status: 400, body: { field: 'reason' } });
+      expect(await h.rt.postgres.graph.getProject({ ecosystem: 'npm', name: 'react' })).toBeNull();
+    });
+
+    it('POST /admin/repair deletes only the confirmed number of records, and /admin/repair/undo puts them back', async () => {
+      const h = await api.open({ adminToken: TOKEN });
+      for (const name of ['a', 'b', 'c']) await h.call('PUT', `/projects/npm/${name}`, { body: { description: name } });
+      // Three records only PostgreSQL holds (memory, the authoritative side, deleted them without the mirror knowing).
+      for (const name of ['a', 'b', 'c']) await h.rt.memory.graph.deleteRecord('projects', ['npm', name]);
+
+      const withheld = await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'drift' } });
+      expect(withheld.body.repairs).toMatchObject({ repaired: 0, withheld_delete: 3 });
+      expect(await h.rt.postgres.graph.countProjects()).toBe(3);
+      const confirmed = await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'memory is right', allowDeletes: 3 } });
+      expect(confirmed.body.repairs).toMatchObject({ repaired: 3, withheld_delete: 0 });
+      expect(await h.rt.postgres.graph.countProjects()).toBe(0);
+
+      const undone = await h.call('POST', '/admin/repair/undo', { token: TOKEN, body: { runId: confirmed.body.runId, reason: 'memory was wrong after all' } });
+      expect(undone).toMatchObject({ status: 200, body: { undone: 3, skippedNewer: 0 } });
+      expect((await h.rt.postgres.graph.getProject({ ecosystem: 'npm', name: 'b' }))?.description).toBe('b');
+      const actions = (await h.rt.audit.list({ limit: 10 })).map((event) => [event.action, event.reason]);
+      expect(actions).toContainEqual(['repair.undo', 'memory was wrong after all']);
+      expect(actions).toContainEqual(['repair', 'memory is right']);
+      expect(await h.call('POST', '/admin/repair/undo', { token: TOKEN, body: { runId: '00000000-0000-4000-8000-000000000000', reason: 'x' } })).toMatchObject({ status: 404 });
+    });
+
+    it('POST /admin/resync {to: memory} rebuilds memory in postgres-primary after postgres-only ran, and rolling back is allowed again', async () => {
+      const dir = await tempDir();
+      const h = await api.open({ adminToken: TOKEN, env: { DUAL_WRITE_MODE: 'postgres-only', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last.json') } });
+      await h.call('PUT', '/projects/npm/react', { body: { description: 'written in postgres-only' } });
+      const stage = (body: object) => h.call('POST', '/admin/stage', { token: TOKEN, body });
+      expect((await stage({ stage: 'postgres-primary', reason: 'on the way back' })).status).toBe(200);
+      expect((await h.call('GET', '/admin/status', { token: TOKEN })).body.rollback).toMatchObject({ safe: false, detail: expect.stringContaining('dualwrite resync --to memory') });
+      expect(await stage({ stage: 'dual-write', reason: 'too early' })).toMatchObject({ status: 409, body: { error: expect.stringMatching(/^REFUSED: .*resync memory first/) } });
+      expect(await h.call('POST', '/admin/resync', { token: TOKEN, body: { reason: 'before the rollback', to: 'postgres' } })).toMatchObject({ status: 409 });
+
+      const resynced = await h.call('POST', '/admin/resync', { token: TOKEN, body: { reason: 'before the rollback', to: 'memory' } });
+      expect(resynced).toMatchObject({ status: 200, body: { to: 'memory', verify: { consistent: true } } });
+      expect((await h.rt.memory.graph.getProject({ ecosystem: 'npm', name: 'react' }))?.description).toBe('written in postgres-only');
+      expect((await stage({ stage: 'dual-write', reason: 'roll back' })).status).toBe(200);
+      expect(h.rt.stage.current.stage).toBe('dual-write');
     });
 
     it('POST /admin/repair says why it was skipped in a stage that writes one side', async () => {
       const h = await api.open({ stage: 'postgres-only', adminToken: TOKEN });
-      expect(await h.call('POST', '/admin/repair', { token: TOKEN })).toMatchObject({
+      expect(await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'drift found' } })).toMatchObject({
         status: 409,
         body: { error: 'repair skipped: only one side is written in postgres-only, so there is nothing to compare' },
       });
@@ -241,12 +291,13 @@ for (const factory of availableBackends(['pglite'])) {
     it('POST /admin/stage moves the stage through runtime.setFlags, records who and why, and rolls back', async () => {
       const dir = await tempDir();
       const flagsFile = join(dir, 'flags.json');
-      const h = await api.open({ adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUAL_WRITE_MODE: 'dual-write' } });
-      // The evidence gate wants a recent clean verification before PostgreSQL becomes authoritative.
+      const h = await api.open({ adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUAL_WRITE_MODE: 'dual-write' }, shadow: { sampleRate: 1 } });
+      // The evidence gate wants PostgreSQL calls, shadow comparisons and a recent clean verification before PostgreSQL becomes authoritative.
+      await readForEvidence(h.rt);
       expect((await h.call('POST', '/admin/verify', { token: TOKEN, body: { reason: 'before the cutover' } })).body).toMatchObject({ consistent: true });
 
       const cutover = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover ticket 42' } });
-      expect(cutover).toMatchObject({ status: 200, body: { requested: { stage: 'postgres-primary', source: 'file' }, inForce: { stage: 'postgres-primary' }, refused: null } });
+      expect(cutover).toMatchObject({ status: 200, body: { requested: { stage: 'postgres-primary', source: 'file' }, inForce: { stage: 'postgres-primary' } } });
       expect(h.rt.stage.current.stage).toBe('postgres-primary');
       expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({ stage: 'postgres-primary', reason: 'cutover ticket 42', principal: 'admin-token' });
       const react = await h.call('PUT', '/projects/npm/react', { body: {} });
@@ -309,17 +360,24 @@ for (const factory of availableBackends(['pglite'])) {
       expect(h.rt.stage.current.stage).toBe('dual-write');
     });
 
-    it('POST /admin/stage is 202 with the reason when the transition is refused (PostgreSQL down, writes journaled)', async () => {
+    it('POST /admin/stage is 409 with the reason when the transition is refused (PostgreSQL down, writes journaled), and the refusal is final', async () => {
       const dir = await tempDir();
       const faulty = new FaultySql(backend.current.db!);
-      const h = await api.open({ db: faulty, adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUAL_WRITE_MODE: 'dual-write' }, transitions: { retryMs: 600_000 } });
+      const flagsFile = join(dir, 'flags.json');
+      const h = await api.open({ db: faulty, adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUAL_WRITE_MODE: 'dual-write' }, transitions: { retryMs: 10 } });
       await h.rt.replayer.stop();
       faulty.down = true;
       await h.call('PUT', '/projects/npm/react', { body: {} });
       // Forced past the evidence gate (PostgreSQL is failing): the barrier still refuses.
       const answer = await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover', force: true } });
-      expect(answer).toMatchObject({ status: 202, body: { requested: { stage: 'postgres-primary' }, inForce: { stage: 'dual-write' }, refused: expect.stringContaining('postgres') } });
-      expect((await h.call('GET', '/admin/status', { token: TOKEN })).body.stage).toMatchObject({ inForce: 'dual-write', refused: expect.any(String) });
+      expect(answer).toMatchObject({ status: 409, body: { error: expect.stringMatching(/^REFUSED: staying in dual-write, not moving to postgres-primary: 1 journaled writes for postgres cannot be replayed yet/) } });
+      // PostgreSQL answers again: the refused change does not take effect by itself.
+      faulty.down = false;
+      await h.rt.replayer.replayOnce();
+      expect(h.rt.outbox.stats().depth).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await h.call('GET', '/admin/status', { token: TOKEN })).body.stage).toMatchObject({ inForce: 'dual-write', refused: null });
+      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({ stage: 'dual-write' });
     });
 
     it('never logs the admin token, and redacts an authorization header wherever it is logged', async () => {

@@ -14,7 +14,7 @@ describe('StatusHistory', () => {
       metrics,
       outbox: { stats: () => ({ depth: 3, oldestAgeSeconds: 42 }) },
       mirror: { mode: 'sync' as const, depth: () => 5 },
-      verifier: { lastReport: undefined as VerifyReport | undefined, lastRepairs: [] },
+      verifier: { lastReport: undefined as VerifyReport | undefined, lastRepairs: [], lastRepairRunId: undefined },
     };
     const history = new StatusHistory({ runtime, intervalMs: 10_000, now: () => now });
     return { metrics, runtime, history, advance: (ms: number) => void (now += ms), now: () => now };
@@ -60,6 +60,7 @@ describe('StatusHistory', () => {
     const { runtime, history } = setup();
     const report = (startedAt: string, contributors: number): VerifyReport => ({
       startedAt,
+      incomplete: [],
       seconds: 0.1,
       consistent: contributors === 0,
       differences: [],
@@ -78,7 +79,7 @@ describe('StatusHistory', () => {
 
   it('forgets samples and verifications older than an hour', async () => {
     const { runtime, history, advance, now } = setup();
-    runtime.verifier.lastReport = { startedAt: new Date(now()).toISOString(), seconds: 0, consistent: true, entities: [], differences: [] };
+    runtime.verifier.lastReport = { startedAt: new Date(now()).toISOString(), seconds: 0, consistent: true, entities: [], differences: [], incomplete: [] };
     await history.sample();
     for (let n = 0; n < 3; n++) {
       advance(10_000);

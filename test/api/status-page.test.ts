@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusData } from '../../src/api/status-routes.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { request, useApiHarness, type ApiHarness, type ApiHarnessOptions } from './api-harness.js';
+import { readForEvidence } from '../support/runtimes.js';
 import { canRun } from '../support/service-available.js';
 
 /**
@@ -31,7 +32,10 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
     const backend = useBackend(factory);
     const api = useApiHarness(backend);
 
-    /** An API whose stage the admin routes can move (a flags file in a temporary folder), sampled every 200 ms. */
+    /**
+     * An API whose stage the admin routes can move (a flags file in a temporary folder), sampled
+     * every 200 ms, comparing every read with the other side (the gate's shadow comparisons).
+     */
     const open = async (options: ApiHarnessOptions = {}) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-status-'));
       api.defer(() => rm(dir, { recursive: true, force: true }));
@@ -40,6 +44,7 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
         statusToken: STATUS_TOKEN,
         statusHistory: { intervalMs: 200 },
         env: { DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUAL_WRITE_MODE: 'dual-write' },
+        shadow: { sampleRate: 1 },
         ...options,
       });
     };
@@ -52,9 +57,9 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
     };
 
     /**
-     * A rollout as an operator runs it: records written, a clean verification, the canary
-     * (read-shift 10%) through the evidence gate, keyed reads, then a contributor changed
-     * behind the mirror's back and found by a second verification.
+     * A rollout as an operator runs it: records written, reads compared with PostgreSQL, a
+     * clean verification, the canary (read-shift 10%) through the evidence gate, keyed reads,
+     * then a contributor changed behind the mirror's back and found by a second verification.
      */
     const rollOut = async (h: ApiHarness) => {
       const admin = { token: ADMIN_TOKEN };
@@ -62,6 +67,7 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       const ada = await h.call('POST', '/contributors', { body: { name: 'Ada' } });
       await h.call('POST', '/contributors', { body: { name: 'Grace' } });
       await h.call('POST', '/tasks', { body: { direction: 'migrate', taskType: 'impl', model: 'm', command: 'c' } });
+      await readForEvidence(h.rt);
       expect((await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'before the canary' } })).body).toMatchObject({ consistent: true });
       const canary = await h.call('POST', '/admin/stage', { ...admin, body: { stage: 'read-shift', percent: 10, reason: CANARY_REASON } });
       expect(canary.status, canary.text).toBe(200);

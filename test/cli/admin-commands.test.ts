@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.js';
 import { request } from '../api/api-harness.js';
+import { readForEvidence } from '../support/runtimes.js';
 import { ADMIN_TOKEN, postgresAvailable, runCli, startExampleApi, type ExampleApi } from './cli-harness.js';
 
 /**
@@ -14,7 +15,8 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
   const inForce = () => api.served.runtime.stage.current;
 
   beforeAll(async () => {
-    api = await startExampleApi();
+    // Every read compared with PostgreSQL: the evidence gate's shadow comparisons come from the reads the tests make.
+    api = await startExampleApi({ DUALWRITE_SHADOW_SAMPLE_RATE: '1' });
     const ada = await request(api.served.url, 'POST', '/contributors', { body: { name: 'Ada' } });
     expect(ada.status).toBe(201);
     await request(api.served.url, 'PUT', '/projects/npm/react', { body: { description: 'UI' } });
@@ -48,12 +50,23 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     expect(differs.stderr).toBe('');
     expect(JSON.parse(differs.stdout)).toMatchObject({ consistent: false, differences: [{ store: 'graph', entity: 'contributors', kind: 'fields_differ', fields: ['name'] }] });
 
-    const repaired = await cli('repair');
+    // A repair changes data: it says why.
+    expect(await cli('repair')).toMatchObject({ code: 2, stderr: expect.stringContaining("required option '--reason <text>' not specified") });
+    const repaired = await cli('repair', '--reason', 'contributor renamed behind our back');
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toContain('repairs: 1 repaired, 0 skipped');
+    const runId = /dualwrite repair undo ([0-9a-f-]{36})/.exec(repaired.stdout)?.[1];
+    expect(runId).toBeDefined();
     expect((await api.database.db.query<{ name: string }>('SELECT name FROM contributors')).map((row) => row.name)).toEqual(['Ada']);
     expect((await cli('verify')).code).toBe(0);
-    expect((await cli('repair', '--json')).stdout).toContain('"consistent": true');
+    expect((await cli('repair', '--reason', 'check', '--json')).stdout).toContain('"consistent": true');
+
+    // The repair was right only if memory was: undo puts PostgreSQL's version back, and verify sees the difference again.
+    const undone = await cli('repair', 'undo', runId!, '--reason', 'memory was wrong');
+    expect(undone).toMatchObject({ code: 0, stdout: expect.stringMatching(/^undid 1 repairs of run /) });
+    expect((await api.database.db.query<{ name: string }>('SELECT name FROM contributors')).map((row) => row.name)).toEqual(['Not Ada']);
+    expect((await cli('repair', '--reason', 'memory is right after all')).code).toBe(0);
+    expect((await cli('verify')).code).toBe(0);
   });
 
   it('stage show, stage set and rollback move the running process and say what is in force', async () => {
@@ -61,6 +74,8 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     expect(JSON.parse(shown.stdout)).toMatchObject({ stage: { inForce: 'dual-write' }, flags: { stage: 'dual-write' } });
 
     expect(await cli('stage', 'set', 'dual-write', '--reason', 'start of the migration')).toMatchObject({ code: 0, stdout: 'dual-write is in force\n' });
+    // The evidence the advances below need: PostgreSQL calls and shadow comparisons (verify left a clean verification).
+    await readForEvidence(api.served.runtime);
     const shifted = await cli('stage', 'set', 'read-shift', '--percent', '20', '--reason', 'ticket 7: first reads');
     expect(shifted).toMatchObject({ code: 0, stdout: 'read-shift (20% of keyed reads from PostgreSQL) is in force\n' });
     expect(inForce()).toMatchObject({ stage: 'read-shift', readPercent: 20, source: 'file' });
@@ -68,7 +83,7 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
 
     const back = await cli('rollback', '--reason', 'reads look wrong', '--json');
     expect(back.code).toBe(0);
-    expect(JSON.parse(back.stdout)).toMatchObject({ applied: true, inForce: { stage: 'dual-write', readPercent: 0 } });
+    expect(JSON.parse(back.stdout)).toMatchObject({ inForce: { stage: 'dual-write', readPercent: 0 } });
     expect(inForce().stage).toBe('dual-write');
 
     expect((await cli('stage', 'set', 'postgres-primary', '--reason', 'cutover')).code).toBe(0);
@@ -106,7 +121,8 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     expect((await cli('stage', 'set', 'dual-write', '--reason', 'resume')).code).toBe(0);
     const refused = await cli('stage', 'set', 'read-shift', '--percent', '10', '--reason', 'x');
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toContain('REFUSED: read-shift (10% of keyed reads from PostgreSQL) breaks a safety rule (postgres-stale-after-memory-only); dual-write is in force');
+    expect(refused.stderr).toMatch(/^dualwrite stage set: REFUSED: staying in dual-write, not moving to read-shift 10%: .*resync PostgreSQL first/);
+    expect(inForce()).toMatchObject({ stage: 'dual-write', readPercent: 0 });
   });
 
   it('stage gate shows the evidence check by check, and audit lists who moved the stage and why', async () => {
@@ -118,7 +134,6 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     expect(table.stdout).toMatch(/^(ok  |FAIL) verification: /m);
     expect(table.stdout).toMatch(/^(ALLOWED|REFUSED \(stage set --force overrides, audited as forced\))$/m);
 
-    console.log('ALL', (await cli('audit', '--json')).stdout.slice(0, 3000));
     const audit = await cli('audit', '--action', 'stage.change', '--json');
     expect(audit.code).toBe(0);
     const events = (JSON.parse(audit.stdout) as { events: { action: string; reason: string; principal: { username: string }; to: string }[] }).events;
@@ -137,7 +152,7 @@ describe.skipIf(!postgresAvailable())('dualwrite commands against a running exam
     // PostgreSQL is level again: the safety rule that kept reads in memory no longer refuses.
     const shifted = await cli('stage', 'set', 'read-shift', '--percent', '10', '--reason', 'after the resync');
     expect(shifted.code, shifted.stdout + shifted.stderr).toBe(0);
-    expect(await cli('resync', '--reason', 'x')).toMatchObject({ code: 1, stderr: expect.stringContaining('resync runs in dual-write') });
+    expect(await cli('resync', '--reason', 'x')).toMatchObject({ code: 1, stderr: expect.stringContaining('a resync of postgres runs in dual-write, not in read-shift') });
     expect((await cli('rollback', '--to', 'dual-write', '--reason', 'back for the next tests')).code).toBe(0);
   });
 

@@ -110,12 +110,12 @@ export function runtimeEnv(dir: string): NodeJS.ProcessEnv {
   };
 }
 
-/** Starts the example API in dual-write, its runtime's files in a temporary folder, the background verifier off. */
-export async function startExampleApi(): Promise<ExampleApi> {
+/** Starts the example API in dual-write, its runtime's files in a temporary folder, the background verifier off; `env` adds to its environment. */
+export async function startExampleApi(env: NodeJS.ProcessEnv = {}): Promise<ExampleApi> {
   const database = await openTestDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'dw-cli-'));
   const served = await serve({
-    env: { ...database.env, ...runtimeEnv(dir), POSTGRES_POOL_MIN_SIZE: '0' },
+    env: { ...database.env, ...runtimeEnv(dir), POSTGRES_POOL_MIN_SIZE: '0', ...env },
     port: 0,
     host: '127.0.0.1',
     logger: pino({ level: 'silent' }),

@@ -76,7 +76,7 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
       'projects fields_differ',
     ]);
 
-    const repaired = await runCli(['repair', ...snapshotArgs()], env);
+    const repaired = await runCli(['repair', '--reason', 'snapshot is the truth', ...snapshotArgs()], env);
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toContain('repairs: 3 repaired, 0 skipped');
     expect((await runCli(['verify', '--tasks-snapshot', snapshots.tasks], env)).code).toBe(0);
@@ -109,7 +109,7 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
     const { env } = await database();
     const [none, missing, both, unreachable] = await Promise.all([
       runCli(['backfill'], env),
-      runCli(['repair', '--graph-snapshot', join(dir, 'nope.json')], env),
+      runCli(['repair', '--reason', 'x', '--graph-snapshot', join(dir, 'nope.json')], env),
       runCli(['verify', '--graph-snapshot', snapshots.graph, '--url', 'http://127.0.0.1:8080'], env),
       freePort().then((port) => runCli(['verify', ...snapshotArgs()], { DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/dualwrite_test` })),
     ]);

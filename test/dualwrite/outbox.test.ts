@@ -152,7 +152,7 @@ const IMPLEMENTATIONS: OutboxImplementation[] = [
         return redis;
       };
       const redis = connect();
-      defer(() => redis.del(stream, `${stream}:dead`, `${stream}:lease`));
+      defer(() => redis.del(stream, `${stream}:dead`, `${stream}:lease`, `${stream}:errors`));
       return {
         outbox: new RedisOutbox(redis, { stream }),
         async reopen() {
@@ -248,6 +248,26 @@ for (const implementation of IMPLEMENTATIONS.filter((candidate) => candidate.ava
       expect(letters).toHaveLength(1);
       expect(letters[0]).toMatchObject({ ...dead, deadReason: 'rejected 5 times' });
       expect(Date.parse(letters[0]!.deadLetteredAt as string)).not.toBeNaN();
+    });
+
+    it('keeps the error an entry was refused with, in its place and across a reopen, until it is acknowledged', async () => {
+      const opened = await open();
+      const fk = { message: 'insert or update on table "orders" violates foreign key constraint "orders_user_fk"', code: '23503', constraint: 'orders_user_fk' };
+      const refused = await opened.outbox.append(ops.contribution(1, 1, 1, '1.00'), 'refused', fk);
+      const later = await opened.outbox.append(ops.contributor(2), 'r');
+      expect(refused.lastError).toEqual(fk);
+      expect(later.lastError).toBeUndefined();
+
+      // Refused again on replay, for another reason: the entry says so, where it was.
+      const check = { message: 'new row violates check constraint "positive"', code: '23514', constraint: 'positive' };
+      await opened.outbox.noteError!(refused.id, check);
+      expect(await opened.outbox.peek(10)).toEqual([{ ...refused, lastError: check }, later]);
+      const again = await opened.reopen();
+      expect(await again.peek(10)).toEqual([{ ...refused, lastError: check }, later]);
+
+      await again.ack([refused.id]);
+      expect(await again.peek(10)).toEqual([later]);
+      expect(await (await opened.reopen()).peek(10)).toEqual([later]);
     });
 
     it('grants the replay lease to one holder at a time', async () => {
@@ -464,19 +484,20 @@ describe('OutboxReplayer', () => {
     expect(await count(METRIC.outboxReplayed, { outcome: 'applied' })).toBe(7);
   });
 
-  it('stops a round at the first entry that fails and leaves the later ones', async () => {
+  it('holds an entry the target refuses for its data with its keys, replays the other keys, and the entry once its data is there', async () => {
     const { replayer: r, target, outbox, journal } = await replayer();
     const entries = await journal(ops.contribution(1, 1, 1, '1.00'), ops.contributor(2));
 
     const round = await r.replayOnce();
-    expect(round).toMatchObject({ replayed: 0, deadLettered: 0 });
-    expect(round.failure).toContain(entries[0]!.id);
-    expect(await outbox.peek(10)).toEqual(entries);
-    expect(await target.graph.getContributor(uuid('1', 2))).toBeNull();
+    expect(round).toMatchObject({ replayed: 1, deadLettered: 0, held: [{ id: entries[0]!.id, refusals: 1, error: { message: expect.stringContaining('NotFoundError') } }] });
+    expect(round.failure).toBeUndefined();
+    // The refused entry stays, with what the target said; the other key went through.
+    expect(await outbox.peek(10)).toEqual([{ ...entries[0], lastError: expect.objectContaining({ message: expect.stringContaining('contributorId') }) }]);
+    expect(await target.graph.getContributor(uuid('1', 2))).not.toBeNull();
 
-    // Once what the first entry needs exists, both go through, in order.
+    // Once what the entry needs exists, it goes through.
     await target.graph.createContributor({ id: uuid('1', 1), name: 'c1', at: T0 });
-    expect(await r.replayOnce()).toEqual({ replayed: 2, deadLettered: 0 });
+    expect(await r.replayOnce()).toEqual({ replayed: 1, deadLettered: 0 });
     expect((await target.graph.getAsset(uuid('2', 1)))!.totalCost).toBe('1.00');
   });
 
@@ -509,11 +530,12 @@ describe('OutboxReplayer', () => {
     const [rejected, fine] = await journal(ops.contribution(1, 1, 1, '1.00'), ops.contributor(2));
     expect(mirror.isPending(rejected!.key)).toBe(true);
 
-    for (let round = 1; round < 3; round++) {
-      expect((await r.replayOnce()).failure).toContain(rejected!.id);
-      expect(await outbox.peek(10)).toEqual([rejected, fine]);
-    }
-    expect(await r.replayOnce()).toEqual({ replayed: 1, deadLettered: 1 });
+    // Refused, it holds only its own key: the other entry is replayed at once.
+    expect(await r.replayOnce()).toMatchObject({ replayed: 1, deadLettered: 0, held: [{ id: rejected!.id, refusals: 1 }] });
+    expect(await r.replayOnce()).toMatchObject({ replayed: 0, deadLettered: 0, held: [{ id: rejected!.id, refusals: 2 }] });
+    expect((await outbox.peek(10)).map((entry) => entry.id)).toEqual([rejected!.id]);
+    expect(mirror.isPending(fine!.key)).toBe(false);
+    expect(await r.replayOnce()).toEqual({ replayed: 0, deadLettered: 1 });
 
     expect(await outbox.peek(10)).toEqual([]);
     expect(mirror.isPending(rejected!.key)).toBe(false);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
+import { ShadowReads } from '../../src/dualwrite/shadow.js';
 import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
-import type { Stage } from '../../src/ports/stage.js';
+import { STAGES, type Stage } from '../../src/ports/stage.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';
@@ -170,3 +171,25 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     });
   });
 }
+
+describe('the shadow sample rate', () => {
+  it('defaults by stage: sampled while memory is authoritative and PostgreSQL mirrored, where the evidence gate needs comparisons', () => {
+    // Every draw is under any rate above 0: what is sampled is what has a rate.
+    const shadow = new ShadowReads({ random: () => 0 });
+    expect(STAGES.map((stage) => [stage, shadow.rateIn(stage), shadow.sampled(stage)])).toEqual([
+      ['memory-only', 0, false],
+      ['dual-write', 0.05, true],
+      ['read-shift', 0.05, true],
+      ['postgres-primary', 0, false],
+      ['postgres-only', 0, false],
+    ]);
+    expect(shadow.off).toBe(false);
+  });
+
+  it('honours a configured rate as given in every stage, 0 (off) included', () => {
+    const off = new ShadowReads({ sampleRate: 0, random: () => 0 });
+    expect(STAGES.filter((stage) => off.sampled(stage))).toEqual([]);
+    expect(off.off).toBe(true);
+    expect(new ShadowReads({ sampleRate: 0.5 }).rateIn('postgres-primary')).toBe(0.5);
+  });
+});

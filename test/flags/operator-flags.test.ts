@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableBackends, useBackend } from '../support/backends.js';
-import { useTestRuntimes } from '../support/runtimes.js';
+import { readForEvidence, useTestRuntimes } from '../support/runtimes.js';
 
 /** Waits until `condition` holds (audit entries are written after the change they record). */
 async function until(condition: () => Promise<boolean>): Promise<void> {
@@ -30,10 +30,11 @@ for (const factory of availableBackends(['pglite'])) {
     it('writes the flags file with who and why, puts the stage in force, and a restart keeps it over env', async () => {
       const { flagsFile, lastFlags } = await folder();
       const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
-      const first = await runtimes.open({ db: backend.current.db!, env });
+      const first = await runtimes.open({ db: backend.current.db!, env, shadow: { sampleRate: 1 } });
       expect(first.rt.stage.current.stage).toBe('dual-write');
 
-      // Reads move to PostgreSQL only on evidence: a clean verification first.
+      // Reads move to PostgreSQL only on evidence: reads compared with PostgreSQL, and a clean verification.
+      await readForEvidence(first.rt);
       expect((await first.rt.verifyNow({ reason: 'before the canary', principal: 'alice' }))!.consistent).toBe(true);
       const inForce = await first.rt.setFlags({ stage: 'read-shift', readPercent: 25 }, { reason: 'canary', principal: 'admin-token' });
       expect(inForce).toMatchObject({ stage: 'read-shift', readPercent: 25, source: 'file' });
@@ -94,6 +95,63 @@ for (const factory of availableBackends(['pglite'])) {
       ]);
       expect(events[0]!.requestId).toBe('req-7');
       expect(String(events[0]!.data!.refusal)).toMatch(/^verification: no verification has completed/);
+    });
+
+    it('a change a safety rule refuses leaves nothing behind, even forced: the flags file, the stage in force and the audit agree, and a later resync does not apply it', async () => {
+      const { flagsFile, lastFlags } = await folder();
+      const env = { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const { rt } = await runtimes.open({ db: backend.current.db!, env });
+      const bob = { uid: 'bob-safety', username: 'bob', type: 'user' as const };
+      await expect(rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: bob, force: true })).rejects.toMatchObject({
+        name: 'StageChangeRefusedError',
+        message: expect.stringMatching(/^REFUSED: staying in memory-only, not moving to read-shift 10%: .*resync PostgreSQL first/),
+      });
+      expect(rt.stage.current.stage).toBe('memory-only');
+      expect(rt.flags.current.stage).toBe('memory-only');
+      await expect(readFile(flagsFile, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+
+      // Starting dual-write and resyncing is what the rule asks for; reads still stay in memory until someone asks.
+      await rt.setFlags({ stage: 'dual-write' }, { reason: 'start mirroring', principal: bob });
+      await rt.resyncPostgres();
+      await rt.stage.settled();
+      expect(rt.stage.current).toMatchObject({ stage: 'dual-write', readPercent: 0 });
+      await until(async () => (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'bob-safety'));
+      const events = (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'bob-safety');
+      expect(events.map((event) => [event.action, event.from, event.to])).toEqual([['stage.change', 'memory-only', 'dual-write']]);
+    });
+
+    it('a change whose barrier cannot complete is refused and undone: the flags file goes back to the stage in force and nothing moves later', async () => {
+      const { flagsFile, lastFlags } = await folder();
+      const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const { rt } = await runtimes.open({ db: backend.current.db!, env, transitions: { timeoutMs: 50, retryMs: 20 } });
+      // A write that never finishes holds the barrier past its timeout.
+      const ticket = await rt.stage.enter();
+      try {
+        await expect(rt.setFlags({ stage: 'memory-only' }, { reason: 'rollback', principal: 'carol' })).rejects.toMatchObject({
+          name: 'StageChangeRefusedError',
+          message: expect.stringMatching(/^REFUSED: staying in dual-write, not moving to memory-only: writes acknowledged before the change did not settle/),
+        });
+      } finally {
+        ticket.release();
+      }
+      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({ stage: 'dual-write', principal: 'carol', reason: expect.stringMatching(/^memory-only was refused/) });
+      // Long past the retry interval, still nothing moved by itself.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
+      expect(rt.stage.state.refused).toBeUndefined();
+    });
+
+    it('records no stage change from a stage to itself', async () => {
+      const { flagsFile, lastFlags } = await folder();
+      const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const { rt } = await runtimes.open({ db: backend.current.db!, env });
+      const dave = { uid: 'dave-same', username: 'dave', type: 'user' as const };
+      // From env to the same stage in the file: the source changes, the stage does not.
+      await rt.setFlags({ stage: 'dual-write' }, { reason: 'pin it in the file', principal: dave });
+      await rt.setFlags({ stage: 'memory-only' }, { reason: 'back', principal: dave });
+      await until(async () => (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'dave-same'));
+      const events = (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'dave-same');
+      expect(events.map((event) => [event.from, event.to])).toEqual([['dual-write', 'memory-only']]);
     });
 
     it('is refused when the application passed its own flags', async () => {

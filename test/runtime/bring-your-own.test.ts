@@ -5,6 +5,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { openPostgresSchema } from '../support/backends.js';
 import { canRun, unsetVariable } from '../support/service-available.js';
 
@@ -58,6 +59,7 @@ describe.runIf(available)('openDualWrite with what the application brings', () =
     const { schema, env } = await setup();
     const lines: { level: number; msg: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    await migrate(schema.db, await loadMigrations());
     const rt = await openDualWrite({ db: schema.db, env, lease: false, logger });
     await rt.close();
     expect(lines.some((line) => line.level === 30 && line.msg.includes('stage (start) -> dual-write'))).toBe(true);

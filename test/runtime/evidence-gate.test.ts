@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_EVIDENCE_THRESHOLDS, isAdvance, judgeMove, type Evidence } from '../../src/runtime/evidence-gate.js';
 import type { MigrationFlags } from '../../src/ports/flags.js';
 import type { Stage } from '../../src/ports/stage.js';
+import type { ShadowOptions } from '../../src/dualwrite/shadow.js';
+import { availableBackends, useBackend } from '../support/backends.js';
+import { readForEvidence, useTestRuntimes } from '../support/runtimes.js';
 
 const flags = (stage: Stage, readPercent = 0): MigrationFlags => ({ stage, readPercent, rolloutGroup: 'g' });
 const NOW = new Date('2026-12-01T12:00:00.000Z');
@@ -72,9 +75,65 @@ describe('the evidence gate', () => {
     const slow = { memory: 0.02, postgres: 90 };
     const few: Evidence = { ...GOOD, postgresCalls: { total: 99, failed: 0 }, p95Ms: slow };
     const verdict = judgeMove(flags('dual-write'), flags('read-shift', 10), few, NOW);
-    expect(verdict.allowed).toBe(true);
-    expect(verdict.checks.find((check) => check.name === 'postgres-latency')!.detail).toBe('99 PostgreSQL calls in the window: too few to judge a p95 (needs 100)');
-    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...few, postgresCalls: { total: 100, failed: 0 } }, NOW).allowed).toBe(false);
+    expect(verdict.allowed).toBe(false);
+    expect(verdict.checks.find((check) => check.name === 'postgres-latency')!.detail).toBe("99 of 100 PostgreSQL calls needed to judge a p95; so far PostgreSQL p95 90.00 ms (at most 50.00 ms: 10x memory's 0.020 ms, or 50 ms)");
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...few, postgresCalls: { total: 100, failed: 0 } }, NOW).refusal).toMatch(/^postgres-latency: PostgreSQL p95 90\.00 ms \(at most 50\.00 ms/);
+  });
+
+  it('refuses the latency check on calls none of which was timed (mirror writes only)', () => {
+    const verdict = judgeMove(flags('dual-write'), flags('read-shift', 10), { ...GOOD, p95Ms: { memory: 0.02 } }, NOW);
+    expect(verdict.refusal).toBe('postgres-latency: no PostgreSQL read was timed in the window (mirror writes are not; reads served or shadowed by PostgreSQL are)');
+  });
+
+  it('an advance right after start is refused for lack of PostgreSQL calls and shadow comparisons, naming the counts', () => {
+    const start: Evidence = { outbox: { depth: 0, oldestAgeSeconds: 0 }, shadow: { compared: 0, mismatched: 0 }, postgresCalls: { total: 0, failed: 0 }, p95Ms: {} };
+    const verdict = judgeMove(flags('dual-write'), flags('read-shift', 10), start, NOW);
+    expect(verdict.allowed).toBe(false);
+    expect(Object.fromEntries(verdict.checks.map((check) => [check.name, check.ok ? 'ok' : check.detail]))).toEqual({
+      verification: 'no verification has completed (one no older than 30.0 min is needed)',
+      outbox: 'ok',
+      'shadow-mismatches': '0 of 100 shadow comparisons needed; so far 0 of 0 shadow reads mismatched (0.00%; at most 0.10%)',
+      'postgres-errors': '0 of 100 PostgreSQL calls needed; so far 0 of 0 PostgreSQL calls failed (0.00%; at most 1.0%)',
+      'postgres-latency': '0 of 100 PostgreSQL calls needed to judge a p95',
+    });
+    // A few observations are still too few, and the refusal says how many there are.
+    const early: Evidence = { ...GOOD, shadow: { compared: 3, mismatched: 0 }, postgresCalls: { total: 12, failed: 0 } };
+    const refusal = judgeMove(flags('dual-write'), flags('read-shift', 10), early, NOW).refusal;
+    expect(refusal).toContain('shadow-mismatches: 3 of 100 shadow comparisons needed;');
+    expect(refusal).toContain('postgres-errors: 12 of 100 PostgreSQL calls needed;');
+    expect(refusal).toContain('postgres-latency: 12 of 100 PostgreSQL calls needed to judge a p95;');
+    expect(refusal).not.toContain('shadow reads are off');
+  });
+
+  it('an explicit shadow rate of 0 refuses with how to turn it on', () => {
+    const unshadowed: Evidence = { ...GOOD, shadow: { compared: 0, mismatched: 0 } };
+    const off = judgeMove(flags('dual-write'), flags('read-shift', 10), { ...unshadowed, shadowReadsOff: true }, NOW);
+    expect(off.allowed).toBe(false);
+    expect(off.refusal).toBe(
+      "shadow-mismatches: 0 of 100 shadow comparisons needed: shadow reads are off (a sample rate of 0 is configured): set DUALWRITE_SHADOW_SAMPLE_RATE (or openDualWrite's shadow.sampleRate) above 0, e.g. 0.05, or leave it unset for 5% in dual-write and read-shift",
+    );
+    // Only a rate of 0 gets the hint: at the default rate the comparisons are still to come.
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), unshadowed, NOW).refusal).toMatch(/^shadow-mismatches: 0 of 100 shadow comparisons needed; so far /);
+  });
+
+  it('with enough clean observations the advance is allowed', () => {
+    const enough: Evidence = { ...GOOD, shadow: { compared: 100, mismatched: 0 }, postgresCalls: { total: 100, failed: 1 } };
+    const verdict = judgeMove(flags('dual-write'), flags('read-shift', 10), enough, NOW);
+    expect(verdict).toMatchObject({ allowed: true, refusal: '' });
+    expect(verdict.checks.every((check) => check.ok)).toBe(true);
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...enough, shadow: { compared: 99, mismatched: 0 } }, NOW).refusal).toMatch(/^shadow-mismatches: 99 of 100 shadow comparisons needed/);
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), { ...enough, postgresCalls: { total: 99, failed: 0 } }, NOW).allowed).toBe(false);
+    // Lower minimums (openDualWrite({ evidence })) are honoured.
+    const few: Evidence = { ...GOOD, shadow: { compared: 10, mismatched: 0 }, postgresCalls: { total: 10, failed: 0 } };
+    expect(judgeMove(flags('dual-write'), flags('read-shift', 10), few, NOW, { ...DEFAULT_EVIDENCE_THRESHOLDS, minPostgresCalls: 10, minShadowComparisons: 10 }).allowed).toBe(true);
+  });
+
+  it('needs shadow comparisons only on advances while memory is authoritative (none are sampled by default from postgres-primary on)', () => {
+    const unshadowed: Evidence = { ...GOOD, shadow: { compared: 0, mismatched: 0 } };
+    const cutover = judgeMove(flags('postgres-primary', 100), flags('postgres-only', 100), unshadowed, NOW);
+    expect(cutover.allowed).toBe(true);
+    expect(cutover.checks.map((check) => check.name)).toEqual(['verification', 'outbox', 'postgres-errors', 'postgres-latency']);
+    expect(judgeMove(flags('read-shift', 100), flags('postgres-primary', 100), unshadowed, NOW).allowed).toBe(false);
   });
 
   it('lets dual-write start on no evidence: memory stays authoritative, and the evidence comes from dual-write', () => {
@@ -83,3 +142,44 @@ describe('the evidence gate', () => {
     expect(judgeMove(flags('memory-only'), flags('read-shift', 10), none, NOW).allowed).toBe(false);
   });
 });
+
+for (const factory of availableBackends(['pglite'])) {
+  describe(`the evidence gate through the runtime on ${factory.name}`, () => {
+    const backend = useBackend(factory);
+    const runtimes = useTestRuntimes();
+    const CANARY = { stage: 'read-shift', readPercent: 10 } as const;
+    const operator = { reason: 'canary', principal: 'ops' };
+    /** A runtime in dual-write whose stage setFlags moves (flags from `env`), with a clean verification. */
+    const open = async (env: NodeJS.ProcessEnv, shadow: ShadowOptions) => {
+      const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUAL_WRITE_MODE: 'dual-write', ...env }, shadow });
+      expect((await rt.verifyNow({ reason: 'evidence', principal: 'ops' }))!.consistent).toBe(true);
+      return rt;
+    };
+
+    it('an advance right after start is refused for lack of PostgreSQL calls and shadow comparisons, naming the counts; reads at the default shadow rate make the evidence', async () => {
+      // No rate configured: the stage's default. Every draw is under it, so each read in dual-write is compared.
+      const rt = await open({}, { random: () => 0 });
+      const refused = await rt.setFlags(CANARY, operator).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(refused).toMatchObject({ name: 'EvidenceRefusedError' });
+      expect(refused!.message).toMatch(/shadow-mismatches: 0 of 100 shadow comparisons needed; .*postgres-errors: 0 of 100 PostgreSQL calls needed; .*postgres-latency: 0 of 100 PostgreSQL calls needed to judge a p95/);
+      expect(refused!.message).not.toContain('shadow reads are off');
+      expect(rt.stage.current.stage).toBe('dual-write');
+
+      await readForEvidence(rt);
+      await rt.setFlags(CANARY, operator);
+      expect((await rt.stage.settled()).flags).toMatchObject(CANARY);
+    });
+
+    it('an explicit shadow rate of 0 refuses with how to turn it on', async () => {
+      // {}: the rate comes from the environment.
+      const rt = await open({ DUALWRITE_SHADOW_SAMPLE_RATE: '0' }, {});
+      await readForEvidence(rt);
+      const shadowCheck = (await rt.judge(CANARY)).checks.find((check) => check.name === 'shadow-mismatches');
+      expect(shadowCheck).toEqual({ name: 'shadow-mismatches', ok: false, detail: expect.stringMatching(/^0 of 100 shadow comparisons needed: shadow reads are off .*set DUALWRITE_SHADOW_SAMPLE_RATE .*above 0/) });
+      await expect(rt.setFlags(CANARY, operator)).rejects.toThrow(/shadow reads are off/);
+    });
+  });
+}

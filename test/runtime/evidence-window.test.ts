@@ -26,10 +26,12 @@ describe('EvidenceWindow', () => {
     await window.sample();
     for (let n = 0; n < 98; n++) postgres.record(0.002, true);
     postgres.record(0.002, false);
-    const mirrored = (outcome: 'applied' | 'failed' | 'unreachable' | 'behind_journal', n: number) => (metrics.mirrorWrites.labels({ store: 'graph', target: 'postgres', outcome }).value += n);
+    const mirrored = (outcome: 'applied' | 'failed' | 'unreachable' | 'rejected' | 'behind_journal', n: number) => (metrics.mirrorWrites.labels({ store: 'graph', target: 'postgres', outcome }).value += n);
     mirrored('applied', 50);
     mirrored('failed', 1);
     mirrored('unreachable', 2);
+    // Refused by PostgreSQL for their data: failed calls, and named as such.
+    mirrored('rejected', 4);
     // Journaled behind earlier writes: PostgreSQL was not tried, so they do not count.
     mirrored('behind_journal', 7);
     metrics.shadowCompares.inc({ store: 'graph', operation: 'getProject', outcome: 'match' }, 999);
@@ -38,7 +40,7 @@ describe('EvidenceWindow', () => {
     advance(30_000);
 
     const evidence = await window.evidence(OUTBOX);
-    expect(evidence.postgresCalls).toEqual({ total: 99 + 53, failed: 1 + 3 });
+    expect(evidence.postgresCalls).toEqual({ total: 99 + 57, failed: 1 + 7, rejected: 4 });
     expect(evidence.shadow).toEqual({ compared: 1000, mismatched: 1 });
   });
 

@@ -39,7 +39,7 @@ export interface BackendFactory {
   open(): Promise<Backend>;
 }
 
-const TABLES = 'contributions, assets, contributors, project_dependencies, projects, agent_tasks, dualwrite_runtime_lease, task_executions, task_locks';
+const TABLES = 'contributions, assets, contributors, project_dependencies, projects, agent_tasks, dualwrite_runtime_lease, dualwrite_lineage, task_executions, task_locks';
 
 function memoryBackend(): Backend {
   const clock = new ManualClock();

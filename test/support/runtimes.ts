@@ -7,6 +7,7 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { WriteContext } from '../../src/domain/graph.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
+import { DEFAULT_EVIDENCE_THRESHOLDS } from '../../src/runtime/evidence-gate.js';
 import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/runtime/open-dual-write.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
 import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
@@ -23,6 +24,11 @@ export interface TestRuntimeOptions {
   readonly context?: WriteContext;
   readonly mirror?: DualWriteRuntimeOptions['mirror'];
   readonly replayer?: DualWriteRuntimeOptions['replayer'];
+  /**
+   * Shadow reads. Default: off ({ sampleRate: 0 }), since a sampled read's background
+   * PostgreSQL query would land at random in tests that count or cut off PostgreSQL's
+   * calls; {} is the runtime's default (the environment's rate, else each stage's).
+   */
   readonly shadow?: DualWriteRuntimeOptions['shadow'];
   readonly transitions?: DualWriteRuntimeOptions['stage'];
   readonly lease?: DualWriteRuntimeOptions['lease'];
@@ -34,6 +40,8 @@ export interface TestRuntimeOptions {
   readonly stores?: DualWriteRuntimeOptions['stores'];
   /** Existing in-memory stores, by store name. Default: new empty ones. */
   readonly memory?: DualWriteRuntimeOptions['memory'];
+  /** The lineage generation the given memory was saved at. */
+  readonly memoryGeneration?: number;
   /** Verifier settings; the background loop stays off (run it with rt.verifier.runOnce()). */
   readonly verifier?: Omit<NonNullable<DualWriteRuntimeOptions['verifier']>, 'enabled'>;
 }
@@ -83,18 +91,33 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       // Probing on every call unless a test sets the circuit: outages here end when the test says so.
       mirror: { breaker: { probeMs: 0 }, ...options.mirror },
       replayer: options.replayer,
-      shadow: options.shadow,
+      shadow: options.shadow ?? { sampleRate: 0 },
       stage: options.transitions,
       lease: options.lease,
       jobs: options.jobs,
       stores: options.stores,
       memory: options.memory,
+      memoryGeneration: options.memoryGeneration,
       verifier: { ...options.verifier, enabled: false },
     });
     defer(() => rt.close());
     return { rt, source, logs };
   };
   return { open, defer };
+}
+
+/**
+ * The evidence gate's observations, made honestly: `reads` keyed reads (default: the gate's
+ * minimum of shadow comparisons), each compared with PostgreSQL, which makes as many timed
+ * PostgreSQL calls. Open the runtime with `shadow: { sampleRate: 1 }`, in dual-write or
+ * read-shift. Each comparison finishes before the next read, so PostgreSQL's p95 is that of
+ * single reads, not of a queue of them.
+ */
+export async function readForEvidence(rt: DualWriteRuntime, reads = DEFAULT_EVIDENCE_THRESHOLDS.minShadowComparisons): Promise<void> {
+  for (let n = 0; n < reads; n++) {
+    await rt.graph.getProject({ ecosystem: 'npm', name: `evidence-read-${n}` });
+    await rt.shadow.settle();
+  }
 }
 
 /** Every record of one side of a runtime, entity by entity. */

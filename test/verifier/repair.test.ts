@@ -153,7 +153,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const kinds = found.differences.map((d) => d.kind);
         expect(new Set(kinds)).toEqual(new Set(['missing_in_postgres', 'missing_in_memory', 'fields_differ']));
 
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics });
+        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
         expect(results.map((r) => [r.difference.entity, r.difference.key, r.target, r.outcome])).toEqual(found.differences.map((d) => [d.entity, d.key, stale, 'repaired']));
 
         const again = await verify(sides.db, sides.targets, VERIFY);
@@ -275,7 +275,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(landed).not.toBeNull();
         expect(landed).not.toEqual(stale === 'memory' ? difference.memory : difference.postgres);
 
-        const results = await repair([difference], { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics });
+        const results = await repair([difference], { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
         expect(results.map((r) => r.outcome)).toEqual(['skipped_newer']);
         expect(await port(sides, stale, storeOf(entity)).getRecord(entity, key)).toEqual(landed);
         expect((await repairRows(sides.db)).map((r) => [r.entity, r.record_key, r.target, r.outcome])).toEqual([[entity, [...key], stale, 'skipped_newer']]);
@@ -288,7 +288,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const key = await drift(sides);
         const found = await verify(sides.db, sides.targets, VERIFY);
         expect(found.differences.map((d) => [d.entity, d.key])).toEqual([[entity, key]]);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics });
+        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
         expect(results.map((r) => r.outcome)).toEqual(['repaired']);
         expect(await port(sides, stale, storeOf(entity)).getRecord(entity, key)).toEqual(await port(sides, authoritative, storeOf(entity)).getRecord(entity, key));
         expect((await verify(sides.db, sides.targets, VERIFY)).consistent).toBe(true);
@@ -306,7 +306,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           ['projects', authoritative === 'memory' ? 'missing_in_memory' : 'missing_in_postgres'],
           ['dependencies', authoritative === 'memory' ? 'missing_in_memory' : 'missing_in_postgres'],
         ]);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics });
+        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
         expect((await verify(sides.db, sides.targets, VERIFY)).consistent).toBe(true);
         // Nothing newer was kept: the edge was gone on both sides when its repair looked.
         expect(results.map((r) => [r.difference.entity, r.outcome])).toEqual([
@@ -324,7 +324,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(found.differences.map((d) => [d.entity, d.kind, d.fields])).toEqual([['contributors', 'fields_differ', ['name']]]);
         // A later write on the authoritative side gives it the very version the stale side holds.
         await port(sides, authoritative, 'graph').putRecord('contributors', staleVersion);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics });
+        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
         expect(results.map((r) => r.outcome)).toEqual(['already_equal']);
         expect(await port(sides, stale, 'graph').getRecord('contributors', [c.id])).toEqual(staleVersion);
         expect((await repairRows(sides.db)).map((r) => r.outcome)).toEqual(['already_equal']);
@@ -391,7 +391,7 @@ for (const factory of availableBackends(['postgres'])) {
         await committed;
       });
       await holding;
-      const repairing = repair(found.differences, { authoritative: 'memory', db, targets: sides.targets, metrics: sides.metrics });
+      const repairing = repair(found.differences, { authoritative: 'memory', db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
       let settled = false;
       void repairing.finally(() => (settled = true)).catch(() => {});
       // Commit only once the repair waits on the racer's transaction (or has, wrongly, finished without waiting).
