@@ -180,14 +180,18 @@ class StormApi {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    const said: string[] = [];
     const collect = (chunk: Buffer) => {
-      for (const match of chunk.toString().matchAll(/memory rebuilt from PostgreSQL: (\d+) records in ([\d.]+) s/g)) this.rebuilds.push({ records: Number(match[1]), seconds: Number(match[2]) });
+      const text = chunk.toString();
+      said.push(...text.split('\n').filter(Boolean));
+      said.splice(0, Math.max(0, said.length - 20));
+      for (const match of text.matchAll(/memory rebuilt from PostgreSQL: (\d+) records in ([\d.]+) s/g)) this.rebuilds.push({ records: Number(match[1]), seconds: Number(match[2]) });
     };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`dualwrite serve exited with ${child.exitCode} at start`);
+      if (child.exitCode !== null) throw new Error(`dualwrite serve exited with ${child.exitCode} at start; its last words:\n${said.join('\n')}`);
       if (Date.now() > deadline) throw new Error('dualwrite serve did not answer /healthz within 60 s');
       const healthy = await fetch(`${this.url}/healthz`).then(
         (answer) => answer.ok,

@@ -6,7 +6,7 @@ import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { FileOutbox } from '../src/dualwrite/file-outbox.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
-import { openDualWrite } from '../src/runtime/open-dual-write.js';
+import { openDualWrite, type DualWriteRuntime } from '../src/runtime/open-dual-write.js';
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../src/runtime/config.js';
@@ -51,36 +51,73 @@ export async function benchFaults(
   if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
-  const outages: { mode: MirrorMode; redis: boolean; fault: 'cut' | 'server-killed' }[] = [
+  const outages: { mode: MirrorMode; redis: RedisOutbox; fault: 'cut' | 'server-killed' }[] = [
     { mode: 'sync', redis: false, fault: 'cut' },
     { mode: 'async', redis: false, fault: 'cut' },
-    { mode: 'sync', redis: true, fault: 'cut' },
+    { mode: 'sync', redis: 'persistent', fault: 'cut' },
+    { mode: 'sync', redis: 'volatile', fault: 'cut' },
   ];
   const privateCluster = size.killServer ? privatePostgresUnavailable() : 'not asked for at this size';
   if (privateCluster) console.log(`  skipping the PostgreSQL SIGKILL rows: ${privateCluster}`);
   else outages.push({ mode: 'sync', redis: false, fault: 'server-killed' }, { mode: 'async', redis: false, fault: 'server-killed' });
   for (const { mode, redis, fault } of outages) {
-    const name = `outage.${mode}${redis ? '.redis' : ''}${fault === 'cut' ? '' : '.killed'}`;
+    const name = `outage.${mode}${redis === 'persistent' ? '.redis' : redis === 'volatile' ? '.redis-volatile' : ''}${fault === 'cut' ? '' : '.killed'}`;
     if (!wanted(name)) continue;
     const outage = fault === 'cut' ? await cutUnderLoad(mode, redis, size) : await serverKilledUnderLoad(mode, size);
     const how = fault === 'cut' ? 'PostgreSQL cut off' : 'PostgreSQL SIGKILLed (private cluster), restarted after';
-    const what = `${how} ${size.outageSeconds} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${redis ? ', Redis outbox killed for a third of it' : ', file outbox'}`;
-    rows.push([what, String(outage.callerErrors), outage.slowestMs.toFixed(0), String(outage.lost), String(outage.peakOutbox), String(outage.grewAfterRecovery), outage.drainSeconds.toFixed(1)]);
+    const outbox = !redis ? ', file outbox' : redis === 'persistent' ? ', Redis outbox killed for a third of it' : ', Redis outbox without persistence, restarted empty in the middle';
+    const what = `${how} ${size.outageSeconds} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${outbox}`;
+    rows.push([
+      what,
+      String(outage.callerErrors),
+      outage.slowestMs.toFixed(0),
+      String(outage.lost),
+      String(outage.peakOutbox),
+      String(outage.grewAfterRecovery),
+      outage.drainSeconds.toFixed(1),
+      String(outage.behindWhenEmpty),
+      outage.provenSeconds.toFixed(1),
+    ]);
     summary[`${name}.drainSeconds`] = outage.drainSeconds;
+    summary[`${name}.behindWhenEmpty`] = outage.behindWhenEmpty;
+    summary[`${name}.provenSeconds`] = outage.provenSeconds;
     summary[`${name}.lost`] = outage.lost;
     summary[`${name}.slowestMs`] = outage.slowestMs;
   }
   for (const cut of [false, true]) {
     if (!wanted(`sigkill${cut ? '.cut' : ''}`)) continue;
     const killed = await killWhileWriting(cut, size.killedWrites);
-    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1)]);
+    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1), '-', '-']);
     summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
+  }
+  for (const allowUnavailable of [false, true]) {
+    const name = `rollback-in-outage.${allowUnavailable ? 'unavailable-keys' : 'wait'}`;
+    if (!wanted(name)) continue;
+    const outcome = await rollbackDuringOutage(allowUnavailable, size);
+    const what = `rollback postgres-primary -> dual-write ${Math.ceil(size.outageSeconds / 6)} s into a ${size.outageSeconds} s cut, async: ${allowUnavailable ? 'keys behind made unavailable (--allow-unavailable)' : 'waiting for PostgreSQL (default)'}`;
+    rows.push([what, String(outcome.callerErrors), outcome.slowestMs.toFixed(0), String(outcome.lost), '-', '-', '-', '-', outcome.provenSeconds.toFixed(1)]);
+    summary[`${name}.callerErrors`] = outcome.callerErrors;
+    summary[`${name}.unavailableKeys`] = outcome.unavailableKeys;
+    summary[`${name}.lost`] = outcome.lost;
   }
   return {
     name: 'faults: real PostgreSQL behind a TCP proxy, and SIGKILL of a writing process',
-    headers: ['what happened', 'caller errors', 'slowest write ms', 'acknowledged writes lost', 'outbox peak (recovered)', 'outbox grew after recovery', 'seconds until sides equal'],
+    headers: [
+      'what happened',
+      'caller errors',
+      'slowest write ms',
+      'acknowledged writes lost (at the end)',
+      'outbox peak (recovered)',
+      'outbox grew after recovery',
+      'seconds until outbox empty',
+      'records behind when it was',
+      'seconds until proven equal',
+    ],
     rows,
     summary,
+    failures: Object.entries(summary)
+      .filter(([name, value]) => name.endsWith('.lost') && value > 0)
+      .map(([name, value]) => `${name}: ${value} acknowledged writes missing or older in PostgreSQL at the end`),
   };
 }
 
@@ -96,6 +133,9 @@ async function throughProxy<T>(work: (url: string, proxy: TcpProxy) => Promise<T
   }
 }
 
+/** The outbox of a run: a file (false), or a private redis-server with or without persistence. */
+type RedisOutbox = false | 'persistent' | 'volatile';
+
 /** How PostgreSQL is taken away during a run, and given back. */
 interface Fault {
   begin(): Promise<void> | void;
@@ -107,7 +147,7 @@ interface Fault {
  * `redis`, the outbox is a private redis-server's stream, killed for the middle third of
  * the outage and restarted.
  */
-function cutUnderLoad(mode: MirrorMode, redis: boolean, size: FaultsBenchSize) {
+function cutUnderLoad(mode: MirrorMode, redis: RedisOutbox, size: FaultsBenchSize) {
   return withBenchSchema(`dw_faults_${mode}${redis ? '_redis' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
       const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
@@ -129,10 +169,10 @@ async function serverKilledUnderLoad(mode: MirrorMode, size: FaultsBenchSize) {
   }
 }
 
-async function outageUnderLoad(mode: MirrorMode, redis: boolean, { outageSeconds, warmUpMs }: FaultsBenchSize, target: { url: string; schema?: string }, fault: Fault) {
+async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSeconds, warmUpMs }: FaultsBenchSize, target: { url: string; schema?: string }, fault: Fault) {
   const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
   const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: target.url }), schema: target.schema, minSize: 0, connectTimeoutMs: 1000 });
-  const privateRedis = redis ? await startPrivateRedis(dir, true) : undefined;
+  const privateRedis = redis ? await startPrivateRedis(dir, redis === 'persistent') : undefined;
   // Killed however the run ends: a redis-server of this bench must not outlive it.
   try {
     const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
@@ -195,21 +235,121 @@ async function outageUnderLoad(mode: MirrorMode, redis: boolean, { outageSeconds
     running = false;
     await Promise.all(writers);
     await rt.mirror.drain();
+    // What "outbox empty" would have called converged.
+    const behindWhenEmpty = await behind(rt);
+    // Proven equal: a clean verification after the outage. After a loss the runtime's own recovery
+    // makes it; otherwise a verification as the background verifier would run it on its schedule.
+    while (!rt.convergence().converged) {
+      if (performance.now() - restored > 600_000) throw new Error(`the sides were not proven equal within 10 minutes: ${rt.convergence().detail}`);
+      if (rt.recovery.current) await sleep(100);
+      else await rt.verifier.runOnce();
+    }
+    const provenSeconds = (performance.now() - restored) / 1000;
+    progress(`proven equal ${provenSeconds.toFixed(1)} s after PostgreSQL answered`);
     // Whatever the writers' last writes journaled is replayed before the sides are compared.
     const stuck = await rt.replayer.drainFor('postgres');
     if (stuck) throw new Error(`the outbox could not be drained at the end: ${stuck}`);
-    const memory = await dumpSide(rt, 'memory');
-    const postgres = await dumpSide(rt, 'postgres');
-    const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
-    const lost = (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
+    const lost = await behind(rt);
     await rt.close();
     await outbox?.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
-    return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds };
+    return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds, behindWhenEmpty, provenSeconds };
   } finally {
     await privateRedis?.kill();
   }
+}
+
+/**
+ * postgres-primary, async mirror, under steady writes; PostgreSQL is cut off, and a sixth of
+ * the way into the outage an operator rolls back to dual-write, either waiting for the copies
+ * toward memory (refused while PostgreSQL is away) or letting their keys be unavailable.
+ * Caller errors are counted over the outage; once PostgreSQL is back every acknowledged
+ * write must be on both sides.
+ */
+async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, warmUpMs }: FaultsBenchSize) {
+  return withBenchSchema(`dw_faults_rollback${allowUnavailable ? '_u' : ''}`, (direct) =>
+    throughProxy(async (url, proxy) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dw-faults-rollback-'));
+      const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
+      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema, minSize: 0, connectTimeoutMs: 1000 });
+      const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
+      const rt = await openDualWrite({
+        db,
+        env: { DUAL_WRITE_MODE: 'postgres-primary', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json') },
+        outbox,
+        mirror: { mode: 'async' },
+        verifier: { enabled: false },
+        logger: { info() {}, warn() {}, error() {} },
+      });
+      let running = true;
+      let callerErrors = 0;
+      let unavailableKeys = 0;
+      let slowestMs = 0;
+      const started = performance.now();
+      const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+        for (let n = 0; running; n++) {
+          const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
+          await sleep(Math.max(0, due - performance.now()));
+          const i = n * WRITERS + writer;
+          const began = performance.now();
+          await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).catch((error: unknown) => {
+            callerErrors++;
+            if (error instanceof Error && error.message.includes('waits for a copy')) unavailableKeys++;
+          });
+          slowestMs = Math.max(slowestMs, performance.now() - began);
+        }
+      });
+      const progress = (what: string) => process.stdout.write(`  rollback (${allowUnavailable ? 'unavailable keys' : 'wait'}): ${what} (outbox ${rt.outbox.stats().depth}, errors ${callerErrors})\n`);
+      await sleep(warmUpMs);
+      proxy.cut();
+      const cut = performance.now();
+      progress('PostgreSQL cut off');
+      await sleep((outageSeconds * 1000) / 6);
+      await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: roll back during the outage', principal: 'bench', allowUnavailable }).then(
+        () => progress(`rolled back to ${rt.stage.current.stage}`),
+        (error: unknown) => progress(`rollback refused: ${(error as Error).message.slice(0, 120)}`),
+      );
+      await sleep(Math.max(0, outageSeconds * 1000 - (performance.now() - cut)));
+      proxy.restore();
+      progress('PostgreSQL back');
+      const restored = performance.now();
+      running = false;
+      await Promise.all(writers);
+      await rt.mirror.drain();
+      // Waited: the operator asks again once PostgreSQL answers.
+      if (rt.stage.current.stage !== 'dual-write') await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: PostgreSQL is back', principal: 'bench' });
+      // As the background replayer would: each side's circuit lets a probe through once a second.
+      for (const side of ['memory', 'postgres'] as const) {
+        for (let stuck = await rt.replayer.drainFor(side); stuck; stuck = await rt.replayer.drainFor(side)) {
+          if (performance.now() - restored > 60_000) throw new Error(stuck);
+          await sleep(200);
+        }
+      }
+      // Writes PostgreSQL committed as the cut dropped their answer were never acknowledged, nor copied to memory:
+      // the sides differ there until a repair copies the authoritative version, as an operator would after the outage.
+      while (!rt.convergence().converged) {
+        if (performance.now() - restored > 600_000) throw new Error(`not proven equal within 10 minutes: ${rt.convergence().detail}`);
+        await rt.verifier.runOnce({ repair: { reason: 'bench: repair after the outage' } });
+        await rt.verifier.runOnce({ repair: false });
+      }
+      const provenSeconds = (performance.now() - restored) / 1000;
+      const lost = await behind(rt);
+      await rt.close();
+      await outbox.close();
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+      return { callerErrors, unavailableKeys, slowestMs, lost, provenSeconds };
+    }),
+  );
+}
+
+/** Projects whose latest version in memory (the authoritative side: every acknowledged write) PostgreSQL lacks. */
+async function behind(rt: DualWriteRuntime): Promise<number> {
+  const memory = await dumpSide(rt, 'memory');
+  const postgres = await dumpSide(rt, 'postgres');
+  const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
+  return (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
 }
 
 async function killWhileWriting(cut: boolean, writes: number) {

@@ -1,5 +1,5 @@
 import type { DualWriteMetrics } from '../src/dualwrite/metrics.js';
-import { STAGE_POLICIES, type Stage } from '../src/ports/stage.js';
+import { STAGE_POLICIES, type Side, type Stage } from '../src/ports/stage.js';
 import type { EffectiveFlags, FlagSource, MigrationFlags } from '../src/ports/flags.js';
 import { DEFAULT_ROLLOUT_GROUP, Listeners } from './migration-flags.js';
 
@@ -23,6 +23,10 @@ const REFUSALS = {
   'memory-stale-after-postgres-only': 'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first',
   'postgres-stale-after-memory-only':
     'writes stay dual-write with reads from memory because PostgreSQL missed the writes made in memory-only; resync PostgreSQL first (backfill, then a clean verification)',
+  'postgres-unverified-after-loss':
+    'writes stay dual-write with reads from memory because the outbox lost mirror writes toward PostgreSQL; the stage moves on by itself once a verification after the loss proves the sides equal (it is retried until it does)',
+  'memory-unverified-after-loss':
+    'PostgreSQL stays authoritative because the outbox lost mirror writes toward memory; the stage moves on by itself once a verification after the loss proves the sides equal (it is retried until it does)',
 } as const;
 type Refusal = keyof typeof REFUSALS;
 
@@ -42,6 +46,8 @@ export class FlagState {
   private memoryStale = false;
   /** Set once memory-only was in force: PostgreSQL missed writes until resynced from memory. */
   private postgresStale = false;
+  /** Sides that may miss writes the outbox lost, until a verification proves the sides equal. */
+  private readonly unverifiedSides = new Set<Side>();
 
   constructor(
     private readonly sources: readonly FlagSource[],
@@ -69,6 +75,13 @@ export class FlagState {
   /** Memory was refilled from PostgreSQL (runtime.resyncMemory): memory stages are safe again. */
   memoryResynced(): void {
     this.memoryStale = false;
+    this.recompute();
+  }
+
+  /** The outbox lost writes toward `side` (true), or a verification has since proven the sides equal (false). */
+  unverified(side: Side, lost: boolean): void {
+    if (lost) this.unverifiedSides.add(side);
+    else this.unverifiedSides.delete(side);
     this.recompute();
   }
 
@@ -134,6 +147,15 @@ export class FlagState {
     // Reads from PostgreSQL, or PostgreSQL authoritative, would miss what memory-only took.
     if (this.postgresStale && stage !== 'memory-only' && STAGE_POLICIES[stage].reads !== 'memory') {
       refused = 'postgres-stale-after-memory-only';
+      stage = 'dual-write';
+    }
+    // A side that may miss writes the outbox lost is neither read from nor authoritative until proven equal.
+    if (this.unverifiedSides.has('memory') && STAGE_POLICIES[stage].authoritative === 'memory') {
+      refused = 'memory-unverified-after-loss';
+      stage = 'postgres-primary';
+    }
+    if (this.unverifiedSides.has('postgres') && stage !== 'memory-only' && STAGE_POLICIES[stage].reads !== 'memory') {
+      refused = 'postgres-unverified-after-loss';
       stage = 'dual-write';
     }
     return { stage, ...(refused ? { refused } : {}) };

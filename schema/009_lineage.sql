@@ -15,6 +15,12 @@ CREATE TABLE dualwrite_lineage (
     -- PostgreSQL also holds every write made before that: no memory-only write is missing
     -- (cleared when memory-only comes into force, set by a resync that verified clean).
     postgres_complete BOOLEAN NOT NULL,
+    -- Set when the outbox lost mirror writes toward this side (Redis restarted empty, a
+    -- failover, a truncated file): the side may miss acknowledged writes until a verification
+    -- after the loss proves the sides equal, which clears it.
+    unverified_side TEXT CHECK (unverified_side IN ('memory', 'postgres')),
+    unverified_since TIMESTAMPTZ,
+    unverified_reason TEXT,
     changed_at TIMESTAMPTZ NOT NULL,
     changed_by TEXT NOT NULL
 );

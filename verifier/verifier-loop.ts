@@ -41,11 +41,21 @@ export interface VerifierLoopOptions extends VerifyOptions {
   readonly logger?: Pick<Console, 'warn' | 'info'>;
 }
 
-/** An operator's repair: why, and how many rows it may delete from the side that holds them (default 0). */
+/** A repair: why, how many rows it may delete from the side that holds them, and when an incomplete side stops it. */
 export interface RepairRequest {
   readonly reason: string;
+  /** Default 0. */
   readonly allowDeletes?: number;
+  /**
+   * Leave alone a verification that found a side incomplete: any side (the background
+   * repair), only the authoritative side (copying toward a side that lost writes is what a
+   * recovery from an outbox loss is), or never (an operator's repair). Default 'never'.
+   */
+  readonly unlessIncomplete?: 'any' | 'authoritative' | 'never';
 }
+
+/** The background loop's repair (DUALWRITE_REPAIR): deletes nothing, and leaves a verification with an incomplete side alone. */
+const BACKGROUND_REPAIR: RepairRequest = { reason: 'automatic repair (DUALWRITE_REPAIR)', allowDeletes: 0, unlessIncomplete: 'any' };
 
 /**
  * The verifier as a background loop in the process holding the in-memory store. Its
@@ -129,15 +139,15 @@ export class VerifierLoop {
     return report;
   }
 
-  /** Repairs what `found` lists as `request` allows; the background loop's repair (true) leaves an incomplete side's verification alone. */
+  /** Repairs what `found` lists as `request` allows (true: the background loop's repair). */
   private async repair(found: VerifyReport, authoritative: Side, request: true | RepairRequest, runId: string): Promise<RepairResult[]> {
-    if (request === true && found.incomplete.length > 0) {
-      const sides = found.incomplete.map((side) => `${side.side} misses ${side.missing} of ${side.of} ${side.store}.${side.entity}`).join('; ');
+    const { reason, allowDeletes = 0, unlessIncomplete = 'never' } = request === true ? BACKGROUND_REPAIR : request;
+    const stopping = found.incomplete.filter((side) => unlessIncomplete === 'any' || (unlessIncomplete === 'authoritative' && side.side === authoritative));
+    if (stopping.length > 0) {
+      const sides = stopping.map((side) => `${side.side} misses ${side.missing} of ${side.of} ${side.store}.${side.entity}`).join('; ');
       this.options.logger?.warn(`dualwrite: not repairing automatically: ${sides}. A side that incomplete may have been restarted or truncated; repair by hand (dualwrite repair --reason ...) once you know which side is right`);
       return [];
     }
-    const reason = request === true ? 'automatic repair (DUALWRITE_REPAIR)' : request.reason;
-    const allowDeletes = request === true ? 0 : (request.allowDeletes ?? 0);
     return repair(found.differences, { authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics, runId, reason, allowDeletes });
   }
 

@@ -35,11 +35,11 @@ export function adminRoutes(app: FastifyInstance, runtime: AdminRuntime, adminTo
 
       admin.get('/status', { schema: routeSchema({}) }, async () => adminStatus(runtime));
 
-      admin.post<{ Body: { stage: Stage; percent?: number; reason: string; force?: boolean } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
-        const { stage, percent, reason, force } = request.body;
-        request.log.info({ stage, percent, reason, force, principal: ADMIN_PRINCIPAL }, 'admin: stage change requested');
+      admin.post<{ Body: { stage: Stage; percent?: number; reason: string; force?: boolean; allowUnavailable?: boolean } }>('/stage', { schema: routeSchema({ body: STAGE_BODY }) }, async (request, reply) => {
+        const { stage, percent, reason, force, allowUnavailable } = request.body;
+        request.log.info({ stage, percent, reason, force, allowUnavailable, principal: ADMIN_PRINCIPAL }, 'admin: stage change requested');
         // A refused change throws (409) and leaves nothing behind; once setFlags returns, the change is in force.
-        const requested = await runtime.setFlags({ stage, readPercent: percent }, { reason, force, ...operator(request) });
+        const requested = await runtime.setFlags({ stage, readPercent: percent }, { reason, force, allowUnavailable, ...operator(request) });
         const answer: StageChange = { requested, inForce: runtime.stage.current };
         return reply.send(answer);
       });
@@ -154,6 +154,7 @@ export function adminStatus(runtime: AdminRuntime) {
     outbox: { ...runtime.outbox.stats(), ...heldStatus(runtime) },
     lastVerification: lastReport ? reportSummary(lastReport) : null,
     rollback: runtime.rollbackSafety(),
+    convergence: runtime.convergence(),
     pool: runtime.db.poolStats(),
   };
 }

@@ -14,6 +14,7 @@ import type { ExecutionQuery } from '../ports/task-scheduler-store.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { RollbackSafety } from '../runtime/rollback-safety.js';
+import type { Convergence } from '../runtime/convergence.js';
 import type { OperatorRequest } from '../runtime/open-dual-write.js';
 
 /**
@@ -30,7 +31,7 @@ export interface AdminRuntime {
    * Requests a stage (and read percentage) and returns the flags requested now. Throws
    * FlagSourceConflictError when another source owns the flags (Unleash).
    */
-  setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: OperatorRequest & { readonly force?: boolean }): Promise<EffectiveFlags>;
+  setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: OperatorRequest & { readonly force?: boolean; readonly allowUnavailable?: boolean }): Promise<EffectiveFlags>;
   /** The evidence gate's verdict on moving to `requested` now. */
   judge(requested: { readonly stage: Stage; readonly readPercent?: number }): Promise<GateVerdict>;
   /** A verification now (repairing when asked, deleting at most allowDeletes rows), audited as the operator's; undefined when skipped. */
@@ -54,6 +55,8 @@ export interface AdminRuntime {
   };
   /** Whether rolling back now would lose anything (the rollback rehearsal). */
   rollbackSafety(): RollbackSafety;
+  /** Whether the sides are known to be equal now (outbox empty, nothing unverified, verified since the last outage). */
+  convergence(): Convergence;
   /** The audit trail, newest first. */
   readonly audit: { list(query?: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string }): Promise<AuditEvent[]> };
   /** The background jobs' executions, newest first. */

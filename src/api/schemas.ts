@@ -81,7 +81,7 @@ export const TASK_PATCH_BODY = strictObject({
 
 /** A stage change: `reason` is required and kept with the flags; `percent` is the read percentage (default 0). */
 export const STAGE_BODY = strictObject(
-  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 }, reason: { type: 'string', pattern: '\\S' }, force: { type: 'boolean' } },
+  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 }, reason: { type: 'string', pattern: '\\S' }, force: { type: 'boolean' }, allowUnavailable: { type: 'boolean' } },
   ['stage', 'reason'],
 );
 

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { UnavailableError } from '../domain/errors.js';
 import type { Principal } from '../postgres/audit-log.js';
-import { openDatabase, type OpenedDatabase } from '../postgres/open-database.js';
+import { DatabaseUnreachableError, openDatabase, type OpenedDatabase } from '../postgres/open-database.js';
 import { redactUrl } from '../postgres/redact.js';
 import { databaseConfig } from '../runtime/config.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -25,7 +25,9 @@ export async function openCliDatabase(): Promise<OpenedDatabase> {
 
 /** A connection failure as a CliError with exit code 3 saying what could not be reached (`where`, any password hidden); any other error as it is. */
 export function unreachableOr(error: unknown, where = 'the database'): unknown {
-  return isConnectionFailure(error) ? new CliError(EXIT.unreachable, `cannot reach ${where}: ${(error as Error).message}`) : error;
+  // Said once: the driver's own words, after where.
+  const failure = error instanceof DatabaseUnreachableError ? error.cause : error;
+  return isConnectionFailure(failure) || error instanceof DatabaseUnreachableError ? new CliError(EXIT.unreachable, `cannot reach ${where}: ${(failure as Error).message}`) : error;
 }
 
 /**

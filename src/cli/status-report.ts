@@ -35,6 +35,7 @@ export function formatStatus(status: AdminStatus): string {
         : 'none in this process yet (dualwrite verify runs one)',
     ],
     ['rollback now', `${status.rollback.safe ? 'safe' : 'NOT SAFE'}: ${status.rollback.detail}`],
+    ['converged', `${status.convergence.converged ? 'yes' : 'NO'}: ${status.convergence.detail}`],
     ['pool', `${status.pool.total} connections, ${status.pool.idle} idle, ${status.pool.waiting} waiting, at most ${status.pool.max}`],
   ]);
 }

@@ -20,7 +20,7 @@ export interface DualWriteStoreOptions<S> {
   readonly memory: S;
   readonly postgres: S;
   /** The stage in force and its transitions; shared by every store of a process. Required. */
-  readonly gate: Pick<StageGate, 'current' | 'enter'>;
+  readonly gate: Pick<StageGate, 'current' | 'enter' | 'unavailable'>;
   /** Applies writes to the other side; shared by every store of a process. Required. */
   readonly mirror: Mirror;
   /** Decides ids and times of writes. Default: system clock, random UUIDs. */
@@ -76,6 +76,9 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     let applied: Promise<void> | undefined;
     let result: unknown;
     try {
+      // A key (or one it references) still waiting for a copy left behind by a rollback during an outage.
+      const waiting = gate.unavailable([spec.key(...decided), ...(spec.requires?.(...decided) ?? [])]);
+      if (waiting) throw new UnavailableError('postgres', waiting);
       const policy = STAGE_POLICIES[ticket.flags.stage];
       result = await call(policy.authoritative, method, decided);
       const affected = policy.mirror ? spec.affects(decided, result) : [];
@@ -95,6 +98,8 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
   };
 
   const read = async (method: string, spec: ReadSpec<unknown[]>, args: unknown[]): Promise<unknown> => {
+    const waiting = gate.unavailable(spec.key ? [spec.key(...args)] : undefined);
+    if (waiting) throw new UnavailableError('postgres', waiting);
     const current = gate.current;
     const policy = STAGE_POLICIES[current.stage];
     let key: string | undefined;

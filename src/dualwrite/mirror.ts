@@ -138,6 +138,8 @@ export class Mirror {
   private readonly replayedOpIds = new Set<string>();
   /** Outbox entries per target side not yet replayed. */
   private readonly journaledTo: Record<Side, number> = { memory: 0, postgres: 0 };
+  /** The same, per target side and key. */
+  private readonly journaledKeys: Record<Side, Map<string, number>> = { memory: new Map(), postgres: new Map() };
   /** The last accepted, unfinished write of each key. */
   private readonly tails = new Map<string, Completion>();
   private inFlight = 0;
@@ -148,6 +150,8 @@ export class Mirror {
   private readonly breakers: Record<Side, CircuitBreaker>;
   /** Per target, the failure that opened its circuit (for the lines that say who stopped answering). */
   private readonly outages: Record<Side, Outage> = { memory: { down: 'memory' }, postgres: { down: 'postgres' } };
+  /** When a mirror write last failed to reach its target (ms since the epoch): the sides are proven equal only by a verification that started after it. */
+  lastFailureAt: number | undefined;
   /** Outbox entries the target refused for their data: why, and how often (shared with the replayer). */
   readonly held: HeldEntries;
   /** Ops that could be neither applied nor journaled: their intents stay, for a restart to recover. */
@@ -174,6 +178,8 @@ export class Mirror {
   async loadJournaled(): Promise<void> {
     this.journaled.clear();
     this.journaledTo.memory = this.journaledTo.postgres = 0;
+    this.journaledKeys.memory.clear();
+    this.journaledKeys.postgres.clear();
     for (const entry of await this.options.outbox.list()) {
       this.countJournaled(entry, 1);
       // Refused for its data by a previous process: shown as held until replayed.
@@ -189,6 +195,11 @@ export class Mirror {
   /** Outbox entries targeting `side` not yet replayed. */
   journaledFor(side: Side): number {
     return this.journaledTo[side];
+  }
+
+  /** True while the outbox holds a write toward `side` of `key` (of any key, when absent). */
+  journaledToward(side: Side, key?: string): boolean {
+    return key === undefined ? this.journaledTo[side] > 0 : this.journaledKeys[side].has(key);
   }
 
   /** True while `key` (any key, when absent) has a mirror write in flight or in the outbox: the sides may differ. */
@@ -306,6 +317,7 @@ export class Mirror {
    */
   targetFailed(target: Side, error: unknown): void {
     this.outages[target] = { down: error instanceof SourceReadError ? error.side : target, error: errorText(error) };
+    this.lastFailureAt = Date.now();
     this.breakers[target].failed();
   }
 
@@ -621,7 +633,12 @@ export class Mirror {
     else ids.delete(id);
     if (ids.size > 0) this.journaled.set(entry.key, ids);
     else this.journaled.delete(entry.key);
-    if (changed) this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
+    if (!changed) return;
+    this.journaledTo[entry.target] = Math.max(0, this.journaledTo[entry.target] + delta);
+    const perKey = this.journaledKeys[entry.target];
+    const count = (perKey.get(entry.key) ?? 0) + delta;
+    if (count > 0) perKey.set(entry.key, count);
+    else perKey.delete(entry.key);
   }
 }
 

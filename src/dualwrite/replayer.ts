@@ -196,7 +196,7 @@ export class OutboxReplayer {
       }
       this.replayedInBacklog += replayed + deadLettered;
       if (this.replayedInBacklog > 0 && this.outbox.stats().depth === 0) {
-        this.options.logger?.info(`dualwrite: outbox empty again: ${this.replayedInBacklog} entries replayed`);
+        this.options.logger?.info(`dualwrite: outbox empty again: ${this.replayedInBacklog} entries replayed (the sides are known equal once a verification after the outage is clean: dualwrite status, converged)`);
         this.replayedInBacklog = 0;
       }
       return done();

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { EffectiveFlags, FlagReader } from '../ports/flags.js';
+import { sameMove, type EffectiveFlags, type FlagReader, type MigrationFlags } from '../ports/flags.js';
 import type { DualWriteMetrics } from './metrics.js';
 import type { Mirror } from './mirror.js';
 import type { MirrorOp } from './outbox.js';
@@ -11,7 +11,7 @@ export interface StageGateOptions {
   /** The flags operators set (a FlagState); the gate follows them. Required. */
   readonly flags: FlagReader;
   /** The mirror whose accepted writes must land before the stage changes. Required. */
-  readonly mirror: Pick<Mirror, 'settled' | 'throttle'>;
+  readonly mirror: Pick<Mirror, 'settled' | 'throttle' | 'journaledToward'>;
   /** Replays the outbox until it holds nothing for a side, or says why not (OutboxReplayer.drainFor). Required. */
   readonly drainFor: (side: Side) => Promise<string | undefined>;
   /** Longest wait for old writes to land, while new writes wait; past it the transition is refused and retried. Default 5000 ms. */
@@ -77,6 +77,10 @@ export class StageGate {
   private lastPauseMs: number | undefined;
   private loggedRefusal: EffectiveFlags | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The move an operator let go through while the outbox toward its new authority cannot drain (permitUnavailable). */
+  private leaveBehindFor: MigrationFlags | undefined;
+  /** After such a move: the side still catching up on the copies left behind; their keys are unavailable until they land. */
+  private catchingUp: Side | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   private readonly timeoutMs: number;
@@ -153,7 +157,36 @@ export class StageGate {
   fence(op: MirrorOp): string | undefined {
     const flags = this.applied;
     if (!flags || STAGE_POLICIES[flags.stage].authoritative !== op.target) return undefined;
+    // A copy left behind by a move that permitted it: its key has been unavailable since, so nothing newer is there.
+    if (this.catchingUp === op.target) return undefined;
     return `${op.target} has been authoritative since epoch ${this.epochNumber} (${flags.stage}); this write of epoch ${op.epoch} could overwrite a newer one`;
+  }
+
+  /**
+   * Lets `to` (or nothing, when undefined) go through although the outbox toward its new
+   * authority cannot be emptied now (its target is down): the keys of the copies left behind
+   * are unavailable (`unavailable`) until the copies land, and every other key is served.
+   * Only toward memory: copies toward memory read their record from PostgreSQL when they are
+   * applied, so applying them late, to keys nothing has written since, overwrites nothing newer.
+   */
+  permitUnavailable(to: MigrationFlags | undefined): void {
+    if (to && STAGE_POLICIES[to.stage].authoritative !== 'memory') throw new TypeError(`only a move that makes memory authoritative may leave copies behind, not one to ${to.stage}`);
+    this.leaveBehindFor = to;
+  }
+
+  /**
+   * Why a call on `keys` (any key, when undefined: a list or search) cannot be answered now,
+   * if it cannot: after a move that left copies behind, a key still waiting for its copy.
+   */
+  unavailable(keys: readonly string[] | undefined): string | undefined {
+    const side = this.catchingUp;
+    if (!side) return undefined;
+    if (!this.options.mirror.journaledToward(side)) {
+      this.catchingUp = undefined;
+      return undefined;
+    }
+    const waiting = keys === undefined ? 'a read of many keys' : keys.find((key) => this.options.mirror.journaledToward(side, key));
+    return waiting && `${waiting} waits for a copy toward ${side} left behind by a rollback during an outage; it is served once that copy lands`;
   }
 
   /** Stops following the flags (writes keep the stage they have). */
@@ -207,11 +240,12 @@ export class StageGate {
     }
     const authority = STAGE_POLICIES[to.stage].authoritative;
     const authorityMoves = !from || STAGE_POLICIES[from.stage].authoritative !== authority;
+    const leaveBehind = this.leaveBehindFor !== undefined && sameMove(this.leaveBehindFor, to);
     if (from && authorityMoves) {
       // While writes still flow, throttled: most of what the barrier waits for lands here.
       this.options.mirror.throttle(this.options.drainQueueLimit ?? 200);
       const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.options.drainFor(authority)), 'the outbox');
-      if (early) {
+      if (early && !leaveBehind) {
         this.options.mirror.throttle(undefined);
         return early;
       }
@@ -220,7 +254,7 @@ export class StageGate {
     this.closeGate();
     let refused: string | undefined;
     try {
-      refused = await this.withinTimeout(this.barrier(authorityMoves ? authority : undefined), 'writes acknowledged before the change');
+      refused = await this.withinTimeout(this.barrier(authorityMoves ? authority : undefined, leaveBehind), 'writes acknowledged before the change');
       if (!refused) this.switchTo(to, true);
       return refused;
     } finally {
@@ -235,10 +269,15 @@ export class StageGate {
   }
 
   /** Waits until every write of the old stage and its mirror write has landed, and (when authority moves) the outbox toward the new authority is empty. */
-  private async barrier(authority: Side | undefined): Promise<string | undefined> {
+  private async barrier(authority: Side | undefined, leaveBehind: boolean): Promise<string | undefined> {
     await this.idle();
     await this.options.mirror.settled();
-    return authority ? this.options.drainFor(authority) : undefined;
+    if (!authority) return undefined;
+    const stuck = await this.options.drainFor(authority);
+    if (!stuck || !leaveBehind) return stuck;
+    this.catchingUp = authority;
+    this.options.logger?.warn(`dualwrite: going through with copies left behind (${stuck}): their keys are unavailable until the copies land`);
+    return undefined;
   }
 
   private withinTimeout(work: Promise<string | undefined>, what: string): Promise<string | undefined> {

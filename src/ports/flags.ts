@@ -9,6 +9,11 @@ export interface MigrationFlags {
   readonly rolloutGroup: string;
 }
 
+/** Whether two flags move writes and reads alike: the same stage, and in read-shift the same share of reads. */
+export function sameMove(a: MigrationFlags, b: MigrationFlags): boolean {
+  return a.stage === b.stage && (a.stage !== 'read-shift' || a.readPercent === b.readPercent);
+}
+
 /** The flags in force after safety rules: what the DualWriteStore routes by. */
 export interface EffectiveFlags extends MigrationFlags {
   /** Which source they came from ("default" when none had flags). */

@@ -3,7 +3,7 @@ import { loadMigrations, migrate, type MigrationReport } from './migrations.js';
 import { PgPoolExecutor } from './pg-pool-executor.js';
 import { PgliteExecutor } from './pglite-executor.js';
 import type { PostgresPoolOptions } from './pool-config.js';
-import { redactUrl } from './redact.js';
+import { redactConnectionStrings, redactUrl } from './redact.js';
 import type { SqlExecutor } from './sql-executor.js';
 
 /**
@@ -23,6 +23,18 @@ export interface OpenedDatabase {
   readonly migrations: MigrationReport;
 }
 
+/** The PostgreSQL server of DATABASE_URL could not be reached, or refused the login; `cause` is the driver's error. */
+export class DatabaseUnreachableError extends Error {
+  override readonly name = 'DatabaseUnreachableError';
+  constructor(
+    /** The connection string, its password hidden. */
+    readonly where: string,
+    cause: unknown,
+  ) {
+    super(`dualwrite: cannot reach PostgreSQL at ${where} (DATABASE_URL): ${redactConnectionStrings(cause instanceof Error ? cause.message : String(cause))}`, { cause });
+  }
+}
+
 /** Opens the database (a PostgreSQL pool, or embedded PGlite) and applies pending migrations from schema/. */
 export async function openDatabase(config: DatabaseConfig): Promise<OpenedDatabase> {
   let db: SqlExecutor;
@@ -30,11 +42,16 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
   if (config.kind === 'postgres') {
     const options = config.pool;
     const pool = new PgPoolExecutor(options);
-    // Created only when missing: a role without CREATE on the database may use an existing schema.
-    if (options.schema && (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).length === 0) await pool.query(`CREATE SCHEMA ${options.schema}`);
-    await pool.warm();
-    db = pool;
     description = `PostgreSQL ${redactUrl(options.connectionString)}${options.schema ? ` schema ${options.schema}` : ''}`;
+    try {
+      // Created only when missing: a role without CREATE on the database may use an existing schema.
+      if (options.schema && (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).length === 0) await pool.query(`CREATE SCHEMA ${options.schema}`);
+      await pool.warm();
+    } catch (error) {
+      await pool.close().catch(() => {});
+      throw new DatabaseUnreachableError(redactUrl(options.connectionString), error);
+    }
+    db = pool;
   } else if (config.kind === 'application-pool') {
     db = new PgPoolExecutor(config.pool);
     description = "PostgreSQL through the application's pool";

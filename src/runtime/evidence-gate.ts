@@ -55,6 +55,8 @@ export const DEFAULT_EVIDENCE_THRESHOLDS: EvidenceThresholds = {
 export interface Evidence {
   /** The last completed verification: when it started, and whether it was clean; undefined when none ran. */
   readonly lastVerification?: { readonly startedAt: string; readonly consistent: boolean };
+  /** A side that may miss writes the outbox lost, until a verification proves the sides equal (LossRecovery); absent when none. */
+  readonly unverified?: { readonly side: Side; readonly since: string; readonly reason: string };
   readonly outbox: { readonly depth: number; readonly oldestAgeSeconds: number };
   /** Shadow comparisons in the window: matches and mismatches (skipped ones do not count). */
   readonly shadow: { readonly compared: number; readonly mismatched: number };
@@ -128,6 +130,8 @@ export class EvidenceRefusedError extends Error {
 function verificationCheck(evidence: Evidence, now: Date, thresholds: EvidenceThresholds): EvidenceCheck {
   const last = evidence.lastVerification;
   const minutes = (ms: number) => `${(ms / 60_000).toFixed(1)} min`;
+  const lost = evidence.unverified;
+  if (lost) return { name: 'verification', ok: false, detail: `${lost.side} is unverified since ${lost.since} (${lost.reason}): a verification after the loss must prove the sides equal first (retried by itself)` };
   if (!last) return { name: 'verification', ok: false, detail: `no verification has completed (one no older than ${minutes(thresholds.verifyMaxAgeMs)} is needed)` };
   const age = now.getTime() - Date.parse(last.startedAt);
   if (!last.consistent) return { name: 'verification', ok: false, detail: `the last verification (${minutes(age)} ago) found differences` };

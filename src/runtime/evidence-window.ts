@@ -62,7 +62,7 @@ export class EvidenceWindow {
   }
 
   /** The figures over the window, up to a sample taken now; the outbox, verification and whether shadow reads are off come from their owners. */
-  async evidence(current: Pick<Evidence, 'outbox' | 'lastVerification' | 'shadowReadsOff'>): Promise<Evidence> {
+  async evidence(current: Pick<Evidence, 'outbox' | 'lastVerification' | 'shadowReadsOff' | 'unverified'>): Promise<Evidence> {
     await this.sample();
     const start = this.now() - this.windowMs;
     const first = this.samples.find((sample) => sample.at >= start) ?? this.samples[0]!;

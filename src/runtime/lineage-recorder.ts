@@ -1,4 +1,4 @@
-import type { LineageChange, LineageState, LineageStore } from '../postgres/lineage-store.js';
+import type { LineageChange, LineageState, LineageStore, Unverified } from '../postgres/lineage-store.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { errorText } from '../dualwrite/mirror.js';
 
@@ -51,6 +51,16 @@ export class LineageRecorder {
     await this.flush({ rethrow: true });
   }
 
+  /**
+   * The outbox lost writes toward `side` (or null: a verification proved the sides equal
+   * again). Kept until PostgreSQL takes it, so it outlives a restart even when the loss
+   * happened while PostgreSQL was down.
+   */
+  unverified(unverified: Unverified | null, stage: Stage): Promise<void> {
+    this.note({ stage, bumps: 0, memoryOnlyRan: false, unverified });
+    return this.flush();
+  }
+
   /** Writes what is pending (one last try) and stops retrying. */
   async close(): Promise<void> {
     this.closed = true;
@@ -92,13 +102,15 @@ export class LineageRecorder {
   }
 }
 
-/** An unwritten change followed by a later one, as one change. */
+/** An unwritten change followed by a later one, as one change: the later one's decisions win, the earlier one's stand where it made none. */
 function merged(earlier: LineageChange, later: LineageChange): Pending {
+  const decided = <K extends 'postgresComplete' | 'unverified'>(key: K) => (later[key] !== undefined ? { [key]: later[key] } : earlier[key] !== undefined ? { [key]: earlier[key] } : {});
   return {
     stage: later.stage,
     bumps: earlier.bumps + later.bumps,
     memoryOnlyRan: earlier.memoryOnlyRan || later.memoryOnlyRan,
     by: later.by,
-    ...(later.postgresComplete !== undefined ? { postgresComplete: later.postgresComplete } : earlier.postgresComplete !== undefined ? { postgresComplete: earlier.postgresComplete } : {}),
+    ...decided('postgresComplete'),
+    ...decided('unverified'),
   };
 }

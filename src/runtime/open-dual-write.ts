@@ -46,8 +46,8 @@ import { RedisOutbox } from '../dualwrite/redis-outbox.js';
 import type { OutboxReplayer, ReplayerOptions } from '../dualwrite/replayer.js';
 import { ShadowReads, type ShadowOptions } from '../dualwrite/shadow.js';
 import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
-import { STAGE_POLICIES, type Side } from '../ports/stage.js';
-import type { MigrationFlags } from '../ports/flags.js';
+import { otherSide, STAGE_POLICIES, type Side } from '../ports/stage.js';
+import { sameMove, type MigrationFlags } from '../ports/flags.js';
 import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/audit-log.js';
 import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
@@ -59,6 +59,8 @@ import { RolloutAudit, type ChangeRequest } from './rollout-audit.js';
 import { describeMove, StageChangeRefusedError } from './stage-change-refused.js';
 import { LineageStore, type LineageState } from '../postgres/lineage-store.js';
 import { LineageRecorder } from './lineage-recorder.js';
+import { LossRecovery } from './loss-recovery.js';
+import { convergence, type Convergence } from './convergence.js';
 import { memoryAtStart, rebuildMemory, type MemoryAtStart, type RebuildReport, type RebuildStore } from './memory-rebuild.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { RedisLock } from '../../verifier/lock.js';
@@ -141,6 +143,12 @@ export interface DualWriteRuntimeOptions {
    */
   readonly verifier?: Partial<Omit<VerifierLoopOptions, 'db' | 'targets' | 'metrics'>> & { readonly enabled?: boolean };
   /**
+   * Proving the sides equal after an outbox loss: the first pause before a failed attempt is
+   * made again (default 2000 ms, doubling) and the longest (default 30000 ms); an attempt is
+   * also made as soon as a mirror target answers again.
+   */
+  readonly recovery?: { readonly retryMs?: number; readonly maxRetryMs?: number };
+  /**
    * The evidence an operator's advance needs (setFlags): thresholds (DEFAULT_EVIDENCE_THRESHOLDS)
    * and the window figures are measured over (default 5 minutes).
    */
@@ -200,7 +208,20 @@ export interface DualWriteRuntime {
    * are a ValidationError naming the field. Throws FlagSourceConflictError when Unleash owns
    * the flags (change them there) or the caller passed its own flags to openDualWrite.
    */
-  setFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, change: OperatorRequest & { readonly force?: boolean }): Promise<EffectiveFlags>;
+  setFlags(
+    requested: { readonly stage: unknown; readonly readPercent?: unknown },
+    change: OperatorRequest & {
+      readonly force?: boolean;
+      /**
+       * For a move that makes memory authoritative while PostgreSQL is down (a rollback from
+       * postgres-primary during an outage): go through now, leaving the copies toward memory
+       * that cannot be read from PostgreSQL behind; their keys answer UnavailableError (503)
+       * until PostgreSQL answers and the copies land, every other key is served. Default
+       * false: the change waits for them, and is refused while they cannot land.
+       */
+      readonly allowUnavailable?: boolean;
+    },
+  ): Promise<EffectiveFlags>;
   /**
    * What the evidence gate says of moving to `requested` now (an advance needs a recent clean
    * verification, a draining outbox, few shadow mismatches and PostgreSQL errors, and a
@@ -223,6 +244,13 @@ export interface DualWriteRuntime {
   readonly autoRetreat: AutoRetreat | undefined;
   /** Whether rolling back now would lose anything, and why (a rollback rehearsal while PostgreSQL is authoritative). */
   rollbackSafety(): RollbackSafety;
+  /**
+   * Whether the sides are known to be equal now: the outbox empty, no target down, no side
+   * unverified after an outbox loss, and a clean verification since the last outage.
+   */
+  convergence(): Convergence;
+  /** After an outbox loss: the side that may miss writes, until a verification proves the sides equal (`recovery.current`); `attempt()` tries now. */
+  readonly recovery: Pick<LossRecovery, 'current' | 'attempt'>;
   /**
    * Which side holds every acknowledged write, as recorded in PostgreSQL (dualwrite_lineage),
    * and what this process did with its memory at start (rebuilt from PostgreSQL, or kept, and why).
@@ -336,19 +364,27 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
   if (!(options.flags instanceof FlagState)) opened.push(() => flags.close());
 
+  // A loss may be noticed before the recovery below exists (the outbox is read at start): it waits for it.
+  let recovery: LossRecovery | undefined;
+  const earlyLosses: string[] = [];
+  const outboxLost = (detail: string) => {
+    if (!recovery) return void earlyLosses.push(detail);
+    const policy = STAGE_POLICIES[gate.current.stage];
+    recovery.lost(policy.mirror ?? otherSide(policy.authoritative), detail);
+  };
   let outbox = options.outbox;
   if (!outbox) {
     if (config.redisUrl) {
       const redisOutbox = new RedisOutbox(await redisClient(), {
         // What was lost was still to be mirrored: the pending set is rebuilt from what the
-        // stream holds, and a verification finds (and, with DUALWRITE_REPAIR, repairs) the rest.
+        // stream holds, and the side it was for is unverified until a verification proves it equal.
         onLoss: (detail) => {
           metrics.outboxLost.inc();
-          logger.error(`dualwrite: the Redis outbox lost entries (${detail}); rebuilding its pending set and verifying both sides`);
-          void mirror
-            .loadJournaled()
-            .then(() => verifier.runOnce())
-            .catch((error: unknown) => logger.warn(`dualwrite: verification after the outbox loss failed: ${errorText(error)}`));
+          logger.error(`dualwrite: the Redis outbox lost entries (${detail}); rebuilding its pending set`);
+          void mirror.loadJournaled().then(
+            () => outboxLost(`the Redis outbox lost entries: ${detail}`),
+            (error: unknown) => logger.warn(`dualwrite: could not rebuild the pending set after the outbox loss: ${errorText(error)}`),
+          );
         },
       });
       await redisOutbox.refresh();
@@ -392,6 +428,14 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const mirror = new Mirror(resolveIn(sides), {
     mode: config.mirrorMode,
     ...options.mirror,
+    breaker: {
+      ...options.mirror?.breaker,
+      onChange: (state, outageMs) => {
+        options.mirror?.breaker?.onChange?.(state, outageMs);
+        // A side that answers again is the moment to prove it equal, rather than the next retry.
+        if (state === 'closed') void recovery?.attempt();
+      },
+    },
     transactions: { postgres: postgresBatch },
     fence: (op) => gate.fence(op),
     intentLog,
@@ -466,6 +510,17 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
   });
   if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
+  recovery = new LossRecovery({
+    drainFor: (side) => replayer.drainFor(side),
+    verify: (repair) => verifier.runOnce({ repair, trigger: { type: 'manual', by: 'loss-recovery' } }),
+    record: (unverified) => lineage.unverified(unverified, gate.current.stage),
+    onChange: (side, unverified) => flags.unverified(side, unverified),
+    logger,
+    ...options.recovery,
+  });
+  opened.push(async () => recovery?.stop());
+  if (lineage.last?.unverified) recovery.resume(lineage.last.unverified);
+  for (const detail of earlyLosses.splice(0)) outboxLost(detail);
   jobs.every(backgroundJobs.retention, () => purgeOldJobs(jobStore, jobClock.now()));
   const thresholds: EvidenceThresholds = { ...DEFAULT_EVIDENCE_THRESHOLDS, ...options.evidence };
   const evidenceWindow = new EvidenceWindow({ registry, windowMs: options.evidence?.windowMs });
@@ -495,7 +550,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const judge = async (requested: { readonly stage: unknown; readonly readPercent?: unknown }) => {
     const to = requestedFlags(requested, gate.current.rolloutGroup);
     const last = verifier.lastReport;
-    const evidence = await evidenceWindow.evidence({ outbox: box.stats(), shadowReadsOff: shadow.off, ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}) });
+    const unverified = recovery?.current;
+    const evidence = await evidenceWindow.evidence({
+      outbox: box.stats(),
+      shadowReadsOff: shadow.off,
+      ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}),
+      ...(unverified ? { unverified: { side: unverified.side, since: unverified.since, reason: unverified.reason } } : {}),
+    });
     return { to, verdict: judgeMove(gate.current, to, evidence, new Date(), thresholds) };
   };
 
@@ -539,6 +600,10 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       atStart,
     },
     autoRetreat,
+    recovery,
+    convergence() {
+      return convergence({ outbox: box.stats(), unverified: recovery!.current, lastFailureAt: mirror.lastFailureAt, lastReport: verifier.lastReport });
+    },
     rollbackSafety() {
       return rollbackSafety(gate.current, flags.stale.memory, mirror.journaledFor('memory'), verifier.lastReport, new Date(), thresholds.verifyMaxAgeMs);
     },
@@ -550,6 +615,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       if (flags.current.source === 'unleash') throw new FlagSourceConflictError('the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there');
       const request = changeRequest(change);
       const { to, verdict } = await judge(requested);
+      if (change.allowUnavailable && STAGE_POLICIES[to.stage].authoritative !== 'memory') {
+        throw new ValidationError('allowUnavailable', `applies to a move that makes memory authoritative (a rollback to dual-write, read-shift or memory-only), not to ${to.stage}`);
+      }
       // Checked before anything is written, so a refused change cannot take effect later by itself.
       const safety = flags.preview(to).refusal;
       if (safety) throw new StageChangeRefusedError(gate.current, to, safety);
@@ -562,8 +630,10 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       const writeFlags = (flagsToWrite: MigrationFlags, reason: string) =>
         fromEnv.flagsFile.write(flagsToWrite, { reason, principal: request.principal.username, changedAt: new Date().toISOString() });
       requestedChange = { to, request };
+      if (change.allowUnavailable) gate.permitUnavailable(to);
       await writeFlags(to, request.reason);
       const state = await gate.settled();
+      gate.permitUnavailable(undefined);
       if (!sameMove(to, gate.current)) {
         // The barrier could not complete: the flags file goes back to the stage in force, and the change is over.
         requestedChange = undefined;
@@ -722,11 +792,6 @@ function changeRequest(request: OperatorRequest): ChangeRequest {
   if (request.reason.trim() === '') throw new ValidationError('reason', 'say why');
   const principal: Principal = typeof request.principal === 'string' ? { uid: request.principal, username: request.principal, type: 'service' } : request.principal;
   return { principal, reason: request.reason, ...(request.requestId ? { requestId: request.requestId } : {}), ...(request.clientIp ? { clientIp: request.clientIp } : {}) };
-}
-
-/** Whether flags in force are what an operator asked for (the safety rules may have put something else in force). */
-function sameMove(requested: MigrationFlags, applied: MigrationFlags): boolean {
-  return requested.stage === applied.stage && (applied.stage !== 'read-shift' || requested.readPercent === applied.readPercent);
 }
 
 /** What PostgreSQL says of itself for the metrics, or undefined when it does not answer within `ms`. */

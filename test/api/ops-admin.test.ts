@@ -170,6 +170,7 @@ for (const factory of availableBackends(['pglite'])) {
         outbox: { depth: 0, oldestAgeSeconds: 0 },
         lastVerification: null,
         rollback: { safe: true, detail: 'memory is authoritative in dual-write: a rollback loses nothing' },
+        convergence: { converged: false, detail: 'the outbox is empty, but no verification has compared the sides yet' },
         pool: h.rt.db.poolStats(),
       });
     });

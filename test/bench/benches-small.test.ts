@@ -19,7 +19,7 @@ const EXPECTED_SUMMARY: Record<string, readonly string[]> = {
   backfill: ['rows', 'copyPerSecond', 'backfillPerSecond', 'ratio'],
   fuzz: ['pglite.sync.programs', 'pglite.async.programs', 'postgres.sync.programs', 'postgres.async.maxPauseMs'],
   transition: ['sync.pauseMedianMs', 'sync.steadyP99Ms', 'async.pauseMaxMs', 'async.duringMaxMs'],
-  faults: ['outage.sync.lost', 'outage.async.drainSeconds', 'outage.sync.redis.slowestMs', 'sigkill.lost', 'sigkill.cut.lost'],
+  faults: ['outage.sync.lost', 'outage.async.drainSeconds', 'outage.sync.redis.slowestMs', 'outage.sync.redis-volatile.behindWhenEmpty', 'outage.sync.redis-volatile.provenSeconds', 'sigkill.lost', 'sigkill.cut.lost', 'rollback-in-outage.wait.callerErrors', 'rollback-in-outage.unavailable-keys.callerErrors'],
   http: [
     'baseline.perSecond',
     'memory-only.p99Ms',

@@ -37,14 +37,14 @@ interface Scenario extends TestRuntime {
 
 function useScenarios(backend: { current: Backend }) {
   const runtimes = useTestRuntimes();
-  const open = async (stage: Stage, mode: MirrorMode, extra: { outboxPath?: string; timeoutMs?: number; down?: boolean; lease?: false } = {}): Promise<Scenario> => {
+  const open = async (stage: Stage, mode: MirrorMode, extra: { outboxPath?: string; timeoutMs?: number; down?: boolean; lease?: false; probeMs?: number } = {}): Promise<Scenario> => {
     const { db, clock, ids } = backend.current;
     const faulty = new FaultySql(db!);
     faulty.down = extra.down ?? false;
     const outbox = extra.outboxPath ? await FileOutbox.open({ path: extra.outboxPath }) : undefined;
     if (outbox) runtimes.defer(() => outbox.close());
     // Retries only when a test asks (stage.retry()), so nothing happens behind its back.
-    const opened = await runtimes.open({ db: faulty, stage, context: { clock, ids }, mirror: { mode }, outbox, transitions: { retryMs: 600_000, timeoutMs: extra.timeoutMs }, lease: extra.lease });
+    const opened = await runtimes.open({ db: faulty, stage, context: { clock, ids }, mirror: { mode, ...(extra.probeMs !== undefined ? { breaker: { probeMs: extra.probeMs } } : {}) }, outbox, transitions: { retryMs: 600_000, timeoutMs: extra.timeoutMs }, lease: extra.lease });
     await opened.rt.replayer.stop();
     return {
       ...opened,
@@ -184,6 +184,47 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await s.rt.memory.graph.getProject(K)).toEqual(newer);
       expect(await metricSum(s.rt.metrics.registry, METRIC.stageTransitions, { outcome: 'refused' })).toBe(1);
       expect(s.logs.filter((line) => line.startsWith('warn') && line.includes('not moving to postgres-primary'))).toHaveLength(1);
+    });
+
+    it('a rollback to memory during a PostgreSQL outage waits for the copies toward memory by default; permitted, it goes through with their keys unavailable until they land', async () => {
+      // A circuit that, once open, stays open: copies toward memory are journaled, not tried.
+      const s = await open('postgres-primary', 'sync', { probeMs: 600_000 });
+      const other = await s.rt.graph.upsertProject({ ...APP, description: 'copied to memory' });
+      // Copies toward memory journaled (its circuit open), then PostgreSQL, which they are read from, goes down.
+      s.rt.mirror.breakerFor('memory').failed();
+      const left = await s.rt.graph.upsertProject({ ...K, description: 'acknowledged by PostgreSQL' });
+      expect(s.rt.mirror.journaledFor('memory')).toBe(1);
+      s.faulty.down = true;
+
+      const waited = await s.flip('dual-write');
+      expect(waited.flags.stage).toBe('postgres-primary');
+      expect(waited.refused).toMatch(/1 journaled writes for memory cannot be replayed yet/);
+
+      s.rt.stage.permitUnavailable({ stage: 'dual-write', readPercent: 0, rolloutGroup: s.rt.stage.current.rolloutGroup });
+      const moved = await s.rt.stage.retry();
+      s.rt.stage.permitUnavailable(undefined);
+      expect(moved.flags.stage).toBe('dual-write');
+      // The key whose copy is behind answers 503 (read or write); every other key is served from memory.
+      await expect(s.rt.graph.getProject(K)).rejects.toMatchObject({ name: 'UnavailableError', message: expect.stringContaining('project:npm/k waits for a copy toward memory') });
+      await expect(s.rt.graph.upsertProject({ ...K, description: 'too early' })).rejects.toMatchObject({ name: 'UnavailableError' });
+      expect(await s.rt.graph.getProject(APP)).toEqual(other);
+      const served = await s.rt.graph.upsertProject({ ...APP, description: 'written during the outage' });
+      // A read of many keys cannot be answered whole yet.
+      await expect(s.rt.graph.countProjects()).rejects.toMatchObject({ name: 'UnavailableError' });
+
+      // PostgreSQL answers again (the circuit's probe, which this test holds back, would find it).
+      s.faulty.down = false;
+      s.rt.mirror.breakerFor('memory').succeeded();
+      s.rt.mirror.breakerFor('postgres').succeeded();
+      await s.rt.replayer.replayOnce();
+      expect(await s.rt.graph.getProject(K)).toEqual(left);
+      const after = await s.rt.graph.upsertProject({ ...K, description: 'after the copy landed' });
+      await s.rt.replayer.replayOnce();
+      expect(await s.rt.graph.countProjects()).toBe(2);
+      expect(await s.rt.postgres.graph.getProject(K)).toEqual(after);
+      expect(await s.rt.postgres.graph.getProject(APP)).toEqual(served);
+      const { memory, postgres } = await s.sides();
+      expect(postgres).toEqual(memory);
     });
 
     it('an outbox entry for the side that is now authoritative is fenced: set aside, counted, never applied', async () => {

@@ -111,6 +111,7 @@
       ['pool', `${status.pool.total} open, ${status.pool.idle} idle, ${status.pool.waiting} waiting, max ${status.pool.max}`],
     ];
     if (status.rollback) figures.push(['rollback', `${status.rollback.safe ? 'safe' : 'not safe'}: ${status.rollback.detail}`]);
+    if (status.convergence) figures.push(['converged', `${status.convergence.converged ? 'yes' : 'no'}: ${status.convergence.detail}`]);
     byId('now-figures').replaceChildren(...figures.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, value)]));
   }
 

@@ -20,6 +20,7 @@ interface SetOptions extends ChangeOptions {
 
 interface RollbackOptions extends ChangeOptions {
   readonly to?: Stage;
+  readonly allowUnavailable?: boolean;
 }
 
 /** What the CLI asks POST /admin/stage for. */
@@ -28,6 +29,7 @@ interface StageRequest {
   readonly percent?: number;
   readonly reason: string;
   readonly force?: boolean;
+  readonly allowUnavailable?: boolean;
 }
 
 /**
@@ -86,6 +88,12 @@ export function addStageCommands(program: Command, run: Run): void {
         'move a running process back one stage from the stage in force (postgres-only > postgres-primary > read-shift > dual-write > memory-only), or to --to; read-shift is rolled back to with all keyed reads still from PostgreSQL',
       )
       .addOption(new Option('--to <stage>', 'an earlier stage to go back to').choices(STAGES))
+      .addOption(
+        new Option(
+          '--allow-unavailable',
+          'back to memory during a PostgreSQL outage (async mirror): go through now; the keys whose copies toward memory could not be read from PostgreSQL answer 503 until it answers and they land (default: wait for them, refused while they cannot land)',
+        ),
+      )
       .addOption(reasonOption()),
   ).action(
     run(async (options: RollbackOptions) => {
@@ -93,7 +101,7 @@ export function addStageCommands(program: Command, run: Run): void {
       const { body: status } = await client.get<AdminStatus>('/admin/status');
       const target = rollbackTarget(status.stage.inForce, options.to);
       // Reads stay where they are (all on PostgreSQL) until an operator lowers the share.
-      const request = { stage: target, percent: target === 'read-shift' ? 100 : undefined, reason: options.reason };
+      const request = { stage: target, percent: target === 'read-shift' ? 100 : undefined, reason: options.reason, ...(options.allowUnavailable ? { allowUnavailable: true } : {}) };
       return requestStage(client, request, { json: options.json, saying: `rollback from ${status.stage.inForce}: ` });
     }),
   );
