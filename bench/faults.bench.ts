@@ -317,8 +317,13 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       running = false;
       await Promise.all(writers);
       await rt.mirror.drain();
-      // Waited: the operator asks again once PostgreSQL answers.
-      if (rt.stage.current.stage !== 'dual-write') await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: PostgreSQL is back', principal: 'bench' });
+      // Waited: the operator asks again once PostgreSQL answers (refused until the circuit's next probe has found it).
+      while (rt.stage.current.stage !== 'dual-write') {
+        await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: PostgreSQL is back', principal: 'bench' }).catch(async (error: unknown) => {
+          if (performance.now() - restored > 60_000) throw error;
+          await sleep(500);
+        });
+      }
       // As the background replayer would: each side's circuit lets a probe through once a second.
       for (const side of ['memory', 'postgres'] as const) {
         for (let stuck = await rt.replayer.drainFor(side); stuck; stuck = await rt.replayer.drainFor(side)) {
@@ -326,11 +331,12 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
           await sleep(200);
         }
       }
-      // Writes PostgreSQL committed as the cut dropped their answer were never acknowledged, nor copied to memory:
-      // the sides differ there until a repair copies the authoritative version, as an operator would after the outage.
+      // Writes PostgreSQL committed as the cut dropped their answer were never acknowledged, nor copied to memory
+      // (a new key among them exists in PostgreSQL only): the sides differ there until an operator repairs toward
+      // the authoritative side, confirming those deletions, as after any outage in postgres-primary.
       while (!rt.convergence().converged) {
-        if (performance.now() - restored > 600_000) throw new Error(`not proven equal within 10 minutes: ${rt.convergence().detail}`);
-        await rt.verifier.runOnce({ repair: { reason: 'bench: repair after the outage' } });
+        if (performance.now() - restored > 120_000) throw new Error(`not proven equal within 2 minutes: ${rt.convergence().detail}`);
+        await rt.verifier.runOnce({ repair: { reason: 'bench: repair after the outage', allowDeletes: Number.MAX_SAFE_INTEGER } });
         await rt.verifier.runOnce({ repair: false });
       }
       const provenSeconds = (performance.now() - restored) / 1000;

@@ -23,6 +23,7 @@ export const randomIds: IdGenerator = { uuid: () => randomUUID() };
  * milliseconds (PostgreSQL's microseconds are never used), so values round-trip exactly.
  */
 export function canonicalTimestamp(field: string, value: unknown): string {
+  if (typeof value === 'string' && isCanonical(value)) return value;
   const date =
     value instanceof Date ? value : typeof value === 'string' && ISO_PATTERN.test(value) ? new Date(value) : undefined;
   if (date === undefined) {
@@ -39,6 +40,26 @@ export function optionalTimestamp(field: string, value: unknown): string | null 
   return value === undefined || value === null ? null : canonicalTimestamp(field, value);
 }
 
+/** Whether `value` is already canonical (what the stores and canonicalTimestamp produce): a real moment of years 1-9999, read digit by digit. */
+function isCanonical(value: string): boolean {
+  if (value.length !== 24 || !CANONICAL_PATTERN.test(value)) return false;
+  const year = digits(value, 0, 4);
+  const month = digits(value, 5, 2);
+  const day = digits(value, 8, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  const days = month === 2 ? (isLeapYear(year) ? 29 : 28) : DAYS_IN_MONTH[month - 1]!;
+  return day <= days && digits(value, 11, 2) < 24 && digits(value, 14, 2) < 60 && digits(value, 17, 2) < 60;
+}
+
+/** The number written by the `count` ASCII digits of `text` from `from`. */
+function digits(text: string, from: number, count: number): number {
+  let n = 0;
+  for (let i = from; i < from + count; i++) n = n * 10 + text.charCodeAt(i) - 48;
+  return n;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Date rolls "2026-02-30" over to March 2; PostgreSQL rejects it, so we do too. */
 function isCalendarDate(value: unknown): boolean {
   if (typeof value !== 'string') return true;
@@ -52,6 +73,7 @@ function isLeapYear(year: number): boolean {
 }
 
 const ISO_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const CANONICAL_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -267,9 +267,12 @@ export function timestampText(text: string): string {
   const match = PG_TIMESTAMP.exec(text);
   if (!match) throw new TypeError(`unexpected timestamp text from the database: ${JSON.stringify(text)}`);
   const [, year, month, day, hour, minute, second, fraction = '', zone] = match;
+  const millis = fraction.slice(0, 3).padEnd(3, '0');
+  // In UTC (the session's time zone) from year 1000 on, the text already holds the ISO fields.
+  if (zone === '+00' && year![0] !== '0') return `${year}-${month}-${day}T${hour}:${minute}:${second}.${millis}Z`;
   const utc = new Date(0);
   utc.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
-  utc.setUTCHours(Number(hour), Number(minute), Number(second), Number(fraction.slice(0, 3).padEnd(3, '0')));
+  utc.setUTCHours(Number(hour), Number(minute), Number(second), Number(millis));
   return new Date(utc.getTime() - zoneOffsetMs(zone!)).toISOString();
 }
 

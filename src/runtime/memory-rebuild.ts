@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { LineageState } from '../postgres/lineage-store.js';
 import type { RecordPort } from '../ports/record-port.js';
-import { scanAll } from '../ports/record-scan.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 
 /** What a starting process does with the memory it comes back with, and why. */
@@ -54,7 +53,8 @@ export interface RebuildOptions {
 
 /**
  * Makes each store's `to` side hold exactly its `from` side's records: clears it, then
- * copies entity by entity in dependency order, a page at a time.
+ * copies entity by entity in dependency order, a page at a time, the next page fetched
+ * while the current one is stored.
  */
 export async function rebuildMemory(stores: readonly RebuildStore[], options: RebuildOptions = {}): Promise<RebuildReport> {
   const started = performance.now();
@@ -63,8 +63,13 @@ export async function rebuildMemory(stores: readonly RebuildStore[], options: Re
   for (const store of stores) {
     store.to.clear();
     for (const entity of store.entities) {
+      const limit = options.pageSize ?? 10_000;
       let copied = 0;
-      for await (const page of scanAll(store.from, entity, options.pageSize ?? 10_000)) {
+      let next = store.from.scanRecords(entity, { limit });
+      for (;;) {
+        const page = await next;
+        if (page.length === 0) break;
+        next = page.length < limit ? Promise.resolve([]) : store.from.scanRecords(entity, { after: store.from.keyOf(entity, page[page.length - 1]!), limit });
         await store.to.putRecords(entity, page);
         copied += page.length;
         records += page.length;

@@ -182,6 +182,8 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
         expect(await page.textContent('#next-checks li.failed')).toContain('verification');
         expect(await page.locator('#consistency-rows tr[data-entity="contributors"] td').allTextContents()).toEqual(['graph', 'contributors', `${(contributors.consistencyRatio * 100).toFixed(2)}%`, '1', '0', '2', '2']);
         expect(await page.textContent('#audit-rows')).toContain(CANARY_REASON);
+        // Whether the sides are known equal, as the runtime says it (never from an empty outbox alone).
+        expect(await page.textContent('#now-figures')).toContain(`converged${h.rt.convergence().converged ? 'yes' : 'no'}: ${h.rt.convergence().detail}`);
 
         for (const id of ['chart-differences', 'chart-outbox', 'chart-mirror', 'chart-latency', 'chart-errors', 'chart-reads']) {
           expect(Number(await page.getAttribute(`#${id}`, 'data-points')), id).toBeGreaterThan(0);
