@@ -185,25 +185,8 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
       verifier: { enabled: false },
       logger: { info() {}, warn() {}, error() {} },
     });
-    let running = true;
-    let callerErrors = 0;
-    let written = 0;
-    let slowestMs = 0;
-    const started = performance.now();
-    const writers = Array.from({ length: WRITERS }, async (_, writer) => {
-      for (let n = 0; running; n++) {
-        const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
-        await sleep(Math.max(0, due - performance.now()));
-        const i = n * WRITERS + writer;
-        const began = performance.now();
-        await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
-          () => void written++,
-          () => void callerErrors++,
-        );
-        slowestMs = Math.max(slowestMs, performance.now() - began);
-      }
-    });
-    const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${written})\n`);
+    const load = steadyWrites(rt);
+    const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${load.written})\n`);
     await sleep(warmUpMs);
     await fault.begin();
     progress('PostgreSQL gone');
@@ -232,8 +215,7 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
     }
     const drainSeconds = (performance.now() - restored) / 1000;
     progress(`drained in ${drainSeconds.toFixed(1)} s`);
-    running = false;
-    await Promise.all(writers);
+    await load.stop();
     await rt.mirror.drain();
     // What "outbox empty" would have called converged.
     const behindWhenEmpty = await behind(rt);
@@ -254,7 +236,7 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
     await outbox?.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
-    return { callerErrors, lost, slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds, behindWhenEmpty, provenSeconds };
+    return { callerErrors: load.callerErrors, lost, slowestMs: load.slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds, behindWhenEmpty, provenSeconds };
   } finally {
     await privateRedis?.kill();
   }
@@ -282,25 +264,11 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
         verifier: { enabled: false },
         logger: { info() {}, warn() {}, error() {} },
       });
-      let running = true;
-      let callerErrors = 0;
       let unavailableKeys = 0;
-      let slowestMs = 0;
-      const started = performance.now();
-      const writers = Array.from({ length: WRITERS }, async (_, writer) => {
-        for (let n = 0; running; n++) {
-          const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
-          await sleep(Math.max(0, due - performance.now()));
-          const i = n * WRITERS + writer;
-          const began = performance.now();
-          await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).catch((error: unknown) => {
-            callerErrors++;
-            if (error instanceof Error && error.message.includes('waits for a copy')) unavailableKeys++;
-          });
-          slowestMs = Math.max(slowestMs, performance.now() - began);
-        }
+      const load = steadyWrites(rt, (error) => {
+        if (error instanceof Error && error.message.includes('waits for a copy')) unavailableKeys++;
       });
-      const progress = (what: string) => process.stdout.write(`  rollback (${allowUnavailable ? 'unavailable keys' : 'wait'}): ${what} (outbox ${rt.outbox.stats().depth}, errors ${callerErrors})\n`);
+      const progress = (what: string) => process.stdout.write(`  rollback (${allowUnavailable ? 'unavailable keys' : 'wait'}): ${what} (outbox ${rt.outbox.stats().depth}, errors ${load.callerErrors})\n`);
       await sleep(warmUpMs);
       proxy.cut();
       const cut = performance.now();
@@ -314,8 +282,7 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       proxy.restore();
       progress('PostgreSQL back');
       const restored = performance.now();
-      running = false;
-      await Promise.all(writers);
+      await load.stop();
       await rt.mirror.drain();
       // Waited: the operator asks again once PostgreSQL answers (refused until the circuit's next probe has found it).
       while (rt.stage.current.stage !== 'dual-write') {
@@ -345,9 +312,41 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       await outbox.close();
       await db.close();
       await rm(dir, { recursive: true, force: true });
-      return { callerErrors, unavailableKeys, slowestMs, lost, provenSeconds };
+      return { callerErrors: load.callerErrors, unavailableKeys, slowestMs: load.slowestMs, lost, provenSeconds };
     }),
   );
+}
+
+/** WRITES_PER_SECOND upserts over KEYS projects from WRITERS callers, each at its due time, until stop(); what failed is counted (and told to `onError`). */
+function steadyWrites(rt: DualWriteRuntime, onError?: (error: unknown) => void) {
+  let running = true;
+  const load = {
+    written: 0,
+    callerErrors: 0,
+    slowestMs: 0,
+    async stop(): Promise<void> {
+      running = false;
+      await Promise.all(writers);
+    },
+  };
+  const started = performance.now();
+  const writers = Array.from({ length: WRITERS }, async (_, writer) => {
+    for (let n = 0; running; n++) {
+      const due = started + ((n * WRITERS + writer) * 1000) / WRITES_PER_SECOND;
+      await sleep(Math.max(0, due - performance.now()));
+      const i = n * WRITERS + writer;
+      const began = performance.now();
+      await rt.graph.upsertProject({ ecosystem: 'npm', name: `k${i % KEYS}`, description: `write ${i}` }).then(
+        () => void load.written++,
+        (error: unknown) => {
+          load.callerErrors++;
+          onError?.(error);
+        },
+      );
+      load.slowestMs = Math.max(load.slowestMs, performance.now() - began);
+    }
+  });
+  return load;
 }
 
 /** Projects whose latest version in memory (the authoritative side: every acknowledged write) PostgreSQL lacks. */

@@ -27,6 +27,7 @@ export const METRIC = {
   outboxFenced: 'dualwrite_outbox_fenced_total',
   intentLogFailures: 'dualwrite_intent_log_failures_total',
   outboxLost: 'dualwrite_outbox_lost_total',
+  sideUnverified: 'dualwrite_side_unverified',
   pgDatabaseSize: 'dualwrite_pg_database_size_bytes',
   pgServerConnections: 'dualwrite_pg_server_connections',
   pgReplicationLag: 'dualwrite_pg_replication_lag_seconds',
@@ -58,6 +59,8 @@ export type ShadowOutcome = 'match' | 'mismatch' | 'error' | 'skipped_pending';
 export interface MetricSources {
   mirrorDepth?: () => number;
   outbox?: () => { depth: number; oldestAgeSeconds: number };
+  /** The side that may miss writes an outbox lost, until a verification proves the sides equal. */
+  unverified?: () => Side | undefined;
   flags?: () => { stage: Stage; readPercent: number };
   pool?: () => PoolStats;
   /** What PostgreSQL says about itself; undefined when it does not answer. */
@@ -127,6 +130,16 @@ export class DualWriteMetrics {
       registers,
       collect() {
         this.set(sources.outbox?.().depth ?? 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.sideUnverified,
+      help: 'Per side, 1 while it may miss acknowledged writes an outbox lost (until a verification after the loss proves the sides equal).',
+      labelNames: ['side'],
+      registers,
+      collect() {
+        const side = sources.unverified?.();
+        for (const each of ['memory', 'postgres'] as const) this.set({ side: each }, each === side ? 1 : 0);
       },
     });
     new Gauge({

@@ -519,6 +519,7 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     ...options.recovery,
   });
   opened.push(async () => recovery?.stop());
+  metrics.source('unverified', () => recovery?.current?.side);
   if (lineage.last?.unverified) recovery.resume(lineage.last.unverified);
   for (const detail of earlyLosses.splice(0)) outboxLost(detail);
   jobs.every(backgroundJobs.retention, () => purgeOldJobs(jobStore, jobClock.now()));

@@ -103,6 +103,12 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     for (let key = 0; key < 10; key++) await write(key, 5);
     closeSync(log);
 
+    // The loss is noticed while PostgreSQL is still down: PostgreSQL is unverified, and says so, until proven equal.
+    await rt.replayer.replayOnce();
+    await eventually(() => expect(rt.recovery.current).toMatchObject({ side: 'postgres', lastProblem: expect.any(String) }));
+    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain('dualwrite_side_unverified{side="postgres"} 1');
+    expect(rt.convergence()).toMatchObject({ converged: false, detail: expect.stringMatching(/^postgres unverified since /) });
+
     db.down = false;
     const latest = new Map((await readFile(join(dir, 'acks.log'), 'utf8')).trim().split('\n').map((line) => line.split(' ') as [string, string]));
     const behind = async () => {
@@ -132,6 +138,7 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     expect(await behind()).toBe(0);
     expect(rt.lineage.current?.unverified).toBeUndefined();
     expect(rt.recovery.current).toBeUndefined();
+    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain('dualwrite_side_unverified{side="postgres"} 0');
   }, 60_000);
 
   it('while Redis is down, mirror failures go to a local journal without waiting on it, and are replayed after the older ones once it is back', async () => {
