@@ -265,6 +265,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       return url;
     };
 
+    it("a restart in dual-write brings an application's own store back from PostgreSQL, orders after the users they reference, and a repair then deletes nothing", async () => {
+      const first = await open();
+      await first.rt.resyncPostgres();
+      await first.shop.dual.putUser({ id: 'u2', name: 'Grace' });
+      for (let n = 1; n <= 5; n++) await first.shop.dual.placeOrder({ id: `o${n}`, userId: n % 2 ? ADA.id : 'u2', quantity: n });
+      await first.rt.close();
+
+      // The process comes back with an empty store, as a deploy leaves it.
+      const second = await open({ memory: { shop: new MemoryShopStore() } });
+      expect(second.rt.lineage.atStart.rebuilt?.entities).toEqual({ 'shop.users': 2, 'shop.orders': 5 });
+      expect(await second.shop.dual.getOrder('o4')).toEqual({ id: 'o4', userId: 'u2', quantity: 4 });
+      const report = await second.rt.verifyNow({ repair: true, reason: 'after the deploy', principal: 'test' });
+      expect(report?.consistent).toBe(true);
+      const [counts] = await db.query<{ users: number; orders: number }>('SELECT (SELECT count(*)::int FROM shop_users) AS users, (SELECT count(*)::int FROM shop_orders) AS orders');
+      expect(counts).toEqual({ users: 2, orders: 5 });
+    });
+
     it('a foreign-key failure does not open the circuit and holds only its keys', async () => {
       const faulty = new FaultySql(db);
       const { rt, shop, logs } = await open({ db: faulty });
