@@ -267,6 +267,32 @@ for (const factory of availableBackends(['pglite'])) {
       expect(h.rt.stage.current.stage).toBe('dual-write');
     });
 
+    it('POST /admin/stage with allowUnavailable goes back to memory through an outage; toward PostgreSQL it is 400 naming the field', async () => {
+      const dir = await tempDir();
+      const faulty = new FaultySql(backend.current.db!);
+      const h = await api.open({ db: faulty, adminToken: TOKEN, env: { DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUAL_WRITE_MODE: 'dual-write' } });
+      expect(await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'x', force: true, allowUnavailable: true } })).toMatchObject({
+        status: 400,
+        body: { field: 'allowUnavailable' },
+      });
+      expect(h.rt.stage.current.stage).toBe('dual-write');
+      expect((await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'postgres-primary', reason: 'cutover', force: true } })).status).toBe(200);
+      await h.call('PUT', '/projects/npm/react', { body: { description: 'acknowledged by PostgreSQL' } });
+      // Its copy toward memory is left in the outbox, and PostgreSQL, which it is read from, goes away.
+      h.rt.mirror.breakerFor('memory').failed();
+      await h.rt.outbox.append({ store: 'graph', target: 'memory', method: 'upsertProject', key: 'project:npm/react', records: [{ entity: 'projects', key: ['npm', 'react'] }], epoch: h.rt.stage.state.epoch }, 'memory circuit open');
+      await h.rt.mirror.loadJournaled();
+      faulty.down = true;
+      await h.rt.replayer.stop();
+
+      expect((await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'dual-write', reason: 'restore writes' } })).status).toBe(409);
+      expect((await h.call('POST', '/admin/stage', { token: TOKEN, body: { stage: 'dual-write', reason: 'restore writes', allowUnavailable: true } })).status).toBe(200);
+      expect(await h.call('PUT', '/projects/npm/vue', { body: { description: 'served from memory' } })).toMatchObject({ status: 200 });
+      const behind = await h.call('GET', '/projects/npm/react');
+      expect(behind).toMatchObject({ status: 503, body: { error: 'postgres is unavailable; retry later' } });
+      expect(behind.headers.get('retry-after')).toBe('1');
+    });
+
     it('POST /admin/repair says why it was skipped in a stage that writes one side', async () => {
       const h = await api.open({ stage: 'postgres-only', adminToken: TOKEN });
       expect(await h.call('POST', '/admin/repair', { token: TOKEN, body: { reason: 'drift found' } })).toMatchObject({
