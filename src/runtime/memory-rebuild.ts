@@ -70,6 +70,8 @@ export async function rebuildMemory(stores: readonly RebuildStore[], options: Re
         const page = await next;
         if (page.length === 0) break;
         next = page.length < limit ? Promise.resolve([]) : store.from.scanRecords(entity, { after: store.from.keyOf(entity, page[page.length - 1]!), limit });
+        // Awaited on the next turn; until then a failure of the fetch must not count as unhandled.
+        next.catch(() => {});
         await store.to.putRecords(entity, page);
         copied += page.length;
         records += page.length;
