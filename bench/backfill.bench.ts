@@ -17,7 +17,11 @@ import { BENCH_RECORDS, benchRows, openBenchSchema, since } from './verify.bench
 const PAGE = 5000;
 
 /** The records of `entity`, in key order, as COPY text rows of `mapping`'s columns (the values an INSERT would get). */
-async function* copyRows<Records extends object>(port: RecordPort<Records>, entity: keyof Records & string, mapping: TableMapping<unknown>): AsyncGenerator<string> {
+async function* copyRows<Records extends object>(
+  port: RecordPort<Records>,
+  entity: keyof Records & string,
+  mapping: TableMapping<unknown>,
+): AsyncGenerator<string> {
   let after: RecordKey | undefined;
   for (;;) {
     const page = await port.scanRecords(entity, { after, limit: PAGE });
@@ -28,11 +32,19 @@ async function* copyRows<Records extends object>(port: RecordPort<Records>, enti
 }
 
 /** One COPY ... FROM STDIN of every record of `entity` into `mapping`'s table. */
-export async function copyAll<Records extends object>(db: PgPoolExecutor, port: RecordPort<Records>, entity: keyof Records & string, mapping: TableMapping<unknown>): Promise<void> {
+export async function copyAll<Records extends object>(
+  db: PgPoolExecutor,
+  port: RecordPort<Records>,
+  entity: keyof Records & string,
+  mapping: TableMapping<unknown>,
+): Promise<void> {
   const client = await db.pool.connect();
   try {
     const columns = mapping.columns.map((c) => quote(c.column)).join(', ');
-    await pipeline(Readable.from(copyRows(port, entity, mapping)), client.query(copyFrom(`COPY ${mapping.table} (${columns}) FROM STDIN`)));
+    await pipeline(
+      Readable.from(copyRows(port, entity, mapping)),
+      client.query(copyFrom(`COPY ${mapping.table} (${columns}) FROM STDIN`)),
+    );
   } finally {
     client.release();
   }
@@ -73,17 +85,34 @@ export async function benchBackfill(rows = benchRows()): Promise<BenchResult | s
   }
 }
 
-async function compare(graph: MemoryGraphStore, rows: number, copyDb: PgPoolExecutor, backfillDb: PgPoolExecutor): Promise<BenchResult> {
+async function compare(
+  graph: MemoryGraphStore,
+  rows: number,
+  copyDb: PgPoolExecutor,
+  backfillDb: PgPoolExecutor,
+): Promise<BenchResult> {
   const copy = await rate(rows, () => copyAll(copyDb, graph, 'contributors', CONTRIBUTORS as TableMapping<unknown>));
   console.log(`  backfill: raw COPY took ${copy.seconds.toFixed(1)} s; backfill() running ...`);
   const backfilled = await rate(rows, async () => {
-    const report = await backfill({ stores: [backfillStore(GRAPH_DEFINITION, graph), backfillStore(AGENT_TASK_DEFINITION, AGENT_TASK_DEFINITION.createMemory())], db: backfillDb, batchSize: PAGE });
-    if (!report.countsMatch || report.interrupted) throw new Error(`backfill did not complete: ${JSON.stringify(report.totals)}`);
+    const report = await backfill({
+      stores: [
+        backfillStore(GRAPH_DEFINITION, graph),
+        backfillStore(AGENT_TASK_DEFINITION, AGENT_TASK_DEFINITION.createMemory()),
+      ],
+      db: backfillDb,
+      batchSize: PAGE,
+    });
+    if (!report.countsMatch || report.interrupted)
+      throw new Error(`backfill did not complete: ${JSON.stringify(report.totals)}`);
   });
   console.log(`  backfill: backfill() took ${backfilled.seconds.toFixed(1)} s`);
 
-  const counts = { copy: await countRows(copyDb, 'contributors'), backfill: await countRows(backfillDb, 'contributors') };
-  if (counts.copy !== rows || counts.backfill !== rows) throw new Error(`expected ${rows} contributors in each schema, got ${JSON.stringify(counts)}`);
+  const counts = {
+    copy: await countRows(copyDb, 'contributors'),
+    backfill: await countRows(backfillDb, 'contributors'),
+  };
+  if (counts.copy !== rows || counts.backfill !== rows)
+    throw new Error(`expected ${rows} contributors in each schema, got ${JSON.stringify(counts)}`);
 
   const ratio = backfilled.perSecond / copy.perSecond;
   return {
@@ -91,7 +120,11 @@ async function compare(graph: MemoryGraphStore, rows: number, copyDb: PgPoolExec
     headers: ['path', 'rows/s', 'vs raw COPY'],
     rows: [
       ['raw COPY FROM STDIN (text format, one statement)', format(copy.perSecond), '1.00'],
-      [`backfill() (COPY into staging, INSERT ... ON CONFLICT DO NOTHING, batches of ${format(PAGE)}, checkpointed)`, format(backfilled.perSecond), ratio.toFixed(2)],
+      [
+        `backfill() (COPY into staging, INSERT ... ON CONFLICT DO NOTHING, batches of ${format(PAGE)}, checkpointed)`,
+        format(backfilled.perSecond),
+        ratio.toFixed(2),
+      ],
     ],
     summary: { rows, copyPerSecond: copy.perSecond, backfillPerSecond: backfilled.perSecond, ratio },
   };

@@ -16,7 +16,11 @@ export const QUIET_LOGGER = { info() {}, warn: console.warn, error: console.erro
  * A runtime in dual-write over `db` (a bench schema) with flags set in code, a file outbox
  * named after `mode` in `dir`, no lease and no background verifier; close() closes both.
  */
-export async function openBenchRuntime(db: SqlExecutor, dir: string, mode: MirrorMode): Promise<{ runtime: DualWriteRuntime; close(): Promise<void> }> {
+export async function openBenchRuntime(
+  db: SqlExecutor,
+  dir: string,
+  mode: MirrorMode,
+): Promise<{ runtime: DualWriteRuntime; close(): Promise<void> }> {
   const outbox = await FileOutbox.open({ path: join(dir, `outbox-${mode}-${Date.now()}.jsonl`) });
   const runtime = await openDualWrite({
     db,
@@ -49,7 +53,12 @@ export async function verifiedDifferences(runtime: DualWriteRuntime): Promise<nu
   await runtime.mirror.drain();
   const stuck = await runtime.replayer.drainFor('postgres');
   if (stuck) throw new Error(`the outbox could not be replayed before verifying: ${stuck}`);
-  const targets = Object.values(runtime.stores).map((store) => verifyTarget(store.definition, store.memory, store.postgres));
-  const report = await verify(runtime.db, targets, { authoritative: policy.authoritative, settle: () => runtime.mirror.settled() });
+  const targets = Object.values(runtime.stores).map((store) =>
+    verifyTarget(store.definition, store.memory, store.postgres),
+  );
+  const report = await verify(runtime.db, targets, {
+    authoritative: policy.authoritative,
+    settle: () => runtime.mirror.settled(),
+  });
   return report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
 }

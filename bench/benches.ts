@@ -19,7 +19,8 @@ export const BENCHES: Record<string, (options: BenchOptions) => Promise<BenchRes
   backfill: ({ small }) => benchBackfill(small ? 500 : benchRows()),
   fuzz: ({ small }) => benchFuzz(small ? 1 : undefined),
   transition: ({ small }) => benchTransition(small ? { transitions: 2, steadyMs: 300, betweenMs: 100 } : undefined),
-  faults: ({ small }) => benchFaults(small ? { outageSeconds: 2, killedWrites: 2000, warmUpMs: 200, killServer: false } : undefined),
+  faults: ({ small }) =>
+    benchFaults(small ? { outageSeconds: 2, killedWrites: 2000, warmUpMs: 200, killServer: false } : undefined),
   http: (options) => benchHttp(options),
   'bulk-index': ({ small }) => benchBulkIndex(small ? { projects: 100 } : undefined),
   'task-cas': ({ small }) => benchTaskCas(small ? { tasks: 64 } : undefined),
@@ -27,4 +28,3 @@ export const BENCHES: Record<string, (options: BenchOptions) => Promise<BenchRes
   restart: ({ small }) => benchRestart(small ? 500 : benchRows()),
   deploys: ({ small }) => benchDeploys(small ? { restartsPerStage: 2, writers: 4, keys: 200, loadMs: 400 } : undefined),
 };
-

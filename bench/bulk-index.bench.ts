@@ -36,9 +36,22 @@ function dependenciesOf(i: number, count: number): number[] {
 }
 
 /** An indexing run through `graph`: every project upserted, then every dependency edge added, `concurrency` calls in flight. */
-async function indexAll(graph: GraphStore, projects: number, edges: readonly [number, number][], concurrency: number): Promise<void> {
-  await withConcurrency(projects, concurrency, (i) => graph.upsertProject({ ...project(i), description: `indexed package ${i}`, repositoryUrl: `https://example.com/indexed-${i}` }));
-  await withConcurrency(edges.length, concurrency, (e) => graph.addDependency(project(edges[e]![0]), project(edges[e]![1])));
+async function indexAll(
+  graph: GraphStore,
+  projects: number,
+  edges: readonly [number, number][],
+  concurrency: number,
+): Promise<void> {
+  await withConcurrency(projects, concurrency, (i) =>
+    graph.upsertProject({
+      ...project(i),
+      description: `indexed package ${i}`,
+      repositoryUrl: `https://example.com/indexed-${i}`,
+    }),
+  );
+  await withConcurrency(edges.length, concurrency, (e) =>
+    graph.addDependency(project(edges[e]![0]), project(edges[e]![1])),
+  );
 }
 
 /**
@@ -47,30 +60,50 @@ async function indexAll(graph: GraphStore, projects: number, edges: readonly [nu
  * against the raw in-memory store and the raw PostgreSQL store, in the same run. Each
  * dual-write run must leave both sides equal (verify) holding every project and edge.
  */
-export async function benchBulkIndex({ projects, dependenciesPerProject = 3, concurrency = 16 }: BulkIndexSize = { projects: 10_000 }): Promise<BenchResult | string> {
-  if (!process.env.DATABASE_URL) return 'skipped bulk-index bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
-  const edges = Array.from({ length: projects }, (_, i) => dependenciesOf(i, dependenciesPerProject).map((to) => [i, to] as [number, number])).flat();
+export async function benchBulkIndex(
+  { projects, dependenciesPerProject = 3, concurrency = 16 }: BulkIndexSize = { projects: 10_000 },
+): Promise<BenchResult | string> {
+  if (!process.env.DATABASE_URL)
+    return 'skipped bulk-index bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
+  const edges = Array.from({ length: projects }, (_, i) =>
+    dependenciesOf(i, dependenciesPerProject).map((to) => [i, to] as [number, number]),
+  ).flat();
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-index-'));
   try {
     return await withBenchSchema('dw_bench_index', async (db) => {
       const failures: string[] = [];
       const expectStored = async (path: string) => {
-        const [counts] = await db.query<{ projects: string; edges: string }>('SELECT (SELECT count(*) FROM projects) AS projects, (SELECT count(*) FROM project_dependencies) AS edges');
+        const [counts] = await db.query<{ projects: string; edges: string }>(
+          'SELECT (SELECT count(*) FROM projects) AS projects, (SELECT count(*) FROM project_dependencies) AS edges',
+        );
         if (Number(counts!.projects) !== projects || Number(counts!.edges) !== edges.length) {
-          failures.push(`${path}: PostgreSQL holds ${counts!.projects} projects and ${counts!.edges} edges, expected ${projects} and ${edges.length}`);
+          failures.push(
+            `${path}: PostgreSQL holds ${counts!.projects} projects and ${counts!.edges} edges, expected ${projects} and ${edges.length}`,
+          );
         }
         await db.query('TRUNCATE projects, project_dependencies CASCADE');
       };
-      console.log(`  bulk-index: ${format(projects)} projects, ${format(edges.length)} edges, ${concurrency} in flight`);
+      console.log(
+        `  bulk-index: ${format(projects)} projects, ${format(edges.length)} edges, ${concurrency} in flight`,
+      );
       const writes = projects + edges.length;
       const memory = await rate(writes, () => indexAll(new MemoryGraphStore(), projects, edges, concurrency));
-      const postgres = await rate(writes, () => indexAll(GRAPH_DEFINITION.createPostgres(db), projects, edges, concurrency));
+      const postgres = await rate(writes, () =>
+        indexAll(GRAPH_DEFINITION.createPostgres(db), projects, edges, concurrency),
+      );
       await expectStored('raw PostgreSQL');
-      console.log(`  bulk-index: raw memory ${memory.seconds.toFixed(2)} s, raw PostgreSQL ${postgres.seconds.toFixed(1)} s`);
+      console.log(
+        `  bulk-index: raw memory ${memory.seconds.toFixed(2)} s, raw PostgreSQL ${postgres.seconds.toFixed(1)} s`,
+      );
       const dualWrite = async (mode: MirrorMode) => {
         const run = await dualWriteRun(db, dir, mode, projects, edges, concurrency);
-        console.log(`  bulk-index: dual-write ${mode} ${run.rate.seconds.toFixed(1)} s, verify: ${run.differences} differences`);
-        if (run.differences !== 0) failures.push(`dual-write ${mode}: verify found ${run.differences} records differing between memory and PostgreSQL`);
+        console.log(
+          `  bulk-index: dual-write ${mode} ${run.rate.seconds.toFixed(1)} s, verify: ${run.differences} differences`,
+        );
+        if (run.differences !== 0)
+          failures.push(
+            `dual-write ${mode}: verify found ${run.differences} records differing between memory and PostgreSQL`,
+          );
         await expectStored(`dual-write ${mode}`);
         return run;
       };
@@ -90,7 +123,11 @@ export async function benchBulkIndex({ projects, dependenciesPerProject = 3, con
           row('raw MemoryGraphStore', memory, '-'),
           row('raw PostgresGraphStore', postgres, '-'),
           row('DualWriteStore, dual-write, sync mirror', dual.sync.rate, String(dual.sync.differences)),
-          row('DualWriteStore, dual-write, async mirror (until drained)', dual.async.rate, String(dual.async.differences)),
+          row(
+            'DualWriteStore, dual-write, async mirror (until drained)',
+            dual.async.rate,
+            String(dual.async.differences),
+          ),
         ],
         summary: {
           projects,
@@ -113,7 +150,14 @@ export async function benchBulkIndex({ projects, dependenciesPerProject = 3, con
   }
 }
 
-async function dualWriteRun(db: PgPoolExecutor, dir: string, mode: MirrorMode, projects: number, edges: readonly [number, number][], concurrency: number) {
+async function dualWriteRun(
+  db: PgPoolExecutor,
+  dir: string,
+  mode: MirrorMode,
+  projects: number,
+  edges: readonly [number, number][],
+  concurrency: number,
+) {
   const { runtime, close } = await openBenchRuntime(db, dir, mode);
   try {
     const measured = await rate(projects + edges.length, async () => {

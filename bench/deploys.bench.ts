@@ -35,7 +35,8 @@ type StormStep =
  * store is memory alone and a restart loses it whatever dualwrite does.
  */
 function stormSteps(restartsPerStage: number): StormStep[] {
-  const restarts = (): StormStep[] => Array.from({ length: restartsPerStage }, (_, index) => ({ restart: index % 2 === 0 ? 'SIGKILL' : 'SIGTERM' }));
+  const restarts = (): StormStep[] =>
+    Array.from({ length: restartsPerStage }, (_, index) => ({ restart: index % 2 === 0 ? 'SIGKILL' : 'SIGTERM' }));
   return [
     { stage: 'dual-write' },
     { resync: 'postgres' },
@@ -65,7 +66,9 @@ function stormSteps(restartsPerStage: number): StormStep[] {
  * from PostgreSQL: nothing acknowledged is missing or older, repair deleted nothing, and a
  * verification finds the sides equal.
  */
-export async function benchDeploys(size: DeployStormSize = { restartsPerStage: 6, writers: 8, keys: 4000, loadMs: 2000 }): Promise<BenchResult | string> {
+export async function benchDeploys(
+  size: DeployStormSize = { restartsPerStage: 6, writers: 8, keys: 4000, loadMs: 2000 },
+): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped deploys bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const dir = await mkdtemp(join(tmpdir(), 'dw-deploys-'));
   try {
@@ -80,8 +83,15 @@ export async function benchDeploys(size: DeployStormSize = { restartsPerStage: 6
       await sleep(size.loadMs);
       for (const step of stormSteps(size.restartsPerStage)) {
         if ('restart' in step) await api.restart(step.restart);
-        else if ('resync' in step) await api.admin('/admin/resync', { to: step.resync, reason: `storm: resync ${step.resync}` });
-        else await api.admin('/admin/stage', { stage: step.stage, ...(step.percent !== undefined ? { percent: step.percent } : {}), reason: `storm: ${step.stage}`, ...(step.force ? { force: true } : {}) });
+        else if ('resync' in step)
+          await api.admin('/admin/resync', { to: step.resync, reason: `storm: resync ${step.resync}` });
+        else
+          await api.admin('/admin/stage', {
+            stage: step.stage,
+            ...(step.percent !== undefined ? { percent: step.percent } : {}),
+            reason: `storm: ${step.stage}`,
+            ...(step.force ? { force: true } : {}),
+          });
         await sleep(size.loadMs);
       }
       await load.stop();
@@ -89,16 +99,37 @@ export async function benchDeploys(size: DeployStormSize = { restartsPerStage: 6
       // The truth is the log on disk, read back; the API is read after one more start, as a deploy would leave it.
       const acked = parseAcks(await readFile(join(dir, 'acks.log'), 'utf8'));
       await api.restart('SIGTERM');
-      const verification = await api.admin<{ consistent: boolean; entities: { differences: Record<string, number> }[] }>('/admin/verify', { reason: 'storm: the end' });
-      if (!verification.consistent) failures.push(`the final verification found differences: ${JSON.stringify(verification.entities.map((entity) => entity.differences))}`);
+      const verification = await api.admin<{
+        consistent: boolean;
+        entities: { differences: Record<string, number> }[];
+      }>('/admin/verify', { reason: 'storm: the end' });
+      if (!verification.consistent)
+        failures.push(
+          `the final verification found differences: ${JSON.stringify(verification.entities.map((entity) => entity.differences))}`,
+        );
       const served = await api.readDescriptions(load.keysWritten());
-      const inPostgres = new Map((await db.query<{ name: string; description: string }>("SELECT name, description FROM projects WHERE ecosystem = 'npm'")).map((row) => [row.name, row.description]));
-      const behind = (side: ReadonlyMap<string, string | null>) => [...acked].filter(([key, seq]) => !load.acceptable(key, seq, side.get(key)));
+      const inPostgres = new Map(
+        (
+          await db.query<{ name: string; description: string }>(
+            "SELECT name, description FROM projects WHERE ecosystem = 'npm'",
+          )
+        ).map((row) => [row.name, row.description]),
+      );
+      const behind = (side: ReadonlyMap<string, string | null>) =>
+        [...acked].filter(([key, seq]) => !load.acceptable(key, seq, side.get(key)));
       const lostServed = behind(served);
       const lostPostgres = behind(inPostgres);
-      if (lostServed.length > 0) failures.push(`${lostServed.length} acknowledged writes missing or older on the side in force, e.g. ${JSON.stringify(lostServed.slice(0, 3))}`);
-      if (lostPostgres.length > 0) failures.push(`${lostPostgres.length} acknowledged writes missing or older in PostgreSQL, e.g. ${JSON.stringify(lostPostgres.slice(0, 3))}`);
-      const [deleted] = await db.query<{ count: string }>(`SELECT count(*) AS count FROM dualwrite_repairs WHERE outcome = 'repaired' AND after = 'null'::jsonb`);
+      if (lostServed.length > 0)
+        failures.push(
+          `${lostServed.length} acknowledged writes missing or older on the side in force, e.g. ${JSON.stringify(lostServed.slice(0, 3))}`,
+        );
+      if (lostPostgres.length > 0)
+        failures.push(
+          `${lostPostgres.length} acknowledged writes missing or older in PostgreSQL, e.g. ${JSON.stringify(lostPostgres.slice(0, 3))}`,
+        );
+      const [deleted] = await db.query<{ count: string }>(
+        `SELECT count(*) AS count FROM dualwrite_repairs WHERE outcome = 'repaired' AND after = 'null'::jsonb`,
+      );
       const deletedByRepair = Number(deleted!.count);
       if (deletedByRepair > 0) failures.push(`repair deleted ${deletedByRepair} rows`);
       await api.stop();
@@ -107,7 +138,18 @@ export async function benchDeploys(size: DeployStormSize = { restartsPerStage: 6
       const rebuildMaxSeconds = Math.max(0, ...rebuilds.map((rebuild) => rebuild.seconds));
       return {
         name: `deploy storm: ${restarts} restarts (SIGTERM and SIGKILL) through every stage and back, ${size.writers} writers over ${size.keys} keys, background repair on`,
-        headers: ['restarts', 'writes acknowledged', 'lost (side in force)', 'lost (PostgreSQL)', 'deleted by repair', 'memory rebuilds', 'largest rebuild (records)', 'slowest rebuild (s)', 'writes/s', 'seconds'],
+        headers: [
+          'restarts',
+          'writes acknowledged',
+          'lost (side in force)',
+          'lost (PostgreSQL)',
+          'deleted by repair',
+          'memory rebuilds',
+          'largest rebuild (records)',
+          'slowest rebuild (s)',
+          'writes/s',
+          'seconds',
+        ],
         rows: [
           [
             String(restarts),
@@ -122,7 +164,14 @@ export async function benchDeploys(size: DeployStormSize = { restartsPerStage: 6
             seconds.toFixed(1),
           ],
         ],
-        summary: { restarts, acknowledged: load.acknowledged, lost: lostServed.length + lostPostgres.length, deletedByRepair, rebuilds: rebuilds.length, rebuildMaxSeconds },
+        summary: {
+          restarts,
+          acknowledged: load.acknowledged,
+          lost: lostServed.length + lostPostgres.length,
+          deletedByRepair,
+          rebuilds: rebuilds.length,
+          rebuildMaxSeconds,
+        },
         failures,
       };
     });
@@ -160,38 +209,44 @@ class StormApi {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(this.port)], {
-      env: {
-        ...process.env,
-        POSTGRES_SCHEMA: this.schema,
-        POSTGRES_POOL_SIZE: '6',
-        POSTGRES_POOL_MIN_SIZE: '0',
-        DUAL_WRITE_MODE: 'memory-only',
-        DUALWRITE_FLAGS_FILE: join(this.dir, 'flags.json'),
-        DUALWRITE_LAST_FLAGS_PATH: join(this.dir, 'last-flags.json'),
-        DUALWRITE_OUTBOX_PATH: join(this.dir, 'outbox.jsonl'),
-        DUALWRITE_ADMIN_TOKEN: TOKEN,
-        DUALWRITE_REPAIR: 'true',
-        DUALWRITE_VERIFY_INTERVAL_MS: '1000',
-        DUALWRITE_LEASE_TTL_MS: '2000',
-        REDIS_URL: '',
-        UNLEASH_URL: '',
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(this.port)],
+      {
+        env: {
+          ...process.env,
+          POSTGRES_SCHEMA: this.schema,
+          POSTGRES_POOL_SIZE: '6',
+          POSTGRES_POOL_MIN_SIZE: '0',
+          DUAL_WRITE_MODE: 'memory-only',
+          DUALWRITE_FLAGS_FILE: join(this.dir, 'flags.json'),
+          DUALWRITE_LAST_FLAGS_PATH: join(this.dir, 'last-flags.json'),
+          DUALWRITE_OUTBOX_PATH: join(this.dir, 'outbox.jsonl'),
+          DUALWRITE_ADMIN_TOKEN: TOKEN,
+          DUALWRITE_REPAIR: 'true',
+          DUALWRITE_VERIFY_INTERVAL_MS: '1000',
+          DUALWRITE_LEASE_TTL_MS: '2000',
+          REDIS_URL: '',
+          UNLEASH_URL: '',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     this.child = child;
     const said: string[] = [];
     const collect = (chunk: Buffer) => {
       const text = chunk.toString();
       said.push(...text.split('\n').filter(Boolean));
       said.splice(0, Math.max(0, said.length - 20));
-      for (const match of text.matchAll(/memory rebuilt from PostgreSQL: (\d+) records in ([\d.]+) s/g)) this.rebuilds.push({ records: Number(match[1]), seconds: Number(match[2]) });
+      for (const match of text.matchAll(/memory rebuilt from PostgreSQL: (\d+) records in ([\d.]+) s/g))
+        this.rebuilds.push({ records: Number(match[1]), seconds: Number(match[2]) });
     };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`dualwrite serve exited with ${child.exitCode} at start; its last words:\n${said.join('\n')}`);
+      if (child.exitCode !== null)
+        throw new Error(`dualwrite serve exited with ${child.exitCode} at start; its last words:\n${said.join('\n')}`);
       if (Date.now() > deadline) throw new Error('dualwrite serve did not answer /healthz within 60 s');
       const healthy = await fetch(`${this.url}/healthz`).then(
         (answer) => answer.ok,
@@ -218,7 +273,11 @@ class StormApi {
   }
 
   async admin<T = unknown>(path: string, body: object): Promise<T> {
-    const answer = await fetch(`${this.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = await fetch(`${this.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const json = (await answer.json()) as T & { error?: string };
     if (!answer.ok) throw new Error(`POST ${path} ${JSON.stringify(body)} answered ${answer.status}: ${json.error}`);
     return json;
@@ -298,7 +357,11 @@ class StormLoad {
 
   private async put(api: StormApi, key: string, seq: number): Promise<boolean> {
     try {
-      const answer = await fetch(`${api.url}/projects/npm/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: description(seq) }) });
+      const answer = await fetch(`${api.url}/projects/npm/${key}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ description: description(seq) }),
+      });
       await answer.arrayBuffer();
       return answer.ok;
     } catch {

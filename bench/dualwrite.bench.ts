@@ -50,8 +50,19 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
   const gate = new StageGate({ flags, mirror, drainFor: async () => undefined });
   await gate.open();
   // The read path never touches the PostgreSQL side at this stage, so a second memory store stands in for it.
-  const dual = createDualWriteStore<GraphStore>({ name: 'graph', description: GRAPH_STORE_METHODS, memory, postgres: new MemoryGraphStore(), gate, mirror, metrics });
-  const refs = Array.from({ length: reads }, (_, i) => ({ ecosystem: 'npm', name: `package-${(i * 7919) % projects}` }));
+  const dual = createDualWriteStore<GraphStore>({
+    name: 'graph',
+    description: GRAPH_STORE_METHODS,
+    memory,
+    postgres: new MemoryGraphStore(),
+    gate,
+    mirror,
+    metrics,
+  });
+  const refs = Array.from({ length: reads }, (_, i) => ({
+    ecosystem: 'npm',
+    name: `package-${(i * 7919) % projects}`,
+  }));
   const loop = (store: GraphStore) => () =>
     rate(reads, async () => {
       for (const ref of refs) await store.getProject(ref);
@@ -77,7 +88,8 @@ export async function benchReadOverhead(projects = 10_000, reads = 200_000): Pro
  * against naive mirroring: one awaited INSERT per write, in the same run and schema.
  */
 export async function benchMirroredWrites(writes = 20_000): Promise<BenchResult | string> {
-  if (!process.env.DATABASE_URL) return 'skipped mirrored-writes bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
+  if (!process.env.DATABASE_URL)
+    return 'skipped mirrored-writes bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   try {
     return await withBenchSchema('dw_bench', (db) => mirroredWrites(db, dir, writes));
@@ -91,13 +103,19 @@ async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): 
   const naiveSequential = await rate(writes, async () => {
     for (let i = 0; i < writes; i++) {
       const c = contributor(i, '1');
-      await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+      await db.query(
+        'INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())',
+        [c.id, c.name, JSON.stringify(c.metadata)],
+      );
     }
   });
   const naiveConcurrent = await rate(writes, () =>
     withConcurrency(writes, 64, async (i) => {
       const c = contributor(i, '2');
-      await db.query('INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())', [c.id, c.name, JSON.stringify(c.metadata)]);
+      await db.query(
+        'INSERT INTO contributors (id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, now(), now())',
+        [c.id, c.name, JSON.stringify(c.metadata)],
+      );
     }),
   );
   /** 64 callers through an async-mirrored runtime, timed until PostgreSQL holds every write. */
@@ -116,8 +134,15 @@ async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): 
       await withConcurrency(writes, 64, (i) => runtime.graph.createContributor(contributor(i, run)));
       await runtime.mirror.drain();
     });
-    const inPostgres = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '0000000${run}-%'`))[0]!.n);
-    if (inPostgres !== writes || runtime.outbox.stats().depth !== 0) throw new Error(`mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`);
+    const inPostgres = Number(
+      (
+        await db.query<{ n: string }>(`SELECT count(*) AS n FROM contributors WHERE id::text LIKE '0000000${run}-%'`)
+      )[0]!.n,
+    );
+    if (inPostgres !== writes || runtime.outbox.stats().depth !== 0)
+      throw new Error(
+        `mirrored writes incomplete: ${inPostgres} in PostgreSQL, outbox ${runtime.outbox.stats().depth}`,
+      );
     await runtime.close();
     await outbox.close();
     return measured;
@@ -131,10 +156,19 @@ async function mirroredWrites(db: PgPoolExecutor, dir: string, writes: number): 
     rows: [
       ['naive: one awaited INSERT per write', format(naiveSequential.perSecond), '1.00'],
       ['naive, 64 concurrent callers', format(naiveConcurrent.perSecond), ratio(naiveConcurrent)],
-      ['DualWriteStore async mirror, intent log (acknowledged after fsync), drained', format(durable.perSecond), ratio(durable)],
+      [
+        'DualWriteStore async mirror, intent log (acknowledged after fsync), drained',
+        format(durable.perSecond),
+        ratio(durable),
+      ],
       ['DualWriteStore async mirror without intent log, drained', format(volatile.perSecond), ratio(volatile)],
     ],
-    summary: { naiveSequential: naiveSequential.perSecond, naiveConcurrent: naiveConcurrent.perSecond, mirrored: durable.perSecond, mirroredWithoutIntentLog: volatile.perSecond },
+    summary: {
+      naiveSequential: naiveSequential.perSecond,
+      naiveConcurrent: naiveConcurrent.perSecond,
+      mirrored: durable.perSecond,
+      mirroredWithoutIntentLog: volatile.perSecond,
+    },
   };
 }
 

@@ -46,7 +46,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * answered again the sides were equal.
  */
 export async function benchFaults(
-  size: FaultsBenchSize = { outageSeconds: Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30), killedWrites: 20_000, warmUpMs: 2000, killServer: true },
+  size: FaultsBenchSize = {
+    outageSeconds: Number(process.env.DUALWRITE_FAULT_OUTAGE_SECONDS || 30),
+    killedWrites: 20_000,
+    warmUpMs: 2000,
+    killServer: true,
+  },
 ): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped faults bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const rows: string[][] = [];
@@ -59,13 +64,21 @@ export async function benchFaults(
   ];
   const privateCluster = size.killServer ? privatePostgresUnavailable() : 'not asked for at this size';
   if (privateCluster) console.log(`  skipping the PostgreSQL SIGKILL rows: ${privateCluster}`);
-  else outages.push({ mode: 'sync', redis: false, fault: 'server-killed' }, { mode: 'async', redis: false, fault: 'server-killed' });
+  else
+    outages.push(
+      { mode: 'sync', redis: false, fault: 'server-killed' },
+      { mode: 'async', redis: false, fault: 'server-killed' },
+    );
   for (const { mode, redis, fault } of outages) {
     const name = `outage.${mode}${redis === 'persistent' ? '.redis' : redis === 'volatile' ? '.redis-volatile' : ''}${fault === 'cut' ? '' : '.killed'}`;
     if (!wanted(name)) continue;
     const outage = fault === 'cut' ? await cutUnderLoad(mode, redis, size) : await serverKilledUnderLoad(mode, size);
     const how = fault === 'cut' ? 'PostgreSQL cut off' : 'PostgreSQL SIGKILLed (private cluster), restarted after';
-    const outbox = !redis ? ', file outbox' : redis === 'persistent' ? ', Redis outbox killed for a third of it' : ', Redis outbox without persistence, restarted empty in the middle';
+    const outbox = !redis
+      ? ', file outbox'
+      : redis === 'persistent'
+        ? ', Redis outbox killed for a third of it'
+        : ', Redis outbox without persistence, restarted empty in the middle';
     const what = `${how} ${size.outageSeconds} s under ${WRITES_PER_SECOND} writes/s, dual-write, ${mode}${outbox}`;
     rows.push([
       what,
@@ -87,7 +100,17 @@ export async function benchFaults(
   for (const cut of [false, true]) {
     if (!wanted(`sigkill${cut ? '.cut' : ''}`)) continue;
     const killed = await killWhileWriting(cut, size.killedWrites);
-    rows.push([`process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`, '-', '-', String(killed.lost), String(killed.recovered), '-', killed.recoverySeconds.toFixed(1), '-', '-']);
+    rows.push([
+      `process SIGKILLed mid-run, async mirror${cut ? ', PostgreSQL cut off' : ''}`,
+      '-',
+      '-',
+      String(killed.lost),
+      String(killed.recovered),
+      '-',
+      killed.recoverySeconds.toFixed(1),
+      '-',
+      '-',
+    ]);
     summary[`sigkill${cut ? '.cut' : ''}.lost`] = killed.lost;
   }
   for (const allowUnavailable of [false, true]) {
@@ -95,7 +118,17 @@ export async function benchFaults(
     if (!wanted(name)) continue;
     const outcome = await rollbackDuringOutage(allowUnavailable, size);
     const what = `rollback postgres-primary -> dual-write ${Math.ceil(size.outageSeconds / 6)} s into a ${size.outageSeconds} s cut, async: ${allowUnavailable ? 'keys behind made unavailable (--allow-unavailable)' : 'waiting for PostgreSQL (default)'}`;
-    rows.push([what, String(outcome.callerErrors), outcome.slowestMs.toFixed(0), String(outcome.lost), '-', '-', '-', '-', outcome.provenSeconds.toFixed(1)]);
+    rows.push([
+      what,
+      String(outcome.callerErrors),
+      outcome.slowestMs.toFixed(0),
+      String(outcome.lost),
+      '-',
+      '-',
+      '-',
+      '-',
+      outcome.provenSeconds.toFixed(1),
+    ]);
     summary[`${name}.callerErrors`] = outcome.callerErrors;
     summary[`${name}.unavailableKeys`] = outcome.unavailableKeys;
     summary[`${name}.lost`] = outcome.lost;
@@ -151,7 +184,13 @@ function cutUnderLoad(mode: MirrorMode, redis: RedisOutbox, size: FaultsBenchSiz
   return withBenchSchema(`dw_faults_${mode}${redis ? '_redis' : ''}`, (direct) =>
     throughProxy(async (url, proxy) => {
       const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
-      return outageUnderLoad(mode, redis, size, { url, schema }, { begin: () => proxy.cut(), end: () => proxy.restore() });
+      return outageUnderLoad(
+        mode,
+        redis,
+        size,
+        { url, schema },
+        { begin: () => proxy.cut(), end: () => proxy.restore() },
+      );
     }),
   );
 }
@@ -163,22 +202,45 @@ async function serverKilledUnderLoad(mode: MirrorMode, size: FaultsBenchSize) {
     const setup = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: server.url }), minSize: 0 });
     await migrate(setup, await loadMigrations());
     await setup.close();
-    return await outageUnderLoad(mode, false, size, { url: server.url }, { begin: () => server.kill(), end: () => server.start() });
+    return await outageUnderLoad(
+      mode,
+      false,
+      size,
+      { url: server.url },
+      { begin: () => server.kill(), end: () => server.start() },
+    );
   } finally {
     await server.drop();
   }
 }
 
-async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSeconds, warmUpMs }: FaultsBenchSize, target: { url: string; schema?: string }, fault: Fault) {
+async function outageUnderLoad(
+  mode: MirrorMode,
+  redis: RedisOutbox,
+  { outageSeconds, warmUpMs }: FaultsBenchSize,
+  target: { url: string; schema?: string },
+  fault: Fault,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'dw-faults-'));
-  const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: target.url }), schema: target.schema, minSize: 0, connectTimeoutMs: 1000 });
+  const db = new PgPoolExecutor({
+    ...poolOptionsFromEnv({ DATABASE_URL: target.url }),
+    schema: target.schema,
+    minSize: 0,
+    connectTimeoutMs: 1000,
+  });
   const privateRedis = redis ? await startPrivateRedis(dir, redis === 'persistent') : undefined;
   // Killed however the run ends: a redis-server of this bench must not outlive it.
   try {
     const outbox = privateRedis ? undefined : await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
     const rt = await openDualWrite({
       db,
-      env: privateRedis ? { REDIS_URL: privateRedis.url, DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'), DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl') } : {},
+      env: privateRedis
+        ? {
+            REDIS_URL: privateRedis.url,
+            DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'),
+            DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'),
+          }
+        : {},
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
       outbox,
       mirror: { mode },
@@ -186,7 +248,8 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
       logger: { info() {}, warn() {}, error() {} },
     });
     const load = steadyWrites(rt);
-    const progress = (what: string) => process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${load.written})\n`);
+    const progress = (what: string) =>
+      process.stdout.write(`  ${mode}: ${what} (outbox ${rt.outbox.stats().depth}, written ${load.written})\n`);
     await sleep(warmUpMs);
     await fault.begin();
     progress('PostgreSQL gone');
@@ -222,7 +285,8 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
     // Proven equal: a clean verification after the outage. After a loss the runtime's own recovery
     // makes it; otherwise a verification as the background verifier would run it on its schedule.
     while (!rt.convergence().converged) {
-      if (performance.now() - restored > 600_000) throw new Error(`the sides were not proven equal within 10 minutes: ${rt.convergence().detail}`);
+      if (performance.now() - restored > 600_000)
+        throw new Error(`the sides were not proven equal within 10 minutes: ${rt.convergence().detail}`);
       if (rt.recovery.current) await sleep(100);
       else await rt.verifier.runOnce();
     }
@@ -236,7 +300,16 @@ async function outageUnderLoad(mode: MirrorMode, redis: RedisOutbox, { outageSec
     await outbox?.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
-    return { callerErrors: load.callerErrors, lost, slowestMs: load.slowestMs, peakOutbox: atRestore, grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no', drainSeconds, behindWhenEmpty, provenSeconds };
+    return {
+      callerErrors: load.callerErrors,
+      lost,
+      slowestMs: load.slowestMs,
+      peakOutbox: atRestore,
+      grewAfterRecovery: peakAfter > atRestore ? `yes (to ${peakAfter})` : 'no',
+      drainSeconds,
+      behindWhenEmpty,
+      provenSeconds,
+    };
   } finally {
     await privateRedis?.kill();
   }
@@ -254,11 +327,20 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
     throughProxy(async (url, proxy) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-faults-rollback-'));
       const schema = (await direct.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
-      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), schema, minSize: 0, connectTimeoutMs: 1000 });
+      const db = new PgPoolExecutor({
+        ...poolOptionsFromEnv({ DATABASE_URL: url }),
+        schema,
+        minSize: 0,
+        connectTimeoutMs: 1000,
+      });
       const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
       const rt = await openDualWrite({
         db,
-        env: { DUAL_WRITE_MODE: 'postgres-primary', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json') },
+        env: {
+          DUAL_WRITE_MODE: 'postgres-primary',
+          DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'),
+          DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'),
+        },
         outbox,
         mirror: { mode: 'async' },
         verifier: { enabled: false },
@@ -268,16 +350,24 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       const load = steadyWrites(rt, (error) => {
         if (error instanceof Error && error.message.includes('waits for a copy')) unavailableKeys++;
       });
-      const progress = (what: string) => process.stdout.write(`  rollback (${allowUnavailable ? 'unavailable keys' : 'wait'}): ${what} (outbox ${rt.outbox.stats().depth}, errors ${load.callerErrors})\n`);
+      const progress = (what: string) =>
+        process.stdout.write(
+          `  rollback (${allowUnavailable ? 'unavailable keys' : 'wait'}): ${what} (outbox ${rt.outbox.stats().depth}, errors ${load.callerErrors})\n`,
+        );
       await sleep(warmUpMs);
       proxy.cut();
       const cut = performance.now();
       progress('PostgreSQL cut off');
       await sleep((outageSeconds * 1000) / 6);
-      await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: roll back during the outage', principal: 'bench', allowUnavailable }).then(
-        () => progress(`rolled back to ${rt.stage.current.stage}`),
-        (error: unknown) => progress(`rollback refused: ${(error as Error).message.slice(0, 120)}`),
-      );
+      await rt
+        .setFlags(
+          { stage: 'dual-write' },
+          { reason: 'bench: roll back during the outage', principal: 'bench', allowUnavailable },
+        )
+        .then(
+          () => progress(`rolled back to ${rt.stage.current.stage}`),
+          (error: unknown) => progress(`rollback refused: ${(error as Error).message.slice(0, 120)}`),
+        );
       await sleep(Math.max(0, outageSeconds * 1000 - (performance.now() - cut)));
       proxy.restore();
       progress('PostgreSQL back');
@@ -286,10 +376,12 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       await rt.mirror.drain();
       // Waited: the operator asks again once PostgreSQL answers (refused until the circuit's next probe has found it).
       while (rt.stage.current.stage !== 'dual-write') {
-        await rt.setFlags({ stage: 'dual-write' }, { reason: 'bench: PostgreSQL is back', principal: 'bench' }).catch(async (error: unknown) => {
-          if (performance.now() - restored > 60_000) throw error;
-          await sleep(500);
-        });
+        await rt
+          .setFlags({ stage: 'dual-write' }, { reason: 'bench: PostgreSQL is back', principal: 'bench' })
+          .catch(async (error: unknown) => {
+            if (performance.now() - restored > 60_000) throw error;
+            await sleep(500);
+          });
       }
       // As the background replayer would: each side's circuit lets a probe through once a second.
       for (const side of ['memory', 'postgres'] as const) {
@@ -302,8 +394,11 @@ async function rollbackDuringOutage(allowUnavailable: boolean, { outageSeconds, 
       // (a new key among them exists in PostgreSQL only): the sides differ there until an operator repairs toward
       // the authoritative side, confirming those deletions, as after any outage in postgres-primary.
       while (!rt.convergence().converged) {
-        if (performance.now() - restored > 120_000) throw new Error(`not proven equal within 2 minutes: ${rt.convergence().detail}`);
-        await rt.verifier.runOnce({ repair: { reason: 'bench: repair after the outage', allowDeletes: Number.MAX_SAFE_INTEGER } });
+        if (performance.now() - restored > 120_000)
+          throw new Error(`not proven equal within 2 minutes: ${rt.convergence().detail}`);
+        await rt.verifier.runOnce({
+          repair: { reason: 'bench: repair after the outage', allowDeletes: Number.MAX_SAFE_INTEGER },
+        });
         await rt.verifier.runOnce({ repair: false });
       }
       const provenSeconds = (performance.now() - restored) / 1000;
@@ -353,8 +448,12 @@ function steadyWrites(rt: DualWriteRuntime, onError?: (error: unknown) => void) 
 async function behind(rt: DualWriteRuntime): Promise<number> {
   const memory = await dumpSide(rt, 'memory');
   const postgres = await dumpSide(rt, 'postgres');
-  const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
-  return (memory.projects as { name: string; description: string }[]).filter((p) => inPostgres.get(p.name) !== p.description).length;
+  const inPostgres = new Map(
+    (postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]),
+  );
+  return (memory.projects as { name: string; description: string }[]).filter(
+    (p) => inPostgres.get(p.name) !== p.description,
+  ).length;
 }
 
 async function killWhileWriting(cut: boolean, writes: number) {

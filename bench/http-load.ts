@@ -16,7 +16,10 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 function requestMix(seed: HttpSeed, runTag: string): autocannon.Request[] {
   let created = 0;
   const pick = (n: number) => Math.floor(Math.random() * n);
-  const get = (path: () => string): autocannon.Request => ({ method: 'GET', setupRequest: (request) => ({ ...request, path: path() }) });
+  const get = (path: () => string): autocannon.Request => ({
+    method: 'GET',
+    setupRequest: (request) => ({ ...request, path: path() }),
+  });
   const post = (path: string, body: (n: number) => object): autocannon.Request => ({
     method: 'POST',
     path,
@@ -34,12 +37,21 @@ function requestMix(seed: HttpSeed, runTag: string): autocannon.Request[] {
     contributor,
     task,
     project,
-    post('/contributors', (n) => ({ id: `${runTag}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`, name: `load contributor ${n}` })),
+    post('/contributors', (n) => ({
+      id: `${runTag}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`,
+      name: `load contributor ${n}`,
+    })),
     contributor,
     project,
     task,
     contributor,
-    post('/tasks', (n) => ({ id: `task_${runTag}_${n}`, direction: `load task ${n}`, taskType: 'impl', model: 'bench-model', command: 'run' })),
+    post('/tasks', (n) => ({
+      id: `task_${runTag}_${n}`,
+      direction: `load task ${n}`,
+      taskType: 'impl',
+      model: 'bench-model',
+      command: 'run',
+    })),
   ];
 }
 
@@ -47,7 +59,14 @@ function round(settings: LoadSettings, seconds: number, requests: autocannon.Req
   const latencies: number[] = [];
   return new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url: settings.url, connections: settings.connections, duration: seconds, timeout: 10, requests, ...(settings.overallRate > 0 ? { overallRate: settings.overallRate } : {}) },
+      {
+        url: settings.url,
+        connections: settings.connections,
+        duration: seconds,
+        timeout: 10,
+        requests,
+        ...(settings.overallRate > 0 ? { overallRate: settings.overallRate } : {}),
+      },
       (error, result) => {
         if (error) return reject(error);
         resolve({
@@ -69,4 +88,5 @@ function round(settings: LoadSettings, seconds: number, requests: autocannon.Req
 const settings = JSON.parse(process.argv[2]!) as LoadSettings;
 const requests = requestMix(settings.seed, settings.runTag);
 if (settings.warmUpSeconds > 0) await round(settings, settings.warmUpSeconds, requests);
-for (let i = 0; i < settings.rounds; i++) console.log(JSON.stringify(await round(settings, settings.seconds, requests)));
+for (let i = 0; i < settings.rounds; i++)
+  console.log(JSON.stringify(await round(settings, settings.seconds, requests)));

@@ -46,7 +46,19 @@ export const seedTaskId = (i: number) => `task_seed_${i}`;
 
 /** Writes the seed records through `graph` and `tasks` (the runtime's dual-write stores, or plain memory ones). */
 export async function seedStores(graph: GraphStore, tasks: AgentTaskStore, seed: HttpSeed): Promise<void> {
-  await withConcurrency(seed.projects, 16, (i) => graph.upsertProject({ ...seedProject(i), description: `seeded project ${i}` }));
-  await withConcurrency(seed.contributors, 16, (i) => graph.createContributor({ id: seedContributorId(i), name: `seeded contributor ${i}` }));
-  await withConcurrency(seed.tasks, 16, (i) => tasks.createTask({ id: seedTaskId(i), direction: `seeded task ${i}`, taskType: 'impl', model: 'bench-model', command: 'run' }));
+  await withConcurrency(seed.projects, 16, (i) =>
+    graph.upsertProject({ ...seedProject(i), description: `seeded project ${i}` }),
+  );
+  await withConcurrency(seed.contributors, 16, (i) =>
+    graph.createContributor({ id: seedContributorId(i), name: `seeded contributor ${i}` }),
+  );
+  await withConcurrency(seed.tasks, 16, (i) =>
+    tasks.createTask({
+      id: seedTaskId(i),
+      direction: `seeded task ${i}`,
+      taskType: 'impl',
+      model: 'bench-model',
+      command: 'run',
+    }),
+  );
 }

@@ -33,8 +33,22 @@ interface HttpBenchSize {
   readonly sustainedRoundSeconds: number;
 }
 
-const FULL: HttpBenchSize = { seed: { projects: 2000, contributors: 2000, tasks: 2000 }, connections: 32, seconds: 10, warmUpSeconds: 3, sustainedRounds: 10, sustainedRoundSeconds: 60 };
-const SMALL: HttpBenchSize = { seed: { projects: 50, contributors: 50, tasks: 50 }, connections: 8, seconds: 1, warmUpSeconds: 0, sustainedRounds: 2, sustainedRoundSeconds: 2 };
+const FULL: HttpBenchSize = {
+  seed: { projects: 2000, contributors: 2000, tasks: 2000 },
+  connections: 32,
+  seconds: 10,
+  warmUpSeconds: 3,
+  sustainedRounds: 10,
+  sustainedRoundSeconds: 60,
+};
+const SMALL: HttpBenchSize = {
+  seed: { projects: 50, contributors: 50, tasks: 50 },
+  connections: 8,
+  seconds: 1,
+  warmUpSeconds: 0,
+  sustainedRounds: 2,
+  sustainedRoundSeconds: 2,
+};
 
 /** A way of serving the API; `stage` absent is the baseline, served straight from in-memory stores. */
 interface Scenario {
@@ -76,7 +90,9 @@ export async function benchHttp(options: BenchOptions): Promise<BenchResult | st
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-http-'));
   try {
     return await withBenchSchema('dw_bench_http', async (db) => {
-      const [{ schema }] = (await db.query<{ schema: string }>('SELECT current_schema() AS schema')) as [{ schema: string }];
+      const [{ schema }] = (await db.query<{ schema: string }>('SELECT current_schema() AS schema')) as [
+        { schema: string },
+      ];
       const database: BenchDatabase = { db, schema, dir };
       return options.long ? await sustained(size, database) : await throughput(size, database);
     });
@@ -93,7 +109,14 @@ interface BenchDatabase {
 }
 
 async function throughput(size: HttpBenchSize, database: BenchDatabase): Promise<BenchResult> {
-  const settings = { connections: size.connections, seconds: size.seconds, warmUpSeconds: size.warmUpSeconds, rounds: 1, overallRate: 0, seed: size.seed };
+  const settings = {
+    connections: size.connections,
+    seconds: size.seconds,
+    warmUpSeconds: size.warmUpSeconds,
+    rounds: 1,
+    overallRate: 0,
+    seed: size.seed,
+  };
   const measured: [Scenario, Served][] = [];
   for (const [index, scenario] of [BASELINE, ...SCENARIOS].entries()) {
     console.log(`  http: ${scenario.label} ...`);
@@ -132,7 +155,17 @@ async function throughput(size: HttpBenchSize, database: BenchDatabase): Promise
   }
   return {
     name: `http: example API on 127.0.0.1, autocannon in a second process, ${size.connections} connections, ${size.seconds} s per scenario, 80% GET / 20% POST, real PostgreSQL`,
-    headers: ['scenario', 'req/s', 'vs baseline', 'p50 ms', 'p95 ms', 'p99 ms', 'errors / non-2xx', 'verify differences', `targets (>= ${format(TARGETS.perSecond)} req/s, p99 <= ${TARGETS.p99Ms} ms, 0 errors)`],
+    headers: [
+      'scenario',
+      'req/s',
+      'vs baseline',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+      'errors / non-2xx',
+      'verify differences',
+      `targets (>= ${format(TARGETS.perSecond)} req/s, p99 <= ${TARGETS.p99Ms} ms, 0 errors)`,
+    ],
     rows,
     summary,
     failures,
@@ -140,12 +173,31 @@ async function throughput(size: HttpBenchSize, database: BenchDatabase): Promise
 }
 
 async function sustained(size: HttpBenchSize, database: BenchDatabase): Promise<BenchResult> {
-  const settings = { connections: 50, seconds: size.sustainedRoundSeconds, warmUpSeconds: 0, rounds: size.sustainedRounds, overallRate: SUSTAINED_RATE, seed: size.seed, runTag: runTag(0) };
-  console.log(`  http: ${SUSTAINED.label} at ${format(SUSTAINED_RATE)} req/s for ${size.sustainedRounds} x ${size.sustainedRoundSeconds} s ...`);
-  const served = await serveUnderLoad(SUSTAINED, database, settings, (round, index) =>
-    console.log(`  ${index + 1}: ${format(round.perSecond)} req/s, p99 ${round.p99Ms.toFixed(1)} ms, errors ${round.errors}, non-2xx ${round.non2xx}`),
+  const settings = {
+    connections: 50,
+    seconds: size.sustainedRoundSeconds,
+    warmUpSeconds: 0,
+    rounds: size.sustainedRounds,
+    overallRate: SUSTAINED_RATE,
+    seed: size.seed,
+    runTag: runTag(0),
+  };
+  console.log(
+    `  http: ${SUSTAINED.label} at ${format(SUSTAINED_RATE)} req/s for ${size.sustainedRounds} x ${size.sustainedRoundSeconds} s ...`,
   );
-  const rows = served.rounds.map((round, index) => [String(index + 1), format(round.perSecond), round.p50Ms.toFixed(1), round.p99Ms.toFixed(1), String(round.errors), String(round.non2xx)]);
+  const served = await serveUnderLoad(SUSTAINED, database, settings, (round, index) =>
+    console.log(
+      `  ${index + 1}: ${format(round.perSecond)} req/s, p99 ${round.p99Ms.toFixed(1)} ms, errors ${round.errors}, non-2xx ${round.non2xx}`,
+    ),
+  );
+  const rows = served.rounds.map((round, index) => [
+    String(index + 1),
+    format(round.perSecond),
+    round.p50Ms.toFixed(1),
+    round.p99Ms.toFixed(1),
+    String(round.errors),
+    String(round.non2xx),
+  ]);
   const errors = served.rounds.reduce((sum, round) => sum + round.errors + round.non2xx, 0);
   return {
     name: `http sustained: ${SUSTAINED.label}, ${format(SUSTAINED_RATE)} req/s for ${size.sustainedRounds} x ${size.sustainedRoundSeconds} s; verify afterwards: ${served.differences} differences`,
@@ -172,7 +224,12 @@ function againstTargets(round: LoadRound): string {
 }
 
 /** The API as `scenario` serves it, seeded, under the load of `settings`, verified afterwards. */
-async function serveUnderLoad(scenario: Scenario, { db, schema, dir }: BenchDatabase, settings: Omit<LoadSettings, 'url'>, onRound?: (round: LoadRound, index: number) => void): Promise<Served> {
+async function serveUnderLoad(
+  scenario: Scenario,
+  { db, schema, dir }: BenchDatabase,
+  settings: Omit<LoadSettings, 'url'>,
+  onRound?: (round: LoadRound, index: number) => void,
+): Promise<Served> {
   // Warnings only: per-request info lines would measure the logger.
   const logger = pino({ level: 'warn' });
   if (scenario.stage === undefined) {
@@ -188,12 +245,17 @@ async function serveUnderLoad(scenario: Scenario, { db, schema, dir }: BenchData
     }
   }
   // Each scenario is a deployment of its own: its data and its lineage start empty.
-  await db.query('TRUNCATE projects, project_dependencies, contributors, assets, contributions, agent_tasks, dualwrite_lineage CASCADE');
+  await db.query(
+    'TRUNCATE projects, project_dependencies, contributors, assets, contributions, agent_tasks, dualwrite_lineage CASCADE',
+  );
   const served = await serve({ env: serveEnv(scenario, schema, dir), port: 0, host: '127.0.0.1', logger });
   try {
     const problems: string[] = [];
     const inForce = served.runtime.stage.current;
-    if (inForce.stage !== scenario.stage || (scenario.readPercent ?? 0) !== inForce.readPercent) problems.push(`asked for ${scenario.stage} ${scenario.readPercent ?? 0}%, ${inForce.stage} ${inForce.readPercent}% is in force`);
+    if (inForce.stage !== scenario.stage || (scenario.readPercent ?? 0) !== inForce.readPercent)
+      problems.push(
+        `asked for ${scenario.stage} ${scenario.readPercent ?? 0}%, ${inForce.stage} ${inForce.readPercent}% is in force`,
+      );
     await seedStores(served.runtime.graph, served.runtime.tasks, settings.seed);
     const rounds = await load({ ...settings, url: served.url }, onRound);
     const differences = await verifiedDifferences(served.runtime);
@@ -206,7 +268,9 @@ async function serveUnderLoad(scenario: Scenario, { db, schema, dir }: BenchData
 
 /** The environment serve() reads: DATABASE_URL and POSTGRES_* as given, the stage and mirror of `scenario`, files in `dir`, no background verifier. */
 function serveEnv(scenario: Scenario, schema: string, dir: string): NodeJS.ProcessEnv {
-  const postgres = Object.entries(process.env).filter(([name]) => name.startsWith('POSTGRES_') || name === 'DATABASE_URL' || name === 'PGSSLMODE');
+  const postgres = Object.entries(process.env).filter(
+    ([name]) => name.startsWith('POSTGRES_') || name === 'DATABASE_URL' || name === 'PGSSLMODE',
+  );
   return {
     ...Object.fromEntries(postgres),
     POSTGRES_SCHEMA: schema,
@@ -222,14 +286,18 @@ function serveEnv(scenario: Scenario, schema: string, dir: string): NodeJS.Proce
 
 /** Answers other than 2xx mean the bench's requests are wrong (or the API is): each round must have none. */
 function rejected(rounds: readonly LoadRound[]): string[] {
-  return rounds.flatMap((round, index) => (round.non2xx > 0 ? [`round ${index + 1}: ${round.non2xx} answers were not 2xx`] : []));
+  return rounds.flatMap((round, index) =>
+    round.non2xx > 0 ? [`round ${index + 1}: ${round.non2xx} answers were not 2xx`] : [],
+  );
 }
 
 const LOAD_SCRIPT = fileURLToPath(new URL('./http-load.ts', import.meta.url));
 
 /** Runs the load process (bench/http-load.ts) and collects its rounds as it reports them. */
 async function load(settings: LoadSettings, onRound?: (round: LoadRound, index: number) => void): Promise<LoadRound[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', LOAD_SCRIPT, JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', LOAD_SCRIPT, JSON.stringify(settings)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const rounds: LoadRound[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const round = JSON.parse(line) as LoadRound;
@@ -237,6 +305,7 @@ async function load(settings: LoadSettings, onRound?: (round: LoadRound, index: 
     rounds.push(round);
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0 || rounds.length !== settings.rounds) throw new Error(`the load process exited with ${code} after ${rounds.length} of ${settings.rounds} rounds`);
+  if (code !== 0 || rounds.length !== settings.rounds)
+    throw new Error(`the load process exited with ${code} after ${rounds.length} of ${settings.rounds} rounds`);
   return rounds;
 }

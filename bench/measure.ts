@@ -15,18 +15,28 @@ export async function rate(operations: number, work: () => Promise<void>): Promi
 }
 
 /** The median rate of `rounds` runs, alternating candidates so machine noise hits all alike. */
-export async function compareRates(rounds: number, candidates: Record<string, () => Promise<Rate>>): Promise<Record<string, Rate>> {
+export async function compareRates(
+  rounds: number,
+  candidates: Record<string, () => Promise<Rate>>,
+): Promise<Record<string, Rate>> {
   const samples: Record<string, Rate[]> = Object.fromEntries(Object.keys(candidates).map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const [name, run] of Object.entries(candidates)) samples[name]!.push(await run());
   }
   return Object.fromEntries(
-    Object.entries(samples).map(([name, runs]) => [name, runs.sort((a, b) => a.perSecond - b.perSecond)[Math.floor(runs.length / 2)]!]),
+    Object.entries(samples).map(([name, runs]) => [
+      name,
+      runs.sort((a, b) => a.perSecond - b.perSecond)[Math.floor(runs.length / 2)]!,
+    ]),
   );
 }
 
 /** Runs `total` calls of `call` with at most `concurrency` in flight. */
-export async function withConcurrency(total: number, concurrency: number, call: (index: number) => Promise<unknown>): Promise<void> {
+export async function withConcurrency(
+  total: number,
+  concurrency: number,
+  call: (index: number) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, total) }, async () => {

@@ -51,7 +51,13 @@ export async function benchRestart(rows = benchRows()): Promise<BenchResult | st
     // As a table weeks into a migration is: autovacuum has analyzed it (a fresh COPY leaves the planner guessing).
     await db.query(`ANALYZE ${CONTRIBUTORS.table}`);
     // What the process before the restart left: PostgreSQL mirrored in dual-write.
-    await new LineageStore(db).apply({ stage: 'dual-write', bumps: 1, memoryOnlyRan: false, postgresComplete: true, by: 'bench' });
+    await new LineageStore(db).apply({
+      stage: 'dual-write',
+      bumps: 1,
+      memoryOnlyRan: false,
+      postgresComplete: true,
+      by: 'bench',
+    });
     console.log(`  restart: ${format(rows)} contributors in PostgreSQL after ${since(started)}`);
 
     const copyStarted = performance.now();
@@ -73,11 +79,16 @@ export async function benchRestart(rows = benchRows()): Promise<BenchResult | st
       const rebuilt = rt.lineage.atStart.rebuilt;
       if (!rebuilt) failures.push(`memory was not rebuilt: ${rt.lineage.atStart.reason}`);
       const inMemory = rt.memory.graph.tables.size('contributors');
-      if (inMemory !== rows) failures.push(`memory holds ${inMemory} contributors after the rebuild, PostgreSQL ${rows}`);
+      if (inMemory !== rows)
+        failures.push(`memory holds ${inMemory} contributors after the rebuild, PostgreSQL ${rows}`);
       for (const i of [0, Math.floor(rows / 2), rows - 1]) {
         const key = source.keyOf('contributors', BENCH_RECORDS.contributors(i));
-        const [fromPostgres, fromMemory] = [await rt.postgres.graph.getRecord('contributors', key), await rt.memory.graph.getRecord('contributors', key)];
-        if (JSON.stringify(fromMemory) !== JSON.stringify(fromPostgres)) failures.push(`contributor ${i} differs after the rebuild`);
+        const [fromPostgres, fromMemory] = [
+          await rt.postgres.graph.getRecord('contributors', key),
+          await rt.memory.graph.getRecord('contributors', key),
+        ];
+        if (JSON.stringify(fromMemory) !== JSON.stringify(fromPostgres))
+          failures.push(`contributor ${i} differs after the rebuild`);
       }
       const rebuildSeconds = rebuilt?.seconds ?? Number.NaN;
       return {
@@ -85,8 +96,18 @@ export async function benchRestart(rows = benchRows()): Promise<BenchResult | st
         headers: ['path', 'seconds', 'rows/s', 'x COPY out'],
         rows: [
           ['COPY TO STDOUT (baseline)', copySeconds.toFixed(2), format(rows / copySeconds), '1.00'],
-          ['rebuild (openDualWrite)', rebuildSeconds.toFixed(2), format(rows / rebuildSeconds), (rebuildSeconds / copySeconds).toFixed(2)],
-          ['openDualWrite in all', openSeconds.toFixed(2), format(rows / openSeconds), (openSeconds / copySeconds).toFixed(2)],
+          [
+            'rebuild (openDualWrite)',
+            rebuildSeconds.toFixed(2),
+            format(rows / rebuildSeconds),
+            (rebuildSeconds / copySeconds).toFixed(2),
+          ],
+          [
+            'openDualWrite in all',
+            openSeconds.toFixed(2),
+            format(rows / openSeconds),
+            (openSeconds / copySeconds).toFixed(2),
+          ],
         ],
         summary: { rows, copySeconds, rebuildSeconds, openSeconds, ratio: rebuildSeconds / copySeconds },
         failures,

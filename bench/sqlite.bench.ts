@@ -21,7 +21,8 @@ const BATCH = 5000;
 /** Tasks in the generated dispatch.db: BENCH_TASKS, default 100,000 (the other tables get ~2.5 rows per task). */
 export function benchTasks(): number {
   const tasks = Number(process.env.BENCH_TASKS ?? 100_000);
-  if (!Number.isInteger(tasks) || tasks < 1) throw new TypeError(`BENCH_TASKS must be a positive integer, got ${JSON.stringify(process.env.BENCH_TASKS)}`);
+  if (!Number.isInteger(tasks) || tasks < 1)
+    throw new TypeError(`BENCH_TASKS must be a positive integer, got ${JSON.stringify(process.env.BENCH_TASKS)}`);
   return tasks;
 }
 
@@ -29,7 +30,9 @@ export function benchTasks(): number {
 function* copyRows(sqlite: SqliteDatabase, table: string, columns: string): Generator<string> {
   let chunk = '';
   let rows = 0;
-  for (const row of sqlite.prepare(`SELECT ${columns} FROM ${table}`).raw(true).iterate() as IterableIterator<unknown[]>) {
+  for (const row of sqlite.prepare(`SELECT ${columns} FROM ${table}`).raw(true).iterate() as IterableIterator<
+    unknown[]
+  >) {
     chunk += `${row.map(copyField).join('\t')}\n`;
     if (++rows % BATCH === 0) {
       yield chunk;
@@ -47,7 +50,10 @@ async function rawCopy(sqlite: SqliteDatabase, db: PgPoolExecutor): Promise<void
     for (const entity of DISPATCH_ENTITY_NAMES) {
       const { table, columns } = DISPATCH_TABLES[entity];
       const list = columns.map((c) => quote(c.column)).join(', ');
-      await pipeline(Readable.from(copyRows(sqlite, table, list)), client.query(copyFrom(`COPY ${table} (${list}) FROM STDIN`)));
+      await pipeline(
+        Readable.from(copyRows(sqlite, table, list)),
+        client.query(copyFrom(`COPY ${table} (${list}) FROM STDIN`)),
+      );
     }
   } finally {
     client.release();
@@ -56,7 +62,10 @@ async function rawCopy(sqlite: SqliteDatabase, db: PgPoolExecutor): Promise<void
 
 async function totalRows(db: PgPoolExecutor): Promise<number> {
   let total = 0;
-  for (const entity of DISPATCH_ENTITY_NAMES) total += Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${DISPATCH_TABLES[entity].table}`))[0]!.n);
+  for (const entity of DISPATCH_ENTITY_NAMES)
+    total += Number(
+      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${DISPATCH_TABLES[entity].table}`))[0]!.n,
+    );
   return total;
 }
 
@@ -83,7 +92,8 @@ export async function benchSqlite(tasks = benchTasks()): Promise<BenchResult | s
         console.log(`  sqlite: raw COPY took ${copy.seconds.toFixed(1)} s; migrate-sqlite running ...`);
         const migrated = await rate(rows, async () => {
           const report = await migrateSqlite(sqlite, migrateTarget.db, { batchSize: BATCH });
-          if (!report.countsMatch || report.invalidCells.length > 0) throw new Error(`migrate-sqlite did not copy everything: ${JSON.stringify(report.totals)}`);
+          if (!report.countsMatch || report.invalidCells.length > 0)
+            throw new Error(`migrate-sqlite did not copy everything: ${JSON.stringify(report.totals)}`);
         });
         console.log(`  sqlite: migrate-sqlite took ${migrated.seconds.toFixed(1)} s; re-run ...`);
         const rerun = await rate(rows, async () => {
@@ -91,17 +101,33 @@ export async function benchSqlite(tasks = benchTasks()): Promise<BenchResult | s
           if (report.totals.inserted !== 0) throw new Error(`the re-run inserted ${report.totals.inserted} rows`);
         });
         const landed = { copy: await totalRows(copyTarget.db), migrate: await totalRows(migrateTarget.db) };
-        if (landed.copy !== rows || landed.migrate !== rows) throw new Error(`expected ${rows} rows in each schema, got ${JSON.stringify(landed)}`);
+        if (landed.copy !== rows || landed.migrate !== rows)
+          throw new Error(`expected ${rows} rows in each schema, got ${JSON.stringify(landed)}`);
         const ratio = migrated.perSecond / copy.perSecond;
         return {
           name: `sqlite: dispatch.db (${format(tasks)} tasks, ${format(rows)} rows in 6 tables) into an empty schema, vs raw COPY of the same rows`,
           headers: ['path', 'rows/s', 'vs raw COPY'],
           rows: [
             ['raw COPY FROM STDIN (cells unchecked, one COPY per table)', format(copy.perSecond), '1.00'],
-            [`migrate-sqlite (every cell checked, INSERT ... unnest ON CONFLICT DO NOTHING, batches of ${format(BATCH)})`, format(migrated.perSecond), ratio.toFixed(2)],
-            ['migrate-sqlite re-run (every row already there: nothing inserted)', format(rerun.perSecond), (rerun.perSecond / copy.perSecond).toFixed(2)],
+            [
+              `migrate-sqlite (every cell checked, INSERT ... unnest ON CONFLICT DO NOTHING, batches of ${format(BATCH)})`,
+              format(migrated.perSecond),
+              ratio.toFixed(2),
+            ],
+            [
+              'migrate-sqlite re-run (every row already there: nothing inserted)',
+              format(rerun.perSecond),
+              (rerun.perSecond / copy.perSecond).toFixed(2),
+            ],
           ],
-          summary: { tasks, rows, copyPerSecond: copy.perSecond, migratePerSecond: migrated.perSecond, rerunPerSecond: rerun.perSecond, ratio },
+          summary: {
+            tasks,
+            rows,
+            copyPerSecond: copy.perSecond,
+            migratePerSecond: migrated.perSecond,
+            rerunPerSecond: rerun.perSecond,
+            ratio,
+          },
         };
       } finally {
         await migrateTarget.drop();

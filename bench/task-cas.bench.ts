@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { applyTaskUpdate, decideTask, decideTaskUpdate, newTask, type AgentTask, type TaskInput, type TaskPatch, type TaskUpdateOptions } from '../src/domain/agent-task.js';
+import {
+  applyTaskUpdate,
+  decideTask,
+  decideTaskUpdate,
+  newTask,
+  type AgentTask,
+  type TaskInput,
+  type TaskPatch,
+  type TaskUpdateOptions,
+} from '../src/domain/agent-task.js';
 import { writeContext } from '../src/domain/graph.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
@@ -30,7 +39,14 @@ const EPOCH = Date.parse('2026-01-01T00:00:00.000Z');
 /** Write times decided by the workload, so the sequential model's records match the stored ones field for field. */
 const at = (task: number, step: number) => new Date(EPOCH + task * 60_000 + step * 1000).toISOString();
 const taskIdOf = (i: number) => `task_cas_${i}`;
-const taskInput = (i: number): TaskInput => ({ id: taskIdOf(i), direction: `queued task ${i}`, taskType: 'impl', model: 'bench-model', command: `run ${i}`, at: at(i, 0) });
+const taskInput = (i: number): TaskInput => ({
+  id: taskIdOf(i),
+  direction: `queued task ${i}`,
+  taskType: 'impl',
+  model: 'bench-model',
+  command: `run ${i}`,
+  at: at(i, 0),
+});
 
 /** One lifecycle update of task `i`, as a runner sends it and the model applies it. */
 interface Step {
@@ -40,11 +56,22 @@ interface Step {
 
 /** Task `i`'s updates after runner `runner` claimed it: claim (CAS on pending), progress and completion (CAS on running). */
 function lifecycle(i: number, runner: number, progressSteps: number): Step[] {
-  const steps: Step[] = [{ patch: { status: 'running', output: `claimed by runner ${runner}`, progressPct: 0, currentStep: 'claimed' }, options: { expectedStatus: 'pending', at: at(i, 1) } }];
+  const steps: Step[] = [
+    {
+      patch: { status: 'running', output: `claimed by runner ${runner}`, progressPct: 0, currentStep: 'claimed' },
+      options: { expectedStatus: 'pending', at: at(i, 1) },
+    },
+  ];
   for (let s = 1; s <= progressSteps; s++) {
-    steps.push({ patch: { progressPct: Math.floor((s * 100) / (progressSteps + 1)), currentStep: `step ${s}` }, options: { expectedStatus: 'running', at: at(i, 1 + s) } });
+    steps.push({
+      patch: { progressPct: Math.floor((s * 100) / (progressSteps + 1)), currentStep: `step ${s}` },
+      options: { expectedStatus: 'running', at: at(i, 1 + s) },
+    });
   }
-  steps.push({ patch: { status: 'completed', progressPct: 100, currentStep: 'done', output: `done by runner ${runner}` }, options: { expectedStatus: 'running', at: at(i, 2 + progressSteps) } });
+  steps.push({
+    patch: { status: 'completed', progressPct: 100, currentStep: 'done', output: `done by runner ${runner}` },
+    options: { expectedStatus: 'running', at: at(i, 2 + progressSteps) },
+  });
   return steps;
 }
 
@@ -76,7 +103,11 @@ interface QueueRun {
  * running it to completion, until the queue is empty. The rate counts successful updates,
  * timed until `settle` (the mirror's drain) resolves.
  */
-async function workQueue(tasks: AgentTaskStore, { tasks: count, runners, progressSteps, queueHead }: Required<TaskCasSize>, settle = async () => {}): Promise<QueueRun> {
+async function workQueue(
+  tasks: AgentTaskStore,
+  { tasks: count, runners, progressSteps, queueHead }: Required<TaskCasSize>,
+  settle = async () => {},
+): Promise<QueueRun> {
   const pending = Array.from({ length: count }, (_, i) => i);
   const winners: number[][] = Array.from({ length: count }, () => []);
   let conflicts = 0;
@@ -117,7 +148,12 @@ interface Checked {
 }
 
 /** Compares every task on each of `sides` with the sequential model of its winner's lifecycle. */
-async function check(run: QueueRun, sides: readonly AgentTaskStore[], progressSteps: number, differences: number | undefined): Promise<Checked> {
+async function check(
+  run: QueueRun,
+  sides: readonly AgentTaskStore[],
+  progressSteps: number,
+  differences: number | undefined,
+): Promise<Checked> {
   let mismatches = 0;
   let doubleClaims = 0;
   for (const [i, claimedBy] of run.winners.entries()) {
@@ -141,7 +177,9 @@ async function check(run: QueueRun, sides: readonly AgentTaskStore[], progressSt
  * claimer's update refused, every task on each side equal to a sequential model of its
  * lifecycle, and a verification finding both sides equal.
  */
-export async function benchTaskCas({ tasks, runners = 32, progressSteps = 3, queueHead = 8 }: TaskCasSize = { tasks: 2000 }): Promise<BenchResult | string> {
+export async function benchTaskCas(
+  { tasks, runners = 32, progressSteps = 3, queueHead = 8 }: TaskCasSize = { tasks: 2000 },
+): Promise<BenchResult | string> {
   if (!process.env.DATABASE_URL) return 'skipped task-cas bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const size = { tasks, runners, progressSteps, queueHead };
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-cas-'));
@@ -150,24 +188,44 @@ export async function benchTaskCas({ tasks, runners = 32, progressSteps = 3, que
       const memoryStore = new MemoryAgentTaskStore();
       await withConcurrency(tasks, 16, (i) => memoryStore.createTask(taskInput(i)));
       const memoryRun = await workQueue(memoryStore, size);
-      const paths: [string, Checked][] = [['raw MemoryAgentTaskStore', await check(memoryRun, [memoryStore], progressSteps, undefined)]];
+      const paths: [string, Checked][] = [
+        ['raw MemoryAgentTaskStore', await check(memoryRun, [memoryStore], progressSteps, undefined)],
+      ];
       for (const mode of ['sync', 'async'] as MirrorMode[]) {
         const checked = await dualWriteRun(db, dir, mode, size);
-        console.log(`  task-cas: dual-write ${mode}: ${checked.run.rate.seconds.toFixed(1)} s, ${checked.run.conflicts} CAS conflicts, verify: ${checked.differences} differences`);
-        paths.push([`DualWriteStore, dual-write, ${mode} mirror${mode === 'async' ? ' (until drained)' : ''}`, checked]);
+        console.log(
+          `  task-cas: dual-write ${mode}: ${checked.run.rate.seconds.toFixed(1)} s, ${checked.run.conflicts} CAS conflicts, verify: ${checked.differences} differences`,
+        );
+        paths.push([
+          `DualWriteStore, dual-write, ${mode} mirror${mode === 'async' ? ' (until drained)' : ''}`,
+          checked,
+        ]);
       }
       const baseline = memoryRun.rate.perSecond;
       const failures = paths.flatMap(([path, { run, mismatches, doubleClaims, differences }]) => [
         ...(doubleClaims > 0 ? [`${path}: ${doubleClaims} tasks not claimed exactly once`] : []),
-        ...(run.lostCas > 0 ? [`${path}: ${run.lostCas} updates by a task's claimer were refused (another runner changed it)`] : []),
+        ...(run.lostCas > 0
+          ? [`${path}: ${run.lostCas} updates by a task's claimer were refused (another runner changed it)`]
+          : []),
         ...(mismatches > 0 ? [`${path}: ${mismatches} stored tasks differ from the sequential model`] : []),
-        ...(differences ? [`${path}: verify found ${differences} records differing between memory and PostgreSQL`] : []),
+        ...(differences
+          ? [`${path}: verify found ${differences} records differing between memory and PostgreSQL`]
+          : []),
       ]);
       const [, sync] = paths[1]!;
       const [, async] = paths[2]!;
       return {
         name: `task-cas: ${runners} agent runners, ${format(tasks)} tasks (claim, ${progressSteps} progress updates, complete; each a CAS on expectedStatus), real PostgreSQL`,
-        headers: ['path', 'updates/s', 'vs raw memory', 'CAS conflicts', 'double claims', 'claimer updates refused', 'tasks unlike the model', 'verify differences'],
+        headers: [
+          'path',
+          'updates/s',
+          'vs raw memory',
+          'CAS conflicts',
+          'double claims',
+          'claimer updates refused',
+          'tasks unlike the model',
+          'verify differences',
+        ],
         rows: paths.map(([path, { run, mismatches, doubleClaims, differences }]) => [
           path,
           format(run.rate.perSecond),
@@ -198,14 +256,24 @@ export async function benchTaskCas({ tasks, runners = 32, progressSteps = 3, que
   }
 }
 
-async function dualWriteRun(db: PgPoolExecutor, dir: string, mode: MirrorMode, size: Required<TaskCasSize>): Promise<Checked> {
+async function dualWriteRun(
+  db: PgPoolExecutor,
+  dir: string,
+  mode: MirrorMode,
+  size: Required<TaskCasSize>,
+): Promise<Checked> {
   await db.query('TRUNCATE agent_tasks');
   const { runtime, close } = await openBenchRuntime(db, dir, mode);
   try {
     await withConcurrency(size.tasks, 16, (i) => runtime.tasks.createTask(taskInput(i)));
     await runtime.mirror.drain();
     const run = await workQueue(runtime.tasks, size, () => runtime.mirror.drain());
-    return await check(run, [runtime.memory.tasks, runtime.postgres.tasks], size.progressSteps, await verifiedDifferences(runtime));
+    return await check(
+      run,
+      [runtime.memory.tasks, runtime.postgres.tasks],
+      size.progressSteps,
+      await verifiedDifferences(runtime),
+    );
   } finally {
     await close();
   }

@@ -32,8 +32,11 @@ export interface TransitionBenchSize {
  * barrier), and write latency in the steady state against the same writes during the
  * transitions, measured in the same run.
  */
-export async function benchTransition({ transitions, steadyMs, betweenMs }: TransitionBenchSize = { transitions: 10, steadyMs: 1500, betweenMs: 300 }): Promise<BenchResult | string> {
-  if (!process.env.DATABASE_URL) return 'skipped transition bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
+export async function benchTransition(
+  { transitions, steadyMs, betweenMs }: TransitionBenchSize = { transitions: 10, steadyMs: 1500, betweenMs: 300 },
+): Promise<BenchResult | string> {
+  if (!process.env.DATABASE_URL)
+    return 'skipped transition bench: DATABASE_URL is not set (it needs a real PostgreSQL)';
   const dir = await mkdtemp(join(tmpdir(), 'dw-bench-'));
   const rows: string[][] = [];
   const summary: Record<string, number> = {};
@@ -43,7 +46,15 @@ export async function benchTransition({ transitions, steadyMs, betweenMs }: Tran
         await db.query('TRUNCATE projects CASCADE');
         const source = new ManualFlagSource({ stage: 'dual-write' });
         const outbox = await FileOutbox.open({ path: join(dir, `outbox-${mode}.jsonl`) });
-        const rt = await openDualWrite({ db, env: {}, flags: new FlagState([source]), outbox, mirror: { mode }, verifier: { enabled: false }, logger: { info() {}, warn: console.warn, error: console.error } });
+        const rt = await openDualWrite({
+          db,
+          env: {},
+          flags: new FlagState([source]),
+          outbox,
+          mirror: { mode },
+          verifier: { enabled: false },
+          logger: { info() {}, warn: console.warn, error: console.error },
+        });
         const steady: number[] = [];
         const during: number[] = [];
         // Bumped when a transition starts and when it ends: a write that saw it change overlapped one.
@@ -67,7 +78,8 @@ export async function benchTransition({ transitions, steadyMs, betweenMs }: Tran
           source.set({ stage });
           const state = await rt.stage.settled();
           phase++;
-          if (state.refused || state.flags.stage !== stage) throw new Error(`transition to ${stage} refused: ${state.refused}`);
+          if (state.refused || state.flags.stage !== stage)
+            throw new Error(`transition to ${stage} refused: ${state.refused}`);
           pauses.push(state.lastPauseMs ?? 0);
           await new Promise((resolve) => setTimeout(resolve, betweenMs));
         }
@@ -98,7 +110,16 @@ export async function benchTransition({ transitions, steadyMs, betweenMs }: Tran
   }
   return {
     name: `stage transition cost: ${WRITERS} writers on ${KEYS} keys, ${transitions} transitions dual-write <-> postgres-primary, real PostgreSQL`,
-    headers: ['mirror', 'writes', 'writes paused ms (median)', 'paused ms (max)', 'steady p50 ms', 'steady p99 ms', 'max write ms in a transition', 'max / steady p99'],
+    headers: [
+      'mirror',
+      'writes',
+      'writes paused ms (median)',
+      'paused ms (max)',
+      'steady p50 ms',
+      'steady p99 ms',
+      'max write ms in a transition',
+      'max / steady p99',
+    ],
     rows,
     summary,
   };

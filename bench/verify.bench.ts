@@ -19,13 +19,15 @@ import { format, rate } from './measure.js';
 /** Rows per entity in the large benches: BENCH_ROWS, default one million. */
 export function benchRows(): number {
   const rows = Number(process.env.BENCH_ROWS ?? 1_000_000);
-  if (!Number.isInteger(rows) || rows < 1) throw new TypeError(`BENCH_ROWS must be a positive integer, got ${JSON.stringify(process.env.BENCH_ROWS)}`);
+  if (!Number.isInteger(rows) || rows < 1)
+    throw new TypeError(`BENCH_ROWS must be a positive integer, got ${JSON.stringify(process.env.BENCH_ROWS)}`);
   return rows;
 }
 
 const EPOCH = Date.parse('2026-01-01T00:00:00.000Z');
 const at = (i: number) => new Date(EPOCH + i * 1000).toISOString();
-const uuid = (kind: number, i: number) => `${kind.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+const uuid = (kind: number, i: number) =>
+  `${kind.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 const packageName = (i: number) => `package-${String(i).padStart(7, '0')}`;
 const cents = (i: number) => `${Math.floor(i / 100)}.${String(i % 100).padStart(2, '0')}`;
 /** Text needing escapes in COPY and JSON: tab, newline, carriage return, backslash, quote. */
@@ -59,7 +61,11 @@ export const BENCH_RECORDS = {
     const others = projectsFor(rows) - 1;
     const from = Math.floor(i / others);
     const to = i % others >= from ? (i % others) + 1 : i % others;
-    return { from: { ecosystem: 'npm', name: packageName(from) }, to: { ecosystem: 'npm', name: packageName(to) }, createdAt: at(i) };
+    return {
+      from: { ecosystem: 'npm', name: packageName(from) },
+      to: { ecosystem: 'npm', name: packageName(to) },
+      createdAt: at(i),
+    };
   },
   contributors: (i: number): Contributor => ({
     id: uuid(1, i),
@@ -124,7 +130,10 @@ const FIXTURES: Record<BenchEntity, Fixture> = {
   dependencies: { store: GRAPH_DEFINITION, requires: (rows) => ({ projects: projectsFor(rows) }) },
   contributors: { store: GRAPH_DEFINITION },
   assets: { store: GRAPH_DEFINITION },
-  contributions: { store: GRAPH_DEFINITION, requires: () => ({ contributors: CONTRIBUTION_PARTIES, assets: CONTRIBUTION_PARTIES }) },
+  contributions: {
+    store: GRAPH_DEFINITION,
+    requires: () => ({ contributors: CONTRIBUTION_PARTIES, assets: CONTRIBUTION_PARTIES }),
+  },
   agent_tasks: { store: AGENT_TASK_DEFINITION },
 };
 
@@ -135,16 +144,27 @@ const LOAD_BATCH = 10_000;
  * keeps the store's indexes), PostgreSQL in batches of LOAD_BATCH rows, as the backfill
  * copies them (the asset-total trigger skipped, as record-level copies do).
  */
-async function loadBoth(target: AnyTarget, db: PgPoolExecutor, entity: BenchEntity, count: number, rows: number): Promise<void> {
+async function loadBoth(
+  target: AnyTarget,
+  db: PgPoolExecutor,
+  entity: BenchEntity,
+  count: number,
+  rows: number,
+): Promise<void> {
   for (let start = 0; start < count; start += LOAD_BATCH) {
-    const batch = Array.from({ length: Math.min(LOAD_BATCH, count - start) }, (_, k) => BENCH_RECORDS[entity](start + k, rows));
+    const batch = Array.from({ length: Math.min(LOAD_BATCH, count - start) }, (_, k) =>
+      BENCH_RECORDS[entity](start + k, rows),
+    );
     for (const record of batch) await target.memory.putRecord(entity, record);
     await db.transaction((tx) => target.entities[entity]!.bulkInsertSkippingExisting(tx, batch));
   }
 }
 
 /** A fresh, migrated schema for one bench; drop() closes the pool and removes the schema. */
-export async function openBenchSchema(name: string, options: Partial<PostgresPoolOptions> = {}): Promise<{ db: PgPoolExecutor; drop: () => Promise<void> }> {
+export async function openBenchSchema(
+  name: string,
+  options: Partial<PostgresPoolOptions> = {},
+): Promise<{ db: PgPoolExecutor; drop: () => Promise<void> }> {
   const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), minSize: 0 });
   await admin.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
   await admin.query(`CREATE SCHEMA ${name}`);
@@ -181,9 +201,12 @@ async function naiveDiff(target: AnyTarget, entity: string): Promise<number> {
   for (;;) {
     const memoryPage = await target.memory.scanRecords(entity, { after, limit: NAIVE_PAGE });
     // The last page's range is open-ended, so rows only PostgreSQL holds are read too.
-    const until = memoryPage.length === NAIVE_PAGE ? target.memory.keyOf(entity, memoryPage[memoryPage.length - 1]!) : undefined;
+    const until =
+      memoryPage.length === NAIVE_PAGE ? target.memory.keyOf(entity, memoryPage[memoryPage.length - 1]!) : undefined;
     const postgresPage = await target.postgres.scanRecords(entity, { after, until, limit: Number.MAX_SAFE_INTEGER });
-    const postgresByKey = new Map(postgresPage.map((record) => [encodeKey(target.postgres.keyOf(entity, record)), record]));
+    const postgresByKey = new Map(
+      postgresPage.map((record) => [encodeKey(target.postgres.keyOf(entity, record)), record]),
+    );
     for (const record of memoryPage) {
       const key = encodeKey(target.memory.keyOf(entity, record));
       const other = postgresByKey.get(key);
@@ -232,15 +255,24 @@ export async function benchVerify(rows = benchRows()): Promise<BenchResult | str
           report = await verify(db, [target]);
         });
         const [checked] = report!.entities;
-        if (!report!.consistent || checked!.rowsFetched !== 0 || checked!.rowsMemory !== rows || checked!.rowsPostgres !== rows) {
-          throw new Error(`verify() on identical ${entity} should find nothing and fetch no rows: ${JSON.stringify(checked)}`);
+        if (
+          !report!.consistent ||
+          checked!.rowsFetched !== 0 ||
+          checked!.rowsMemory !== rows ||
+          checked!.rowsPostgres !== rows
+        ) {
+          throw new Error(
+            `verify() on identical ${entity} should find nothing and fetch no rows: ${JSON.stringify(checked)}`,
+          );
         }
         return measured;
       };
       // The first run hashes every record in JavaScript; later runs (the background loop) reuse those hashes.
       const fast = await verified();
       const warm = await verified();
-      console.log(`  verify ${entity}: verify() took ${fast.seconds.toFixed(1)} s cold, ${warm.seconds.toFixed(1)} s warm; naive diff running ...`);
+      console.log(
+        `  verify ${entity}: verify() took ${fast.seconds.toFixed(1)} s cold, ${warm.seconds.toFixed(1)} s warm; naive diff running ...`,
+      );
 
       started = performance.now();
       let differences = -1;
@@ -252,7 +284,15 @@ export async function benchVerify(rows = benchRows()): Promise<BenchResult | str
 
       const speedup = naive.seconds / fast.seconds;
       const warmSpeedup = naive.seconds / warm.seconds;
-      table.push([entity, format(rows), naive.seconds.toFixed(1), fast.seconds.toFixed(1), `${speedup.toFixed(1)}x`, warm.seconds.toFixed(1), `${warmSpeedup.toFixed(1)}x`]);
+      table.push([
+        entity,
+        format(rows),
+        naive.seconds.toFixed(1),
+        fast.seconds.toFixed(1),
+        `${speedup.toFixed(1)}x`,
+        warm.seconds.toFixed(1),
+        `${warmSpeedup.toFixed(1)}x`,
+      ]);
       Object.assign(summary, {
         [`${entity}.naiveSeconds`]: naive.seconds,
         [`${entity}.coldSeconds`]: fast.seconds,

@@ -19,5 +19,7 @@ await api.tasks.createTask({ direction: 'upgrade react', taskType: 'impl', model
 // What memory held before dual-write began is copied over, then both sides are compared.
 const { backfill, verify } = await dw.resyncPostgres();
 console.log(`backfilled ${backfill.totals.copied} records; the sides are ${verify.consistent ? 'equal' : 'different'}`);
-console.log(`react in PostgreSQL: ${(await dw.postgres.graph.getProject({ ecosystem: 'npm', name: 'react' }))?.description}`);
+console.log(
+  `react in PostgreSQL: ${(await dw.postgres.graph.getProject({ ecosystem: 'npm', name: 'react' }))?.description}`,
+);
 await dw.close();

@@ -1,6 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { writeFileAtomically } from '../src/shared/atomic-file.js';
-import { Listeners, parseFlags, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
+import {
+  Listeners,
+  parseFlags,
+  type FlagErrorListener,
+  type FlagSource,
+  type MigrationFlags,
+} from './migration-flags.js';
 
 export interface FileFlagOptions {
   /** JSON file: {"stage": "dual-write", "readFromPostgresPercent": 10}. Required. */
@@ -49,7 +55,12 @@ export class FileFlagSource implements FlagSource {
    * whoever opens it next.
    */
   async write(flags: MigrationFlags, change: FlagChange): Promise<void> {
-    const body = { stage: flags.stage, readFromPostgresPercent: flags.readPercent, rolloutGroup: flags.rolloutGroup, ...change };
+    const body = {
+      stage: flags.stage,
+      readFromPostgresPercent: flags.readPercent,
+      rolloutGroup: flags.rolloutGroup,
+      ...change,
+    };
     await writeFileAtomically(this.options.path, `${JSON.stringify(body, null, 2)}\n`);
     this.reload();
   }
@@ -63,7 +74,10 @@ export class FileFlagSource implements FlagSource {
     this.seen = fileIdentity(this.options.path);
     try {
       const raw = JSON.parse(readFileSync(this.options.path, 'utf8')) as Record<string, unknown>;
-      next = parseFlags({ stage: raw.stage, readPercent: raw.readFromPostgresPercent, rolloutGroup: raw.rolloutGroup }, `flags file ${this.options.path}`);
+      next = parseFlags(
+        { stage: raw.stage, readPercent: raw.readFromPostgresPercent, rolloutGroup: raw.rolloutGroup },
+        `flags file ${this.options.path}`,
+      );
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || this.flags) this.options.onError?.(this.name, error);
       return;

@@ -5,7 +5,6 @@ import { DEFAULT_ROLLOUT_GROUP, Listeners } from './migration-flags.js';
 
 export type { EffectiveFlags } from '../src/ports/flags.js';
 
-
 export interface FlagStateOptions {
   readonly metrics?: DualWriteMetrics;
   readonly logger?: Pick<Console, 'warn'>;
@@ -20,7 +19,8 @@ export interface FlagStateOptions {
 /** The safety rules' refusals and what is done instead. */
 const REFUSALS = {
   'reads-without-dual-write': 'reads stay in memory because PostgreSQL is not being written',
-  'memory-stale-after-postgres-only': 'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first',
+  'memory-stale-after-postgres-only':
+    'PostgreSQL stays authoritative because memory missed the writes made in postgres-only; resync memory first',
   'postgres-stale-after-memory-only':
     'writes stay dual-write with reads from memory because PostgreSQL missed the writes made in memory-only; resync PostgreSQL first (backfill, then a clean verification)',
   'postgres-unverified-after-loss':
@@ -53,10 +53,13 @@ export class FlagState {
     private readonly sources: readonly FlagSource[],
     private readonly options: FlagStateOptions = {},
   ) {
-    if (options.lastKnown && STAGE_POLICIES[options.lastKnown.stage].authoritative === 'postgres') this.memoryStale = true;
+    if (options.lastKnown && STAGE_POLICIES[options.lastKnown.stage].authoritative === 'postgres')
+      this.memoryStale = true;
     this.current = this.resolve();
     if (this.current.source === 'last-known') {
-      options.logger?.warn(`dualwrite: no flag source has flags; going on with the flags the last process ran with (${this.current.stage}, saved ${options.lastKnown?.savedAt})`);
+      options.logger?.warn(
+        `dualwrite: no flag source has flags; going on with the flags the last process ran with (${this.current.stage}, saved ${options.lastKnown?.savedAt})`,
+      );
     }
     this.unsubscribes = sources.map((source) => source.subscribe(() => this.recompute()));
     options.metrics?.source('flags', () => this.current);
@@ -116,7 +119,13 @@ export class FlagState {
    */
   preview(requested: MigrationFlags): EffectiveFlags & { readonly refusal?: string } {
     const { stage, refused } = this.safe(requested);
-    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: 'preview', ...(refused ? { refused, refusal: REFUSALS[refused] } : {}) };
+    return {
+      stage,
+      readPercent: readPercentOf(stage, requested.readPercent),
+      rolloutGroup: requested.rolloutGroup,
+      source: 'preview',
+      ...(refused ? { refused, refusal: REFUSALS[refused] } : {}),
+    };
   }
 
   private resolve(): EffectiveFlags {
@@ -128,7 +137,13 @@ export class FlagState {
     // A side misses writes from the moment the other one runs alone.
     if (stage === 'postgres-only') this.memoryStale = true;
     if (stage === 'memory-only') this.postgresStale = true;
-    return { stage, readPercent: readPercentOf(stage, requested.readPercent), rolloutGroup: requested.rolloutGroup, source: name, ...(refused ? { refused } : {}) };
+    return {
+      stage,
+      readPercent: readPercentOf(stage, requested.readPercent),
+      rolloutGroup: requested.rolloutGroup,
+      source: name,
+      ...(refused ? { refused } : {}),
+    };
   }
 
   /** The stage the safety rules allow for `requested`, and the rule that refused it, if one did. */
@@ -166,7 +181,9 @@ export class FlagState {
     this.options.metrics?.flagRefusals.inc({ reason });
     if (this.warned.has(reason)) return;
     this.warned.add(reason);
-    this.options.logger?.warn(`dualwrite: refusing unsafe flags ${JSON.stringify(requested)} (${reason}); ${REFUSALS[reason]}`);
+    this.options.logger?.warn(
+      `dualwrite: refusing unsafe flags ${JSON.stringify(requested)} (${reason}); ${REFUSALS[reason]}`,
+    );
   }
 }
 

@@ -31,7 +31,13 @@ export class LastKnownFlagSource implements FlagSource {
   }
 
   current(): MigrationFlags | undefined {
-    return this.saved && { stage: this.saved.stage, readPercent: this.saved.readPercent, rolloutGroup: this.saved.rolloutGroup };
+    return (
+      this.saved && {
+        stage: this.saved.stage,
+        readPercent: this.saved.readPercent,
+        rolloutGroup: this.saved.rolloutGroup,
+      }
+    );
   }
 
   subscribe(listener: () => void): () => void {
@@ -43,6 +49,11 @@ export class LastKnownFlagSource implements FlagSource {
 
 /** Saves the flags in force (temp file, fsync, rename), for the next process. */
 export async function saveLastKnownFlags(path: string, flags: MigrationFlags, now = new Date()): Promise<void> {
-  const saved: SavedFlags = { stage: flags.stage, readPercent: flags.readPercent, rolloutGroup: flags.rolloutGroup, savedAt: now.toISOString() };
+  const saved: SavedFlags = {
+    stage: flags.stage,
+    readPercent: flags.readPercent,
+    rolloutGroup: flags.rolloutGroup,
+    savedAt: now.toISOString(),
+  };
   await writeFileAtomically(path, `${JSON.stringify(saved)}\n`);
 }

@@ -3,9 +3,7 @@ import { isStage, type Stage } from '../src/ports/stage.js';
 
 export type { FlagSource, MigrationFlags } from '../src/ports/flags.js';
 
-
 export const DEFAULT_ROLLOUT_GROUP = 'dualwrite.read-from-postgres';
-
 
 /** Flags cannot be set here because another source owns them (Unleash, or the caller's own FlagState). */
 export class FlagSourceConflictError extends Error {
@@ -19,7 +17,10 @@ export class FlagSourceConflictError extends Error {
 export type FlagErrorListener = (source: string, error: unknown) => void;
 
 /** Validates flags from outside (file, env, Unleash); throws a TypeError naming the field. */
-export function parseFlags(raw: { stage?: unknown; readPercent?: unknown; rolloutGroup?: unknown }, origin: string): MigrationFlags {
+export function parseFlags(
+  raw: { stage?: unknown; readPercent?: unknown; rolloutGroup?: unknown },
+  origin: string,
+): MigrationFlags {
   const stage = parseStage(raw.stage, `${origin} stage`);
   const readPercent = parsePercent(raw.readPercent ?? 0, `${origin} readFromPostgresPercent`);
   const rolloutGroup = raw.rolloutGroup === undefined ? DEFAULT_ROLLOUT_GROUP : String(raw.rolloutGroup);
@@ -31,7 +32,9 @@ export function parseStage(value: unknown, name: string): Stage {
   if (value === true || value === 'true') return 'dual-write';
   if (value === false || value === 'false' || value === undefined || value === '') return 'memory-only';
   if (isStage(value)) return value;
-  throw new TypeError(`${name} must be a stage (memory-only, dual-write, read-shift, postgres-primary, postgres-only) or true/false, got ${JSON.stringify(value)}`);
+  throw new TypeError(
+    `${name} must be a stage (memory-only, dual-write, read-shift, postgres-primary, postgres-only) or true/false, got ${JSON.stringify(value)}`,
+  );
 }
 
 export function parsePercent(value: unknown, name: string): number {

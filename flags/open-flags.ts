@@ -25,10 +25,15 @@ export interface FlagsConfig {
  * (DUALWRITE_LAST_FLAGS_PATH); memory-only when none has flags. The flags file ranks above
  * env so that an operator's change outlives a restart.
  */
-export function openFlags(config: FlagsConfig, options: FlagStateOptions = {}): { readonly flags: FlagState; readonly flagsFile: FileFlagSource } {
+export function openFlags(
+  config: FlagsConfig,
+  options: FlagStateOptions = {},
+): { readonly flags: FlagState; readonly flagsFile: FileFlagSource } {
   const onError = (source: string, error: unknown) => {
     options.metrics?.flagSourceErrors.inc({ source });
-    options.logger?.warn(`dualwrite: flag source ${source} failed, keeping last known flags: ${error instanceof Error ? error.message : String(error)}`);
+    options.logger?.warn(
+      `dualwrite: flag source ${source} failed, keeping last known flags: ${error instanceof Error ? error.message : String(error)}`,
+    );
   };
   const sources: FlagSource[] = [];
   if (config.unleash) sources.push(new UnleashFlagSource({ ...config.unleash, onError }));

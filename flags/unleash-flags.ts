@@ -1,7 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import { InMemStorageProvider, Unleash, type UnleashConfig } from 'unleash-client';
 import { isStage } from '../src/ports/stage.js';
-import { DEFAULT_ROLLOUT_GROUP, Listeners, parsePercent, type FlagErrorListener, type FlagSource, type MigrationFlags } from './migration-flags.js';
+import {
+  DEFAULT_ROLLOUT_GROUP,
+  Listeners,
+  parsePercent,
+  type FlagErrorListener,
+  type FlagSource,
+  type MigrationFlags,
+} from './migration-flags.js';
 
 /** Toggle names, as defined in flags/unleash-features.json. */
 export const STAGE_TOGGLE = 'dualwrite.stage';
@@ -100,9 +107,13 @@ export class UnleashFlagSource implements FlagSource {
     if (!stageToggle || !readToggle) return undefined;
     const variant = this.client.getVariant(STAGE_TOGGLE);
     const stage = !stageToggle.enabled || !variant.enabled ? 'memory-only' : variant.name;
-    if (!isStage(stage)) throw new TypeError(`Unleash toggle ${STAGE_TOGGLE} has variant ${JSON.stringify(stage)}, not a stage`);
+    if (!isStage(stage))
+      throw new TypeError(`Unleash toggle ${STAGE_TOGGLE} has variant ${JSON.stringify(stage)}, not a stage`);
     const strategy = readToggle.strategies?.find((s) => s.name === 'flexibleRollout');
-    const readPercent = readToggle.enabled && strategy ? parsePercent(strategy.parameters?.rollout ?? 0, `Unleash ${READ_TOGGLE} rollout`) : 0;
+    const readPercent =
+      readToggle.enabled && strategy
+        ? parsePercent(strategy.parameters?.rollout ?? 0, `Unleash ${READ_TOGGLE} rollout`)
+        : 0;
     const rolloutGroup = String(strategy?.parameters?.groupId || READ_TOGGLE || DEFAULT_ROLLOUT_GROUP);
     return { stage, readPercent, rolloutGroup };
   }

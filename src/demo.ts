@@ -56,7 +56,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const env = options.env ?? process.env;
   // On a real server the demo works in its own schema, emptied first, and never touches other data.
   const database = databaseConfig(env);
-  const demoDatabase: DatabaseConfig = database.kind === 'postgres' ? { kind: 'postgres', pool: { ...database.pool, schema: database.pool.schema ?? 'dualwrite_demo' } } : { kind: 'pglite' };
+  const demoDatabase: DatabaseConfig =
+    database.kind === 'postgres'
+      ? { kind: 'postgres', pool: { ...database.pool, schema: database.pool.schema ?? 'dualwrite_demo' } }
+      : { kind: 'pglite' };
   if (demoDatabase.kind === 'postgres') await dropSchema(demoDatabase.pool);
   const { db, description } = await openDatabase(demoDatabase);
   const dir = await mkdtemp(join(tmpdir(), 'dualwrite-demo-'));
@@ -70,8 +73,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     log(`the API's in-memory stores hold ${writes.length} writes' worth of data`);
 
     // An operator's flags file in the demo's folder: every move below goes through setFlags, and so through the evidence gate.
-    const demoEnv = { DUAL_WRITE_MODE: 'memory-only', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'), DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl') };
-    runtime = await openDualWrite({ db, memory, env: demoEnv, verifier: { enabled: false, graceMs: 50 }, lease: false, logger: quietLogger(log) });
+    const demoEnv = {
+      DUAL_WRITE_MODE: 'memory-only',
+      DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'),
+      DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'),
+      DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl'),
+    };
+    runtime = await openDualWrite({
+      db,
+      memory,
+      env: demoEnv,
+      verifier: { enabled: false, graceMs: 50 },
+      lease: false,
+      logger: quietLogger(log),
+    });
     const dw = runtime;
     const steps: DemoStep[] = [];
     const move = async (stage: Stage, readPercent: number, note: string) => {
@@ -84,10 +99,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const serve = async (note: string) => {
       const { stage, readPercent } = dw.stage.current;
       const before = readCounts(dw);
-      for (const project of await memory.graph.scanRecords('projects', { limit: 1000 })) await dw.graph.getProject(project);
+      for (const project of await memory.graph.scanRecords('projects', { limit: 1000 }))
+        await dw.graph.getProject(project);
       await dw.graph.upsertProject({ ecosystem: 'npm', name: `written-in-${stage}-${readPercent}`, description: note });
       const after = readCounts(dw);
-      steps.push({ stage, readPercent, note, readsFromPostgres: after.postgres - before.postgres, readsFromMemory: after.memory - before.memory });
+      steps.push({
+        stage,
+        readPercent,
+        note,
+        readsFromPostgres: after.postgres - before.postgres,
+        readsFromMemory: after.memory - before.memory,
+      });
     };
     const step = async (stage: Stage, readPercent: number, note: string) => {
       await move(stage, readPercent, note);
@@ -119,22 +141,32 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     );
     log(`evidence gate: ${refusal}`);
     const verified = await dw.verifyNow({ reason: 'evidence for read-shift', principal: 'demo' });
-    log(`verified: ${verified?.consistent ? 'consistent' : 'DIFFERENCES'}; serving reads in dual-write until the gate has its PostgreSQL calls and shadow comparisons ...`);
+    log(
+      `verified: ${verified?.consistent ? 'consistent' : 'DIFFERENCES'}; serving reads in dual-write until the gate has its PostgreSQL calls and shadow comparisons ...`,
+    );
     const served = await serveUntilAllowed(dw, await memory.graph.scanRecords('projects', { limit: 1000 }), canary);
     const verdict = await dw.judge(canary);
     const shadowed = verdict.checks.find((check) => check.name === 'shadow-mismatches')?.detail;
-    log(`${served} reads served, ${shadowed}; the gate now says: ${verdict.allowed ? 'allowed' : `refused (${verdict.refusal})`}`);
+    log(
+      `${served} reads served, ${shadowed}; the gate now says: ${verdict.allowed ? 'allowed' : `refused (${verdict.refusal})`}`,
+    );
 
     await step('read-shift', 10, 'sticky 10% of keys read from PostgreSQL');
     await step('read-shift', 50, 'sticky 50% of keys read from PostgreSQL');
     await step('read-shift', 100, 'all reads from PostgreSQL; memory still authoritative');
     await step('postgres-primary', 100, 'PostgreSQL authoritative; writes mirrored to memory');
     await step('dual-write', 0, 'rolled back by flag: memory authoritative again');
-    const kept = (await memory.graph.getProject({ ecosystem: 'npm', name: 'written-in-postgres-primary-100' })) !== null;
+    const kept =
+      (await memory.graph.getProject({ ecosystem: 'npm', name: 'written-in-postgres-primary-100' })) !== null;
 
     await dw.mirror.drain();
     const atEnd = await dw.verifier.runOnce();
-    log(formatTable(['stage', 'read %', 'reads from pg', 'reads from memory', 'what happens'], steps.map((s) => [s.stage, s.readPercent, s.readsFromPostgres, s.readsFromMemory, s.note])));
+    log(
+      formatTable(
+        ['stage', 'read %', 'reads from pg', 'reads from memory', 'what happens'],
+        steps.map((s) => [s.stage, s.readPercent, s.readsFromPostgres, s.readsFromMemory, s.note]),
+      ),
+    );
     log(`a write made while PostgreSQL was primary is in memory after the rollback: ${kept ? 'yes' : 'NO'}`);
     log(formatVerifyReport(atEnd!, 5));
     const equal = afterBackfill.consistent && atEnd!.consistent && kept && filled.countsMatch;
@@ -169,7 +201,11 @@ const MAX_EVIDENCE_READS = 40_000;
  * round, a sampled share of them compared with PostgreSQL, until the gate allows `to` (or
  * MAX_EVIDENCE_READS, after which the advance is refused with the reason). Returns the reads made.
  */
-async function serveUntilAllowed(dw: DualWriteRuntime, projects: readonly ProjectRef[], to: { readonly stage: Stage; readonly readPercent: number }): Promise<number> {
+async function serveUntilAllowed(
+  dw: DualWriteRuntime,
+  projects: readonly ProjectRef[],
+  to: { readonly stage: Stage; readonly readPercent: number },
+): Promise<number> {
   let reads = 0;
   while (reads < MAX_EVIDENCE_READS && !(await dw.judge(to)).allowed) {
     for (const project of projects) await dw.graph.getProject(project);
@@ -181,7 +217,10 @@ async function serveUntilAllowed(dw: DualWriteRuntime, projects: readonly Projec
 }
 
 function readCounts(dw: DualWriteRuntime): { memory: number; postgres: number } {
-  return { memory: dw.metrics.readsFrom('graph', 'memory').value, postgres: dw.metrics.readsFrom('graph', 'postgres').value };
+  return {
+    memory: dw.metrics.readsFrom('graph', 'memory').value,
+    postgres: dw.metrics.readsFrom('graph', 'postgres').value,
+  };
 }
 
 /** The demo's own lines only; the runtime's warnings still show. */

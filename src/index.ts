@@ -2,9 +2,24 @@
 // exported here is internal, and deep imports are not part of the contract.
 
 // The composition root: one call assembles the runtime an API embeds.
-export { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions, type OperatorRequest, type RuntimeStore } from './runtime/open-dual-write.js';
+export {
+  openDualWrite,
+  type DualWriteRuntime,
+  type DualWriteRuntimeOptions,
+  type OperatorRequest,
+  type RuntimeStore,
+} from './runtime/open-dual-write.js';
 export { loadConfig, ConfigError, type DualWriteConfig } from './runtime/config.js';
-export { judgeMove, isAdvance, EvidenceRefusedError, DEFAULT_EVIDENCE_THRESHOLDS, type Evidence, type EvidenceCheck, type EvidenceThresholds, type GateVerdict } from './runtime/evidence-gate.js';
+export {
+  judgeMove,
+  isAdvance,
+  EvidenceRefusedError,
+  DEFAULT_EVIDENCE_THRESHOLDS,
+  type Evidence,
+  type EvidenceCheck,
+  type EvidenceThresholds,
+  type GateVerdict,
+} from './runtime/evidence-gate.js';
 
 // The example HTTP API (fastify), for serving the stores and the admin routes.
 export { buildApi, type ApiOptions } from './api/app.js';
@@ -20,16 +35,51 @@ export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from 
 export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './ports/flags.js';
 
 // The domain: records, inputs and the errors every store raises alike.
-export { StoreError, ValidationError, NotFoundError, ConflictError, TransitionError, UnavailableError } from './domain/errors.js';
-export type { Project, ProjectRef, ProjectInput, DependencyEdge, DependencyOptions, Contributor, ContributorInput, Asset, AssetInput, Contribution, ContributionInput, WriteContext } from './domain/graph.js';
-export type { AgentTask, TaskInput, TaskPatch, TaskStatus, TaskType, TaskListQuery, TaskUpdateOptions, TaskUpdateResult } from './domain/agent-task.js';
+export {
+  StoreError,
+  ValidationError,
+  NotFoundError,
+  ConflictError,
+  TransitionError,
+  UnavailableError,
+} from './domain/errors.js';
+export type {
+  Project,
+  ProjectRef,
+  ProjectInput,
+  DependencyEdge,
+  DependencyOptions,
+  Contributor,
+  ContributorInput,
+  Asset,
+  AssetInput,
+  Contribution,
+  ContributionInput,
+  WriteContext,
+} from './domain/graph.js';
+export type {
+  AgentTask,
+  TaskInput,
+  TaskPatch,
+  TaskStatus,
+  TaskType,
+  TaskListQuery,
+  TaskUpdateOptions,
+  TaskUpdateResult,
+} from './domain/agent-task.js';
 export type { EntityCatalog, EntityDefinition, GraphRecords, AgentTaskRecords } from './domain/records.js';
 
 // Store definitions (one per store interface) and both implementations of the built-in ones.
 export { GRAPH_DEFINITION } from './stores/graph-store-definition.js';
 export { AGENT_TASK_DEFINITION } from './stores/agent-task-store-definition.js';
 export { BUILT_IN_STORES } from './stores/built-in-stores.js';
-export type { StoreDefinition, AnyStoreDefinition, MemoryStoreOf, PostgresStoreOf, StoreOptions } from './stores/store-definition.js';
+export type {
+  StoreDefinition,
+  AnyStoreDefinition,
+  MemoryStoreOf,
+  PostgresStoreOf,
+  StoreOptions,
+} from './stores/store-definition.js';
 export { MemoryGraphStore } from './memory/memory-graph-store.js';
 export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 export { MemoryTables } from './memory/memory-tables.js';
@@ -40,13 +90,26 @@ export { mappedEntity, type PostgresEntity, type EntitySql } from './postgres/en
 
 // PostgreSQL: opening, migrating, executors, health and the audit trail.
 export { openDatabase, type DatabaseConfig, type OpenedDatabase } from './postgres/open-database.js';
-export { migrate, loadMigrations, MigrationError, type Migration, type MigrationReport } from './postgres/migrations.js';
+export {
+  migrate,
+  loadMigrations,
+  MigrationError,
+  type Migration,
+  type MigrationReport,
+} from './postgres/migrations.js';
 export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 export { PgliteExecutor } from './postgres/pglite-executor.js';
 export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
 export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
 export { readServerHealth, type ServerHealth } from './postgres/server-health.js';
-export { AuditLog, PROCESS_PRINCIPAL, type AuditAction, type AuditEvent, type AuditEventInput, type Principal } from './postgres/audit-log.js';
+export {
+  AuditLog,
+  PROCESS_PRINCIPAL,
+  type AuditAction,
+  type AuditEvent,
+  type AuditEventInput,
+  type Principal,
+} from './postgres/audit-log.js';
 
 // The dual-write machinery, for wiring a runtime of one's own.
 export { createDualWriteStore, type DualWriteStoreOptions } from './dualwrite/dual-write-store.js';
@@ -69,9 +132,23 @@ export { UnleashFlagSource, type UnleashFlagOptions } from '../flags/unleash-fla
 export { FlagSourceConflictError } from '../flags/migration-flags.js';
 
 // Verification, repair and backfill.
-export { verify, type VerifyReport, type VerifyOptions, type Difference, type DifferenceKind, type EntityReport } from '../verifier/verify.js';
+export {
+  verify,
+  type VerifyReport,
+  type VerifyOptions,
+  type Difference,
+  type DifferenceKind,
+  type EntityReport,
+} from '../verifier/verify.js';
 export { repair, type RepairResult, type RepairOptions, type RepairOutcome } from '../verifier/repair.js';
-export { backfill, backfillStore, type BackfillOptions, type BackfillReport, type BackfillStore, type BackfillProgress } from '../verifier/backfill.js';
+export {
+  backfill,
+  backfillStore,
+  type BackfillOptions,
+  type BackfillReport,
+  type BackfillStore,
+  type BackfillProgress,
+} from '../verifier/backfill.js';
 export { verifyTarget, type VerifyTarget, type AnyTarget } from '../verifier/verify-target.js';
 export { VerifierLoop, type VerifierLoopOptions } from '../verifier/verifier-loop.js';
 export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';
@@ -79,23 +156,74 @@ export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';
 // The other migrations, each an opt-in store definition (not among BUILT_IN_STORES).
 // Graph jobs: tenant-isolated build and overlay jobs with compare-and-set and event logs.
 export type { GraphJobStore } from './ports/graph-job-store.js';
-export { GRAPH_JOB_KINDS, GRAPH_JOB_STATUSES, NEXT_GRAPH_JOB_STATUSES, type GraphJob, type GraphJobEvent, type GraphJobInput, type GraphJobReplacement, type GraphJobReplaceOptions, type GraphJobEventInput, type GraphJobListQuery, type GraphJobEventQuery, type GraphJobKind, type GraphJobStatus, type GraphJobRecords } from './domain/graph-job.js';
+export {
+  GRAPH_JOB_KINDS,
+  GRAPH_JOB_STATUSES,
+  NEXT_GRAPH_JOB_STATUSES,
+  type GraphJob,
+  type GraphJobEvent,
+  type GraphJobInput,
+  type GraphJobReplacement,
+  type GraphJobReplaceOptions,
+  type GraphJobEventInput,
+  type GraphJobListQuery,
+  type GraphJobEventQuery,
+  type GraphJobKind,
+  type GraphJobStatus,
+  type GraphJobRecords,
+} from './domain/graph-job.js';
 export { GRAPH_JOB_DEFINITION } from './stores/graph-job-store-definition.js';
 export { MemoryGraphJobStore } from './memory/memory-graph-job-store.js';
 export { PostgresGraphJobStore } from './postgres/postgres-graph-job-store.js';
 // Dispatch: the dispatch app's SQLite database as the old side.
 export { DISPATCH_DEFINITION } from './stores/dispatch-store-definition.js';
 export type { DispatchStore } from './ports/dispatch-store.js';
-export { DISPATCH_STATUSES, type DispatchStatus, type DispatchTask, type DispatchTaskInput, type DispatchClaim, type DispatchTaskPatch, type DispatchUpdateOptions, type DispatchUpdateResult, type DispatchTaskQuery } from './domain/dispatch-task.js';
-export { DISPATCH_TABLES, type DispatchRecords, type FileLock, type DispatchNode, type DispatchEvent, type NodeReputation, type PeerValidation } from './domain/dispatch-records.js';
+export {
+  DISPATCH_STATUSES,
+  type DispatchStatus,
+  type DispatchTask,
+  type DispatchTaskInput,
+  type DispatchClaim,
+  type DispatchTaskPatch,
+  type DispatchUpdateOptions,
+  type DispatchUpdateResult,
+  type DispatchTaskQuery,
+} from './domain/dispatch-task.js';
+export {
+  DISPATCH_TABLES,
+  type DispatchRecords,
+  type FileLock,
+  type DispatchNode,
+  type DispatchEvent,
+  type NodeReputation,
+  type PeerValidation,
+} from './domain/dispatch-records.js';
 export { SqliteDispatchStore } from './sqlite/sqlite-dispatch-store.js';
 export { PostgresDispatchStore } from './postgres/postgres-dispatch-store.js';
 export { openDispatchDatabase, SqliteUnavailableError } from './sqlite/better-sqlite3.js';
 export { InvalidRowError } from './sqlite/sqlite-table.js';
-export { migrateSqlite, type MigrateSqliteOptions, type MigrateSqliteReport, type InvalidCell, type TableMigration } from './sqlite/migrate-sqlite.js';
+export {
+  migrateSqlite,
+  type MigrateSqliteOptions,
+  type MigrateSqliteReport,
+  type InvalidCell,
+  type TableMigration,
+} from './sqlite/migrate-sqlite.js';
 
 // Background jobs: scheduled tasks run as recorded executions under fenced task locks.
-export { EXECUTION_STATES, EXECUTION_TRANSITIONS, LOCK_STATES, MAX_RESULT_BYTES, validateScheduledTasks, type ScheduledTask, type ScheduledTaskInput, type TaskExecution, type TaskLock, type ExecutionState, type LockState } from './domain/scheduler.js';
+export {
+  EXECUTION_STATES,
+  EXECUTION_TRANSITIONS,
+  LOCK_STATES,
+  MAX_RESULT_BYTES,
+  validateScheduledTasks,
+  type ScheduledTask,
+  type ScheduledTaskInput,
+  type TaskExecution,
+  type TaskLock,
+  type ExecutionState,
+  type LockState,
+} from './domain/scheduler.js';
 export type { TaskSchedulerStore, ExecutionQuery } from './ports/task-scheduler-store.js';
 export { MemoryTaskSchedulerStore } from './memory/memory-task-scheduler-store.js';
 export { PostgresTaskSchedulerStore } from './postgres/postgres-task-scheduler-store.js';

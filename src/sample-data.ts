@@ -14,7 +14,11 @@ export interface SampleOptions {
 
 /** A store write as data: which method, with which fully decided arguments. */
 export type SampleWrite =
-  | { readonly store: 'graph'; readonly method: 'upsertProject' | 'createContributor' | 'createAsset' | 'createContribution'; readonly args: [object] }
+  | {
+      readonly store: 'graph';
+      readonly method: 'upsertProject' | 'createContributor' | 'createAsset' | 'createContribution';
+      readonly args: [object];
+    }
   | { readonly store: 'graph'; readonly method: 'addDependency'; readonly args: [object, object, object] }
   | { readonly store: 'tasks'; readonly method: 'createTask'; readonly args: [object] }
   | { readonly store: 'tasks'; readonly method: 'updateTask'; readonly args: [string, object, object] };
@@ -22,7 +26,13 @@ export type SampleWrite =
 const ECOSYSTEMS = ['npm', 'PyPI', 'crates', 'Maven'];
 const WORDS = ['graph', 'core', 'util', 'fast', 'json', 'http', 'async', 'data', 'stream', 'Café', 'naïve', '日本'];
 const TASK_TYPES: TaskType[] = ['spec', 'test', 'impl', 'review', 'heal'];
-const LIFECYCLES: TaskStatus[][] = [[], ['running'], ['running', 'completed'], ['running', 'failed'], ['running', 'needs_decision']];
+const LIFECYCLES: TaskStatus[][] = [
+  [],
+  ['running'],
+  ['running', 'completed'],
+  ['running', 'failed'],
+  ['running', 'needs_decision'],
+];
 
 /**
  * A deterministic workload touching every entity, with ids and timestamps decided up
@@ -34,13 +44,21 @@ export function sampleWrites(options: SampleOptions = {}): SampleWrite[] {
   let time = Date.parse(options.start ?? '2026-01-01T00:00:00.000Z');
   const at = () => new Date((time += 1000)).toISOString();
   let serial = 0;
-  const uuid = () => `${(options.seed ?? 1).toString(16).padStart(8, '0')}-0000-4000-8000-${(++serial).toString(16).padStart(12, '0')}`;
+  const uuid = () =>
+    `${(options.seed ?? 1).toString(16).padStart(8, '0')}-0000-4000-8000-${(++serial).toString(16).padStart(12, '0')}`;
   const writes: SampleWrite[] = [];
   const projectCount = options.projects ?? 50;
 
-  const projects = Array.from({ length: projectCount }, (_, i) => ({ ecosystem: pick(ECOSYSTEMS), name: `${pick(WORDS)}-${pick(WORDS)}-${i}` }));
+  const projects = Array.from({ length: projectCount }, (_, i) => ({
+    ecosystem: pick(ECOSYSTEMS),
+    name: `${pick(WORDS)}-${pick(WORDS)}-${i}`,
+  }));
   for (const project of projects) {
-    writes.push({ store: 'graph', method: 'upsertProject', args: [{ ...project, description: `${pick(WORDS)} ${pick(WORDS)} library`, at: at() }] });
+    writes.push({
+      store: 'graph',
+      method: 'upsertProject',
+      args: [{ ...project, description: `${pick(WORDS)} ${pick(WORDS)} library`, at: at() }],
+    });
   }
   for (let i = 0; i < projectCount * 2; i++) {
     const from = pick(projects);
@@ -49,31 +67,79 @@ export function sampleWrites(options: SampleOptions = {}): SampleWrite[] {
   }
   const contributors = Array.from({ length: Math.max(1, projectCount / 5) }, () => uuid());
   for (const id of contributors) {
-    writes.push({ store: 'graph', method: 'createContributor', args: [{ id, name: `${pick(WORDS)} contributor`, metadata: { skills: [pick(WORDS)], level: Math.floor(random() * 5) }, at: at() }] });
+    writes.push({
+      store: 'graph',
+      method: 'createContributor',
+      args: [
+        {
+          id,
+          name: `${pick(WORDS)} contributor`,
+          metadata: { skills: [pick(WORDS)], level: Math.floor(random() * 5) },
+          at: at(),
+        },
+      ],
+    });
   }
   const assets = Array.from({ length: Math.max(1, projectCount / 10) }, () => uuid());
   for (const id of assets) {
-    writes.push({ store: 'graph', method: 'createAsset', args: [{ id, name: `${pick(WORDS)} asset`, assetType: pick(['code', 'doc', 'design']), at: at() }] });
+    writes.push({
+      store: 'graph',
+      method: 'createAsset',
+      args: [{ id, name: `${pick(WORDS)} asset`, assetType: pick(['code', 'doc', 'design']), at: at() }],
+    });
   }
   for (let i = 0; i < projectCount * 2; i++) {
     const cents = Math.floor(random() * 100000);
     writes.push({
       store: 'graph',
       method: 'createContribution',
-      args: [{ id: uuid(), contributorId: pick(contributors), assetId: pick(assets), costAmount: (cents / 100).toFixed(2), coherenceScore: (Math.floor(random() * 101) / 100).toFixed(2), timestamp: at() }],
+      args: [
+        {
+          id: uuid(),
+          contributorId: pick(contributors),
+          assetId: pick(assets),
+          costAmount: (cents / 100).toFixed(2),
+          coherenceScore: (Math.floor(random() * 101) / 100).toFixed(2),
+          timestamp: at(),
+        },
+      ],
     });
   }
   for (let i = 0; i < projectCount; i++) {
     const id = `task_${(options.seed ?? 1).toString(16)}${i.toString(16).padStart(10, '0')}`;
-    writes.push({ store: 'tasks', method: 'createTask', args: [{ id, direction: `${pick(WORDS)} the ${pick(WORDS)}`, taskType: pick(TASK_TYPES), model: 'demo-model', command: `run ${i}`, at: at() }] });
-    for (const status of pick(LIFECYCLES)) writes.push({ store: 'tasks', method: 'updateTask', args: [id, { status, progressPct: status === 'running' ? 10 : 100 }, { at: at() }] });
+    writes.push({
+      store: 'tasks',
+      method: 'createTask',
+      args: [
+        {
+          id,
+          direction: `${pick(WORDS)} the ${pick(WORDS)}`,
+          taskType: pick(TASK_TYPES),
+          model: 'demo-model',
+          command: `run ${i}`,
+          at: at(),
+        },
+      ],
+    });
+    for (const status of pick(LIFECYCLES))
+      writes.push({
+        store: 'tasks',
+        method: 'updateTask',
+        args: [id, { status, progressPct: status === 'running' ? 10 : 100 }, { at: at() }],
+      });
   }
   return writes;
 }
 
 /** Applies one sample write to the matching store. */
-export async function applySampleWrite(write: SampleWrite, stores: { graph: GraphStore; tasks: AgentTaskStore }): Promise<unknown> {
-  const target = (write.store === 'graph' ? stores.graph : stores.tasks) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+export async function applySampleWrite(
+  write: SampleWrite,
+  stores: { graph: GraphStore; tasks: AgentTaskStore },
+): Promise<unknown> {
+  const target = (write.store === 'graph' ? stores.graph : stores.tasks) as unknown as Record<
+    string,
+    (...args: unknown[]) => Promise<unknown>
+  >;
   return target[write.method]!(...write.args);
 }
 

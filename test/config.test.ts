@@ -26,9 +26,31 @@ describe('loadConfig', () => {
 
   it('treats every empty variable as unset', () => {
     const names = [
-      'DATABASE_URL', 'PGLITE_DATA_DIR', 'DUAL_WRITE_MODE', 'READ_FROM_POSTGRES_PERCENT', 'DUALWRITE_FLAGS_FILE', 'UNLEASH_URL', 'UNLEASH_TOKEN',
-      'UNLEASH_BOOTSTRAP_FILE', 'DUALWRITE_MIRROR_MODE', 'DUALWRITE_OUTBOX_PATH', 'DUALWRITE_LAST_FLAGS_PATH', 'DUALWRITE_INTENT_LOG_PATH', 'REDIS_URL',
-      'DUALWRITE_SHADOW_SAMPLE_RATE', 'DUALWRITE_VERIFY_INTERVAL_MS', 'DUALWRITE_REPAIR', 'DUALWRITE_LEASE_TTL_MS', 'DUALWRITE_AUTO_RETREAT', 'DUALWRITE_ADMIN_TOKEN', 'DUALWRITE_STATUS_TOKEN', 'DUALWRITE_URL', 'PORT', 'HOST', 'PGSSLMODE', 'POSTGRES_SSL_MODE',
+      'DATABASE_URL',
+      'PGLITE_DATA_DIR',
+      'DUAL_WRITE_MODE',
+      'READ_FROM_POSTGRES_PERCENT',
+      'DUALWRITE_FLAGS_FILE',
+      'UNLEASH_URL',
+      'UNLEASH_TOKEN',
+      'UNLEASH_BOOTSTRAP_FILE',
+      'DUALWRITE_MIRROR_MODE',
+      'DUALWRITE_OUTBOX_PATH',
+      'DUALWRITE_LAST_FLAGS_PATH',
+      'DUALWRITE_INTENT_LOG_PATH',
+      'REDIS_URL',
+      'DUALWRITE_SHADOW_SAMPLE_RATE',
+      'DUALWRITE_VERIFY_INTERVAL_MS',
+      'DUALWRITE_REPAIR',
+      'DUALWRITE_LEASE_TTL_MS',
+      'DUALWRITE_AUTO_RETREAT',
+      'DUALWRITE_ADMIN_TOKEN',
+      'DUALWRITE_STATUS_TOKEN',
+      'DUALWRITE_URL',
+      'PORT',
+      'HOST',
+      'PGSSLMODE',
+      'POSTGRES_SSL_MODE',
     ];
     expect(loadConfig(Object.fromEntries(names.map((name) => [name, ''])))).toEqual(loadConfig({}));
   });
@@ -64,9 +86,16 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
     });
     expect(config).toMatchObject({
-      database: { kind: 'postgres', pool: { connectionString: 'postgres://app:pw@db.internal/app', sslMode: 'require', schema: 'api' } },
+      database: {
+        kind: 'postgres',
+        pool: { connectionString: 'postgres://app:pw@db.internal/app', sslMode: 'require', schema: 'api' },
+      },
       flags: {
-        unleash: { url: 'http://unleash:4242/api/', token: 'default:development.x', bootstrapFile: '/etc/dw/bootstrap.json' },
+        unleash: {
+          url: 'http://unleash:4242/api/',
+          token: 'default:development.x',
+          bootstrapFile: '/etc/dw/bootstrap.json',
+        },
         flagsFile: '/etc/dw/flags.json',
         lastFlagsPath: '/var/dw/last.json',
         env: { stage: 'dual-write', readPercent: 10 },
@@ -93,7 +122,11 @@ describe('loadConfig', () => {
     ['DUALWRITE_REPAIR', 'TRUE', 'one of true, false'],
     ['DUALWRITE_AUTO_RETREAT', 'on', 'one of true, false'],
     ['DUALWRITE_MIRROR_MODE', 'eventual', 'one of sync, async'],
-    ['DUAL_WRITE_MODE', 'shadow', 'one of memory-only, dual-write, read-shift, postgres-primary, postgres-only, true, false'],
+    [
+      'DUAL_WRITE_MODE',
+      'shadow',
+      'one of memory-only, dual-write, read-shift, postgres-primary, postgres-only, true, false',
+    ],
     ['READ_FROM_POSTGRES_PERCENT', '150', 'an integer from 0 to 100'],
     ['DUALWRITE_SHADOW_SAMPLE_RATE', '2', 'a number from 0 to 1'],
     ['DUALWRITE_SHADOW_SAMPLE_RATE', 'half', 'a number from 0 to 1'],
@@ -120,7 +153,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'http://:hunter2@cache:6379' })).toThrow(/\*\*\*|<unparseable/);
     expect(() => loadConfig({ REDIS_URL: 'http://:hunter2@cache:6379' })).not.toThrow(/hunter2/);
     expect(() => loadConfig({ DATABASE_URL: 'postgres://app:hunter2@db/app?sslmode=prefer' })).not.toThrow(/hunter2/);
-    expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).toThrow('DUALWRITE_URL must not contain a user or password');
+    expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).toThrow(
+      'DUALWRITE_URL must not contain a user or password',
+    );
     expect(() => loadConfig({ DUALWRITE_URL: 'http://admin:hunter2@api.internal/' })).not.toThrow(/hunter2/);
   });
 
@@ -132,7 +167,13 @@ describe('loadConfig', () => {
   });
 
   it('adminApiConfig reads only what the CLI needs to reach a running process', () => {
-    expect(adminApiConfig({ DATABASE_URL: 'not a url', DUALWRITE_ADMIN_TOKEN: 't0k', DUALWRITE_URL: 'http://10.0.0.5:8080' })).toEqual({ adminUrl: 'http://10.0.0.5:8080', adminToken: 't0k' });
+    expect(
+      adminApiConfig({
+        DATABASE_URL: 'not a url',
+        DUALWRITE_ADMIN_TOKEN: 't0k',
+        DUALWRITE_URL: 'http://10.0.0.5:8080',
+      }),
+    ).toEqual({ adminUrl: 'http://10.0.0.5:8080', adminToken: 't0k' });
     expect(adminApiConfig({})).toEqual({ adminUrl: 'http://127.0.0.1:8080' });
   });
 });

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Contributor } from '../src/domain/graph.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../src/domain/records.js';
+import {
+  AGENT_TASK_ENTITIES,
+  entityNames,
+  GRAPH_ENTITIES,
+  type AgentTaskRecords,
+  type GraphRecords,
+} from '../src/domain/records.js';
 import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
 import { SnapshotError } from '../src/memory/snapshot-file.js';
@@ -37,13 +43,23 @@ async function populatedGraph(snapshotPath?: string) {
   await graph.addDependency({ ecosystem: 'npm', name: 'react' }, { ecosystem: 'npm', name: 'left-pad' });
   await graph.addDependency({ ecosystem: 'npm', name: 'lodash' }, { ecosystem: 'npm', name: 'left-pad' });
   await graph.addDependency({ ecosystem: 'pypi', name: 'requests' }, { ecosystem: 'npm', name: 'lodash' });
-  const ada = await graph.createContributor({ name: 'Ada', email: 'ada@example.com', metadata: { z: [1, { é: '日本' }], a: true } });
+  const ada = await graph.createContributor({
+    name: 'Ada',
+    email: 'ada@example.com',
+    metadata: { z: [1, { é: '日本' }], a: true },
+  });
   const grace = await graph.createContributor({ name: 'Grace', githubUsername: 'grace' });
   const doc = await graph.createAsset({ name: 'Doc', assetType: 'doc', description: 'the docs' });
   const code = await graph.createAsset({ name: 'Code', assetType: 'code', metadata: { lang: 'ts' } });
   await graph.createContribution({ contributorId: ada.id, assetId: doc.id, costAmount: '0.10', coherenceScore: 0.5 });
   await graph.createContribution({ contributorId: grace.id, assetId: doc.id, costAmount: 2.5, coherenceScore: '1' });
-  await graph.createContribution({ contributorId: ada.id, assetId: code.id, costAmount: '3', coherenceScore: '0.75', metadata: { pr: 12 } });
+  await graph.createContribution({
+    contributorId: ada.id,
+    assetId: code.id,
+    costAmount: '3',
+    coherenceScore: '0.75',
+    metadata: { pr: 12 },
+  });
   return { graph, ada, grace, doc, code };
 }
 
@@ -51,8 +67,22 @@ async function populatedTasks(snapshotPath?: string) {
   // Explicit ids: a task id is decided from the first 16 hex digits of ids.uuid(), which
   // are the same for every SequenceIds uuid.
   const tasks = new MemoryAgentTaskStore({ ...context(), snapshotPath });
-  const spec = await tasks.createTask({ id: 'task_spec', direction: 'write the spec', taskType: 'spec', model: 'm1', command: 'spec it', context: { b: 1, a: [null] } });
-  const impl = await tasks.createTask({ id: 'task_impl', direction: 'implement', taskType: 'impl', model: 'm2', command: 'do it', tier: 'gold' });
+  const spec = await tasks.createTask({
+    id: 'task_spec',
+    direction: 'write the spec',
+    taskType: 'spec',
+    model: 'm1',
+    command: 'spec it',
+    context: { b: 1, a: [null] },
+  });
+  const impl = await tasks.createTask({
+    id: 'task_impl',
+    direction: 'implement',
+    taskType: 'impl',
+    model: 'm2',
+    command: 'do it',
+    tier: 'gold',
+  });
   await tasks.createTask({ id: 'task_review', direction: 'review', taskType: 'review', model: 'm1', command: 'look' });
   await tasks.updateTask(spec.id, { status: 'running', progressPct: 40, currentStep: 'drafting' });
   await tasks.updateTask(impl.id, { status: 'running' });
@@ -102,7 +132,9 @@ describe('MemoryGraphStore snapshot round trip', () => {
     }
     expect(await reloaded.listContributionsByAsset(doc.id)).toHaveLength(2);
     for (const contributor of [ada, grace]) {
-      expect(await reloaded.listContributionsByContributor(contributor.id)).toEqual(await graph.listContributionsByContributor(contributor.id));
+      expect(await reloaded.listContributionsByContributor(contributor.id)).toEqual(
+        await graph.listContributionsByContributor(contributor.id),
+      );
     }
   });
 
@@ -116,7 +148,13 @@ describe('MemoryGraphStore snapshot round trip', () => {
     expect(await reloaded.addDependency(existing.from, existing.to)).toEqual(existing);
     expect((await reloaded.getProject(existing.from))!.dependencyCount).toBe(1);
 
-    await reloaded.createContribution({ id: '00000000-0000-4000-8000-0000000000ff', contributorId: ada.id, assetId: doc.id, costAmount: '1.00', coherenceScore: 1 });
+    await reloaded.createContribution({
+      id: '00000000-0000-4000-8000-0000000000ff',
+      contributorId: ada.id,
+      assetId: doc.id,
+      costAmount: '1.00',
+      coherenceScore: 1,
+    });
     expect((await reloaded.getAsset(doc.id))!.totalCost).toBe('3.60');
 
     expect(await reloaded.deleteRecord('assets', [doc.id])).toBe(true);
@@ -141,7 +179,13 @@ describe('MemoryAgentTaskStore snapshot round trip', () => {
     const before = await scanTasks(tasks);
     expect(before.agent_tasks).toHaveLength(3);
     expect(await scanTasks(reloaded)).toEqual(before);
-    expect(await reloaded.countByStatus()).toEqual({ pending: 1, running: 1, completed: 0, failed: 0, needs_decision: 1 });
+    expect(await reloaded.countByStatus()).toEqual({
+      pending: 1,
+      running: 1,
+      completed: 0,
+      failed: 0,
+      needs_decision: 1,
+    });
     expect(await reloaded.listTasks()).toEqual(await tasks.listTasks());
     expect(await reloaded.attention()).toEqual(await tasks.attention());
   });
@@ -152,7 +196,10 @@ describe('MemoryAgentTaskStore snapshot round trip', () => {
     await tasks.saveSnapshot(path);
     const reloaded = await MemoryAgentTaskStore.open({ ...context(), snapshotPath: path });
     const waiting = (await reloaded.listTasks({ status: 'needs_decision' }))[0]!;
-    await expect(reloaded.updateTask(waiting.id, { status: 'completed' })).rejects.toMatchObject({ name: 'TransitionError', field: 'status' });
+    await expect(reloaded.updateTask(waiting.id, { status: 'completed' })).rejects.toMatchObject({
+      name: 'TransitionError',
+      field: 'status',
+    });
     const resumed = await reloaded.updateTask(waiting.id, { status: 'running', decision: 'postgres' });
     expect(resumed.updated).toBe(true);
     expect(resumed.task.startedAt).toBe(waiting.startedAt);
@@ -167,7 +214,9 @@ describe('snapshot writes are atomic', () => {
     await graph.upsertProject({ ecosystem: 'cargo', name: 'serde' });
     await graph.saveSnapshot(path);
     expect(await readdir(dir)).toEqual(['graph.json']);
-    expect(await (await MemoryGraphStore.open({ snapshotPath: path })).getProject({ ecosystem: 'cargo', name: 'serde' })).not.toBeNull();
+    expect(
+      await (await MemoryGraphStore.open({ snapshotPath: path })).getProject({ ecosystem: 'cargo', name: 'serde' }),
+    ).not.toBeNull();
   });
 
   it('removes the temporary file and leaves the target untouched when the rename fails', async () => {
@@ -176,7 +225,9 @@ describe('snapshot writes are atomic', () => {
     await mkdir(path);
     await writeFile(join(path, 'keep.txt'), 'keep');
     const { graph } = await populatedGraph();
-    await expect(graph.saveSnapshot(path)).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) });
+    await expect(graph.saveSnapshot(path)).rejects.toMatchObject({
+      code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/),
+    });
     expect(await temporaryFiles(dir)).toEqual([]);
     expect(await readdir(path)).toEqual(['keep.txt']);
   });
@@ -221,26 +272,106 @@ const UNKNOWN_UUID = '00000000-0000-4000-8000-00000000abcd';
 
 describe('a corrupt snapshot makes open() throw SnapshotError', () => {
   const cases: { case: string; kind: StoreKind; corrupt: (text: string) => string; mentions: string[] }[] = [
-    { case: 'truncated JSON', kind: 'graph', corrupt: (text) => text.slice(0, Math.floor(text.length / 2)), mentions: ['not valid JSON'] },
+    {
+      case: 'truncated JSON',
+      kind: 'graph',
+      corrupt: (text) => text.slice(0, Math.floor(text.length / 2)),
+      mentions: ['not valid JSON'],
+    },
     { case: 'an empty file', kind: 'tasks', corrupt: () => '', mentions: ['not valid JSON'] },
     { case: 'a JSON array', kind: 'graph', corrupt: () => '[]', mentions: ['dualwrite-snapshot'] },
-    { case: 'a wrong format tag', kind: 'graph', corrupt: edit((doc) => (doc.format = 'other-tool')), mentions: ['dualwrite-snapshot version 1'] },
-    { case: 'an unknown version', kind: 'tasks', corrupt: edit((doc) => (doc.version = 2)), mentions: ['dualwrite-snapshot version 1'] },
-    { case: 'no entities', kind: 'graph', corrupt: edit((doc) => delete (doc as Partial<Doc>).entities), mentions: ['no entities'] },
-    { case: 'an entity that is not a list', kind: 'graph', corrupt: edit((doc) => ((doc.entities as Record<string, unknown>).projects = {})), mentions: ['projects'] },
-    { case: 'a bad uuid', kind: 'graph', corrupt: edit((doc) => (doc.entities.contributors![1]!.id = 'not-a-uuid')), mentions: ['contributors[1]', 'id'] },
-    { case: 'a cost with three decimals', kind: 'graph', corrupt: edit((doc) => (doc.entities.contributions![0]!.costAmount = '1.005')), mentions: ['contributions[0]', 'costAmount'] },
-    { case: 'a timestamp without a time zone', kind: 'graph', corrupt: edit((doc) => (doc.entities.projects![2]!.createdAt = '2026-01-01T00:00:00')), mentions: ['projects[2]', 'createdAt'] },
-    { case: 'a negative dependency count', kind: 'graph', corrupt: edit((doc) => (doc.entities.projects![0]!.dependencyCount = -1)), mentions: ['projects[0]', 'dependencyCount'] },
-    { case: 'a record that is not an object', kind: 'graph', corrupt: edit((doc) => (doc.entities.assets![1] = 'asset' as never)), mentions: ['assets[1]'] },
+    {
+      case: 'a wrong format tag',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.format = 'other-tool')),
+      mentions: ['dualwrite-snapshot version 1'],
+    },
+    {
+      case: 'an unknown version',
+      kind: 'tasks',
+      corrupt: edit((doc) => (doc.version = 2)),
+      mentions: ['dualwrite-snapshot version 1'],
+    },
+    {
+      case: 'no entities',
+      kind: 'graph',
+      corrupt: edit((doc) => delete (doc as Partial<Doc>).entities),
+      mentions: ['no entities'],
+    },
+    {
+      case: 'an entity that is not a list',
+      kind: 'graph',
+      corrupt: edit((doc) => ((doc.entities as Record<string, unknown>).projects = {})),
+      mentions: ['projects'],
+    },
+    {
+      case: 'a bad uuid',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.contributors![1]!.id = 'not-a-uuid')),
+      mentions: ['contributors[1]', 'id'],
+    },
+    {
+      case: 'a cost with three decimals',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.contributions![0]!.costAmount = '1.005')),
+      mentions: ['contributions[0]', 'costAmount'],
+    },
+    {
+      case: 'a timestamp without a time zone',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.projects![2]!.createdAt = '2026-01-01T00:00:00')),
+      mentions: ['projects[2]', 'createdAt'],
+    },
+    {
+      case: 'a negative dependency count',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.projects![0]!.dependencyCount = -1)),
+      mentions: ['projects[0]', 'dependencyCount'],
+    },
+    {
+      case: 'a record that is not an object',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.assets![1] = 'asset' as never)),
+      mentions: ['assets[1]'],
+    },
     // CHECK constraints of schema 001 that PostgreSQL enforces on the same records.
-    { case: 'a negative cost', kind: 'graph', corrupt: edit((doc) => (doc.entities.contributions![1]!.costAmount = '-1.00')), mentions: ['contributions[1]', 'costAmount'] },
-    { case: 'a coherence score above 1', kind: 'graph', corrupt: edit((doc) => (doc.entities.contributions![2]!.coherenceScore = '1.50')), mentions: ['contributions[2]', 'coherenceScore'] },
+    {
+      case: 'a negative cost',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.contributions![1]!.costAmount = '-1.00')),
+      mentions: ['contributions[1]', 'costAmount'],
+    },
+    {
+      case: 'a coherence score above 1',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.contributions![2]!.coherenceScore = '1.50')),
+      mentions: ['contributions[2]', 'coherenceScore'],
+    },
     // Foreign keys of schema 001: a record whose reference is not in the file.
-    { case: 'a contribution to a missing asset', kind: 'graph', corrupt: edit((doc) => (doc.entities.contributions![0]!.assetId = UNKNOWN_UUID)), mentions: ['contributions[0]', 'assetId'] },
-    { case: 'a dependency on a missing project', kind: 'graph', corrupt: edit((doc) => (doc.entities.dependencies![1]!.to = { ecosystem: 'npm', name: 'ghost' })), mentions: ['dependencies[1]', 'to'] },
-    { case: 'an unknown task status', kind: 'tasks', corrupt: edit((doc) => (doc.entities.agent_tasks![1]!.status = 'done')), mentions: ['agent_tasks[1]', 'status'] },
-    { case: 'a progress above 100', kind: 'tasks', corrupt: edit((doc) => (doc.entities.agent_tasks![2]!.progressPct = 101)), mentions: ['agent_tasks[2]', 'progressPct'] },
+    {
+      case: 'a contribution to a missing asset',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.contributions![0]!.assetId = UNKNOWN_UUID)),
+      mentions: ['contributions[0]', 'assetId'],
+    },
+    {
+      case: 'a dependency on a missing project',
+      kind: 'graph',
+      corrupt: edit((doc) => (doc.entities.dependencies![1]!.to = { ecosystem: 'npm', name: 'ghost' })),
+      mentions: ['dependencies[1]', 'to'],
+    },
+    {
+      case: 'an unknown task status',
+      kind: 'tasks',
+      corrupt: edit((doc) => (doc.entities.agent_tasks![1]!.status = 'done')),
+      mentions: ['agent_tasks[1]', 'status'],
+    },
+    {
+      case: 'a progress above 100',
+      kind: 'tasks',
+      corrupt: edit((doc) => (doc.entities.agent_tasks![2]!.progressPct = 101)),
+      mentions: ['agent_tasks[2]', 'progressPct'],
+    },
   ];
 
   it.each(cases)('rejects $case, naming the file and the record ($kind store)', async ({ kind, corrupt, mentions }) => {
@@ -281,6 +412,8 @@ describe('a missing snapshot file', () => {
     expect(await tasks.scanRecords('agent_tasks', ALL)).toEqual([]);
     await tasks.createTask({ direction: 'first', taskType: 'test', model: 'm', command: 'c' });
     await tasks.saveSnapshot();
-    expect(await (await MemoryAgentTaskStore.open({ snapshotPath: path })).scanRecords('agent_tasks', ALL)).toHaveLength(1);
+    expect(
+      await (await MemoryAgentTaskStore.open({ snapshotPath: path })).scanRecords('agent_tasks', ALL),
+    ).toHaveLength(1);
   });
 });

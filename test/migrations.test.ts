@@ -9,7 +9,30 @@ import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, type BackendName } from './support/backends.js';
 
 const INITIAL = '001_initial_schema.sql';
-const SCHEMA_TABLES = ['agent_tasks', 'assets', 'contributions', 'contributors', 'dualwrite_audit_events', 'dualwrite_backfill_progress', 'dualwrite_lineage', 'dualwrite_repairs', 'dualwrite_runtime_lease', 'dualwrite_schema_migrations', 'events', 'file_locks', 'graph_job_events', 'graph_jobs', 'node_reputation', 'nodes', 'peer_validations', 'project_dependencies', 'projects', 'task_executions', 'task_locks', 'tasks'];
+const SCHEMA_TABLES = [
+  'agent_tasks',
+  'assets',
+  'contributions',
+  'contributors',
+  'dualwrite_audit_events',
+  'dualwrite_backfill_progress',
+  'dualwrite_lineage',
+  'dualwrite_repairs',
+  'dualwrite_runtime_lease',
+  'dualwrite_schema_migrations',
+  'events',
+  'file_locks',
+  'graph_job_events',
+  'graph_jobs',
+  'node_reputation',
+  'nodes',
+  'peer_validations',
+  'project_dependencies',
+  'projects',
+  'task_executions',
+  'task_locks',
+  'tasks',
+];
 /** The migrations shipped in schema/, in order. */
 const SHIPPED = [
   { version: 1, name: INITIAL },
@@ -77,7 +100,9 @@ async function tablesOf(target: Target): Promise<string[]> {
 async function stateOf(target: Target) {
   const tables = await tablesOf(target);
   const recorded = tables.includes('dualwrite_schema_migrations')
-    ? await target.db.query('SELECT version, name, checksum, applied_at FROM dualwrite_schema_migrations ORDER BY version')
+    ? await target.db.query(
+        'SELECT version, name, checksum, applied_at FROM dualwrite_schema_migrations ORDER BY version',
+      )
     : [];
   return { tables, recorded };
 }
@@ -109,9 +134,19 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(report.alreadyApplied).toEqual([]);
       expect(await tablesOf(target.current)).toEqual(SCHEMA_TABLES);
       const expected = await Promise.all(
-        SHIPPED.map(async ({ version, name }) => ({ version, name, checksum: createHash('sha256').update(await readFile(join(SCHEMA_DIR, name))).digest('hex') })),
+        SHIPPED.map(async ({ version, name }) => ({
+          version,
+          name,
+          checksum: createHash('sha256')
+            .update(await readFile(join(SCHEMA_DIR, name)))
+            .digest('hex'),
+        })),
       );
-      expect(await target.current.db.query('SELECT version, name, checksum FROM dualwrite_schema_migrations ORDER BY version')).toEqual(expected);
+      expect(
+        await target.current.db.query(
+          'SELECT version, name, checksum FROM dualwrite_schema_migrations ORDER BY version',
+        ),
+      ).toEqual(expected);
     });
 
     it('changes nothing when run again with nothing pending', async () => {
@@ -128,15 +163,16 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     it('applies only the new migration when a later file is added', async () => {
       await migrate(target.current.db, await loadMigrations());
-      const dir = await migrationDir({ '900_add_notes.sql': 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' });
+      const dir = await migrationDir({
+        '900_add_notes.sql': 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);',
+      });
       const report = await migrate(target.current.db, await loadMigrations(dir));
       expect(versions(report.applied)).toEqual([900]);
       expect(versions(report.alreadyApplied)).toEqual(SHIPPED_VERSIONS);
       expect(await tablesOf(target.current)).toEqual([...SCHEMA_TABLES, 'notes'].sort());
-      expect(await target.current.db.query('SELECT version, name FROM dualwrite_schema_migrations ORDER BY version')).toEqual([
-        ...SHIPPED,
-        { version: 900, name: '900_add_notes.sql' },
-      ]);
+      expect(
+        await target.current.db.query('SELECT version, name FROM dualwrite_schema_migrations ORDER BY version'),
+      ).toEqual([...SHIPPED, { version: 900, name: '900_add_notes.sql' }]);
     });
 
     it('refuses to run when an applied file changed by one byte, naming it and changing nothing', async () => {
@@ -173,9 +209,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     it('applies each migration once when two runners start together', async () => {
       const migrations = await loadMigrations();
-      const reports = await Promise.all([migrate(target.current.db, migrations), migrate(target.current.db, migrations)]);
+      const reports = await Promise.all([
+        migrate(target.current.db, migrations),
+        migrate(target.current.db, migrations),
+      ]);
       expect(reports.map((report) => versions(report.applied)).sort()).toEqual([[], SHIPPED_VERSIONS]);
-      expect(await target.current.db.query('SELECT version FROM dualwrite_schema_migrations ORDER BY version')).toEqual(SHIPPED_VERSIONS.map((version) => ({ version })));
+      expect(await target.current.db.query('SELECT version FROM dualwrite_schema_migrations ORDER BY version')).toEqual(
+        SHIPPED_VERSIONS.map((version) => ({ version })),
+      );
     });
   });
 }

@@ -25,9 +25,15 @@ describe('poolOptionsFromEnv', () => {
 
   it('treats an empty numeric variable as unset', () => {
     const empty = Object.fromEntries(
-      ['POSTGRES_POOL_SIZE', 'POSTGRES_MAX_OVERFLOW', 'POSTGRES_POOL_MIN_SIZE', 'POSTGRES_MAX_QUERIES', 'POSTGRES_IDLE_LIFETIME_SECONDS', 'POSTGRES_STATEMENT_TIMEOUT_MS', 'POSTGRES_CONNECT_TIMEOUT_MS'].map(
-        (name) => [name, ''],
-      ),
+      [
+        'POSTGRES_POOL_SIZE',
+        'POSTGRES_MAX_OVERFLOW',
+        'POSTGRES_POOL_MIN_SIZE',
+        'POSTGRES_MAX_QUERIES',
+        'POSTGRES_IDLE_LIFETIME_SECONDS',
+        'POSTGRES_STATEMENT_TIMEOUT_MS',
+        'POSTGRES_CONNECT_TIMEOUT_MS',
+      ].map((name) => [name, '']),
     );
     expect(poolOptionsFromEnv({ ...URL_ONLY, ...empty })).toEqual(poolOptionsFromEnv(URL_ONLY));
   });
@@ -57,16 +63,24 @@ describe('poolOptionsFromEnv', () => {
     });
   });
 
-  it.each(['disable', 'require', 'verify-ca', 'verify-full'])('accepts PGSSLMODE=%s and ?sslmode=%s, the URL winning, as in libpq', (mode) => {
-    expect(poolOptionsFromEnv({ ...URL_ONLY, PGSSLMODE: mode }).sslMode).toBe(mode);
-    const fromUrl = poolOptionsFromEnv({ DATABASE_URL: `${URL_ONLY.DATABASE_URL}?sslmode=${mode}&application_name=api`, PGSSLMODE: 'disable' });
-    expect(fromUrl.sslMode).toBe(mode);
-    // node-postgres would apply its own reading of sslmode over ours: it is taken out of the URL it gets.
-    expect(fromUrl.connectionString).toBe(`${URL_ONLY.DATABASE_URL}?application_name=api`);
-  });
+  it.each(['disable', 'require', 'verify-ca', 'verify-full'])(
+    'accepts PGSSLMODE=%s and ?sslmode=%s, the URL winning, as in libpq',
+    (mode) => {
+      expect(poolOptionsFromEnv({ ...URL_ONLY, PGSSLMODE: mode }).sslMode).toBe(mode);
+      const fromUrl = poolOptionsFromEnv({
+        DATABASE_URL: `${URL_ONLY.DATABASE_URL}?sslmode=${mode}&application_name=api`,
+        PGSSLMODE: 'disable',
+      });
+      expect(fromUrl.sslMode).toBe(mode);
+      // node-postgres would apply its own reading of sslmode over ours: it is taken out of the URL it gets.
+      expect(fromUrl.connectionString).toBe(`${URL_ONLY.DATABASE_URL}?application_name=api`);
+    },
+  );
 
   it('refuses POSTGRES_SSL_MODE, saying how SSL is set instead', () => {
-    expect(() => poolOptionsFromEnv({ ...URL_ONLY, POSTGRES_SSL_MODE: 'require' })).toThrow(/POSTGRES_SSL_MODE .*sslmode=.*PGSSLMODE/);
+    expect(() => poolOptionsFromEnv({ ...URL_ONLY, POSTGRES_SSL_MODE: 'require' })).toThrow(
+      /POSTGRES_SSL_MODE .*sslmode=.*PGSSLMODE/,
+    );
   });
 
   it('caps minSize at poolSize', () => {
@@ -101,8 +115,16 @@ describe('poolOptionsFromEnv', () => {
   });
 
   it.each([
-    ['an unencoded "#"', 'postgres://app:S3cr#et@db.internal:5432/app', /contains "#".*%23 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/],
-    ['an unencoded "@"', 'postgres://app:S3cr@et@db.internal:5432/app', /more than one "@".*%40 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/],
+    [
+      'an unencoded "#"',
+      'postgres://app:S3cr#et@db.internal:5432/app',
+      /contains "#".*%23 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/,
+    ],
+    [
+      'an unencoded "@"',
+      'postgres://app:S3cr@et@db.internal:5432/app',
+      /more than one "@".*%40 \(postgres:\/\/app:\*\*\*@db\.internal:5432\/app\)/,
+    ],
     ['both', 'postgres://app:S3cr@t#x@db.internal/app', /contains "#"/],
     ['an unencoded "/"', 'postgresql://app:S3/cret@db.internal/app', /"\/" or "\?"/],
   ])('rejects a DATABASE_URL with %s in the password, showing it with the password hidden', (_what, url, message) => {
@@ -121,8 +143,12 @@ describe('poolOptionsFromEnv', () => {
   });
 
   it('accepts a percent-encoded password and an "@" in the query', () => {
-    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://app:S3cr%40et%23x@db.internal/app' }).connectionString).toBe('postgres://app:S3cr%40et%23x@db.internal/app');
-    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://db.internal/app?user=a@b' }).connectionString).toBe('postgres://db.internal/app?user=a@b');
+    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://app:S3cr%40et%23x@db.internal/app' }).connectionString).toBe(
+      'postgres://app:S3cr%40et%23x@db.internal/app',
+    );
+    expect(poolOptionsFromEnv({ DATABASE_URL: 'postgres://db.internal/app?user=a@b' }).connectionString).toBe(
+      'postgres://db.internal/app?user=a@b',
+    );
   });
 });
 
@@ -133,7 +159,11 @@ const SECRETS = [PASSWORD, 'S3cr3t-pw!'];
 function expectNoSecret(error: unknown): void {
   expect(error).toBeInstanceOf(Error);
   const { message, stack } = error as Error;
-  for (const [where, text] of Object.entries({ message, stack: stack ?? '', inspected: inspect(error, { depth: 10 }) })) {
+  for (const [where, text] of Object.entries({
+    message,
+    stack: stack ?? '',
+    inspected: inspect(error, { depth: 10 }),
+  })) {
     for (const secret of SECRETS) expect(text, `${where} contains the password`).not.toContain(secret);
   }
 }
@@ -147,7 +177,9 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 describe('the DATABASE_URL password stays out of logs and errors', () => {
   it('redactUrl replaces the password with ***', () => {
-    expect(redactUrl(`postgres://app:${PASSWORD}@db.internal:5432/prod?sslmode=require`)).toBe('postgres://app:***@db.internal:5432/prod?sslmode=require');
+    expect(redactUrl(`postgres://app:${PASSWORD}@db.internal:5432/prod?sslmode=require`)).toBe(
+      'postgres://app:***@db.internal:5432/prod?sslmode=require',
+    );
   });
 
   it.each([
@@ -190,7 +222,11 @@ describe('the DATABASE_URL password stays out of logs and errors', () => {
 
   describe.each(unreachable)('PgPoolExecutor on %s', (_, url) => {
     it.each(operations)('%s rejects with an error free of the password', async (_operation, run) => {
-      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url }), minSize: 0, connectTimeoutMs: 5000 });
+      const db = new PgPoolExecutor({
+        ...poolOptionsFromEnv({ DATABASE_URL: url }),
+        minSize: 0,
+        connectTimeoutMs: 5000,
+      });
       try {
         expectNoSecret(await rejection(run(db)));
       } finally {
@@ -205,7 +241,13 @@ const postgres = availableBackends(['postgres']);
 describe.skipIf(postgres.length === 0)('PgPoolExecutor on the real server', () => {
   /** A small pool on DATABASE_URL with extra POSTGRES_* variables. */
   function pool(env: Record<string, string>, overrides: Partial<PostgresPoolOptions> = {}): PgPoolExecutor {
-    return new PgPoolExecutor({ ...poolOptionsFromEnv({ ...process.env, ...env }), poolSize: 1, maxOverflow: 0, minSize: 0, ...overrides });
+    return new PgPoolExecutor({
+      ...poolOptionsFromEnv({ ...process.env, ...env }),
+      poolSize: 1,
+      maxOverflow: 0,
+      minSize: 0,
+      ...overrides,
+    });
   }
 
   it('rejects an unknown user with an error free of the password', async () => {
@@ -245,7 +287,8 @@ describe.skipIf(postgres.length === 0)('PgPoolExecutor on the real server', () =
     const db = pool({ POSTGRES_MAX_QUERIES: '2' });
     try {
       const pids: number[] = [];
-      for (let i = 0; i < 3; i++) pids.push((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid);
+      for (let i = 0; i < 3; i++)
+        pids.push((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid);
       expect(pids[1]).toBe(pids[0]);
       expect(pids[2]).not.toBe(pids[0]);
     } finally {

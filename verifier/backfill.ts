@@ -20,7 +20,10 @@ export interface BackfillStore<Records extends object = Record<string, object>> 
 }
 
 /** A BackfillStore, its record types checked against each other. */
-export function backfillStore<Records extends object>(definition: BackfillStore<Records>['definition'], source: RecordPort<Records>): BackfillStore {
+export function backfillStore<Records extends object>(
+  definition: BackfillStore<Records>['definition'],
+  source: RecordPort<Records>,
+): BackfillStore {
   return { definition, source } as unknown as BackfillStore;
 }
 
@@ -135,7 +138,8 @@ function plansOf(stores: readonly BackfillStore[]): EntityPlan[] {
       const postgres = definition.postgres[entity];
       if (!postgres) throw new TypeError(`store ${definition.name} defines no PostgreSQL SQL for entity ${entity}`);
       const checkpoint = checkpointName(definition.name, entity);
-      if (plans.some((plan) => plan.checkpoint === checkpoint)) throw new TypeError(`backfill: store ${definition.name} is given twice`);
+      if (plans.some((plan) => plan.checkpoint === checkpoint))
+        throw new TypeError(`backfill: store ${definition.name} is given twice`);
       plans.push({ store: definition.name, entity, checkpoint, port: source as unknown as ScanPort, postgres });
     }
   }
@@ -158,7 +162,8 @@ interface Checkpoint {
 export async function backfill(options: BackfillOptions): Promise<BackfillReport> {
   const { db, signal, onProgress } = options;
   const batchSize = options.batchSize ?? 5000;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${JSON.stringify(options.batchSize)}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new TypeError(`batchSize must be a positive integer, got ${JSON.stringify(options.batchSize)}`);
   const plans = plansOf(options.stores);
   const started = performance.now();
 
@@ -167,16 +172,28 @@ export async function backfill(options: BackfillOptions): Promise<BackfillReport
   const startedOver = options.restart === true || plans.every((plan) => checkpoints.get(plan.checkpoint)?.completed);
   if (startedOver) {
     // Only these stores' checkpoints: a run over other stores keeps its own.
-    await db.query(`DELETE FROM ${PROGRESS_TABLE} WHERE entity = ANY($1::text[])`, [plans.map((plan) => plan.checkpoint)]);
+    await db.query(`DELETE FROM ${PROGRESS_TABLE} WHERE entity = ANY($1::text[])`, [
+      plans.map((plan) => plan.checkpoint),
+    ]);
     checkpoints = new Map();
   }
 
-  const runs: { plan: EntityPlan; run: Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'> }[] = [];
+  const runs: { plan: EntityPlan; run: Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'> }[] =
+    [];
   let interrupted = false;
   for (const plan of plans) {
     const checkpoint = checkpoints.get(plan.checkpoint);
     const resumedAfter = checkpoint && !checkpoint.completed ? checkpoint.lastKey : null;
-    const idle = { store: plan.store, entity: plan.entity, resumedAfter, scanned: 0, copied: 0, skippedExisting: 0, unresolved: 0, seconds: 0 };
+    const idle = {
+      store: plan.store,
+      entity: plan.entity,
+      resumedAfter,
+      scanned: 0,
+      copied: 0,
+      skippedExisting: 0,
+      unresolved: 0,
+      seconds: 0,
+    };
     if (checkpoint?.completed) runs.push({ plan, run: { ...idle, status: 'already-complete' } });
     else if (interrupted || signal?.aborted) {
       interrupted = true;
@@ -228,7 +245,9 @@ async function copyEntity(
 ): Promise<Omit<EntityBackfillReport, 'memoryCount' | 'postgresCount' | 'countsMatch'>> {
   const { port } = plan;
   const started = performance.now();
-  await db.query(`INSERT INTO ${PROGRESS_TABLE} (entity) VALUES ($1) ON CONFLICT (entity) DO NOTHING`, [plan.checkpoint]);
+  await db.query(`INSERT INTO ${PROGRESS_TABLE} (entity) VALUES ($1) ON CONFLICT (entity) DO NOTHING`, [
+    plan.checkpoint,
+  ]);
   const total = await countRecords(port, plan.entity, resumedAfter ?? undefined);
   let after = resumedAfter;
   let scanned = 0;
@@ -258,7 +277,10 @@ async function copyEntity(
     const expected = after;
     const outcome = await db.transaction(async (tx) => {
       await claimCheckpoint(tx, plan.checkpoint, expected);
-      const batch = page.length > 0 ? await plan.postgres.bulkInsertSkippingExisting(tx, page as object[]) : { inserted: 0, resolved: 0 };
+      const batch =
+        page.length > 0
+          ? await plan.postgres.bulkInsertSkippingExisting(tx, page as object[])
+          : { inserted: 0, resolved: 0 };
       await tx.query(
         `UPDATE ${PROGRESS_TABLE} SET last_key = $2::jsonb, copied = copied + $3, completed = $4, updated_at = now() WHERE entity = $1`,
         [plan.checkpoint, lastKey === null ? null : JSON.stringify(lastKey), batch.inserted, done],
@@ -270,7 +292,14 @@ async function copyEntity(
     copied += outcome.inserted;
     unresolved += page.length - outcome.resolved;
     if (page.length > 0) {
-      onProgress?.({ store: plan.store, entity: plan.entity, scanned, total, copied, rowsPerSecond: rate(scanned, (performance.now() - started) / 1000) });
+      onProgress?.({
+        store: plan.store,
+        entity: plan.entity,
+        scanned,
+        total,
+        copied,
+        rowsPerSecond: rate(scanned, (performance.now() - started) / 1000),
+      });
     }
     if (done) return result();
   }
@@ -278,8 +307,12 @@ async function copyEntity(
 
 /** Locks the entity's checkpoint row for this batch and checks no other run moved it. */
 async function claimCheckpoint(tx: SqlQueryable, checkpoint: string, expected: RecordKey | null): Promise<void> {
-  const [row] = await tx.query<{ last_key: unknown; completed: boolean }>(`SELECT last_key, completed FROM ${PROGRESS_TABLE} WHERE entity = $1 FOR UPDATE`, [checkpoint]);
-  if (!row || row.completed || JSON.stringify(parseKey(row.last_key)) !== JSON.stringify(expected)) throw new BackfillConflictError(checkpoint);
+  const [row] = await tx.query<{ last_key: unknown; completed: boolean }>(
+    `SELECT last_key, completed FROM ${PROGRESS_TABLE} WHERE entity = $1 FOR UPDATE`,
+    [checkpoint],
+  );
+  if (!row || row.completed || JSON.stringify(parseKey(row.last_key)) !== JSON.stringify(expected))
+    throw new BackfillConflictError(checkpoint);
 }
 
 /**
@@ -306,13 +339,19 @@ export async function loadCheckpoints(db: SqlQueryable): Promise<Map<string, Che
   const rows = await db.query<{ entity: string; last_key: unknown; copied: string | number; completed: boolean }>(
     `SELECT entity, last_key, copied, completed FROM ${PROGRESS_TABLE}`,
   );
-  return new Map(rows.map((row) => [row.entity, { lastKey: parseKey(row.last_key), copied: Number(row.copied), completed: row.completed }]));
+  return new Map(
+    rows.map((row) => [
+      row.entity,
+      { lastKey: parseKey(row.last_key), copied: Number(row.copied), completed: row.completed },
+    ]),
+  );
 }
 
 function parseKey(value: unknown): RecordKey | null {
   if (value === null || value === undefined) return null;
   const key = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
-  if (!Array.isArray(key) || !key.every((part) => typeof part === 'string')) throw new TypeError(`${PROGRESS_TABLE}.last_key is not a key: ${JSON.stringify(value)}`);
+  if (!Array.isArray(key) || !key.every((part) => typeof part === 'string'))
+    throw new TypeError(`${PROGRESS_TABLE}.last_key is not a key: ${JSON.stringify(value)}`);
   return key;
 }
 
@@ -320,7 +359,11 @@ function parseKey(value: unknown): RecordKey | null {
  * Records of `entity` in the source (after `after` when given): the in-memory stores'
  * table size when available, otherwise counted by scanning keys.
  */
-export async function countRecords(port: ScanPort | RecordPort<object>, entity: string, after?: RecordKey): Promise<number> {
+export async function countRecords(
+  port: ScanPort | RecordPort<object>,
+  entity: string,
+  after?: RecordKey,
+): Promise<number> {
   const tables = (port as { tables?: { size?: (entity: string) => number } }).tables;
   if (after === undefined && typeof tables?.size === 'function') return tables.size(entity);
   const scan = port as ScanPort;

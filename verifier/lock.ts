@@ -26,7 +26,10 @@ export class AdvisoryLock implements VerifierLock {
       if (this.db.engine === 'pglite') return await work();
       return await this.db.transaction(async (tx) => {
         // Per schema: replicas share dualwrite's tables; deployments in other schemas of the database do not.
-        const [row] = await tx.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1 || ':' || current_schema())) AS locked", [LOCK_NAME]);
+        const [row] = await tx.query<{ locked: boolean }>(
+          "SELECT pg_try_advisory_xact_lock(hashtext($1 || ':' || current_schema())) AS locked",
+          [LOCK_NAME],
+        );
         return row!.locked ? work() : undefined;
       });
     } finally {
@@ -49,14 +52,27 @@ export class RedisLock implements VerifierLock {
     const token = randomUUID();
     if ((await this.redis.set(this.key, token, 'PX', this.ttlMs, 'NX')) !== 'OK') return undefined;
     const renew = setInterval(() => {
-      void this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0", 1, this.key, token, this.ttlMs).catch(() => {});
+      void this.redis
+        .eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0",
+          1,
+          this.key,
+          token,
+          this.ttlMs,
+        )
+        .catch(() => {});
     }, this.ttlMs / 3);
     renew.unref();
     try {
       return await work();
     } finally {
       clearInterval(renew);
-      await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.key, token);
+      await this.redis.eval(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+        1,
+        this.key,
+        token,
+      );
     }
   }
 }

@@ -30,21 +30,54 @@ export class VerifierMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.rowsChecked = new Counter({ name: VERIFY_METRIC.rowsChecked, help: 'Rows covered by verification (by checksum or row by row).', labelNames: ['entity'], registers });
-    this.differences = new Gauge({ name: VERIFY_METRIC.differences, help: 'Persistent differences found by the last run.', labelNames: ['entity', 'kind'], registers });
-    this.consistency = new Gauge({ name: VERIFY_METRIC.consistency, help: 'Share of rows equal on both sides in the last run (1 = consistent).', labelNames: ['entity'], registers });
-    this.duration = new Gauge({ name: VERIFY_METRIC.duration, help: 'Duration of the last verification run.', registers });
-    this.lastSuccess = new Gauge({ name: VERIFY_METRIC.lastSuccess, help: 'Unix time of the last run that completed (whatever it found); until one has, the time the process started.', registers });
+    this.rowsChecked = new Counter({
+      name: VERIFY_METRIC.rowsChecked,
+      help: 'Rows covered by verification (by checksum or row by row).',
+      labelNames: ['entity'],
+      registers,
+    });
+    this.differences = new Gauge({
+      name: VERIFY_METRIC.differences,
+      help: 'Persistent differences found by the last run.',
+      labelNames: ['entity', 'kind'],
+      registers,
+    });
+    this.consistency = new Gauge({
+      name: VERIFY_METRIC.consistency,
+      help: 'Share of rows equal on both sides in the last run (1 = consistent).',
+      labelNames: ['entity'],
+      registers,
+    });
+    this.duration = new Gauge({
+      name: VERIFY_METRIC.duration,
+      help: 'Duration of the last verification run.',
+      registers,
+    });
+    this.lastSuccess = new Gauge({
+      name: VERIFY_METRIC.lastSuccess,
+      help: 'Unix time of the last run that completed (whatever it found); until one has, the time the process started.',
+      registers,
+    });
     // Staleness counts from the start, so a verifier that never completes a run is noticed too.
     this.lastSuccess.set(Date.now() / 1000);
-    this.runs = new Counter({ name: VERIFY_METRIC.runs, help: 'Verification runs by outcome: consistent, differences, failed, skipped (another replica held the lock).', labelNames: ['outcome'], registers });
+    this.runs = new Counter({
+      name: VERIFY_METRIC.runs,
+      help: 'Verification runs by outcome: consistent, differences, failed, skipped (another replica held the lock).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.incomplete = new Gauge({
       name: VERIFY_METRIC.incomplete,
       help: "1 when the last run found this side missing a large share of the other side's rows of the entity (restarted or truncated); such a run is never repaired automatically.",
       labelNames: ['entity', 'side'],
       registers,
     });
-    this.repairs = new Counter({ name: VERIFY_METRIC.repairs, help: 'Repairs by outcome: repaired, skipped_newer (a newer write landed first).', labelNames: ['entity', 'outcome'], registers });
+    this.repairs = new Counter({
+      name: VERIFY_METRIC.repairs,
+      help: 'Repairs by outcome: repaired, skipped_newer (a newer write landed first).',
+      labelNames: ['entity', 'outcome'],
+      registers,
+    });
   }
 
   record(report: VerifyReport): void {

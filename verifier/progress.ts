@@ -19,7 +19,10 @@ export interface ProgressReporter {
  * otherwise (a log file, CI) one line each time an entity passes another ~10%, so logs
  * stay short.
  */
-export function createProgressReporter(stream: ProgressStream = process.stderr, options: { tty?: boolean } = {}): ProgressReporter {
+export function createProgressReporter(
+  stream: ProgressStream = process.stderr,
+  options: { tty?: boolean } = {},
+): ProgressReporter {
   const tty = options.tty ?? stream.isTTY === true;
   let openEntity: string | undefined;
   const printedDecile = new Map<string, number>();

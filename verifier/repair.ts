@@ -67,7 +67,15 @@ export async function repair(differences: readonly Difference[], options: Repair
       : target === 'postgres'
         ? await repairPostgres(options.db, store, difference, expected, source)
         : await repairMemory(store, difference, expected, source);
-    await recordRepair(options.db, { runId, reason: options.reason, difference, target, outcome, before: expected, after: source });
+    await recordRepair(options.db, {
+      runId,
+      reason: options.reason,
+      difference,
+      target,
+      outcome,
+      before: expected,
+      after: source,
+    });
     options.metrics?.repairs.inc({ entity: `${difference.store}.${difference.entity}`, outcome });
     results.push({ difference, target, outcome });
   }
@@ -88,7 +96,18 @@ interface RepairRow {
 async function recordRepair(db: SqlExecutor, row: RepairRow): Promise<void> {
   await db.query(
     `INSERT INTO dualwrite_repairs (run_id, reason, store, entity, record_key, difference, target, outcome, before, after) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::jsonb, $10::jsonb)`,
-    [row.runId, row.reason ?? null, row.difference.store, row.difference.entity, JSON.stringify(row.difference.key), row.difference.kind, row.target, row.outcome, JSON.stringify(row.before), JSON.stringify(row.after)],
+    [
+      row.runId,
+      row.reason ?? null,
+      row.difference.store,
+      row.difference.entity,
+      JSON.stringify(row.difference.key),
+      row.difference.kind,
+      row.target,
+      row.outcome,
+      JSON.stringify(row.before),
+      JSON.stringify(row.after),
+    ],
   );
 }
 
@@ -106,8 +125,19 @@ export interface UndoResult {
  * restored only while it is still exactly what the repair wrote. Rows that a deleted
  * record's ON DELETE CASCADE removed are not in the run and are not restored.
  */
-export async function undoRepair(runId: string, options: Pick<RepairOptions, 'db' | 'targets' | 'metrics'> & { readonly reason: string }): Promise<UndoResult> {
-  const rows = await options.db.query<{ store: string; entity: string; record_key: RecordKey; difference: string; target: Side; before: object | null; after: object | null }>(
+export async function undoRepair(
+  runId: string,
+  options: Pick<RepairOptions, 'db' | 'targets' | 'metrics'> & { readonly reason: string },
+): Promise<UndoResult> {
+  const rows = await options.db.query<{
+    store: string;
+    entity: string;
+    record_key: RecordKey;
+    difference: string;
+    target: Side;
+    before: object | null;
+    after: object | null;
+  }>(
     `SELECT store, entity, record_key, difference, target, before, after FROM dualwrite_repairs WHERE run_id = $1 AND outcome = 'repaired' ORDER BY id DESC`,
     [runId],
   );
@@ -117,11 +147,30 @@ export async function undoRepair(runId: string, options: Pick<RepairOptions, 'db
   for (const row of rows) {
     const store = options.targets.find((t) => t.store === row.store);
     if (!store) throw new TypeError(`no verify target for store ${row.store}`);
-    const difference = { store: row.store, entity: row.entity, key: row.record_key, kind: row.difference as Difference['kind'] };
+    const difference = {
+      store: row.store,
+      entity: row.entity,
+      key: row.record_key,
+      kind: row.difference as Difference['kind'],
+    };
     // The repair turned `before` into `after`: the undo expects `after` and writes `before`.
-    const outcome = row.target === 'postgres' ? await repairPostgres(options.db, store, difference, row.after, row.before) : await repairMemory(store, difference, row.after, row.before);
-    await recordRepair(options.db, { runId: undo, reason: `undo of ${runId}: ${options.reason}`, difference, target: row.target, outcome, before: row.after, after: row.before });
-    options.metrics?.repairs.inc({ entity: `${row.store}.${row.entity}`, outcome: outcome === 'repaired' ? 'undone' : outcome });
+    const outcome =
+      row.target === 'postgres'
+        ? await repairPostgres(options.db, store, difference, row.after, row.before)
+        : await repairMemory(store, difference, row.after, row.before);
+    await recordRepair(options.db, {
+      runId: undo,
+      reason: `undo of ${runId}: ${options.reason}`,
+      difference,
+      target: row.target,
+      outcome,
+      before: row.after,
+      after: row.before,
+    });
+    options.metrics?.repairs.inc({
+      entity: `${row.store}.${row.entity}`,
+      outcome: outcome === 'repaired' ? 'undone' : outcome,
+    });
     if (outcome !== 'skipped_newer') undone++;
   }
   return { runId: undo, undone, skippedNewer: rows.length - undone };
@@ -136,7 +185,13 @@ export class RepairRunNotFoundError extends Error {
 }
 
 /** Fenced write to PostgreSQL: lock the row (or insert only if still absent) inside one transaction. */
-async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: RepairRow['difference'], expected: unknown, source: object | null): Promise<RepairOutcome> {
+async function repairPostgres(
+  db: SqlExecutor,
+  store: AnyTarget,
+  difference: RepairRow['difference'],
+  expected: unknown,
+  source: object | null,
+): Promise<RepairOutcome> {
   const entity = store.entities[difference.entity];
   if (!entity) throw new TypeError(`store ${difference.store} has no entity ${difference.entity}`);
   return db.transaction(async (tx) => {
@@ -163,10 +218,17 @@ async function repairPostgres(db: SqlExecutor, store: AnyTarget, difference: Rep
  * between, and the in-memory stores write synchronously inside the call, so no other
  * write can interleave.
  */
-async function repairMemory(store: AnyTarget, difference: RepairRow['difference'], expected: unknown, source: object | null): Promise<RepairOutcome> {
+async function repairMemory(
+  store: AnyTarget,
+  difference: RepairRow['difference'],
+  expected: unknown,
+  source: object | null,
+): Promise<RepairOutcome> {
   const current = store.memoryTables.get(difference.entity, difference.key) ?? null;
   if (isDeepStrictEqual(current, source)) return 'already_equal';
   if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
-  await (source === null ? store.memory.deleteRecord(difference.entity, difference.key) : store.memory.putRecord(difference.entity, source));
+  await (source === null
+    ? store.memory.deleteRecord(difference.entity, difference.key)
+    : store.memory.putRecord(difference.entity, source));
   return 'repaired';
 }

@@ -55,7 +55,11 @@ export interface RepairRequest {
 }
 
 /** The background loop's repair (DUALWRITE_REPAIR): deletes nothing, and leaves a verification with an incomplete side alone. */
-const BACKGROUND_REPAIR: RepairRequest = { reason: 'automatic repair (DUALWRITE_REPAIR)', allowDeletes: 0, unlessIncomplete: 'any' };
+const BACKGROUND_REPAIR: RepairRequest = {
+  reason: 'automatic repair (DUALWRITE_REPAIR)',
+  allowDeletes: 0,
+  unlessIncomplete: 'any',
+};
 
 /**
  * The verifier as a background loop in the process holding the in-memory store. Its
@@ -95,10 +99,13 @@ export class VerifierLoop {
    * `trigger` says who asked, for the recorded execution (default: the schedule).
    * Undefined when skipped.
    */
-  runOnce(options: { readonly repair?: boolean | RepairRequest; readonly trigger?: RunTrigger } = {}): Promise<VerifyReport | undefined> {
+  runOnce(
+    options: { readonly repair?: boolean | RepairRequest; readonly trigger?: RunTrigger } = {},
+  ): Promise<VerifyReport | undefined> {
     const repairing = options.repair ?? this.options.repair === true;
     // A run in progress that does not repair as asked cannot answer a request to repair: run after it.
-    if (this.running && repairing && this.runningRepairs !== repairing) return this.running.catch(() => undefined).then(() => this.runOnce(options));
+    if (this.running && repairing && this.runningRepairs !== repairing)
+      return this.running.catch(() => undefined).then(() => this.runOnce(options));
     if (!this.running) {
       this.runningRepairs = repairing;
       this.running = this.run(repairing, options.trigger).finally(() => (this.running = undefined));
@@ -106,20 +113,31 @@ export class VerifierLoop {
     return this.running;
   }
 
-  private async run(repairing: boolean | RepairRequest, trigger: RunTrigger | undefined): Promise<VerifyReport | undefined> {
+  private async run(
+    repairing: boolean | RepairRequest,
+    trigger: RunTrigger | undefined,
+  ): Promise<VerifyReport | undefined> {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
       const jobs = this.options.jobs;
       if (!jobs) return this.verifyAndRepair(stage.authoritative, repairing, { progress: async () => {} });
-      const recorded = await jobs.runner.run(jobs.task, (context) => this.verifyAndRepair(stage.authoritative, repairing, context), { trigger, resultOf: (report) => runSummary(report, this.lastRepairs) });
+      const recorded = await jobs.runner.run(
+        jobs.task,
+        (context) => this.verifyAndRepair(stage.authoritative, repairing, context),
+        { trigger, resultOf: (report) => runSummary(report, this.lastRepairs) },
+      );
       return recorded.ran ? recorded.value : undefined;
     });
     if (!outcome) this.options.metrics?.runs.inc({ outcome: 'skipped' });
     return outcome;
   }
 
-  private async verifyAndRepair(authoritative: Side, repairing: boolean | RepairRequest, context: RunContext): Promise<VerifyReport> {
+  private async verifyAndRepair(
+    authoritative: Side,
+    repairing: boolean | RepairRequest,
+    context: RunContext,
+  ): Promise<VerifyReport> {
     // Repairing needs every persistent difference, not only those a report keeps.
     const maxReported = this.options.maxReported ?? 1000;
     const found = await verify(this.options.db, this.options.targets, {
@@ -131,7 +149,8 @@ export class VerifierLoop {
     const report = { ...found, differences: found.differences.slice(0, maxReported) };
     this.options.metrics?.record(report);
     const runId = randomUUID();
-    const repairs = repairing && found.differences.length > 0 ? await this.repair(found, authoritative, repairing, runId) : [];
+    const repairs =
+      repairing && found.differences.length > 0 ? await this.repair(found, authoritative, repairing, runId) : [];
     this.lastReport = report;
     this.lastRepairs = repairs;
     this.lastRepairRunId = repairs.length > 0 ? runId : undefined;
@@ -140,15 +159,34 @@ export class VerifierLoop {
   }
 
   /** Repairs what `found` lists as `request` allows (true: the background loop's repair). */
-  private async repair(found: VerifyReport, authoritative: Side, request: true | RepairRequest, runId: string): Promise<RepairResult[]> {
+  private async repair(
+    found: VerifyReport,
+    authoritative: Side,
+    request: true | RepairRequest,
+    runId: string,
+  ): Promise<RepairResult[]> {
     const { reason, allowDeletes = 0, unlessIncomplete = 'never' } = request === true ? BACKGROUND_REPAIR : request;
-    const stopping = found.incomplete.filter((side) => unlessIncomplete === 'any' || (unlessIncomplete === 'authoritative' && side.side === authoritative));
+    const stopping = found.incomplete.filter(
+      (side) => unlessIncomplete === 'any' || (unlessIncomplete === 'authoritative' && side.side === authoritative),
+    );
     if (stopping.length > 0) {
-      const sides = stopping.map((side) => `${side.side} misses ${side.missing} of ${side.of} ${side.store}.${side.entity}`).join('; ');
-      this.options.logger?.warn(`dualwrite: not repairing automatically: ${sides}. A side that incomplete may have been restarted or truncated; repair by hand (dualwrite repair --reason ...) once you know which side is right`);
+      const sides = stopping
+        .map((side) => `${side.side} misses ${side.missing} of ${side.of} ${side.store}.${side.entity}`)
+        .join('; ');
+      this.options.logger?.warn(
+        `dualwrite: not repairing automatically: ${sides}. A side that incomplete may have been restarted or truncated; repair by hand (dualwrite repair --reason ...) once you know which side is right`,
+      );
       return [];
     }
-    return repair(found.differences, { authoritative, db: this.options.db, targets: this.options.targets, metrics: this.options.metrics, runId, reason, allowDeletes });
+    return repair(found.differences, {
+      authoritative,
+      db: this.options.db,
+      targets: this.options.targets,
+      metrics: this.options.metrics,
+      runId,
+      reason,
+      allowDeletes,
+    });
   }
 
   /** verify's onProgress, also telling `context` how far the run got: entities' shares of rows checked, up to `upTo` percent. */
@@ -170,7 +208,9 @@ export class VerifierLoop {
       this.runOnce()
         .catch((error: unknown) => {
           this.options.metrics?.runs.inc({ outcome: 'failed' });
-          this.options.logger?.warn(`dualwrite: verification run failed: ${error instanceof Error ? error.message : String(error)}`);
+          this.options.logger?.warn(
+            `dualwrite: verification run failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
         })
         .finally(() => {
           if (this.timer) this.schedule();

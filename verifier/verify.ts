@@ -114,12 +114,16 @@ const hashCache = new WeakMap<object, bigint>();
  * (data-diff's bisection), then comparing the few rows of each differing leaf. Every
  * difference found is re-checked after writes in flight settle; only persistent ones count.
  */
-export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verify(
+  db: SqlExecutor,
+  targets: readonly AnyTarget[],
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   const started = Date.now();
   const entities: EntityReport[] = [];
   const differences: Difference[] = [];
   for (const target of targets) {
-    for (const entity of Object.keys(target.catalog) as (string)[]) {
+    for (const entity of Object.keys(target.catalog) as string[]) {
       const found = await verifyEntity(db, target, entity, options);
       const persistent = await recheck(target, entity, found.differences, options);
       const counts = { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 };
@@ -143,13 +147,34 @@ export async function verify(db: SqlExecutor, targets: readonly AnyTarget[], opt
   }
   const consistent = entities.every((e) => persistentDifferences(e) === 0);
   const incomplete = entities.flatMap((e) =>
-    e.incomplete ? [{ store: e.store, entity: e.entity, side: e.incomplete, missing: e.differences[`missing_in_${e.incomplete}`], of: e.incomplete === 'memory' ? e.rowsPostgres : e.rowsMemory }] : [],
+    e.incomplete
+      ? [
+          {
+            store: e.store,
+            entity: e.entity,
+            side: e.incomplete,
+            missing: e.differences[`missing_in_${e.incomplete}`],
+            of: e.incomplete === 'memory' ? e.rowsPostgres : e.rowsMemory,
+          },
+        ]
+      : [],
   );
-  return { startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, consistent, entities, differences, incomplete };
+  return {
+    startedAt: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    consistent,
+    entities,
+    differences,
+    incomplete,
+  };
 }
 
 /** The side that misses a large share of the other's rows, if either does. */
-function incompleteSide(found: { readonly rowsMemory: number; readonly rowsPostgres: number }, counts: Readonly<Record<DifferenceKind, number>>, options: VerifyOptions): Side | undefined {
+function incompleteSide(
+  found: { readonly rowsMemory: number; readonly rowsPostgres: number },
+  counts: Readonly<Record<DifferenceKind, number>>,
+  options: VerifyOptions,
+): Side | undefined {
   const share = options.incompleteShare ?? 0.05;
   const minRows = options.incompleteMinRows ?? 10;
   const misses = (missing: number, of: number) => missing >= minRows && missing >= share * of;
@@ -198,18 +223,26 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
   };
 
   /** Keys splitting a range into about `fanout` parts, taken from the side holding more of its rows. */
-  const splitPoints = async (range: Range, memory: { start: number; end: number; keys: readonly string[] }, postgresCount: number): Promise<RecordKey[]> => {
+  const splitPoints = async (
+    range: Range,
+    memory: { start: number; end: number; keys: readonly string[] },
+    postgresCount: number,
+  ): Promise<RecordKey[]> => {
     const memoryCount = memory.end - memory.start;
     if (memoryCount >= postgresCount) {
       const step = Math.max(1, Math.floor(memoryCount / fanout));
       const points: RecordKey[] = [];
-      for (let index = memory.start + step - 1; index < memory.end - 1; index += step) points.push(decodeKey(memory.keys[index]!));
+      for (let index = memory.start + step - 1; index < memory.end - 1; index += step)
+        points.push(decodeKey(memory.keys[index]!));
       return points;
     }
     const { where, params } = sql.range(range.after, range.until, 1);
     const step = Math.max(1, Math.floor(postgresCount / fanout));
     const rows = await db.query<Record<string, string>>(
-      `SELECT * FROM (SELECT ${sql.keyList.split(', ').map((k, i) => `${k} AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${sql.keyList}) AS rn FROM ${sql.from} ${where}) q
+      `SELECT * FROM (SELECT ${sql.keyList
+        .split(', ')
+        .map((k, i) => `${k} AS k${i}`)
+        .join(', ')}, row_number() OVER (ORDER BY ${sql.keyList}) AS rn FROM ${sql.from} ${where}) q
        WHERE rn % $${params.length + 1} = 0 AND rn < $${params.length + 2} ORDER BY rn`,
       [...params, step, postgresCount],
     );
@@ -243,10 +276,12 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
   const queue = new PQueue({ concurrency });
   let failure: unknown;
   const schedule = (range: Range & { readonly initial?: boolean }) =>
-    void queue.add(() => compareRange(range)).catch((error: unknown) => {
-      failure ??= error;
-      queue.clear();
-    });
+    void queue
+      .add(() => compareRange(range))
+      .catch((error: unknown) => {
+        failure ??= error;
+        queue.clear();
+      });
   const compareRange = async (range: Range & { readonly initial?: boolean }) => {
     // PostgreSQL hashes its side while JavaScript hashes memory's.
     const postgresPending = postgresChecksum(range);
@@ -258,7 +293,8 @@ async function verifyEntity(db: SqlExecutor, target: AnyTarget, entity: string, 
     const isTop = range.after === undefined && range.until === undefined;
     if (memory.count === postgres.count && memory.sum === postgres.sum) {
       rowsChecked += memory.count;
-      if (isTop || queue.size % 8 === 0) options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
+      if (isTop || queue.size % 8 === 0)
+        options.onProgress?.({ store: target.store, entity, rowsChecked, rows: keys.length });
       return;
     }
     if (Math.max(memory.count, postgres.count) <= leafRows) {
@@ -290,7 +326,13 @@ function initialRanges(keys: readonly string[], rangeRows: number): Range[] {
   return ranges;
 }
 
-function describe(store: string, entity: string, key: RecordKey, memory: unknown, postgres: unknown): Difference | undefined {
+function describe(
+  store: string,
+  entity: string,
+  key: RecordKey,
+  memory: unknown,
+  postgres: unknown,
+): Difference | undefined {
   if (memory === null && postgres === null) return undefined;
   if (memory === null) return Object.freeze({ store, entity, key, kind: 'missing_in_memory', memory, postgres });
   if (postgres === null) return Object.freeze({ store, entity, key, kind: 'missing_in_postgres', memory, postgres });
@@ -298,7 +340,16 @@ function describe(store: string, entity: string, key: RecordKey, memory: unknown
   const left = memory as Record<string, unknown>;
   const right = postgres as Record<string, unknown>;
   const fields = Object.keys(left).filter((field) => !isDeepStrictEqual(left[field], right[field]));
-  return Object.freeze({ store, entity, key, kind: 'fields_differ', fields, diff: diffString(memory, postgres, { color: false }) ?? '', memory, postgres });
+  return Object.freeze({
+    store,
+    entity,
+    key,
+    kind: 'fields_differ',
+    fields,
+    diff: diffString(memory, postgres, { color: false }) ?? '',
+    memory,
+    postgres,
+  });
 }
 
 /**
@@ -308,7 +359,12 @@ function describe(store: string, entity: string, key: RecordKey, memory: unknown
  * difference counts only if it matches neither the state before nor the state after.
  * Writes that keep coming to the same key are then never mistaken for drift.
  */
-async function recheck(target: AnyTarget, entity: string, found: Difference[], options: VerifyOptions): Promise<Difference[]> {
+async function recheck(
+  target: AnyTarget,
+  entity: string,
+  found: Difference[],
+  options: VerifyOptions,
+): Promise<Difference[]> {
   const first = options.authoritative ?? 'memory';
   const second = first === 'memory' ? 'postgres' : 'memory';
   const read = (side: 'memory' | 'postgres', differences: readonly Difference[]) =>
@@ -322,7 +378,8 @@ async function recheck(target: AnyTarget, entity: string, found: Difference[], o
     const after = await read(first, remaining);
     const next: Difference[] = [];
     remaining.forEach((difference, index) => {
-      const sides = (authoritative: unknown) => (first === 'memory' ? [authoritative, mirrored[index]] : [mirrored[index], authoritative]);
+      const sides = (authoritative: unknown) =>
+        first === 'memory' ? [authoritative, mirrored[index]] : [mirrored[index], authoritative];
       const [memoryBefore, postgresBefore] = sides(before[index]);
       const [memoryAfter, postgresAfter] = sides(after[index]);
       const still = describe(target.store, entity, difference.key, memoryAfter, postgresAfter);
@@ -335,5 +392,7 @@ async function recheck(target: AnyTarget, entity: string, found: Difference[], o
 
 /** The differences of an entity that stayed after the re-checks, of every kind. */
 export function persistentDifferences(entity: EntityReport): number {
-  return entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ;
+  return (
+    entity.differences.missing_in_postgres + entity.differences.missing_in_memory + entity.differences.fields_differ
+  );
 }

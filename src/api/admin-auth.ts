@@ -38,7 +38,9 @@ export function bearerToken(authorization: string | undefined): string | undefin
 }
 
 /** The admin routes' check of an authorization header: the admin token only. */
-export function adminTokenCheck(adminToken: string | undefined): (authorization: string | undefined) => string | undefined {
+export function adminTokenCheck(
+  adminToken: string | undefined,
+): (authorization: string | undefined) => string | undefined {
   const check = tokenCheck([adminToken], {
     disabled: 'admin routes are disabled: no admin token is configured',
     missing: 'admin routes need Authorization: Bearer <admin token>',

@@ -31,15 +31,23 @@ export interface AdminRuntime {
    * Requests a stage (and read percentage) and returns the flags requested now. Throws
    * FlagSourceConflictError when another source owns the flags (Unleash).
    */
-  setFlags(requested: { readonly stage: Stage; readonly readPercent?: number }, change: OperatorRequest & { readonly force?: boolean; readonly allowUnavailable?: boolean }): Promise<EffectiveFlags>;
+  setFlags(
+    requested: { readonly stage: Stage; readonly readPercent?: number },
+    change: OperatorRequest & { readonly force?: boolean; readonly allowUnavailable?: boolean },
+  ): Promise<EffectiveFlags>;
   /** The evidence gate's verdict on moving to `requested` now. */
   judge(requested: { readonly stage: Stage; readonly readPercent?: number }): Promise<GateVerdict>;
   /** A verification now (repairing when asked, deleting at most allowDeletes rows), audited as the operator's; undefined when skipped. */
-  verifyNow(request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number }): Promise<VerifyReport | undefined>;
+  verifyNow(
+    request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number },
+  ): Promise<VerifyReport | undefined>;
   /** Puts back what a repair run changed, audited. */
   undoRepair(runId: string, request: OperatorRequest): Promise<UndoResult>;
   /** Backfills PostgreSQL from memory, replays the outbox, verifies and repairs (in dual-write), audited. */
-  resyncPostgres(options: { readonly request: OperatorRequest; readonly allowDeletes?: number }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
+  resyncPostgres(options: {
+    readonly request: OperatorRequest;
+    readonly allowDeletes?: number;
+  }): Promise<{ readonly backfill: BackfillReport; readonly verify: VerifyReport }>;
   /** Rebuilds memory from PostgreSQL and verifies (in postgres-primary), audited. */
   resyncMemory(options: { readonly request: OperatorRequest }): Promise<{ readonly verify: VerifyReport }>;
   /** One outbox replay round now, audited. */
@@ -58,7 +66,13 @@ export interface AdminRuntime {
   /** Whether the sides are known to be equal now (outbox empty, nothing unverified, verified since the last outage). */
   convergence(): Convergence;
   /** The audit trail, newest first. */
-  readonly audit: { list(query?: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string }): Promise<AuditEvent[]> };
+  readonly audit: {
+    list(query?: {
+      readonly limit?: number;
+      readonly action?: AuditAction;
+      readonly resourceType?: string;
+    }): Promise<AuditEvent[]>;
+  };
   /** The background jobs' executions, newest first. */
   readonly jobs: { listExecutions(query?: ExecutionQuery): Promise<TaskExecution[]> };
   readonly db: { query(text: string): Promise<unknown[]>; poolStats(): PoolStats };

@@ -2,7 +2,12 @@
 // validation of params, query and body and schema-driven serialization built in, pino
 // logging with redaction, and inject/listen for tests.
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { AdminRuntime } from './admin-runtime.js';
@@ -49,7 +54,12 @@ export interface ApiOptions {
 
 /** Where a request's authorization header may appear in a log line. */
 const REDACT = {
-  paths: ['headers.authorization', 'req.headers.authorization', 'request.headers.authorization', 'res.request.headers.authorization'],
+  paths: [
+    'headers.authorization',
+    'req.headers.authorization',
+    'request.headers.authorization',
+    'res.request.headers.authorization',
+  ],
   censor: '[redacted]',
 };
 
@@ -78,7 +88,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   taskRoutes(app, options.tasks);
   if (options.runtime) {
     adminRoutes(app, options.runtime, options.adminToken);
-    const history = new StatusHistory({ onError: (error) => app.log.warn({ err: error }, 'status page: a history sample failed'), ...options.statusHistory, runtime: options.runtime });
+    const history = new StatusHistory({
+      onError: (error) => app.log.warn({ err: error }, 'status page: a history sample failed'),
+      ...options.statusHistory,
+      runtime: options.runtime,
+    });
     history.start();
     app.addHook('onClose', async () => history.stop());
     statusRoutes(app, { runtime: options.runtime, history, tokens: [options.statusToken, options.adminToken] });

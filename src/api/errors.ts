@@ -45,7 +45,12 @@ interface SchemaErrorEntry {
  * anything else 500 saying what failed (the error's message, SQLSTATE and constraint), with
  * connection-string passwords and `secrets` (the API's tokens) redacted; logged in full.
  */
-export function sendError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply, secrets: readonly string[] = []): FastifyReply {
+export function sendError(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  secrets: readonly string[] = [],
+): FastifyReply {
   const { status, body } = describeError(error, secrets);
   if (status >= 500) {
     if (status === 503) request.log.warn({ err: error }, 'dependency unavailable');
@@ -56,7 +61,9 @@ export function sendError(error: FastifyError | Error, request: FastifyRequest, 
 }
 
 /** The error handler of an API whose tokens must never appear in an answer (fastify's setErrorHandler). */
-export function errorHandler(secrets: readonly (string | undefined)[]): (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+export function errorHandler(
+  secrets: readonly (string | undefined)[],
+): (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const known = secrets.filter((secret): secret is string => typeof secret === 'string' && secret !== '');
   return (error, request, reply) => sendError(error, request, reply, known);
 }
@@ -65,15 +72,21 @@ export function errorHandler(secrets: readonly (string | undefined)[]): (error: 
 function describeError(error: unknown, secrets: readonly string[]): { status: number; body: ErrorBody } {
   const validation = (error as { validation?: readonly SchemaErrorEntry[] }).validation;
   if (Array.isArray(validation) && validation.length > 0) {
-    return { status: 400, body: schemaErrorBody(validation[0]!, (error as { validationContext?: string }).validationContext ?? 'request') };
+    return {
+      status: 400,
+      body: schemaErrorBody(validation[0]!, (error as { validationContext?: string }).validationContext ?? 'request'),
+    };
   }
   if (error instanceof ApiError) return { status: error.statusCode, body: { error: error.message, ...error.details } };
-  if (error instanceof StoreError) return { status: storeErrorStatus(error), body: { error: error.message, field: error.field } };
-  if (error instanceof UnavailableError) return { status: 503, body: { error: `${error.dependency} is unavailable; retry later` } };
+  if (error instanceof StoreError)
+    return { status: storeErrorStatus(error), body: { error: error.message, field: error.field } };
+  if (error instanceof UnavailableError)
+    return { status: 503, body: { error: `${error.dependency} is unavailable; retry later` } };
   // Thrown by runtime.setFlags while Unleash (or the application's own flag state) owns the flags.
   if (error instanceof FlagSourceConflictError) return { status: 409, body: { error: error.message } };
   // An advance the evidence does not support: which checks failed, with their figures.
-  if (error instanceof EvidenceRefusedError) return { status: 409, body: { error: error.message, checks: error.verdict.checks } };
+  if (error instanceof EvidenceRefusedError)
+    return { status: 409, body: { error: error.message, checks: error.verdict.checks } };
   // A change a safety rule or its barrier refused: nothing of it was left behind.
   if (error instanceof StageChangeRefusedError) return { status: 409, body: { error: error.message } };
   // Fastify's own client errors: malformed JSON, unsupported media type, body too large (its body parser's codes: FST_ERR_CTP_*).
@@ -97,7 +110,9 @@ function internalErrorBody(error: unknown, secrets: readonly string[]): ErrorBod
   const redact = (text: string) => redactText(redactConnectionStrings(text), secrets);
   return {
     // The whole of it in `error`, which is what a client prints; the SQL fields also apart, for programs.
-    error: failure.message ? redact(failureText(failure)) : 'internal error (no message; the process log has the stack)',
+    error: failure.message
+      ? redact(failureText(failure))
+      : 'internal error (no message; the process log has the stack)',
     ...(code ? { code } : {}),
     ...(constraint ? { constraint: redact(constraint) } : {}),
     ...(detail ? { detail: redact(detail) } : {}),
@@ -122,8 +137,11 @@ function schemaErrorBody(entry: SchemaErrorEntry, part: string): ErrorBody {
     .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'));
   const { missingProperty, additionalProperty, allowedValues } = entry.params;
   if (typeof missingProperty === 'string') return fieldError([...path, missingProperty], part, 'required');
-  if (typeof additionalProperty === 'string') return fieldError([...path, additionalProperty], part, 'not a field of this request');
-  const problem = Array.isArray(allowedValues) ? `must be one of ${allowedValues.join(', ')}` : (entry.message ?? 'is invalid');
+  if (typeof additionalProperty === 'string')
+    return fieldError([...path, additionalProperty], part, 'not a field of this request');
+  const problem = Array.isArray(allowedValues)
+    ? `must be one of ${allowedValues.join(', ')}`
+    : (entry.message ?? 'is invalid');
   return fieldError(path, part, problem);
 }
 

@@ -1,5 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { AssetInput, ContributionInput, ContributorInput, DependencyOptions, ProjectInput, ProjectRef } from '../domain/graph.js';
+import type {
+  AssetInput,
+  ContributionInput,
+  ContributorInput,
+  DependencyOptions,
+  ProjectInput,
+  ProjectRef,
+} from '../domain/graph.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import { createRoute, found, getByIdRoute, items, listByIdRoute, listRoute } from './route-helpers.js';
 import {
@@ -25,18 +32,25 @@ import {
  * of the GraphStore interface, so a 4xx from the store means nothing was written.
  */
 export function graphRoutes(app: FastifyInstance, graph: GraphStore): void {
-  app.get<{ Params: ProjectRef }>('/projects/:ecosystem/:name', { schema: routeSchema({ params: PROJECT_PARAMS, response: { 200: PROJECT } }) }, async (request) =>
-    found(await graph.getProject(request.params), 'project', `${request.params.ecosystem}/${request.params.name}`),
+  app.get<{ Params: ProjectRef }>(
+    '/projects/:ecosystem/:name',
+    { schema: routeSchema({ params: PROJECT_PARAMS, response: { 200: PROJECT } }) },
+    async (request) =>
+      found(await graph.getProject(request.params), 'project', `${request.params.ecosystem}/${request.params.name}`),
   );
   app.put<{ Params: ProjectRef; Body: Omit<ProjectInput, 'ecosystem' | 'name'> | null }>(
     '/projects/:ecosystem/:name',
     { schema: routeSchema({ params: PROJECT_PARAMS, body: PROJECT_BODY, response: { 200: PROJECT } }) },
     async (request) => graph.upsertProject({ ...request.body, ...request.params }),
   );
-  app.get<{ Querystring: { q: string; limit?: number } }>('/projects', { schema: routeSchema({ querystring: SEARCH_QUERY, response: { 200: listOf(PROJECT) } }) }, async (request) =>
-    items(await graph.search(request.query.q, request.query.limit)),
+  app.get<{ Querystring: { q: string; limit?: number } }>(
+    '/projects',
+    { schema: routeSchema({ querystring: SEARCH_QUERY, response: { 200: listOf(PROJECT) } }) },
+    async (request) => items(await graph.search(request.query.q, request.query.limit)),
   );
-  app.get('/projects/count', { schema: routeSchema({ response: { 200: COUNT } }) }, async () => ({ count: await graph.countProjects() }));
+  app.get('/projects/count', { schema: routeSchema({ response: { 200: COUNT } }) }, async () => ({
+    count: await graph.countProjects(),
+  }));
   app.post<{ Params: ProjectRef; Body: { to: ProjectRef } & DependencyOptions }>(
     '/projects/:ecosystem/:name/dependencies',
     // 200, not 201: adding an existing edge returns it unchanged, and the store does not say which happened.
@@ -46,11 +60,17 @@ export function graphRoutes(app: FastifyInstance, graph: GraphStore): void {
       return graph.addDependency(request.params, to, options);
     },
   );
-  app.get<{ Params: ProjectRef }>('/projects/:ecosystem/:name/dependents/count', { schema: routeSchema({ params: PROJECT_PARAMS, response: { 200: COUNT } }) }, async (request) => ({
-    count: await graph.countDependents(request.params),
-  }));
+  app.get<{ Params: ProjectRef }>(
+    '/projects/:ecosystem/:name/dependents/count',
+    { schema: routeSchema({ params: PROJECT_PARAMS, response: { 200: COUNT } }) },
+    async (request) => ({
+      count: await graph.countDependents(request.params),
+    }),
+  );
 
-  createRoute<ContributorInput>(app, '/contributors', { body: CONTRIBUTOR_BODY, response: CONTRIBUTOR }, (input) => graph.createContributor(input));
+  createRoute<ContributorInput>(app, '/contributors', { body: CONTRIBUTOR_BODY, response: CONTRIBUTOR }, (input) =>
+    graph.createContributor(input),
+  );
   getByIdRoute(app, '/contributors/:id', CONTRIBUTOR, (id) => graph.getContributor(id));
   listRoute(app, '/contributors', CONTRIBUTOR, (limit) => graph.listContributors(limit));
   listByIdRoute(app, '/contributors/:id/contributions', CONTRIBUTION, (id) => graph.listContributionsByContributor(id));
@@ -60,6 +80,8 @@ export function graphRoutes(app: FastifyInstance, graph: GraphStore): void {
   listRoute(app, '/assets', ASSET, (limit) => graph.listAssets(limit));
   listByIdRoute(app, '/assets/:id/contributions', CONTRIBUTION, (id) => graph.listContributionsByAsset(id));
 
-  createRoute<ContributionInput>(app, '/contributions', { body: CONTRIBUTION_BODY, response: CONTRIBUTION }, (input) => graph.createContribution(input));
+  createRoute<ContributionInput>(app, '/contributions', { body: CONTRIBUTION_BODY, response: CONTRIBUTION }, (input) =>
+    graph.createContribution(input),
+  );
   getByIdRoute(app, '/contributions/:id', CONTRIBUTION, (id) => graph.getContribution(id));
 }

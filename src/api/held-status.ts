@@ -10,7 +10,10 @@ const LISTED = 100;
  * the command that clears it. Absent when there are none, so the answer reads as before
  * while nothing is held.
  */
-export function heldStatus(runtime: Pick<AdminRuntime, 'mirror'>): { readonly heldCount?: number; readonly held?: readonly HeldEntry[] } {
+export function heldStatus(runtime: Pick<AdminRuntime, 'mirror'>): {
+  readonly heldCount?: number;
+  readonly held?: readonly HeldEntry[];
+} {
   const held = runtime.mirror.held?.list() ?? [];
   return held.length > 0 ? { heldCount: held.length, held: held.slice(0, LISTED) } : {};
 }

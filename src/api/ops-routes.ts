@@ -40,7 +40,9 @@ export function opsRoutes(app: FastifyInstance, options: OpsRouteOptions): void 
 
   app.get('/readyz', { schema: probeSchema }, async (request, reply) => {
     const readiness: Readiness = runtime
-      ? await checkReadiness(runtime, timeoutMs, (check, error) => request.log.warn({ err: error, check }, 'readiness check failed'))
+      ? await checkReadiness(runtime, timeoutMs, (check, error) =>
+          request.log.warn({ err: error, check }, 'readiness check failed'),
+        )
       : { ready: true, failing: [], checks: {} };
     const { ready, ...found } = readiness;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ...found });
@@ -48,7 +50,9 @@ export function opsRoutes(app: FastifyInstance, options: OpsRouteOptions): void 
 
   if (runtime) {
     const { registry } = runtime.metrics;
-    app.get('/metrics', { schema: probeSchema }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    app.get('/metrics', { schema: probeSchema }, async (_request, reply) =>
+      reply.type(registry.contentType).send(await registry.metrics()),
+    );
   }
 }
 
@@ -57,7 +61,11 @@ export function opsRoutes(app: FastifyInstance, options: OpsRouteOptions): void 
  * the outbox's stats can be read. Failures are reported by name only (the details, which
  * may name hosts, go to `onFailure` for the log), since the probe is unauthenticated.
  */
-export async function checkReadiness(runtime: AdminRuntime, timeoutMs: number, onFailure: (check: string, error: unknown) => void): Promise<Readiness> {
+export async function checkReadiness(
+  runtime: AdminRuntime,
+  timeoutMs: number,
+  onFailure: (check: string, error: unknown) => void,
+): Promise<Readiness> {
   const stage = runtime.stage.current.stage;
   const checks: Record<string, string> = {};
   const failing: string[] = [];
@@ -77,8 +85,7 @@ export async function checkReadiness(runtime: AdminRuntime, timeoutMs: number, o
         throw new Error(`no answer within ${timeoutMs} ms`);
       }),
     );
-  }
-  else checks.postgres = `not needed in ${stage}`;
+  } else checks.postgres = `not needed in ${stage}`;
   await check('outbox', 'unreadable', () => runtime.outbox.stats());
   return { ready: failing.length === 0, stage, failing, checks };
 }

@@ -40,7 +40,11 @@ export function listOf(item: Schema): Schema {
 export const NO_PARAMS = strictObject({});
 export const NO_QUERY = strictObject({});
 /** An operator action that may say why (verify, repair, outbox replay): no body (fastify validates it as null), `{}` or `{ reason }`. */
-export const REASON_BODY: Schema = { type: ['object', 'null'], properties: { reason: { type: 'string', pattern: '\\S' } }, additionalProperties: false };
+export const REASON_BODY: Schema = {
+  type: ['object', 'null'],
+  properties: { reason: { type: 'string', pattern: '\\S' } },
+  additionalProperties: false,
+};
 /** Probes and scrapers may add query parameters of their own; they are ignored. */
 export const ANY_QUERY: Schema = { type: 'object' };
 
@@ -49,21 +53,62 @@ export const ID_PARAMS = strictObject({ id: text }, ['id']);
 
 export const LIMIT_QUERY = strictObject({ limit: integer });
 export const SEARCH_QUERY = strictObject({ q: text, limit: integer }, ['q']);
-export const TASK_LIST_QUERY = strictObject({ status: enumOf(TASK_STATUSES), taskType: enumOf(TASK_TYPES), limit: integer, offset: integer });
+export const TASK_LIST_QUERY = strictObject({
+  status: enumOf(TASK_STATUSES),
+  taskType: enumOf(TASK_TYPES),
+  limit: integer,
+  offset: integer,
+});
 
-export const PROJECT_BODY = strictObject({ description: nullableText, homepageUrl: nullableText, repositoryUrl: nullableText, at: text });
-export const DEPENDENCY_BODY = strictObject({ to: strictObject({ ecosystem: text, name: text }, ['ecosystem', 'name']), at: text }, ['to']);
+export const PROJECT_BODY = strictObject({
+  description: nullableText,
+  homepageUrl: nullableText,
+  repositoryUrl: nullableText,
+  at: text,
+});
+export const DEPENDENCY_BODY = strictObject(
+  { to: strictObject({ ecosystem: text, name: text }, ['ecosystem', 'name']), at: text },
+  ['to'],
+);
 export const CONTRIBUTOR_BODY = strictObject(
-  { id: text, name: text, email: nullableText, githubUsername: nullableText, walletAddress: nullableText, metadata: nullableJsonObject, at: text },
+  {
+    id: text,
+    name: text,
+    email: nullableText,
+    githubUsername: nullableText,
+    walletAddress: nullableText,
+    metadata: nullableJsonObject,
+    at: text,
+  },
   ['name'],
 );
-export const ASSET_BODY = strictObject({ id: text, name: text, description: nullableText, assetType: text, metadata: nullableJsonObject, at: text }, ['name', 'assetType']);
+export const ASSET_BODY = strictObject(
+  { id: text, name: text, description: nullableText, assetType: text, metadata: nullableJsonObject, at: text },
+  ['name', 'assetType'],
+);
 export const CONTRIBUTION_BODY = strictObject(
-  { id: text, contributorId: text, assetId: text, costAmount: decimal, coherenceScore: decimal, metadata: nullableJsonObject, timestamp: text },
+  {
+    id: text,
+    contributorId: text,
+    assetId: text,
+    costAmount: decimal,
+    coherenceScore: decimal,
+    metadata: nullableJsonObject,
+    timestamp: text,
+  },
   ['contributorId', 'assetId', 'costAmount', 'coherenceScore'],
 );
 export const TASK_BODY = strictObject(
-  { id: text, direction: text, taskType: enumOf(TASK_TYPES), model: text, command: text, context: nullableJsonObject, tier: nullableText, at: text },
+  {
+    id: text,
+    direction: text,
+    taskType: enumOf(TASK_TYPES),
+    model: text,
+    command: text,
+    context: nullableJsonObject,
+    tier: nullableText,
+    at: text,
+  },
   ['direction', 'taskType', 'model', 'command'],
 );
 /** A task patch, plus `expectedStatus` (compare-and-set) and `at` (the update's time). */
@@ -81,21 +126,49 @@ export const TASK_PATCH_BODY = strictObject({
 
 /** A stage change: `reason` is required and kept with the flags; `percent` is the read percentage (default 0). */
 export const STAGE_BODY = strictObject(
-  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 }, reason: { type: 'string', pattern: '\\S' }, force: { type: 'boolean' }, allowUnavailable: { type: 'boolean' } },
+  {
+    stage: enumOf(STAGES),
+    percent: { type: 'integer', minimum: 0, maximum: 100 },
+    reason: { type: 'string', pattern: '\\S' },
+    force: { type: 'boolean' },
+    allowUnavailable: { type: 'boolean' },
+  },
   ['stage', 'reason'],
 );
 
 /** An operator's repair: why, and how many rows it may delete from the side that holds them. */
-export const REPAIR_BODY = strictObject({ reason: { type: 'string', pattern: '\\S' }, allowDeletes: { type: 'integer', minimum: 0 } }, ['reason']);
+export const REPAIR_BODY = strictObject(
+  { reason: { type: 'string', pattern: '\\S' }, allowDeletes: { type: 'integer', minimum: 0 } },
+  ['reason'],
+);
 
-export const REPAIR_UNDO_BODY = strictObject({ runId: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' }, reason: { type: 'string', pattern: '\\S' } }, ['runId', 'reason']);
+export const REPAIR_UNDO_BODY = strictObject(
+  {
+    runId: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' },
+    reason: { type: 'string', pattern: '\\S' },
+  },
+  ['runId', 'reason'],
+);
 
 /** A resync: toward PostgreSQL (in dual-write, the default) or toward memory (in postgres-primary). */
-export const RESYNC_BODY = strictObject({ reason: { type: 'string', pattern: '\\S' }, to: enumOf(['postgres', 'memory']), allowDeletes: { type: 'integer', minimum: 0 } }, ['reason']);
+export const RESYNC_BODY = strictObject(
+  {
+    reason: { type: 'string', pattern: '\\S' },
+    to: enumOf(['postgres', 'memory']),
+    allowDeletes: { type: 'integer', minimum: 0 },
+  },
+  ['reason'],
+);
 
-export const GATE_QUERY = strictObject({ stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 } }, ['stage']);
+export const GATE_QUERY = strictObject(
+  { stage: enumOf(STAGES), percent: { type: 'integer', minimum: 0, maximum: 100 } },
+  ['stage'],
+);
 
-export const AUDIT_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, action: text, resourceType: text }, []);
+export const AUDIT_QUERY = strictObject(
+  { limit: { type: 'integer', minimum: 1, maximum: 1000 }, action: text, resourceType: text },
+  [],
+);
 
 export const JOBS_QUERY = strictObject({ limit: { type: 'integer', minimum: 1, maximum: 1000 }, task: text }, []);
 
@@ -123,8 +196,25 @@ export const CONTRIBUTOR = record({
   createdAt: text,
   updatedAt: text,
 });
-export const ASSET = record({ id: text, name: text, description: nullableText, assetType: text, totalCost: text, metadata: jsonObject, createdAt: text, updatedAt: text });
-export const CONTRIBUTION = record({ id: text, contributorId: text, assetId: text, costAmount: text, coherenceScore: text, metadata: jsonObject, timestamp: text });
+export const ASSET = record({
+  id: text,
+  name: text,
+  description: nullableText,
+  assetType: text,
+  totalCost: text,
+  metadata: jsonObject,
+  createdAt: text,
+  updatedAt: text,
+});
+export const CONTRIBUTION = record({
+  id: text,
+  contributorId: text,
+  assetId: text,
+  costAmount: text,
+  coherenceScore: text,
+  metadata: jsonObject,
+  timestamp: text,
+});
 export const TASK = record({
   id: text,
   direction: text,
@@ -152,7 +242,12 @@ export const TASK_COUNTS = record(Object.fromEntries(TASK_STATUSES.map((status) 
  * operator actions): fastify never reads a GET body and refuses a schema for one.
  * `response` maps status codes to response schemas.
  */
-export function routeSchema(parts: { params?: Schema; querystring?: Schema; body?: Schema; response?: Record<number, Schema> }): Schema {
+export function routeSchema(parts: {
+  params?: Schema;
+  querystring?: Schema;
+  body?: Schema;
+  response?: Record<number, Schema>;
+}): Schema {
   return {
     params: parts.params ?? NO_PARAMS,
     querystring: parts.querystring ?? NO_QUERY,

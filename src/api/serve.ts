@@ -39,8 +39,18 @@ export interface ServedApi {
 export async function serve(options: ServeOptions = {}): Promise<ServedApi> {
   const config = options.config ?? loadConfig(options.env ?? process.env);
   const logger = options.logger === undefined || options.logger === true ? pino() : options.logger;
-  const runtime = await openDualWrite({ config, ...(logger ? { logger: logger.child({ component: 'dualwrite' }) } : {}) });
-  const app = buildApi({ graph: runtime.graph, tasks: runtime.tasks, runtime, adminToken: config.adminToken, statusToken: config.statusToken, logger });
+  const runtime = await openDualWrite({
+    config,
+    ...(logger ? { logger: logger.child({ component: 'dualwrite' }) } : {}),
+  });
+  const app = buildApi({
+    graph: runtime.graph,
+    tasks: runtime.tasks,
+    runtime,
+    adminToken: config.adminToken,
+    statusToken: config.statusToken,
+    logger,
+  });
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {

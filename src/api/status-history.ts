@@ -124,16 +124,28 @@ export class StatusHistory {
   private async takeSample(): Promise<void> {
     const { runtime } = this.options;
     const at = this.now();
-    const counts: Counts = { metrics: await sampleMetrics(runtime.metrics.registry, at), reads: await readsBySource(runtime.metrics.registry) };
+    const counts: Counts = {
+      metrics: await sampleMetrics(runtime.metrics.registry, at),
+      reads: await readsBySource(runtime.metrics.registry),
+    };
     const previous = this.previous;
     this.previous = counts;
     this.noteVerification();
     if (previous) {
       const seconds = Math.max((at - previous.metrics.at) / 1000, 0.001);
-      const sides = Object.fromEntries(SIDES.map((side) => [side, sideFigures(side, counts.metrics, previous.metrics)])) as Record<Side, SideFigures>;
+      const sides = Object.fromEntries(
+        SIDES.map((side) => [side, sideFigures(side, counts.metrics, previous.metrics)]),
+      ) as Record<Side, SideFigures>;
       const readsPerSecond = { memory: 0, postgres: 0, fallback: 0 };
-      for (const source of Object.keys(readsPerSecond) as ReadSource[]) readsPerSecond[source] = (counts.reads[source] - previous.reads[source]) / seconds;
-      this.samples.push({ at, outbox: runtime.outbox.stats(), mirrorQueueDepth: runtime.mirror.depth(), sides, readsPerSecond });
+      for (const source of Object.keys(readsPerSecond) as ReadSource[])
+        readsPerSecond[source] = (counts.reads[source] - previous.reads[source]) / seconds;
+      this.samples.push({
+        at,
+        outbox: runtime.outbox.stats(),
+        mirrorQueueDepth: runtime.mirror.depth(),
+        sides,
+        readsPerSecond,
+      });
     }
     this.forgetOld();
   }
@@ -143,7 +155,9 @@ export class StatusHistory {
     const report = this.options.runtime.verifier.lastReport;
     if (!report || report === this.lastReport) return;
     this.lastReport = report;
-    const differences = Object.fromEntries(report.entities.map((entity) => [`${entity.store}/${entity.entity}`, persistentDifferences(entity)]));
+    const differences = Object.fromEntries(
+      report.entities.map((entity) => [`${entity.store}/${entity.entity}`, persistentDifferences(entity)]),
+    );
     this.verifications.push({ at: Date.parse(report.startedAt), differences });
   }
 
@@ -170,7 +184,9 @@ function sideFigures(side: Side, last: Sample, first: Sample): SideFigures {
 }
 
 /** Reads so far by the side that answered, summed over stores. */
-async function readsBySource(registry: StatusHistoryRuntime['metrics']['registry']): Promise<Record<ReadSource, number>> {
+async function readsBySource(
+  registry: StatusHistoryRuntime['metrics']['registry'],
+): Promise<Record<ReadSource, number>> {
   const counts: Record<ReadSource, number> = { memory: 0, postgres: 0, fallback: 0 };
   for (const { labels, value } of (await registry.getSingleMetric(METRIC.reads)?.get())?.values ?? []) {
     const source = labels.source as ReadSource;

@@ -41,8 +41,10 @@ const COOKIE_MAX_AGE_SECONDS = 12 * 60 * 60;
 
 const REFUSALS: TokenRefusals = {
   disabled: 'the status page is disabled: neither a status token nor an admin token is configured',
-  missing: 'the status page needs a token: open /status?token=<status or admin token>, or send Authorization: Bearer <token>',
-  wrong: 'the token is wrong, or the page was opened with a token that has since changed: open /status?token=<token> again',
+  missing:
+    'the status page needs a token: open /status?token=<status or admin token>, or send Authorization: Bearer <token>',
+  wrong:
+    'the token is wrong, or the page was opened with a token that has since changed: open /status?token=<token> again',
 };
 
 /** GET /status/data: everything the page draws. */
@@ -115,7 +117,10 @@ export interface AuditRow {
 export function statusRoutes(app: FastifyInstance, options: StatusRouteOptions): void {
   const { runtime, history } = options;
   const checkBearer = tokenCheck(options.tokens, REFUSALS);
-  const checkCookie = tokenCheck(options.tokens.map((token) => token && cookieValue(token)), REFUSALS);
+  const checkCookie = tokenCheck(
+    options.tokens.map((token) => token && cookieValue(token)),
+    REFUSALS,
+  );
   const refuse = (reply: FastifyReply, refusal: string) => {
     reply.header('www-authenticate', 'Bearer realm="dualwrite-status"');
     return new ApiError(401, refusal);
@@ -134,33 +139,53 @@ export function statusRoutes(app: FastifyInstance, options: StatusRouteOptions):
           .redirect('/status', 303);
       }
       const bearer = bearerToken(request.headers.authorization);
-      const refused = bearer !== undefined ? checkBearer(bearer) : checkCookie(cookie(request.headers.cookie, COOKIE_NAME));
+      const refused =
+        bearer !== undefined ? checkBearer(bearer) : checkCookie(cookie(request.headers.cookie, COOKIE_NAME));
       if (refused) throw refuse(reply, refused);
-      reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('x-content-type-options', 'nosniff');
+      reply
+        .header('cache-control', 'no-store')
+        .header('referrer-policy', 'no-referrer')
+        .header('x-content-type-options', 'nosniff');
     });
 
-    status.get('/status', { schema: routeSchema({ querystring: strictObject({ token: { type: 'string' } }) }) }, async (_request, reply) =>
-      reply
-        .type('text/html; charset=utf-8')
-        // Everything the page loads comes from this server; nothing inline runs.
-        .header('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-        .send(STATUS_PAGE_HTML),
+    status.get(
+      '/status',
+      { schema: routeSchema({ querystring: strictObject({ token: { type: 'string' } }) }) },
+      async (_request, reply) =>
+        reply
+          .type('text/html; charset=utf-8')
+          // Everything the page loads comes from this server; nothing inline runs.
+          .header(
+            'content-security-policy',
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+          )
+          .send(STATUS_PAGE_HTML),
     );
 
-    status.get('/status/data', { schema: routeSchema({}) }, async (request) => statusData(runtime, history, request.log));
+    status.get('/status/data', { schema: routeSchema({}) }, async (request) =>
+      statusData(runtime, history, request.log),
+    );
 
-    status.get<{ Params: { file: string } }>('/status/assets/:file', { schema: routeSchema({ params: strictObject({ file: { type: 'string' } }, ['file']) }) }, async (request, reply) => {
-      const asset = ASSETS.get(request.params.file);
-      if (!asset) throw new ApiError(404, `no status page asset ${request.params.file}`);
-      return reply.type(asset.type).send(await asset.read());
-    });
+    status.get<{ Params: { file: string } }>(
+      '/status/assets/:file',
+      { schema: routeSchema({ params: strictObject({ file: { type: 'string' } }, ['file']) }) },
+      async (request, reply) => {
+        const asset = ASSETS.get(request.params.file);
+        if (!asset) throw new ApiError(404, `no status page asset ${request.params.file}`);
+        return reply.type(asset.type).send(await asset.read());
+      },
+    );
   });
 }
 
 /** What the status page draws, now. */
 async function statusData(runtime: AdminRuntime, history: StatusHistory, log: FastifyBaseLogger): Promise<StatusData> {
   const next = nextStep(runtime.stage.current);
-  const [verdict, audit, jobs] = await Promise.all([next ? runtime.judge(next) : undefined, auditRows(runtime, log), jobRows(runtime, log)]);
+  const [verdict, audit, jobs] = await Promise.all([
+    next ? runtime.judge(next) : undefined,
+    auditRows(runtime, log),
+    jobRows(runtime, log),
+  ]);
   return {
     generatedAt: new Date().toISOString(),
     status: adminStatus(runtime),
@@ -182,7 +207,11 @@ async function statusData(runtime: AdminRuntime, history: StatusHistory, log: Fa
 
 /** The newest audit events as the page lists them. */
 async function auditRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise<StatusData['audit']> {
-  const events = await readOrUnavailable('the audit trail', () => runtime.audit.list({ limit: AUDIT_EVENTS_SHOWN }), log);
+  const events = await readOrUnavailable(
+    'the audit trail',
+    () => runtime.audit.list({ limit: AUDIT_EVENTS_SHOWN }),
+    log,
+  );
   if ('unavailable' in events) return { events: [], unavailable: events.unavailable };
   return {
     events: events.map((event) => ({
@@ -198,7 +227,11 @@ async function auditRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise
 
 /** The newest background job runs as the page lists them. */
 async function jobRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise<StatusData['jobs']> {
-  const executions = await readOrUnavailable('the background jobs', () => runtime.jobs.listExecutions({ limit: JOBS_SHOWN }), log);
+  const executions = await readOrUnavailable(
+    'the background jobs',
+    () => runtime.jobs.listExecutions({ limit: JOBS_SHOWN }),
+    log,
+  );
   if ('unavailable' in executions) return { executions: [], unavailable: executions.unavailable };
   const now = new Date().toISOString();
   return {
@@ -217,7 +250,11 @@ async function jobRows(runtime: AdminRuntime, log: FastifyBaseLogger): Promise<S
 }
 
 /** What `read` gives, or why it could not be read; the rest of the page is shown when PostgreSQL cannot be read. */
-async function readOrUnavailable<T>(what: string, read: () => Promise<T[]>, log: FastifyBaseLogger): Promise<T[] | { readonly unavailable: string }> {
+async function readOrUnavailable<T>(
+  what: string,
+  read: () => Promise<T[]>,
+  log: FastifyBaseLogger,
+): Promise<T[] | { readonly unavailable: string }> {
   try {
     return await read();
   } catch (error) {

@@ -38,14 +38,25 @@ export class AdminClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     } catch (error) {
-      throw new CliError(EXIT.unreachable, `cannot reach the admin API at ${this.url}: ${connectionProblem(error)} (is dualwrite serve running there? --url or DUALWRITE_URL says where)`);
+      throw new CliError(
+        EXIT.unreachable,
+        `cannot reach the admin API at ${this.url}: ${connectionProblem(error)} (is dualwrite serve running there? --url or DUALWRITE_URL says where)`,
+      );
     }
     const text = await response.text();
     const json = response.headers.get('content-type')?.includes('application/json') ? parseJson(text) : undefined;
     if (response.ok) {
-      if (json === undefined) throw new CliError(EXIT.unreachable, `${this.url} is not a dualwrite admin API: ${method} ${path} answered ${response.status} without JSON`);
+      if (json === undefined)
+        throw new CliError(
+          EXIT.unreachable,
+          `${this.url} is not a dualwrite admin API: ${method} ${path} answered ${response.status} without JSON`,
+        );
       return { status: response.status, body: json as T };
     }
     throw this.refusal(method, path, response.status, (json as { error?: unknown } | undefined)?.error);
@@ -56,7 +67,10 @@ export class AdminClient {
    * process of an older version answers a bare "internal error": then its log has the cause.
    */
   private failure(method: string, path: string, status: number, said: string): string {
-    const cause = said === 'internal error' ? 'internal error (this process does not say more: its log has the cause, logged as "request failed")' : said;
+    const cause =
+      said === 'internal error'
+        ? 'internal error (this process does not say more: its log has the cause, logged as "request failed")'
+        : said;
     return `${method} ${path} failed on the process at ${this.url} (${status}): ${cause}`;
   }
 

@@ -16,10 +16,31 @@ export function formatBackfillReport(report: BackfillReport): string {
     e.countsMatch ? 'match' : 'DIFFER',
   ]);
   const t = report.totals;
-  rows.push(['total', '', number(t.scanned), number(t.copied), number(t.skippedExisting), t.unresolved > 0 ? number(t.unresolved) : '', number(t.memoryCount), number(t.postgresCount), report.countsMatch ? 'match' : 'DIFFER']);
-  const headers = ['entity', 'status', 'scanned', 'copied', 'already there', 'unresolved', 'memory', 'postgres', 'counts'];
+  rows.push([
+    'total',
+    '',
+    number(t.scanned),
+    number(t.copied),
+    number(t.skippedExisting),
+    t.unresolved > 0 ? number(t.unresolved) : '',
+    number(t.memoryCount),
+    number(t.postgresCount),
+    report.countsMatch ? 'match' : 'DIFFER',
+  ]);
+  const headers = [
+    'entity',
+    'status',
+    'scanned',
+    'copied',
+    'already there',
+    'unresolved',
+    'memory',
+    'postgres',
+    'counts',
+  ];
   // The unresolved column (edges whose projects PostgreSQL lacks) only when there are any.
-  const shown = t.unresolved > 0 ? headers.map((_, i) => i) : headers.map((_, i) => i).filter((i) => headers[i] !== 'unresolved');
+  const shown =
+    t.unresolved > 0 ? headers.map((_, i) => i) : headers.map((_, i) => i).filter((i) => headers[i] !== 'unresolved');
   const table = formatTable(
     shown.map((i) => headers[i]!),
     rows.map((row) => shown.map((i) => row[i])),
@@ -29,6 +50,9 @@ export function formatBackfillReport(report: BackfillReport): string {
     ? 'INTERRUPTED: run the backfill again to resume after the last committed batch'
     : report.countsMatch
       ? 'counts match on every entity'
-      : `COUNTS DIFFER: ${report.entities.filter((e) => !e.countsMatch).map((e) => `${e.entity} (memory ${number(e.memoryCount)}, postgres ${number(e.postgresCount)})`).join(', ')}`;
+      : `COUNTS DIFFER: ${report.entities
+          .filter((e) => !e.countsMatch)
+          .map((e) => `${e.entity} (memory ${number(e.memoryCount)}, postgres ${number(e.postgresCount)})`)
+          .join(', ')}`;
   return `${table}\n${speed}\n${verdict}`;
 }

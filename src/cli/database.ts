@@ -7,7 +7,15 @@ import { databaseConfig } from '../runtime/config.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Socket errors that mean the server was not reached. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /**
  * Opens (and migrates) the database of DATABASE_URL, or embedded PGlite, for the commands
@@ -19,7 +27,10 @@ export async function openCliDatabase(): Promise<OpenedDatabase> {
   try {
     return await openDatabase(config);
   } catch (error) {
-    throw unreachableOr(error, config.kind === 'postgres' ? `the database at ${redactUrl(config.pool.connectionString)}` : 'embedded PGlite');
+    throw unreachableOr(
+      error,
+      config.kind === 'postgres' ? `the database at ${redactUrl(config.pool.connectionString)}` : 'embedded PGlite',
+    );
   }
 }
 
@@ -27,7 +38,9 @@ export async function openCliDatabase(): Promise<OpenedDatabase> {
 export function unreachableOr(error: unknown, where = 'the database'): unknown {
   // Said once: the driver's own words, after where.
   const failure = error instanceof DatabaseUnreachableError ? error.cause : error;
-  return isConnectionFailure(failure) || error instanceof DatabaseUnreachableError ? new CliError(EXIT.unreachable, `cannot reach ${where}: ${(failure as Error).message}`) : error;
+  return isConnectionFailure(failure) || error instanceof DatabaseUnreachableError
+    ? new CliError(EXIT.unreachable, `cannot reach ${where}: ${(failure as Error).message}`)
+    : error;
 }
 
 /**
@@ -39,8 +52,13 @@ export function unreachableOr(error: unknown, where = 'the database'): unknown {
 export function isConnectionFailure(error: unknown): boolean {
   if (error instanceof UnavailableError) return true;
   const { code, message, errors } = (error ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^(08|28)/.test(code) || code === '3D000' || code === '57P03')) return true;
-  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message)) return true;
+  if (
+    typeof code === 'string' &&
+    (NETWORK_CODES.has(code) || /^(08|28)/.test(code) || code === '3D000' || code === '57P03')
+  )
+    return true;
+  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message))
+    return true;
   // Several addresses tried (IPv6 and IPv4): each one's error.
   return Array.isArray(errors) && errors.some(isConnectionFailure);
 }

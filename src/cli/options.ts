@@ -30,13 +30,14 @@ export function jsonOption(): Option {
 }
 
 export function urlOption(): Option {
-  return new Option('--url <url>', 'admin API of the running process (default: $DUALWRITE_URL, else http://127.0.0.1:8080; token from $DUALWRITE_ADMIN_TOKEN)').argParser(
-    (raw: string) => {
-      const problem = httpUrlProblem(raw);
-      if (problem) throw new InvalidArgumentError(problem);
-      return raw;
-    },
-  );
+  return new Option(
+    '--url <url>',
+    'admin API of the running process (default: $DUALWRITE_URL, else http://127.0.0.1:8080; token from $DUALWRITE_ADMIN_TOKEN)',
+  ).argParser((raw: string) => {
+    const problem = httpUrlProblem(raw);
+    if (problem) throw new InvalidArgumentError(problem);
+    return raw;
+  });
 }
 
 /** Adds --url and --json: a command that asks a running process through its admin API. */
@@ -53,7 +54,10 @@ export function withProcessOrSnapshotOptions(command: Command): Command {
 
 export function snapshotFileOptions(): Option[] {
   return [
-    new Option('--graph-snapshot <file>', 'snapshot file of the graph store (projects, edges, contributors, assets, contributions)'),
+    new Option(
+      '--graph-snapshot <file>',
+      'snapshot file of the graph store (projects, edges, contributors, assets, contributions)',
+    ),
     new Option('--tasks-snapshot <file>', 'snapshot file of the agent task store'),
   ];
 }
@@ -63,7 +67,9 @@ export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER): (raw: str
   return (raw) => {
     const value = Number(raw);
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`);
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`,
+      );
     }
     return value;
   };

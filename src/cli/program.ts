@@ -31,7 +31,9 @@ const ENVIRONMENT_HELP = `Environment:
  */
 export function buildProgram(run: Run): Command {
   const program = new Command('dualwrite')
-    .description("Move an API's in-memory stores to PostgreSQL: serve the example API, migrate, backfill, verify and repair, and move or roll back a running process's stage.")
+    .description(
+      "Move an API's in-memory stores to PostgreSQL: serve the example API, migrate, backfill, verify and repair, and move or roll back a running process's stage.",
+    )
     .version(packageVersion(), '-V, --version', 'print the version')
     // Set before the commands are added, so that they inherit both.
     .exitOverride()
@@ -75,7 +77,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     // Commander has printed its own message (and the help hint) already.
-    if (!(error instanceof CommanderError)) process.stderr.write(`${commandName}: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (!(error instanceof CommanderError))
+      process.stderr.write(`${commandName}: ${error instanceof Error ? error.message : String(error)}\n`);
     return exitCodeOf(error);
   }
 }

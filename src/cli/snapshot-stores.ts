@@ -28,7 +28,8 @@ export function hasSnapshots(options: SnapshotOptions): boolean {
  * would load it as empty, and a repair would then delete PostgreSQL's rows to match.
  */
 export async function loadSnapshots(options: SnapshotOptions, command: string): Promise<SnapshotStores> {
-  if (!hasSnapshots(options)) throw new CliError(EXIT.usage, `${command} needs --graph-snapshot and/or --tasks-snapshot`);
+  if (!hasSnapshots(options))
+    throw new CliError(EXIT.usage, `${command} needs --graph-snapshot and/or --tasks-snapshot`);
   for (const path of [options.graphSnapshot, options.tasksSnapshot]) {
     if (path === undefined) continue;
     try {
@@ -38,8 +39,14 @@ export async function loadSnapshots(options: SnapshotOptions, command: string): 
     }
   }
   return {
-    graph: options.graphSnapshot === undefined ? undefined : await MemoryGraphStore.open({ snapshotPath: options.graphSnapshot }),
-    tasks: options.tasksSnapshot === undefined ? undefined : await MemoryAgentTaskStore.open({ snapshotPath: options.tasksSnapshot }),
+    graph:
+      options.graphSnapshot === undefined
+        ? undefined
+        : await MemoryGraphStore.open({ snapshotPath: options.graphSnapshot }),
+    tasks:
+      options.tasksSnapshot === undefined
+        ? undefined
+        : await MemoryAgentTaskStore.open({ snapshotPath: options.tasksSnapshot }),
   };
 }
 
@@ -55,6 +62,7 @@ export function backfillStores(stores: SnapshotStores): BackfillStore[] {
 export function verifyTargets(stores: SnapshotStores, db: SqlExecutor): AnyTarget[] {
   const targets: AnyTarget[] = [];
   if (stores.graph) targets.push(verifyTarget(GRAPH_DEFINITION, stores.graph, GRAPH_DEFINITION.createPostgres(db)));
-  if (stores.tasks) targets.push(verifyTarget(AGENT_TASK_DEFINITION, stores.tasks, AGENT_TASK_DEFINITION.createPostgres(db)));
+  if (stores.tasks)
+    targets.push(verifyTarget(AGENT_TASK_DEFINITION, stores.tasks, AGENT_TASK_DEFINITION.createPostgres(db)));
   return targets;
 }

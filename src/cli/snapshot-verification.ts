@@ -31,7 +31,12 @@ export async function withSnapshotVerification<T>(
     const targets = verifyTargets(stores, db);
     const progress = options.json ? undefined : verifyProgress();
     // A snapshot does not change under us, so there are no writes in flight to wait out before re-checks.
-    const report = await verify(db, targets, { graceMs: 0, recheckRounds: 1, onProgress: progress?.onProgress, ...(options.keepAll ? { maxReported: Number.MAX_SAFE_INTEGER } : {}) });
+    const report = await verify(db, targets, {
+      graceMs: 0,
+      recheckRounds: 1,
+      onProgress: progress?.onProgress,
+      ...(options.keepAll ? { maxReported: Number.MAX_SAFE_INTEGER } : {}),
+    });
     progress?.finish();
     return await use({ database: description, db, targets, report });
   } finally {

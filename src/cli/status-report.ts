@@ -8,7 +8,9 @@ type Field = readonly [string, unknown];
 
 /** A stage as people read it: "read-shift (20% of keyed reads from PostgreSQL)"; the percentage only where it routes reads. */
 export function describeStage(stage: Stage, readPercent: number): string {
-  return STAGE_POLICIES[stage].reads === 'percent' ? `${stage} (${readPercent}% of keyed reads from PostgreSQL)` : stage;
+  return STAGE_POLICIES[stage].reads === 'percent'
+    ? `${stage} (${readPercent}% of keyed reads from PostgreSQL)`
+    : stage;
 }
 
 /** `dualwrite stage show`: the stage in force, the one requested, and why they differ when they do. */
@@ -36,7 +38,10 @@ export function formatStatus(status: AdminStatus): string {
     ],
     ['rollback now', `${status.rollback.safe ? 'safe' : 'NOT SAFE'}: ${status.rollback.detail}`],
     ['converged', `${status.convergence.converged ? 'yes' : 'NO'}: ${status.convergence.detail}`],
-    ['pool', `${status.pool.total} connections, ${status.pool.idle} idle, ${status.pool.waiting} waiting, at most ${status.pool.max}`],
+    [
+      'pool',
+      `${status.pool.total} connections, ${status.pool.idle} idle, ${status.pool.waiting} waiting, at most ${status.pool.max}`,
+    ],
   ]);
 }
 
@@ -55,7 +60,9 @@ function outboxFields(outbox: AdminStatus['outbox']): Field[] {
   const count = outbox.heldCount ?? held.length;
   return [
     ['outbox', outbox.depth === 0 ? 'empty' : `${outbox.depth} entries, oldest ${outbox.oldestAgeSeconds} s old`],
-    ...(count > 0 ? [['refused (data)', `${count} entries wait for their data to be fixed; the other keys are replayed`] as const] : []),
+    ...(count > 0
+      ? [['refused (data)', `${count} entries wait for their data to be fixed; the other keys are replayed`] as const]
+      : []),
     ...heldLines(held, count).map((line) => ['', line] as const),
   ];
 }
@@ -68,7 +75,9 @@ const HELD_SHOWN = 5;
  * said>; <what clears it>` (what `outbox show`, `status` and `outbox replay` print).
  */
 export function heldLines(held: readonly HeldEntry[], count = held.length): string[] {
-  const lines = held.slice(0, HELD_SHOWN).map((entry) => `STOPPED: ${heldText(entry)}, refused ${entry.refusals} times; ${entry.fix}`);
+  const lines = held
+    .slice(0, HELD_SHOWN)
+    .map((entry) => `STOPPED: ${heldText(entry)}, refused ${entry.refusals} times; ${entry.fix}`);
   if (count > HELD_SHOWN) lines.push(`... and ${count - HELD_SHOWN} more (--json lists them)`);
   return lines;
 }

@@ -42,7 +42,10 @@ export function rowProgress(verb: string, stream: ProgressStream = process.stder
 }
 
 /** verify's progress on stderr (rowProgress). */
-export function verifyProgress(stream: ProgressStream = process.stderr): { onProgress(event: VerifyProgress): void; finish(): void } {
+export function verifyProgress(stream: ProgressStream = process.stderr): {
+  onProgress(event: VerifyProgress): void;
+  finish(): void;
+} {
   const progress = rowProgress('verify', stream);
   return {
     onProgress: (event) => progress.update(`${event.store}.${event.entity}`, event.rowsChecked, event.rows),

@@ -12,7 +12,11 @@ const LOG_EVERY_SECONDS = 10;
  * stream its progress: on a terminal the elapsed seconds, redrawn in place every second
  * and erased at the end; elsewhere one line every 10 s. Resolves or rejects as `work` does.
  */
-export async function whileWaiting<T>(label: string, work: Promise<T>, stream: ProgressStream | undefined = process.stderr): Promise<T> {
+export async function whileWaiting<T>(
+  label: string,
+  work: Promise<T>,
+  stream: ProgressStream | undefined = process.stderr,
+): Promise<T> {
   if (!stream) return work;
   const started = Date.now();
   const tty = stream.isTTY === true;

@@ -71,7 +71,8 @@ export interface TaskUpdateOptions {
 }
 
 /** Outcome of an update: `updated: false` means expectedStatus did not match; `task` is as stored now. */
-export type TaskUpdateResult = { readonly updated: true; readonly task: AgentTask } | { readonly updated: false; readonly task: AgentTask };
+export type TaskUpdateResult =
+  { readonly updated: true; readonly task: AgentTask } | { readonly updated: false; readonly task: AgentTask };
 
 export interface TaskListQuery {
   readonly status?: TaskStatus;
@@ -124,9 +125,22 @@ export function newTask(write: Decided<TaskInput>): AgentTask {
   };
 }
 
-const PATCH_FIELDS = ['status', 'output', 'progressPct', 'currentStep', 'decisionPrompt', 'decision', 'context'] as const;
+const PATCH_FIELDS = [
+  'status',
+  'output',
+  'progressPct',
+  'currentStep',
+  'decisionPrompt',
+  'decision',
+  'context',
+] as const;
 
-export function decideTaskUpdate(id: unknown, patch: TaskPatch, options: TaskUpdateOptions | undefined, context: WriteContext): DecidedTaskUpdate {
+export function decideTaskUpdate(
+  id: unknown,
+  patch: TaskPatch,
+  options: TaskUpdateOptions | undefined,
+  context: WriteContext,
+): DecidedTaskUpdate {
   assertObject('patch', patch);
   for (const key of Object.keys(patch)) {
     if (!(PATCH_FIELDS as readonly string[]).includes(key)) {
@@ -155,7 +169,8 @@ export function decideTaskUpdate(id: unknown, patch: TaskPatch, options: TaskUpd
  * shared by every store so they accept and reject exactly the same updates.
  */
 export function applyTaskUpdate(current: AgentTask, update: DecidedTaskUpdate): TaskUpdateResult {
-  if (update.expectedStatus !== null && current.status !== update.expectedStatus) return { updated: false, task: current };
+  if (update.expectedStatus !== null && current.status !== update.expectedStatus)
+    return { updated: false, task: current };
   const next = update.patch.status ?? current.status;
   if (next !== current.status && !NEXT_STATUSES[current.status].includes(next)) {
     throw new TransitionError(current.status, next);
@@ -163,7 +178,13 @@ export function applyTaskUpdate(current: AgentTask, update: DecidedTaskUpdate): 
   const startsRunning = next === 'running' && current.startedAt === null;
   return {
     updated: true,
-    task: { ...current, ...update.patch, status: next, startedAt: startsRunning ? update.at : current.startedAt, updatedAt: update.at },
+    task: {
+      ...current,
+      ...update.patch,
+      status: next,
+      startedAt: startsRunning ? update.at : current.startedAt,
+      updatedAt: update.at,
+    },
   };
 }
 
@@ -173,7 +194,10 @@ export function taskId(field: string, value: unknown): string {
 
 export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ValidationError(field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? describe(value)}`);
+    throw new ValidationError(
+      field,
+      `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? describe(value)}`,
+    );
   }
   return value as T;
 }

@@ -154,7 +154,13 @@ export type DispatchEntity = keyof DispatchRecords & string;
 type ColumnOptions = { readonly notNull?: boolean; readonly oneOf?: readonly string[] };
 
 function column(name: string, kind: DispatchColumnKind, options: ColumnOptions = {}): DispatchColumn {
-  return { column: name, field: name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), kind, notNull: options.notNull ?? kind === 'serial', ...(options.oneOf ? { oneOf: options.oneOf } : {}) };
+  return {
+    column: name,
+    field: name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+    kind,
+    notNull: options.notNull ?? kind === 'serial',
+    ...(options.oneOf ? { oneOf: options.oneOf } : {}),
+  };
 }
 
 const required = { notNull: true } as const;
@@ -204,7 +210,11 @@ export const DISPATCH_TABLES: { readonly [E in DispatchEntity]: DispatchTable<Di
   file_locks: {
     table: 'file_locks',
     key: ['file_path', 'task_id'],
-    columns: [column('file_path', 'text', required), column('task_id', 'text', required), column('locked_at', 'timestamp', required)],
+    columns: [
+      column('file_path', 'text', required),
+      column('task_id', 'text', required),
+      column('locked_at', 'timestamp', required),
+    ],
   },
   nodes: {
     table: 'nodes',
@@ -281,7 +291,8 @@ export function canonicalCell(column: DispatchColumn, value: unknown): unknown {
   switch (column.kind) {
     case 'text': {
       const text = requireText(field, value);
-      if (column.oneOf && !column.oneOf.includes(text)) throw new ValidationError(field, `must be one of ${column.oneOf.join(', ')}, got ${JSON.stringify(text)}`);
+      if (column.oneOf && !column.oneOf.includes(text))
+        throw new ValidationError(field, `must be one of ${column.oneOf.join(', ')}, got ${JSON.stringify(text)}`);
       return text;
     }
     case 'integer':
@@ -289,9 +300,16 @@ export function canonicalCell(column: DispatchColumn, value: unknown): unknown {
     case 'serial':
       return integerIn(field, value, 1, 2147483647, 'an integer from 1 to 2147483647');
     case 'bigint':
-      return integerIn(field, value, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'an integer JavaScript holds exactly (|n| < 2^53)');
+      return integerIn(
+        field,
+        value,
+        Number.MIN_SAFE_INTEGER,
+        Number.MAX_SAFE_INTEGER,
+        'an integer JavaScript holds exactly (|n| < 2^53)',
+      );
     case 'real':
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new ValidationError(field, `must be a finite number, got ${describe(value)} ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new ValidationError(field, `must be a finite number, got ${describe(value)} ${String(value)}`);
       return value + 0;
     case 'timestamp':
       return canonicalTimestamp(field, value);
@@ -319,8 +337,11 @@ export function dispatchKeyOf(table: DispatchTable<unknown>, record: object): Re
 
 /** Key parts as the values of their columns (serial ids as numbers), for SQL parameters. */
 export function dispatchKeyValues(table: DispatchTable<unknown>, key: RecordKey): (string | number)[] {
-  if (key.length !== table.key.length) throw new TypeError(`${table.table} keys have ${table.key.length} parts, got ${key.length}`);
-  return table.key.map((name, index) => (table.columns.find((c) => c.column === name)!.kind === 'serial' ? Number(key[index]) : key[index]!));
+  if (key.length !== table.key.length)
+    throw new TypeError(`${table.table} keys have ${table.key.length} parts, got ${key.length}`);
+  return table.key.map((name, index) =>
+    table.columns.find((c) => c.column === name)!.kind === 'serial' ? Number(key[index]) : key[index]!,
+  );
 }
 
 function normalizer<R>(table: DispatchTable<R>): (raw: unknown) => R {

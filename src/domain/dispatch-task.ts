@@ -1,4 +1,11 @@
-import { canonicalCell, columnOfField, DISPATCH_STATUSES, DISPATCH_TABLES, type DispatchStatus, type DispatchTask } from './dispatch-records.js';
+import {
+  canonicalCell,
+  columnOfField,
+  DISPATCH_STATUSES,
+  DISPATCH_TABLES,
+  type DispatchStatus,
+  type DispatchTask,
+} from './dispatch-records.js';
 import { ValidationError } from './errors.js';
 import { assertObject, decideTime, type WriteContext } from './graph.js';
 import type { JsonValue } from './json.js';
@@ -78,9 +85,32 @@ export interface DecidedDispatchUpdate {
 
 const TASKS = DISPATCH_TABLES.tasks;
 const taskCell = (field: keyof DispatchTask, value: unknown) => canonicalCell(columnOfField(TASKS, field), value);
-const PATCH_FIELDS = ['status', 'node', 'pid', 'error', 'logFile', 'durationSeconds', 'leaseOwner', 'leaseExpiresAt'] as const;
+const PATCH_FIELDS = [
+  'status',
+  'node',
+  'pid',
+  'error',
+  'logFile',
+  'durationSeconds',
+  'leaseOwner',
+  'leaseExpiresAt',
+] as const;
 const DEFAULT_LEASE_SECONDS = 300;
-const INPUT_FIELDS = ['id', 'project', 'specFile', 'specHash', 'dependsOn', 'modifies', 'exclusive', 'priority', 'maxRetries', 'visibilityTimeout', 'estimatedMinutes', 'idempotencyKey', 'at'] as const;
+const INPUT_FIELDS = [
+  'id',
+  'project',
+  'specFile',
+  'specHash',
+  'dependsOn',
+  'modifies',
+  'exclusive',
+  'priority',
+  'maxRetries',
+  'visibilityTimeout',
+  'estimatedMinutes',
+  'idempotencyKey',
+  'at',
+] as const;
 
 export function dispatchTaskId(field: string, value: unknown): string {
   return requireText(field, value, { nonBlank: true });
@@ -95,8 +125,11 @@ export function epochSeconds(at: string): number {
 export function decideDispatchTask(input: DispatchTaskInput, context: WriteContext): Required<DispatchTaskInput> {
   assertObject('task', input);
   const fields = input as unknown as Record<string, unknown>;
-  for (const key of Object.keys(fields)) if (!(INPUT_FIELDS as readonly string[]).includes(key)) throw new ValidationError(key, `cannot be given when creating a task; its fields are ${INPUT_FIELDS.join(', ')}`);
-  const cell = (field: keyof DispatchTaskInput & keyof DispatchTask, fallback: unknown) => taskCell(field, fields[field] ?? fallback);
+  for (const key of Object.keys(fields))
+    if (!(INPUT_FIELDS as readonly string[]).includes(key))
+      throw new ValidationError(key, `cannot be given when creating a task; its fields are ${INPUT_FIELDS.join(', ')}`);
+  const cell = (field: keyof DispatchTaskInput & keyof DispatchTask, fallback: unknown) =>
+    taskCell(field, fields[field] ?? fallback);
   return {
     id: dispatchTaskId('id', input.id),
     project: requireText('project', input.project, { nonBlank: true }),
@@ -155,15 +188,23 @@ export function newDispatchTask(input: Required<DispatchTaskInput>): DispatchTas
 }
 
 /** A claim, decided once: the claim arguments as a store takes them again. */
-export function decideClaim(id: unknown, claim: DispatchClaim, context: WriteContext): [string, Required<DispatchClaim>] {
+export function decideClaim(
+  id: unknown,
+  claim: DispatchClaim,
+  context: WriteContext,
+): [string, Required<DispatchClaim>] {
   assertObject('claim', claim);
   const node = requireText('node', claim.node, { nonBlank: true });
   return [
     dispatchTaskId('id', id),
     {
       node,
-      leaseOwner: claim.leaseOwner === undefined ? node : requireText('leaseOwner', claim.leaseOwner, { nonBlank: true }),
-      leaseSeconds: claim.leaseSeconds === undefined ? DEFAULT_LEASE_SECONDS : integerIn('leaseSeconds', claim.leaseSeconds, 1, 2147483647, 'a positive 32-bit integer'),
+      leaseOwner:
+        claim.leaseOwner === undefined ? node : requireText('leaseOwner', claim.leaseOwner, { nonBlank: true }),
+      leaseSeconds:
+        claim.leaseSeconds === undefined
+          ? DEFAULT_LEASE_SECONDS
+          : integerIn('leaseSeconds', claim.leaseSeconds, 1, 2147483647, 'a positive 32-bit integer'),
       at: decideTime('at', claim.at, context),
     },
   ];
@@ -173,19 +214,31 @@ export function decideClaim(id: unknown, claim: DispatchClaim, context: WriteCon
 export function claimUpdate(id: string, claim: Required<DispatchClaim>): DecidedDispatchUpdate {
   return {
     id,
-    patch: { status: 'claimed', node: claim.node, leaseOwner: claim.leaseOwner, leaseExpiresAt: epochSeconds(claim.at) + claim.leaseSeconds },
+    patch: {
+      status: 'claimed',
+      node: claim.node,
+      leaseOwner: claim.leaseOwner,
+      leaseExpiresAt: epochSeconds(claim.at) + claim.leaseSeconds,
+    },
     expectedStatus: 'pending',
     at: claim.at,
   };
 }
 
-export function decideDispatchUpdate(id: unknown, patch: DispatchTaskPatch, options: DispatchUpdateOptions | undefined, context: WriteContext): DecidedDispatchUpdate {
+export function decideDispatchUpdate(
+  id: unknown,
+  patch: DispatchTaskPatch,
+  options: DispatchUpdateOptions | undefined,
+  context: WriteContext,
+): DecidedDispatchUpdate {
   assertObject('patch', patch);
   const decided: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(patch)) {
-    if (!(PATCH_FIELDS as readonly string[]).includes(field)) throw new ValidationError(field, `cannot be updated; updatable fields are ${PATCH_FIELDS.join(', ')}`);
+    if (!(PATCH_FIELDS as readonly string[]).includes(field))
+      throw new ValidationError(field, `cannot be updated; updatable fields are ${PATCH_FIELDS.join(', ')}`);
     if (value === undefined) continue;
-    decided[field] = field === 'status' ? dispatchStatus('status', value) : taskCell(field as keyof DispatchTask, value);
+    decided[field] =
+      field === 'status' ? dispatchStatus('status', value) : taskCell(field as keyof DispatchTask, value);
   }
   const expected = options?.expectedStatus;
   return {
@@ -207,7 +260,8 @@ export function updateOptions(update: DecidedDispatchUpdate): DispatchUpdateOpti
  * to completed, failed or deadletter stamps completedAt; updatedAt is the update's time.
  */
 export function applyDispatchUpdate(current: DispatchTask, update: DecidedDispatchUpdate): DispatchUpdateResult {
-  if (update.expectedStatus !== null && current.status !== update.expectedStatus) return { updated: false, task: current };
+  if (update.expectedStatus !== null && current.status !== update.expectedStatus)
+    return { updated: false, task: current };
   const next = update.patch.status ?? current.status;
   const moved = next !== current.status;
   return {
@@ -218,7 +272,8 @@ export function applyDispatchUpdate(current: DispatchTask, update: DecidedDispat
       status: next,
       attempt: moved && next === 'claimed' ? (current.attempt ?? 0) + 1 : current.attempt,
       startedAt: moved && next === 'running' && current.startedAt === null ? update.at : current.startedAt,
-      completedAt: moved && (next === 'completed' || next === 'failed' || next === 'deadletter') ? update.at : current.completedAt,
+      completedAt:
+        moved && (next === 'completed' || next === 'failed' || next === 'deadletter') ? update.at : current.completedAt,
       updatedAt: epochSeconds(update.at),
     },
   };
@@ -232,7 +287,11 @@ export function dispatchStatus(field: string, value: unknown): DispatchStatus {
 }
 
 /** A validated list query: its filters and page size. */
-export function decideTaskQuery(query: DispatchTaskQuery = {}): { status: DispatchStatus | null; project: string | null; limit: number } {
+export function decideTaskQuery(query: DispatchTaskQuery = {}): {
+  status: DispatchStatus | null;
+  project: string | null;
+  limit: number;
+} {
   assertObject('query', query);
   return {
     status: query.status === undefined ? null : dispatchStatus('status', query.status),

@@ -147,7 +147,16 @@ export function decideGraphJob(input: GraphJobInput, context: WriteContext): Dec
 }
 
 export function newGraphJob(tenantId: string, kind: GraphJobKind, write: DecidedGraphJob): GraphJob {
-  return { tenantId, id: write.id, kind, status: 'queued', payload: write.payload, correlationId: write.correlationId, createdAt: write.at, updatedAt: write.at };
+  return {
+    tenantId,
+    id: write.id,
+    kind,
+    status: 'queued',
+    payload: write.payload,
+    correlationId: write.correlationId,
+    createdAt: write.at,
+    updatedAt: write.at,
+  };
 }
 
 /**
@@ -164,7 +173,8 @@ export function decideReplacement(
   assertObject('options', options);
   const status = oneOf('status', next.status, GRAPH_JOB_STATUSES);
   const expectedStatus = oneOf('expectedStatus', options.expectedStatus, GRAPH_JOB_STATUSES);
-  if (status !== expectedStatus && !NEXT_GRAPH_JOB_STATUSES[expectedStatus].includes(status)) throw new TransitionError(expectedStatus, status, 'status', 'a graph job');
+  if (status !== expectedStatus && !NEXT_GRAPH_JOB_STATUSES[expectedStatus].includes(status))
+    throw new TransitionError(expectedStatus, status, 'status', 'a graph job');
   return {
     next: {
       status,
@@ -176,7 +186,11 @@ export function decideReplacement(
 }
 
 /** The job after a decided replacement, or null when it is not in the expected status (nothing changes). */
-export function replacedGraphJob(current: GraphJob, next: DecidedReplacement, options: DecidedReplaceOptions): GraphJob | null {
+export function replacedGraphJob(
+  current: GraphJob,
+  next: DecidedReplacement,
+  options: DecidedReplaceOptions,
+): GraphJob | null {
   if (current.status !== options.expectedStatus) return null;
   return {
     ...current,
@@ -196,12 +210,21 @@ export function decideGraphJobEvent(input: GraphJobEventInput, context: WriteCon
   };
 }
 
-export function newGraphJobEvent(tenantId: string, jobId: string, seq: number, write: DecidedGraphJobEvent): GraphJobEvent {
+export function newGraphJobEvent(
+  tenantId: string,
+  jobId: string,
+  seq: number,
+  write: DecidedGraphJobEvent,
+): GraphJobEvent {
   if (seq > MAX_EVENT_SEQ) throw new ValidationError('seq', `a job holds at most ${MAX_EVENT_SEQ} events`);
   return { tenantId, jobId, seq, status: write.status, payload: write.payload, createdAt: write.at };
 }
 
-export function graphJobListQuery(query: GraphJobListQuery): { status: GraphJobStatus | null; kind: GraphJobKind | null; limit: number } {
+export function graphJobListQuery(query: GraphJobListQuery): {
+  status: GraphJobStatus | null;
+  kind: GraphJobKind | null;
+  limit: number;
+} {
   assertObject('query', query);
   return {
     status: query.status === undefined ? null : oneOf('status', query.status, GRAPH_JOB_STATUSES),
@@ -213,7 +236,10 @@ export function graphJobListQuery(query: GraphJobListQuery): { status: GraphJobS
 export function graphJobEventQuery(query: GraphJobEventQuery): { afterSeq: number; limit: number } {
   assertObject('query', query);
   return {
-    afterSeq: query.afterSeq === undefined ? 0 : integerIn('afterSeq', query.afterSeq, 0, MAX_EVENT_SEQ, `an integer from 0 to ${MAX_EVENT_SEQ}`),
+    afterSeq:
+      query.afterSeq === undefined
+        ? 0
+        : integerIn('afterSeq', query.afterSeq, 0, MAX_EVENT_SEQ, `an integer from 0 to ${MAX_EVENT_SEQ}`),
     limit: pageLimit('limit', query.limit, 50),
   };
 }

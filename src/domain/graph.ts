@@ -147,7 +147,9 @@ export function projectRef(field: string, value: unknown): ProjectRef {
   const prefix = field ? `${field}.` : '';
   // Lengths are checked after folding: lowercasing can add code points ('İ' becomes 'i̇').
   const folded = (name: string, max: number) =>
-    requireText(`${prefix}${name}`, foldCase(requireText(`${prefix}${name}`, ref[name], { nonBlank: true })), { maxLength: max });
+    requireText(`${prefix}${name}`, foldCase(requireText(`${prefix}${name}`, ref[name], { nonBlank: true })), {
+      maxLength: max,
+    });
   return { ecosystem: folded('ecosystem', 100), name: folded('name', 255) };
 }
 
@@ -225,7 +227,8 @@ export function costAmount(field: string, value: unknown): string {
 /** A coherence score: NUMERIC(3,2) from 0 to 1 (the schema's CHECK). */
 export function coherenceScore(field: string, value: unknown): string {
   const score = toMinorUnits(field, value, SCORE);
-  if (score < 0n || score > 100n) throw new ValidationError(field, `must be between 0 and 1, got ${formatMinorUnits(score, SCORE)}`);
+  if (score < 0n || score > 100n)
+    throw new ValidationError(field, `must be between 0 and 1, got ${formatMinorUnits(score, SCORE)}`);
   return formatMinorUnits(score, SCORE);
 }
 
@@ -273,7 +276,10 @@ export function assertObject(field: string, value: unknown): void {
 
 /** The error both stores raise when a contribution would overflow its asset's total_cost. */
 export function totalCostOverflow(): ValidationError {
-  return new ValidationError('costAmount', `would make the asset's totalCost exceed NUMERIC(${MONEY.precision},${MONEY.scale})`);
+  return new ValidationError(
+    'costAmount',
+    `would make the asset's totalCost exceed NUMERIC(${MONEY.precision},${MONEY.scale})`,
+  );
 }
 
 /** Display form of a project key in errors: "ecosystem/name". */

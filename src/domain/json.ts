@@ -29,7 +29,6 @@ export function canonicalJsonValue(field: string, value: unknown): JsonValue {
   return value === undefined ? null : canonicalJson(field, value, 1);
 }
 
-
 function canonicalJson(path: string, value: unknown, depth: number): JsonValue {
   switch (typeof value) {
     case 'string':
@@ -46,7 +45,11 @@ function canonicalJson(path: string, value: unknown, depth: number): JsonValue {
       if (Array.isArray(value)) {
         const items: JsonValue[] = [];
         for (let index = 0; index < value.length; index++) {
-          if (!(index in value)) throw new ValidationError(`${path}[${index}]`, 'is a hole in a sparse array (JSON has no empty array slots)');
+          if (!(index in value))
+            throw new ValidationError(
+              `${path}[${index}]`,
+              'is a hole in a sparse array (JSON has no empty array slots)',
+            );
           items.push(canonicalJson(`${path}[${index}]`, value[index], depth + 1));
         }
         return Object.freeze(items) as JsonValue[];
@@ -56,7 +59,12 @@ function canonicalJson(path: string, value: unknown, depth: number): JsonValue {
         for (const key of Object.keys(value).sort(compareText)) {
           assertStorableText(`${path} key`, key);
           // defineProperty, not assignment: a "__proto__" key must stay an ordinary key.
-          Object.defineProperty(sorted, key, { value: canonicalJson(`${path}.${key}`, value[key], depth + 1), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(sorted, key, {
+            value: canonicalJson(`${path}.${key}`, value[key], depth + 1),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         }
         // Frozen so a caller holding a returned record cannot change what a store holds.
         return Object.freeze(sorted);

@@ -18,5 +18,7 @@ export function pageLimit(field: string, value: unknown, fallback: number, max =
 
 /** Validates an offset: a non-negative integer that PostgreSQL's bigint and JavaScript both hold exactly, 0 when absent. */
 export function pageOffset(field: string, value: unknown): number {
-  return value === undefined ? 0 : integerIn(field, value, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer no larger than 9007199254740991');
+  return value === undefined
+    ? 0
+    : integerIn(field, value, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer no larger than 9007199254740991');
 }

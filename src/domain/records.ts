@@ -57,7 +57,8 @@ export const GRAPH_ENTITIES: EntityCatalog<GraphRecords> = {
       const r = recordObject('dependencies', raw);
       const from = projectRef('from', r.from);
       const to = projectRef('to', r.to);
-      if (from.ecosystem === to.ecosystem && from.name === to.name) throw new ValidationError('to', 'a project cannot depend on itself');
+      if (from.ecosystem === to.ecosystem && from.name === to.name)
+        throw new ValidationError('to', 'a project cannot depend on itself');
       return { from, to, createdAt: canonicalTimestamp('createdAt', r.createdAt) };
     },
   },
@@ -115,8 +116,10 @@ export const AGENT_TASK_ENTITIES: EntityCatalog<AgentTaskRecords> = {
     keyOf: (t) => [t.id],
     normalize: (raw) => {
       const r = recordObject('agent_tasks', raw);
-      const progressPct = r.progressPct === null || r.progressPct === undefined ? null : count('progressPct', r.progressPct);
-      if (progressPct !== null && progressPct > 100) throw new ValidationError('progressPct', `must be at most 100, got ${progressPct}`);
+      const progressPct =
+        r.progressPct === null || r.progressPct === undefined ? null : count('progressPct', r.progressPct);
+      if (progressPct !== null && progressPct > 100)
+        throw new ValidationError('progressPct', `must be at most 100, got ${progressPct}`);
       return {
         id: taskId('id', r.id),
         direction: requireText('direction', r.direction, { nonBlank: true }),

@@ -11,7 +11,15 @@ import { optionalText, requireText } from './text.js';
 // ---------------------------------------------------------------------------------------
 // States
 
-export const EXECUTION_STATES = ['pending', 'running', 'success', 'failure', 'timeout', 'cancelled', 'interrupted'] as const;
+export const EXECUTION_STATES = [
+  'pending',
+  'running',
+  'success',
+  'failure',
+  'timeout',
+  'cancelled',
+  'interrupted',
+] as const;
 export type ExecutionState = (typeof EXECUTION_STATES)[number];
 
 /**
@@ -54,7 +62,8 @@ export function isTerminal(state: ExecutionState): boolean {
 }
 
 function oneOf<T extends string>(field: string, value: unknown, values: readonly T[]): T {
-  if (!values.includes(value as T)) throw new ValidationError(field, `must be one of ${values.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!values.includes(value as T))
+    throw new ValidationError(field, `must be one of ${values.join(', ')}, got ${JSON.stringify(value)}`);
   return value as T;
 }
 
@@ -115,11 +124,15 @@ export interface ScheduledTask {
  * positive and the grace period from 0 to below it, data at most 10 KB. Each problem is a
  * ValidationError naming the field.
  */
-export function validateScheduledTasks(inputs: readonly ScheduledTaskInput[], handlers: readonly string[]): ScheduledTask[] {
+export function validateScheduledTasks(
+  inputs: readonly ScheduledTaskInput[],
+  handlers: readonly string[],
+): ScheduledTask[] {
   const names = new Set<string>();
   return inputs.map((input) => {
     const task = validateScheduledTask(input, handlers);
-    if (names.has(task.name)) throw new ValidationError('name', `${JSON.stringify(task.name)} is the name of another task; names are unique`);
+    if (names.has(task.name))
+      throw new ValidationError('name', `${JSON.stringify(task.name)} is the name of another task; names are unique`);
     names.add(task.name);
     return task;
   });
@@ -128,19 +141,52 @@ export function validateScheduledTasks(inputs: readonly ScheduledTaskInput[], ha
 function validateScheduledTask(input: ScheduledTaskInput, handlers: readonly string[]): ScheduledTask {
   const name = requireText('name', input.name, { nonBlank: true, maxLength: 255 });
   const type = requireText('type', input.type, { nonBlank: true, maxLength: 255 });
-  if (!handlers.includes(type)) throw new ValidationError('type', `no handler is registered for ${JSON.stringify(type)} (handlers: ${handlers.join(', ')})`);
+  if (!handlers.includes(type))
+    throw new ValidationError(
+      'type',
+      `no handler is registered for ${JSON.stringify(type)} (handlers: ${handlers.join(', ')})`,
+    );
   const isRecurring = input.isRecurring ?? true;
   const cronExpr = optionalText('cronExpr', input.cronExpr, { maxLength: 255 });
   if (cronExpr !== null) assertCron('cronExpr', cronExpr);
-  const intervalMs = input.intervalMs === undefined ? null : integerIn('intervalMs', input.intervalMs, 1, Number.MAX_SAFE_INTEGER, 'a positive whole number of milliseconds');
-  if (isRecurring && cronExpr === null && intervalMs === null) throw new ValidationError('cronExpr', `task ${name} recurs: give a cron expression or intervalMs`);
-  const maxDurationSeconds = integerIn('maxDurationSeconds', input.maxDurationSeconds ?? 3600, 1, 2_147_483_647, 'a whole number of seconds above 0');
-  const timeoutGracePeriodSeconds = integerIn('timeoutGracePeriodSeconds', input.timeoutGracePeriodSeconds ?? 30, 0, 2_147_483_647, 'a whole number of seconds, at least 0');
+  const intervalMs =
+    input.intervalMs === undefined
+      ? null
+      : integerIn(
+          'intervalMs',
+          input.intervalMs,
+          1,
+          Number.MAX_SAFE_INTEGER,
+          'a positive whole number of milliseconds',
+        );
+  if (isRecurring && cronExpr === null && intervalMs === null)
+    throw new ValidationError('cronExpr', `task ${name} recurs: give a cron expression or intervalMs`);
+  const maxDurationSeconds = integerIn(
+    'maxDurationSeconds',
+    input.maxDurationSeconds ?? 3600,
+    1,
+    2_147_483_647,
+    'a whole number of seconds above 0',
+  );
+  const timeoutGracePeriodSeconds = integerIn(
+    'timeoutGracePeriodSeconds',
+    input.timeoutGracePeriodSeconds ?? 30,
+    0,
+    2_147_483_647,
+    'a whole number of seconds, at least 0',
+  );
   if (timeoutGracePeriodSeconds >= maxDurationSeconds) {
-    throw new ValidationError('timeoutGracePeriodSeconds', `must be below maxDurationSeconds (${maxDurationSeconds}), got ${timeoutGracePeriodSeconds}`);
+    throw new ValidationError(
+      'timeoutGracePeriodSeconds',
+      `must be below maxDurationSeconds (${maxDurationSeconds}), got ${timeoutGracePeriodSeconds}`,
+    );
   }
   const data = optionalText('data', input.data);
-  if (data !== null && Buffer.byteLength(data, 'utf8') > MAX_TASK_DATA_BYTES) throw new ValidationError('data', `must be at most ${MAX_TASK_DATA_BYTES} bytes, got ${Buffer.byteLength(data, 'utf8')}`);
+  if (data !== null && Buffer.byteLength(data, 'utf8') > MAX_TASK_DATA_BYTES)
+    throw new ValidationError(
+      'data',
+      `must be at most ${MAX_TASK_DATA_BYTES} bytes, got ${Buffer.byteLength(data, 'utf8')}`,
+    );
   return {
     name,
     type,
@@ -162,7 +208,12 @@ const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@da
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 /** Each cron field's range and, for month and day of week, its names (numbered from the range's start). */
-const CRON_FIELDS: readonly { readonly name: string; readonly min: number; readonly max: number; readonly names?: readonly string[] }[] = [
+const CRON_FIELDS: readonly {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  readonly names?: readonly string[];
+}[] = [
   { name: 'minute', min: 0, max: 59 },
   { name: 'hour', min: 0, max: 23 },
   { name: 'day of month', min: 1, max: 31 },
@@ -176,12 +227,20 @@ export function assertCron(field: string, expression: string): void {
   const trimmed = expression.trim();
   if (CRON_MACROS.has(trimmed)) return;
   const parts = trimmed.split(/\s+/);
-  if (parts.length !== CRON_FIELDS.length) throw new ValidationError(field, `must have 5 fields (minute hour day-of-month month day-of-week) or be a macro such as @daily, got ${JSON.stringify(expression)}`);
+  if (parts.length !== CRON_FIELDS.length)
+    throw new ValidationError(
+      field,
+      `must have 5 fields (minute hour day-of-month month day-of-week) or be a macro such as @daily, got ${JSON.stringify(expression)}`,
+    );
   parts.forEach((part, index) => {
     const spec = CRON_FIELDS[index]!;
     for (const item of part.split(',')) {
       const problem = cronItemProblem(item, spec);
-      if (problem) throw new ValidationError(field, `${spec.name} ${JSON.stringify(item)}: ${problem} (in ${JSON.stringify(expression)})`);
+      if (problem)
+        throw new ValidationError(
+          field,
+          `${spec.name} ${JSON.stringify(item)}: ${problem} (in ${JSON.stringify(expression)})`,
+        );
     }
   });
 }
@@ -191,12 +250,14 @@ function cronItemProblem(item: string, spec: (typeof CRON_FIELDS)[number]): stri
   const [range, step, ...rest] = item.split('/');
   if (rest.length > 0) return 'has more than one step';
   if (step !== undefined && !/^\d+$/.test(step)) return 'the step must be a whole number';
-  if (step !== undefined && (Number(step) < 1 || Number(step) > spec.max)) return `the step must be from 1 to ${spec.max}`;
+  if (step !== undefined && (Number(step) < 1 || Number(step) > spec.max))
+    return `the step must be from 1 to ${spec.max}`;
   if (range === '*') return undefined;
   const bounds = range!.split('-');
   if (bounds.length > 2) return 'is not a value or a range';
   const values = bounds.map((bound) => cronValue(bound, spec));
-  if (values.some((value) => value === undefined)) return `values run from ${spec.min} to ${spec.max}${spec.names ? ` or ${spec.names[0]}-${spec.names.at(-1)}` : ''}`;
+  if (values.some((value) => value === undefined))
+    return `values run from ${spec.min} to ${spec.max}${spec.names ? ` or ${spec.names[0]}-${spec.names.at(-1)}` : ''}`;
   if (values.length === 2 && values[0]! > values[1]!) return 'the range runs backwards';
   return undefined;
 }
@@ -302,11 +363,20 @@ export interface ExecutionOutcome {
  * `state` otherwise): running sets startedAt; an end sets finishedAt and the duration, and
  * keeps the result (cut at 64 KB, flagged) or the error (its stack cut at 10 KB).
  */
-export function transitionExecution(execution: TaskExecution, to: ExecutionState, at: string, outcome: ExecutionOutcome = {}): TaskExecution {
-  if (!EXECUTION_TRANSITIONS[execution.state].includes(parseExecutionState('state', to))) throw new TransitionError(execution.state, to, 'state', 'an execution');
+export function transitionExecution(
+  execution: TaskExecution,
+  to: ExecutionState,
+  at: string,
+  outcome: ExecutionOutcome = {},
+): TaskExecution {
+  if (!EXECUTION_TRANSITIONS[execution.state].includes(parseExecutionState('state', to)))
+    throw new TransitionError(execution.state, to, 'state', 'an execution');
   if (to === 'running') return { ...execution, state: to, startedAt: at, updatedAt: at };
   const started = execution.startedAt ?? at;
-  const cut = outcome.result === undefined ? { result: execution.result, truncated: execution.resultTruncated } : cutResult(outcome.result);
+  const cut =
+    outcome.result === undefined
+      ? { result: execution.result, truncated: execution.resultTruncated }
+      : cutResult(outcome.result);
   const error = outcome.error === undefined ? undefined : errorParts(outcome.error);
   return {
     ...execution,
@@ -323,12 +393,23 @@ export function transitionExecution(execution: TaskExecution, to: ExecutionState
 
 /** The running execution with its progress (0-100) at `at`. */
 export function withProgress(execution: TaskExecution, progress: number, at: string): TaskExecution {
-  if (execution.state !== 'running') throw new ValidationError('state', `progress is reported while an execution runs, not when it is ${execution.state}`);
-  return { ...execution, progress: integerIn('progress', progress, 0, 100, 'a whole number from 0 to 100'), updatedAt: at };
+  if (execution.state !== 'running')
+    throw new ValidationError(
+      'state',
+      `progress is reported while an execution runs, not when it is ${execution.state}`,
+    );
+  return {
+    ...execution,
+    progress: integerIn('progress', progress, 0, 100, 'a whole number from 0 to 100'),
+    updatedAt: at,
+  };
 }
 
 /** A result as stored: JSON text (text as it is), cut to at most 64 KB of UTF-8 and flagged when cut. */
-export function cutResult(result: unknown, maxBytes = MAX_RESULT_BYTES): { readonly result: string; readonly truncated: boolean } {
+export function cutResult(
+  result: unknown,
+  maxBytes = MAX_RESULT_BYTES,
+): { readonly result: string; readonly truncated: boolean } {
   const text = typeof result === 'string' ? result : (JSON.stringify(result) ?? 'null');
   const kept = utf8Prefix(text, maxBytes);
   return { result: kept, truncated: kept.length < text.length };
@@ -422,6 +503,8 @@ export function elapsedMs(execution: TaskExecution, at: string): number {
 
 /** One line saying how the run went, for tables: its error when it did not succeed, else its result; cut at `maxChars`. */
 export function executionSummary(execution: TaskExecution, maxChars = 100): string {
-  const text = ((execution.state !== 'success' && execution.errorMessage) || execution.result || '').replace(/\s+/g, ' ').trim();
+  const text = ((execution.state !== 'success' && execution.errorMessage) || execution.result || '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return [...text].length <= maxChars ? text : `${[...text].slice(0, maxChars - 1).join('')}…`;
 }

@@ -27,7 +27,10 @@ export function canonicalTimestamp(field: string, value: unknown): string {
   const date =
     value instanceof Date ? value : typeof value === 'string' && ISO_PATTERN.test(value) ? new Date(value) : undefined;
   if (date === undefined) {
-    throw new ValidationError(field, `must be an ISO-8601 timestamp with a time zone, got ${describe(value)} ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      field,
+      `must be an ISO-8601 timestamp with a time zone, got ${describe(value)} ${JSON.stringify(value)}`,
+    );
   }
   const time = date.getTime();
   if (!Number.isFinite(time) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999 || !isCalendarDate(value)) {

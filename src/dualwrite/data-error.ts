@@ -58,14 +58,23 @@ export function describeFailure(error: unknown): DataFailure {
 
 /** One line for people: `<message> (SQLSTATE 23503, constraint orders_user_id_fkey: Key ... is not present ...)`. */
 export function failureText(failure: DataFailure): string {
-  const facts = [...(failure.code ? [`SQLSTATE ${failure.code}`] : []), ...(failure.constraint ? [`constraint ${failure.constraint}`] : [])].join(', ');
+  const facts = [
+    ...(failure.code ? [`SQLSTATE ${failure.code}`] : []),
+    ...(failure.constraint ? [`constraint ${failure.constraint}`] : []),
+  ].join(', ');
   const said = [facts, failure.detail].filter(Boolean).join(': ');
   return said ? `${failure.message} (${said})` : failure.message;
 }
 
 /** Whether two failures say the same (an entry refused again for the same reason is not rewritten). */
 export function sameFailure(a: DataFailure | undefined, b: DataFailure): boolean {
-  return a !== undefined && a.message === b.message && a.code === b.code && a.constraint === b.constraint && a.detail === b.detail;
+  return (
+    a !== undefined &&
+    a.message === b.message &&
+    a.code === b.code &&
+    a.constraint === b.constraint &&
+    a.detail === b.detail
+  );
 }
 
 /** The first error in the cause chain that carries an SQLSTATE (five characters), if any. */

@@ -49,9 +49,16 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
 
   // Recorders bound once per method and side: the hot path only does arithmetic.
   const recorders = new Map(
-    Object.keys(options.description).map((method) => [method, metrics && { memory: metrics.call(name, method, 'memory'), postgres: metrics.call(name, method, 'postgres') }]),
+    Object.keys(options.description).map((method) => [
+      method,
+      metrics && { memory: metrics.call(name, method, 'memory'), postgres: metrics.call(name, method, 'postgres') },
+    ]),
   );
-  const readCounts = metrics && { memory: metrics.readsFrom(name, 'memory'), postgres: metrics.readsFrom(name, 'postgres'), fallback: metrics.readsFrom(name, 'fallback') };
+  const readCounts = metrics && {
+    memory: metrics.readsFrom(name, 'memory'),
+    postgres: metrics.readsFrom(name, 'postgres'),
+    fallback: metrics.readsFrom(name, 'fallback'),
+  };
 
   // A PostgreSQL failure that is not an answer reaches callers as an UnavailableError.
   const call = async (side: Side, method: string, args: readonly unknown[]): Promise<unknown> => {
@@ -85,8 +92,25 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
       if (affected.length > 0) {
         // Memory's state is copied now, in call order (memory is not durable, the outbox
         // must hold it); PostgreSQL's is read when the copy is applied, in per-key order.
-        const records = policy.mirror === 'postgres' ? await Promise.all(affected.map(async ({ entity, key }) => ({ entity, key, record: await memoryRecords.getRecord(entity, key) }))) : affected;
-        ({ applied } = await mirror.accept({ store: name, target: policy.mirror!, method, records, key: spec.key(...decided), requires: spec.requires?.(...decided), epoch: ticket.epoch }));
+        const records =
+          policy.mirror === 'postgres'
+            ? await Promise.all(
+                affected.map(async ({ entity, key }) => ({
+                  entity,
+                  key,
+                  record: await memoryRecords.getRecord(entity, key),
+                })),
+              )
+            : affected;
+        ({ applied } = await mirror.accept({
+          store: name,
+          target: policy.mirror!,
+          method,
+          records,
+          key: spec.key(...decided),
+          requires: spec.requires?.(...decided),
+          epoch: ticket.epoch,
+        }));
       }
     } finally {
       ticket.release();
@@ -107,7 +131,10 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     if (policy.reads === 'percent') {
       key = spec.key ? spec.key(...args) : `op:${method}`;
       // Read-your-writes: a key whose mirror write has not landed is read where it was written.
-      side = routesToPostgres(current.rolloutGroup, key, current.readPercent) && !mirror.isPending(key) ? 'postgres' : 'memory';
+      side =
+        routesToPostgres(current.rolloutGroup, key, current.readPercent) && !mirror.isPending(key)
+          ? 'postgres'
+          : 'memory';
     } else {
       side = policy.reads;
     }
@@ -127,14 +154,26 @@ export function createDualWriteStore<S extends object>(options: DualWriteStoreOp
     if (policy.mirror && shadow?.sampled(current.stage)) {
       const other: Side = side === 'memory' ? 'postgres' : 'memory';
       const shadowKey = key ?? (spec.key ? spec.key(...args) : undefined);
-      shadow.schedule(name, method, shadowKey ?? `op:${method}`, side, result, () => call(other, method, args), () => mirror.isPending(shadowKey));
+      shadow.schedule(
+        name,
+        method,
+        shadowKey ?? `op:${method}`,
+        side,
+        result,
+        () => call(other, method, args),
+        () => mirror.isPending(shadowKey),
+      );
     }
     return result;
   };
 
   const store: Record<string, AnyMethod> = {};
-  for (const [method, spec] of Object.entries(options.description) as [string, ReadSpec<unknown[]> | WriteSpec<unknown[]>][]) {
-    store[method] = spec.kind === 'write' ? (...args) => write(method, spec, args) : (...args) => read(method, spec, args);
+  for (const [method, spec] of Object.entries(options.description) as [
+    string,
+    ReadSpec<unknown[]> | WriteSpec<unknown[]>,
+  ][]) {
+    store[method] =
+      spec.kind === 'write' ? (...args) => write(method, spec, args) : (...args) => read(method, spec, args);
   }
   return store as S;
 }

@@ -104,7 +104,10 @@ export class FallbackOutbox implements Outbox {
   stats(): { depth: number; oldestAgeSeconds: number } {
     const shared = this.shared.stats();
     const local = this.local.stats();
-    return { depth: shared.depth + local.depth, oldestAgeSeconds: Math.max(shared.oldestAgeSeconds, local.oldestAgeSeconds) };
+    return {
+      depth: shared.depth + local.depth,
+      oldestAgeSeconds: Math.max(shared.oldestAgeSeconds, local.oldestAgeSeconds),
+    };
   }
 
   /** Resolves once no move of local entries is under way (one started meanwhile is waited for too). */

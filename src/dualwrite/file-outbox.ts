@@ -44,7 +44,12 @@ export class FileOutbox implements Outbox {
     const path = options.path ?? '.dualwrite/outbox.jsonl';
     await mkdir(dirname(path), { recursive: true });
     const lines = await readJournal(path);
-    const outbox = new FileOutbox(path, path.replace(/(\.\w+)?$/, '.dead$1'), options.compactAfterLines ?? 10000, await open(path, 'a'));
+    const outbox = new FileOutbox(
+      path,
+      path.replace(/(\.\w+)?$/, '.dead$1'),
+      options.compactAfterLines ?? 10000,
+      await open(path, 'a'),
+    );
     for (const line of lines) {
       if ('append' in line) {
         outbox.pending.set(line.append.id, line.append);
@@ -96,7 +101,8 @@ export class FileOutbox implements Outbox {
     // Rewritten once the lines no longer needed outnumber the entries kept (and compactAfterLines):
     // each entry is rewritten a bounded number of times however long the backlog.
     const stale = this.journalLines - this.pending.size;
-    if (this.pending.size === 0 || (stale >= this.compactAfterLines && stale >= this.pending.size)) await this.compact();
+    if (this.pending.size === 0 || (stale >= this.compactAfterLines && stale >= this.pending.size))
+      await this.compact();
   }
 
   /**
@@ -116,7 +122,9 @@ export class FileOutbox implements Outbox {
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
     const dead = await open(this.deadPath, 'a');
     try {
-      await dead.appendFile(`${JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason })}\n`);
+      await dead.appendFile(
+        `${JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason })}\n`,
+      );
       await dead.datasync();
     } finally {
       await dead.close();
@@ -133,7 +141,10 @@ export class FileOutbox implements Outbox {
 
   stats(): { depth: number; oldestAgeSeconds: number } {
     const oldest = this.pending.values().next().value as OutboxEntry | undefined;
-    return { depth: this.pending.size, oldestAgeSeconds: oldest ? Math.max(0, (Date.now() - Date.parse(oldest.journaledAt)) / 1000) : 0 };
+    return {
+      depth: this.pending.size,
+      oldestAgeSeconds: oldest ? Math.max(0, (Date.now() - Date.parse(oldest.journaledAt)) / 1000) : 0,
+    };
   }
 
   async close(): Promise<void> {
@@ -174,7 +185,10 @@ export class FileOutbox implements Outbox {
   /** Rewrites the journal with only the pending entries (temp file, fsync, rename). */
   private async compact(): Promise<void> {
     await (this.writing = this.writing.then(async () => {
-      await writeFileAtomically(this.path, [...this.pending.values()].map((entry) => `${JSON.stringify({ append: entry })}\n`).join(''));
+      await writeFileAtomically(
+        this.path,
+        [...this.pending.values()].map((entry) => `${JSON.stringify({ append: entry })}\n`).join(''),
+      );
       await this.file.close();
       this.file = await open(this.path, 'a');
       this.journalLines = this.pending.size;
@@ -199,7 +213,10 @@ async function readJournal(path: string): Promise<JournalLine[]> {
     } catch (error) {
       // Only the last line can be torn by a crash; anything else means the file is damaged.
       const isLast = raw.slice(index + 1).every((rest) => rest === '');
-      if (!isLast) throw new Error(`outbox journal ${path} line ${index + 1} is not valid JSON: ${(error as Error).message}`);
+      if (!isLast)
+        throw new Error(`outbox journal ${path} line ${index + 1} is not valid JSON: ${(error as Error).message}`, {
+          cause: error,
+        });
     }
   });
   return lines;

@@ -48,7 +48,8 @@ export class HeldEntries {
 
   /** An entry a previous process saw refused (it carries `lastError`): held again, and due for a retry at once. */
   restore(entry: OutboxEntry): void {
-    if (entry.lastError && !this.held.has(entry.id)) this.set(entry, entry.lastError, 1, Number.NEGATIVE_INFINITY, entry.journaledAt);
+    if (entry.lastError && !this.held.has(entry.id))
+      this.set(entry, entry.lastError, 1, Number.NEGATIVE_INFINITY, entry.journaledAt);
   }
 
   /** Whether a background round should retry `id` now: not held, or `pauseMs(refusals)` has passed since its last refusal. */

@@ -47,11 +47,18 @@ export class IntentLog {
    * Opens the log. What a previous process left unfinished is first appended to `outbox`
    * (durably, in order), and only then removed from the log; the number moved is returned.
    */
-  static async open(outbox: Pick<Outbox, 'append'>, options: IntentLogOptions = {}): Promise<{ log: IntentLog; recovered: number }> {
+  static async open(
+    outbox: Pick<Outbox, 'append'>,
+    options: IntentLogOptions = {},
+  ): Promise<{ log: IntentLog; recovered: number }> {
     const path = options.path ?? '.dualwrite/intents.jsonl';
     await mkdir(dirname(path), { recursive: true });
     const recovered = await readIntents(path);
-    for (const op of recovered) await outbox.append(op, 'acknowledged by a process that stopped before mirroring it (recovered from the intent log)');
+    for (const op of recovered)
+      await outbox.append(
+        op,
+        'acknowledged by a process that stopped before mirroring it (recovered from the intent log)',
+      );
     const file = await open(path, 'w');
     await file.sync();
     return { log: new IntentLog(path, options.compactAfter ?? 10000, file), recovered: recovered.length };
@@ -115,7 +122,10 @@ export class IntentLog {
 
   /** Rewrites the file with only the unfinished intents (temp file, fsync, rename). */
   private async compact(): Promise<void> {
-    await writeFileAtomically(this.path, [...this.unfinished.values()].map((intent) => `${JSON.stringify(intent)}\n`).join(''));
+    await writeFileAtomically(
+      this.path,
+      [...this.unfinished.values()].map((intent) => `${JSON.stringify(intent)}\n`).join(''),
+    );
     await this.file.close();
     this.file = await open(this.path, 'a');
   }
@@ -135,7 +145,9 @@ async function readIntents(path: string): Promise<MirrorOp[]> {
       const intent = JSON.parse(line) as Intent;
       intents.set(intent.seq, intent.op);
     } catch (error) {
-      throw new Error(`intent log ${path} line ${index + 1} is not valid JSON: ${(error as Error).message}`);
+      throw new Error(`intent log ${path} line ${index + 1} is not valid JSON: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
   return [...intents.entries()].sort(([a], [b]) => a - b).map(([, op]) => op);

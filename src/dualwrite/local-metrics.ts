@@ -35,7 +35,13 @@ abstract class LocalMetric<Labels extends Record<string, string>, S extends Seri
     this.series.clear();
   }
 
-  abstract get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName?: string }[] }>;
+  abstract get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
+  }>;
 }
 
 export interface CounterSeries<Labels> extends Series<Labels> {
@@ -53,7 +59,13 @@ export class LocalCounter<Labels extends Record<string, string>> extends LocalMe
   }
 
   async get() {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value })) };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value })),
+    };
   }
 }
 
@@ -61,7 +73,10 @@ export interface HistogramSeries<Labels> extends Series<Labels> {
   observe(value: number): void;
 }
 
-export class LocalHistogram<Labels extends Record<string, string>> extends LocalMetric<Labels, HistogramSeries<Labels> & { counts: number[]; sum: number; count: number }> {
+export class LocalHistogram<Labels extends Record<string, string>> extends LocalMetric<
+  Labels,
+  HistogramSeries<Labels> & { counts: number[]; sum: number; count: number }
+> {
   constructor(
     name: string,
     help: string,

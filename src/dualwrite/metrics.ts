@@ -47,7 +47,13 @@ export const METRIC = {
 export type MirrorWriteOutcome = 'applied' | 'failed' | 'rejected' | 'unreachable' | 'behind_journal';
 
 /** Every MirrorWriteOutcome, for starting their series. */
-export const MIRROR_WRITE_OUTCOMES: readonly MirrorWriteOutcome[] = ['applied', 'failed', 'rejected', 'unreachable', 'behind_journal'];
+export const MIRROR_WRITE_OUTCOMES: readonly MirrorWriteOutcome[] = [
+  'applied',
+  'failed',
+  'rejected',
+  'unreachable',
+  'behind_journal',
+];
 
 export interface CallRecorder {
   record(seconds: number, ok: boolean): void;
@@ -95,27 +101,97 @@ export class DualWriteMetrics {
     const registers = [registry];
     const sources = this.sources;
     this.operations = new LocalCounter(METRIC.operations, 'Store calls by side and outcome (ok or error).', registry);
-    this.duration = new LocalHistogram(METRIC.duration, 'Store call latency by side.', [0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registry);
-    this.reads = new LocalCounter(METRIC.reads, 'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).', registry);
-    this.mirrorWrites = new LocalCounter(METRIC.mirrorWrites, 'Mirror writes by outcome: applied, failed (target failed), rejected (target refused the data), unreachable (circuit open, journaled untried), behind_journal.', registry);
-    this.mirrorFailures = new Counter({ name: METRIC.mirrorFailures, help: 'Mirror writes that failed and went to the outbox.', labelNames: ['store', 'operation', 'target'], registers });
-    this.mirrorLost = new Counter({ name: METRIC.mirrorLost, help: 'Mirror writes that failed and could not be journaled either (the verifier must repair).', labelNames: ['store', 'target'], registers });
-    this.outboxReplayed = new Counter({ name: METRIC.outboxReplayed, help: 'Outbox entries replayed, by outcome.', labelNames: ['store', 'outcome'], registers });
-    this.outboxDeadLettered = new Counter({ name: METRIC.outboxDeadLettered, help: 'Outbox entries given up after repeated rejections.', labelNames: ['store'], registers });
-    this.shadowCompares = new Counter({ name: METRIC.shadowCompares, help: 'Shadow read comparisons by outcome.', labelNames: ['store', 'operation', 'outcome'], registers });
-    this.flagRefusals = new Counter({ name: METRIC.flagRefusals, help: 'Unsafe flag combinations refused (the safe behaviour was used).', labelNames: ['reason'], registers });
-    this.flagSourceErrors = new Counter({ name: METRIC.flagSourceErrors, help: 'Flag source errors (last known flags kept).', labelNames: ['source'], registers });
-    this.stageTransitions = new Counter({ name: METRIC.stageTransitions, help: 'Stage transitions that changed how writes go, by outcome (applied, or refused and retried).', labelNames: ['outcome'], registers });
+    this.duration = new LocalHistogram(
+      METRIC.duration,
+      'Store call latency by side.',
+      [0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registry,
+    );
+    this.reads = new LocalCounter(
+      METRIC.reads,
+      'Reads by the side that answered (fallback: PostgreSQL failed, memory answered).',
+      registry,
+    );
+    this.mirrorWrites = new LocalCounter(
+      METRIC.mirrorWrites,
+      'Mirror writes by outcome: applied, failed (target failed), rejected (target refused the data), unreachable (circuit open, journaled untried), behind_journal.',
+      registry,
+    );
+    this.mirrorFailures = new Counter({
+      name: METRIC.mirrorFailures,
+      help: 'Mirror writes that failed and went to the outbox.',
+      labelNames: ['store', 'operation', 'target'],
+      registers,
+    });
+    this.mirrorLost = new Counter({
+      name: METRIC.mirrorLost,
+      help: 'Mirror writes that failed and could not be journaled either (the verifier must repair).',
+      labelNames: ['store', 'target'],
+      registers,
+    });
+    this.outboxReplayed = new Counter({
+      name: METRIC.outboxReplayed,
+      help: 'Outbox entries replayed, by outcome.',
+      labelNames: ['store', 'outcome'],
+      registers,
+    });
+    this.outboxDeadLettered = new Counter({
+      name: METRIC.outboxDeadLettered,
+      help: 'Outbox entries given up after repeated rejections.',
+      labelNames: ['store'],
+      registers,
+    });
+    this.shadowCompares = new Counter({
+      name: METRIC.shadowCompares,
+      help: 'Shadow read comparisons by outcome.',
+      labelNames: ['store', 'operation', 'outcome'],
+      registers,
+    });
+    this.flagRefusals = new Counter({
+      name: METRIC.flagRefusals,
+      help: 'Unsafe flag combinations refused (the safe behaviour was used).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.flagSourceErrors = new Counter({
+      name: METRIC.flagSourceErrors,
+      help: 'Flag source errors (last known flags kept).',
+      labelNames: ['source'],
+      registers,
+    });
+    this.stageTransitions = new Counter({
+      name: METRIC.stageTransitions,
+      help: 'Stage transitions that changed how writes go, by outcome (applied, or refused and retried).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.stageTransitionPause = new Histogram({
       name: METRIC.stageTransitionPause,
       help: 'How long new writes waited while a stage transition let the old ones land.',
       buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });
-    this.outboxFenced = new Counter({ name: METRIC.outboxFenced, help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).', labelNames: ['store'], registers });
-    this.outboxLost = new Counter({ name: METRIC.outboxLost, help: 'Times the outbox was found to have lost entries (a Redis restart without persistence, a failover).', registers });
-    this.retreats = new Counter({ name: METRIC.retreats, help: 'Automatic retreats: reads sent back to memory because PostgreSQL failed or slowed past its threshold.', registers });
-    this.intentLogFailures = new Counter({ name: METRIC.intentLogFailures, help: 'Async mirror writes acknowledged without reaching the intent log (a crash before they land would lose them).', registers });
+    this.outboxFenced = new Counter({
+      name: METRIC.outboxFenced,
+      help: 'Outbox entries refused because their target had become authoritative (set aside, never applied).',
+      labelNames: ['store'],
+      registers,
+    });
+    this.outboxLost = new Counter({
+      name: METRIC.outboxLost,
+      help: 'Times the outbox was found to have lost entries (a Redis restart without persistence, a failover).',
+      registers,
+    });
+    this.retreats = new Counter({
+      name: METRIC.retreats,
+      help: 'Automatic retreats: reads sent back to memory because PostgreSQL failed or slowed past its threshold.',
+      registers,
+    });
+    this.intentLogFailures = new Counter({
+      name: METRIC.intentLogFailures,
+      help: 'Async mirror writes acknowledged without reaching the intent log (a crash before they land would lose them).',
+      registers,
+    });
     new Gauge({
       name: METRIC.mirrorQueueDepth,
       help: 'Mirror writes accepted and not yet applied or journaled.',
@@ -191,7 +267,9 @@ export class DualWriteMetrics {
     let reading: Promise<ServerHealth | undefined> | undefined;
     // One read per scrape, shared by the gauges below (each collect() runs in the same scrape).
     const health = () => {
-      reading ??= (sources.server?.() ?? Promise.resolve(undefined)).finally(() => setImmediate(() => (reading = undefined)));
+      reading ??= (sources.server?.() ?? Promise.resolve(undefined)).finally(() =>
+        setImmediate(() => (reading = undefined)),
+      );
       return reading;
     };
     new Gauge({

@@ -84,7 +84,9 @@ export class SourceReadError extends Error {
     readonly side: Side,
     cause: unknown,
   ) {
-    super(`reading the record to copy from ${side} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`reading the record to copy from ${side} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -168,7 +170,11 @@ export class Mirror {
     this.maxQueued = positive('maxQueued', options.maxQueued ?? 10000);
     this.batchSize = positive('batchSize', options.batchSize ?? 200);
     const partitions = positive('concurrency', options.concurrency ?? 8);
-    this.partitions = Array.from({ length: partitions }, (_, index) => ({ index, queue: new PQueue({ concurrency: 1 }), buffer: [] }));
+    this.partitions = Array.from({ length: partitions }, (_, index) => ({
+      index,
+      queue: new PQueue({ concurrency: 1 }),
+      buffer: [],
+    }));
     this.breakers = { memory: this.circuit('memory'), postgres: this.circuit('postgres') };
     this.held = new HeldEntries(options.breaker?.now);
     options.metrics?.source('mirrorDepth', () => this.inFlight);
@@ -204,7 +210,9 @@ export class Mirror {
 
   /** True while `key` (any key, when absent) has a mirror write in flight or in the outbox: the sides may differ. */
   isPending(key?: string): boolean {
-    return key === undefined ? this.inFlight > 0 || this.journaled.size > 0 : this.tails.has(key) || this.journaled.has(key);
+    return key === undefined
+      ? this.inFlight > 0 || this.journaled.size > 0
+      : this.tails.has(key) || this.journaled.has(key);
   }
 
   /**
@@ -219,7 +227,8 @@ export class Mirror {
     if (this.mode === 'async' && full && this.options.whenFull === 'journal' && this.throttled === undefined) {
       applied = this.journalNow(op, 'mirror queue full');
     } else {
-      if (this.mode === 'async') while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+      if (this.mode === 'async')
+        while (this.inFlight >= this.limit()) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
       applied = this.enqueue(op);
     }
     if (this.mode === 'async' && this.options.intentLog) await this.logIntent(this.options.intentLog, op, applied);
@@ -257,7 +266,11 @@ export class Mirror {
    * A log that cannot be written is reported, not thrown: the authoritative write happened,
    * and only crash safety is lost.
    */
-  private async logIntent(log: Pick<IntentLog, 'append' | 'finish'>, op: MirrorOp, applied: Promise<void>): Promise<void> {
+  private async logIntent(
+    log: Pick<IntentLog, 'append' | 'finish'>,
+    op: MirrorOp,
+    applied: Promise<void>,
+  ): Promise<void> {
     const seq = log.append(op);
     void Promise.all([seq, applied]).then(
       ([n]) => this.lost.has(op) || log.finish(n),
@@ -267,10 +280,11 @@ export class Mirror {
       await seq;
     } catch (error) {
       this.options.metrics?.intentLogFailures.inc();
-      this.options.logger?.error(`dualwrite: intent log append failed (${errorText(error)}); ${op.store}.${op.method} ${op.key} is mirrored, but would be lost by a crash before it lands`);
+      this.options.logger?.error(
+        `dualwrite: intent log append failed (${errorText(error)}); ${op.store}.${op.method} ${op.key} is mirrored, but would be lost by a crash before it lands`,
+      );
     }
   }
-
 
   /**
    * Resolves when the writes accepted before this call are applied or journaled, even if
@@ -303,7 +317,9 @@ export class Mirror {
               : `dualwrite: ${down} stopped answering${why}; mirror writes to ${side} read their records from it, so they go to the outbox and are tried again every second`,
           );
         } else {
-          this.options.logger?.warn(`dualwrite: ${down} answers again after ${(outageMs / 1000).toFixed(1)} s; replaying ${this.journaledTo[side]} journaled writes${down === side ? '' : ` for ${side}`}`);
+          this.options.logger?.warn(
+            `dualwrite: ${down} answers again after ${(outageMs / 1000).toFixed(1)} s; replaying ${this.journaledTo[side]} journaled writes${down === side ? '' : ` for ${side}`}`,
+          );
           this.outages[side] = { down: side };
         }
         this.options.breaker?.onChange?.(state, outageMs);
@@ -348,18 +364,29 @@ export class Mirror {
       if (fenced) throw new FencedError(fenced);
     }
     const copies = new Map<string, { readonly store: string; readonly copy: RecordCopy }>();
-    for (const op of ops) for (const copy of op.records) copies.set(JSON.stringify([op.store, copy.entity, copy.key]), { store: op.store, copy });
+    for (const op of ops)
+      for (const copy of op.records)
+        copies.set(JSON.stringify([op.store, copy.entity, copy.key]), { store: op.store, copy });
     const target = ops[0]?.target;
     if (!target) return;
     const run = async (into: TargetResolver) => {
       const writes: { store: string; entity: string; key: RecordKey; record: object | null }[] = [];
       for (const { store, copy } of copies.values()) {
-        writes.push({ store, entity: copy.entity, key: copy.key, record: copy.record !== undefined ? copy.record : await this.readSource(store, target, copy) });
+        writes.push({
+          store,
+          entity: copy.entity,
+          key: copy.key,
+          record: copy.record !== undefined ? copy.record : await this.readSource(store, target, copy),
+        });
       }
       for (const group of this.inDependencyOrder(writes)) {
         const port = into(group[0]!.store, target) as RecordPort<Record<string, object>>;
         const puts = group.filter((write) => write.record !== null);
-        if (puts.length > 0) await port.putRecords(group[0]!.entity, puts.map((write) => write.record!));
+        if (puts.length > 0)
+          await port.putRecords(
+            group[0]!.entity,
+            puts.map((write) => write.record!),
+          );
         for (const write of group) if (write.record === null) await port.deleteRecord(write.entity, write.key);
       }
     };
@@ -373,7 +400,10 @@ export class Mirror {
   private async readSource(store: string, target: Side, copy: RecordCopy): Promise<object | null> {
     const source = otherSide(target);
     try {
-      return await (this.resolveTarget(store, source) as RecordPort<Record<string, object>>).getRecord(copy.entity, copy.key);
+      return await (this.resolveTarget(store, source) as RecordPort<Record<string, object>>).getRecord(
+        copy.entity,
+        copy.key,
+      );
     } catch (error) {
       throw new SourceReadError(source, error);
     }
@@ -383,9 +413,12 @@ export class Mirror {
    * Groups writes of one (store, entity), entities in dependency order, when entityOrder
    * says that order; otherwise one group per write, in the order given.
    */
-  private inDependencyOrder<W extends { readonly store: string; readonly entity: string }>(writes: readonly W[]): W[][] {
+  private inDependencyOrder<W extends { readonly store: string; readonly entity: string }>(
+    writes: readonly W[],
+  ): W[][] {
     const order = this.options.entityOrder;
-    if (!order || writes.some((write) => !order[write.store]?.includes(write.entity))) return writes.map((write) => [write]);
+    if (!order || writes.some((write) => !order[write.store]?.includes(write.entity)))
+      return writes.map((write) => [write]);
     const stores = Object.keys(order);
     const rank = (write: W) => stores.indexOf(write.store) * 1000 + order[write.store]!.indexOf(write.entity);
     const groups = new Map<number, W[]>();
@@ -433,7 +466,12 @@ export class Mirror {
     const head = partition.buffer[0]!;
     await Promise.all(head.after.filter((completion) => !completion.finished).map((completion) => completion.promise));
     let end = 1;
-    while (end < partition.buffer.length && end < this.batchSize && partition.buffer[end]!.after.every((completion) => completion.finished)) end++;
+    while (
+      end < partition.buffer.length &&
+      end < this.batchSize &&
+      partition.buffer[end]!.after.every((completion) => completion.finished)
+    )
+      end++;
     const batch = partition.buffer.splice(0, end);
     if (partition.buffer.length > 0) void partition.queue.add(() => this.flush(partition));
     try {
@@ -523,15 +561,24 @@ export class Mirror {
 
   /** Counts a mirror write's outcome (plain counters, read when scraped). */
   private count(op: MirrorOp, outcome: MirrorWriteOutcome): void {
-    if (this.options.metrics) this.options.metrics.mirrorWrites.labels({ store: op.store, target: op.target, outcome }).value++;
+    if (this.options.metrics)
+      this.options.metrics.mirrorWrites.labels({ store: op.store, target: op.target, outcome }).value++;
   }
 
   /** Journals a write without trying its target: it follows journaled writes of its keys, or the target's circuit is open. */
   private async journalUntried(op: MirrorOp, outcome: 'behind_journal' | 'unreachable'): Promise<void> {
     this.count(op, outcome);
     const { down } = this.outages[op.target];
-    const unreachable = down === op.target ? `${op.target} is unreachable` : `${down}, which mirror writes to ${op.target} read from, is unreachable`;
-    await this.journal(op, outcome === 'behind_journal' ? FOLLOWS_JOURNALED : `${unreachable} (circuit open after a failure; probed every second)`);
+    const unreachable =
+      down === op.target
+        ? `${op.target} is unreachable`
+        : `${down}, which mirror writes to ${op.target} read from, is unreachable`;
+    await this.journal(
+      op,
+      outcome === 'behind_journal'
+        ? FOLLOWS_JOURNALED
+        : `${unreachable} (circuit open after a failure; probed every second)`,
+    );
   }
 
   private async failed(op: MirrorOp, error: unknown): Promise<void> {
@@ -559,12 +606,17 @@ export class Mirror {
       if (lastError) this.held.refused(entry, lastError);
       // Growth is reported at 1000, 10000, 100000 ... entries, not per entry.
       const depth = this.journaledTo[op.target];
-      if (GROWTH_REPORTED_AT.has(depth)) this.options.logger?.warn(`dualwrite: ${depth} mirror writes for ${op.target} wait in the outbox (latest: ${reason})`);
+      if (GROWTH_REPORTED_AT.has(depth))
+        this.options.logger?.warn(
+          `dualwrite: ${depth} mirror writes for ${op.target} wait in the outbox (latest: ${reason})`,
+        );
     } catch (error) {
       // The last resort: loud, counted, kept in the intent log for a restart, and left for the verifier to find and repair.
       this.lost.add(op);
       this.options.metrics?.mirrorLost.inc({ store: op.store, target: op.target });
-      this.options.logger?.error(`dualwrite: mirror write ${op.store}.${op.method} key ${op.key} LOST: journaling failed (${errorText(error)}); the verifier will report the difference`);
+      this.options.logger?.error(
+        `dualwrite: mirror write ${op.store}.${op.method} key ${op.key} LOST: journaling failed (${errorText(error)}); the verifier will report the difference`,
+      );
     }
   }
 
@@ -652,6 +704,7 @@ export function errorText(error: unknown): string {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`Mirror option ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new TypeError(`Mirror option ${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return value;
 }

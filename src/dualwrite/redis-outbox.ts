@@ -70,7 +70,10 @@ export class RedisOutbox implements Outbox {
 
   /** The entries, each with the error noted on replay when there is one (stream entries cannot change: those live beside them). */
   async peek(limit: number): Promise<OutboxEntry[]> {
-    const [rows, errors] = await Promise.all([this.redis.xrange(this.stream, '-', '+', 'COUNT', limit), this.redis.hgetall(this.errorsKey)]);
+    const [rows, errors] = await Promise.all([
+      this.redis.xrange(this.stream, '-', '+', 'COUNT', limit),
+      this.redis.hgetall(this.errorsKey),
+    ]);
     await this.refresh();
     return rows.map(([id, fields]) => {
       const entry: OutboxEntry = { ...(JSON.parse(fields[1]!) as Omit<OutboxEntry, 'id'>), id };
@@ -81,7 +84,8 @@ export class RedisOutbox implements Outbox {
 
   async ack(ids: readonly string[]): Promise<void> {
     // Two commands, not one MULTI: the keys may live on different cluster slots, and a noted error left behind is never read (no entry has its id).
-    if (ids.length > 0) await Promise.all([this.redis.xdel(this.stream, ...ids), this.redis.hdel(this.errorsKey, ...ids)]);
+    if (ids.length > 0)
+      await Promise.all([this.redis.xdel(this.stream, ...ids), this.redis.hdel(this.errorsKey, ...ids)]);
     await this.refresh();
   }
 
@@ -91,7 +95,12 @@ export class RedisOutbox implements Outbox {
   }
 
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
-    await this.redis.xadd(`${this.stream}:dead`, '*', 'entry', JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason }));
+    await this.redis.xadd(
+      `${this.stream}:dead`,
+      '*',
+      'entry',
+      JSON.stringify({ ...entry, deadLetteredAt: new Date().toISOString(), deadReason: reason }),
+    );
     await this.ack([entry.id]);
   }
 
@@ -102,7 +111,12 @@ export class RedisOutbox implements Outbox {
     return {
       // Release only our own lease: it may have expired and been taken by another replica.
       release: async () => {
-        await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, key, token);
+        await this.redis.eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+          1,
+          key,
+          token,
+        );
       },
     };
   }
@@ -127,7 +141,10 @@ export class RedisOutbox implements Outbox {
   /** Re-reads depth and the oldest entry's age (stream ids start with their millisecond time), and checks the sentinel. */
   async refresh(): Promise<void> {
     await this.checkSentinel();
-    const [depth, first] = await Promise.all([this.redis.xlen(this.stream), this.redis.xrange(this.stream, '-', '+', 'COUNT', 1)]);
+    const [depth, first] = await Promise.all([
+      this.redis.xlen(this.stream),
+      this.redis.xrange(this.stream, '-', '+', 'COUNT', 1),
+    ]);
     const oldest = first[0] ? Number(first[0][0].split('-')[0]) : undefined;
     this.cached = { depth, oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
   }

@@ -107,7 +107,8 @@ export class OutboxReplayer {
       if (round.failure) return `${waiting} journaled writes for ${side} cannot be replayed yet (${round.failure})`;
       if (round.replayed + round.deadLettered > 0) continue;
       const held = round.held?.filter((entry) => entry.target === side) ?? [];
-      if (held.length > 0) return `${waiting} journaled writes for ${side} cannot be replayed yet: ${held.length} refused for their data (${heldText(held[0]!)}; ${DATA_FIX})`;
+      if (held.length > 0)
+        return `${waiting} journaled writes for ${side} cannot be replayed yet: ${held.length} refused for their data (${heldText(held[0]!)}; ${DATA_FIX})`;
       return `${waiting} journaled writes for ${side} are not being replayed (the replay lease is held elsewhere)`;
     }
     return undefined;
@@ -130,11 +131,22 @@ export class OutboxReplayer {
     let deadLettered = 0;
     const holding = new HeldKeys();
     const held: HeldEntry[] = [];
-    const done = (failure?: string): ReplayRound => ({ replayed, deadLettered, ...(failure ? { failure } : {}), ...(held.length > 0 ? { held } : {}) });
-    const waits = (entry: OutboxEntry) => holding.blocks(entry) || (this.mirror.held.has(entry.id) && !retryHeld && !this.mirror.held.due(entry.id, (refusals) => this.backoff(refusals)));
+    const done = (failure?: string): ReplayRound => ({
+      replayed,
+      deadLettered,
+      ...(failure ? { failure } : {}),
+      ...(held.length > 0 ? { held } : {}),
+    });
+    const waits = (entry: OutboxEntry) =>
+      holding.blocks(entry) ||
+      (this.mirror.held.has(entry.id) &&
+        !retryHeld &&
+        !this.mirror.held.due(entry.id, (refusals) => this.backoff(refusals)));
     try {
       // Held entries and those of their keys are read besides the batch, so a pile of them never starves the other keys.
-      const entries = await this.withoutCopies(await this.outbox.peek((this.options.batchSize ?? 2000) + this.mirror.heldBacklog()));
+      const entries = await this.withoutCopies(
+        await this.outbox.peek((this.options.batchSize ?? 2000) + this.mirror.heldBacklog()),
+      );
       let next = 0;
       while (next < entries.length) {
         const first = entries[next]!;
@@ -155,7 +167,14 @@ export class OutboxReplayer {
         // An entry refused before is tried alone: if it is refused again, the others need not be tried one by one.
         let end = next + 1;
         if (!this.mirror.held.has(first.id)) {
-          while (end < entries.length && entries[end]!.target === first.target && !this.mirror.fenced(entries[end]!) && !waits(entries[end]!) && !this.mirror.held.has(entries[end]!.id)) end++;
+          while (
+            end < entries.length &&
+            entries[end]!.target === first.target &&
+            !this.mirror.fenced(entries[end]!) &&
+            !waits(entries[end]!) &&
+            !this.mirror.held.has(entries[end]!.id)
+          )
+            end++;
         }
         const run = entries.slice(next, end);
         const breaker = this.mirror.breakerFor(first.target);
@@ -185,7 +204,10 @@ export class OutboxReplayer {
             continue;
           }
           const outcome = await this.replay(entry);
-          if (typeof outcome === 'object') return done(`entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}): ${errorText(outcome.failed)}`);
+          if (typeof outcome === 'object')
+            return done(
+              `entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}): ${errorText(outcome.failed)}`,
+            );
           if (outcome === 'held') {
             holding.add(entry);
             held.push(this.mirror.held.get(entry.id)!);
@@ -196,7 +218,9 @@ export class OutboxReplayer {
       }
       this.replayedInBacklog += replayed + deadLettered;
       if (this.replayedInBacklog > 0 && this.outbox.stats().depth === 0) {
-        this.options.logger?.info(`dualwrite: outbox empty again: ${this.replayedInBacklog} entries replayed (the sides are known equal once a verification after the outage is clean: dualwrite status, converged)`);
+        this.options.logger?.info(
+          `dualwrite: outbox empty again: ${this.replayedInBacklog} entries replayed (the sides are known equal once a verification after the outage is clean: dualwrite status, converged)`,
+        );
         this.replayedInBacklog = 0;
       }
       return done();
@@ -261,7 +285,9 @@ export class OutboxReplayer {
     await this.outbox.deadLetter(entry, errorText(error));
     this.options.onDeadLetter?.(entry, errorText(error));
     this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
-    this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) dead-lettered after ${count} rejections: ${failureText(failure)}`);
+    this.options.logger?.error(
+      `dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) dead-lettered after ${count} rejections: ${failureText(failure)}`,
+    );
     this.finish(entry, 'dead');
     return 'dead';
   }
@@ -276,7 +302,9 @@ export class OutboxReplayer {
       await this.outbox.noteError?.(entry.id, failure);
     } catch (error) {
       // The reason is still held in memory (status shows it); only a restart would forget it until the next refusal.
-      this.options.logger?.warn(`dualwrite: could not keep the reason on outbox entry ${entry.id}: ${errorText(error)}`);
+      this.options.logger?.warn(
+        `dualwrite: could not keep the reason on outbox entry ${entry.id}: ${errorText(error)}`,
+      );
     }
   }
 
@@ -286,7 +314,9 @@ export class OutboxReplayer {
     this.options.onDeadLetter?.(entry, `fenced: ${error.message}`);
     this.options.metrics?.outboxFenced.inc({ store: entry.store });
     this.options.metrics?.outboxDeadLettered.inc({ store: entry.store });
-    this.options.logger?.error(`dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) fenced and set aside: ${error.message}; the verifier will report what it left out`);
+    this.options.logger?.error(
+      `dualwrite: outbox entry ${entry.id} (${entry.store}.${entry.method} ${entry.key}) fenced and set aside: ${error.message}; the verifier will report what it left out`,
+    );
     this.finish(entry, 'dead');
     return 'dead';
   }
@@ -320,7 +350,10 @@ export class OutboxReplayer {
 
   /** How long the background loop waits before retrying an entry refused `refusals` times: doubling, up to maxIntervalMs. */
   private backoff(refusals: number): number {
-    return Math.min((this.options.intervalMs ?? 1000) * 2 ** Math.max(0, refusals - 1), this.options.maxIntervalMs ?? 30_000);
+    return Math.min(
+      (this.options.intervalMs ?? 1000) * 2 ** Math.max(0, refusals - 1),
+      this.options.maxIntervalMs ?? 30_000,
+    );
   }
 }
 

@@ -64,7 +64,8 @@ export class ShadowReads {
     private readonly metrics?: DualWriteMetrics,
   ) {
     this.sampleRate = options.sampleRate;
-    if (this.sampleRate !== undefined && !(this.sampleRate >= 0 && this.sampleRate <= 1)) throw new TypeError(`shadow sampleRate must be between 0 and 1, got ${JSON.stringify(options.sampleRate)}`);
+    if (this.sampleRate !== undefined && !(this.sampleRate >= 0 && this.sampleRate <= 1))
+      throw new TypeError(`shadow sampleRate must be between 0 and 1, got ${JSON.stringify(options.sampleRate)}`);
     this.random = options.random ?? Math.random;
   }
 
@@ -85,7 +86,15 @@ export class ShadowReads {
   }
 
   /** Starts a comparison in the background; `shadowRead` runs the read on the other side. */
-  schedule(store: string, operation: string, key: string, served: Side, servedResult: unknown, shadowRead: () => Promise<unknown>, pending: () => boolean): void {
+  schedule(
+    store: string,
+    operation: string,
+    key: string,
+    served: Side,
+    servedResult: unknown,
+    shadowRead: () => Promise<unknown>,
+    pending: () => boolean,
+  ): void {
     const run = (async () => {
       let outcome: ShadowOutcome;
       try {
@@ -95,7 +104,14 @@ export class ShadowReads {
         else if ((this.options.compare ?? isDeepStrictEqual)(servedResult, shadowResult)) outcome = 'match';
         else {
           outcome = 'mismatch';
-          this.remember({ store, operation, key, served, at: new Date().toISOString(), diff: diffString(servedResult, shadowResult, { color: false }) ?? '' });
+          this.remember({
+            store,
+            operation,
+            key,
+            served,
+            at: new Date().toISOString(),
+            diff: diffString(servedResult, shadowResult, { color: false }) ?? '',
+          });
         }
       } catch {
         outcome = 'error';

@@ -100,7 +100,12 @@ export class StageGate {
   }
 
   get state(): GateState {
-    return { flags: this.current, epoch: this.epochNumber, ...(this.refusal ? { refused: this.refusal } : {}), ...(this.lastPauseMs !== undefined ? { lastPauseMs: this.lastPauseMs } : {}) };
+    return {
+      flags: this.current,
+      epoch: this.epochNumber,
+      ...(this.refusal ? { refused: this.refusal } : {}),
+      ...(this.lastPauseMs !== undefined ? { lastPauseMs: this.lastPauseMs } : {}),
+    };
   }
 
   /**
@@ -170,7 +175,10 @@ export class StageGate {
    * applied, so applying them late, to keys nothing has written since, overwrites nothing newer.
    */
   permitUnavailable(to: MigrationFlags | undefined): void {
-    if (to && STAGE_POLICIES[to.stage].authoritative !== 'memory') throw new TypeError(`only a move that makes memory authoritative may leave copies behind, not one to ${to.stage}`);
+    if (to && STAGE_POLICIES[to.stage].authoritative !== 'memory')
+      throw new TypeError(
+        `only a move that makes memory authoritative may leave copies behind, not one to ${to.stage}`,
+      );
     this.leaveBehindFor = to;
   }
 
@@ -185,8 +193,12 @@ export class StageGate {
       this.catchingUp = undefined;
       return undefined;
     }
-    const waiting = keys === undefined ? 'a read of many keys' : keys.find((key) => this.options.mirror.journaledToward(side, key));
-    return waiting && `${waiting} waits for a copy toward ${side} left behind by a rollback during an outage; it is served once that copy lands`;
+    const waiting =
+      keys === undefined ? 'a read of many keys' : keys.find((key) => this.options.mirror.journaledToward(side, key));
+    return (
+      waiting &&
+      `${waiting} waits for a copy toward ${side} left behind by a rollback during an outage; it is served once that copy lands`
+    );
   }
 
   /** Stops following the flags (writes keep the stage they have). */
@@ -244,7 +256,10 @@ export class StageGate {
     if (from && authorityMoves) {
       // While writes still flow, throttled: most of what the barrier waits for lands here.
       this.options.mirror.throttle(this.options.drainQueueLimit ?? 200);
-      const early = await this.withinTimeout(this.options.mirror.settled().then(() => this.options.drainFor(authority)), 'the outbox');
+      const early = await this.withinTimeout(
+        this.options.mirror.settled().then(() => this.options.drainFor(authority)),
+        'the outbox',
+      );
       if (early && !leaveBehind) {
         this.options.mirror.throttle(undefined);
         return early;
@@ -254,7 +269,10 @@ export class StageGate {
     this.closeGate();
     let refused: string | undefined;
     try {
-      refused = await this.withinTimeout(this.barrier(authorityMoves ? authority : undefined, leaveBehind), 'writes acknowledged before the change');
+      refused = await this.withinTimeout(
+        this.barrier(authorityMoves ? authority : undefined, leaveBehind),
+        'writes acknowledged before the change',
+      );
       if (!refused) this.switchTo(to, true);
       return refused;
     } finally {
@@ -276,7 +294,9 @@ export class StageGate {
     const stuck = await this.options.drainFor(authority);
     if (!stuck || !leaveBehind) return stuck;
     this.catchingUp = authority;
-    this.options.logger?.warn(`dualwrite: going through with copies left behind (${stuck}): their keys are unavailable until the copies land`);
+    this.options.logger?.warn(
+      `dualwrite: going through with copies left behind (${stuck}): their keys are unavailable until the copies land`,
+    );
     return undefined;
   }
 
@@ -295,7 +315,10 @@ export class StageGate {
     this.refusal = undefined;
     this.loggedRefusal = undefined;
     this.options.onApplied?.(to);
-    if (barrier || from?.stage !== to.stage) this.options.logger?.info(`dualwrite: stage ${from ? from.stage : '(start)'} -> ${to.stage}, read percent ${to.readPercent}, epoch ${this.epochNumber}`);
+    if (barrier || from?.stage !== to.stage)
+      this.options.logger?.info(
+        `dualwrite: stage ${from ? from.stage : '(start)'} -> ${to.stage}, read percent ${to.readPercent}, epoch ${this.epochNumber}`,
+      );
   }
 
   private refused(requested: EffectiveFlags, reason: string): void {
@@ -304,7 +327,9 @@ export class StageGate {
     // Once per requested change: a retry that fails the same way is counted, not logged again.
     if (this.loggedRefusal === requested) return;
     this.loggedRefusal = requested;
-    this.options.logger?.warn(`dualwrite: staying in ${this.applied?.stage ?? '(not started)'}, not moving to ${requested.stage}: ${reason}; retrying every ${this.retryMs} ms`);
+    this.options.logger?.warn(
+      `dualwrite: staying in ${this.applied?.stage ?? '(not started)'}, not moving to ${requested.stage}: ${reason}; retrying every ${this.retryMs} ms`,
+    );
   }
 
   private closeGate(): void {
@@ -329,6 +354,11 @@ export class StageGate {
 }
 
 function sameFlags(a: EffectiveFlags, b: EffectiveFlags): boolean {
-  return a.stage === b.stage && a.readPercent === b.readPercent && a.rolloutGroup === b.rolloutGroup && a.source === b.source && a.refused === b.refused;
+  return (
+    a.stage === b.stage &&
+    a.readPercent === b.readPercent &&
+    a.rolloutGroup === b.rolloutGroup &&
+    a.source === b.source &&
+    a.refused === b.refused
+  );
 }
-

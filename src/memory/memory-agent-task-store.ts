@@ -1,7 +1,4 @@
-import {
-  AGENT_TASK_ENTITIES,
-  type AgentTaskRecords,
-} from '../domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
 import {
   applyTaskUpdate,
   ATTENTION_STATUSES,
@@ -29,7 +26,10 @@ import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from './memory
 import { MemoryTables } from './memory-tables.js';
 
 /** AgentTaskStore in process memory, optionally persisted to a JSON snapshot file. */
-export class MemoryAgentTaskStore extends MemorySnapshotStore<AgentTaskRecords> implements AgentTaskStore, RecordPort<AgentTaskRecords> {
+export class MemoryAgentTaskStore
+  extends MemorySnapshotStore<AgentTaskRecords>
+  implements AgentTaskStore, RecordPort<AgentTaskRecords>
+{
   readonly tables = new MemoryTables(AGENT_TASK_ENTITIES);
   private readonly context: WriteContext;
 
@@ -74,7 +74,10 @@ export class MemoryAgentTaskStore extends MemorySnapshotStore<AgentTaskRecords> 
     const limit = pageLimit('limit', query.limit, 50);
     const offset = pageOffset('offset', query.offset);
     return [...this.tables.values('agent_tasks')]
-      .filter((task) => (status === undefined || task.status === status) && (taskType === undefined || task.taskType === taskType))
+      .filter(
+        (task) =>
+          (status === undefined || task.status === status) && (taskType === undefined || task.taskType === taskType),
+      )
       .sort(byNewest)
       .slice(offset, offset + limit);
   }

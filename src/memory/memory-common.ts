@@ -36,7 +36,8 @@ export abstract class MemorySnapshotStore<Records extends object> {
 
   /** Loads options.snapshotPath if it is set and the file exists. */
   protected async loadSnapshot(catalog: EntityCatalog<Records>): Promise<this> {
-    if (this.options.snapshotPath) await readSnapshot(this.options.snapshotPath, catalog, (entity, raw) => this.putRecord(entity, raw as never));
+    if (this.options.snapshotPath)
+      await readSnapshot(this.options.snapshotPath, catalog, (entity, raw) => this.putRecord(entity, raw as never));
     return this;
   }
 }
@@ -52,7 +53,10 @@ export function byOldest(a: { timestamp: string; id: string }, b: { timestamp: s
 }
 
 /** Search order: name matches first, then (ecosystem, name) by code point. */
-export function searchOrder(a: { project: Project; nameMatch: boolean }, b: { project: Project; nameMatch: boolean }): number {
+export function searchOrder(
+  a: { project: Project; nameMatch: boolean },
+  b: { project: Project; nameMatch: boolean },
+): number {
   if (a.nameMatch !== b.nameMatch) return a.nameMatch ? -1 : 1;
   return compareText(a.project.ecosystem, b.project.ecosystem) || compareText(a.project.name, b.project.name);
 }

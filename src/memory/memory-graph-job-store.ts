@@ -34,7 +34,10 @@ import { encodeKey, MemoryTables } from './memory-tables.js';
 const AFTER_ALL = '\uffff';
 
 /** GraphJobStore in process memory, optionally persisted to a JSON snapshot file. */
-export class MemoryGraphJobStore extends MemorySnapshotStore<GraphJobRecords> implements GraphJobStore, RecordPort<GraphJobRecords> {
+export class MemoryGraphJobStore
+  extends MemorySnapshotStore<GraphJobRecords>
+  implements GraphJobStore, RecordPort<GraphJobRecords>
+{
   readonly tables = new MemoryTables(GRAPH_JOB_ENTITIES);
   private readonly context: WriteContext;
   /** Per job (encoded key), the seq of its last event: appends find the next seq without a scan. */
@@ -64,7 +67,12 @@ export class MemoryGraphJobStore extends MemorySnapshotStore<GraphJobRecords> im
     return this.insert(tenantId, 'overlay', input);
   }
 
-  async tryReplace(tenantId: string, id: string, next: GraphJobReplacement, options: GraphJobReplaceOptions): Promise<boolean> {
+  async tryReplace(
+    tenantId: string,
+    id: string,
+    next: GraphJobReplacement,
+    options: GraphJobReplaceOptions,
+  ): Promise<boolean> {
     const key = [graphTenantId(tenantId), graphJobId('id', id)];
     const decided = decideReplacement(next, options, this.context);
     const current = this.tables.get('graph_jobs', key);
@@ -102,7 +110,11 @@ export class MemoryGraphJobStore extends MemorySnapshotStore<GraphJobRecords> im
     const tenant = graphTenantId(tenantId);
     const job = graphJobId('jobId', jobId);
     const { afterSeq, limit } = graphJobEventQuery(query);
-    return this.tables.scan('graph_job_events', { after: [tenant, job, eventSeqKey(afterSeq)], until: [tenant, job, eventSeqKey(MAX_EVENT_SEQ)], limit });
+    return this.tables.scan('graph_job_events', {
+      after: [tenant, job, eventSeqKey(afterSeq)],
+      until: [tenant, job, eventSeqKey(MAX_EVENT_SEQ)],
+      limit,
+    });
   }
 
   keyOf<E extends keyof GraphJobRecords>(entity: E, record: GraphJobRecords[E]): RecordKey {
@@ -133,7 +145,8 @@ export class MemoryGraphJobStore extends MemorySnapshotStore<GraphJobRecords> im
     const [tenantId, jobId] = key as [string, string];
     // ON DELETE CASCADE, as in the schema: a job's events go with it.
     if (entity === 'graph_jobs') {
-      for (const event of this.eventsOf(tenantId, jobId)) this.tables.delete('graph_job_events', GRAPH_JOB_ENTITIES.graph_job_events.keyOf(event));
+      for (const event of this.eventsOf(tenantId, jobId))
+        this.tables.delete('graph_job_events', GRAPH_JOB_ENTITIES.graph_job_events.keyOf(event));
     }
     const last = this.eventsOf(tenantId, jobId).at(-1);
     if (last) this.lastSeqs.set(encodeKey([tenantId, jobId]), last.seq);
@@ -155,6 +168,10 @@ export class MemoryGraphJobStore extends MemorySnapshotStore<GraphJobRecords> im
   }
 
   private eventsOf(tenantId: string, jobId: string): GraphJobEvent[] {
-    return this.tables.scan('graph_job_events', { after: [tenantId, jobId], until: [tenantId, jobId, AFTER_ALL], limit: Number.MAX_SAFE_INTEGER });
+    return this.tables.scan('graph_job_events', {
+      after: [tenantId, jobId],
+      until: [tenantId, jobId, AFTER_ALL],
+      limit: Number.MAX_SAFE_INTEGER,
+    });
   }
 }

@@ -35,10 +35,20 @@ import { canonicalUuid } from '../domain/time.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import { encodeKey, MemoryTables } from './memory-tables.js';
-import { byNewest, byOldest, MultiIndex, searchOrder, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
+import {
+  byNewest,
+  byOldest,
+  MultiIndex,
+  searchOrder,
+  MemorySnapshotStore,
+  type MemoryStoreOptions,
+} from './memory-common.js';
 
 /** GraphStore in process memory, optionally persisted to a JSON snapshot file. */
-export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implements GraphStore, RecordPort<GraphRecords> {
+export class MemoryGraphStore
+  extends MemorySnapshotStore<GraphRecords>
+  implements GraphStore, RecordPort<GraphRecords>
+{
   readonly tables = new MemoryTables(GRAPH_ENTITIES);
   private readonly context: WriteContext;
   private readonly dependents = new MultiIndex();
@@ -85,7 +95,10 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
         matches.push({ project, nameMatch });
       }
     }
-    return matches.sort(searchOrder).slice(0, max).map((match) => match.project);
+    return matches
+      .sort(searchOrder)
+      .slice(0, max)
+      .map((match) => match.project);
   }
 
   async countProjects(): Promise<number> {
@@ -144,7 +157,8 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
     this.requireRecord('contributors', 'contributorId', contribution.contributorId);
     const asset = this.requireRecord('assets', 'assetId', contribution.assetId);
     this.assertNew('contributions', contribution.id);
-    const total = toMinorUnits('totalCost', asset.totalCost, MONEY) + toMinorUnits('costAmount', contribution.costAmount, MONEY);
+    const total =
+      toMinorUnits('totalCost', asset.totalCost, MONEY) + toMinorUnits('costAmount', contribution.costAmount, MONEY);
     try {
       assertFits('totalCost', total, MONEY);
     } catch {
@@ -152,7 +166,11 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
     }
     this.store('contributions', contribution);
     // What the schema's trigger does: add the cost and stamp the asset with the contribution's time.
-    this.tables.put('assets', { ...asset, totalCost: formatMinorUnits(total, MONEY), updatedAt: contribution.timestamp });
+    this.tables.put('assets', {
+      ...asset,
+      totalCost: formatMinorUnits(total, MONEY),
+      updatedAt: contribution.timestamp,
+    });
     return contribution;
   }
 
@@ -203,7 +221,10 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
     if (entity === 'projects') {
       const gone = encodeKey(key);
       for (const edge of [...this.tables.values('dependencies')]) {
-        if (encodeKey([edge.from.ecosystem, edge.from.name]) === gone || encodeKey([edge.to.ecosystem, edge.to.name]) === gone) {
+        if (
+          encodeKey([edge.from.ecosystem, edge.from.name]) === gone ||
+          encodeKey([edge.to.ecosystem, edge.to.name]) === gone
+        ) {
           await this.deleteRecord('dependencies', edgeKey(edge));
         }
       }
@@ -241,7 +262,9 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
   }
 
   private contributionsIn(index: MultiIndex, id: string): Contribution[] {
-    return [...index.members(id)].map((contributionId) => this.tables.get('contributions', [contributionId])!).sort(byOldest);
+    return [...index.members(id)]
+      .map((contributionId) => this.tables.get('contributions', [contributionId])!)
+      .sort(byOldest);
   }
 
   private requireProject(field: string, ref: ProjectRef): Project {
@@ -264,4 +287,3 @@ export class MemoryGraphStore extends MemorySnapshotStore<GraphRecords> implemen
 function edgeKey(edge: { from: ProjectRef; to: ProjectRef }): RecordKey {
   return GRAPH_ENTITIES.dependencies.keyOf({ from: edge.from, to: edge.to, createdAt: '' });
 }
-

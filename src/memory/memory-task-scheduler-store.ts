@@ -1,4 +1,13 @@
-import { lockHeld, sameHolder, transitionExecution, transitionLock, type ExecutionState, type LockHandle, type TaskExecution, type TaskLock } from '../domain/scheduler.js';
+import {
+  lockHeld,
+  sameHolder,
+  transitionExecution,
+  transitionLock,
+  type ExecutionState,
+  type LockHandle,
+  type TaskExecution,
+  type TaskLock,
+} from '../domain/scheduler.js';
 import { pageLimit } from '../domain/limits.js';
 import type { ExecutionQuery, TaskSchedulerStore } from '../ports/task-scheduler-store.js';
 
@@ -17,7 +26,11 @@ export class MemoryTaskSchedulerStore implements TaskSchedulerStore {
     if (current) {
       if (lockHeld(current, request.acquiredAt)) return undefined;
       this.replaceLock(current, transitionLock(current, 'expired', request.acquiredAt));
-      this.interruptUnder(current.token, request.acquiredAt, `the lock ${current.lockKey} expired and ${request.holderId} took it`);
+      this.interruptUnder(
+        current.token,
+        request.acquiredAt,
+        `the lock ${current.lockKey} expired and ${request.holderId} took it`,
+      );
     }
     this.locks.push(request);
     return request;
@@ -69,16 +82,29 @@ export class MemoryTaskSchedulerStore implements TaskSchedulerStore {
       .slice(0, limit);
   }
 
-  async interruptAbandoned(at: string, scope: { readonly holderId: string; readonly everyOtherHolder: boolean }): Promise<TaskExecution[]> {
+  async interruptAbandoned(
+    at: string,
+    scope: { readonly holderId: string; readonly everyOtherHolder: boolean },
+  ): Promise<TaskExecution[]> {
     for (const lock of this.locks) {
-      if (lock.state === 'active' && lock.holderId !== scope.holderId && (scope.everyOtherHolder || !lockHeld(lock, at))) this.replaceLock(lock, transitionLock(lock, 'expired', at));
+      if (
+        lock.state === 'active' &&
+        lock.holderId !== scope.holderId &&
+        (scope.everyOtherHolder || !lockHeld(lock, at))
+      )
+        this.replaceLock(lock, transitionLock(lock, 'expired', at));
     }
     const live = new Set(this.locks.filter((lock) => lock.state === 'active').map((lock) => lock.token));
-    const abandoned = [...this.executions.values()].filter((e) => e.state === 'running' && !(e.lockToken !== null && live.has(e.lockToken)));
+    const abandoned = [...this.executions.values()].filter(
+      (e) => e.state === 'running' && !(e.lockToken !== null && live.has(e.lockToken)),
+    );
     return abandoned.map((e) => this.interrupt(e, at, 'the process running it stopped (found running at a restart)'));
   }
 
-  async purge(cutoff: { readonly executionsBefore: string; readonly locksBefore: string }): Promise<{ readonly executions: number; readonly locks: number }> {
+  async purge(cutoff: {
+    readonly executionsBefore: string;
+    readonly locksBefore: string;
+  }): Promise<{ readonly executions: number; readonly locks: number }> {
     let executions = 0;
     for (const [id, e] of this.executions) {
       if (e.finishedAt !== null && e.finishedAt < cutoff.executionsBefore) {
@@ -87,7 +113,9 @@ export class MemoryTaskSchedulerStore implements TaskSchedulerStore {
       }
     }
     const before = this.locks.length;
-    this.locks = this.locks.filter((lock) => lock.state === 'active' || (lock.releasedAt ?? lock.expiresAt) >= cutoff.locksBefore);
+    this.locks = this.locks.filter(
+      (lock) => lock.state === 'active' || (lock.releasedAt ?? lock.expiresAt) >= cutoff.locksBefore,
+    );
     return { executions, locks: before - this.locks.length };
   }
 
@@ -105,7 +133,8 @@ export class MemoryTaskSchedulerStore implements TaskSchedulerStore {
   }
 
   private interruptUnder(token: string, at: string, reason: string): void {
-    for (const e of this.executions.values()) if (e.state === 'running' && e.lockToken === token) this.interrupt(e, at, reason);
+    for (const e of this.executions.values())
+      if (e.state === 'running' && e.lockToken === token) this.interrupt(e, at, reason);
   }
 
   private interrupt(execution: TaskExecution, at: string, reason: string): TaskExecution {

@@ -18,7 +18,10 @@ const VERSION = 1;
  * Writes every entity's records as JSON, atomically: to a temporary file that is
  * fsynced and then renamed over the target, so a crash leaves the old or the new file.
  */
-export async function writeSnapshot<Records extends object>(path: string, tables: MemoryTables<Records>): Promise<void> {
+export async function writeSnapshot<Records extends object>(
+  path: string,
+  tables: MemoryTables<Records>,
+): Promise<void> {
   const entities: Record<string, unknown[]> = {};
   for (const entity of Object.keys(tables.catalog) as (keyof Records & string)[]) {
     entities[entity] = [...tables.values(entity)];
@@ -53,7 +56,8 @@ export async function readSnapshot<Records extends object>(
   if (typeof parsed !== 'object' || parsed === null || document.format !== FORMAT || document.version !== VERSION) {
     throw new SnapshotError(path, `is not a ${FORMAT} version ${VERSION} file`);
   }
-  if (typeof document.entities !== 'object' || document.entities === null) throw new SnapshotError(path, 'has no entities');
+  if (typeof document.entities !== 'object' || document.entities === null)
+    throw new SnapshotError(path, 'has no entities');
   const entities = document.entities as Record<string, unknown>;
   for (const entity of Object.keys(catalog) as (keyof Records & string)[]) {
     const rows = entities[entity];

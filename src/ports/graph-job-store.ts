@@ -25,7 +25,12 @@ export interface GraphJobStore {
    * now. False, with nothing written, when it is not or the tenant has no such job. A move
    * the lifecycle forbids (domain/graph-job NEXT_GRAPH_JOB_STATUSES) is a TransitionError.
    */
-  tryReplace(tenantId: string, id: string, next: GraphJobReplacement, options: GraphJobReplaceOptions): Promise<boolean>;
+  tryReplace(
+    tenantId: string,
+    id: string,
+    next: GraphJobReplacement,
+    options: GraphJobReplaceOptions,
+  ): Promise<boolean>;
   get(tenantId: string, id: string): Promise<GraphJob | null>;
   /** The tenant's jobs, newest first (createdAt desc, ties by id). */
   list(tenantId: string, query?: GraphJobListQuery): Promise<GraphJob[]>;

@@ -17,7 +17,10 @@ export async function* scanAll<Records extends object, E extends keyof Records &
 }
 
 /** Reads a whole entity into memory; for small data and tests. */
-export async function readAll<Records extends object, E extends keyof Records & string>(port: RecordPort<Records>, entity: E): Promise<Records[E][]> {
+export async function readAll<Records extends object, E extends keyof Records & string>(
+  port: RecordPort<Records>,
+  entity: E,
+): Promise<Records[E][]> {
   const records: Records[E][] = [];
   for await (const page of scanAll(port, entity)) records.push(...page);
   return records;

@@ -14,11 +14,11 @@ export interface StagePolicy {
 }
 
 export const STAGE_POLICIES: Readonly<Record<Stage, StagePolicy>> = {
-  'memory-only':      { authoritative: 'memory',   mirror: null,       reads: 'memory' },
-  'dual-write':       { authoritative: 'memory',   mirror: 'postgres', reads: 'memory' },
-  'read-shift':       { authoritative: 'memory',   mirror: 'postgres', reads: 'percent' },
-  'postgres-primary': { authoritative: 'postgres', mirror: 'memory',   reads: 'postgres' },
-  'postgres-only':    { authoritative: 'postgres', mirror: null,       reads: 'postgres' },
+  'memory-only': { authoritative: 'memory', mirror: null, reads: 'memory' },
+  'dual-write': { authoritative: 'memory', mirror: 'postgres', reads: 'memory' },
+  'read-shift': { authoritative: 'memory', mirror: 'postgres', reads: 'percent' },
+  'postgres-primary': { authoritative: 'postgres', mirror: 'memory', reads: 'postgres' },
+  'postgres-only': { authoritative: 'postgres', mirror: null, reads: 'postgres' },
 };
 
 export function isStage(value: unknown): value is Stage {
@@ -31,5 +31,8 @@ export function otherSide(side: Side): Side {
 
 /** True when two stages write differently (authoritative side or mirror target): moving between them needs a barrier. */
 export function writesDiffer(a: Stage, b: Stage): boolean {
-  return STAGE_POLICIES[a].authoritative !== STAGE_POLICIES[b].authoritative || STAGE_POLICIES[a].mirror !== STAGE_POLICIES[b].mirror;
+  return (
+    STAGE_POLICIES[a].authoritative !== STAGE_POLICIES[b].authoritative ||
+    STAGE_POLICIES[a].mirror !== STAGE_POLICIES[b].mirror
+  );
 }

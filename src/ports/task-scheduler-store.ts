@@ -41,9 +41,15 @@ export interface TaskSchedulerStore {
    * expiry at `at`), then every execution still running without an active lock becomes
    * `interrupted`. Returns the executions interrupted.
    */
-  interruptAbandoned(at: string, scope: { readonly holderId: string; readonly everyOtherHolder: boolean }): Promise<TaskExecution[]>;
+  interruptAbandoned(
+    at: string,
+    scope: { readonly holderId: string; readonly everyOtherHolder: boolean },
+  ): Promise<TaskExecution[]>;
   /** Deletes ended executions that finished before `executionsBefore` and released or expired locks last changed before `locksBefore`. */
-  purge(cutoff: { readonly executionsBefore: string; readonly locksBefore: string }): Promise<{ readonly executions: number; readonly locks: number }>;
+  purge(cutoff: {
+    readonly executionsBefore: string;
+    readonly locksBefore: string;
+  }): Promise<{ readonly executions: number; readonly locks: number }>;
 }
 
 export interface ExecutionQuery {

@@ -125,7 +125,9 @@ export class AuditLog {
   }
 
   /** The newest events first (ties by id), optionally of one action or resource type. */
-  async list(query: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string } = {}): Promise<AuditEvent[]> {
+  async list(
+    query: { readonly limit?: number; readonly action?: AuditAction; readonly resourceType?: string } = {},
+  ): Promise<AuditEvent[]> {
     const rows = await this.db.query<AuditRow>(
       `SELECT id, occurred_at::text AS occurred_at, action, resource_type, resource_id, principal, from_value, to_value, reason, request_id, client_ip, diff, data
        FROM dualwrite_audit_events
@@ -138,13 +140,10 @@ export class AuditLog {
 
   /** Deletes events older than `days` days (at least 1) and records the purge; returns how many went. */
   async purge(days: number, principal: Principal, reason: string): Promise<number> {
-    const [row] = await this.db.query<{ removed: string | number }>('SELECT dualwrite_purge_audit_events($1, $2, $3, $4::jsonb, $5) AS removed', [
-      days,
-      this.ids(),
-      this.clock().toISOString(),
-      JSON.stringify(principal),
-      reason,
-    ]);
+    const [row] = await this.db.query<{ removed: string | number }>(
+      'SELECT dualwrite_purge_audit_events($1, $2, $3, $4::jsonb, $5) AS removed',
+      [days, this.ids(), this.clock().toISOString(), JSON.stringify(principal), reason],
+    );
     return Number(row!.removed);
   }
 }
@@ -166,8 +165,10 @@ interface AuditRow {
 }
 
 function toEvent(row: AuditRow): AuditEvent {
-  const json = <T>(value: T | string | null): T | undefined => (value === null ? undefined : typeof value === 'string' ? (JSON.parse(value) as T) : value);
-  const optional = <K extends string, V>(key: K, value: V | null | undefined) => (value === null || value === undefined ? {} : { [key]: value });
+  const json = <T>(value: T | string | null): T | undefined =>
+    value === null ? undefined : typeof value === 'string' ? (JSON.parse(value) as T) : value;
+  const optional = <K extends string, V>(key: K, value: V | null | undefined) =>
+    value === null || value === undefined ? {} : { [key]: value };
   return {
     id: row.id,
     occurredAt: timestampText(row.occurred_at),
@@ -209,7 +210,13 @@ function fitted(value: unknown, maxBytes: number): { text: string; cut: string[]
   if (bytes(text) <= maxBytes) return { text, cut: [] };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     // Not an object with fields: a prefix of its text, marked as cut.
-    return { text: `${Buffer.from(text).subarray(0, Math.max(0, maxBytes - 32)).toString('utf8').replace(/\uFFFD$/, '')}…[truncated]`, cut: ['$'] };
+    return {
+      text: `${Buffer.from(text)
+        .subarray(0, Math.max(0, maxBytes - 32))
+        .toString('utf8')
+        .replace(/\uFFFD$/, '')}…[truncated]`,
+      cut: ['$'],
+    };
   }
   const fields = { ...(value as Record<string, unknown>) };
   const cut: string[] = [];
@@ -220,7 +227,10 @@ function fitted(value: unknown, maxBytes: number): { text: string; cut: string[]
     if (bytes(text) <= maxBytes) break;
     const over = bytes(text) - maxBytes;
     const field = fields[name];
-    fields[name] = typeof field === 'string' && size - over > 64 ? `${field.slice(0, Math.max(0, field.length - over - 32))}…[truncated]` : `[truncated: ${size} bytes]`;
+    fields[name] =
+      typeof field === 'string' && size - over > 64
+        ? `${field.slice(0, Math.max(0, field.length - over - 32))}…[truncated]`
+        : `[truncated: ${size} bytes]`;
     cut.push(name);
     text = JSON.stringify(fields);
   }

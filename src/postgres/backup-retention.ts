@@ -17,12 +17,19 @@ export async function applyRetention(dir: string, policy: RetentionPolicy, now =
   const newestFirst = [...entries].sort((a, b) => b.time.localeCompare(a.time));
   const kept = new Set(
     newestFirst
-      .filter((entry, index) => (policy.keep !== undefined && index < policy.keep) || (policy.keepDays !== undefined && now.getTime() - Date.parse(entry.time) < policy.keepDays * 86_400_000))
+      .filter(
+        (entry, index) =>
+          (policy.keep !== undefined && index < policy.keep) ||
+          (policy.keepDays !== undefined && now.getTime() - Date.parse(entry.time) < policy.keepDays * 86_400_000),
+      )
       .map((entry) => entry.file),
   );
   const deleted = entries.filter((entry) => !kept.has(entry.file));
   // Metadata first: an entry without its file is found missing at restore; a file without an entry would be kept forever.
-  await writeBackupEntries(dir, entries.filter((entry) => kept.has(entry.file)));
+  await writeBackupEntries(
+    dir,
+    entries.filter((entry) => kept.has(entry.file)),
+  );
   for (const entry of deleted) await rm(join(dir, entry.file), { force: true });
   return deleted;
 }

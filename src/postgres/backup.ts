@@ -29,28 +29,49 @@ export async function createBackup(request: BackupRequest): Promise<BackupEntry>
   const { database, dir } = request;
   const now = request.now ?? new Date();
   const target = connectionTarget(database.connectionString);
-  const db = await openServerConnection(target, database.sslMode, { schema: database.schema, connectTimeoutMs: database.connectTimeoutMs });
+  const db = await openServerConnection(target, database.sslMode, {
+    schema: database.schema,
+    connectTimeoutMs: database.connectTimeoutMs,
+  });
   try {
     const server = await readServerVersion(db);
     const pgDump = await findPgTool('pg_dump', server.major);
     const migrations = await loadMigrations();
     await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const [{ snapshot }] = (await db.query<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot')) as [{ snapshot: string }];
+    const [{ snapshot }] = (await db.query<{ snapshot: string }>('SELECT pg_export_snapshot() AS snapshot')) as [
+      { snapshot: string },
+    ];
     const schemaVersion = (await readSchemaVersion(db, migrations)).current;
     const rowCounts = await countRows(db, dualwriteTables(migrations));
     await mkdir(dir, { recursive: true });
     const file = request.fileName ?? `${target.database}-${fileTimestamp(now)}.dump`;
     const path = join(dir, file);
     try {
-      await runPgTool(pgDump, target, ['--format=custom', `--snapshot=${snapshot}`, `--file=${path}`, `--dbname=${target.database}`], database.sslMode);
+      await runPgTool(
+        pgDump,
+        target,
+        ['--format=custom', `--snapshot=${snapshot}`, `--file=${path}`, `--dbname=${target.database}`],
+        database.sslMode,
+      );
     } catch (error) {
       // A half-written dump must not be taken for a backup (it has no metadata entry, and retention would never remove it).
       await rm(path, { force: true });
       throw error;
     }
     await db.query('COMMIT');
-    const entry: BackupEntry = { file, time: now.toISOString(), schemaVersion, sizeBytes: (await stat(path)).size, sha256: await sha256Of(path), serverVersion: server.version, rowCounts };
-    await writeBackupEntries(dir, [...(await readBackupEntries(dir)).filter((existing) => existing.file !== file), entry]);
+    const entry: BackupEntry = {
+      file,
+      time: now.toISOString(),
+      schemaVersion,
+      sizeBytes: (await stat(path)).size,
+      sha256: await sha256Of(path),
+      serverVersion: server.version,
+      rowCounts,
+    };
+    await writeBackupEntries(dir, [
+      ...(await readBackupEntries(dir)).filter((existing) => existing.file !== file),
+      entry,
+    ]);
     return entry;
   } finally {
     await db.close();

@@ -17,7 +17,10 @@ export function replacedName(target: string, now: Date): string {
  * `target`; leftover sessions of the db commands themselves are ended first.
  * `admin` must be connected to another database (the maintenance one).
  */
-export async function swapDatabase(admin: ServerConnection, options: { target: string; replacement: string; aside?: string }): Promise<void> {
+export async function swapDatabase(
+  admin: ServerConnection,
+  options: { target: string; replacement: string; aside?: string },
+): Promise<void> {
   const { target, replacement, aside } = options;
   await admin.query('BEGIN');
   try {
@@ -42,13 +45,21 @@ async function endOwnSessions(admin: ServerConnection, database: string): Promis
   const others = sessions.filter((session) => session.application !== DB_TOOL_APPLICATION_NAME);
   if (others.length > 0) {
     const names = [...new Set(others.map((session) => session.application || '(no application_name)'))].join(', ');
-    throw new RestoreRefused(`${others.length} other session(s) are connected to ${database} (${names}): stop them first; nothing was changed`);
+    throw new RestoreRefused(
+      `${others.length} other session(s) are connected to ${database} (${names}): stop them first; nothing was changed`,
+    );
   }
   if (sessions.length === 0) return;
-  await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid()`, [database, DB_TOOL_APPLICATION_NAME]);
+  await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid()`,
+    [database, DB_TOOL_APPLICATION_NAME],
+  );
   // pg_terminate_backend only signals; the rename fails until the backends have exited.
   for (let attempt = 0; attempt < 100; attempt++) {
-    const [left] = await admin.query<{ count: string }>(`SELECT count(*) AS count FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database]);
+    const [left] = await admin.query<{ count: string }>(
+      `SELECT count(*) AS count FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      [database],
+    );
     if (Number(left!.count) === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -48,7 +48,10 @@ export const DEPENDENCY_EDGES: PostgresEntity<DependencyEdge> = {
     return { inserted: Number(row!.n), resolved: Number(row!.resolved) };
   },
   async lockForUpdate(tx, key) {
-    const [row] = await tx.query(`${EDGE_SELECT} WHERE (${EDGE_KEY}) = ($1, $2, $3, $4) FOR UPDATE OF d`, edgeKeyValues(key));
+    const [row] = await tx.query(
+      `${EDGE_SELECT} WHERE (${EDGE_KEY}) = ($1, $2, $3, $4) FOR UPDATE OF d`,
+      edgeKeyValues(key),
+    );
     return row ? toEdge(row) : null;
   },
   async insertIfAbsent(tx, edge) {

@@ -1,4 +1,12 @@
-import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, SERIAL_KEY_WIDTH, type DispatchColumnKind, type DispatchEntity, type DispatchRecords, type DispatchTable } from '../domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITY_NAMES,
+  DISPATCH_TABLES,
+  SERIAL_KEY_WIDTH,
+  type DispatchColumnKind,
+  type DispatchEntity,
+  type DispatchRecords,
+  type DispatchTable,
+} from '../domain/dispatch-records.js';
 import { mappedEntity, type PostgresEntity } from './entity-sql.js';
 import { TableMapping, type ColumnType } from './table-mapping.js';
 
@@ -22,7 +30,9 @@ function mapping<R>(table: DispatchTable<R>): TableMapping<R> {
 }
 
 /** Each dispatch table's mapping to its records. */
-export const DISPATCH_MAPPINGS = Object.fromEntries(DISPATCH_ENTITY_NAMES.map((entity) => [entity, mapping(DISPATCH_TABLES[entity] as DispatchTable<unknown>)])) as {
+export const DISPATCH_MAPPINGS = Object.fromEntries(
+  DISPATCH_ENTITY_NAMES.map((entity) => [entity, mapping(DISPATCH_TABLES[entity] as DispatchTable<unknown>)]),
+) as {
   readonly [E in DispatchEntity]: TableMapping<DispatchRecords[E]>;
 };
 
@@ -37,7 +47,11 @@ export const DISPATCH_POSTGRES = Object.fromEntries(
     const entitySql = mappedEntity(DISPATCH_MAPPINGS[entity] as TableMapping<object>);
     // No spaces inside an expression: the verifier splits the key list at ", ".
     const keyList = table.key
-      .map((name) => (table.columns.find((c) => c.column === name)!.kind === 'serial' ? `lpad("${name}"::text,${SERIAL_KEY_WIDTH},'0')` : `"${name}"`))
+      .map((name) =>
+        table.columns.find((c) => c.column === name)!.kind === 'serial'
+          ? `lpad("${name}"::text,${SERIAL_KEY_WIDTH},'0')`
+          : `"${name}"`,
+      )
       .join(', ');
     return [entity, { ...entitySql, checksum: { ...entitySql.checksum, keyList } }];
   }),

@@ -10,13 +10,18 @@ export const MIGRATIONS_TABLE = 'dualwrite_schema_migrations';
  * Read from the files so a new migration's tables are backed up and checked without a list to keep.
  */
 export function dualwriteTables(migrations: readonly Migration[]): string[] {
-  const created = migrations.flatMap((migration) => [...migration.sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((match) => match[1]!.toLowerCase()));
+  const created = migrations.flatMap((migration) =>
+    [...migration.sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((match) => match[1]!.toLowerCase()),
+  );
   return [...new Set([...created, MIGRATIONS_TABLE])].sort();
 }
 
 /** Row count of each of `tables` that exists on the search_path; a missing table is left out. */
 export async function countRows(db: SqlQueryable, tables: readonly string[]): Promise<Record<string, number>> {
-  const present = await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1) AND pg_table_is_visible(c.oid)`, [tables]);
+  const present = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1) AND pg_table_is_visible(c.oid)`,
+    [tables],
+  );
   const counts: Record<string, number> = {};
   for (const { name } of present.sort((a, b) => a.name.localeCompare(b.name))) {
     const [row] = await db.query<{ count: string }>(`SELECT count(*) AS count FROM ${quoteIdentifier(name)}`);

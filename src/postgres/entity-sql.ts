@@ -11,7 +11,11 @@ export interface EntitySql {
   readonly keyList: string;
   readonly columns: readonly HashColumn[];
   /** WHERE clause for keys in (after, until], parameters numbered from `first`. */
-  range(after: RecordKey | undefined, until: RecordKey | undefined, first: number): { where: string; params: unknown[] };
+  range(
+    after: RecordKey | undefined,
+    until: RecordKey | undefined,
+    first: number,
+  ): { where: string; params: unknown[] };
 }
 
 /**
@@ -29,7 +33,10 @@ export interface PostgresEntity<R extends object = object> {
    * already holds as it is. `resolved`: how many of the records could be inserted at all
    * (records referencing rows PostgreSQL lacks cannot; they are neither inserted nor skipped).
    */
-  bulkInsertSkippingExisting(tx: SqlQueryable & Pick<SqlTransaction, 'copyFrom'>, records: readonly R[]): Promise<{ inserted: number; resolved: number }>;
+  bulkInsertSkippingExisting(
+    tx: SqlQueryable & Pick<SqlTransaction, 'copyFrom'>,
+    records: readonly R[],
+  ): Promise<{ inserted: number; resolved: number }>;
   /** The record under `key`, its row locked until the transaction ends; null when absent. */
   lockForUpdate(tx: SqlQueryable, key: RecordKey): Promise<R | null>;
   /** Inserts the record unless its key is taken (absent rows cannot be locked); true if it was inserted. */
@@ -46,7 +53,10 @@ export interface MappedEntityOptions {
 }
 
 /** The PostgresEntity of a table mapped column for column to its records (TableMapping). */
-export function mappedEntity<R extends object>(mapping: TableMapping<R>, options: MappedEntityOptions = {}): PostgresEntity<R> {
+export function mappedEntity<R extends object>(
+  mapping: TableMapping<R>,
+  options: MappedEntityOptions = {},
+): PostgresEntity<R> {
   const { beforeCopy } = options;
   const staged = mapping.stagedCopySql('skip');
   return {
@@ -57,7 +67,10 @@ export function mappedEntity<R extends object>(mapping: TableMapping<R>, options
       columns: mappedHashColumns(mapping as TableMapping<unknown>),
       range(after, until, first) {
         const { where } = mapping.rangeWhere(after !== undefined, until !== undefined, first);
-        return { where, params: [...(after ? mapping.keyValues(after) : []), ...(until ? mapping.keyValues(until) : [])] };
+        return {
+          where,
+          params: [...(after ? mapping.keyValues(after) : []), ...(until ? mapping.keyValues(until) : [])],
+        };
       },
     },
     async bulkInsertSkippingExisting(tx, records) {

@@ -72,7 +72,10 @@ export class LineageStore {
       return row && stateOf(row);
     } catch (error) {
       if ((error as DatabaseErrorFields).code === UNDEFINED_TABLE) {
-        throw new Error('dualwrite: PostgreSQL has no dualwrite_lineage table on the search_path: apply the migrations first (dualwrite migrate)', { cause: error });
+        throw new Error(
+          'dualwrite: PostgreSQL has no dualwrite_lineage table on the search_path: apply the migrations first (dualwrite migrate)',
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -116,7 +119,9 @@ function stateOf(row: LineageRow): LineageState {
     stage: row.stage,
     ...(row.postgres_current_since ? { postgresCurrentSince: row.postgres_current_since } : {}),
     postgresComplete: row.postgres_complete,
-    ...(row.unverified_side ? { unverified: { side: row.unverified_side, since: row.unverified_since!, reason: row.unverified_reason ?? '' } } : {}),
+    ...(row.unverified_side
+      ? { unverified: { side: row.unverified_side, since: row.unverified_since!, reason: row.unverified_reason ?? '' } }
+      : {}),
     changedAt: row.changed_at,
     changedBy: row.changed_by,
   };

@@ -38,12 +38,19 @@ export async function loadMigrations(dir = SCHEMA_DIR): Promise<Migration[]> {
     const match = FILE_PATTERN.exec(file);
     if (!match) continue;
     const sql = await readFile(join(dir, file), 'utf8');
-    migrations.push({ version: Number(match[1]), name: file, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+    migrations.push({
+      version: Number(match[1]),
+      name: file,
+      sql,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+    });
   }
   migrations.sort((a, b) => a.version - b.version);
   for (let i = 1; i < migrations.length; i++) {
     if (migrations[i]!.version === migrations[i - 1]!.version) {
-      throw new MigrationError(`${migrations[i - 1]!.name} and ${migrations[i]!.name} share version ${migrations[i]!.version}`);
+      throw new MigrationError(
+        `${migrations[i - 1]!.name} and ${migrations[i]!.name} share version ${migrations[i]!.version}`,
+      );
     }
   }
   return migrations;
@@ -58,16 +65,19 @@ export async function migrate(db: SqlExecutor, migrations: readonly Migration[])
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK_KEY]);
     // Created only when missing: a role without CREATE (schema/roles/least-privilege.sql) can still find nothing to do.
-    const [{ exists } = { exists: false }] = await tx.query<{ exists: boolean }>(`SELECT to_regclass('dualwrite_schema_migrations') IS NOT NULL AS exists`);
+    const [{ exists } = { exists: false }] = await tx.query<{ exists: boolean }>(
+      `SELECT to_regclass('dualwrite_schema_migrations') IS NOT NULL AS exists`,
+    );
     if (!exists) {
       await tx.query(`CREATE TABLE dualwrite_schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())`);
     }
     const recorded = new Map(
-      (await tx.query<{ version: number; name: string; checksum: string }>('SELECT version, name, checksum FROM dualwrite_schema_migrations')).map((row) => [
-        row.version,
-        row,
-      ]),
+      (
+        await tx.query<{ version: number; name: string; checksum: string }>(
+          'SELECT version, name, checksum FROM dualwrite_schema_migrations',
+        )
+      ).map((row) => [row.version, row]),
     );
     const applied: Migration[] = [];
     const alreadyApplied: Migration[] = [];

@@ -31,7 +31,10 @@ export class DatabaseUnreachableError extends Error {
     readonly where: string,
     cause: unknown,
   ) {
-    super(`dualwrite: cannot reach PostgreSQL at ${where} (DATABASE_URL): ${redactConnectionStrings(cause instanceof Error ? cause.message : String(cause))}`, { cause });
+    super(
+      `dualwrite: cannot reach PostgreSQL at ${where} (DATABASE_URL): ${redactConnectionStrings(cause instanceof Error ? cause.message : String(cause))}`,
+      { cause },
+    );
   }
 }
 
@@ -45,7 +48,11 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
     description = `PostgreSQL ${redactUrl(options.connectionString)}${options.schema ? ` schema ${options.schema}` : ''}`;
     try {
       // Created only when missing: a role without CREATE on the database may use an existing schema.
-      if (options.schema && (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).length === 0) await pool.query(`CREATE SCHEMA ${options.schema}`);
+      if (
+        options.schema &&
+        (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).length === 0
+      )
+        await pool.query(`CREATE SCHEMA ${options.schema}`);
       await pool.warm();
     } catch (error) {
       await pool.close().catch(() => {});

@@ -13,7 +13,10 @@ const TIMESTAMPTZ_OID = 1184;
  * Given with each query rather than to the pool, so a pool the application passes in keeps
  * its own type parsers.
  */
-const TYPES = { getTypeParser: (oid: number, format?: string) => (oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text')) };
+const TYPES = {
+  getTypeParser: (oid: number, format?: string) =>
+    oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format as 'text'),
+};
 
 /**
  * SqlExecutor over a node-postgres pool: one it opens, configured like asyncpg's, or the
@@ -31,7 +34,10 @@ export class PgPoolExecutor implements SqlExecutor {
     if (isPool(source)) {
       this.pool = source;
       this.options = undefined;
-      this.secrets = [...secretsOf(source.options.connectionString ?? ''), ...(typeof source.options.password === 'string' ? [source.options.password] : [])];
+      this.secrets = [
+        ...secretsOf(source.options.connectionString ?? ''),
+        ...(typeof source.options.password === 'string' ? [source.options.password] : []),
+      ];
       return;
     }
     const options = source;
@@ -56,7 +62,9 @@ export class PgPoolExecutor implements SqlExecutor {
 
   /** Opens minSize connections now, as asyncpg does; node-postgres opens them lazily otherwise. The application's pool is left as it is. */
   async warm(): Promise<void> {
-    const clients = await Promise.all(Array.from({ length: this.options?.minSize ?? 0 }, () => this.guard(this.pool.connect())));
+    const clients = await Promise.all(
+      Array.from({ length: this.options?.minSize ?? 0 }, () => this.guard(this.pool.connect())),
+    );
     for (const client of clients) client.release();
   }
 
@@ -80,7 +88,8 @@ export class PgPoolExecutor implements SqlExecutor {
         execScript: async (sql: string) => {
           await this.guard(client.query(sql));
         },
-        copyFrom: (statement: string, text: string) => this.guard(pipeline(Readable.from([text]), client.query(copyFrom(statement)))),
+        copyFrom: (statement: string, text: string) =>
+          this.guard(pipeline(Readable.from([text]), client.query(copyFrom(statement)))),
       };
       const result = await work(tx);
       await this.guard(client.query('COMMIT'));
@@ -127,11 +136,19 @@ function sslOptions(mode: SslMode): false | { rejectUnauthorized: boolean; check
   if (mode === 'disable') return false;
   if (mode === 'require') return { rejectUnauthorized: false };
   // verify-ca checks the certificate chain but not that it names this host.
-  return mode === 'verify-ca' ? { rejectUnauthorized: true, checkServerIdentity: () => undefined } : { rejectUnauthorized: true };
+  return mode === 'verify-ca'
+    ? { rejectUnauthorized: true, checkServerIdentity: () => undefined }
+    : { rejectUnauthorized: true };
 }
 
 /** A node-postgres pool, told apart by shape: the application's `pg` may be another copy than ours, so instanceof cannot. */
 export function isPool(value: unknown): value is pg.Pool {
   const candidate = value as Partial<pg.Pool> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.connect === 'function' && typeof candidate.query === 'function' && typeof candidate.totalCount === 'number';
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.connect === 'function' &&
+    typeof candidate.query === 'function' &&
+    typeof candidate.totalCount === 'number'
+  );
 }

@@ -15,7 +15,11 @@ export class PgliteExecutor implements SqlExecutor {
 
   static async open(options: PgliteOptions = {}): Promise<PgliteExecutor> {
     // Timestamps come back as text (see timestampText): PGlite's own parser misreads years below 100.
-    const db = await PGlite.create({ dataDir: options.dataDir, extensions: { pg_trgm }, parsers: { [types.TIMESTAMPTZ]: (text: string) => text } });
+    const db = await PGlite.create({
+      dataDir: options.dataDir,
+      extensions: { pg_trgm },
+      parsers: { [types.TIMESTAMPTZ]: (text: string) => text },
+    });
     await db.exec("SET TIME ZONE 'UTC'");
     return new PgliteExecutor(db);
   }
@@ -27,7 +31,8 @@ export class PgliteExecutor implements SqlExecutor {
   async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) =>
       work({
-        query: async <Row>(text: string, params: readonly unknown[] = []) => (await tx.query<Row>(text, params as unknown[])).rows,
+        query: async <Row>(text: string, params: readonly unknown[] = []) =>
+          (await tx.query<Row>(text, params as unknown[])).rows,
         execScript: async (sql: string) => {
           await tx.exec(sql);
         },

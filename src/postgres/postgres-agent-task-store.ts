@@ -87,7 +87,9 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {
     const counts = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
-    const rows = await this.db.query<{ status: TaskStatus; n: string | number }>('SELECT status, count(*) AS n FROM agent_tasks GROUP BY status');
+    const rows = await this.db.query<{ status: TaskStatus; n: string | number }>(
+      'SELECT status, count(*) AS n FROM agent_tasks GROUP BY status',
+    );
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;
   }
@@ -96,7 +98,10 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
     return AGENT_TASK_ENTITIES[entity].keyOf(record);
   }
 
-  async scanRecords<E extends keyof AgentTaskRecords>(_entity: E, options: ScanOptions): Promise<AgentTaskRecords[E][]> {
+  async scanRecords<E extends keyof AgentTaskRecords>(
+    _entity: E,
+    options: ScanOptions,
+  ): Promise<AgentTaskRecords[E][]> {
     const { after, until } = options;
     const rows = await this.db.query(AGENT_TASKS.scanSql(after !== undefined, until !== undefined), [
       ...(after ? AGENT_TASKS.keyValues(after) : []),
@@ -116,9 +121,16 @@ export class PostgresAgentTaskStore implements AgentTaskStore, RecordPort<AgentT
     await this.db.query(AGENT_TASKS.insertSql('overwrite'), AGENT_TASKS.insertParams(task));
   }
 
-  async putRecords<E extends keyof AgentTaskRecords>(entity: E, records: readonly AgentTaskRecords[E][]): Promise<void> {
-    const tasks = lastOfEachKey(records.map((record) => AGENT_TASK_ENTITIES[entity].normalize(record)), (task) => task.id);
-    if (tasks.length > 0) await this.db.query(AGENT_TASKS.bulkInsertSql('overwrite'), AGENT_TASKS.bulkInsertParams(tasks));
+  async putRecords<E extends keyof AgentTaskRecords>(
+    entity: E,
+    records: readonly AgentTaskRecords[E][],
+  ): Promise<void> {
+    const tasks = lastOfEachKey(
+      records.map((record) => AGENT_TASK_ENTITIES[entity].normalize(record)),
+      (task) => task.id,
+    );
+    if (tasks.length > 0)
+      await this.db.query(AGENT_TASKS.bulkInsertSql('overwrite'), AGENT_TASKS.bulkInsertParams(tasks));
   }
 
   async deleteRecord<E extends keyof AgentTaskRecords>(_entity: E, key: RecordKey): Promise<boolean> {

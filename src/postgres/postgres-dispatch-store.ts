@@ -1,4 +1,9 @@
-import { DISPATCH_ENTITIES, DISPATCH_TABLES, dispatchKeyValues, type DispatchRecords } from '../domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITIES,
+  DISPATCH_TABLES,
+  dispatchKeyValues,
+  type DispatchRecords,
+} from '../domain/dispatch-records.js';
 import {
   applyDispatchUpdate,
   claimUpdate,
@@ -56,7 +61,11 @@ export class PostgresDispatchStore implements DispatchStore, RecordPort<Dispatch
     return this.apply(claimUpdate(taskId, decided));
   }
 
-  async updateTask(id: string, patch: DispatchTaskPatch, options?: DispatchUpdateOptions): Promise<DispatchUpdateResult> {
+  async updateTask(
+    id: string,
+    patch: DispatchTaskPatch,
+    options?: DispatchUpdateOptions,
+  ): Promise<DispatchUpdateResult> {
     return this.apply(decideDispatchUpdate(id, patch, options, this.context));
   }
 
@@ -108,7 +117,10 @@ export class PostgresDispatchStore implements DispatchStore, RecordPort<Dispatch
 
   async putRecords<E extends keyof DispatchRecords>(entity: E, records: readonly DispatchRecords[E][]): Promise<void> {
     const { keyOf, normalize } = DISPATCH_ENTITIES[entity];
-    const unique = lastOfEachKey(records.map((record) => normalize(record)), keyOf);
+    const unique = lastOfEachKey(
+      records.map((record) => normalize(record)),
+      keyOf,
+    );
     const table = mappingOf(entity);
     if (unique.length > 0) await this.db.query(table.bulkInsertSql('overwrite'), table.bulkInsertParams(unique));
   }

@@ -81,7 +81,12 @@ export class PostgresGraphJobStore implements GraphJobStore, RecordPort<GraphJob
     return this.insert(tenantId, 'overlay', input);
   }
 
-  async tryReplace(tenantId: string, id: string, next: GraphJobReplacement, options: GraphJobReplaceOptions): Promise<boolean> {
+  async tryReplace(
+    tenantId: string,
+    id: string,
+    next: GraphJobReplacement,
+    options: GraphJobReplaceOptions,
+  ): Promise<boolean> {
     const key = [graphTenantId(tenantId), graphJobId('id', id)];
     const decided = decideReplacement(next, options, this.context);
     // Lock the row, apply the shared replacement rule, write the whole row back.
@@ -120,7 +125,10 @@ export class PostgresGraphJobStore implements GraphJobStore, RecordPort<GraphJob
     // The job's row lock serializes appends to one job; the last seq is read after it is
     // taken, in a statement of its own, so it sees the append that held the lock before.
     return this.db.transaction(async (tx) => {
-      const locked = await tx.query(`SELECT 1 FROM graph_jobs WHERE tenant_id = $1 AND id = $2::uuid FOR UPDATE`, [tenant, job]);
+      const locked = await tx.query(`SELECT 1 FROM graph_jobs WHERE tenant_id = $1 AND id = $2::uuid FOR UPDATE`, [
+        tenant,
+        job,
+      ]);
       if (locked.length === 0) throw new NotFoundError('jobId', job);
       const [{ last }] = (await tx.query<{ last: number }>(
         `SELECT coalesce(max(seq), 0) AS last FROM graph_job_events WHERE tenant_id = $1 AND job_id = $2::uuid`,
@@ -164,14 +172,21 @@ export class PostgresGraphJobStore implements GraphJobStore, RecordPort<GraphJob
 
   async putRecord<E extends keyof GraphJobRecords>(entity: E, record: GraphJobRecords[E]): Promise<void> {
     const mapping = this.mapping(entity);
-    await this.db.query(mapping.insertSql('overwrite'), mapping.insertParams(GRAPH_JOB_ENTITIES[entity].normalize(record)));
+    await this.db.query(
+      mapping.insertSql('overwrite'),
+      mapping.insertParams(GRAPH_JOB_ENTITIES[entity].normalize(record)),
+    );
   }
 
   async putRecords<E extends keyof GraphJobRecords>(entity: E, records: readonly GraphJobRecords[E][]): Promise<void> {
     const mapping = this.mapping(entity);
     const definition = GRAPH_JOB_ENTITIES[entity];
-    const normalized = lastOfEachKey(records.map((record) => definition.normalize(record)), (record) => definition.keyOf(record));
-    if (normalized.length > 0) await this.db.query(mapping.bulkInsertSql('overwrite'), mapping.bulkInsertParams(normalized));
+    const normalized = lastOfEachKey(
+      records.map((record) => definition.normalize(record)),
+      (record) => definition.keyOf(record),
+    );
+    if (normalized.length > 0)
+      await this.db.query(mapping.bulkInsertSql('overwrite'), mapping.bulkInsertParams(normalized));
   }
 
   async deleteRecord<E extends keyof GraphJobRecords>(entity: E, key: RecordKey): Promise<boolean> {

@@ -41,7 +41,12 @@ export interface PostgresStoreOptions {
 }
 
 /** The mapped tables; dependencies are keyed by project keys and need joins, so they are written by hand below. */
-const MAPPED = { projects: PROJECTS, contributors: CONTRIBUTORS, assets: ASSETS, contributions: CONTRIBUTIONS } as const;
+const MAPPED = {
+  projects: PROJECTS,
+  contributors: CONTRIBUTORS,
+  assets: ASSETS,
+  contributions: CONTRIBUTIONS,
+} as const;
 
 export const EDGE_SELECT = `SELECT f.ecosystem AS from_ecosystem, f.name AS from_name, t.ecosystem AS to_ecosystem, t.name AS to_name, d.created_at
   FROM project_dependencies d JOIN projects f ON f.id = d.from_project_id JOIN projects t ON t.id = d.to_project_id`;
@@ -74,7 +79,15 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
        ON CONFLICT (ecosystem, name) DO UPDATE SET description = EXCLUDED.description, description_folded = EXCLUDED.description_folded,
          homepage_url = EXCLUDED.homepage_url, repository_url = EXCLUDED.repository_url, updated_at = EXCLUDED.updated_at
        RETURNING ${PROJECTS.selectList}`,
-      [write.ecosystem, write.name, write.description, write.description === null ? null : foldCase(write.description), write.homepageUrl, write.repositoryUrl, write.at],
+      [
+        write.ecosystem,
+        write.name,
+        write.description,
+        write.description === null ? null : foldCase(write.description),
+        write.homepageUrl,
+        write.repositoryUrl,
+        write.at,
+      ],
     );
     return PROJECTS.toRecord(row!);
   }
@@ -118,7 +131,11 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     if (row!.target === null) throw new NotFoundError('to', refLabel(write.to));
     // created_at is null only when a concurrent transaction inserted the same edge after our snapshot.
     const edge = row!.created_at === null ? await this.getRecord('dependencies', edgeKey(write)) : null;
-    return { from: write.from, to: write.to, createdAt: edge ? edge.createdAt : (fromSql('timestamptz', row!.created_at, 'createdAt') as string) };
+    return {
+      from: write.from,
+      to: write.to,
+      createdAt: edge ? edge.createdAt : (fromSql('timestamptz', row!.created_at, 'createdAt') as string),
+    };
   }
 
   async countDependents(ref: ProjectRef): Promise<number> {
@@ -201,7 +218,10 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
     const { after, until } = options;
     if (entity === 'dependencies') {
       const { where, params } = edgeRange(after, until);
-      const rows = await this.db.query(`${EDGE_SELECT} ${where} ORDER BY ${EDGE_KEY} LIMIT $${params.length + 1}`, [...params, options.limit]);
+      const rows = await this.db.query(`${EDGE_SELECT} ${where} ORDER BY ${EDGE_KEY} LIMIT $${params.length + 1}`, [
+        ...params,
+        options.limit,
+      ]);
       return rows.map(toEdge) as GraphRecords[E][];
     }
     const table = mapped(entity);
@@ -244,7 +264,10 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
 
   async putRecords<E extends keyof GraphRecords>(entity: E, records: readonly GraphRecords[E][]): Promise<void> {
     const definition = GRAPH_ENTITIES[entity];
-    const normalized = lastOfEachKey(records.map((record) => definition.normalize(record)), (record) => definition.keyOf(record));
+    const normalized = lastOfEachKey(
+      records.map((record) => definition.normalize(record)),
+      (record) => definition.keyOf(record),
+    );
     if (entity === 'dependencies' || normalized.length < 2) {
       for (const record of normalized) await this.putRecord(entity, record);
       return;
@@ -298,7 +321,10 @@ export class PostgresGraphStore implements GraphStore, RecordPort<GraphRecords> 
   }
 
   private async newest<R>(table: TableMapping<R>, limit: number): Promise<R[]> {
-    const rows = await this.db.query(`SELECT ${table.selectList} FROM ${table.table} ORDER BY created_at DESC, id LIMIT $1`, [limit]);
+    const rows = await this.db.query(
+      `SELECT ${table.selectList} FROM ${table.table} ORDER BY created_at DESC, id LIMIT $1`,
+      [limit],
+    );
     return rows.map((row) => table.toRecord(row));
   }
 
@@ -319,7 +345,8 @@ function mapped(entity: Exclude<keyof GraphRecords, 'dependencies'>): TableMappi
 function mapContributionError(error: unknown, c: Pick<Contribution, 'contributorId' | 'assetId'>): unknown {
   const { code, constraint } = error as DatabaseErrorFields;
   if (code === '22003') return totalCostOverflow();
-  if (code === '23503' && constraint === 'contributions_contributor_id_fkey') return new NotFoundError('contributorId', c.contributorId);
+  if (code === '23503' && constraint === 'contributions_contributor_id_fkey')
+    return new NotFoundError('contributorId', c.contributorId);
   if (code === '23503' && constraint === 'contributions_asset_id_fkey') return new NotFoundError('assetId', c.assetId);
   return error;
 }
@@ -336,13 +363,20 @@ export function toEdge(row: Record<string, unknown>): DependencyEdge {
  * WHERE clause for edge keys in (after, until]. The bounds are also stated on the source
  * project's (ecosystem, name) alone, which the projects index can serve.
  */
-export function edgeRange(after: RecordKey | undefined, until: RecordKey | undefined, first = 1): { where: string; params: string[] } {
+export function edgeRange(
+  after: RecordKey | undefined,
+  until: RecordKey | undefined,
+  first = 1,
+): { where: string; params: string[] } {
   const conditions: string[] = [];
   const params: string[] = [];
   const bound = (key: RecordKey, prefixOp: string, op: string) => {
     const n = first + params.length;
     params.push(...edgeKeyValues(key));
-    conditions.push(`(f.ecosystem, f.name) ${prefixOp} ($${n}, $${n + 1})`, `(${EDGE_KEY}) ${op} ($${n}, $${n + 1}, $${n + 2}, $${n + 3})`);
+    conditions.push(
+      `(f.ecosystem, f.name) ${prefixOp} ($${n}, $${n + 1})`,
+      `(${EDGE_KEY}) ${op} ($${n}, $${n + 1}, $${n + 2}, $${n + 3})`,
+    );
   };
   if (after) bound(after, '>=', '>');
   if (until) bound(until, '<=', '<=');
@@ -367,4 +401,3 @@ export function count(rows: Record<string, unknown>[]): number {
   // pg returns count(*) (int8) as a string, PGlite as a number.
   return Number(rows[0]!.n);
 }
-

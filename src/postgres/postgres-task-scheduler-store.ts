@@ -1,4 +1,13 @@
-import { lockHeld, parseExecutionState, parseLockState, transitionExecution, type ExecutionState, type LockHandle, type TaskExecution, type TaskLock } from '../domain/scheduler.js';
+import {
+  lockHeld,
+  parseExecutionState,
+  parseLockState,
+  transitionExecution,
+  type ExecutionState,
+  type LockHandle,
+  type TaskExecution,
+  type TaskLock,
+} from '../domain/scheduler.js';
 import { pageLimit } from '../domain/limits.js';
 import type { ExecutionQuery, TaskSchedulerStore } from '../ports/task-scheduler-store.js';
 import type { SqlExecutor, SqlQueryable } from './sql-executor.js';
@@ -40,12 +49,14 @@ const EXECUTION_CASTS: Readonly<Record<string, string>> = {
   retry_count: 'integer',
 };
 /** `$n::type` for each execution column, the first at $`from`. */
-const executionParams = (from: number) => EXECUTION_COLUMNS.map((column, index) => `$${from + index}::${EXECUTION_CASTS[column] ?? 'text'}`);
+const executionParams = (from: number) =>
+  EXECUTION_COLUMNS.map((column, index) => `$${from + index}::${EXECUTION_CASTS[column] ?? 'text'}`);
 
 const EXECUTION_SELECT = `SELECT execution_uid, task_name, task_type, run_by, trigger_type, trigger_by, scheduled_at::text, started_at::text, finished_at::text,
   state, result, result_truncated, error_message, error_stack, duration_ms::text, progress, retry_count, lock_key, lock_token, created_at::text, updated_at::text
   FROM task_executions`;
-const LOCK_SELECT = 'SELECT lock_key, holder_id, token, state, acquired_at::text, expires_at::text, released_at::text, purpose FROM task_locks';
+const LOCK_SELECT =
+  'SELECT lock_key, holder_id, token, state, acquired_at::text, expires_at::text, released_at::text, purpose FROM task_locks';
 
 /**
  * The fence of a write: the lock `handle` presents, still active, share-locked until the
@@ -65,18 +76,35 @@ export class PostgresTaskSchedulerStore implements TaskSchedulerStore {
 
   async acquireLock(request: TaskLock): Promise<TaskLock | undefined> {
     return this.db.transaction(async (tx) => {
-      const [current] = (await tx.query<LockRow>(`${LOCK_SELECT} WHERE lock_key = $1 AND state = 'active' FOR UPDATE`, [request.lockKey])).map(toLock);
+      const [current] = (
+        await tx.query<LockRow>(`${LOCK_SELECT} WHERE lock_key = $1 AND state = 'active' FOR UPDATE`, [request.lockKey])
+      ).map(toLock);
       if (current) {
         if (lockHeld(current, request.acquiredAt)) return undefined;
         await tx.query(`UPDATE task_locks SET state = 'expired' WHERE token = $1`, [current.token]);
-        await interrupt(tx, `state = 'running' AND lock_token = $1`, [current.token], request.acquiredAt, `the lock ${current.lockKey} expired and ${request.holderId} took it`);
+        await interrupt(
+          tx,
+          `state = 'running' AND lock_token = $1`,
+          [current.token],
+          request.acquiredAt,
+          `the lock ${current.lockKey} expired and ${request.holderId} took it`,
+        );
       }
       // A concurrent acquirer that inserted first wins; this one then finds the key taken.
       const inserted = await tx.query(
         `INSERT INTO task_locks (lock_key, holder_id, token, state, acquired_at, expires_at, released_at, purpose)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (lock_key) WHERE state = 'active' DO NOTHING RETURNING token`,
-        [request.lockKey, request.holderId, request.token, request.state, request.acquiredAt, request.expiresAt, request.releasedAt, request.purpose],
+        [
+          request.lockKey,
+          request.holderId,
+          request.token,
+          request.state,
+          request.acquiredAt,
+          request.expiresAt,
+          request.releasedAt,
+          request.purpose,
+        ],
       );
       return inserted.length > 0 ? request : undefined;
     });
@@ -92,10 +120,10 @@ export class PostgresTaskSchedulerStore implements TaskSchedulerStore {
   }
 
   async releaseLock(handle: LockHandle, at: string): Promise<boolean> {
-    const rows = await this.db.query(`UPDATE task_locks SET state = 'released', released_at = $4 WHERE lock_key = $1 AND holder_id = $2 AND token = $3 AND state = 'active' RETURNING token`, [
-      ...handleParams(handle),
-      at,
-    ]);
+    const rows = await this.db.query(
+      `UPDATE task_locks SET state = 'released', released_at = $4 WHERE lock_key = $1 AND holder_id = $2 AND token = $3 AND state = 'active' RETURNING token`,
+      [...handleParams(handle), at],
+    );
     return rows.length > 0;
   }
 
@@ -140,9 +168,15 @@ export class PostgresTaskSchedulerStore implements TaskSchedulerStore {
     return rows.map(toExecution);
   }
 
-  async interruptAbandoned(at: string, scope: { readonly holderId: string; readonly everyOtherHolder: boolean }): Promise<TaskExecution[]> {
+  async interruptAbandoned(
+    at: string,
+    scope: { readonly holderId: string; readonly everyOtherHolder: boolean },
+  ): Promise<TaskExecution[]> {
     return this.db.transaction(async (tx) => {
-      await tx.query(`UPDATE task_locks SET state = 'expired' WHERE state = 'active' AND holder_id <> $1 AND ($2 OR expires_at <= $3)`, [scope.holderId, scope.everyOtherHolder, at]);
+      await tx.query(
+        `UPDATE task_locks SET state = 'expired' WHERE state = 'active' AND holder_id <> $1 AND ($2 OR expires_at <= $3)`,
+        [scope.holderId, scope.everyOtherHolder, at],
+      );
       return interrupt(
         tx,
         `state = 'running' AND NOT EXISTS (SELECT 1 FROM task_locks l WHERE l.token = task_executions.lock_token AND l.state = 'active')`,
@@ -153,10 +187,18 @@ export class PostgresTaskSchedulerStore implements TaskSchedulerStore {
     });
   }
 
-  async purge(cutoff: { readonly executionsBefore: string; readonly locksBefore: string }): Promise<{ readonly executions: number; readonly locks: number }> {
+  async purge(cutoff: {
+    readonly executionsBefore: string;
+    readonly locksBefore: string;
+  }): Promise<{ readonly executions: number; readonly locks: number }> {
     return this.db.transaction(async (tx) => {
-      const executions = await tx.query('DELETE FROM task_executions WHERE finished_at < $1 RETURNING 1', [cutoff.executionsBefore]);
-      const locks = await tx.query(`DELETE FROM task_locks WHERE state <> 'active' AND coalesce(released_at, expires_at) < $1 RETURNING 1`, [cutoff.locksBefore]);
+      const executions = await tx.query('DELETE FROM task_executions WHERE finished_at < $1 RETURNING 1', [
+        cutoff.executionsBefore,
+      ]);
+      const locks = await tx.query(
+        `DELETE FROM task_locks WHERE state <> 'active' AND coalesce(released_at, expires_at) < $1 RETURNING 1`,
+        [cutoff.locksBefore],
+      );
       return { executions: executions.length, locks: locks.length };
     });
   }
@@ -169,8 +211,16 @@ function updateStatement(from: number): string {
 }
 
 /** Marks the running executions `where` selects interrupted at `at` (the domain decides each row), locking them first. */
-async function interrupt(tx: SqlQueryable, where: string, params: readonly unknown[], at: string, reason: string): Promise<TaskExecution[]> {
-  const running = (await tx.query<ExecutionRow>(`${EXECUTION_SELECT} WHERE ${where} FOR UPDATE`, params)).map(toExecution);
+async function interrupt(
+  tx: SqlQueryable,
+  where: string,
+  params: readonly unknown[],
+  at: string,
+  reason: string,
+): Promise<TaskExecution[]> {
+  const running = (await tx.query<ExecutionRow>(`${EXECUTION_SELECT} WHERE ${where} FOR UPDATE`, params)).map(
+    toExecution,
+  );
   const interrupted = running.map((execution) => transitionExecution(execution, 'interrupted', at, { error: reason }));
   for (const execution of interrupted) await tx.query(updateStatement(1), executionValues(execution));
   return interrupted;

@@ -27,9 +27,12 @@ export function malformedUrlReason(url: string): string | undefined {
   const tail = url.slice(authorityEnd);
   const userInfo = url.slice(scheme + 3, Math.max(scheme + 3, authorityEnd));
   const hidden = `${url.slice(0, scheme + 3)}${userInfo.includes(':') ? `${userInfo.slice(0, userInfo.indexOf(':'))}:***` : userInfo}${tail}`;
-  if (userInfo.includes('#') || tail.includes('#')) return `contains "#", which ends a URL: percent-encode it as %23 (${hidden})`;
-  if (userInfo.split('@').length > 1) return `has more than one "@" before the host: percent-encode "@" in the user or password as %40 (${hidden})`;
-  if (/[/?]/.test(userInfo)) return `has "/" or "?" in the user or password: percent-encode them (%2F, %3F) (${hidden})`;
+  if (userInfo.includes('#') || tail.includes('#'))
+    return `contains "#", which ends a URL: percent-encode it as %23 (${hidden})`;
+  if (userInfo.split('@').length > 1)
+    return `has more than one "@" before the host: percent-encode "@" in the user or password as %40 (${hidden})`;
+  if (/[/?]/.test(userInfo))
+    return `has "/" or "?" in the user or password: percent-encode them (%2F, %3F) (${hidden})`;
   return undefined;
 }
 

@@ -45,8 +45,16 @@ export interface RestoreReport {
 export async function restoreBackup(request: RestoreRequest): Promise<RestoreReport> {
   const entry = await verifiedEntry(request.file);
   const target = connectionTarget(request.database.connectionString);
-  if (target.database === MAINTENANCE_DATABASE) throw new RestoreRefused(`will not replace the ${MAINTENANCE_DATABASE} database: point DATABASE_URL at an application database`);
-  const connect = (database: string) => openServerConnection(target, request.database.sslMode, { database, schema: request.database.schema, connectTimeoutMs: request.database.connectTimeoutMs });
+  if (target.database === MAINTENANCE_DATABASE)
+    throw new RestoreRefused(
+      `will not replace the ${MAINTENANCE_DATABASE} database: point DATABASE_URL at an application database`,
+    );
+  const connect = (database: string) =>
+    openServerConnection(target, request.database.sslMode, {
+      database,
+      schema: request.database.schema,
+      connectTimeoutMs: request.database.connectTimeoutMs,
+    });
   const admin = await connect(MAINTENANCE_DATABASE);
   try {
     const exists = await databaseExists(admin, target.database);
@@ -60,7 +68,13 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRep
       const aside = exists ? replacedName(target.database, request.now ?? new Date()) : undefined;
       await swapDatabase(admin, { target: target.database, replacement: scratch, ...(aside ? { aside } : {}) });
       if (aside && request.dropReplaced) await admin.query(`DROP DATABASE ${quoteIdentifier(aside)} WITH (FORCE)`);
-      return { database: target.database, file: request.file, schemaVersion: entry.schemaVersion, rowCounts: entry.rowCounts, ...(aside && !request.dropReplaced ? { replacedKeptAs: aside } : {}) };
+      return {
+        database: target.database,
+        file: request.file,
+        schemaVersion: entry.schemaVersion,
+        rowCounts: entry.rowCounts,
+        ...(aside && !request.dropReplaced ? { replacedKeptAs: aside } : {}),
+      };
     } catch (error) {
       // After a swap the scratch name no longer exists, so this drops only a scratch left behind.
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(scratch)} WITH (FORCE)`).catch(() => {});
@@ -74,9 +88,15 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRep
 /** The file's metadata entry, once its bytes are shown to be the ones recorded: a file changed since the backup is refused. */
 async function verifiedEntry(file: string): Promise<BackupEntry> {
   const entry = await entryFor(file);
-  if (!entry) throw new RestoreRefused(`${basename(file)} has no entry in the ${METADATA_FILE} beside it: cannot check it, so it is not restored`);
+  if (!entry)
+    throw new RestoreRefused(
+      `${basename(file)} has no entry in the ${METADATA_FILE} beside it: cannot check it, so it is not restored`,
+    );
   const actual = await sha256Of(file);
-  if (actual !== entry.sha256) throw new RestoreRefused(`${basename(file)} has sha256 ${actual}, but ${METADATA_FILE} records ${entry.sha256}: the file changed since the backup; nothing was restored`);
+  if (actual !== entry.sha256)
+    throw new RestoreRefused(
+      `${basename(file)} has sha256 ${actual}, but ${METADATA_FILE} records ${entry.sha256}: the file changed since the backup; nothing was restored`,
+    );
   return entry;
 }
 
@@ -84,11 +104,20 @@ async function databaseExists(admin: ServerConnection, name: string): Promise<bo
   return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length > 0;
 }
 
-async function refuseWhenHoldingData(connect: (database: string) => Promise<ServerConnection>, database: string): Promise<void> {
+async function refuseWhenHoldingData(
+  connect: (database: string) => Promise<ServerConnection>,
+  database: string,
+): Promise<void> {
   const db = await connect(database);
   try {
     const counts = await countRows(db, dualwriteTables(await loadMigrations()));
-    if (holdsData(counts)) throw new RestoreRefused(`${database} holds data (${Object.entries(counts).filter(([, n]) => n > 0).map(([table, n]) => `${table} ${n}`).join(', ')}): add --force to replace it (it is kept aside, renamed)`);
+    if (holdsData(counts))
+      throw new RestoreRefused(
+        `${database} holds data (${Object.entries(counts)
+          .filter(([, n]) => n > 0)
+          .map(([table, n]) => `${table} ${n}`)
+          .join(', ')}): add --force to replace it (it is kept aside, renamed)`,
+      );
   } finally {
     await db.close();
   }
@@ -97,18 +126,34 @@ async function refuseWhenHoldingData(connect: (database: string) => Promise<Serv
 async function restoreInto(pgRestore: string, scratch: ConnectionTarget, request: RestoreRequest): Promise<void> {
   // --no-owner: the objects belong to the user restoring, the one the application connects
   // as, whichever role owned them where the dump was made.
-  await runPgTool(pgRestore, scratch, ['--exit-on-error', '--no-owner', `--dbname=${scratch.database}`, request.file], request.database.sslMode);
+  await runPgTool(
+    pgRestore,
+    scratch,
+    ['--exit-on-error', '--no-owner', `--dbname=${scratch.database}`, request.file],
+    request.database.sslMode,
+  );
 }
 
 /** Every table the backup recorded is there with the rows it had. */
-async function checkRestored(connect: (database: string) => Promise<ServerConnection>, scratch: string, entry: BackupEntry): Promise<void> {
+async function checkRestored(
+  connect: (database: string) => Promise<ServerConnection>,
+  scratch: string,
+  entry: BackupEntry,
+): Promise<void> {
   const db = await connect(scratch);
   try {
     const counts = await countRows(db, Object.keys(entry.rowCounts));
     const problems = Object.entries(entry.rowCounts)
       .filter(([table, expected]) => counts[table] !== expected)
-      .map(([table, expected]) => (counts[table] === undefined ? `${table} missing` : `${table} has ${counts[table]} rows, the backup recorded ${expected}`));
-    if (problems.length > 0) throw new RestoreRefused(`the restored copy fails its checks (${problems.join('; ')}); the database was left as it was`);
+      .map(([table, expected]) =>
+        counts[table] === undefined
+          ? `${table} missing`
+          : `${table} has ${counts[table]} rows, the backup recorded ${expected}`,
+      );
+    if (problems.length > 0)
+      throw new RestoreRefused(
+        `the restored copy fails its checks (${problems.join('; ')}); the database was left as it was`,
+      );
   } finally {
     await db.close();
   }

@@ -47,7 +47,11 @@ export function rowHash(columns: readonly HashColumn[], record: object): bigint 
 export function mappedHashColumns(mapping: TableMapping<unknown>, alias = ''): HashColumn[] {
   return mapping.columns
     .filter((c) => c.field)
-    .map((c) => ({ sql: columnSql(`${alias}"${c.column}"`, c.type), kind: KIND[c.type], field: (record) => storedValue(c, record) }));
+    .map((c) => ({
+      sql: columnSql(`${alias}"${c.column}"`, c.type),
+      kind: KIND[c.type],
+      field: (record) => storedValue(c, record),
+    }));
 }
 
 const KIND: Record<ColumnType, HashKind> = {
@@ -136,6 +140,10 @@ export function numericText(value: number): string {
   const digits = whole + fraction;
   const point = whole.length + exponent;
   const plain =
-    point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits + '0'.repeat(point - digits.length) : `${digits.slice(0, point)}.${digits.slice(point)}`;
+    point <= 0
+      ? `0.${'0'.repeat(-point)}${digits}`
+      : point >= digits.length
+        ? digits + '0'.repeat(point - digits.length)
+        : `${digits.slice(0, point)}.${digits.slice(point)}`;
   return negative ? `-${plain}` : plain;
 }

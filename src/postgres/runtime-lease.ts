@@ -54,7 +54,9 @@ export class RuntimeLease {
     const deadline = Date.now() + (this.options.waitMs ?? this.ttlMs + 5000);
     while (!(await this.firstTake())) {
       if (Date.now() >= deadline) {
-        const [row] = await this.db.query<{ holder: string; expires_at: string }>("SELECT holder, expires_at::text FROM dualwrite_runtime_lease WHERE name = 'runtime'");
+        const [row] = await this.db.query<{ holder: string; expires_at: string }>(
+          "SELECT holder, expires_at::text FROM dualwrite_runtime_lease WHERE name = 'runtime'",
+        );
         throw new LeaseHeldError(
           `another dualwrite process (${row?.holder ?? 'unknown'}, lease until ${row?.expires_at ?? '?'}) runs on this database; ` +
             'each process keeps its own in-memory stores, so only one may mirror into one database',
@@ -70,7 +72,9 @@ export class RuntimeLease {
   async release(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.db.query("DELETE FROM dualwrite_runtime_lease WHERE name = 'runtime' AND holder = $1", [this.holder]).catch(() => undefined);
+    await this.db
+      .query("DELETE FROM dualwrite_runtime_lease WHERE name = 'runtime' AND holder = $1", [this.holder])
+      .catch(() => undefined);
   }
 
   private async tryTake(): Promise<boolean> {
@@ -82,18 +86,27 @@ export class RuntimeLease {
     try {
       return await this.tryTake();
     } catch (error) {
-      throw new Error(`dualwrite: cannot take the runtime lease in PostgreSQL (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+      throw new Error(
+        `dualwrite: cannot take the runtime lease in PostgreSQL (${error instanceof Error ? error.message : String(error)})`,
+        { cause: error },
+      );
     }
   }
 
   private async renew(): Promise<void> {
     try {
-      if (!(await this.tryTake())) this.options.logger?.error(`dualwrite: runtime lease of ${this.holder} was taken by another process; two processes are mirroring into one database`);
+      if (!(await this.tryTake()))
+        this.options.logger?.error(
+          `dualwrite: runtime lease of ${this.holder} was taken by another process; two processes are mirroring into one database`,
+        );
       this.renewalFailing = false;
     } catch (error) {
       // PostgreSQL unreachable: nobody else can take the lease through it either; renewal
       // retries, and the first failure of a run is logged.
-      if (!this.renewalFailing) this.options.logger?.error(`dualwrite: runtime lease renewal failed: ${error instanceof Error ? error.message : String(error)}`);
+      if (!this.renewalFailing)
+        this.options.logger?.error(
+          `dualwrite: runtime lease renewal failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
       this.renewalFailing = true;
     }
   }

@@ -16,8 +16,14 @@ export interface SchemaVersion {
 
 /** Compares dualwrite_schema_migrations with `available`; a database never migrated has applied nothing. */
 export async function readSchemaVersion(db: SqlQueryable, available: readonly Migration[]): Promise<SchemaVersion> {
-  const [exists] = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [MIGRATIONS_TABLE]);
-  const applied = exists!.present ? (await db.query<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`)).map((row) => Number(row.version)) : [];
+  const [exists] = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [
+    MIGRATIONS_TABLE,
+  ]);
+  const applied = exists!.present
+    ? (await db.query<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`)).map((row) =>
+        Number(row.version),
+      )
+    : [];
   const appliedSet = new Set(applied);
   return {
     applied,

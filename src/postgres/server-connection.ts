@@ -16,7 +16,11 @@ export interface ServerConnection extends SqlQueryable {
 }
 
 /** Connects to `database` (default the target's own) on the target's server; errors never carry the password. */
-export async function openServerConnection(target: ConnectionTarget, sslMode: SslMode, options: { database?: string; schema?: string; connectTimeoutMs?: number } = {}): Promise<ServerConnection> {
+export async function openServerConnection(
+  target: ConnectionTarget,
+  sslMode: SslMode,
+  options: { database?: string; schema?: string; connectTimeoutMs?: number } = {},
+): Promise<ServerConnection> {
   const secrets = target.password ? [target.password] : [];
   const client = new pg.Client({
     host: target.host,

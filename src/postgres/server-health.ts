@@ -41,7 +41,9 @@ export async function readServerHealth(db: SqlQueryable): Promise<ServerHealth> 
 /** Size and free space of the data directory's file system, when the server is on this machine and this process can see it. */
 async function dataDisk(db: SqlQueryable): Promise<{ disk?: ServerHealth['disk'] }> {
   try {
-    const [row] = await db.query<{ dir: string; address: string | null }>(`SELECT current_setting('data_directory') AS dir, host(inet_server_addr()) AS address`);
+    const [row] = await db.query<{ dir: string; address: string | null }>(
+      `SELECT current_setting('data_directory') AS dir, host(inet_server_addr()) AS address`,
+    );
     // A path on this machine says nothing about a server elsewhere (null: a Unix socket, so local).
     if (row!.address !== null && !['127.0.0.1', '::1'].includes(row!.address)) return {};
     const stats = await statfs(row!.dir);

@@ -47,7 +47,10 @@ export class TableMapping<R> {
     /** Columns of the record key, in key order. */
     readonly keyColumns: readonly string[],
   ) {
-    this.selectList = columns.filter((c) => c.field).map((c) => quote(c.column)).join(', ');
+    this.selectList = columns
+      .filter((c) => c.field)
+      .map((c) => quote(c.column))
+      .join(', ');
     this.keyList = keyColumns.map(quote).join(', ');
   }
 
@@ -134,10 +137,16 @@ export class TableMapping<R> {
    * returning { n } as bulkInsertSql does. Staging is emptied by each insert, so several
    * batches may share a transaction.
    */
-  stagedCopySql(onConflict: 'overwrite' | 'skip'): { readonly prepare: string; readonly copy: string; readonly insert: string } {
+  stagedCopySql(onConflict: 'overwrite' | 'skip'): {
+    readonly prepare: string;
+    readonly copy: string;
+    readonly insert: string;
+  } {
     const names = this.columns.map((c) => quote(c.column)).join(', ');
     // Named after the column list, so a session that outlives a migration never copies into an old shape.
-    const staging = quote(`dualwrite_staging_${this.table}_${createHash('sha256').update(names).digest('hex').slice(0, 8)}`);
+    const staging = quote(
+      `dualwrite_staging_${this.table}_${createHash('sha256').update(names).digest('hex').slice(0, 8)}`,
+    );
     return {
       prepare: `CREATE TEMPORARY TABLE IF NOT EXISTS ${staging} ON COMMIT DELETE ROWS AS SELECT ${names} FROM ${this.table} WITH NO DATA`,
       copy: `COPY ${staging} (${names}) FROM STDIN`,
@@ -171,7 +180,8 @@ export class TableMapping<R> {
 
   /** Key values as query parameters. */
   keyValues(key: RecordKey): string[] {
-    if (key.length !== this.keyColumns.length) throw new TypeError(`${this.table} keys have ${this.keyColumns.length} parts, got ${key.length}`);
+    if (key.length !== this.keyColumns.length)
+      throw new TypeError(`${this.table} keys have ${this.keyColumns.length} parts, got ${key.length}`);
     return [...key];
   }
 
@@ -229,7 +239,9 @@ export function copyField(value: unknown): string {
 }
 
 function toSql(type: ColumnType, value: unknown): unknown {
-  return (type === 'jsonb' || type === 'json') && value !== null && value !== undefined ? JSON.stringify(value) : (value ?? null);
+  return (type === 'jsonb' || type === 'json') && value !== null && value !== undefined
+    ? JSON.stringify(value)
+    : (value ?? null);
 }
 
 /** Converts a column value as the driver returns it to the canonical record form. */
@@ -283,7 +295,11 @@ function zoneOffsetMs(zone: string): number {
 }
 
 const timestamps = (...fields: string[]): Column[] =>
-  fields.map((field) => ({ column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), field, type: 'timestamptz' }));
+  fields.map((field) => ({
+    column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+    field,
+    type: 'timestamptz',
+  }));
 
 export const PROJECTS = new TableMapping<import('../domain/graph.js').Project>(
   'projects',

@@ -73,15 +73,21 @@ export class AutoRetreat {
     const failed = postgresCalls.failed - (postgresCalls.rejected ?? 0);
     const errorRate = failed / postgresCalls.total;
     const reasons = [
-      ...(errorRate > this.thresholds.errorRateMax ? [`${failed} of ${postgresCalls.total} PostgreSQL calls failed (over ${this.thresholds.errorRateMax * 100}%)`] : []),
-      ...((p95Ms.postgres ?? 0) > this.thresholds.p95MsMax ? [`PostgreSQL p95 ${p95Ms.postgres!.toFixed(0)} ms (over ${this.thresholds.p95MsMax} ms)`] : []),
+      ...(errorRate > this.thresholds.errorRateMax
+        ? [`${failed} of ${postgresCalls.total} PostgreSQL calls failed (over ${this.thresholds.errorRateMax * 100}%)`]
+        : []),
+      ...((p95Ms.postgres ?? 0) > this.thresholds.p95MsMax
+        ? [`PostgreSQL p95 ${p95Ms.postgres!.toFixed(0)} ms (over ${this.thresholds.p95MsMax} ms)`]
+        : []),
     ];
     if (reasons.length === 0) return undefined;
     const reason = `automatic retreat from ${flags.stage} ${flags.readPercent}%: ${reasons.join('; ')}`;
     try {
       await this.options.retreat(reason);
     } catch (error) {
-      this.options.logger?.warn(`dualwrite: ${reason}, but the retreat failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.options.logger?.warn(
+        `dualwrite: ${reason}, but the retreat failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return undefined;
     }
     return reason;

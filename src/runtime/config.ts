@@ -70,7 +70,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Reads and validates the whole configuration from `env` (default process.env). */
 export function loadConfig(env: Env = process.env): DualWriteConfig {
   const redisUrl = text(env, 'REDIS_URL');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got ${redactUrl(redisUrl)}`);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
+    throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got ${redactUrl(redisUrl)}`);
   return {
     database: databaseConfig(env),
     flags: flagsConfig(env),
@@ -94,13 +95,20 @@ export function loadConfig(env: Env = process.env): DualWriteConfig {
  * configuration (a CLI on an operator's machine has no DATABASE_URL or flag settings).
  */
 export function adminApiConfig(env: Env = process.env): Pick<DualWriteConfig, 'adminUrl' | 'adminToken'> {
-  return { adminUrl: httpUrl(env, 'DUALWRITE_URL') ?? 'http://127.0.0.1:8080', adminToken: text(env, 'DUALWRITE_ADMIN_TOKEN') };
+  return {
+    adminUrl: httpUrl(env, 'DUALWRITE_URL') ?? 'http://127.0.0.1:8080',
+    adminToken: text(env, 'DUALWRITE_ADMIN_TOKEN'),
+  };
 }
 
 /** DUALWRITE_STATUS_TOKEN, refused when it is the admin token: a read-only token that opens the admin API would be a second admin token. */
 function statusToken(env: Env): string | undefined {
   const token = text(env, 'DUALWRITE_STATUS_TOKEN');
-  if (token !== undefined && token === text(env, 'DUALWRITE_ADMIN_TOKEN')) throw new ConfigError('DUALWRITE_STATUS_TOKEN', 'must differ from DUALWRITE_ADMIN_TOKEN (it is the read-only token of the status page)');
+  if (token !== undefined && token === text(env, 'DUALWRITE_ADMIN_TOKEN'))
+    throw new ConfigError(
+      'DUALWRITE_STATUS_TOKEN',
+      'must differ from DUALWRITE_ADMIN_TOKEN (it is the read-only token of the status page)',
+    );
   return token;
 }
 
@@ -111,7 +119,9 @@ export function testResetAllowed(env: Env = process.env): boolean {
 
 /** DATABASE_URL with the POSTGRES_* settings, or embedded PGlite when it is unset. */
 export function databaseConfig(env: Env = process.env): DatabaseConfig {
-  return text(env, 'DATABASE_URL') === undefined ? { kind: 'pglite', dataDir: text(env, 'PGLITE_DATA_DIR') } : { kind: 'postgres', pool: poolOptionsFromEnv(env) };
+  return text(env, 'DATABASE_URL') === undefined
+    ? { kind: 'pglite', dataDir: text(env, 'PGLITE_DATA_DIR') }
+    : { kind: 'postgres', pool: poolOptionsFromEnv(env) };
 }
 
 /**
@@ -121,11 +131,15 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
 export function poolOptionsFromEnv(env: Env = process.env): PostgresPoolOptions {
   const url = text(env, 'DATABASE_URL');
   if (url === undefined) throw new ConfigError('DATABASE_URL', 'is not set');
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql://, got ${redactUrl(url)}`);
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql://, got ${redactUrl(url)}`);
   const malformed = malformedUrlReason(url);
   if (malformed) throw new ConfigError('DATABASE_URL', malformed);
   if (text(env, 'POSTGRES_SSL_MODE') !== undefined) {
-    throw new ConfigError('POSTGRES_SSL_MODE', 'is no longer read: say the SSL mode as libpq does, with ?sslmode= in DATABASE_URL or PGSSLMODE');
+    throw new ConfigError(
+      'POSTGRES_SSL_MODE',
+      'is no longer read: say the SSL mode as libpq does, with ?sslmode= in DATABASE_URL or PGSSLMODE',
+    );
   }
   const { connectionString, sslMode } = splitSslMode(url, env);
   const poolSize = integer(env, 'POSTGRES_POOL_SIZE', 20, 1);
@@ -153,11 +167,16 @@ function splitSslMode(url: string, env: Env): { connectionString: string; sslMod
   const fromUrl = params.get('sslmode') ?? undefined;
   params.delete('sslmode');
   const rest = params.toString();
-  const connectionString = fromUrl === undefined ? url : `${query >= 0 ? url.slice(0, query) : url}${rest ? `?${rest}` : ''}`;
-  const [variable, value] = fromUrl !== undefined ? ['DATABASE_URL sslmode', fromUrl] : ['PGSSLMODE', text(env, 'PGSSLMODE')];
+  const connectionString =
+    fromUrl === undefined ? url : `${query >= 0 ? url.slice(0, query) : url}${rest ? `?${rest}` : ''}`;
+  const [variable, value] =
+    fromUrl !== undefined ? ['DATABASE_URL sslmode', fromUrl] : ['PGSSLMODE', text(env, 'PGSSLMODE')];
   if (value === undefined) return { connectionString, sslMode: 'disable' };
   if (!(SSL_MODES as readonly string[]).includes(value)) {
-    throw new ConfigError(variable, `must be one of ${SSL_MODES.join(', ')} (libpq's allow and prefer are not supported: say require or disable), got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      variable,
+      `must be one of ${SSL_MODES.join(', ')} (libpq's allow and prefer are not supported: say require or disable), got ${JSON.stringify(value)}`,
+    );
   }
   return { connectionString, sslMode: value as SslMode };
 }
@@ -168,7 +187,12 @@ function flagsConfig(env: Env): FlagsConfig {
   const percent = text(env, 'READ_FROM_POSTGRES_PERCENT');
   const stages = [...STAGES, 'true', 'false'] as const;
   return {
-    ...optional('unleash', unleashUrl === undefined ? undefined : { url: unleashUrl, token: text(env, 'UNLEASH_TOKEN'), bootstrapFile: text(env, 'UNLEASH_BOOTSTRAP_FILE') }),
+    ...optional(
+      'unleash',
+      unleashUrl === undefined
+        ? undefined
+        : { url: unleashUrl, token: text(env, 'UNLEASH_TOKEN'), bootstrapFile: text(env, 'UNLEASH_BOOTSTRAP_FILE') },
+    ),
     flagsFile: text(env, 'DUALWRITE_FLAGS_FILE') ?? '.dualwrite/flags.json',
     lastFlagsPath: text(env, 'DUALWRITE_LAST_FLAGS_PATH') ?? '.dualwrite/last-flags.json',
     ...optional(
@@ -197,7 +221,8 @@ function text(env: Env, name: string): string | undefined {
 function oneOf<const T extends string>(env: Env, name: string, accepted: readonly T[], fallback: T): T {
   const value = text(env, name);
   if (value === undefined) return fallback;
-  if (!(accepted as readonly string[]).includes(value)) throw new ConfigError(name, `must be one of ${accepted.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!(accepted as readonly string[]).includes(value))
+    throw new ConfigError(name, `must be one of ${accepted.join(', ')}, got ${JSON.stringify(value)}`);
   return value as T;
 }
 
@@ -206,7 +231,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max = Nu
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(name, `must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      name,
+      `must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${JSON.stringify(raw)}`,
+    );
   }
   return value;
 }
@@ -216,7 +244,8 @@ function fraction(env: Env, name: string): number | undefined {
   const raw = text(env, name);
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1)
+    throw new ConfigError(name, `must be a number from 0 to 1, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -237,14 +266,17 @@ export function httpUrlProblem(raw: string): string | undefined {
   } catch {
     return `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`;
   }
-  if (url.username || url.password) return 'must not contain a user or password (the admin token comes from DUALWRITE_ADMIN_TOKEN)';
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`;
+  if (url.username || url.password)
+    return 'must not contain a user or password (the admin token comes from DUALWRITE_ADMIN_TOKEN)';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`;
   return undefined;
 }
 
 function identifier(env: Env, name: string): string | undefined {
   const raw = text(env, name);
   if (raw === undefined) return undefined;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new ConfigError(name, `must be a lowercase SQL identifier, got ${JSON.stringify(raw)}`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw))
+    throw new ConfigError(name, `must be a lowercase SQL identifier, got ${JSON.stringify(raw)}`);
   return raw;
 }

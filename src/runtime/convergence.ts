@@ -25,15 +25,28 @@ export interface ConvergenceInput {
 export function convergence(input: ConvergenceInput): Convergence {
   const { unverified, lastReport } = input;
   if (unverified) {
-    const found = unverified.differences !== undefined ? `, ${unverified.differences} differences at the last check` : '';
-    return { converged: false, detail: `${unverified.side} unverified since ${unverified.since} (${unverified.reason})${found}; retried until a verification proves the sides equal` };
+    const found =
+      unverified.differences !== undefined ? `, ${unverified.differences} differences at the last check` : '';
+    return {
+      converged: false,
+      detail: `${unverified.side} unverified since ${unverified.since} (${unverified.reason})${found}; retried until a verification proves the sides equal`,
+    };
   }
-  if (input.outbox.depth > 0) return { converged: false, detail: `${input.outbox.depth} mirror writes wait in the outbox` };
-  if (!lastReport) return { converged: false, detail: 'the outbox is empty, but no verification has compared the sides yet' };
+  if (input.outbox.depth > 0)
+    return { converged: false, detail: `${input.outbox.depth} mirror writes wait in the outbox` };
+  if (!lastReport)
+    return { converged: false, detail: 'the outbox is empty, but no verification has compared the sides yet' };
   const failedAt = input.lastFailureAt;
   if (failedAt !== undefined && Date.parse(lastReport.startedAt) <= failedAt) {
-    return { converged: false, detail: `the outbox is empty, but no verification has run since a mirror write last failed (${new Date(failedAt).toISOString()})` };
+    return {
+      converged: false,
+      detail: `the outbox is empty, but no verification has run since a mirror write last failed (${new Date(failedAt).toISOString()})`,
+    };
   }
-  if (!lastReport.consistent) return { converged: false, detail: `the last verification (${lastReport.startedAt}) found differences` };
-  return { converged: true, detail: `the outbox is empty and the sides were verified equal at ${lastReport.startedAt}` };
+  if (!lastReport.consistent)
+    return { converged: false, detail: `the last verification (${lastReport.startedAt}) found differences` };
+  return {
+    converged: true,
+    detail: `the outbox is empty and the sides were verified equal at ${lastReport.startedAt}`,
+  };
 }

@@ -102,8 +102,15 @@ export function isAdvance(from: MigrationFlags, to: MigrationFlags): boolean {
  * dual-write is where the evidence (verifications, mirror errors, latency) comes from.
  * No check passes on an empty window: too few PostgreSQL calls or shadow comparisons refuse.
  */
-export function judgeMove(from: MigrationFlags, to: MigrationFlags, evidence: Evidence, now: Date, thresholds: EvidenceThresholds = DEFAULT_EVIDENCE_THRESHOLDS): GateVerdict {
-  if (!isAdvance(from, to) || to.stage === 'dual-write') return { advance: isAdvance(from, to), allowed: true, checks: [], refusal: '' };
+export function judgeMove(
+  from: MigrationFlags,
+  to: MigrationFlags,
+  evidence: Evidence,
+  now: Date,
+  thresholds: EvidenceThresholds = DEFAULT_EVIDENCE_THRESHOLDS,
+): GateVerdict {
+  if (!isAdvance(from, to) || to.stage === 'dual-write')
+    return { advance: isAdvance(from, to), allowed: true, checks: [], refusal: '' };
   const checks: EvidenceCheck[] = [
     verificationCheck(evidence, now, thresholds),
     outboxCheck(evidence, thresholds),
@@ -112,7 +119,12 @@ export function judgeMove(from: MigrationFlags, to: MigrationFlags, evidence: Ev
     latencyCheck(evidence, thresholds),
   ];
   const failed = checks.filter((check) => !check.ok);
-  return { advance: true, allowed: failed.length === 0, checks, refusal: failed.map((check) => `${check.name}: ${check.detail}`).join('; ') };
+  return {
+    advance: true,
+    allowed: failed.length === 0,
+    checks,
+    refusal: failed.map((check) => `${check.name}: ${check.detail}`).join('; '),
+  };
 }
 
 /** An advance the evidence does not support; `verdict` says which checks failed, with their figures. */
@@ -122,7 +134,9 @@ export class EvidenceRefusedError extends Error {
     readonly to: MigrationFlags,
     readonly verdict: GateVerdict,
   ) {
-    super(`refusing to advance from ${from.stage} to ${to.stage}${to.stage === 'read-shift' ? ` ${to.readPercent}%` : ''}: ${verdict.refusal} (force overrides, and is audited as forced)`);
+    super(
+      `refusing to advance from ${from.stage} to ${to.stage}${to.stage === 'read-shift' ? ` ${to.readPercent}%` : ''}: ${verdict.refusal} (force overrides, and is audited as forced)`,
+    );
     this.name = 'EvidenceRefusedError';
   }
 }
@@ -131,17 +145,39 @@ function verificationCheck(evidence: Evidence, now: Date, thresholds: EvidenceTh
   const last = evidence.lastVerification;
   const minutes = (ms: number) => `${(ms / 60_000).toFixed(1)} min`;
   const lost = evidence.unverified;
-  if (lost) return { name: 'verification', ok: false, detail: `${lost.side} is unverified since ${lost.since} (${lost.reason}): a verification after the loss must prove the sides equal first (retried by itself)` };
-  if (!last) return { name: 'verification', ok: false, detail: `no verification has completed (one no older than ${minutes(thresholds.verifyMaxAgeMs)} is needed)` };
+  if (lost)
+    return {
+      name: 'verification',
+      ok: false,
+      detail: `${lost.side} is unverified since ${lost.since} (${lost.reason}): a verification after the loss must prove the sides equal first (retried by itself)`,
+    };
+  if (!last)
+    return {
+      name: 'verification',
+      ok: false,
+      detail: `no verification has completed (one no older than ${minutes(thresholds.verifyMaxAgeMs)} is needed)`,
+    };
   const age = now.getTime() - Date.parse(last.startedAt);
-  if (!last.consistent) return { name: 'verification', ok: false, detail: `the last verification (${minutes(age)} ago) found differences` };
-  return { name: 'verification', ok: age <= thresholds.verifyMaxAgeMs, detail: `last clean verification ${minutes(age)} ago (at most ${minutes(thresholds.verifyMaxAgeMs)})` };
+  if (!last.consistent)
+    return { name: 'verification', ok: false, detail: `the last verification (${minutes(age)} ago) found differences` };
+  return {
+    name: 'verification',
+    ok: age <= thresholds.verifyMaxAgeMs,
+    detail: `last clean verification ${minutes(age)} ago (at most ${minutes(thresholds.verifyMaxAgeMs)})`,
+  };
 }
 
 function outboxCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
   const { depth, oldestAgeSeconds } = evidence.outbox;
   const ok = depth === 0 || oldestAgeSeconds < thresholds.outboxMaxAgeSeconds;
-  return { name: 'outbox', ok, detail: depth === 0 ? 'empty' : `${depth} entries, the oldest ${oldestAgeSeconds.toFixed(0)} s old (under ${thresholds.outboxMaxAgeSeconds} s allowed)` };
+  return {
+    name: 'outbox',
+    ok,
+    detail:
+      depth === 0
+        ? 'empty'
+        : `${depth} entries, the oldest ${oldestAgeSeconds.toFixed(0)} s old (under ${thresholds.outboxMaxAgeSeconds} s allowed)`,
+  };
 }
 
 /**
@@ -164,7 +200,11 @@ function shadowCheck(evidence: Evidence, thresholds: EvidenceThresholds): Eviden
   const figures = `${mismatched} of ${compared} shadow reads mismatched (${percent(rate)}; at most ${percent(thresholds.shadowMismatchMax)})`;
   if (compared < thresholds.minShadowComparisons) {
     const needed = `${compared} of ${thresholds.minShadowComparisons} shadow comparisons needed`;
-    return { name: 'shadow-mismatches', ok: false, detail: evidence.shadowReadsOff ? `${needed}: ${SHADOW_READS_OFF_HINT}` : `${needed}; so far ${figures}` };
+    return {
+      name: 'shadow-mismatches',
+      ok: false,
+      detail: evidence.shadowReadsOff ? `${needed}: ${SHADOW_READS_OFF_HINT}` : `${needed}; so far ${figures}`,
+    };
   }
   return { name: 'shadow-mismatches', ok: rate <= thresholds.shadowMismatchMax, detail: figures };
 }
@@ -172,10 +212,18 @@ function shadowCheck(evidence: Evidence, thresholds: EvidenceThresholds): Eviden
 function errorCheck(evidence: Evidence, thresholds: EvidenceThresholds): EvidenceCheck {
   const { total, failed, rejected = 0 } = evidence.postgresCalls;
   const rate = total === 0 ? 0 : failed / total;
-  const counted = rejected > 0 ? `${rejected} mirror writes rejected by PostgreSQL (data) and ${failed - rejected} failed, of ${total} PostgreSQL calls` : `${failed} of ${total} PostgreSQL calls failed`;
+  const counted =
+    rejected > 0
+      ? `${rejected} mirror writes rejected by PostgreSQL (data) and ${failed - rejected} failed, of ${total} PostgreSQL calls`
+      : `${failed} of ${total} PostgreSQL calls failed`;
   const where = rejected > 0 ? '; `dualwrite outbox show` says what PostgreSQL refused and how to clear it' : '';
   const figures = `${counted} (${percent(rate)}; at most ${percent(thresholds.postgresErrorRateMax)})${where}`;
-  if (total < thresholds.minPostgresCalls) return { name: 'postgres-errors', ok: false, detail: `${postgresCallsNeeded(total, thresholds)}; so far ${figures}` };
+  if (total < thresholds.minPostgresCalls)
+    return {
+      name: 'postgres-errors',
+      ok: false,
+      detail: `${postgresCallsNeeded(total, thresholds)}; so far ${figures}`,
+    };
   return { name: 'postgres-errors', ok: rate <= thresholds.postgresErrorRateMax, detail: figures };
 }
 
@@ -184,11 +232,25 @@ function latencyCheck(evidence: Evidence, thresholds: EvidenceThresholds): Evide
   const calls = evidence.postgresCalls.total;
   if (calls < thresholds.minPostgresCalls) {
     const soFar = postgres === undefined ? '' : `; so far ${latencyFigures(postgres, memory, thresholds)}`;
-    return { name: 'postgres-latency', ok: false, detail: `${postgresCallsNeeded(calls, thresholds)} to judge a p95${soFar}` };
+    return {
+      name: 'postgres-latency',
+      ok: false,
+      detail: `${postgresCallsNeeded(calls, thresholds)} to judge a p95${soFar}`,
+    };
   }
   // Mirror writes count as calls but are not timed: only reads served or shadowed by PostgreSQL give a p95.
-  if (postgres === undefined) return { name: 'postgres-latency', ok: false, detail: 'no PostgreSQL read was timed in the window (mirror writes are not; reads served or shadowed by PostgreSQL are)' };
-  return { name: 'postgres-latency', ok: postgres <= latencyBar(memory, thresholds), detail: latencyFigures(postgres, memory, thresholds) };
+  if (postgres === undefined)
+    return {
+      name: 'postgres-latency',
+      ok: false,
+      detail:
+        'no PostgreSQL read was timed in the window (mirror writes are not; reads served or shadowed by PostgreSQL are)',
+    };
+  return {
+    name: 'postgres-latency',
+    ok: postgres <= latencyBar(memory, thresholds),
+    detail: latencyFigures(postgres, memory, thresholds),
+  };
 }
 
 /** The p95 PostgreSQL may reach: latencyFactorMax times memory's, or the floor, whichever is higher. */

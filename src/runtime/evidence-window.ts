@@ -62,13 +62,23 @@ export class EvidenceWindow {
   }
 
   /** The figures over the window, up to a sample taken now; the outbox, verification and whether shadow reads are off come from their owners. */
-  async evidence(current: Pick<Evidence, 'outbox' | 'lastVerification' | 'shadowReadsOff' | 'unverified'>): Promise<Evidence> {
+  async evidence(
+    current: Pick<Evidence, 'outbox' | 'lastVerification' | 'shadowReadsOff' | 'unverified'>,
+  ): Promise<Evidence> {
     await this.sample();
     const start = this.now() - this.windowMs;
     const first = this.samples.find((sample) => sample.at >= start) ?? this.samples[0]!;
     const last = this.samples.at(-1)!;
-    const postgresTotal = last.calls.postgres.total - first.calls.postgres.total + last.mirrorToPostgres.total - first.mirrorToPostgres.total;
-    const postgresFailed = last.calls.postgres.failed - first.calls.postgres.failed + last.mirrorToPostgres.failed - first.mirrorToPostgres.failed;
+    const postgresTotal =
+      last.calls.postgres.total -
+      first.calls.postgres.total +
+      last.mirrorToPostgres.total -
+      first.mirrorToPostgres.total;
+    const postgresFailed =
+      last.calls.postgres.failed -
+      first.calls.postgres.failed +
+      last.mirrorToPostgres.failed -
+      first.mirrorToPostgres.failed;
     const p95Ms: Partial<Record<Side, number>> = {};
     for (const side of ['memory', 'postgres'] as const) {
       const p95 = quantile(0.95, last.latency[side], first.latency[side]);
@@ -76,8 +86,15 @@ export class EvidenceWindow {
     }
     return {
       ...current,
-      shadow: { compared: last.shadow.compared - first.shadow.compared, mismatched: last.shadow.mismatched - first.shadow.mismatched },
-      postgresCalls: { total: postgresTotal, failed: postgresFailed, rejected: last.mirrorToPostgres.rejected - first.mirrorToPostgres.rejected },
+      shadow: {
+        compared: last.shadow.compared - first.shadow.compared,
+        mismatched: last.shadow.mismatched - first.shadow.mismatched,
+      },
+      postgresCalls: {
+        total: postgresTotal,
+        failed: postgresFailed,
+        rejected: last.mirrorToPostgres.rejected - first.mirrorToPostgres.rejected,
+      },
       p95Ms,
     };
   }

@@ -33,7 +33,12 @@ export class LineageRecorder {
 
   /** A writing process starts in `stage`: the generation moves, and the write must land before the process serves. */
   async start(stage: Stage): Promise<LineageState> {
-    this.note({ stage, bumps: 1, memoryOnlyRan: stage === 'memory-only', ...(stage === 'memory-only' ? { postgresComplete: false } : {}) });
+    this.note({
+      stage,
+      bumps: 1,
+      memoryOnlyRan: stage === 'memory-only',
+      ...(stage === 'memory-only' ? { postgresComplete: false } : {}),
+    });
     await this.flush({ rethrow: true });
     return this.last!;
   }
@@ -41,7 +46,12 @@ export class LineageRecorder {
   /** A stage came into force after `from`. */
   stageApplied(from: Stage, to: Stage): void {
     const authorityMoved = STAGE_POLICIES[from].authoritative !== STAGE_POLICIES[to].authoritative;
-    this.note({ stage: to, bumps: authorityMoved ? 1 : 0, memoryOnlyRan: to === 'memory-only', ...(to === 'memory-only' ? { postgresComplete: false } : {}) });
+    this.note({
+      stage: to,
+      bumps: authorityMoved ? 1 : 0,
+      memoryOnlyRan: to === 'memory-only',
+      ...(to === 'memory-only' ? { postgresComplete: false } : {}),
+    });
     void this.flush();
   }
 
@@ -83,7 +93,9 @@ export class LineageRecorder {
         this.last = await this.store.apply(change);
       } catch (error) {
         this.pending = this.pending ? merged(change, this.pending) : change;
-        this.logger.warn(`dualwrite: could not record the stage in force (${change.stage}) in dualwrite_lineage: ${errorText(error)}; retrying every ${this.retryMs} ms`);
+        this.logger.warn(
+          `dualwrite: could not record the stage in force (${change.stage}) in dualwrite_lineage: ${errorText(error)}; retrying every ${this.retryMs} ms`,
+        );
         this.scheduleRetry();
         if (options.rethrow) throw error;
       }
@@ -104,7 +116,8 @@ export class LineageRecorder {
 
 /** An unwritten change followed by a later one, as one change: the later one's decisions win, the earlier one's stand where it made none. */
 function merged(earlier: LineageChange, later: LineageChange): Pending {
-  const decided = <K extends 'postgresComplete' | 'unverified'>(key: K) => (later[key] !== undefined ? { [key]: later[key] } : earlier[key] !== undefined ? { [key]: earlier[key] } : {});
+  const decided = <K extends 'postgresComplete' | 'unverified'>(key: K) =>
+    later[key] !== undefined ? { [key]: later[key] } : earlier[key] !== undefined ? { [key]: earlier[key] } : {};
   return {
     stage: later.stage,
     bumps: earlier.bumps + later.bumps,

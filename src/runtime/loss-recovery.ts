@@ -84,7 +84,9 @@ export class LossRecovery {
   private begin(unverified: Unverified): void {
     this.state = { ...unverified, attempts: 0 };
     this.options.onChange(unverified.side, true);
-    this.options.logger?.error(`dualwrite: ${unverified.side} may miss acknowledged writes (${unverified.reason}); reads and authority stay off it until a verification proves the sides equal`);
+    this.options.logger?.error(
+      `dualwrite: ${unverified.side} may miss acknowledged writes (${unverified.reason}); reads and authority stay off it until a verification proves the sides equal`,
+    );
     this.schedule(0);
   }
 
@@ -96,11 +98,17 @@ export class LossRecovery {
     try {
       problem = await this.options.drainFor(state.side);
       if (!problem) {
-        const request: RepairRequest = { reason: `recovery after the outbox lost writes toward ${state.side} (${state.reason})`, allowDeletes: 0, unlessIncomplete: 'authoritative' };
+        const request: RepairRequest = {
+          reason: `recovery after the outbox lost writes toward ${state.side} (${state.reason})`,
+          allowDeletes: 0,
+          unlessIncomplete: 'authoritative',
+        };
         let report = await this.options.verify(request);
         // The repairs were made after this report; only a verification after them proves anything.
         if (report && !report.consistent) report = await this.options.verify(false);
-        if (!report) problem = 'the verification was skipped (another process held the verifier lock, or only one side is written now)';
+        if (!report)
+          problem =
+            'the verification was skipped (another process held the verifier lock, or only one side is written now)';
         else if (!report.consistent) {
           differences = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
           problem = `${differences} differences remain after copying what ${otherSide(state.side)} holds (records only ${state.side} holds are never deleted here: dualwrite repair --allow-deletes N)`;
@@ -115,12 +123,21 @@ export class LossRecovery {
       this.options.onChange(state.side, false);
       await this.options.record(null).catch(() => {});
       const seconds = (this.now().getTime() - Date.parse(state.since)) / 1000;
-      this.options.logger?.info(`dualwrite: ${state.side} proven equal to ${otherSide(state.side)} ${seconds.toFixed(1)} s after the outbox lost writes toward it (${state.attempts + 1} attempts)`);
+      this.options.logger?.info(
+        `dualwrite: ${state.side} proven equal to ${otherSide(state.side)} ${seconds.toFixed(1)} s after the outbox lost writes toward it (${state.attempts + 1} attempts)`,
+      );
       return true;
     }
-    this.state = { ...state, attempts: state.attempts + 1, lastProblem: problem, ...(differences !== undefined ? { differences } : {}) };
+    this.state = {
+      ...state,
+      attempts: state.attempts + 1,
+      lastProblem: problem,
+      ...(differences !== undefined ? { differences } : {}),
+    };
     const delay = Math.min((this.options.retryMs ?? 2000) * 2 ** state.attempts, this.options.maxRetryMs ?? 30_000);
-    this.options.logger?.warn(`dualwrite: ${state.side} not yet proven equal after the loss (${problem}); trying again in ${(delay / 1000).toFixed(0)} s`);
+    this.options.logger?.warn(
+      `dualwrite: ${state.side} not yet proven equal after the loss (${problem}); trying again in ${(delay / 1000).toFixed(0)} s`,
+    );
     this.schedule(delay);
     return false;
   }

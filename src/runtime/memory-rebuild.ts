@@ -17,14 +17,34 @@ export interface MemoryAtStart {
  * it was saved at the lineage's current generation (no process has started or moved
  * authority since).
  */
-export function memoryAtStart(lineage: LineageState | undefined, stage: Stage, memoryGeneration: number | undefined): MemoryAtStart {
+export function memoryAtStart(
+  lineage: LineageState | undefined,
+  stage: Stage,
+  memoryGeneration: number | undefined,
+): MemoryAtStart {
   const policy = STAGE_POLICIES[stage];
-  if (!lineage) return { rebuild: false, reason: 'no process has recorded a stage on this database yet: memory is all there is' };
-  if (lineage.stage === 'memory-only') return { rebuild: false, reason: 'memory-only was last in force, so PostgreSQL missed writes: memory is all there is' };
-  if (policy.authoritative !== 'memory' && policy.mirror !== 'memory') return { rebuild: false, reason: `memory is not written in ${stage}` };
-  if (memoryGeneration === lineage.generation) return { rebuild: false, reason: `memory was saved at generation ${memoryGeneration}, which no process has moved since` };
-  const proof = memoryGeneration === undefined ? 'memory came back with no generation to prove it current' : `memory was saved at generation ${memoryGeneration}, the lineage is at ${lineage.generation}`;
-  return { rebuild: true, reason: `PostgreSQL holds every acknowledged write since ${lineage.postgresCurrentSince ?? lineage.changedAt} (${lineage.stage} last in force) and ${proof}` };
+  if (!lineage)
+    return { rebuild: false, reason: 'no process has recorded a stage on this database yet: memory is all there is' };
+  if (lineage.stage === 'memory-only')
+    return {
+      rebuild: false,
+      reason: 'memory-only was last in force, so PostgreSQL missed writes: memory is all there is',
+    };
+  if (policy.authoritative !== 'memory' && policy.mirror !== 'memory')
+    return { rebuild: false, reason: `memory is not written in ${stage}` };
+  if (memoryGeneration === lineage.generation)
+    return {
+      rebuild: false,
+      reason: `memory was saved at generation ${memoryGeneration}, which no process has moved since`,
+    };
+  const proof =
+    memoryGeneration === undefined
+      ? 'memory came back with no generation to prove it current'
+      : `memory was saved at generation ${memoryGeneration}, the lineage is at ${lineage.generation}`;
+  return {
+    rebuild: true,
+    reason: `PostgreSQL holds every acknowledged write since ${lineage.postgresCurrentSince ?? lineage.changedAt} (${lineage.stage} last in force) and ${proof}`,
+  };
 }
 
 /** One store's two sides, as the rebuild copies them. */
@@ -48,7 +68,11 @@ export interface RebuildOptions {
   /** Records fetched per page. Default 10000. */
   readonly pageSize?: number;
   /** Called after each page with the records copied so far. */
-  readonly onProgress?: (progress: { readonly store: string; readonly entity: string; readonly records: number }) => void;
+  readonly onProgress?: (progress: {
+    readonly store: string;
+    readonly entity: string;
+    readonly records: number;
+  }) => void;
 }
 
 /**
@@ -56,7 +80,10 @@ export interface RebuildOptions {
  * copies entity by entity in dependency order, a page at a time, the next page fetched
  * while the current one is stored.
  */
-export async function rebuildMemory(stores: readonly RebuildStore[], options: RebuildOptions = {}): Promise<RebuildReport> {
+export async function rebuildMemory(
+  stores: readonly RebuildStore[],
+  options: RebuildOptions = {},
+): Promise<RebuildReport> {
   const started = performance.now();
   const entities: Record<string, number> = {};
   let records = 0;
@@ -69,7 +96,10 @@ export async function rebuildMemory(stores: readonly RebuildStore[], options: Re
       for (;;) {
         const page = await next;
         if (page.length === 0) break;
-        next = page.length < limit ? Promise.resolve([]) : store.from.scanRecords(entity, { after: store.from.keyOf(entity, page[page.length - 1]!), limit });
+        next =
+          page.length < limit
+            ? Promise.resolve([])
+            : store.from.scanRecords(entity, { after: store.from.keyOf(entity, page[page.length - 1]!), limit });
         // Awaited on the next turn; until then a failure of the fetch must not count as unhandled.
         next.catch(() => {});
         await store.to.putRecords(entity, page);

@@ -34,7 +34,14 @@ import type { RecordKey } from '../ports/record-port.js';
 import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
 import { BUILT_IN_STORES } from '../stores/built-in-stores.js';
 import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
-import { assertUniqueNames, storeEntities, type AnyStoreDefinition, type MemoryStoreOf, type PostgresStoreOf, type StoreDefinition } from '../stores/store-definition.js';
+import {
+  assertUniqueNames,
+  storeEntities,
+  type AnyStoreDefinition,
+  type MemoryStoreOf,
+  type PostgresStoreOf,
+  type StoreDefinition,
+} from '../stores/store-definition.js';
 import { createDualWriteStore } from '../dualwrite/dual-write-store.js';
 import { FallbackOutbox } from '../dualwrite/fallback-outbox.js';
 import { FileOutbox } from '../dualwrite/file-outbox.js';
@@ -51,7 +58,14 @@ import { sameMove, type MigrationFlags } from '../ports/flags.js';
 import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/audit-log.js';
 import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
-import { DEFAULT_EVIDENCE_THRESHOLDS, EvidenceRefusedError, judgeMove, type Evidence, type EvidenceThresholds, type GateVerdict } from './evidence-gate.js';
+import {
+  DEFAULT_EVIDENCE_THRESHOLDS,
+  EvidenceRefusedError,
+  judgeMove,
+  type Evidence,
+  type EvidenceThresholds,
+  type GateVerdict,
+} from './evidence-gate.js';
 import { EvidenceWindow } from './evidence-window.js';
 import { AutoRetreat, type RetreatThresholds } from './auto-retreat.js';
 import { rollbackSafety, type RollbackSafety } from './rollback-safety.js';
@@ -61,7 +75,13 @@ import { LineageStore, type LineageState } from '../postgres/lineage-store.js';
 import { LineageRecorder } from './lineage-recorder.js';
 import { LossRecovery } from './loss-recovery.js';
 import { convergence, type Convergence } from './convergence.js';
-import { memoryAtStart, rebuildMemory, type MemoryAtStart, type RebuildReport, type RebuildStore } from './memory-rebuild.js';
+import {
+  memoryAtStart,
+  rebuildMemory,
+  type MemoryAtStart,
+  type RebuildReport,
+  type RebuildStore,
+} from './memory-rebuild.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { RedisLock } from '../../verifier/lock.js';
 import { VerifierMetrics } from '../../verifier/metrics.js';
@@ -88,7 +108,11 @@ export interface DualWriteRuntimeOptions {
    * definition, or compatible with it). Default: for each store not given, a new empty one
    * (definition.createMemory()).
    */
-  readonly memory?: { readonly graph?: MemoryGraphStore; readonly tasks?: MemoryAgentTaskStore; readonly [store: string]: object | undefined };
+  readonly memory?: {
+    readonly graph?: MemoryGraphStore;
+    readonly tasks?: MemoryAgentTaskStore;
+    readonly [store: string]: object | undefined;
+  };
   /**
    * The lineage generation the given memory was saved at (`runtime.lineage.generation`,
    * read after close() and kept with the snapshot). A process that starts where memory is
@@ -158,14 +182,20 @@ export interface DualWriteRuntimeOptions {
    * and the mirror journals instead of waiting when PostgreSQL's error rate or p95 crosses
    * its threshold over the window (default 60 s). Default: DUALWRITE_AUTO_RETREAT (off).
    */
-  readonly autoRetreat?: boolean | (Partial<RetreatThresholds> & { readonly windowMs?: number; readonly checkMs?: number });
+  readonly autoRetreat?:
+    boolean | (Partial<RetreatThresholds> & { readonly windowMs?: number; readonly checkMs?: number });
   /**
    * The background jobs' record: each verifier run, each outbox replay round that did work
    * and each daily retention run is an execution under a task lock. Default: kept in
    * PostgreSQL (task_executions, task_locks), times from the system clock, random ids,
    * locks of 30 s renewed every 10 s.
    */
-  readonly jobs?: { readonly store?: TaskSchedulerStore; readonly clock?: Clock; readonly ids?: IdGenerator; readonly lockTtlMs?: number };
+  readonly jobs?: {
+    readonly store?: TaskSchedulerStore;
+    readonly clock?: Clock;
+    readonly ids?: IdGenerator;
+    readonly lockTtlMs?: number;
+  };
 }
 
 /** Who asks for an operator action and why; the principal is a name (e.g. "admin-token") or a full Principal. */
@@ -235,7 +265,9 @@ export interface DualWriteRuntime {
    * side lacks is deleted from the other only when there are at most `allowDeletes` of
    * them (default 0: each is withheld_delete). `verifier.lastRepairRunId` names the run for undoRepair.
    */
-  verifyNow(request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number }): Promise<VerifyReport | undefined>;
+  verifyNow(
+    request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number },
+  ): Promise<VerifyReport | undefined>;
   /** Puts back what a repair run changed (where nothing was written since), audited. */
   undoRepair(runId: string, request: OperatorRequest): Promise<UndoResult>;
   /** Runs one outbox replay round now, recorded in the audit trail. */
@@ -255,7 +287,10 @@ export interface DualWriteRuntime {
    * Which side holds every acknowledged write, as recorded in PostgreSQL (dualwrite_lineage),
    * and what this process did with its memory at start (rebuilt from PostgreSQL, or kept, and why).
    */
-  readonly lineage: { readonly current: LineageState | undefined; readonly atStart: MemoryAtStart & { readonly rebuilt?: RebuildReport } };
+  readonly lineage: {
+    readonly current: LineageState | undefined;
+    readonly atStart: MemoryAtStart & { readonly rebuilt?: RebuildReport };
+  };
   /** The rollout's append-only audit trail (stage changes, forced advances, verifications, repairs, backfills, replays, dead letters). */
   readonly audit: AuditLog;
   /** The stage in force and its transitions: `stage.current`, `await stage.settled()` after changing flags. */
@@ -337,10 +372,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     return redis;
   };
 
-  const db = isExecutor(options.db) ? options.db : (await openDatabase(databaseOf(options.db, config, options.env ?? process.env))).db;
+  const db = isExecutor(options.db)
+    ? options.db
+    : (await openDatabase(databaseOf(options.db, config, options.env ?? process.env))).db;
   if (!isExecutor(options.db)) opened.push(() => db.close());
   // This process, as the runtime lease and the background jobs' locks and executions name it.
-  const holder = (options.lease !== false && options.lease?.holder) || `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const holder =
+    (options.lease !== false && options.lease?.holder) || `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   if (options.lease !== false) {
     const lease = new RuntimeLease(db, { ttlMs: config.leaseTtlMs, ...options.lease, holder, logger });
     await lease.acquire();
@@ -348,7 +386,14 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   }
   const jobStore = options.jobs?.store ?? new PostgresTaskSchedulerStore(db);
   const jobClock = options.jobs?.clock ?? systemClock;
-  const jobs = new TaskRunner({ store: jobStore, holderId: holder, clock: jobClock, ids: options.jobs?.ids ?? randomIds, lockTtlMs: options.jobs?.lockTtlMs, logger });
+  const jobs = new TaskRunner({
+    store: jobStore,
+    holderId: holder,
+    clock: jobClock,
+    ids: options.jobs?.ids ?? randomIds,
+    lockTtlMs: options.jobs?.lockTtlMs,
+    logger,
+  });
   opened.push(() => jobs.stop());
   // Holding the runtime lease, this is the only live runtime on the database: whatever another holder left running was abandoned.
   await interruptAbandoned(jobStore, jobClock.now(), holder, options.lease !== false, logger);
@@ -361,11 +406,16 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   opened.push(() => audit.close());
 
   const fromEnv = options.flags ? undefined : openFlags(config.flags, { metrics, logger });
-  const flags = options.flags instanceof FlagState ? options.flags : options.flags ? options.flags({ metrics, logger }) : fromEnv!.flags;
+  const flags =
+    options.flags instanceof FlagState
+      ? options.flags
+      : options.flags
+        ? options.flags({ metrics, logger })
+        : fromEnv!.flags;
   if (!(options.flags instanceof FlagState)) opened.push(() => flags.close());
 
   // A loss may be noticed before the recovery below exists (the outbox is read at start): it waits for it.
-  let recovery: LossRecovery | undefined;
+  let recovery: LossRecovery | undefined; // eslint-disable-line prefer-const -- assigned below, read by the closure before
   const earlyLosses: string[] = [];
   const outboxLost = (detail: string) => {
     if (!recovery) return void earlyLosses.push(detail);
@@ -383,16 +433,22 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
           logger.error(`dualwrite: the Redis outbox lost entries (${detail}); rebuilding its pending set`);
           void mirror.loadJournaled().then(
             () => outboxLost(`the Redis outbox lost entries: ${detail}`),
-            (error: unknown) => logger.warn(`dualwrite: could not rebuild the pending set after the outbox loss: ${errorText(error)}`),
+            (error: unknown) =>
+              logger.warn(`dualwrite: could not rebuild the pending set after the outbox loss: ${errorText(error)}`),
           );
         },
       });
       await redisOutbox.refresh();
       if ((await redisOutbox.persistent()) === false) {
-        logger.warn(`dualwrite: Redis at ${redactUrl(config.redisUrl)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`);
+        logger.warn(
+          `dualwrite: Redis at ${redactUrl(config.redisUrl)} keeps no data across a restart (appendonly no, save ""): a restart would lose the outbox`,
+        );
       }
       // While Redis cannot be written, failures are journaled locally rather than waiting on it.
-      outbox = new FallbackOutbox(redisOutbox, await FileOutbox.open({ path: config.outboxPath }), { logger, breaker: options.mirror?.breaker });
+      outbox = new FallbackOutbox(redisOutbox, await FileOutbox.open({ path: config.outboxPath }), {
+        logger,
+        breaker: options.mirror?.breaker,
+      });
     } else {
       outbox = await FileOutbox.open({ path: config.outboxPath });
     }
@@ -403,15 +459,22 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   let intentLog: IntentLog | undefined;
   if (options.intentLog !== false) {
     // Next to a file outbox, so runtimes in folders of their own never share one.
-    const path = options.intentLog?.path ?? config.intentLogPath ?? (box instanceof FileOutbox ? join(dirname(box.path), 'intents.jsonl') : undefined);
+    const path =
+      options.intentLog?.path ??
+      config.intentLogPath ??
+      (box instanceof FileOutbox ? join(dirname(box.path), 'intents.jsonl') : undefined);
     const { log, recovered } = await IntentLog.open(box, { path });
     opened.push(() => log.close());
     intentLog = log;
-    if (recovered > 0) logger.warn(`dualwrite: ${recovered} acknowledged async mirror writes of a process that stopped before mirroring them were moved to the outbox for replay`);
+    if (recovered > 0)
+      logger.warn(
+        `dualwrite: ${recovered} acknowledged async mirror writes of a process that stopped before mirroring them were moved to the outbox for replay`,
+      );
   }
 
   const sides: Record<string, Sides> = {};
-  for (const definition of definitions) sides[definition.name] = { memory: memoryStores[definition.name]!, postgres: definition.createPostgres(db) };
+  for (const definition of definitions)
+    sides[definition.name] = { memory: memoryStores[definition.name]!, postgres: definition.createPostgres(db) };
   const resolveIn = (stores: Record<string, Record<Side, object>>) => (store: string, side: Side) => {
     const target = stores[store]?.[side];
     if (!target) throw new TypeError(`no store named ${store}`);
@@ -422,7 +485,11 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     db.transaction(async (tx) => {
       const bound = new TransactionExecutor(tx, db.engine);
       const inTransaction: Record<string, Sides> = {};
-      for (const definition of definitions) inTransaction[definition.name] = { memory: sides[definition.name]!.memory, postgres: definition.createPostgres(bound) };
+      for (const definition of definitions)
+        inTransaction[definition.name] = {
+          memory: sides[definition.name]!.memory,
+          postgres: definition.createPostgres(bound),
+        };
       await work(resolveIn(inTransaction));
     });
   const mirror = new Mirror(resolveIn(sides), {
@@ -446,16 +513,26 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   });
   await mirror.loadJournaled();
   const backgroundJobs = backgroundTasks(options, config);
-  const replayer = new RecordedOutboxReplayer(box, mirror, { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger }, { runner: jobs, task: backgroundJobs.replay, logger });
+  const replayer = new RecordedOutboxReplayer(
+    box,
+    mirror,
+    { onDeadLetter: (entry, reason) => void audit.deadLettered(entry, reason), ...options.replayer, metrics, logger },
+    { runner: jobs, task: backgroundJobs.replay, logger },
+  );
   const lineage = new LineageRecorder(new LineageStore(db), holder, logger);
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
   const lastFlagsPath = options.flags ? undefined : config.flags.lastFlagsPath;
   let saving = Promise.resolve();
   const saveApplied = (applied: EffectiveFlags) => {
-    saving = saving.then(() => saveLastKnownFlags(lastFlagsPath!, applied)).catch((error: unknown) => logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`));
+    saving = saving
+      .then(() => saveLastKnownFlags(lastFlagsPath!, applied))
+      .catch((error: unknown) =>
+        logger.warn(`dualwrite: could not save the flags in force to ${lastFlagsPath}: ${errorText(error)}`),
+      );
   };
   // An operator's change waiting to come into force, so its audit entry names them.
-  let requestedChange: { readonly to: MigrationFlags; readonly request: ChangeRequest; readonly action?: 'stage.retreat' } | undefined;
+  let requestedChange:
+    { readonly to: MigrationFlags; readonly request: ChangeRequest; readonly action?: 'stage.retreat' } | undefined;
   let inForce: EffectiveFlags | undefined;
   const onApplied = (applied: EffectiveFlags) => {
     if (lastFlagsPath) saveApplied(applied);
@@ -468,7 +545,15 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     if (requested) requestedChange = undefined;
     void audit.stageChanged(from, applied, requested?.request, requested?.action);
   };
-  const gate: StageGate = new StageGate({ ...options.stage, flags, mirror, drainFor: (side) => replayer.drainFor(side), metrics, logger, onApplied });
+  const gate: StageGate = new StageGate({
+    ...options.stage,
+    flags,
+    mirror,
+    drainFor: (side) => replayer.drainFor(side),
+    metrics,
+    logger,
+    onApplied,
+  });
   opened.push(async () => {
     await gate.stop();
     await saving;
@@ -476,7 +561,12 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   });
   await gate.open();
   // Before the runtime is handed out, so no write or read meets a memory that is not yet whole.
-  const atStart = await prepareMemory(lineage, flags, options.memoryGeneration, { definitions, sides, replayer, logger });
+  const atStart = await prepareMemory(lineage, flags, options.memoryGeneration, {
+    definitions,
+    sides,
+    replayer,
+    logger,
+  });
   await gate.settled();
   await lineage.start(gate.current.stage);
   replayer.start();
@@ -486,7 +576,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const verifierOptions = options.verifier ?? {};
   // The operator's verification in progress, so its audit entry names them.
   let verifyRequest: ChangeRequest | undefined;
-  const verifyTargets = definitions.map((definition) => verifyTarget(definition, sides[definition.name]!.memory, sides[definition.name]!.postgres));
+  const verifyTargets = definitions.map((definition) =>
+    verifyTarget(definition, sides[definition.name]!.memory, sides[definition.name]!.postgres),
+  );
   const verifier = new VerifierLoop({
     db,
     targets: verifyTargets,
@@ -531,17 +623,28 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const autoRetreat = retreatOptions
     ? new AutoRetreat({
         ...(typeof retreatOptions === 'object' ? { thresholds: retreatOptions, checkMs: retreatOptions.checkMs } : {}),
-        evidence: retreatEvidence(registry, typeof retreatOptions === 'object' ? retreatOptions.windowMs : undefined, opened),
+        evidence: retreatEvidence(
+          registry,
+          typeof retreatOptions === 'object' ? retreatOptions.windowMs : undefined,
+          opened,
+        ),
         current: () => gate.current,
         retreat: async (reason) => {
-          if (!fromEnv || flags.current.source === 'unleash') throw new Error("the flags are not this process's to change (Unleash or the application owns them)");
+          if (!fromEnv || flags.current.source === 'unleash')
+            throw new Error("the flags are not this process's to change (Unleash or the application owns them)");
           // Journal mirror writes at once instead of waiting on a failing PostgreSQL; the circuit probes it again.
           mirror.breakerFor('postgres').failed();
           const to: MigrationFlags = { stage: 'dual-write', readPercent: 0, rolloutGroup: gate.current.rolloutGroup };
           requestedChange = { to, request: { principal: PROCESS_PRINCIPAL, reason }, action: 'stage.retreat' };
-          await fromEnv.flagsFile.write(to, { reason, principal: PROCESS_PRINCIPAL.username, changedAt: new Date().toISOString() });
+          await fromEnv.flagsFile.write(to, {
+            reason,
+            principal: PROCESS_PRINCIPAL.username,
+            changedAt: new Date().toISOString(),
+          });
           metrics.retreats.inc();
-          logger.warn(`dualwrite: ${reason}; reads are back in memory (moving forward again goes through the evidence gate)`);
+          logger.warn(
+            `dualwrite: ${reason}; reads are back in memory (moving forward again goes through the evidence gate)`,
+          );
         },
         logger,
       })
@@ -556,7 +659,9 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       outbox: box.stats(),
       shadowReadsOff: shadow.off,
       ...(last ? { lastVerification: { startedAt: last.startedAt, consistent: last.consistent } } : {}),
-      ...(unverified ? { unverified: { side: unverified.side, since: unverified.since, reason: unverified.reason } } : {}),
+      ...(unverified
+        ? { unverified: { side: unverified.side, since: unverified.since, reason: unverified.reason } }
+        : {}),
     });
     return { to, verdict: judgeMove(gate.current, to, evidence, new Date(), thresholds) };
   };
@@ -564,14 +669,28 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
   const stores: Record<string, RuntimeStore> = {};
   for (const definition of definitions) {
     const { memory, postgres } = sides[definition.name]!;
-    const dual = createDualWriteStore<object>({ name: definition.name, description: definition.methods, memory, postgres, ...common });
+    const dual = createDualWriteStore<object>({
+      name: definition.name,
+      description: definition.methods,
+      memory,
+      postgres,
+      ...common,
+    });
     stores[definition.name] = Object.freeze({ definition, dual, memory, postgres });
   }
   // The built-in stores by their definitions: a store of another interface may be named "graph" too.
   const graph = Object.values(stores).find((store) => store.definition === GRAPH_DEFINITION);
   const tasks = Object.values(stores).find((store) => store.definition === AGENT_TASK_DEFINITION);
-  const memory = builtIn({}, { graph: graph?.memory, tasks: tasks?.memory }, 'runtime.memory') as DualWriteRuntime['memory'];
-  const postgres = builtIn({}, { graph: graph?.postgres, tasks: tasks?.postgres }, 'runtime.postgres') as DualWriteRuntime['postgres'];
+  const memory = builtIn(
+    {},
+    { graph: graph?.memory, tasks: tasks?.memory },
+    'runtime.memory',
+  ) as DualWriteRuntime['memory'];
+  const postgres = builtIn(
+    {},
+    { graph: graph?.postgres, tasks: tasks?.postgres },
+    'runtime.postgres',
+  ) as DualWriteRuntime['postgres'];
 
   const runtime: Omit<DualWriteRuntime, 'graph' | 'tasks'> = {
     memory,
@@ -579,7 +698,10 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     stores: Object.freeze(stores),
     store<Store, Records extends object>(definition: StoreDefinition<Store, Records>): RuntimeStore<Store, Records> {
       const found = stores[definition.name];
-      if (!found || found.definition !== definition) throw new TypeError(`this runtime has no store ${definition.name} of that definition (stores: ${Object.keys(stores).join(', ')})`);
+      if (!found || found.definition !== definition)
+        throw new TypeError(
+          `this runtime has no store ${definition.name} of that definition (stores: ${Object.keys(stores).join(', ')})`,
+        );
       return found as unknown as RuntimeStore<Store, Records>;
     },
     db,
@@ -603,21 +725,42 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     autoRetreat,
     recovery,
     convergence() {
-      return convergence({ outbox: box.stats(), unverified: recovery!.current, lastFailureAt: mirror.lastFailureAt, lastReport: verifier.lastReport });
+      return convergence({
+        outbox: box.stats(),
+        unverified: recovery!.current,
+        lastFailureAt: mirror.lastFailureAt,
+        lastReport: verifier.lastReport,
+      });
     },
     rollbackSafety() {
-      return rollbackSafety(gate.current, flags.stale.memory, mirror.journaledFor('memory'), verifier.lastReport, new Date(), thresholds.verifyMaxAgeMs);
+      return rollbackSafety(
+        gate.current,
+        flags.stale.memory,
+        mirror.journaledFor('memory'),
+        verifier.lastReport,
+        new Date(),
+        thresholds.verifyMaxAgeMs,
+      );
     },
     async judge(requested) {
       return (await judge(requested)).verdict;
     },
     async setFlags(requested, change) {
-      if (!fromEnv) throw new FlagSourceConflictError('the flags were given to openDualWrite by the application; change them there');
-      if (flags.current.source === 'unleash') throw new FlagSourceConflictError('the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there');
+      if (!fromEnv)
+        throw new FlagSourceConflictError(
+          'the flags were given to openDualWrite by the application; change them there',
+        );
+      if (flags.current.source === 'unleash')
+        throw new FlagSourceConflictError(
+          'the flags come from Unleash: change toggle dualwrite.stage (and the rollout of dualwrite.read-from-postgres) there',
+        );
       const request = changeRequest(change);
       const { to, verdict } = await judge(requested);
       if (change.allowUnavailable && STAGE_POLICIES[to.stage].authoritative !== 'memory') {
-        throw new ValidationError('allowUnavailable', `applies to a move that makes memory authoritative (a rollback to dual-write, read-shift or memory-only), not to ${to.stage}`);
+        throw new ValidationError(
+          'allowUnavailable',
+          `applies to a move that makes memory authoritative (a rollback to dual-write, read-shift or memory-only), not to ${to.stage}`,
+        );
       }
       // Checked before anything is written, so a refused change cannot take effect later by itself.
       const safety = flags.preview(to).refusal;
@@ -629,7 +772,11 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
       }
       const from = gate.current;
       const writeFlags = (flagsToWrite: MigrationFlags, reason: string) =>
-        fromEnv.flagsFile.write(flagsToWrite, { reason, principal: request.principal.username, changedAt: new Date().toISOString() });
+        fromEnv.flagsFile.write(flagsToWrite, {
+          reason,
+          principal: request.principal.username,
+          changedAt: new Date().toISOString(),
+        });
       requestedChange = { to, request };
       if (change.allowUnavailable) gate.permitUnavailable(to);
       await writeFlags(to, request.reason);
@@ -647,8 +794,13 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     async verifyNow(request) {
       verifyRequest = changeRequest(request);
       try {
-        const repairing = request.repair ? { reason: verifyRequest.reason, allowDeletes: request.allowDeletes ?? 0 } : request.repair;
-        return await verifier.runOnce({ repair: repairing, trigger: { type: 'manual', by: verifyRequest.principal.username } });
+        const repairing = request.repair
+          ? { reason: verifyRequest.reason, allowDeletes: request.allowDeletes ?? 0 }
+          : request.repair;
+        return await verifier.runOnce({
+          repair: repairing,
+          trigger: { type: 'manual', by: verifyRequest.principal.username },
+        });
       } finally {
         verifyRequest = undefined;
       }
@@ -660,18 +812,38 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
     async resyncPostgres({ request, allowDeletes, ...backfillOptions } = {}) {
       const stage = gate.current.stage;
-      if (stage !== 'dual-write') throw new Error(`resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`);
+      if (stage !== 'dual-write')
+        throw new Error(
+          `resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${stage}`,
+        );
       // The backfill first, so journaled copies find the rows they reference; then the
       // journal, whose copies are older than what the repair below writes.
-      const filled = await backfill({ ...backfillOptions, stores: Object.values(stores).map((store) => backfillStore(store.definition, store.memory)), db, restart: true });
+      const filled = await backfill({
+        ...backfillOptions,
+        stores: Object.values(stores).map((store) => backfillStore(store.definition, store.memory)),
+        db,
+        restart: true,
+      });
       await audit.backfilled(filled, request && changeRequest(request));
       await mirror.settled();
       const stuck = await replayer.drainFor('postgres');
       if (stuck) throw new Error(`resyncPostgres: ${stuck}`);
-      const options = { ...verifierOptions, authoritative: 'memory' as const, settle: () => mirror.settled(), maxReported: Number.MAX_SAFE_INTEGER };
+      const options = {
+        ...verifierOptions,
+        authoritative: 'memory' as const,
+        settle: () => mirror.settled(),
+        maxReported: Number.MAX_SAFE_INTEGER,
+      };
       let report = await verify(db, verifyTargets, options);
       if (!report.consistent) {
-        await repair(report.differences, { authoritative: 'memory', db, targets: verifyTargets, metrics: verifierMetrics, reason: request?.reason ?? 'resync PostgreSQL', allowDeletes });
+        await repair(report.differences, {
+          authoritative: 'memory',
+          db,
+          targets: verifyTargets,
+          metrics: verifierMetrics,
+          reason: request?.reason ?? 'resync PostgreSQL',
+          allowDeletes,
+        });
         report = await verify(db, verifyTargets, options);
       }
       report = { ...report, differences: report.differences.slice(0, verifierOptions.maxReported ?? 1000) };
@@ -683,18 +855,27 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
     },
     async undoRepair(runId, request) {
       const change = changeRequest(request);
-      const undone = await undoRepair(runId, { db, targets: verifyTargets, metrics: verifierMetrics, reason: change.reason });
+      const undone = await undoRepair(runId, {
+        db,
+        targets: verifyTargets,
+        metrics: verifierMetrics,
+        reason: change.reason,
+      });
       await audit.repairUndone(undone, runId, change);
       return undone;
     },
     async resyncMemory({ request } = {}) {
       const stage = gate.current.stage;
-      if (stage !== 'postgres-primary') throw new Error(`resyncMemory runs in postgres-primary (PostgreSQL authoritative, memory mirrored), not in ${stage}`);
+      if (stage !== 'postgres-primary')
+        throw new Error(
+          `resyncMemory runs in postgres-primary (PostgreSQL authoritative, memory mirrored), not in ${stage}`,
+        );
       // The copy runs while writes go on; a mirror write of a record may land before the
       // copy's older version of it, so those records are copied again with writes held.
       const touched = new Map<string, RecordState>();
       const stopObserving = mirror.observe((op) => {
-        for (const { entity, key } of op.records) touched.set(JSON.stringify([op.store, entity, key]), { store: op.store, entity, key });
+        for (const { entity, key } of op.records)
+          touched.set(JSON.stringify([op.store, entity, key]), { store: op.store, entity, key });
       });
       try {
         await rebuildMemory(rebuildStores(Object.values(stores)));
@@ -708,9 +889,16 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
           await (record ? into.putRecord(entity, record) : into.deleteRecord(entity, key));
         }
       });
-      const report = await verify(db, verifyTargets, { ...verifierOptions, authoritative: 'postgres', settle: () => mirror.settled() });
+      const report = await verify(db, verifyTargets, {
+        ...verifierOptions,
+        authoritative: 'postgres',
+        settle: () => mirror.settled(),
+      });
       await audit.memoryResynced(report, request && changeRequest(request));
-      if (!report.consistent) throw new Error(`resyncMemory: memory still differs from PostgreSQL after the copy (${report.differences.length} differences); run it again`);
+      if (!report.consistent)
+        throw new Error(
+          `resyncMemory: memory still differs from PostgreSQL after the copy (${report.differences.length} differences); run it again`,
+        );
       flags.memoryResynced();
       return { verify: report };
     },
@@ -730,7 +918,10 @@ async function assemble(options: DualWriteRuntimeOptions, opened: (() => Promise
 const JOB_TYPES = ['verify', 'outbox.replay', 'jobs.retention'];
 
 /** The runtime's background tasks, validated: the verifier, outbox replay rounds and the daily retention of the jobs' own record. */
-function backgroundTasks(options: DualWriteRuntimeOptions, config: DualWriteConfig): { readonly verifier: ScheduledTask; readonly replay: ScheduledTask; readonly retention: ScheduledTask } {
+function backgroundTasks(
+  options: DualWriteRuntimeOptions,
+  config: DualWriteConfig,
+): { readonly verifier: ScheduledTask; readonly replay: ScheduledTask; readonly retention: ScheduledTask } {
   const verifyIntervalMs = options.verifier?.intervalMs ?? config.verifyIntervalMs;
   const [verifier, replay, retention] = validateScheduledTasks(
     [
@@ -742,8 +933,19 @@ function backgroundTasks(options: DualWriteRuntimeOptions, config: DualWriteConf
         ...(verifyIntervalMs > 0 ? { intervalMs: verifyIntervalMs } : {}),
         enabled: options.verifier?.enabled !== false && verifyIntervalMs > 0,
       },
-      { name: 'outbox.replay', type: 'outbox.replay', description: 'outbox replay rounds that replayed or dead-lettered entries', intervalMs: options.replayer?.intervalMs ?? 1000 },
-      { name: 'jobs.retention', type: 'jobs.retention', description: 'delete executions ended 90 days ago and locks released or expired 7 days ago', intervalMs: 86_400_000, maxDurationSeconds: 600 },
+      {
+        name: 'outbox.replay',
+        type: 'outbox.replay',
+        description: 'outbox replay rounds that replayed or dead-lettered entries',
+        intervalMs: options.replayer?.intervalMs ?? 1000,
+      },
+      {
+        name: 'jobs.retention',
+        type: 'jobs.retention',
+        description: 'delete executions ended 90 days ago and locks released or expired 7 days ago',
+        intervalMs: 86_400_000,
+        maxDurationSeconds: 600,
+      },
     ],
     JOB_TYPES,
   );
@@ -751,17 +953,32 @@ function backgroundTasks(options: DualWriteRuntimeOptions, config: DualWriteConf
 }
 
 /** Marks what a stopped process left running as interrupted; a database that does not answer now leaves that to the next start. */
-async function interruptAbandoned(store: TaskSchedulerStore, at: string, holderId: string, everyOtherHolder: boolean, logger: Pick<Console, 'warn'>): Promise<void> {
+async function interruptAbandoned(
+  store: TaskSchedulerStore,
+  at: string,
+  holderId: string,
+  everyOtherHolder: boolean,
+  logger: Pick<Console, 'warn'>,
+): Promise<void> {
   try {
     const interrupted = await store.interruptAbandoned(at, { holderId, everyOtherHolder });
-    if (interrupted.length > 0) logger.warn(`dualwrite: ${interrupted.length} background job runs of a stopped process were marked interrupted (${[...new Set(interrupted.map((e) => e.taskName))].join(', ')})`);
+    if (interrupted.length > 0)
+      logger.warn(
+        `dualwrite: ${interrupted.length} background job runs of a stopped process were marked interrupted (${[...new Set(interrupted.map((e) => e.taskName))].join(', ')})`,
+      );
   } catch (error) {
-    logger.warn(`dualwrite: could not mark the background job runs of a stopped process interrupted: ${errorText(error)}`);
+    logger.warn(
+      `dualwrite: could not mark the background job runs of a stopped process interrupted: ${errorText(error)}`,
+    );
   }
 }
 
 /** The figures the automatic retreat judges: a window of its own over the last `windowMs` (default 60 s), sampled every 5 s. */
-function retreatEvidence(registry: Registry, windowMs: number | undefined, opened: (() => Promise<void>)[]): () => Promise<Pick<Evidence, 'postgresCalls' | 'p95Ms'>> {
+function retreatEvidence(
+  registry: Registry,
+  windowMs: number | undefined,
+  opened: (() => Promise<void>)[],
+): () => Promise<Pick<Evidence, 'postgresCalls' | 'p95Ms'>> {
   const window = new EvidenceWindow({ registry, windowMs: windowMs ?? 60_000, sampleMs: 5000 });
   window.start();
   opened.push(async () => window.stop());
@@ -781,7 +998,10 @@ function databaseOf(db: pg.Pool | string | undefined, config: DualWriteConfig, e
 }
 
 /** The flags an operator asks for, validated (a ValidationError names the field). */
-function requestedFlags(requested: { readonly stage: unknown; readonly readPercent?: unknown }, rolloutGroup: string): MigrationFlags {
+function requestedFlags(
+  requested: { readonly stage: unknown; readonly readPercent?: unknown },
+  rolloutGroup: string,
+): MigrationFlags {
   if (requested.stage === undefined || requested.stage === '') throw new ValidationError('stage', 'required');
   const stage = validated('stage', () => parseStage(requested.stage, 'stage'));
   const readPercent = validated('readPercent', () => parsePercent(requested.readPercent ?? 0, 'readPercent'));
@@ -791,8 +1011,16 @@ function requestedFlags(requested: { readonly stage: unknown; readonly readPerce
 /** An operator's request with its principal spelled out; the reason is required. */
 function changeRequest(request: OperatorRequest): ChangeRequest {
   if (request.reason.trim() === '') throw new ValidationError('reason', 'say why');
-  const principal: Principal = typeof request.principal === 'string' ? { uid: request.principal, username: request.principal, type: 'service' } : request.principal;
-  return { principal, reason: request.reason, ...(request.requestId ? { requestId: request.requestId } : {}), ...(request.clientIp ? { clientIp: request.clientIp } : {}) };
+  const principal: Principal =
+    typeof request.principal === 'string'
+      ? { uid: request.principal, username: request.principal, type: 'service' }
+      : request.principal;
+  return {
+    principal,
+    reason: request.reason,
+    ...(request.requestId ? { requestId: request.requestId } : {}),
+    ...(request.clientIp ? { clientIp: request.clientIp } : {}),
+  };
 }
 
 /** What PostgreSQL says of itself for the metrics, or undefined when it does not answer within `ms`. */
@@ -823,18 +1051,28 @@ interface Sides {
 }
 
 /** Each store's in-memory side: the application's where given, else a new one; checked before anything is opened. */
-function memorySides(definitions: readonly AnyStoreDefinition[], given: NonNullable<DualWriteRuntimeOptions['memory']>): Record<string, Sides['memory']> {
+function memorySides(
+  definitions: readonly AnyStoreDefinition[],
+  given: NonNullable<DualWriteRuntimeOptions['memory']>,
+): Record<string, Sides['memory']> {
   if (definitions.length === 0) throw new TypeError('openDualWrite: stores is empty');
   assertUniqueNames(definitions);
   const names = definitions.map((definition) => definition.name);
   for (const [name, store] of Object.entries(given)) {
-    if (!names.includes(name)) throw new TypeError(`openDualWrite: memory.${name} names no store of this runtime (stores: ${names.join(', ')})`);
-    if (store !== undefined && !((store as { tables?: unknown }).tables && typeof (store as { clear?: unknown }).clear === 'function')) {
-      throw new TypeError(`openDualWrite: memory.${name} is not an in-memory store (it needs tables and clear(), as definition.createMemory() builds)`);
+    if (!names.includes(name))
+      throw new TypeError(`openDualWrite: memory.${name} names no store of this runtime (stores: ${names.join(', ')})`);
+    if (
+      store !== undefined &&
+      !((store as { tables?: unknown }).tables && typeof (store as { clear?: unknown }).clear === 'function')
+    ) {
+      throw new TypeError(
+        `openDualWrite: memory.${name} is not an in-memory store (it needs tables and clear(), as definition.createMemory() builds)`,
+      );
     }
   }
   const sides: Record<string, Sides['memory']> = {};
-  for (const definition of definitions) sides[definition.name] = (given[definition.name] as Sides['memory'] | undefined) ?? definition.createMemory();
+  for (const definition of definitions)
+    sides[definition.name] = (given[definition.name] as Sides['memory'] | undefined) ?? definition.createMemory();
   return sides;
 }
 
@@ -853,7 +1091,9 @@ function builtIn(target: object, entries: { readonly graph: unknown; readonly ta
         : {
             enumerable: false,
             get() {
-              throw new TypeError(`${path}.${name}: this runtime was opened without the built-in ${name} store (see runtime.stores)`);
+              throw new TypeError(
+                `${path}.${name}: this runtime was opened without the built-in ${name} store (see runtime.stores)`,
+              );
             },
           },
     );
@@ -871,7 +1111,12 @@ async function prepareMemory(
   lineage: LineageRecorder,
   flags: FlagState,
   memoryGeneration: number | undefined,
-  runtime: { readonly definitions: readonly AnyStoreDefinition[]; readonly sides: Record<string, Sides>; readonly replayer: OutboxReplayer; readonly logger: Pick<Console, 'info'> },
+  runtime: {
+    readonly definitions: readonly AnyStoreDefinition[];
+    readonly sides: Record<string, Sides>;
+    readonly replayer: OutboxReplayer;
+    readonly logger: Pick<Console, 'info'>;
+  },
 ): Promise<MemoryAtStart & { readonly rebuilt?: RebuildReport }> {
   const prior = await lineage.read();
   if (prior && !prior.postgresComplete) flags.postgresIncomplete();
@@ -881,7 +1126,9 @@ async function prepareMemory(
   logger.info(`dualwrite: rebuilding memory from PostgreSQL before serving: ${decision.reason}`);
   const stuck = await runtime.replayer.drainFor('postgres');
   if (stuck) throw new Error(`dualwrite: cannot rebuild memory from PostgreSQL before serving: ${stuck}`);
-  const stores = rebuildStores(runtime.definitions.map((definition) => ({ definition, ...runtime.sides[definition.name]! })));
+  const stores = rebuildStores(
+    runtime.definitions.map((definition) => ({ definition, ...runtime.sides[definition.name]! })),
+  );
   let lastLogged = Date.now();
   const rebuilt = await rebuildMemory(stores, {
     onProgress: ({ store, entity, records }) => {
@@ -890,12 +1137,25 @@ async function prepareMemory(
       logger.info(`dualwrite: rebuilding memory: ${records} records copied (now ${store}.${entity})`);
     },
   });
-  logger.info(`dualwrite: memory rebuilt from PostgreSQL: ${rebuilt.records} records in ${rebuilt.seconds.toFixed(2)} s`);
+  logger.info(
+    `dualwrite: memory rebuilt from PostgreSQL: ${rebuilt.records} records in ${rebuilt.seconds.toFixed(2)} s`,
+  );
   flags.memoryResynced();
   return { ...decision, rebuilt };
 }
 
 /** Each store's PostgreSQL side as the source of a rebuild of its memory side. */
-function rebuildStores(stores: readonly { readonly definition: AnyStoreDefinition; readonly memory: Sides['memory']; readonly postgres: Sides['postgres'] }[]): RebuildStore[] {
-  return stores.map(({ definition, memory, postgres }) => ({ name: definition.name, entities: storeEntities(definition), from: postgres, to: memory }));
+function rebuildStores(
+  stores: readonly {
+    readonly definition: AnyStoreDefinition;
+    readonly memory: Sides['memory'];
+    readonly postgres: Sides['postgres'];
+  }[],
+): RebuildStore[] {
+  return stores.map(({ definition, memory, postgres }) => ({
+    name: definition.name,
+    entities: storeEntities(definition),
+    from: postgres,
+    to: memory,
+  }));
 }

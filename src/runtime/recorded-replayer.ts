@@ -1,7 +1,13 @@
 import type { ScheduledTask } from '../domain/scheduler.js';
 import type { Mirror } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
-import { heldText, OutboxReplayer, type ReplayerOptions, type ReplayOptions, type ReplayRound } from '../dualwrite/replayer.js';
+import {
+  heldText,
+  OutboxReplayer,
+  type ReplayerOptions,
+  type ReplayOptions,
+  type ReplayRound,
+} from '../dualwrite/replayer.js';
 import type { HeldLock, TaskRunner } from '../scheduler/task-runner.js';
 
 /**
@@ -20,7 +26,11 @@ export class RecordedOutboxReplayer extends OutboxReplayer {
     outbox: Outbox,
     mirror: Mirror,
     options: ReplayerOptions,
-    private readonly jobs: { readonly runner: TaskRunner; readonly task: ScheduledTask; readonly logger: Pick<Console, 'warn'> },
+    private readonly jobs: {
+      readonly runner: TaskRunner;
+      readonly task: ScheduledTask;
+      readonly logger: Pick<Console, 'warn'>;
+    },
   ) {
     super(outbox, mirror, options);
   }
@@ -31,7 +41,11 @@ export class RecordedOutboxReplayer extends OutboxReplayer {
     let recorded = this.recorded.get(round);
     if (!recorded) {
       recorded = round.then(async (ended) => {
-        await this.record(startedAt, ended).catch((error: unknown) => this.jobs.logger.warn(`dualwrite: recording an outbox replay round failed: ${error instanceof Error ? error.message : String(error)}`));
+        await this.record(startedAt, ended).catch((error: unknown) =>
+          this.jobs.logger.warn(
+            `dualwrite: recording an outbox replay round failed: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+        );
         return ended;
       });
       this.recorded.set(round, recorded);
@@ -51,9 +65,18 @@ export class RecordedOutboxReplayer extends OutboxReplayer {
     if (!this.held) return;
     const result = { replayed: round.replayed, deadLettered: round.deadLettered };
     // Entries refused for their data make the run a failure too: the record says which, and why.
-    const error = round.failure ?? (round.held?.length ? `${round.held.length} entries refused for their data, e.g. ${heldText(round.held[0]!)}` : undefined);
+    const error =
+      round.failure ??
+      (round.held?.length
+        ? `${round.held.length} entries refused for their data, e.g. ${heldText(round.held[0]!)}`
+        : undefined);
     const state = error ? 'failure' : 'success';
-    const written = await this.jobs.runner.recordEnded(this.jobs.task, this.held.handle, { startedAt, state, result, ...(error ? { error } : {}) });
+    const written = await this.jobs.runner.recordEnded(this.jobs.task, this.held.handle, {
+      startedAt,
+      state,
+      result,
+      ...(error ? { error } : {}),
+    });
     // The lock was taken over: take it again for the next round.
     if (!written) {
       await this.held.release();

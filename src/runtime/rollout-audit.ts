@@ -5,7 +5,13 @@ import { errorText } from '../dualwrite/mirror.js';
 import type { OutboxEntry } from '../dualwrite/outbox.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags, MigrationFlags } from '../ports/flags.js';
-import { PROCESS_PRINCIPAL, type AuditEvent, type AuditEventInput, type AuditLog, type Principal } from '../postgres/audit-log.js';
+import {
+  PROCESS_PRINCIPAL,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditLog,
+  type Principal,
+} from '../postgres/audit-log.js';
 import type { GateVerdict } from './evidence-gate.js';
 
 /** Who asked for a change and why (an operator through the admin API or CLI). */
@@ -61,7 +67,12 @@ export class RolloutAudit {
    * A stage change in force: by `request` when an operator (or the automatic retreat, as
    * action stage.retreat) asked for it, else seen by this process (Unleash, a file edit, env).
    */
-  stageChanged(from: EffectiveFlags, to: EffectiveFlags, request: ChangeRequest | undefined, action: 'stage.change' | 'stage.retreat' = 'stage.change'): Promise<void> {
+  stageChanged(
+    from: EffectiveFlags,
+    to: EffectiveFlags,
+    request: ChangeRequest | undefined,
+    action: 'stage.change' | 'stage.retreat' = 'stage.change',
+  ): Promise<void> {
     return this.write({
       action,
       resourceType: 'stage',
@@ -92,7 +103,12 @@ export class RolloutAudit {
   }
 
   /** A completed verification, and the repairs it made. */
-  async verified(report: VerifyReport, repairs: readonly RepairResult[], request: ChangeRequest | undefined, repairRunId?: string): Promise<void> {
+  async verified(
+    report: VerifyReport,
+    repairs: readonly RepairResult[],
+    request: ChangeRequest | undefined,
+    repairRunId?: string,
+  ): Promise<void> {
     const persistent = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
     await this.write({
       action: 'verify.run',
@@ -101,7 +117,12 @@ export class RolloutAudit {
       principal: request?.principal ?? PROCESS_PRINCIPAL,
       reason: request?.reason ?? 'background verification',
       ...requestFields(request),
-      data: { consistent: report.consistent, persistentDifferences: persistent, seconds: report.seconds, incomplete: report.incomplete },
+      data: {
+        consistent: report.consistent,
+        persistentDifferences: persistent,
+        seconds: report.seconds,
+        incomplete: report.incomplete,
+      },
     });
     if (repairs.length === 0) return;
     const outcomes: Record<string, number> = {};
@@ -119,7 +140,15 @@ export class RolloutAudit {
 
   /** An operator undid a repair run. */
   repairUndone(undo: UndoResult, of: string, request: ChangeRequest): Promise<void> {
-    return this.write({ action: 'repair.undo', resourceType: 'repair', resourceId: of, principal: request.principal, reason: request.reason, ...requestFields(request), data: { ...undo } });
+    return this.write({
+      action: 'repair.undo',
+      resourceType: 'repair',
+      resourceId: of,
+      principal: request.principal,
+      reason: request.reason,
+      ...requestFields(request),
+      data: { ...undo },
+    });
   }
 
   /** Memory was rebuilt from PostgreSQL (after postgres-only), and verified. */
@@ -131,7 +160,10 @@ export class RolloutAudit {
       principal: request?.principal ?? PROCESS_PRINCIPAL,
       reason: request?.reason ?? 'resync memory',
       ...requestFields(request),
-      data: { consistent: report.consistent, persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0) },
+      data: {
+        consistent: report.consistent,
+        persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0),
+      },
     });
   }
 
@@ -143,7 +175,12 @@ export class RolloutAudit {
       principal: request?.principal ?? PROCESS_PRINCIPAL,
       reason: request?.reason ?? 'backfill',
       ...requestFields(request),
-      data: { copied: report.totals.copied, scanned: report.totals.scanned, countsMatch: report.countsMatch, interrupted: report.interrupted },
+      data: {
+        copied: report.totals.copied,
+        scanned: report.totals.scanned,
+        countsMatch: report.countsMatch,
+        interrupted: report.interrupted,
+      },
     });
   }
 
@@ -175,7 +212,9 @@ export class RolloutAudit {
     const max = this.options.maxPending ?? 10000;
     if (this.pending.length > max) {
       const dropped = this.pending.splice(0, this.pending.length - max);
-      this.logger.warn(`dualwrite: dropped ${dropped.length} audit events PostgreSQL did not take (oldest ${dropped[0]!.action} at ${dropped[0]!.occurredAt})`);
+      this.logger.warn(
+        `dualwrite: dropped ${dropped.length} audit events PostgreSQL did not take (oldest ${dropped[0]!.action} at ${dropped[0]!.occurredAt})`,
+      );
     }
     await this.flush();
   }
@@ -195,7 +234,10 @@ export class RolloutAudit {
       }
       this.failing = false;
     } catch (error) {
-      if (!this.failing) this.logger.warn(`dualwrite: audit events wait for PostgreSQL (${errorText(error)}); retried every ${(this.options.retryMs ?? 5000) / 1000} s`);
+      if (!this.failing)
+        this.logger.warn(
+          `dualwrite: audit events wait for PostgreSQL (${errorText(error)}); retried every ${(this.options.retryMs ?? 5000) / 1000} s`,
+        );
       this.failing = true;
     }
   }
@@ -206,5 +248,8 @@ function describe(flags: MigrationFlags): string {
 }
 
 function requestFields(request: ChangeRequest | undefined): Pick<AuditEventInput, 'requestId' | 'clientIp'> {
-  return { ...(request?.requestId ? { requestId: request.requestId } : {}), ...(request?.clientIp ? { clientIp: request.clientIp } : {}) };
+  return {
+    ...(request?.requestId ? { requestId: request.requestId } : {}),
+    ...(request?.clientIp ? { clientIp: request.clientIp } : {}),
+  };
 }

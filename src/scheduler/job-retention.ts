@@ -9,6 +9,12 @@ export const LOCK_RETENTION_DAYS = 7;
 const DAY_MS = 86_400_000;
 
 /** Deletes executions that ended 90+ days before `at` and locks released or expired 7+ days before it. */
-export function purgeOldJobs(store: TaskSchedulerStore, at: string): Promise<{ readonly executions: number; readonly locks: number }> {
-  return store.purge({ executionsBefore: plusMs(at, -EXECUTION_RETENTION_DAYS * DAY_MS), locksBefore: plusMs(at, -LOCK_RETENTION_DAYS * DAY_MS) });
+export function purgeOldJobs(
+  store: TaskSchedulerStore,
+  at: string,
+): Promise<{ readonly executions: number; readonly locks: number }> {
+  return store.purge({
+    executionsBefore: plusMs(at, -EXECUTION_RETENTION_DAYS * DAY_MS),
+    locksBefore: plusMs(at, -LOCK_RETENTION_DAYS * DAY_MS),
+  });
 }

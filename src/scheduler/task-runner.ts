@@ -1,4 +1,16 @@
-import { lockRequest, newExecution, plusMs, transitionExecution, withProgress, type ExecutionOutcome, type ExecutionState, type LockHandle, type ScheduledTask, type TaskExecution, type TriggerType } from '../domain/scheduler.js';
+import {
+  lockRequest,
+  newExecution,
+  plusMs,
+  transitionExecution,
+  withProgress,
+  type ExecutionOutcome,
+  type ExecutionState,
+  type LockHandle,
+  type ScheduledTask,
+  type TaskExecution,
+  type TriggerType,
+} from '../domain/scheduler.js';
 import type { Clock, IdGenerator } from '../domain/time.js';
 import type { TaskSchedulerStore } from '../ports/task-scheduler-store.js';
 
@@ -63,16 +75,39 @@ export class TaskRunner {
    * task's lock. A failing `work` is recorded as a failure and its error rethrown.
    * `resultOf` turns the work's value into the stored result (default: the value).
    */
-  async run<T>(task: ScheduledTask, work: (context: RunContext) => Promise<T>, options: { readonly trigger?: RunTrigger; readonly resultOf?: (value: T) => unknown } = {}): Promise<{ ran: false } | { ran: true; value: T }> {
+  async run<T>(
+    task: ScheduledTask,
+    work: (context: RunContext) => Promise<T>,
+    options: { readonly trigger?: RunTrigger; readonly resultOf?: (value: T) => unknown } = {},
+  ): Promise<{ ran: false } | { ran: true; value: T }> {
     const held = await this.acquire(task);
     if (!held) return { ran: false };
     try {
       const at = this.options.clock.now();
-      const started = transitionExecution(newExecution({ id: this.options.ids.uuid(), task, runBy: this.holderId, triggerType: options.trigger?.type, triggerBy: options.trigger?.by, lock: held.handle }, at), 'running', at);
+      const started = transitionExecution(
+        newExecution(
+          {
+            id: this.options.ids.uuid(),
+            task,
+            runBy: this.holderId,
+            triggerType: options.trigger?.type,
+            triggerBy: options.trigger?.by,
+            lock: held.handle,
+          },
+          at,
+        ),
+        'running',
+        at,
+      );
       if (!(await this.options.store.insertExecution(started, held.handle))) return { ran: false };
       const execution = new TrackedExecution(started, held.handle, this.options);
       const timeout = setTimeout(
-        () => void execution.end('timeout', { error: new Error(`ran longer than ${task.maxDurationSeconds} s and the ${task.timeoutGracePeriodSeconds} s grace period`) }),
+        () =>
+          void execution.end('timeout', {
+            error: new Error(
+              `ran longer than ${task.maxDurationSeconds} s and the ${task.timeoutGracePeriodSeconds} s grace period`,
+            ),
+          }),
         (task.maxDurationSeconds + task.timeoutGracePeriodSeconds) * 1000,
       );
       timeout.unref();
@@ -94,25 +129,49 @@ export class TaskRunner {
   /** Takes `task`'s lock and renews it until released; undefined when another holder has it. */
   async acquire(task: Pick<ScheduledTask, 'name' | 'description'>): Promise<HeldLock | undefined> {
     const { store, clock, ids, logger } = this.options;
-    const request = lockRequest({ lockKey: `task:${task.name}`, holderId: this.holderId, token: ids.uuid(), ttlMs: this.ttlMs, purpose: task.description ?? task.name }, clock.now());
+    const request = lockRequest(
+      {
+        lockKey: `task:${task.name}`,
+        holderId: this.holderId,
+        token: ids.uuid(),
+        ttlMs: this.ttlMs,
+        purpose: task.description ?? task.name,
+      },
+      clock.now(),
+    );
     const lock = await store.acquireLock(request);
     if (!lock) return undefined;
     let lost = false;
-    const renewal = setInterval(() => {
-      void store.renewLock(lock, plusMs(clock.now(), this.ttlMs)).then(
-        (renewed) => {
-          if (!renewed && !lost) logger?.warn(`dualwrite: the lock ${lock.lockKey} of ${this.holderId} was taken over; this run's writes are refused from now on`);
-          lost ||= !renewed;
-        },
-        (error: unknown) => logger?.warn(`dualwrite: renewing the lock ${lock.lockKey} failed: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    }, Math.max(1, Math.floor(this.ttlMs / 3)));
+    const renewal = setInterval(
+      () => {
+        void store.renewLock(lock, plusMs(clock.now(), this.ttlMs)).then(
+          (renewed) => {
+            if (!renewed && !lost)
+              logger?.warn(
+                `dualwrite: the lock ${lock.lockKey} of ${this.holderId} was taken over; this run's writes are refused from now on`,
+              );
+            lost ||= !renewed;
+          },
+          (error: unknown) =>
+            logger?.warn(
+              `dualwrite: renewing the lock ${lock.lockKey} failed: ${error instanceof Error ? error.message : String(error)}`,
+            ),
+        );
+      },
+      Math.max(1, Math.floor(this.ttlMs / 3)),
+    );
     renewal.unref();
     return {
       handle: lock,
       release: async () => {
         clearInterval(renewal);
-        await store.releaseLock(lock, clock.now()).catch((error: unknown) => logger?.warn(`dualwrite: releasing the lock ${lock.lockKey} failed (it expires by itself): ${error instanceof Error ? error.message : String(error)}`));
+        await store
+          .releaseLock(lock, clock.now())
+          .catch((error: unknown) =>
+            logger?.warn(
+              `dualwrite: releasing the lock ${lock.lockKey} failed (it expires by itself): ${error instanceof Error ? error.message : String(error)}`,
+            ),
+          );
       },
     };
   }
@@ -121,9 +180,21 @@ export class TaskRunner {
    * Stores a run that has already ended, made under `lock` (held across runs): pending,
    * running from `startedAt`, then `state` now. False when the lock is no longer its holder's.
    */
-  async recordEnded(task: ScheduledTask, lock: LockHandle, run: { readonly startedAt: string; readonly state: ExecutionState } & ExecutionOutcome): Promise<boolean> {
-    const pending = newExecution({ id: this.options.ids.uuid(), task, runBy: this.holderId, scheduledAt: run.startedAt, lock }, run.startedAt);
-    const ended = transitionExecution(transitionExecution(pending, 'running', run.startedAt), run.state, this.options.clock.now(), run);
+  async recordEnded(
+    task: ScheduledTask,
+    lock: LockHandle,
+    run: { readonly startedAt: string; readonly state: ExecutionState } & ExecutionOutcome,
+  ): Promise<boolean> {
+    const pending = newExecution(
+      { id: this.options.ids.uuid(), task, runBy: this.holderId, scheduledAt: run.startedAt, lock },
+      run.startedAt,
+    );
+    const ended = transitionExecution(
+      transitionExecution(pending, 'running', run.startedAt),
+      run.state,
+      this.options.clock.now(),
+      run,
+    );
     return this.options.store.insertExecution(ended, lock);
   }
 
@@ -135,7 +206,11 @@ export class TaskRunner {
       const timer = setTimeout(() => {
         this.recurring.delete(timer);
         const running = this.run(task, work)
-          .catch((error: unknown) => this.options.logger?.warn(`dualwrite: background job ${task.name} failed: ${error instanceof Error ? error.message : String(error)}`))
+          .catch((error: unknown) =>
+            this.options.logger?.warn(
+              `dualwrite: background job ${task.name} failed: ${error instanceof Error ? error.message : String(error)}`,
+            ),
+          )
           .finally(() => {
             this.inFlight.delete(running);
             next();
@@ -179,11 +254,15 @@ class TrackedExecution {
     const whole = Math.min(100, Math.max(0, Math.floor(percent)));
     if (whole <= this.reported) return this.writes;
     this.reported = whole;
-    return this.write((execution, at) => (execution.state === 'running' ? withProgress(execution, whole, at) : undefined));
+    return this.write((execution, at) =>
+      execution.state === 'running' ? withProgress(execution, whole, at) : undefined,
+    );
   }
 
   end(state: ExecutionState, outcome: ExecutionOutcome): Promise<void> {
-    return this.write((execution, at) => (execution.state === 'running' ? transitionExecution(execution, state, at, outcome) : undefined));
+    return this.write((execution, at) =>
+      execution.state === 'running' ? transitionExecution(execution, state, at, outcome) : undefined,
+    );
   }
 
   private write(next: (execution: TaskExecution, at: string) => TaskExecution | undefined): Promise<void> {
@@ -195,10 +274,14 @@ class TrackedExecution {
         if (await this.options.store.updateExecution(to, from.state, this.fence)) this.current = to;
         else {
           this.refused = true;
-          this.options.logger?.warn(`dualwrite: execution ${from.id} of ${from.taskName} was not updated to ${to.state}: its lock ${this.fence.lockKey} is no longer this holder's, or its state changed`);
+          this.options.logger?.warn(
+            `dualwrite: execution ${from.id} of ${from.taskName} was not updated to ${to.state}: its lock ${this.fence.lockKey} is no longer this holder's, or its state changed`,
+          );
         }
       } catch (error) {
-        this.options.logger?.warn(`dualwrite: execution ${from.id} of ${from.taskName} could not be updated: ${error instanceof Error ? error.message : String(error)}`);
+        this.options.logger?.warn(
+          `dualwrite: execution ${from.id} of ${from.taskName} could not be updated: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     });
     return this.writes;

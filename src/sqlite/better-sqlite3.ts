@@ -9,7 +9,10 @@ export type SqliteDatabase = BetterSqlite3.Database;
 /** better-sqlite3 is missing: an optional peer dependency, needed only for SQLite. */
 export class SqliteUnavailableError extends Error {
   constructor(cause: unknown) {
-    super('better-sqlite3 is not installed: it is an optional peer dependency of dualwrite, needed for SQLite (npm install better-sqlite3@12)', { cause });
+    super(
+      'better-sqlite3 is not installed: it is an optional peer dependency of dualwrite, needed for SQLite (npm install better-sqlite3@12)',
+      { cause },
+    );
     this.name = 'SqliteUnavailableError';
   }
 }

@@ -54,10 +54,18 @@ export function generateDispatchDb(db: SqliteDatabase, options: GenerateDispatch
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const insertLock = db.prepare('INSERT INTO file_locks (file_path, task_id, locked_at) VALUES (?, ?, ?)');
-  const insertNode = db.prepare('INSERT INTO nodes (name, ssh_host, slots, running_count, last_seen) VALUES (?, ?, ?, ?, ?)');
-  const insertEvent = db.prepare('INSERT INTO events (id, timestamp, task_id, event_type, node, details) VALUES (?, ?, ?, ?, ?, ?)');
-  const insertReputation = db.prepare('INSERT INTO node_reputation (node, score, total_tasks, passed_validations, last_updated) VALUES (?, ?, ?, ?, ?)');
-  const insertValidation = db.prepare('INSERT INTO peer_validations (task_id, project, executor_node, validator_node, status, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertNode = db.prepare(
+    'INSERT INTO nodes (name, ssh_host, slots, running_count, last_seen) VALUES (?, ?, ?, ?, ?)',
+  );
+  const insertEvent = db.prepare(
+    'INSERT INTO events (id, timestamp, task_id, event_type, node, details) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const insertReputation = db.prepare(
+    'INSERT INTO node_reputation (node, score, total_tasks, passed_validations, last_updated) VALUES (?, ?, ?, ?, ?)',
+  );
+  const insertValidation = db.prepare(
+    'INSERT INTO peer_validations (task_id, project, executor_node, validator_node, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
   const counts = { tasks: 0, file_locks: 0, nodes: 0, events: 0, node_reputation: 0, peer_validations: 0 };
   let eventId = options.firstEventId ?? 0;
   db.transaction(() => {
@@ -103,11 +111,25 @@ export function generateDispatchDb(db: SqliteDatabase, options: GenerateDispatch
         counts.file_locks++;
       }
       for (const type of ['created', status]) {
-        insertEvent.run(++eventId, dateText(i, i + (type === 'created' ? 0 : 2)), taskId(i), type, status === 'pending' ? null : node(i), `{"attempt": ${i % 4}}`);
+        insertEvent.run(
+          ++eventId,
+          dateText(i, i + (type === 'created' ? 0 : 2)),
+          taskId(i),
+          type,
+          status === 'pending' ? null : node(i),
+          `{"attempt": ${i % 4}}`,
+        );
         counts.events++;
       }
       if (i % 5 === 0) {
-        insertValidation.run(taskId(i), `project-${i % 7}`, node(i), node(i + 1), i % 10 === 0 ? 'passed' : 'pending', dateText(i + 90, i + 1));
+        insertValidation.run(
+          taskId(i),
+          `project-${i % 7}`,
+          node(i),
+          node(i + 1),
+          i % 10 === 0 ? 'passed' : 'pending',
+          dateText(i + 90, i + 1),
+        );
         counts.peer_validations++;
       }
     }

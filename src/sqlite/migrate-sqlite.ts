@@ -43,7 +43,12 @@ export interface TableMigration {
 export interface MigrateSqliteReport {
   readonly tables: readonly TableMigration[];
   readonly invalidCells: readonly InvalidCell[];
-  readonly totals: { readonly sqliteRows: number; readonly inserted: number; readonly alreadyPresent: number; readonly invalidRows: number };
+  readonly totals: {
+    readonly sqliteRows: number;
+    readonly inserted: number;
+    readonly alreadyPresent: number;
+    readonly invalidRows: number;
+  };
   /** Every table holds as many rows in PostgreSQL as in SQLite. */
   readonly countsMatch: boolean;
   /** SERIAL sequences moved past the copied ids: `next` is the id the next insert gets. */
@@ -62,21 +67,41 @@ const VALUE_CUT = 200;
  * is reported with its table, key and column. Then the row counts of both sides are
  * compared and SERIAL sequences set past the copied ids.
  */
-export async function migrateSqlite(sqlite: SqliteDatabase, db: SqlExecutor, options: MigrateSqliteOptions = {}): Promise<MigrateSqliteReport> {
+export async function migrateSqlite(
+  sqlite: SqliteDatabase,
+  db: SqlExecutor,
+  options: MigrateSqliteOptions = {},
+): Promise<MigrateSqliteReport> {
   const started = Date.now();
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
   const tables: TableMigration[] = [];
   const invalidCells: InvalidCell[] = [];
   for (const entity of DISPATCH_ENTITY_NAMES) {
-    tables.push(await migrateTable(sqlite, db, DISPATCH_TABLES[entity] as DispatchTable<unknown>, batchSize, invalidCells, options.onProgress));
+    tables.push(
+      await migrateTable(
+        sqlite,
+        db,
+        DISPATCH_TABLES[entity] as DispatchTable<unknown>,
+        batchSize,
+        invalidCells,
+        options.onProgress,
+      ),
+    );
   }
   const sequences = await advanceSequences(db);
-  const sum = (field: 'sqliteRows' | 'inserted' | 'alreadyPresent' | 'invalidRows') => tables.reduce((total, table) => total + table[field], 0);
+  const sum = (field: 'sqliteRows' | 'inserted' | 'alreadyPresent' | 'invalidRows') =>
+    tables.reduce((total, table) => total + table[field], 0);
   return {
     tables,
     invalidCells,
-    totals: { sqliteRows: sum('sqliteRows'), inserted: sum('inserted'), alreadyPresent: sum('alreadyPresent'), invalidRows: sum('invalidRows') },
+    totals: {
+      sqliteRows: sum('sqliteRows'),
+      inserted: sum('inserted'),
+      alreadyPresent: sum('alreadyPresent'),
+      invalidRows: sum('invalidRows'),
+    },
     countsMatch: tables.every((table) => table.countsMatch),
     sequences,
     seconds: (Date.now() - started) / 1000,
@@ -94,7 +119,9 @@ async function migrateTable(
   const columns = spec.columns.map((c) => quote(c.column)).join(', ');
   const sqliteRows = Number((sqlite.prepare(`SELECT count(*) AS n FROM ${spec.table}`).get() as { n: number }).n);
   // safeIntegers: 64-bit integers as bigint, so a value beyond 2^53 is checked, not rounded.
-  const rows = sqlite.prepare(`SELECT ${columns} FROM ${spec.table} ORDER BY ${spec.key.map(quote).join(', ')}`).safeIntegers(true) as BetterSqlite3.Statement<[], Record<string, unknown>>;
+  const rows = sqlite
+    .prepare(`SELECT ${columns} FROM ${spec.table} ORDER BY ${spec.key.map(quote).join(', ')}`)
+    .safeIntegers(true) as BetterSqlite3.Statement<[], Record<string, unknown>>;
   const insert = insertSql(spec);
   let batch: (string | null)[][] = spec.columns.map(() => []);
   let batched = 0;
@@ -121,12 +148,26 @@ async function migrateTable(
     if (++batched === batchSize) await flush();
   }
   await flush();
-  const postgresRows = Number((await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${spec.table}`))[0]!.n);
-  return { table: spec.table, sqliteRows, inserted, alreadyPresent: done - inserted, invalidRows, postgresRows, countsMatch: postgresRows === sqliteRows };
+  const postgresRows = Number(
+    (await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${spec.table}`))[0]!.n,
+  );
+  return {
+    table: spec.table,
+    sqliteRows,
+    inserted,
+    alreadyPresent: done - inserted,
+    invalidRows,
+    postgresRows,
+    countsMatch: postgresRows === sqliteRows,
+  };
 }
 
 /** The row's cells as PostgreSQL input text, or undefined (its invalid cells recorded) when one is invalid. */
-function checkRow(spec: DispatchTable<unknown>, row: Record<string, unknown>, invalidCells: InvalidCell[]): (string | null)[] | undefined {
+function checkRow(
+  spec: DispatchTable<unknown>,
+  row: Record<string, unknown>,
+  invalidCells: InvalidCell[],
+): (string | null)[] | undefined {
   const cells: (string | null)[] = [];
   let valid = true;
   for (const column of spec.columns) {
@@ -140,7 +181,10 @@ function checkRow(spec: DispatchTable<unknown>, row: Record<string, unknown>, in
         table: spec.table,
         key: spec.key.map((name) => String(row[name])),
         column: column.column,
-        value: raw === null || raw === undefined ? null : (Buffer.isBuffer(raw) ? `x'${raw.toString('hex')}'` : String(raw)).slice(0, VALUE_CUT),
+        value:
+          raw === null || raw === undefined
+            ? null
+            : (Buffer.isBuffer(raw) ? `x'${raw.toString('hex')}'` : String(raw)).slice(0, VALUE_CUT),
         problem: error.message,
       });
     }

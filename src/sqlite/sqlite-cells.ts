@@ -11,7 +11,8 @@ import { assertStorableText, describe } from '../domain/text.js';
  */
 
 /** Dates as SQLite's date functions and ISO-8601 write them; without a zone they are UTC, as SQLite's datetime('now') is. */
-const SQLITE_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const SQLITE_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /** Digits below the second TIMESTAMPTZ keeps. */
 const MICROSECOND_DIGITS = 6;
@@ -22,9 +23,15 @@ const MICROSECOND_DIGITS = 6;
  */
 export function sqliteDateText(field: string, value: unknown): string {
   const match = typeof value === 'string' ? SQLITE_DATE.exec(value) : null;
-  if (!match) throw new ValidationError(field, `must be a date as text (YYYY-MM-DD[ HH:MM[:SS[.ffffff]]][zone]), got ${describe(value)} ${JSON.stringify(value)}`);
+  if (!match)
+    throw new ValidationError(
+      field,
+      `must be a date as text (YYYY-MM-DD[ HH:MM[:SS[.ffffff]]][zone]), got ${describe(value)} ${JSON.stringify(value)}`,
+    );
   const [, year, month, day, hour = '00', minute = '00', second = '00', fraction, zone] = match;
-  const days = new Date(Date.UTC(2000, Number(month), 0)).getUTCDate() - (Number(month) === 2 && !isLeapYear(Number(year)) ? 1 : 0);
+  const days =
+    new Date(Date.UTC(2000, Number(month), 0)).getUTCDate() -
+    (Number(month) === 2 && !isLeapYear(Number(year)) ? 1 : 0);
   const zoneParts = zone && zone.toUpperCase() !== 'Z' ? zone.slice(1).replace(':', '') : '0000';
   if (
     Number(year) < 1 ||
@@ -41,9 +48,15 @@ export function sqliteDateText(field: string, value: unknown): string {
     throw new ValidationError(field, `is not a valid date: ${JSON.stringify(value)}`);
   }
   if (fraction !== undefined && fraction.length > MICROSECOND_DIGITS) {
-    throw new ValidationError(field, `has more precision than TIMESTAMPTZ keeps (microseconds): ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      field,
+      `has more precision than TIMESTAMPTZ keeps (microseconds): ${JSON.stringify(value)}`,
+    );
   }
-  const offset = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : `${zone[0]}${zoneParts.slice(0, 2)}:${zoneParts.slice(2, 4) || '00'}`;
+  const offset =
+    zone === undefined || zone.toUpperCase() === 'Z'
+      ? 'Z'
+      : `${zone[0]}${zoneParts.slice(0, 2)}:${zoneParts.slice(2, 4) || '00'}`;
   return `${year}-${month}-${day}T${hour}:${minute}:${second}${fraction ? `.${fraction}` : ''}${offset}`;
 }
 
@@ -82,7 +95,10 @@ export function sqliteCellText(column: DispatchColumn, raw: unknown): string | n
       try {
         parsed = JSON.parse(raw);
       } catch (error) {
-        throw new ValidationError(field, `is not valid JSON (${(error as Error).message}): ${JSON.stringify(raw.slice(0, 80))}`);
+        throw new ValidationError(
+          field,
+          `is not valid JSON (${(error as Error).message}): ${JSON.stringify(raw.slice(0, 80))}`,
+        );
       }
       canonicalJsonValue(field, parsed);
       return raw;
@@ -98,8 +114,10 @@ const INTEGER_RANGES = {
 
 function integerText(column: DispatchColumn, raw: unknown): string {
   const [min, max, what] = INTEGER_RANGES[column.kind as keyof typeof INTEGER_RANGES];
-  const value = typeof raw === 'bigint' ? raw : typeof raw === 'number' && Number.isSafeInteger(raw) ? BigInt(raw) : undefined;
-  if (value === undefined || value < min || value > max) throw new ValidationError(column.field, `must be ${what}, got ${describe(raw)} ${String(raw)}`);
+  const value =
+    typeof raw === 'bigint' ? raw : typeof raw === 'number' && Number.isSafeInteger(raw) ? BigInt(raw) : undefined;
+  if (value === undefined || value < min || value > max)
+    throw new ValidationError(column.field, `must be ${what}, got ${describe(raw)} ${String(raw)}`);
   return String(value);
 }
 

@@ -1,5 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { DISPATCH_ENTITIES, DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from '../domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITIES,
+  DISPATCH_ENTITY_NAMES,
+  DISPATCH_TABLES,
+  type DispatchRecords,
+} from '../domain/dispatch-records.js';
 import {
   applyDispatchUpdate,
   claimUpdate,
@@ -23,13 +28,14 @@ import { writeContext, type WriteContext } from '../domain/graph.js';
 import { MemoryTables } from '../memory/memory-tables.js';
 import type { DispatchStore } from '../ports/dispatch-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { StoreOptions } from '../stores/store-definition.js';
 import { applyDispatchSchema, openDispatchDatabase, type SqliteDatabase } from './better-sqlite3.js';
 import { SqliteTable } from './sqlite-table.js';
 
 type Statement = BetterSqlite3.Statement<unknown[]>;
 
-const SQL = Object.fromEntries(DISPATCH_ENTITY_NAMES.map((entity) => [entity, new SqliteTable(DISPATCH_TABLES[entity] as never)])) as {
+const SQL = Object.fromEntries(
+  DISPATCH_ENTITY_NAMES.map((entity) => [entity, new SqliteTable(DISPATCH_TABLES[entity] as never)]),
+) as {
   readonly [E in keyof DispatchRecords]: SqliteTable<DispatchRecords[E]>;
 };
 
@@ -55,7 +61,7 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
    */
   constructor(
     readonly db: SqliteDatabase,
-    options: StoreOptions = {},
+    options: Partial<WriteContext> = {},
   ) {
     this.context = writeContext(options);
     applyDispatchSchema(db);
@@ -63,7 +69,7 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
   }
 
   /** A store on a new in-memory SQLite database. */
-  static createMemory(options: StoreOptions = {}): SqliteDispatchStore {
+  static createMemory(options: Partial<WriteContext> = {}): SqliteDispatchStore {
     return new SqliteDispatchStore(openDispatchDatabase(':memory:'), options);
   }
 
@@ -77,7 +83,8 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
 
   async createTask(input: DispatchTaskInput): Promise<DispatchTask> {
     const task = newDispatchTask(decideDispatchTask(input, this.context));
-    if (this.statement(SQL.tasks.insertSql('skip')).run(...SQL.tasks.insertParams(task)).changes === 0) throw new ConflictError('id', task.id);
+    if (this.statement(SQL.tasks.insertSql('skip')).run(...SQL.tasks.insertParams(task)).changes === 0)
+      throw new ConflictError('id', task.id);
     this.tables.put('tasks', task);
     return task;
   }
@@ -91,7 +98,11 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
     return this.apply(claimUpdate(taskId, decided));
   }
 
-  async updateTask(id: string, patch: DispatchTaskPatch, options?: DispatchUpdateOptions): Promise<DispatchUpdateResult> {
+  async updateTask(
+    id: string,
+    patch: DispatchTaskPatch,
+    options?: DispatchUpdateOptions,
+  ): Promise<DispatchUpdateResult> {
     return this.apply(decideDispatchUpdate(id, patch, options, this.context));
   }
 
@@ -109,7 +120,8 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
       const row = this.statement(SQL.tasks.getSql()).get(update.id) as Record<string, unknown> | undefined;
       if (!row) throw new NotFoundError('id', update.id);
       const applied = applyDispatchUpdate(SQL.tasks.toRecord(row), update);
-      if (applied.updated) this.statement(SQL.tasks.insertSql('overwrite')).run(...SQL.tasks.insertParams(applied.task));
+      if (applied.updated)
+        this.statement(SQL.tasks.insertSql('overwrite')).run(...SQL.tasks.insertParams(applied.task));
       return applied;
     })();
     if (result.updated) this.tables.put('tasks', result.task);
@@ -160,7 +172,9 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
 
   private load<E extends keyof DispatchRecords>(entity: E): void {
     const table = sqlOf(entity);
-    for (const row of this.db.prepare(`SELECT ${table.selectList} FROM ${table.spec.table}`).iterate() as IterableIterator<Record<string, unknown>>) {
+    for (const row of this.db
+      .prepare(`SELECT ${table.selectList} FROM ${table.spec.table}`)
+      .iterate() as IterableIterator<Record<string, unknown>>) {
       this.tables.put(entity, table.toRecord(row));
     }
   }

@@ -19,7 +19,10 @@ export class SqliteTable<R> {
 
   /** Rows in key order within (after, until]; parameters: after's key, until's key, limit. SQLite's BINARY collation is code point order. */
   scanSql(after: boolean, until: boolean): string {
-    const conditions = [...(after ? [`(${this.keyList}) > (${this.keyParams})`] : []), ...(until ? [`(${this.keyList}) <= (${this.keyParams})`] : [])];
+    const conditions = [
+      ...(after ? [`(${this.keyList}) > (${this.keyParams})`] : []),
+      ...(until ? [`(${this.keyList}) <= (${this.keyParams})`] : []),
+    ];
     return `SELECT ${this.selectList} FROM ${this.spec.table}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${this.keyList} LIMIT ?`;
   }
 
@@ -33,7 +36,9 @@ export class SqliteTable<R> {
 
   /** INSERT of one row; on a key conflict "overwrite" replaces the row's other columns, "skip" leaves it (changes = 0). */
   insertSql(onConflict: 'overwrite' | 'skip'): string {
-    const updates = this.spec.columns.filter((c) => !this.spec.key.includes(c.column)).map((c) => `${quote(c.column)} = excluded.${quote(c.column)}`);
+    const updates = this.spec.columns
+      .filter((c) => !this.spec.key.includes(c.column))
+      .map((c) => `${quote(c.column)} = excluded.${quote(c.column)}`);
     return (
       `INSERT INTO ${this.spec.table} (${this.selectList}) VALUES (${this.spec.columns.map(() => '?').join(', ')}) ` +
       `ON CONFLICT (${this.keyList}) ${onConflict === 'overwrite' ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`
@@ -56,7 +61,13 @@ export class SqliteTable<R> {
       try {
         record[c.field] = sqliteCellValue(c, row[c.column]);
       } catch (error) {
-        if (error instanceof ValidationError) throw new InvalidRowError(this.spec.table, this.spec.key.map((k) => String(row[k])), c.column, error.message);
+        if (error instanceof ValidationError)
+          throw new InvalidRowError(
+            this.spec.table,
+            this.spec.key.map((k) => String(row[k])),
+            c.column,
+            error.message,
+          );
         throw error;
       }
     }

@@ -23,7 +23,11 @@ export const AGENT_TASK_STORE_METHODS: StoreDescription<AgentTaskStore> = {
     key: task,
     decide: (context, id, patch, options) => {
       const update = decideTaskUpdate(id, patch, options, context);
-      return [update.id, update.patch, { at: update.at, ...(update.expectedStatus ? { expectedStatus: update.expectedStatus } : {}) }];
+      return [
+        update.id,
+        update.patch,
+        { at: update.at, ...(update.expectedStatus ? { expectedStatus: update.expectedStatus } : {}) },
+      ];
     },
     // The authoritative side decided the compare-and-set: the other side copies the outcome.
     affects: ([id], result) => ((result as TaskUpdateResult).updated ? [{ entity: 'agent_tasks', key: [id] }] : []),

@@ -1,5 +1,11 @@
 import { DISPATCH_ENTITIES, type DispatchRecords } from '../domain/dispatch-records.js';
-import { decideClaim, decideDispatchTask, decideDispatchUpdate, updateOptions, type DispatchUpdateResult } from '../domain/dispatch-task.js';
+import {
+  decideClaim,
+  decideDispatchTask,
+  decideDispatchUpdate,
+  updateOptions,
+  type DispatchUpdateResult,
+} from '../domain/dispatch-task.js';
 import { DISPATCH_POSTGRES } from '../postgres/dispatch-table-mappings.js';
 import { PostgresDispatchStore } from '../postgres/postgres-dispatch-store.js';
 import type { DispatchStore } from '../ports/dispatch-store.js';
@@ -9,7 +15,8 @@ import type { StoreDefinition } from './store-definition.js';
 
 const task = (id: string) => `task:${id}`;
 /** A claim or update changed the task only when the compare-and-set matched: the other side copies that outcome. */
-const changedTask = ([id]: readonly unknown[], result: unknown) => ((result as DispatchUpdateResult).updated ? [{ entity: 'tasks', key: [id as string] }] : []);
+const changedTask = ([id]: readonly unknown[], result: unknown) =>
+  (result as DispatchUpdateResult).updated ? [{ entity: 'tasks', key: [id as string] }] : [];
 
 export const DISPATCH_STORE_METHODS: StoreDescription<DispatchStore> = {
   createTask: {

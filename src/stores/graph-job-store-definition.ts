@@ -1,4 +1,13 @@
-import { decideGraphJob, decideGraphJobEvent, decideReplacement, GRAPH_JOB_ENTITIES, graphJobId, graphTenantId, type GraphJobEvent, type GraphJobRecords } from '../domain/graph-job.js';
+import {
+  decideGraphJob,
+  decideGraphJobEvent,
+  decideReplacement,
+  GRAPH_JOB_ENTITIES,
+  graphJobId,
+  graphTenantId,
+  type GraphJobEvent,
+  type GraphJobRecords,
+} from '../domain/graph-job.js';
 import { MemoryGraphJobStore } from '../memory/memory-graph-job-store.js';
 import { mappedEntity, type PostgresEntity } from '../postgres/entity-sql.js';
 import { GRAPH_JOB_EVENTS, GRAPH_JOBS, PostgresGraphJobStore } from '../postgres/postgres-graph-job-store.js';
@@ -40,8 +49,14 @@ export const GRAPH_JOB_STORE_METHODS: StoreDescription<GraphJobStore> = {
   appendEvent: {
     kind: 'write',
     key: job,
-    decide: (context, tenantId, jobId, event) => [graphTenantId(tenantId), graphJobId('jobId', jobId), decideGraphJobEvent(event, context)],
-    affects: (_args, event) => [{ entity: 'graph_job_events', key: GRAPH_JOB_ENTITIES.graph_job_events.keyOf(event as GraphJobEvent) }],
+    decide: (context, tenantId, jobId, event) => [
+      graphTenantId(tenantId),
+      graphJobId('jobId', jobId),
+      decideGraphJobEvent(event, context),
+    ],
+    affects: (_args, event) => [
+      { entity: 'graph_job_events', key: GRAPH_JOB_ENTITIES.graph_job_events.keyOf(event as GraphJobEvent) },
+    ],
   },
   listEvents: { kind: 'read', key: job },
 };

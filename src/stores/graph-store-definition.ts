@@ -1,4 +1,12 @@
-import { decideAsset, decideContribution, decideContributor, decideDependency, decideProject, projectRef, type ProjectRef } from '../domain/graph.js';
+import {
+  decideAsset,
+  decideContribution,
+  decideContributor,
+  decideDependency,
+  decideProject,
+  projectRef,
+  type ProjectRef,
+} from '../domain/graph.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
 import { MemoryGraphStore } from '../memory/memory-graph-store.js';

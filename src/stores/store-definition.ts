@@ -46,6 +46,7 @@ export type StoreOptions = Partial<WriteContext>;
  * A definition with its types erased, for lists of stores of different interfaces. Only
  * the runtime and the verifier hold definitions this way; they reach records by entity name.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- erased on purpose: a store interface is invariant in its definition
 export type AnyStoreDefinition = StoreDefinition<any, any>;
 
 /** Entity names of a definition, in dependency order. */
@@ -57,7 +58,8 @@ export function storeEntities(definition: AnyStoreDefinition): string[] {
 export function assertUniqueNames(definitions: readonly AnyStoreDefinition[]): void {
   const seen = new Set<string>();
   for (const { name } of definitions) {
-    if (typeof name !== 'string' || name === '') throw new TypeError(`a store definition needs a name, got ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError(`a store definition needs a name, got ${JSON.stringify(name)}`);
     if (seen.has(name)) throw new TypeError(`two store definitions are named ${JSON.stringify(name)}`);
     seen.add(name);
   }

@@ -12,6 +12,7 @@ export interface HttpAnswer {
   readonly headers: Headers;
   readonly text: string;
   // Tests read arbitrary fields of the answers.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly body: any;
 }
 
@@ -34,7 +35,12 @@ export interface ApiHarness extends TestRuntime {
    * Sends a request that must be refused with `status` (and `field`, when given) and
    * checks that neither side changed.
    */
-  refused(method: string, path: string, options: RequestOptions, expected: { status: number; field?: string }): Promise<HttpAnswer>;
+  refused(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    expected: { status: number; field?: string },
+  ): Promise<HttpAnswer>;
 }
 
 export interface ApiHarnessOptions {
@@ -54,15 +60,34 @@ export interface ApiHarnessOptions {
 }
 
 /** Opens APIs over runtimes on `backend`'s database; everything is closed after each test. */
-export function useApiHarness(backend: { current: Backend }): { open(options?: ApiHarnessOptions): Promise<ApiHarness>; defer(cleanup: () => Promise<unknown>): void } {
+export function useApiHarness(backend: { current: Backend }): {
+  open(options?: ApiHarnessOptions): Promise<ApiHarness>;
+  defer(cleanup: () => Promise<unknown>): void;
+} {
   const runtimes = useTestRuntimes();
   const open = async (options: ApiHarnessOptions = {}): Promise<ApiHarness> => {
-    const opened = await runtimes.open({ db: options.db ?? backend.current.db!, stage: options.stage, env: options.env, transitions: options.transitions, shadow: options.shadow, lease: false });
+    const opened = await runtimes.open({
+      db: options.db ?? backend.current.db!,
+      stage: options.stage,
+      env: options.env,
+      transitions: options.transitions,
+      shadow: options.shadow,
+      lease: false,
+    });
     const { rt } = opened;
-    const app = buildApi({ graph: rt.graph, tasks: rt.tasks, runtime: rt, adminToken: options.adminToken, statusToken: options.statusToken, statusHistory: options.statusHistory, logger: options.logger });
+    const app = buildApi({
+      graph: rt.graph,
+      tasks: rt.tasks,
+      runtime: rt,
+      adminToken: options.adminToken,
+      statusToken: options.statusToken,
+      statusHistory: options.statusHistory,
+      logger: options.logger,
+    });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     runtimes.defer(() => app.close());
-    const call = (method: string, path: string, requestOptions: RequestOptions = {}) => request(url, method, path, requestOptions);
+    const call = (method: string, path: string, requestOptions: RequestOptions = {}) =>
+      request(url, method, path, requestOptions);
     const sides = async () => {
       await rt.mirror.settled();
       return { memory: await dumpSide(rt, 'memory'), postgres: await dumpSide(rt, 'postgres') };
@@ -76,7 +101,10 @@ export function useApiHarness(backend: { current: Backend }): { open(options?: A
       async refused(method, path, requestOptions, expected) {
         const before = await sides();
         const answer = await call(method, path, requestOptions);
-        expect({ status: answer.status, field: answer.body?.field }, answer.text).toEqual({ status: expected.status, field: expected.field ?? answer.body?.field });
+        expect({ status: answer.status, field: answer.body?.field }, answer.text).toEqual({
+          status: expected.status,
+          field: expected.field ?? answer.body?.field,
+        });
         expect(typeof answer.body?.error, answer.text).toBe('string');
         expect(await sides()).toEqual(before);
         return answer;
@@ -87,11 +115,21 @@ export function useApiHarness(backend: { current: Backend }): { open(options?: A
 }
 
 /** One request over real HTTP (global fetch). */
-export async function request(base: string, method: string, path: string, options: RequestOptions = {}): Promise<HttpAnswer> {
+export async function request(
+  base: string,
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.body !== undefined) headers['content-type'] ??= 'application/json';
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const body =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body);
   const response = await fetch(`${base}${path}`, { method, headers, body });
   const text = await response.text();
   const json = response.headers.get('content-type')?.includes('application/json') ? JSON.parse(text) : undefined;

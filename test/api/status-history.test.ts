@@ -39,7 +39,11 @@ describe('StatusHistory', () => {
     await history.sample();
 
     const [sample] = history.snapshot().samples;
-    expect(sample).toMatchObject({ outbox: { depth: 3, oldestAgeSeconds: 42 }, mirrorQueueDepth: 5, readsPerSecond: { memory: 18, postgres: 2, fallback: 0 } });
+    expect(sample).toMatchObject({
+      outbox: { depth: 3, oldestAgeSeconds: 42 },
+      mirrorQueueDepth: 5,
+      readsPerSecond: { memory: 18, postgres: 2, fallback: 0 },
+    });
     expect(sample!.sides.memory.errorRate).toBeCloseTo(0.01, 9);
     expect(sample!.sides.postgres.errorRate).toBe(0);
     // Rank 50 of 100 lies in the (1 ms, 2.5 ms] bucket; rank 95 half way through (10 ms, 25 ms].
@@ -65,12 +69,34 @@ describe('StatusHistory', () => {
       consistent: contributors === 0,
       differences: [],
       entities: [
-        { store: 'graph', entity: 'projects', rowsMemory: 2, rowsPostgres: 2, rangesCompared: 1, rowsFetched: 0, differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 }, transient: 1, consistencyRatio: 1 },
-        { store: 'graph', entity: 'contributors', rowsMemory: 4, rowsPostgres: 4, rangesCompared: 1, rowsFetched: 4, differences: { missing_in_postgres: contributors, missing_in_memory: 0, fields_differ: 1 }, transient: 0, consistencyRatio: 0.5 },
+        {
+          store: 'graph',
+          entity: 'projects',
+          rowsMemory: 2,
+          rowsPostgres: 2,
+          rangesCompared: 1,
+          rowsFetched: 0,
+          differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 },
+          transient: 1,
+          consistencyRatio: 1,
+        },
+        {
+          store: 'graph',
+          entity: 'contributors',
+          rowsMemory: 4,
+          rowsPostgres: 4,
+          rangesCompared: 1,
+          rowsFetched: 4,
+          differences: { missing_in_postgres: contributors, missing_in_memory: 0, fields_differ: 1 },
+          transient: 0,
+          consistencyRatio: 0.5,
+        },
       ],
     });
     runtime.verifier.lastReport = report('2026-03-01T11:59:00.000Z', 0);
-    expect(history.snapshot().verifications).toEqual([{ at: Date.parse('2026-03-01T11:59:00.000Z'), differences: { 'graph/projects': 0, 'graph/contributors': 1 } }]);
+    expect(history.snapshot().verifications).toEqual([
+      { at: Date.parse('2026-03-01T11:59:00.000Z'), differences: { 'graph/projects': 0, 'graph/contributors': 1 } },
+    ]);
     await history.sample();
     runtime.verifier.lastReport = report('2026-03-01T11:59:30.000Z', 2);
     await history.sample();
@@ -79,17 +105,32 @@ describe('StatusHistory', () => {
 
   it('forgets samples and verifications older than an hour', async () => {
     const { runtime, history, advance, now } = setup();
-    runtime.verifier.lastReport = { startedAt: new Date(now()).toISOString(), seconds: 0, consistent: true, entities: [], differences: [], incomplete: [] };
+    runtime.verifier.lastReport = {
+      startedAt: new Date(now()).toISOString(),
+      seconds: 0,
+      consistent: true,
+      entities: [],
+      differences: [],
+      incomplete: [],
+    };
     await history.sample();
     for (let n = 0; n < 3; n++) {
       advance(10_000);
       await history.sample();
     }
-    expect(history.snapshot()).toMatchObject({ intervalMs: 10_000, samples: { length: 3 }, verifications: { length: 1 } });
+    expect(history.snapshot()).toMatchObject({
+      intervalMs: 10_000,
+      samples: { length: 3 },
+      verifications: { length: 1 },
+    });
     advance(60 * 60_000 - 15_000);
     await history.sample();
     // Kept: the samples of the last hour (20 s and 30 s after the baseline) and the new one.
-    expect(history.snapshot().samples.map((sample) => sample.at)).toEqual([now() - 3_595_000, now() - 3_585_000, now()]);
+    expect(history.snapshot().samples.map((sample) => sample.at)).toEqual([
+      now() - 3_595_000,
+      now() - 3_585_000,
+      now(),
+    ]);
     expect(history.snapshot().verifications).toEqual([]);
   });
 });
@@ -97,10 +138,22 @@ describe('StatusHistory', () => {
 describe('nextStep', () => {
   it.each([
     [{ stage: 'memory-only', readPercent: 0 }, { stage: 'dual-write' }],
-    [{ stage: 'dual-write', readPercent: 0 }, { stage: 'read-shift', readPercent: 10 }],
-    [{ stage: 'read-shift', readPercent: 10 }, { stage: 'read-shift', readPercent: 25 }],
-    [{ stage: 'read-shift', readPercent: 30 }, { stage: 'read-shift', readPercent: 50 }],
-    [{ stage: 'read-shift', readPercent: 50 }, { stage: 'read-shift', readPercent: 100 }],
+    [
+      { stage: 'dual-write', readPercent: 0 },
+      { stage: 'read-shift', readPercent: 10 },
+    ],
+    [
+      { stage: 'read-shift', readPercent: 10 },
+      { stage: 'read-shift', readPercent: 25 },
+    ],
+    [
+      { stage: 'read-shift', readPercent: 30 },
+      { stage: 'read-shift', readPercent: 50 },
+    ],
+    [
+      { stage: 'read-shift', readPercent: 50 },
+      { stage: 'read-shift', readPercent: 100 },
+    ],
     [{ stage: 'read-shift', readPercent: 100 }, { stage: 'postgres-primary' }],
     [{ stage: 'postgres-primary', readPercent: 0 }, { stage: 'postgres-only' }],
     [{ stage: 'postgres-only', readPercent: 0 }, undefined],

@@ -22,7 +22,9 @@ const STATUS_TOKEN = 'status-token-that-must-never-be-logged-9e2b';
 const CANARY_REASON = 'canary for ticket 7: 10% of reads';
 
 const CHROMIUM = '/usr/bin/chromium';
-const chromiumMissing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`;
+const chromiumMissing = existsSync(CHROMIUM)
+  ? undefined
+  : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`;
 canRun("the status page's browser test", chromiumMissing);
 
 const OUTPUT = join(process.cwd(), 'test-output', 'status-page.png');
@@ -53,7 +55,11 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
     const signIn = async (h: ApiHarness, token: string) => {
       const response = await fetch(`${h.url}/status?token=${encodeURIComponent(token)}`, { redirect: 'manual' });
       expect(response.status).toBe(303);
-      return { setCookie: response.headers.get('set-cookie')!, location: response.headers.get('location'), cookie: response.headers.get('set-cookie')!.split(';')[0]! };
+      return {
+        setCookie: response.headers.get('set-cookie')!,
+        location: response.headers.get('location'),
+        cookie: response.headers.get('set-cookie')!.split(';')[0]!,
+      };
     };
 
     /**
@@ -63,33 +69,54 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
      */
     const rollOut = async (h: ApiHarness) => {
       const admin = { token: ADMIN_TOKEN };
-      for (let n = 0; n < 24; n++) expect((await h.call('PUT', `/projects/npm/package-${n}`, { body: { description: `package ${n}` } })).status).toBe(200);
+      for (let n = 0; n < 24; n++)
+        expect(
+          (await h.call('PUT', `/projects/npm/package-${n}`, { body: { description: `package ${n}` } })).status,
+        ).toBe(200);
       const ada = await h.call('POST', '/contributors', { body: { name: 'Ada' } });
       await h.call('POST', '/contributors', { body: { name: 'Grace' } });
       await h.call('POST', '/tasks', { body: { direction: 'migrate', taskType: 'impl', model: 'm', command: 'c' } });
       await readForEvidence(h.rt);
-      expect((await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'before the canary' } })).body).toMatchObject({ consistent: true });
-      const canary = await h.call('POST', '/admin/stage', { ...admin, body: { stage: 'read-shift', percent: 10, reason: CANARY_REASON } });
+      expect(
+        (await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'before the canary' } })).body,
+      ).toMatchObject({ consistent: true });
+      const canary = await h.call('POST', '/admin/stage', {
+        ...admin,
+        body: { stage: 'read-shift', percent: 10, reason: CANARY_REASON },
+      });
       expect(canary.status, canary.text).toBe(200);
-      for (let round = 0; round < 3; round++) for (let n = 0; n < 24; n++) await h.call('GET', `/projects/npm/package-${n}`);
+      for (let round = 0; round < 3; round++)
+        for (let n = 0; n < 24; n++) await h.call('GET', `/projects/npm/package-${n}`);
       await h.rt.postgres.graph.putRecord('contributors', { ...ada.body, name: 'Not Ada' });
-      expect((await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'after the canary' } })).body).toMatchObject({ consistent: false });
+      expect(
+        (await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'after the canary' } })).body,
+      ).toMatchObject({ consistent: false });
       // Samples after the activity, so every chart has points.
-      await until(h, (data) => data.history.samples.filter((sample) => sample.readsPerSecond.memory > 0).length > 0 && data.history.samples.length >= 4);
+      await until(
+        h,
+        (data) =>
+          data.history.samples.filter((sample) => sample.readsPerSecond.memory > 0).length > 0 &&
+          data.history.samples.length >= 4,
+      );
     };
 
     it('refuses /status and /status/data without a token, and with a wrong one sets no cookie', async () => {
       const h = await open();
       for (const path of ['/status', '/status/data', '/status/assets/status.js']) {
         const answer = await h.call('GET', path);
-        expect({ status: answer.status, error: answer.body.error }, path).toEqual({ status: 401, error: expect.stringContaining('/status?token=') });
+        expect({ status: answer.status, error: answer.body.error }, path).toEqual({
+          status: 401,
+          error: expect.stringContaining('/status?token='),
+        });
         expect(answer.headers.get('www-authenticate')).toBe('Bearer realm="dualwrite-status"');
       }
       const wrong = await fetch(`${h.url}/status?token=${STATUS_TOKEN}x`, { redirect: 'manual' });
       expect(wrong.status).toBe(401);
       expect(wrong.headers.get('set-cookie')).toBeNull();
       expect((await h.call('GET', '/status/data', { token: `${STATUS_TOKEN}x` })).status).toBe(401);
-      expect((await h.call('GET', '/status/data', { headers: { cookie: 'dualwrite_status=forged' } })).status).toBe(401);
+      expect((await h.call('GET', '/status/data', { headers: { cookie: 'dualwrite_status=forged' } })).status).toBe(
+        401,
+      );
     });
 
     it('trades ?token= for an HttpOnly, SameSite=Strict cookie and redirects to /status without it', async () => {
@@ -106,7 +133,9 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
         expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
         expect(page.text).toContain('<script src="/status/assets/status.js" defer></script>');
         expect((await h.call('GET', '/status/data', { headers: { cookie } })).status).toBe(200);
-        expect((await h.call('GET', '/status/assets/uPlot.iife.min.js', { headers: { cookie } })).text).toContain('uPlot');
+        expect((await h.call('GET', '/status/assets/uPlot.iife.min.js', { headers: { cookie } })).text).toContain(
+          'uPlot',
+        );
         const cookieValue = cookie.split('=')[1]!;
         expect((await h.call('GET', '/status/data', { token: cookieValue })).status).toBe(401);
         expect((await h.call('GET', '/admin/status', { token: cookieValue })).status).toBe(401);
@@ -120,15 +149,27 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
         expect((await h.call('GET', '/status/data', { token })).status).toBe(200);
       }
       const admin = await h.call('GET', '/admin/status', { token: STATUS_TOKEN });
-      expect({ status: admin.status, error: admin.body.error }).toEqual({ status: 401, error: 'the admin token is wrong' });
-      expect((await h.call('POST', '/admin/stage', { token: STATUS_TOKEN, body: { stage: 'read-shift', percent: 10, reason: 'no' } })).status).toBe(401);
+      expect({ status: admin.status, error: admin.body.error }).toEqual({
+        status: 401,
+        error: 'the admin token is wrong',
+      });
+      expect(
+        (
+          await h.call('POST', '/admin/stage', {
+            token: STATUS_TOKEN,
+            body: { stage: 'read-shift', percent: 10, reason: 'no' },
+          })
+        ).status,
+      ).toBe(401);
       expect(h.rt.stage.current.stage).toBe('dual-write');
       expect((await h.call('GET', '/status/assets/nothing.js', { token: STATUS_TOKEN })).status).toBe(404);
     });
 
     it('is disabled, saying so, when neither token is configured', async () => {
       const h = await open({ adminToken: undefined, statusToken: undefined });
-      expect((await h.call('GET', '/status', { token: STATUS_TOKEN })).body).toEqual({ error: 'the status page is disabled: neither a status token nor an admin token is configured' });
+      expect((await h.call('GET', '/status', { token: STATUS_TOKEN })).body).toEqual({
+        error: 'the status page is disabled: neither a status token nor an admin token is configured',
+      });
       expect((await fetch(`${h.url}/status?token=${STATUS_TOKEN}`, { redirect: 'manual' })).status).toBe(401);
     });
 
@@ -145,8 +186,17 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       await h.call('GET', '/status/data', { headers: { cookie } });
 
       const incoming = lines.map((line) => JSON.parse(line)).filter((line) => line.msg === 'incoming request');
-      expect(incoming.map((line) => line.req.url)).toEqual(['/status?token=[redacted]', '/status?token=[redacted]', '/status?token=[redacted]', '/status/?token=[redacted]', '/status/data', '/status/data']);
-      expect(lines.filter((line) => line.includes(STATUS_TOKEN) || line.includes(ADMIN_TOKEN) || line.includes(cookie))).toEqual([]);
+      expect(incoming.map((line) => line.req.url)).toEqual([
+        '/status?token=[redacted]',
+        '/status?token=[redacted]',
+        '/status?token=[redacted]',
+        '/status/?token=[redacted]',
+        '/status/data',
+        '/status/data',
+      ]);
+      expect(
+        lines.filter((line) => line.includes(STATUS_TOKEN) || line.includes(ADMIN_TOKEN) || line.includes(cookie)),
+      ).toEqual([]);
     });
 
     it.skipIf(chromiumMissing !== undefined)(
@@ -156,36 +206,72 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
         await rollOut(h);
         const browser = await chromium.launch({
           executablePath: CHROMIUM,
-          args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          args: [
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
         });
         api.defer(() => browser.close());
         const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
         const page = await context.newPage();
         const problems: string[] = [];
         page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-        page.on('console', (message) => void (message.type() === 'error' && problems.push(`console: ${message.text()}`)));
-        page.on('response', (response) => void (response.status() >= 400 && problems.push(`${response.status()} from ${response.url()}`)));
+        page.on(
+          'console',
+          (message) => void (message.type() === 'error' && problems.push(`console: ${message.text()}`)),
+        );
+        page.on(
+          'response',
+          (response) => void (response.status() >= 400 && problems.push(`${response.status()} from ${response.url()}`)),
+        );
 
         await page.goto(`${h.url}/status?token=${STATUS_TOKEN}`);
         // The token left the address bar; the cookie that replaced it is out of scripts' reach.
         expect(page.url()).toBe(`${h.url}/status`);
-        expect(await context.cookies()).toEqual([expect.objectContaining({ name: 'dualwrite_status', path: '/status', httpOnly: true, sameSite: 'Strict' })]);
+        expect(await context.cookies()).toEqual([
+          expect.objectContaining({ name: 'dualwrite_status', path: '/status', httpOnly: true, sameSite: 'Strict' }),
+        ]);
         // Browser-side code is given as text: this project's TypeScript has no DOM types.
-        await page.waitForFunction("document.documentElement.dataset.renderedAt !== undefined && Number(document.querySelector('#chart-latency')?.dataset.points) > 0");
+        await page.waitForFunction(
+          "document.documentElement.dataset.renderedAt !== undefined && Number(document.querySelector('#chart-latency')?.dataset.points) > 0",
+        );
         await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
 
         const report = h.rt.verifier.lastReport!;
         const contributors = report.entities.find((entity) => entity.entity === 'contributors')!;
         expect(await page.textContent('#stage')).toBe(h.rt.stage.current.stage);
-        expect(await page.textContent('#flags')).toContain(`${h.rt.stage.current.readPercent}% of keyed reads from PostgreSQL`);
+        expect(await page.textContent('#flags')).toContain(
+          `${h.rt.stage.current.readPercent}% of keyed reads from PostgreSQL`,
+        );
         expect(await page.textContent('#next-verdict')).toBe('read-shift 25%: the evidence gate would refuse it now');
         expect(await page.textContent('#next-checks li.failed')).toContain('verification');
-        expect(await page.locator('#consistency-rows tr[data-entity="contributors"] td').allTextContents()).toEqual(['graph', 'contributors', `${(contributors.consistencyRatio * 100).toFixed(2)}%`, '1', '0', '2', '2']);
+        expect(await page.locator('#consistency-rows tr[data-entity="contributors"] td').allTextContents()).toEqual([
+          'graph',
+          'contributors',
+          `${(contributors.consistencyRatio * 100).toFixed(2)}%`,
+          '1',
+          '0',
+          '2',
+          '2',
+        ]);
         expect(await page.textContent('#audit-rows')).toContain(CANARY_REASON);
         // Whether the sides are known equal, as the runtime says it (never from an empty outbox alone).
-        expect(await page.textContent('#now-figures')).toContain(`converged${h.rt.convergence().converged ? 'yes' : 'no'}: ${h.rt.convergence().detail}`);
+        expect(await page.textContent('#now-figures')).toContain(
+          `converged${h.rt.convergence().converged ? 'yes' : 'no'}: ${h.rt.convergence().detail}`,
+        );
 
-        for (const id of ['chart-differences', 'chart-outbox', 'chart-mirror', 'chart-latency', 'chart-errors', 'chart-reads']) {
+        for (const id of [
+          'chart-differences',
+          'chart-outbox',
+          'chart-mirror',
+          'chart-latency',
+          'chart-errors',
+          'chart-reads',
+        ]) {
           expect(Number(await page.getAttribute(`#${id}`, 'data-points')), id).toBeGreaterThan(0);
           expect(await page.evaluate(`(${PAINTED_PIXELS})(${JSON.stringify(id)})`), id).toBeGreaterThan(1000);
         }
@@ -202,7 +288,9 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
     const openWithJobRun = async () => {
       const h = await open();
       expect((await h.call('PUT', '/projects/npm/react', { body: { description: 'UI' } })).status).toBe(200);
-      expect((await h.call('POST', '/admin/verify', { token: ADMIN_TOKEN, body: { reason: 'a recorded run' } })).status).toBe(200);
+      expect(
+        (await h.call('POST', '/admin/verify', { token: ADMIN_TOKEN, body: { reason: 'a recorded run' } })).status,
+      ).toBe(200);
       return h;
     };
 
@@ -212,14 +300,27 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       // Runs of earlier tests on this database are listed too: the newest is this one.
       const runs = await h.rt.jobs.listExecutions({ limit: 20 });
       expect(data.jobs.executions.map((row) => row.id)).toEqual(runs.map((run) => run.id));
-      expect(data.jobs.executions[0]).toEqual({ id: runs[0]!.id, task: 'verifier', state: 'success', trigger: 'manual', startedAt: runs[0]!.startedAt, durationMs: runs[0]!.durationMs, progress: 100, summary: expect.stringMatching(/^\{"consistent":true,/), resultTruncated: false });
+      expect(data.jobs.executions[0]).toEqual({
+        id: runs[0]!.id,
+        task: 'verifier',
+        state: 'success',
+        trigger: 'manual',
+        startedAt: runs[0]!.startedAt,
+        durationMs: runs[0]!.durationMs,
+        progress: 100,
+        summary: expect.stringMatching(/^\{"consistent":true,/),
+        resultTruncated: false,
+      });
     });
 
     it.skipIf(chromiumMissing !== undefined)(
       'draws the background job runs in the "Background jobs" table',
       async () => {
         const h = await openWithJobRun();
-        const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+        const browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
+        });
         api.defer(() => browser.close());
         const page = await browser.newPage();
         await page.goto(`${h.url}/status?token=${STATUS_TOKEN}`);
@@ -241,8 +342,14 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       expect(data.status.stage).toMatchObject({ inForce: 'read-shift', readPercent: 10 });
       expect(data.status.flags).toMatchObject({ stage: 'read-shift', readPercent: 10, source: 'file' });
       // The last verification found the changed contributor: the gate refuses the next percentage on it.
-      expect(data.nextStep).toMatchObject({ stage: 'read-shift', readPercent: 25, verdict: { advance: true, allowed: false } });
-      expect(data.nextStep!.verdict.checks.filter((check) => !check.ok).map((check) => check.name)).toEqual(['verification']);
+      expect(data.nextStep).toMatchObject({
+        stage: 'read-shift',
+        readPercent: 25,
+        verdict: { advance: true, allowed: false },
+      });
+      expect(data.nextStep!.verdict.checks.filter((check) => !check.ok).map((check) => check.name)).toEqual([
+        'verification',
+      ]);
       expect(data.consistency.find((entity) => entity.entity === 'contributors')).toEqual({
         store: 'graph',
         entity: 'contributors',
@@ -255,8 +362,17 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       expect(data.history.verifications.map((point) => point.differences['graph/contributors'])).toEqual([0, 1]);
       const latest = data.history.samples.at(-1)!;
       expect(latest).toMatchObject({ outbox: { depth: 0 }, mirrorQueueDepth: 0 });
-      expect(data.history.samples.some((sample) => sample.sides.postgres.p95Ms !== null && sample.sides.memory.p95Ms !== null)).toBe(true);
-      expect(data.audit.events.find((event) => event.reason === CANARY_REASON)).toMatchObject({ action: 'stage.change', who: 'admin-token', from: 'dual-write', to: 'read-shift 10%' });
+      expect(
+        data.history.samples.some(
+          (sample) => sample.sides.postgres.p95Ms !== null && sample.sides.memory.p95Ms !== null,
+        ),
+      ).toBe(true);
+      expect(data.audit.events.find((event) => event.reason === CANARY_REASON)).toMatchObject({
+        action: 'stage.change',
+        who: 'admin-token',
+        from: 'dual-write',
+        to: 'read-shift 10%',
+      });
     });
   });
 }

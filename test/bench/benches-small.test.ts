@@ -19,7 +19,17 @@ const EXPECTED_SUMMARY: Record<string, readonly string[]> = {
   backfill: ['rows', 'copyPerSecond', 'backfillPerSecond', 'ratio'],
   fuzz: ['pglite.sync.programs', 'pglite.async.programs', 'postgres.sync.programs', 'postgres.async.maxPauseMs'],
   transition: ['sync.pauseMedianMs', 'sync.steadyP99Ms', 'async.pauseMaxMs', 'async.duringMaxMs'],
-  faults: ['outage.sync.lost', 'outage.async.drainSeconds', 'outage.sync.redis.slowestMs', 'outage.sync.redis-volatile.behindWhenEmpty', 'outage.sync.redis-volatile.provenSeconds', 'sigkill.lost', 'sigkill.cut.lost', 'rollback-in-outage.wait.callerErrors', 'rollback-in-outage.unavailable-keys.callerErrors'],
+  faults: [
+    'outage.sync.lost',
+    'outage.async.drainSeconds',
+    'outage.sync.redis.slowestMs',
+    'outage.sync.redis-volatile.behindWhenEmpty',
+    'outage.sync.redis-volatile.provenSeconds',
+    'sigkill.lost',
+    'sigkill.cut.lost',
+    'rollback-in-outage.wait.callerErrors',
+    'rollback-in-outage.unavailable-keys.callerErrors',
+  ],
   http: [
     'baseline.perSecond',
     'memory-only.p99Ms',
@@ -30,18 +40,49 @@ const EXPECTED_SUMMARY: Record<string, readonly string[]> = {
     'read-shift-50.relative',
     'read-shift-50.differences',
   ],
-  'bulk-index': ['projects', 'edges', 'memoryPerSecond', 'postgresPerSecond', 'syncPerSecond', 'asyncPerSecond', 'syncDifferences', 'asyncDifferences'],
-  'task-cas': ['tasks', 'runners', 'memoryPerSecond', 'syncPerSecond', 'asyncPerSecond', 'syncConflicts', 'syncDifferences', 'asyncDifferences'],
+  'bulk-index': [
+    'projects',
+    'edges',
+    'memoryPerSecond',
+    'postgresPerSecond',
+    'syncPerSecond',
+    'asyncPerSecond',
+    'syncDifferences',
+    'asyncDifferences',
+  ],
+  'task-cas': [
+    'tasks',
+    'runners',
+    'memoryPerSecond',
+    'syncPerSecond',
+    'asyncPerSecond',
+    'syncConflicts',
+    'syncDifferences',
+    'asyncDifferences',
+  ],
   sqlite: ['tasks', 'rows', 'copyPerSecond', 'migratePerSecond', 'rerunPerSecond', 'ratio'],
   restart: ['rows', 'copySeconds', 'rebuildSeconds', 'openSeconds', 'ratio'],
   deploys: ['restarts', 'acknowledged', 'lost', 'deletedByRepair', 'rebuilds', 'rebuildMaxSeconds'],
 };
 
 /** Benches whose figures are counts of what went wrong: zero at any size. */
-const MUST_BE_ZERO = ['deploys.lost', 'deploys.deletedByRepair', 'http.dual-write-sync.differences', 'http.dual-write-async.differences', 'http.read-shift-50.differences', 'bulk-index.syncDifferences', 'bulk-index.asyncDifferences', 'task-cas.syncDifferences', 'task-cas.asyncDifferences'];
+const MUST_BE_ZERO = [
+  'deploys.lost',
+  'deploys.deletedByRepair',
+  'http.dual-write-sync.differences',
+  'http.dual-write-async.differences',
+  'http.read-shift-50.differences',
+  'bulk-index.syncDifferences',
+  'bulk-index.asyncDifferences',
+  'task-cas.syncDifferences',
+  'task-cas.asyncDifferences',
+];
 
 function runBench(name: string, out: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', name, '--small', `--out=${out}`], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', name, '--small', `--out=${out}`], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
@@ -75,8 +116,10 @@ describe.runIf(available)('every bench of bench/run.ts at --small size', () => {
       expect(result.rows.length).toBeGreaterThan(0);
       for (const row of result.rows) expect(row).toHaveLength(result.headers.length);
       expect(result.failures ?? []).toEqual([]);
-      for (const key of keys) expect(Number.isFinite(result.summary[key]), `${name}.summary.${key} = ${result.summary[key]}`).toBe(true);
-      for (const key of MUST_BE_ZERO.filter((path) => path.startsWith(`${name}.`))) expect(result.summary[key.slice(name.length + 1)], key).toBe(0);
+      for (const key of keys)
+        expect(Number.isFinite(result.summary[key]), `${name}.summary.${key} = ${result.summary[key]}`).toBe(true);
+      for (const key of MUST_BE_ZERO.filter((path) => path.startsWith(`${name}.`)))
+        expect(result.summary[key.slice(name.length + 1)], key).toBe(0);
     });
   }
 });

@@ -30,13 +30,24 @@ export interface RunningCli {
 
 /** The environment of the tests' own process less what would point the CLI elsewhere. */
 function baseEnv(): NodeJS.ProcessEnv {
-  const { DATABASE_URL: _db, POSTGRES_SCHEMA: _schema, DUALWRITE_URL: _url, DUALWRITE_ADMIN_TOKEN: _token, REDIS_URL: _redis, UNLEASH_URL: _unleash, ...inherited } = process.env;
+  const {
+    DATABASE_URL: _db,
+    POSTGRES_SCHEMA: _schema,
+    DUALWRITE_URL: _url,
+    DUALWRITE_ADMIN_TOKEN: _token,
+    REDIS_URL: _redis,
+    UNLEASH_URL: _unleash,
+    ...inherited
+  } = process.env;
   return inherited;
 }
 
 /** Starts `dualwrite <args>` (src/cli/main.ts through tsx) with `env` added to a clean environment. */
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
@@ -135,7 +146,10 @@ export async function startExampleApi(env: NodeJS.ProcessEnv = {}): Promise<Exam
 /** Snapshot files of the sample workload (every entity) in `dir`, as an API's in-memory stores would save them. */
 export async function writeSampleSnapshots(dir: string, projects: number): Promise<{ graph: string; tasks: string }> {
   const paths = { graph: join(dir, 'graph.json'), tasks: join(dir, 'tasks.json') };
-  const stores = { graph: new MemoryGraphStore({ snapshotPath: paths.graph }), tasks: new MemoryAgentTaskStore({ snapshotPath: paths.tasks }) };
+  const stores = {
+    graph: new MemoryGraphStore({ snapshotPath: paths.graph }),
+    tasks: new MemoryAgentTaskStore({ snapshotPath: paths.tasks }),
+  };
   for (const write of sampleWrites({ projects })) await applySampleWrite(write, stores);
   await stores.graph.saveSnapshot();
   await stores.tasks.saveSnapshot();

@@ -41,7 +41,10 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const name = `${prefix}_${++created}`;
     await admin.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
     if (options.sample) {
-      const { db } = await openDatabase({ kind: 'postgres', pool: { ...poolOptionsFromEnv({ DATABASE_URL: urlOf(name) }), minSize: 0 } });
+      const { db } = await openDatabase({
+        kind: 'postgres',
+        pool: { ...poolOptionsFromEnv({ DATABASE_URL: urlOf(name) }), minSize: 0 },
+      });
       const stores = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
       for (const write of sampleWrites({ projects: 20 })) await applySampleWrite(write, stores);
       await db.close();
@@ -63,10 +66,17 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
   const change = async (name: string) => {
     const client = await connect(name);
     await client.query(`DELETE FROM agent_tasks`);
-    await client.query(`UPDATE projects SET description = 'changed' WHERE id = (SELECT id FROM projects ORDER BY id LIMIT 1)`);
+    await client.query(
+      `UPDATE projects SET description = 'changed' WHERE id = (SELECT id FROM projects ORDER BY id LIMIT 1)`,
+    );
     await client.end();
   };
-  const databasesLike = async (pattern: string) => (await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [pattern])).rows.map((row) => row.datname);
+  const databasesLike = async (pattern: string) =>
+    (
+      await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [
+        pattern,
+      ])
+    ).rows.map((row) => row.datname);
   /** A backup of a sample database in a folder of its own: [database, dump path]. */
   const backedUp = async () => {
     const db = await database({ sample: true });
@@ -82,7 +92,8 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     await admin.connect();
   });
   afterAll(async () => {
-    for (const name of await databasesLike(`${prefix}\\_%`)) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
+    for (const name of await databasesLike(`${prefix}\\_%`))
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   });
@@ -93,8 +104,16 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     expect(metadata.backups).toHaveLength(1);
     const [entry] = metadata.backups;
     expect(entry.file).toMatch(new RegExp(`^${db.name}-\\d{8}T\\d{9}Z\\.dump$`));
-    expect(entry).toMatchObject({ schemaVersion: expect.any(Number), serverVersion: expect.stringMatching(/^\d+/), sha256: await sha256Of(dump) });
-    expect(entry.rowCounts).toMatchObject({ projects: 20, agent_tasks: 20, dualwrite_schema_migrations: entry.schemaVersion });
+    expect(entry).toMatchObject({
+      schemaVersion: expect.any(Number),
+      serverVersion: expect.stringMatching(/^\d+/),
+      sha256: await sha256Of(dump),
+    });
+    expect(entry.rowCounts).toMatchObject({
+      projects: 20,
+      agent_tasks: 20,
+      dualwrite_schema_migrations: entry.schemaVersion,
+    });
     const before = await counts(db.name);
 
     await change(db.name);
@@ -114,7 +133,11 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const restored = await runCli(['db', 'restore', dump, '--force', '--json'], db.env);
     expect(restored.code, restored.stderr).toBe(0);
     const report = JSON.parse(restored.stdout);
-    expect(report).toMatchObject({ database: db.name, rowCounts: entry.rowCounts, replacedKeptAs: expect.stringMatching(new RegExp(`^${db.name}_replaced_\\d{14}$`)) });
+    expect(report).toMatchObject({
+      database: db.name,
+      rowCounts: entry.rowCounts,
+      replacedKeptAs: expect.stringMatching(new RegExp(`^${db.name}_replaced_\\d{14}$`)),
+    });
     expect(await counts(db.name)).toEqual(before);
     expect(await counts(report.replacedKeptAs)).toMatchObject({ agentTasks: 0, first: 'changed' });
     expect(await databasesLike('dw\\_restore\\_%')).toEqual([]);
@@ -127,7 +150,9 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
       expect(again.code, again.stderr).toBe(0);
       expect(JSON.parse(again.stdout).deleted).toEqual(i === 0 ? [] : [dump.slice(backupDir.length + 1)]);
     }
-    const files = JSON.parse(await readFile(join(backupDir, 'metadata.json'), 'utf8')).backups.map((entry: { file: string }) => entry.file);
+    const files = JSON.parse(await readFile(join(backupDir, 'metadata.json'), 'utf8')).backups.map(
+      (entry: { file: string }) => entry.file,
+    );
     expect(files).toHaveLength(2);
     expect(files).not.toContain(dump.slice(backupDir.length + 1));
     await expect(readFile(dump)).rejects.toThrow(/ENOENT/);
@@ -137,9 +162,14 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const db = await database();
     const bin = await mkdtemp(join(dir, 'bin-'));
     await writeFile(join(bin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 9.6.24"\n', { mode: 0o755 });
-    const old = await runCli(['db', 'backup', '--dir', join(dir, 'never')], { ...db.env, PATH: `${bin}:${process.env.PATH}` });
+    const old = await runCli(['db', 'backup', '--dir', join(dir, 'never')], {
+      ...db.env,
+      PATH: `${bin}:${process.env.PATH}`,
+    });
     expect(old.code).toBe(2);
-    expect(old.stderr).toMatch(/pg_dump is version 9, older than the server \(\d+\): install the PostgreSQL \d+ client tools/);
+    expect(old.stderr).toMatch(
+      /pg_dump is version 9, older than the server \(\d+\): install the PostgreSQL \d+ client tools/,
+    );
   });
 
   it('a tampered backup is refused before anything is touched; a restore that fails its checks leaves the database as it was', async () => {
@@ -157,7 +187,9 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     await writeFile(join(tamperedDir, 'metadata.json'), JSON.stringify(metadata));
     const refused = await runCli(['db', 'restore', tampered, '--force'], db.env);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/copy\.dump has sha256 \w+, but metadata\.json records \w+: the file changed since the backup; nothing was restored/);
+    expect(refused.stderr).toMatch(
+      /copy\.dump has sha256 \w+, but metadata\.json records \w+: the file changed since the backup; nothing was restored/,
+    );
 
     // The file is intact but the metadata expects other counts: the scratch copy fails its checks.
     const mismatchDir = await mkdtemp(join(dir, 'mismatch-'));
@@ -166,7 +198,9 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     await writeFile(join(mismatchDir, 'metadata.json'), JSON.stringify(metadata));
     const failed = await runCli(['db', 'restore', join(mismatchDir, 'copy.dump'), '--force'], db.env);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain('the restored copy fails its checks (projects has 20 rows, the backup recorded 999); the database was left as it was');
+    expect(failed.stderr).toContain(
+      'the restored copy fails its checks (projects has 20 rows, the backup recorded 999); the database was left as it was',
+    );
 
     expect(await counts(db.name)).toEqual(changed);
     expect(await databasesLike(`${db.name}\\_replaced\\_%`)).toEqual([]);
@@ -186,7 +220,10 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const report = JSON.parse(reset.stdout);
     const fixture = JSON.parse(await readFile('fixtures/metadata.json', 'utf8')).backups[0];
     expect(report).toMatchObject({ database: db.name, rowCounts: fixture.rowCounts, durationMs: expect.any(Number) });
-    expect(await counts(db.name)).toMatchObject({ projects: fixture.rowCounts.projects, agentTasks: fixture.rowCounts.agent_tasks });
+    expect(await counts(db.name)).toMatchObject({
+      projects: fixture.rowCounts.projects,
+      agentTasks: fixture.rowCounts.agent_tasks,
+    });
     // The test data it replaced is dropped, not kept aside.
     expect(await databasesLike(`${db.name}\\_replaced\\_%`)).toEqual([]);
     const text = await runCli(['db', 'reset-test'], db.env);
@@ -199,7 +236,12 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const healthy = await runCli(['db', 'health', '--json'], migrated.env);
     expect(healthy.code, healthy.stderr).toBe(0);
     const report = JSON.parse(healthy.stdout);
-    expect(report).toMatchObject({ healthy: true, reasons: [], migrations: { pending: [] }, server: { version: expect.stringMatching(/^\d+/), connections: { max: expect.any(Number) } } });
+    expect(report).toMatchObject({
+      healthy: true,
+      reasons: [],
+      migrations: { pending: [] },
+      server: { version: expect.stringMatching(/^\d+/), connections: { max: expect.any(Number) } },
+    });
     expect(report.server.databaseBytes).toBeGreaterThan(0);
     const table = await runCli(['db', 'health'], migrated.env);
     expect(table.stdout).toMatch(/^status\s+HEALTHY$/m);
@@ -209,20 +251,38 @@ describe.skipIf(!postgresAvailable())('dualwrite db commands on real PostgreSQL'
     const unhealthy = await runCli(['db', 'health'], empty.env);
     expect(unhealthy.code).toBe(1);
     expect(unhealthy.stdout).toMatch(/^status\s+UNHEALTHY$/m);
-    expect(unhealthy.stdout).toMatch(/^unhealthy: \d+ migration\(s\) not applied: 001_initial_schema\.sql, .*\(run dualwrite migrate\)$/m);
+    expect(unhealthy.stdout).toMatch(
+      /^unhealthy: \d+ migration\(s\) not applied: 001_initial_schema\.sql, .*\(run dualwrite migrate\)$/m,
+    );
 
     const port = await freePort();
-    const unreachable = await runCli(['db', 'health'], { DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/x` });
+    const unreachable = await runCli(['db', 'health'], {
+      DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/x`,
+    });
     expect(unreachable.code).toBe(3);
-    expect(unreachable.stderr).toMatch(/cannot reach the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/x: .*ECONNREFUSED/);
+    expect(unreachable.stderr).toMatch(
+      /cannot reach the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/x: .*ECONNREFUSED/,
+    );
     expect(unreachable.stderr).not.toContain('secret-pw');
   });
 
   it('info shows where DATABASE_URL points and the pool in force, the password as ***', async () => {
-    const env = { DATABASE_URL: 'postgresql://app:s3cret-Pa55@db.example:6543/orders?sslmode=require', POSTGRES_POOL_SIZE: '7', POSTGRES_MAX_OVERFLOW: '3' };
+    const env = {
+      DATABASE_URL: 'postgresql://app:s3cret-Pa55@db.example:6543/orders?sslmode=require',
+      POSTGRES_POOL_SIZE: '7',
+      POSTGRES_MAX_OVERFLOW: '3',
+    };
     const json = await runCli(['db', 'info', '--json'], env);
     expect(json.code, json.stderr).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ host: 'db.example', port: 6543, database: 'orders', user: 'app', password: '***', sslMode: 'require', pool: { size: 7, maxOverflow: 3, max: 10 } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      host: 'db.example',
+      port: 6543,
+      database: 'orders',
+      user: 'app',
+      password: '***',
+      sslMode: 'require',
+      pool: { size: 7, maxOverflow: 3, max: 10 },
+    });
     const text = await runCli(['db', 'info'], env);
     expect(text.stdout).toMatch(/^password\s+\*\*\*$/m);
     expect(text.stdout).toMatch(/^pool\s+7 \+ 3 overflow = 10 max/m);

@@ -16,7 +16,9 @@ describe.skipIf(!postgresAvailable())('dualwrite jobs', () => {
     api = await startExampleApi();
     await request(api.served.url, 'PUT', '/projects/npm/react', { body: { description: 'UI' } });
     for (const reason of ['first check', 'second check']) {
-      expect((await request(api.served.url, 'POST', '/admin/verify', { token: ADMIN_TOKEN, body: { reason } })).status).toBe(200);
+      expect(
+        (await request(api.served.url, 'POST', '/admin/verify', { token: ADMIN_TOKEN, body: { reason } })).status,
+      ).toBe(200);
     }
   });
   afterAll(async () => {
@@ -29,7 +31,10 @@ describe.skipIf(!postgresAvailable())('dualwrite jobs', () => {
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^task +state +started +duration +progress +result +truncated$/);
     expect(lines.slice(2)).toHaveLength(2);
-    for (const line of lines.slice(2)) expect(line).toMatch(/^verifier +success +\d{4}-\d\d-\d\dT[\d:.]+Z +\d+\.\d{3} s +100% +\{"consistent":true,"seconds":/);
+    for (const line of lines.slice(2))
+      expect(line).toMatch(
+        /^verifier +success +\d{4}-\d\d-\d\dT[\d:.]+Z +\d+\.\d{3} s +100% +\{"consistent":true,"seconds":/,
+      );
     expect(table.stdout).not.toContain(ADMIN_TOKEN);
   });
 
@@ -38,10 +43,21 @@ describe.skipIf(!postgresAvailable())('dualwrite jobs', () => {
     expect(json.code).toBe(0);
     const { executions } = JSON.parse(json.stdout) as { executions: TaskExecution[] };
     expect(executions).toHaveLength(1);
-    expect(executions[0]).toMatchObject({ taskName: 'verifier', state: 'success', triggerType: 'manual', triggerBy: 'admin-token', progress: 100, resultTruncated: false, lockKey: 'task:verifier' });
+    expect(executions[0]).toMatchObject({
+      taskName: 'verifier',
+      state: 'success',
+      triggerType: 'manual',
+      triggerBy: 'admin-token',
+      progress: 100,
+      resultTruncated: false,
+      lockKey: 'task:verifier',
+    });
     expect(JSON.parse(executions[0]!.result!)).toMatchObject({ consistent: true, rowsMemory: 1 });
 
-    expect(await cli('jobs', '--task', 'outbox.replay')).toMatchObject({ code: 0, stdout: 'no background job runs recorded yet\n' });
+    expect(await cli('jobs', '--task', 'outbox.replay')).toMatchObject({
+      code: 0,
+      stdout: 'no background job runs recorded yet\n',
+    });
     expect((await cli('jobs', '--limit', '0')).code).toBe(2);
   });
 });

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from '../api/api-harness.js';
-import { ADMIN_TOKEN, openTestDatabase, postgresAvailable, runCli, runtimeEnv, startCli, type TestDatabase } from './cli-harness.js';
+import {
+  ADMIN_TOKEN,
+  openTestDatabase,
+  postgresAvailable,
+  runCli,
+  runtimeEnv,
+  startCli,
+  type TestDatabase,
+} from './cli-harness.js';
 
 /** `dualwrite serve` and `dualwrite demo` as child processes on real PostgreSQL, each in a schema of its own. */
 describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
@@ -30,7 +38,9 @@ describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
       });
     });
     expect((await request(url, 'GET', '/readyz')).body).toMatchObject({ status: 'ready', stage: 'dual-write' });
-    expect(await runCli(['stage', 'show', '--json'], { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: ADMIN_TOKEN })).toMatchObject({ code: 0, stdout: expect.stringContaining('"inForce": "dual-write"') });
+    expect(
+      await runCli(['stage', 'show', '--json'], { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: ADMIN_TOKEN }),
+    ).toMatchObject({ code: 0, stdout: expect.stringContaining('"inForce": "dual-write"') });
 
     server.child.kill('SIGTERM');
     const stopped = await server.result;
@@ -48,7 +58,9 @@ describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
       consistentAfterBackfill: true,
       keptAfterRollback: true,
       consistentAtEnd: true,
-      refusedAdvance: expect.stringMatching(/^refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/),
+      refusedAdvance: expect.stringMatching(
+        /^refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/,
+      ),
     });
   }, 60_000);
 
@@ -59,8 +71,13 @@ describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
     const statusLine = await demo.stderrLine(/^status page: /);
     const [, url, statusToken] = /^status page: +(http:\/\/127\.0\.0\.1:\d+)\/status\?token=(\w+)$/.exec(statusLine)!;
     const adminToken = /DUALWRITE_ADMIN_TOKEN=(\w+)/.exec(await demo.stderrLine(/^admin token: /))![1]!;
-    expect((await request(url!, 'GET', '/status/data', { token: statusToken })).body).toMatchObject({ status: { stage: { inForce: 'dual-write' } } });
-    expect(await runCli(['audit', '--json'], { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: adminToken })).toMatchObject({ code: 0, stdout: expect.stringContaining('evidence for read-shift') });
+    expect((await request(url!, 'GET', '/status/data', { token: statusToken })).body).toMatchObject({
+      status: { stage: { inForce: 'dual-write' } },
+    });
+    expect(await runCli(['audit', '--json'], { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: adminToken })).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('evidence for read-shift'),
+    });
 
     demo.child.kill('SIGINT');
     const stopped = await demo.result;

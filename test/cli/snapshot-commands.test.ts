@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.js';
-import { openTestDatabase, postgresAvailable, runCli, startCli, writeSampleSnapshots, type TestDatabase } from './cli-harness.js';
+import {
+  openTestDatabase,
+  postgresAvailable,
+  runCli,
+  startCli,
+  writeSampleSnapshots,
+  type TestDatabase,
+} from './cli-harness.js';
 
 /**
  * The commands that work on the database directly, end to end on real PostgreSQL: migrate,
@@ -35,10 +42,15 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
     const { env } = await database();
     const first = await runCli(['migrate'], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/schema dw_cli_\w+: applied \d+ \(001_initial_schema\.sql, .*\), already applied 0\n$/);
+    expect(first.stdout).toMatch(
+      /schema dw_cli_\w+: applied \d+ \(001_initial_schema\.sql, .*\), already applied 0\n$/,
+    );
     const again = await runCli(['migrate', '--json'], env);
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ applied: [], alreadyApplied: expect.arrayContaining(['001_initial_schema.sql']) });
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      applied: [],
+      alreadyApplied: expect.arrayContaining(['001_initial_schema.sql']),
+    });
   });
 
   it('backfill copies the snapshots, verify finds them equal, and after a change in PostgreSQL repair puts it right', async () => {
@@ -48,15 +60,32 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
     expect(graphOnly.code, graphOnly.stderr).toBe(0);
     expect(graphOnly.stderr).toBe('');
     const graphReport = JSON.parse(graphOnly.stdout);
-    expect(graphReport).toMatchObject({ countsMatch: true, interrupted: false, totals: { copied: 1057, postgresCount: 1057 } });
-    expect(graphReport.entities.map((e: { entity: string }) => e.entity)).toEqual(['projects', 'dependencies', 'contributors', 'assets', 'contributions']);
+    expect(graphReport).toMatchObject({
+      countsMatch: true,
+      interrupted: false,
+      totals: { copied: 1057, postgresCount: 1057 },
+    });
+    expect(graphReport.entities.map((e: { entity: string }) => e.entity)).toEqual([
+      'projects',
+      'dependencies',
+      'contributors',
+      'assets',
+      'contributions',
+    ]);
     const both = await runCli(['backfill', ...snapshotArgs(), '--json'], env);
     expect(both.code, both.stderr).toBe(0);
-    expect(JSON.parse(both.stdout)).toMatchObject({ countsMatch: true, totals: { copied: 200, memoryCount: 1257, postgresCount: 1257 } });
+    expect(JSON.parse(both.stdout)).toMatchObject({
+      countsMatch: true,
+      totals: { copied: 200, memoryCount: 1257, postgresCount: 1257 },
+    });
     // Each run is in the audit trail, as the person who ran it.
-    const audited = await db.query<{ action: string; principal: { type: string } | string }>(`SELECT action, principal FROM dualwrite_audit_events WHERE action = 'backfill'`);
+    const audited = await db.query<{ action: string; principal: { type: string } | string }>(
+      `SELECT action, principal FROM dualwrite_audit_events WHERE action = 'backfill'`,
+    );
     expect(audited).toHaveLength(2);
-    expect(audited.map((row) => (typeof row.principal === 'string' ? JSON.parse(row.principal) : row.principal).type)).toEqual(['user', 'user']);
+    expect(
+      audited.map((row) => (typeof row.principal === 'string' ? JSON.parse(row.principal) : row.principal).type),
+    ).toEqual(['user', 'user']);
 
     const verified = await runCli(['verify', ...snapshotArgs()], env);
     expect(verified.code, verified.stderr).toBe(0);
@@ -92,14 +121,21 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
     running.child.kill('SIGINT');
     const stopped = await running.result;
     expect(stopped.code, stopped.stderr).toBe(130);
-    const scannedBefore = /^interrupted after ([\d,]+) rows; run the same command again to resume$/m.exec(stopped.stderr)?.[1];
+    const scannedBefore = /^interrupted after ([\d,]+) rows; run the same command again to resume$/m.exec(
+      stopped.stderr,
+    )?.[1];
     expect(scannedBefore, stopped.stderr).toBeDefined();
     expect(stopped.stdout).toContain('INTERRUPTED');
 
     const resumed = await runCli([...args.slice(0, -2), '--json'], env);
     expect(resumed.code, resumed.stderr).toBe(0);
     const report = JSON.parse(resumed.stdout);
-    expect(report).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true, totals: { postgresCount: 1257 } });
+    expect(report).toMatchObject({
+      interrupted: false,
+      startedOver: false,
+      countsMatch: true,
+      totals: { postgresCount: 1257 },
+    });
     // It went on after the last committed batch: it read only what the first run had not, and found none of it there.
     expect(report.totals.scanned).toBe(1257 - Number(scannedBefore!.replaceAll(',', '')));
     expect(report.totals.skippedExisting).toBe(0);
@@ -111,14 +147,26 @@ describe.skipIf(!postgresAvailable())('dualwrite commands on snapshot files and 
       runCli(['backfill'], env),
       runCli(['repair', '--reason', 'x', '--graph-snapshot', join(dir, 'nope.json')], env),
       runCli(['verify', '--graph-snapshot', snapshots.graph, '--url', 'http://127.0.0.1:8080'], env),
-      freePort().then((port) => runCli(['verify', ...snapshotArgs()], { DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/dualwrite_test` })),
+      freePort().then((port) =>
+        runCli(['verify', ...snapshotArgs()], {
+          DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/dualwrite_test`,
+        }),
+      ),
     ]);
-    expect(none).toMatchObject({ code: 2, stderr: 'dualwrite backfill: backfill needs --graph-snapshot and/or --tasks-snapshot\n' });
-    expect(missing).toMatchObject({ code: 2, stderr: `dualwrite repair: snapshot file ${join(dir, 'nope.json')} does not exist or cannot be read\n` });
+    expect(none).toMatchObject({
+      code: 2,
+      stderr: 'dualwrite backfill: backfill needs --graph-snapshot and/or --tasks-snapshot\n',
+    });
+    expect(missing).toMatchObject({
+      code: 2,
+      stderr: `dualwrite repair: snapshot file ${join(dir, 'nope.json')} does not exist or cannot be read\n`,
+    });
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("option '--graph-snapshot <file>' cannot be used with option '--url <url>'");
     expect(unreachable.code).toBe(3);
-    expect(unreachable.stderr).toMatch(/^dualwrite verify: cannot reach the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/dualwrite_test: .*ECONNREFUSED/);
+    expect(unreachable.stderr).toMatch(
+      /^dualwrite verify: cannot reach the database at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/dualwrite_test: .*ECONNREFUSED/,
+    );
     expect(unreachable.stderr).not.toContain('secret-pw');
   });
 });

@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentTask, TaskInput, TaskListQuery, TaskPatch, TaskStatus, TaskUpdateOptions } from '../../src/domain/agent-task.js';
+import type {
+  AgentTask,
+  TaskInput,
+  TaskListQuery,
+  TaskPatch,
+  TaskStatus,
+  TaskUpdateOptions,
+} from '../../src/domain/agent-task.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'completed', 'failed', 'needs_decision'];
 
 /** The lifecycle as specified: these moves, plus staying in the same status, are the only allowed ones. */
-const ALLOWED_MOVES = new Set(['pending>running', 'running>completed', 'running>failed', 'running>needs_decision', 'needs_decision>running']);
+const ALLOWED_MOVES = new Set([
+  'pending>running',
+  'running>completed',
+  'running>failed',
+  'running>needs_decision',
+  'needs_decision>running',
+]);
 
 /** Status changes that bring a new (pending) task to each status. */
 const PATH_TO: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
@@ -17,7 +30,9 @@ const PATH_TO: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
 };
 
 /** All 25 (from, to) pairs. */
-const TRANSITIONS = STATUSES.flatMap((from) => STATUSES.map((to) => ({ from, to, allowed: from === to || ALLOWED_MOVES.has(`${from}>${to}`) })));
+const TRANSITIONS = STATUSES.flatMap((from) =>
+  STATUSES.map((to) => ({ from, to, allowed: from === to || ALLOWED_MOVES.has(`${from}>${to}`) })),
+);
 
 /** A canonical timestamp `seconds` after a fixed origin. */
 function at(seconds: number): string {
@@ -115,9 +130,19 @@ for (const factory of availableBackends()) {
 
       it('honours an explicit id, tier and time, and stores context in canonical key order', async () => {
         const task = await backend.current.tasks.createTask(
-          taskInput({ id: 'task_custom', tier: 'gold', context: { b: 1, a: { d: [true, null], c: 'x' } }, at: '2026-03-01T12:00:00+02:00' }),
+          taskInput({
+            id: 'task_custom',
+            tier: 'gold',
+            context: { b: 1, a: { d: [true, null], c: 'x' } },
+            at: '2026-03-01T12:00:00+02:00',
+          }),
         );
-        expect(task).toMatchObject({ id: 'task_custom', tier: 'gold', createdAt: '2026-03-01T10:00:00.000Z', updatedAt: '2026-03-01T10:00:00.000Z' });
+        expect(task).toMatchObject({
+          id: 'task_custom',
+          tier: 'gold',
+          createdAt: '2026-03-01T10:00:00.000Z',
+          updatedAt: '2026-03-01T10:00:00.000Z',
+        });
         const stored = await backend.current.tasks.getTask('task_custom');
         expect(stored).toStrictEqual(task);
         expect(JSON.stringify(stored!.context)).toBe('{"a":{"c":"x","d":[true,null]},"b":1}');
@@ -125,7 +150,9 @@ for (const factory of availableBackends()) {
 
       it('rejects a duplicate id with ConflictError on id and keeps the first task', async () => {
         const first = await backend.current.tasks.createTask(taskInput({ id: 'task_dup', at: at(1) }));
-        await expect(backend.current.tasks.createTask(taskInput({ id: 'task_dup', direction: 'other', at: at(2) }))).rejects.toMatchObject({
+        await expect(
+          backend.current.tasks.createTask(taskInput({ id: 'task_dup', direction: 'other', at: at(2) })),
+        ).rejects.toMatchObject({
           name: 'ConflictError',
           field: 'id',
         });
@@ -187,7 +214,9 @@ for (const factory of availableBackends()) {
         'rejects moving a task from $from to $to with TransitionError and leaves it unchanged',
         async ({ from, to }) => {
           const before = await taskIn(backend.current, from);
-          await expect(backend.current.tasks.updateTask(before.id, { status: to, output: 'lost' }, { at: at(50) })).rejects.toMatchObject({
+          await expect(
+            backend.current.tasks.updateTask(before.id, { status: to, output: 'lost' }, { at: at(50) }),
+          ).rejects.toMatchObject({
             name: 'TransitionError',
             field: 'status',
             from,
@@ -224,8 +253,17 @@ for (const factory of availableBackends()) {
 
       it('changes only the patched fields, and null clears a nullable field', async () => {
         const { tasks } = backend.current;
-        const created = await tasks.createTask(taskInput({ id: 'task_patch', tier: 'gold', context: { keep: 1 }, at: at(0) }));
-        const patch: TaskPatch = { output: 'out', progressPct: 40, currentStep: 'step 2', decisionPrompt: 'pick', decision: 'a', context: { z: 1, a: 2 } };
+        const created = await tasks.createTask(
+          taskInput({ id: 'task_patch', tier: 'gold', context: { keep: 1 }, at: at(0) }),
+        );
+        const patch: TaskPatch = {
+          output: 'out',
+          progressPct: 40,
+          currentStep: 'step 2',
+          decisionPrompt: 'pick',
+          decision: 'a',
+          context: { z: 1, a: 2 },
+        };
         const filled = await tasks.updateTask('task_patch', patch, { at: at(1) });
         expect(filled.task).toStrictEqual({ ...created, ...patch, context: { a: 2, z: 1 }, updatedAt: at(1) });
         const cleared = await tasks.updateTask(
@@ -241,8 +279,15 @@ for (const factory of availableBackends()) {
     describe('compare-and-set', () => {
       it('applies the update when expectedStatus matches the current status', async () => {
         const before = await taskIn(backend.current, 'running');
-        const result = await backend.current.tasks.updateTask(before.id, { status: 'completed', output: 'ok' }, { expectedStatus: 'running', at: at(50) });
-        expect(result).toStrictEqual({ updated: true, task: { ...before, status: 'completed', output: 'ok', updatedAt: at(50) } });
+        const result = await backend.current.tasks.updateTask(
+          before.id,
+          { status: 'completed', output: 'ok' },
+          { expectedStatus: 'running', at: at(50) },
+        );
+        expect(result).toStrictEqual({
+          updated: true,
+          task: { ...before, status: 'completed', output: 'ok', updatedAt: at(50) },
+        });
         expect(await backend.current.tasks.getTask(before.id)).toStrictEqual(result.task);
       });
 
@@ -255,7 +300,10 @@ for (const factory of availableBackends()) {
         'returns updated false with the current task when a $current task is expected to be $expected, and changes nothing',
         async ({ current, expected, patch }) => {
           const before = await taskIn(backend.current, current);
-          const result = await backend.current.tasks.updateTask(before.id, patch, { expectedStatus: expected, at: at(50) });
+          const result = await backend.current.tasks.updateTask(before.id, patch, {
+            expectedStatus: expected,
+            at: at(50),
+          });
           expect(result).toStrictEqual({ updated: false, task: before });
           expect(await allTasks(backend.current)).toStrictEqual([before]);
         },
@@ -265,20 +313,26 @@ for (const factory of availableBackends()) {
         { from: 'pending', a: { status: 'running', output: 'A' }, b: { status: 'running', output: 'B' } },
         { from: 'running', a: { status: 'completed' }, b: { status: 'failed' } },
         { from: 'needs_decision', a: { status: 'running', decision: 'A' }, b: { status: 'running', decision: 'B' } },
-      ] as const)('lets exactly one of two concurrent compare-and-set updates from $from win', async ({ from, a, b }) => {
-        const { tasks } = backend.current;
-        for (const id of ['task_r1', 'task_r2', 'task_r3']) {
-          const subject = await taskIn(backend.current, from, id);
-          const options = (seconds: number): TaskUpdateOptions => ({ expectedStatus: from, at: at(seconds) });
-          const results = await Promise.all([tasks.updateTask(subject.id, a, options(60)), tasks.updateTask(subject.id, b, options(61))]);
-          const winners = results.filter((result) => result.updated);
-          expect(winners).toHaveLength(1);
-          const [winner] = winners;
-          const loser = results.find((result) => !result.updated)!;
-          expect(loser.task).toStrictEqual(winner!.task);
-          expect(await tasks.getTask(subject.id)).toStrictEqual(winner!.task);
-        }
-      });
+      ] as const)(
+        'lets exactly one of two concurrent compare-and-set updates from $from win',
+        async ({ from, a, b }) => {
+          const { tasks } = backend.current;
+          for (const id of ['task_r1', 'task_r2', 'task_r3']) {
+            const subject = await taskIn(backend.current, from, id);
+            const options = (seconds: number): TaskUpdateOptions => ({ expectedStatus: from, at: at(seconds) });
+            const results = await Promise.all([
+              tasks.updateTask(subject.id, a, options(60)),
+              tasks.updateTask(subject.id, b, options(61)),
+            ]);
+            const winners = results.filter((result) => result.updated);
+            expect(winners).toHaveLength(1);
+            const [winner] = winners;
+            const loser = results.find((result) => !result.updated)!;
+            expect(loser.task).toStrictEqual(winner!.task);
+            expect(await tasks.getTask(subject.id)).toStrictEqual(winner!.task);
+          }
+        },
+      );
     });
 
     describe('updateTask errors', () => {
@@ -287,7 +341,9 @@ for (const factory of availableBackends()) {
         async ({ options }) => {
           await backend.current.tasks.createTask(taskInput({ id: 'task_known', at: at(0) }));
           const before = await allTasks(backend.current);
-          await expect(backend.current.tasks.updateTask('task_unknown', { status: 'running' }, options)).rejects.toMatchObject({
+          await expect(
+            backend.current.tasks.updateTask('task_unknown', { status: 'running' }, options),
+          ).rejects.toMatchObject({
             name: 'NotFoundError',
             field: 'id',
           });
@@ -300,7 +356,10 @@ for (const factory of availableBackends()) {
         async (field) => {
           const before = await taskIn(backend.current, 'running');
           const patch = { output: 'x', [field]: field.endsWith('At') ? at(9) : 'value' } as unknown as TaskPatch;
-          await expect(backend.current.tasks.updateTask(before.id, patch, { at: at(50) })).rejects.toMatchObject({ name: 'ValidationError', field });
+          await expect(backend.current.tasks.updateTask(before.id, patch, { at: at(50) })).rejects.toMatchObject({
+            name: 'ValidationError',
+            field,
+          });
           expect(await allTasks(backend.current)).toStrictEqual([before]);
         },
       );
@@ -313,15 +372,27 @@ for (const factory of availableBackends()) {
         { problem: 'a string progressPct', field: 'progressPct', patch: { progressPct: '5' }, options: {} },
         { problem: 'a NUL in output', field: 'output', patch: { output: 'a\u0000' }, options: {} },
         { problem: 'a context that is not an object', field: 'context', patch: { context: 'x' }, options: {} },
-        { problem: 'an unknown expectedStatus', field: 'expectedStatus', patch: { output: 'x' }, options: { expectedStatus: 'done' } },
+        {
+          problem: 'an unknown expectedStatus',
+          field: 'expectedStatus',
+          patch: { output: 'x' },
+          options: { expectedStatus: 'done' },
+        },
         { problem: 'an unparseable at', field: 'at', patch: { output: 'x' }, options: { at: '2026-02-30' } },
-      ])('rejects an update with $problem with ValidationError on $field and writes nothing', async ({ field, patch, options }) => {
-        const before = await taskIn(backend.current, 'running');
-        await expect(
-          backend.current.tasks.updateTask(before.id, patch as unknown as TaskPatch, options as unknown as TaskUpdateOptions),
-        ).rejects.toMatchObject({ name: 'ValidationError', field });
-        expect(await allTasks(backend.current)).toStrictEqual([before]);
-      });
+      ])(
+        'rejects an update with $problem with ValidationError on $field and writes nothing',
+        async ({ field, patch, options }) => {
+          const before = await taskIn(backend.current, 'running');
+          await expect(
+            backend.current.tasks.updateTask(
+              before.id,
+              patch as unknown as TaskPatch,
+              options as unknown as TaskUpdateOptions,
+            ),
+          ).rejects.toMatchObject({ name: 'ValidationError', field });
+          expect(await allTasks(backend.current)).toStrictEqual([before]);
+        },
+      );
 
       it.each([0, 100])('accepts progressPct %i', async (progressPct) => {
         const before = await taskIn(backend.current, 'running');
@@ -368,7 +439,8 @@ for (const factory of availableBackends()) {
       });
 
       it('limits listTasks to 50 tasks by default', async () => {
-        for (let i = 0; i < 52; i++) await backend.current.tasks.createTask(taskInput({ id: `task_${String(i).padStart(2, '0')}`, at: at(i) }));
+        for (let i = 0; i < 52; i++)
+          await backend.current.tasks.createTask(taskInput({ id: `task_${String(i).padStart(2, '0')}`, at: at(i) }));
         const listed = await backend.current.tasks.listTasks();
         expect(listed).toHaveLength(50);
         expect(listed[0]!.id).toBe('task_51');
@@ -382,7 +454,10 @@ for (const factory of availableBackends()) {
         { query: { status: 'done' }, field: 'status' },
         { query: { taskType: 'deploy' }, field: 'taskType' },
       ])('rejects listTasks($query) with ValidationError on $field', async ({ query, field }) => {
-        await expect(backend.current.tasks.listTasks(query as unknown as TaskListQuery)).rejects.toMatchObject({ name: 'ValidationError', field });
+        await expect(backend.current.tasks.listTasks(query as unknown as TaskListQuery)).rejects.toMatchObject({
+          name: 'ValidationError',
+          field,
+        });
       });
 
       it('lists only needs_decision and failed tasks in attention, newest first', async () => {
@@ -392,13 +467,28 @@ for (const factory of availableBackends()) {
       });
 
       it('rejects an attention limit of 0 with ValidationError on limit', async () => {
-        await expect(backend.current.tasks.attention(0)).rejects.toMatchObject({ name: 'ValidationError', field: 'limit' });
+        await expect(backend.current.tasks.attention(0)).rejects.toMatchObject({
+          name: 'ValidationError',
+          field: 'limit',
+        });
       });
 
       it('counts every status, zeros included', async () => {
-        expect(await backend.current.tasks.countByStatus()).toStrictEqual({ pending: 0, running: 0, completed: 0, failed: 0, needs_decision: 0 });
+        expect(await backend.current.tasks.countByStatus()).toStrictEqual({
+          pending: 0,
+          running: 0,
+          completed: 0,
+          failed: 0,
+          needs_decision: 0,
+        });
         await seedTasks(backend.current);
-        expect(await backend.current.tasks.countByStatus()).toStrictEqual({ pending: 2, running: 2, completed: 1, failed: 2, needs_decision: 1 });
+        expect(await backend.current.tasks.countByStatus()).toStrictEqual({
+          pending: 2,
+          running: 2,
+          completed: 1,
+          failed: 2,
+          needs_decision: 1,
+        });
       });
     });
   });

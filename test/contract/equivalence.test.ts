@@ -59,9 +59,16 @@ interface Operation {
   readonly invalidField?: string;
 }
 
-type Outcome = { readonly ok: unknown } | { readonly error: string; readonly field?: string; readonly message?: string };
+type Outcome =
+  { readonly ok: unknown } | { readonly error: string; readonly field?: string; readonly message?: string };
 
-const GRAPH_WRITES = ['upsertProject', 'addDependency', 'createContributor', 'createAsset', 'createContribution'] as const;
+const GRAPH_WRITES = [
+  'upsertProject',
+  'addDependency',
+  'createContributor',
+  'createAsset',
+  'createContribution',
+] as const;
 const TASK_WRITES = ['createTask', 'updateTask'] as const;
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'needs_decision'] as const;
 const TASK_TYPES = ['spec', 'test', 'impl', 'review', 'heal'] as const;
@@ -104,8 +111,31 @@ const SPECIAL_TASK_IDS = ['task_Z', 'task_a', 'task_A', 'task_é', 'task_\u{1F60
 /** 200 code points, within the 255 limit, but 400 once folded to lowercase ('İ' becomes 'i' + U+0307). */
 const LONG_FOLDING_NAME = 'İ'.repeat(200);
 /** Instants at the edges of the supported range and around the epoch. */
-const EDGE_TIMES = ['0001-01-01T00:00:00.000Z', '0099-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z', '1969-12-31T23:59:59.999Z'];
-const JSON_SCALARS: readonly JsonValue[] = [0, -0, 1, -1.5, 0.1, 1e21, 5e-324, 1.7976931348623157e308, 2 ** 53, 'x', '', 'é😀', '\u2028', 'a"b\\c', true, false, null];
+const EDGE_TIMES = [
+  '0001-01-01T00:00:00.000Z',
+  '0099-12-31T23:59:59.999Z',
+  '9999-12-31T23:59:59.999Z',
+  '1969-12-31T23:59:59.999Z',
+];
+const JSON_SCALARS: readonly JsonValue[] = [
+  0,
+  -0,
+  1,
+  -1.5,
+  0.1,
+  1e21,
+  5e-324,
+  1.7976931348623157e308,
+  2 ** 53,
+  'x',
+  '',
+  'é😀',
+  '\u2028',
+  'a"b\\c',
+  true,
+  false,
+  null,
+];
 const JSON_KEYS = ['a', 'b', 'Z', 'é', '😀', '\uFF5E', 'key with space', '10', '2', ''];
 
 function randomJson(rng: Random, depth = 0): JsonObject {
@@ -143,14 +173,19 @@ function workload(seed: number, size: number): Operation[] {
     const id = `${rng.hex(8)}-${rng.hex(4)}-4${rng.hex(3)}-${rng.pick(['8', '9', 'a', 'b'])}${rng.hex(3)}-${rng.hex(12)}`;
     return rng.chance(0.1) ? id.toUpperCase() : id;
   };
-  const existingOr = (pool: string[], p: number): string => (pool.length > 0 && rng.chance(p) ? rng.pick(pool) : freshUuid());
+  const existingOr = (pool: string[], p: number): string =>
+    pool.length > 0 && rng.chance(p) ? rng.pick(pool) : freshUuid();
   const projectRef = () => {
     const ref = rng.pick(PROJECT_REFS);
     return rng.chance(0.3) ? { ecosystem: ref.ecosystem.toUpperCase(), name: ref.name.toUpperCase() } : { ...ref };
   };
   const taskId = (): string => (tasks.length > 0 && rng.chance(0.85) ? rng.pick(tasks) : 'task_unknown');
   /** Applies one invalid variant with probability p; returns the field it makes invalid. */
-  const maybeInvalid = <T extends object>(input: T, p: number, variants: readonly [string, Partial<Record<keyof T, unknown>>][]) => {
+  const maybeInvalid = <T extends object>(
+    input: T,
+    p: number,
+    variants: readonly [string, Partial<Record<keyof T, unknown>>][],
+  ) => {
     if (!rng.chance(p)) return { input, invalidField: undefined };
     const [field, change] = rng.pick(variants);
     return { input: { ...input, ...change }, invalidField: field };
@@ -187,10 +222,26 @@ function workload(seed: number, size: number): Operation[] {
       () => {
         const from = projectRef();
         const roll = rng.next();
-        if (roll < 0.05) return { store: 'graph', method: 'addDependency', args: [from, { ...from, name: from.name.toLowerCase() }, { at: stamp() }], invalidField: 'to' };
-        if (roll < 0.08) return { store: 'graph', method: 'addDependency', args: [{ ...from, name: '' }, projectRef(), { at: stamp() }], invalidField: 'from.name' };
+        if (roll < 0.05)
+          return {
+            store: 'graph',
+            method: 'addDependency',
+            args: [from, { ...from, name: from.name.toLowerCase() }, { at: stamp() }],
+            invalidField: 'to',
+          };
+        if (roll < 0.08)
+          return {
+            store: 'graph',
+            method: 'addDependency',
+            args: [{ ...from, name: '' }, projectRef(), { at: stamp() }],
+            invalidField: 'from.name',
+          };
         let to = projectRef();
-        while (to.name.toLowerCase() === from.name.toLowerCase() && to.ecosystem.toLowerCase() === from.ecosystem.toLowerCase()) to = projectRef();
+        while (
+          to.name.toLowerCase() === from.name.toLowerCase() &&
+          to.ecosystem.toLowerCase() === from.ecosystem.toLowerCase()
+        )
+          to = projectRef();
         return { store: 'graph', method: 'addDependency', args: [from, to, { at: stamp() }] };
       },
     ],
@@ -313,7 +364,12 @@ function workload(seed: number, size: number): Operation[] {
             ['startedAt', { startedAt: '2026-01-01T00:00:00.000Z' }, {}],
             ['expectedStatus', {}, { expectedStatus: 'paused' }],
           ] as const);
-          return { store: 'tasks', method: 'updateTask', args: [id, { ...patch, ...badPatch }, { ...options, ...badOptions }], invalidField: field };
+          return {
+            store: 'tasks',
+            method: 'updateTask',
+            args: [id, { ...patch, ...badPatch }, { ...options, ...badOptions }],
+            invalidField: field,
+          };
         }
         return { store: 'tasks', method: 'updateTask', args: [id, patch, options] };
       },
@@ -325,7 +381,11 @@ function workload(seed: number, size: number): Operation[] {
           () => ({ store: 'graph', method: 'getProject', args: [projectRef()] }),
           () => ({ store: 'graph', method: 'countProjects', args: [] }),
           () => ({ store: 'graph', method: 'countDependents', args: [projectRef()] }),
-          () => ({ store: 'graph', method: 'search', args: [rng.pick(['', 'a', 'PAD', '%', '_', 'é', 'İ']), 1 + rng.int(5)] }),
+          () => ({
+            store: 'graph',
+            method: 'search',
+            args: [rng.pick(['', 'a', 'PAD', '%', '_', 'é', 'İ']), 1 + rng.int(5)],
+          }),
           () => ({ store: 'graph', method: 'listContributors', args: [1 + rng.int(5)] }),
           () => ({ store: 'graph', method: 'listAssets', args: [1 + rng.int(5)] }),
           () => ({ store: 'graph', method: 'getContributor', args: [existingOr(contributors, 0.8)] }),
@@ -336,7 +396,14 @@ function workload(seed: number, size: number): Operation[] {
           () => ({
             store: 'tasks',
             method: 'listTasks',
-            args: [{ status: rng.chance(0.5) ? rng.pick(STATUSES) : undefined, taskType: rng.chance(0.3) ? rng.pick(TASK_TYPES) : undefined, limit: 1 + rng.int(5), offset: rng.int(3) }],
+            args: [
+              {
+                status: rng.chance(0.5) ? rng.pick(STATUSES) : undefined,
+                taskType: rng.chance(0.3) ? rng.pick(TASK_TYPES) : undefined,
+                limit: 1 + rng.int(5),
+                offset: rng.int(3),
+              },
+            ],
           }),
           () => ({ store: 'tasks', method: 'attention', args: [1 + rng.int(5)] }),
           () => ({ store: 'tasks', method: 'countByStatus', args: [] }),
@@ -373,7 +440,13 @@ async function performAll(backend: Backend, operations: readonly Operation[]): P
   return outcomes;
 }
 
-const GRAPH_ENTITIES: readonly (keyof GraphRecords)[] = ['projects', 'dependencies', 'contributors', 'assets', 'contributions'];
+const GRAPH_ENTITIES: readonly (keyof GraphRecords)[] = [
+  'projects',
+  'dependencies',
+  'contributors',
+  'assets',
+  'contributions',
+];
 
 async function allRecords(backend: Backend): Promise<Record<keyof GraphRecords | keyof AgentTaskRecords, unknown[]>> {
   const records = {} as Record<keyof GraphRecords | keyof AgentTaskRecords, unknown[]>;
@@ -388,9 +461,16 @@ function describeOperation(operation: Operation): string {
 }
 
 /** Operations whose outcomes differ, with both outcomes. */
-function differences(operations: readonly Operation[], expected: readonly Outcome[], actual: readonly Outcome[], name: string) {
+function differences(
+  operations: readonly Operation[],
+  expected: readonly Outcome[],
+  actual: readonly Outcome[],
+  name: string,
+) {
   return operations.flatMap((operation, index) =>
-    isDeepStrictEqual(expected[index], actual[index]) ? [] : [{ index, call: describeOperation(operation), memory: expected[index], [name]: actual[index] }],
+    isDeepStrictEqual(expected[index], actual[index])
+      ? []
+      : [{ index, call: describeOperation(operation), memory: expected[index], [name]: actual[index] }],
   );
 }
 
@@ -399,7 +479,11 @@ const SEARCHES = ['', 'react', 'PAD', '%', '_', 'İ', 'i̇', 'ü', '😀', 'ς',
 /** Reads that cover the final state: every key in the pools, every list and count. */
 function finalReads(operations: readonly Operation[]): Operation[] {
   const ids = (method: string, field: string): string[] => [
-    ...new Set(operations.filter((op) => op.method === method && !op.invalidField).map((op) => String((op.args[0] as Record<string, unknown>)[field]))),
+    ...new Set(
+      operations
+        .filter((op) => op.method === method && !op.invalidField)
+        .map((op) => String((op.args[0] as Record<string, unknown>)[field])),
+    ),
   ];
   return [
     { store: 'graph', method: 'countProjects', args: [] },
@@ -411,10 +495,22 @@ function finalReads(operations: readonly Operation[]): Operation[] {
     { store: 'graph', method: 'search', args: [''] },
     { store: 'graph', method: 'listContributors', args: [1000] },
     { store: 'graph', method: 'listAssets', args: [1000] },
-    ...ids('createContributor', 'id').map((id): Operation => ({ store: 'graph', method: 'listContributionsByContributor', args: [id] })),
-    ...ids('createAsset', 'id').map((id): Operation => ({ store: 'graph', method: 'listContributionsByAsset', args: [id] })),
+    ...ids('createContributor', 'id').map((id): Operation => ({
+      store: 'graph',
+      method: 'listContributionsByContributor',
+      args: [id],
+    })),
+    ...ids('createAsset', 'id').map((id): Operation => ({
+      store: 'graph',
+      method: 'listContributionsByAsset',
+      args: [id],
+    })),
     ...[undefined, ...STATUSES].flatMap((status) =>
-      [undefined, ...TASK_TYPES].map((taskType): Operation => ({ store: 'tasks', method: 'listTasks', args: [{ status, taskType, limit: 1000 }] })),
+      [undefined, ...TASK_TYPES].map((taskType): Operation => ({
+        store: 'tasks',
+        method: 'listTasks',
+        args: [{ status, taskType, limit: 1000 }],
+      })),
     ),
     { store: 'tasks', method: 'attention', args: [1000] },
     { store: 'tasks', method: 'countByStatus', args: [] },
@@ -440,8 +536,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       for (const backend of [memory.current, sql.current]) {
         const outcomes = await performAll(backend, operations);
         const wrong = operations.flatMap((operation, index) =>
-          operation.invalidField && !isDeepStrictEqual(outcomes[index], { error: 'ValidationError', field: operation.invalidField })
-            ? [{ index, store: backend.name, call: describeOperation(operation), expected: operation.invalidField, outcome: outcomes[index] }]
+          operation.invalidField &&
+          !isDeepStrictEqual(outcomes[index], { error: 'ValidationError', field: operation.invalidField })
+            ? [
+                {
+                  index,
+                  store: backend.name,
+                  call: describeOperation(operation),
+                  expected: operation.invalidField,
+                  outcome: outcomes[index],
+                },
+              ]
             : [],
         );
         expect(wrong).toEqual([]);
@@ -461,7 +566,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(text).toContain(LONG_FOLDING_NAME);
       expect(text).toMatch(/"00\d\d-\d\d-\d\dT/); // a year below 100
       const overflows = outcomes.filter(
-        (outcome, index) => !operations[index]!.invalidField && isDeepStrictEqual(outcome, { error: 'ValidationError', field: 'costAmount' }),
+        (outcome, index) =>
+          !operations[index]!.invalidField &&
+          isDeepStrictEqual(outcome, { error: 'ValidationError', field: 'costAmount' }),
       );
       expect(overflows.length).toBeGreaterThanOrEqual(1);
     });
@@ -482,7 +589,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const actual = await performAll(sql.current, reads);
       expect(differences(reads, expected, actual, factory.name)).toEqual([]);
       const searches = expected.filter((_, index) => reads[index]!.method === 'search');
-      expect(searches.filter((outcome) => 'ok' in outcome && (outcome.ok as unknown[]).length > 0).length).toBeGreaterThanOrEqual(8);
+      expect(
+        searches.filter((outcome) => 'ok' in outcome && (outcome.ok as unknown[]).length > 0).length,
+      ).toBeGreaterThanOrEqual(8);
     });
   });
 }

@@ -10,7 +10,13 @@ import { availableBackends, useBackend, type Backend } from '../support/backends
 
 type Graph = Backend['graph'];
 
-const GRAPH_ENTITY_NAMES: readonly (keyof GraphRecords)[] = ['projects', 'dependencies', 'contributors', 'assets', 'contributions'];
+const GRAPH_ENTITY_NAMES: readonly (keyof GraphRecords)[] = [
+  'projects',
+  'dependencies',
+  'contributors',
+  'assets',
+  'contributions',
+];
 
 /** Every graph record, per entity, in key order: equal before and after means nothing was written. */
 async function allRecords(graph: Graph): Promise<Record<string, unknown[]>> {
@@ -20,7 +26,12 @@ async function allRecords(graph: Graph): Promise<Record<string, unknown[]>> {
 }
 
 /** Asserts that `action` rejects with `error` naming `field`, and that no graph record changed. */
-async function expectRejectedWithoutWrites(graph: Graph, action: () => Promise<unknown>, error: string, field: string): Promise<void> {
+async function expectRejectedWithoutWrites(
+  graph: Graph,
+  action: () => Promise<unknown>,
+  error: string,
+  field: string,
+): Promise<void> {
   const before = await allRecords(graph);
   await expect(action()).rejects.toMatchObject({ name: error, field });
   expect(await allRecords(graph)).toEqual(before);
@@ -45,10 +56,22 @@ async function seedWorld(graph: Graph): Promise<void> {
   await graph.addDependency(REACT, LEFT_PAD);
   await graph.createContributor({ id: ADA, name: 'Ada' });
   await graph.createAsset({ id: DOC, name: 'Doc', assetType: 'code' });
-  await graph.createContribution({ id: FIRST_CONTRIBUTION, contributorId: ADA, assetId: DOC, costAmount: '1.00', coherenceScore: '0.50' });
+  await graph.createContribution({
+    id: FIRST_CONTRIBUTION,
+    contributorId: ADA,
+    assetId: DOC,
+    costAmount: '1.00',
+    coherenceScore: '0.50',
+  });
 }
 
-const contribution = (fields: Record<string, unknown>) => ({ contributorId: ADA, assetId: DOC, costAmount: '1.00', coherenceScore: '0.50', ...fields });
+const contribution = (fields: Record<string, unknown>) => ({
+  contributorId: ADA,
+  assetId: DOC,
+  costAmount: '1.00',
+  coherenceScore: '0.50',
+  ...fields,
+});
 
 /** Bypasses the input types, to send what a JavaScript caller could. */
 const raw = <T>(value: unknown): T => value as T;
@@ -62,54 +85,269 @@ interface InvalidCase {
 
 const INVALID_INPUTS: readonly InvalidCase[] = [
   // projects
-  { title: 'a project ecosystem of 101 characters', act: (g) => g.upsertProject({ ecosystem: 'e'.repeat(101), name: 'x' }), error: 'ValidationError', field: 'ecosystem' },
-  { title: 'a project name of 256 characters', act: (g) => g.upsertProject({ ecosystem: 'npm', name: 'n'.repeat(256) }), error: 'ValidationError', field: 'name' },
-  { title: 'a project name containing NUL', act: (g) => g.upsertProject({ ecosystem: 'npm', name: 'a\u0000b' }), error: 'ValidationError', field: 'name' },
-  { title: 'a blank project name', act: (g) => g.upsertProject({ ecosystem: 'npm', name: '   ' }), error: 'ValidationError', field: 'name' },
-  { title: 'a project replace with a lone surrogate in its description', act: (g) => g.upsertProject({ ...REACT, description: 'bad \ud800' }), error: 'ValidationError', field: 'description' },
-  { title: 'a homepageUrl of 501 characters', act: (g) => g.upsertProject({ ...REACT, homepageUrl: `https://${'h'.repeat(493)}` }), error: 'ValidationError', field: 'homepageUrl' },
-  { title: 'a project write time that is not a timestamp', act: (g) => g.upsertProject({ ...REACT, at: 'yesterday' }), error: 'ValidationError', field: 'at' },
+  {
+    title: 'a project ecosystem of 101 characters',
+    act: (g) => g.upsertProject({ ecosystem: 'e'.repeat(101), name: 'x' }),
+    error: 'ValidationError',
+    field: 'ecosystem',
+  },
+  {
+    title: 'a project name of 256 characters',
+    act: (g) => g.upsertProject({ ecosystem: 'npm', name: 'n'.repeat(256) }),
+    error: 'ValidationError',
+    field: 'name',
+  },
+  {
+    title: 'a project name containing NUL',
+    act: (g) => g.upsertProject({ ecosystem: 'npm', name: 'a\u0000b' }),
+    error: 'ValidationError',
+    field: 'name',
+  },
+  {
+    title: 'a blank project name',
+    act: (g) => g.upsertProject({ ecosystem: 'npm', name: '   ' }),
+    error: 'ValidationError',
+    field: 'name',
+  },
+  {
+    title: 'a project replace with a lone surrogate in its description',
+    act: (g) => g.upsertProject({ ...REACT, description: 'bad \ud800' }),
+    error: 'ValidationError',
+    field: 'description',
+  },
+  {
+    title: 'a homepageUrl of 501 characters',
+    act: (g) => g.upsertProject({ ...REACT, homepageUrl: `https://${'h'.repeat(493)}` }),
+    error: 'ValidationError',
+    field: 'homepageUrl',
+  },
+  {
+    title: 'a project write time that is not a timestamp',
+    act: (g) => g.upsertProject({ ...REACT, at: 'yesterday' }),
+    error: 'ValidationError',
+    field: 'at',
+  },
   // dependencies
   { title: 'a self-edge', act: (g) => g.addDependency(REACT, REACT), error: 'ValidationError', field: 'to' },
-  { title: 'a self-edge spelled in different cases', act: (g) => g.addDependency({ ecosystem: 'NPM', name: 'React' }, { ecosystem: 'npm', name: 'REACT' }), error: 'ValidationError', field: 'to' },
-  { title: 'an edge from an unknown project', act: (g) => g.addDependency(MISSING, LEFT_PAD), error: 'NotFoundError', field: 'from' },
-  { title: 'an edge to an unknown project', act: (g) => g.addDependency(LEFT_PAD, MISSING), error: 'NotFoundError', field: 'to' },
-  { title: 'an edge time that is not a timestamp', act: (g) => g.addDependency(LEFT_PAD, REACT, { at: '2026-13-01T00:00:00Z' }), error: 'ValidationError', field: 'at' },
-  { title: 'an edge whose from.ecosystem is 101 characters', act: (g) => g.addDependency({ ecosystem: 'e'.repeat(101), name: 'x' }, REACT), error: 'ValidationError', field: 'from.ecosystem' },
+  {
+    title: 'a self-edge spelled in different cases',
+    act: (g) => g.addDependency({ ecosystem: 'NPM', name: 'React' }, { ecosystem: 'npm', name: 'REACT' }),
+    error: 'ValidationError',
+    field: 'to',
+  },
+  {
+    title: 'an edge from an unknown project',
+    act: (g) => g.addDependency(MISSING, LEFT_PAD),
+    error: 'NotFoundError',
+    field: 'from',
+  },
+  {
+    title: 'an edge to an unknown project',
+    act: (g) => g.addDependency(LEFT_PAD, MISSING),
+    error: 'NotFoundError',
+    field: 'to',
+  },
+  {
+    title: 'an edge time that is not a timestamp',
+    act: (g) => g.addDependency(LEFT_PAD, REACT, { at: '2026-13-01T00:00:00Z' }),
+    error: 'ValidationError',
+    field: 'at',
+  },
+  {
+    title: 'an edge whose from.ecosystem is 101 characters',
+    act: (g) => g.addDependency({ ecosystem: 'e'.repeat(101), name: 'x' }, REACT),
+    error: 'ValidationError',
+    field: 'from.ecosystem',
+  },
   // contributors
-  { title: 'a contributor name of 256 emoji', act: (g) => g.createContributor({ name: '😀'.repeat(256) }), error: 'ValidationError', field: 'name' },
-  { title: 'a contributor name containing NUL', act: (g) => g.createContributor({ name: 'Ada\u0000' }), error: 'ValidationError', field: 'name' },
-  { title: 'a contributor email of 256 characters', act: (g) => g.createContributor({ name: 'Ada', email: 'e'.repeat(256) }), error: 'ValidationError', field: 'email' },
-  { title: 'a contributor id that is not a UUID', act: (g) => g.createContributor({ id: 'not-a-uuid', name: 'Ada' }), error: 'ValidationError', field: 'id' },
-  { title: 'a duplicate contributor id', act: (g) => g.createContributor({ id: ADA, name: 'Ada again' }), error: 'ConflictError', field: 'id' },
-  { title: 'a duplicate contributor id in upper case', act: (g) => g.createContributor({ id: ADA.toUpperCase(), name: 'Ada again' }), error: 'ConflictError', field: 'id' },
-  { title: 'array metadata', act: (g) => g.createContributor({ name: 'Ada', metadata: raw([1, 2]) }), error: 'ValidationError', field: 'metadata' },
-  { title: 'string metadata', act: (g) => g.createContributor({ name: 'Ada', metadata: raw('{"a":1}') }), error: 'ValidationError', field: 'metadata' },
-  { title: 'metadata with NUL in a nested string', act: (g) => g.createContributor({ name: 'Ada', metadata: { a: { b: 'x\u0000y' } } }), error: 'ValidationError', field: 'metadata.a.b' },
-  { title: 'metadata with a lone surrogate in an array', act: (g) => g.createContributor({ name: 'Ada', metadata: { list: ['ok', 'bad \udc00'] } }), error: 'ValidationError', field: 'metadata.list[1]' },
-  { title: 'metadata with NUL in a nested key', act: (g) => g.createContributor({ name: 'Ada', metadata: { nested: { 'k\u0000': 1 } } }), error: 'ValidationError', field: 'metadata.nested key' },
-  { title: 'metadata with a non-finite number', act: (g) => g.createContributor({ name: 'Ada', metadata: { n: Number.NaN } }), error: 'ValidationError', field: 'metadata.n' },
+  {
+    title: 'a contributor name of 256 emoji',
+    act: (g) => g.createContributor({ name: '😀'.repeat(256) }),
+    error: 'ValidationError',
+    field: 'name',
+  },
+  {
+    title: 'a contributor name containing NUL',
+    act: (g) => g.createContributor({ name: 'Ada\u0000' }),
+    error: 'ValidationError',
+    field: 'name',
+  },
+  {
+    title: 'a contributor email of 256 characters',
+    act: (g) => g.createContributor({ name: 'Ada', email: 'e'.repeat(256) }),
+    error: 'ValidationError',
+    field: 'email',
+  },
+  {
+    title: 'a contributor id that is not a UUID',
+    act: (g) => g.createContributor({ id: 'not-a-uuid', name: 'Ada' }),
+    error: 'ValidationError',
+    field: 'id',
+  },
+  {
+    title: 'a duplicate contributor id',
+    act: (g) => g.createContributor({ id: ADA, name: 'Ada again' }),
+    error: 'ConflictError',
+    field: 'id',
+  },
+  {
+    title: 'a duplicate contributor id in upper case',
+    act: (g) => g.createContributor({ id: ADA.toUpperCase(), name: 'Ada again' }),
+    error: 'ConflictError',
+    field: 'id',
+  },
+  {
+    title: 'array metadata',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: raw([1, 2]) }),
+    error: 'ValidationError',
+    field: 'metadata',
+  },
+  {
+    title: 'string metadata',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: raw('{"a":1}') }),
+    error: 'ValidationError',
+    field: 'metadata',
+  },
+  {
+    title: 'metadata with NUL in a nested string',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: { a: { b: 'x\u0000y' } } }),
+    error: 'ValidationError',
+    field: 'metadata.a.b',
+  },
+  {
+    title: 'metadata with a lone surrogate in an array',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: { list: ['ok', 'bad \udc00'] } }),
+    error: 'ValidationError',
+    field: 'metadata.list[1]',
+  },
+  {
+    title: 'metadata with NUL in a nested key',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: { nested: { 'k\u0000': 1 } } }),
+    error: 'ValidationError',
+    field: 'metadata.nested key',
+  },
+  {
+    title: 'metadata with a non-finite number',
+    act: (g) => g.createContributor({ name: 'Ada', metadata: { n: Number.NaN } }),
+    error: 'ValidationError',
+    field: 'metadata.n',
+  },
   // assets
-  { title: 'an assetType of 51 characters', act: (g) => g.createAsset({ name: 'Doc', assetType: 't'.repeat(51) }), error: 'ValidationError', field: 'assetType' },
-  { title: 'a duplicate asset id', act: (g) => g.createAsset({ id: DOC, name: 'Doc again', assetType: 'code' }), error: 'ConflictError', field: 'id' },
-  { title: 'asset metadata with a lone surrogate', act: (g) => g.createAsset({ name: 'Doc', assetType: 'code', metadata: { s: '\ud83d' } }), error: 'ValidationError', field: 'metadata.s' },
+  {
+    title: 'an assetType of 51 characters',
+    act: (g) => g.createAsset({ name: 'Doc', assetType: 't'.repeat(51) }),
+    error: 'ValidationError',
+    field: 'assetType',
+  },
+  {
+    title: 'a duplicate asset id',
+    act: (g) => g.createAsset({ id: DOC, name: 'Doc again', assetType: 'code' }),
+    error: 'ConflictError',
+    field: 'id',
+  },
+  {
+    title: 'asset metadata with a lone surrogate',
+    act: (g) => g.createAsset({ name: 'Doc', assetType: 'code', metadata: { s: '\ud83d' } }),
+    error: 'ValidationError',
+    field: 'metadata.s',
+  },
   // contributions
-  { title: 'a cost with 3 significant decimals', act: (g) => g.createContribution(contribution({ costAmount: '1.005' })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a negative cost string', act: (g) => g.createContribution(contribution({ costAmount: '-1' })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a negative cost number', act: (g) => g.createContribution(contribution({ costAmount: -0.01 })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a cost that is not a number', act: (g) => g.createContribution(contribution({ costAmount: '1,5' })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a NaN cost', act: (g) => g.createContribution(contribution({ costAmount: Number.NaN })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a cost that does not fit NUMERIC(15,2)', act: (g) => g.createContribution(contribution({ costAmount: '10000000000000.00' })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a cost that would overflow the asset total', act: (g) => g.createContribution(contribution({ costAmount: '9999999999999.99' })), error: 'ValidationError', field: 'costAmount' },
-  { title: 'a coherence score of -0.01', act: (g) => g.createContribution(contribution({ coherenceScore: -0.01 })), error: 'ValidationError', field: 'coherenceScore' },
-  { title: 'a coherence score of 1.01', act: (g) => g.createContribution(contribution({ coherenceScore: 1.01 })), error: 'ValidationError', field: 'coherenceScore' },
-  { title: 'a coherence score with 3 significant decimals', act: (g) => g.createContribution(contribution({ coherenceScore: '0.555' })), error: 'ValidationError', field: 'coherenceScore' },
-  { title: 'a contribution by an unknown contributor', act: (g) => g.createContribution(contribution({ contributorId: UNKNOWN })), error: 'NotFoundError', field: 'contributorId' },
-  { title: 'a contribution to an unknown asset', act: (g) => g.createContribution(contribution({ assetId: UNKNOWN })), error: 'NotFoundError', field: 'assetId' },
-  { title: 'a contributorId that is not a UUID', act: (g) => g.createContribution(contribution({ contributorId: 'ada' })), error: 'ValidationError', field: 'contributorId' },
-  { title: 'a duplicate contribution id', act: (g) => g.createContribution(contribution({ id: FIRST_CONTRIBUTION })), error: 'ConflictError', field: 'id' },
-  { title: 'a contribution timestamp without a time zone', act: (g) => g.createContribution(contribution({ timestamp: '2026-03-04T05:06:07' })), error: 'ValidationError', field: 'timestamp' },
-  { title: 'contribution metadata with NUL', act: (g) => g.createContribution(contribution({ metadata: { note: '\u0000' } })), error: 'ValidationError', field: 'metadata.note' },
+  {
+    title: 'a cost with 3 significant decimals',
+    act: (g) => g.createContribution(contribution({ costAmount: '1.005' })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a negative cost string',
+    act: (g) => g.createContribution(contribution({ costAmount: '-1' })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a negative cost number',
+    act: (g) => g.createContribution(contribution({ costAmount: -0.01 })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a cost that is not a number',
+    act: (g) => g.createContribution(contribution({ costAmount: '1,5' })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a NaN cost',
+    act: (g) => g.createContribution(contribution({ costAmount: Number.NaN })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a cost that does not fit NUMERIC(15,2)',
+    act: (g) => g.createContribution(contribution({ costAmount: '10000000000000.00' })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a cost that would overflow the asset total',
+    act: (g) => g.createContribution(contribution({ costAmount: '9999999999999.99' })),
+    error: 'ValidationError',
+    field: 'costAmount',
+  },
+  {
+    title: 'a coherence score of -0.01',
+    act: (g) => g.createContribution(contribution({ coherenceScore: -0.01 })),
+    error: 'ValidationError',
+    field: 'coherenceScore',
+  },
+  {
+    title: 'a coherence score of 1.01',
+    act: (g) => g.createContribution(contribution({ coherenceScore: 1.01 })),
+    error: 'ValidationError',
+    field: 'coherenceScore',
+  },
+  {
+    title: 'a coherence score with 3 significant decimals',
+    act: (g) => g.createContribution(contribution({ coherenceScore: '0.555' })),
+    error: 'ValidationError',
+    field: 'coherenceScore',
+  },
+  {
+    title: 'a contribution by an unknown contributor',
+    act: (g) => g.createContribution(contribution({ contributorId: UNKNOWN })),
+    error: 'NotFoundError',
+    field: 'contributorId',
+  },
+  {
+    title: 'a contribution to an unknown asset',
+    act: (g) => g.createContribution(contribution({ assetId: UNKNOWN })),
+    error: 'NotFoundError',
+    field: 'assetId',
+  },
+  {
+    title: 'a contributorId that is not a UUID',
+    act: (g) => g.createContribution(contribution({ contributorId: 'ada' })),
+    error: 'ValidationError',
+    field: 'contributorId',
+  },
+  {
+    title: 'a duplicate contribution id',
+    act: (g) => g.createContribution(contribution({ id: FIRST_CONTRIBUTION })),
+    error: 'ConflictError',
+    field: 'id',
+  },
+  {
+    title: 'a contribution timestamp without a time zone',
+    act: (g) => g.createContribution(contribution({ timestamp: '2026-03-04T05:06:07' })),
+    error: 'ValidationError',
+    field: 'timestamp',
+  },
+  {
+    title: 'contribution metadata with NUL',
+    act: (g) => g.createContribution(contribution({ metadata: { note: '\u0000' } })),
+    error: 'ValidationError',
+    field: 'metadata.note',
+  },
 ];
 
 /** Keys of every object in `value`, level by level, that are not in code point order. */
@@ -119,7 +357,10 @@ function unsortedKeyPaths(value: unknown, path = '$'): string[] {
   const keys = Object.keys(value);
   const sorted = [...keys].sort(compareText);
   const here = keys.join('\u0001') === sorted.join('\u0001') ? [] : [path];
-  return [...here, ...keys.flatMap((key) => unsortedKeyPaths((value as Record<string, unknown>)[key], `${path}.${key}`))];
+  return [
+    ...here,
+    ...keys.flatMap((key) => unsortedKeyPaths((value as Record<string, unknown>)[key], `${path}.${key}`)),
+  ];
 }
 
 /** Metadata exercising what JSONB could change: unicode, key order, nesting, numbers. */
@@ -163,7 +404,10 @@ const RICH_METADATA_CANONICAL: JsonObject = {
 interface ListedKind {
   readonly kind: 'contributor' | 'asset';
   readonly entity: 'contributors' | 'assets';
-  readonly create: (graph: Graph, fields: { id?: string; at?: string }) => Promise<{ id: string; createdAt: string; updatedAt: string }>;
+  readonly create: (
+    graph: Graph,
+    fields: { id?: string; at?: string },
+  ) => Promise<{ id: string; createdAt: string; updatedAt: string }>;
   readonly get: (graph: Graph, id: string) => Promise<object | null>;
   readonly list: (graph: Graph, limit?: number) => Promise<{ id: string }[]>;
   /** Fields a create leaves at their defaults. */
@@ -202,7 +446,9 @@ for (const factory of availableBackends()) {
         expect(created).toMatchObject({ ecosystem: 'npm', name: 'react' });
         expect(await graph().getProject({ ecosystem: 'npm', name: 'REACT' })).toEqual(created);
         expect(await graph().getProject({ ecosystem: 'nPm', name: 'react' })).toEqual(created);
-        expect((await graph().scanRecords('projects', { limit: 10 })).map((p) => [p.ecosystem, p.name])).toEqual([['npm', 'react']]);
+        expect((await graph().scanRecords('projects', { limit: 10 })).map((p) => [p.ecosystem, p.name])).toEqual([
+          ['npm', 'react'],
+        ]);
       });
 
       it('returns null for an unknown project', async () => {
@@ -210,7 +456,12 @@ for (const factory of availableBackends()) {
       });
 
       it('replaces description and urls on upsert, keeping createdAt and dependencyCount and stamping updatedAt', async () => {
-        const first = await graph().upsertProject({ ...REACT, description: 'old', homepageUrl: 'https://react.dev', repositoryUrl: 'https://github.com/facebook/react' });
+        const first = await graph().upsertProject({
+          ...REACT,
+          description: 'old',
+          homepageUrl: 'https://react.dev',
+          repositoryUrl: 'https://github.com/facebook/react',
+        });
         await graph().upsertProject(LEFT_PAD);
         await graph().addDependency(REACT, LEFT_PAD);
         backend.current.clock.set('2026-05-01T12:00:00.000Z');
@@ -231,7 +482,15 @@ for (const factory of availableBackends()) {
 
       it('stamps a new project with the clock time', async () => {
         const project = await graph().upsertProject(REACT);
-        expect(project).toEqual({ ...REACT, description: null, homepageUrl: null, repositoryUrl: null, dependencyCount: 0, createdAt: START, updatedAt: START });
+        expect(project).toEqual({
+          ...REACT,
+          description: null,
+          homepageUrl: null,
+          repositoryUrl: null,
+          dependencyCount: 0,
+          createdAt: START,
+          updatedAt: START,
+        });
       });
 
       it('honours an explicit write time, normalized to UTC', async () => {
@@ -242,13 +501,15 @@ for (const factory of availableBackends()) {
 
       it('counts projects once per case-insensitive key', async () => {
         expect(await graph().countProjects()).toBe(0);
-        for (const name of ['react', 'vue', 'angular', 'REACT', 'Vue']) await graph().upsertProject({ ecosystem: 'npm', name });
+        for (const name of ['react', 'vue', 'angular', 'REACT', 'Vue'])
+          await graph().upsertProject({ ecosystem: 'npm', name });
         expect(await graph().countProjects()).toBe(3);
       });
     });
 
     describe('search', () => {
-      const names = (projects: { ecosystem: string; name: string }[]) => projects.map((p) => `${p.ecosystem}/${p.name}`);
+      const names = (projects: { ecosystem: string; name: string }[]) =>
+        projects.map((p) => `${p.ecosystem}/${p.name}`);
 
       it('lists name matches first, then description matches, each by (ecosystem, name) in code point order', async () => {
         const projects = [
@@ -262,7 +523,15 @@ for (const factory of availableBackends()) {
           { ecosystem: 'npm', name: 'vue', description: 'progressive framework' },
         ];
         for (const project of projects) await graph().upsertProject(project);
-        const expected = ['npm/preact', 'npm/react', 'npm/react\uff61', 'npm/react😀', 'pypi/reactivex', 'cargo/yew', 'npm/zzz'];
+        const expected = [
+          'npm/preact',
+          'npm/react',
+          'npm/react\uff61',
+          'npm/react😀',
+          'pypi/reactivex',
+          'cargo/yew',
+          'npm/zzz',
+        ];
         expect(names(await graph().search('react'))).toEqual(expected);
         expect(names(await graph().search('ReAcT'))).toEqual(expected);
       });
@@ -294,7 +563,8 @@ for (const factory of availableBackends()) {
       });
 
       it('returns 20 matches by default and honours an explicit limit', async () => {
-        for (let i = 24; i >= 0; i--) await graph().upsertProject({ ecosystem: 'npm', name: `pkg-${String(i).padStart(2, '0')}` });
+        for (let i = 24; i >= 0; i--)
+          await graph().upsertProject({ ecosystem: 'npm', name: `pkg-${String(i).padStart(2, '0')}` });
         const all = Array.from({ length: 25 }, (_, i) => `npm/pkg-${String(i).padStart(2, '0')}`);
         expect(names(await graph().search('pkg'))).toEqual(all.slice(0, 20));
         expect(names(await graph().search('pkg', 5))).toEqual(all.slice(0, 5));
@@ -317,10 +587,17 @@ for (const factory of availableBackends()) {
         await graph().upsertProject(REACT);
         await graph().upsertProject(LEFT_PAD);
         const first = await graph().addDependency(REACT, LEFT_PAD, { at: '2026-02-01T00:00:00.000Z' });
-        const again = await graph().addDependency({ ecosystem: 'NPM', name: 'React' }, { ecosystem: 'npm', name: 'LEFT-PAD' }, { at: '2026-03-01T00:00:00.000Z' });
+        const again = await graph().addDependency(
+          { ecosystem: 'NPM', name: 'React' },
+          { ecosystem: 'npm', name: 'LEFT-PAD' },
+          { at: '2026-03-01T00:00:00.000Z' },
+        );
         expect(first).toEqual({ from: REACT, to: LEFT_PAD, createdAt: '2026-02-01T00:00:00.000Z' });
         expect(again).toEqual(first);
-        expect(await graph().getProject(REACT)).toMatchObject({ dependencyCount: 1, updatedAt: '2026-02-01T00:00:00.000Z' });
+        expect(await graph().getProject(REACT)).toMatchObject({
+          dependencyCount: 1,
+          updatedAt: '2026-02-01T00:00:00.000Z',
+        });
         expect(await graph().scanRecords('dependencies', { limit: 10 })).toEqual([first]);
         expect(await graph().countDependents(LEFT_PAD)).toBe(1);
       });
@@ -340,7 +617,11 @@ for (const factory of availableBackends()) {
         const source = await graph().upsertProject({ ...REACT, at: '2026-01-10T00:00:00.000Z' });
         const target = await graph().upsertProject({ ...LEFT_PAD, at: '2026-01-11T00:00:00.000Z' });
         await graph().addDependency(REACT, LEFT_PAD, { at: '2026-04-05T06:07:08.009+01:00' });
-        expect(await graph().getProject(REACT)).toEqual({ ...source, dependencyCount: 1, updatedAt: '2026-04-05T05:07:08.009Z' });
+        expect(await graph().getProject(REACT)).toEqual({
+          ...source,
+          dependencyCount: 1,
+          updatedAt: '2026-04-05T05:07:08.009Z',
+        });
         expect(await graph().getProject(LEFT_PAD)).toEqual(target);
       });
 
@@ -355,7 +636,8 @@ for (const factory of availableBackends()) {
 
       it('counts incoming edges as dependents, and 0 for an unknown project', async () => {
         for (const name of ['core', 'x', 'y', 'z']) await graph().upsertProject({ ecosystem: 'npm', name });
-        for (const name of ['x', 'y', 'z']) await graph().addDependency({ ecosystem: 'npm', name }, { ecosystem: 'npm', name: 'core' });
+        for (const name of ['x', 'y', 'z'])
+          await graph().addDependency({ ecosystem: 'npm', name }, { ecosystem: 'npm', name: 'core' });
         await graph().addDependency({ ecosystem: 'npm', name: 'core' }, { ecosystem: 'npm', name: 'x' });
         expect(await graph().countDependents({ ecosystem: 'NPM', name: 'Core' })).toBe(3);
         expect(await graph().countDependents({ ecosystem: 'npm', name: 'x' })).toBe(1);
@@ -406,7 +688,12 @@ for (const factory of availableBackends()) {
         { spelling: 'the id in upper case', id: uuid('abc').toUpperCase() },
       ])(`rejects a second ${kind.kind} with $spelling as a ConflictError on id, writing nothing`, async ({ id }) => {
         const first = await kind.create(graph(), { id: uuid('abc'), at: '2026-02-01T00:00:00.000Z' });
-        await expectRejectedWithoutWrites(graph(), () => kind.create(graph(), { id, at: '2026-03-01T00:00:00.000Z' }), 'ConflictError', 'id');
+        await expectRejectedWithoutWrites(
+          graph(),
+          () => kind.create(graph(), { id, at: '2026-03-01T00:00:00.000Z' }),
+          'ConflictError',
+          'id',
+        );
         expect(await kind.get(graph(), first.id)).toEqual(first);
       });
 
@@ -428,17 +715,26 @@ for (const factory of availableBackends()) {
         { costAmount: 12.3, coherenceScore: '0.05', stored: ['12.30', '0.05'] },
         { costAmount: ' 7.1 ', coherenceScore: 0.99, stored: ['7.10', '0.99'] },
         { costAmount: '9999999999999.99', coherenceScore: '1.000', stored: ['9999999999999.99', '1.00'] },
-      ])('stores cost $costAmount and score $coherenceScore as canonical strings $stored', async ({ costAmount, coherenceScore, stored }) => {
-        await seedPeople();
-        const created = await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount, coherenceScore });
-        expect([created.costAmount, created.coherenceScore]).toEqual(stored);
-        expect(await graph().getContribution(created.id)).toEqual(created);
-        expect((await graph().getAsset(DOC))!.totalCost).toBe(stored[0]);
-      });
+      ])(
+        'stores cost $costAmount and score $coherenceScore as canonical strings $stored',
+        async ({ costAmount, coherenceScore, stored }) => {
+          await seedPeople();
+          const created = await graph().createContribution({
+            contributorId: ADA,
+            assetId: DOC,
+            costAmount,
+            coherenceScore,
+          });
+          expect([created.costAmount, created.coherenceScore]).toEqual(stored);
+          expect(await graph().getContribution(created.id)).toEqual(created);
+          expect((await graph().getAsset(DOC))!.totalCost).toBe(stored[0]);
+        },
+      );
 
       it('totals 1000 contributions of 0.10 to exactly 100.00', async () => {
         await seedPeople();
-        for (let i = 0; i < 1000; i++) await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: '0.10', coherenceScore: 1 });
+        for (let i = 0; i < 1000; i++)
+          await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: '0.10', coherenceScore: 1 });
         expect((await graph().getAsset(DOC))!.totalCost).toBe('100.00');
         expect(await graph().listContributionsByAsset(DOC)).toHaveLength(1000);
       });
@@ -453,7 +749,14 @@ for (const factory of availableBackends()) {
       it('totals 100 concurrent contributions on one asset exactly', async () => {
         await seedPeople();
         await Promise.all(
-          Array.from({ length: 100 }, (_, i) => graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: `${i}.01`, coherenceScore: 0.5 })),
+          Array.from({ length: 100 }, (_, i) =>
+            graph().createContribution({
+              contributorId: ADA,
+              assetId: DOC,
+              costAmount: `${i}.01`,
+              coherenceScore: 0.5,
+            }),
+          ),
         );
         // 0 + 1 + ... + 99 = 4950, plus 100 * 0.01.
         expect((await graph().getAsset(DOC))!.totalCost).toBe('4951.00');
@@ -463,9 +766,19 @@ for (const factory of availableBackends()) {
       it("sets the asset's updatedAt to the contribution's timestamp and keeps its createdAt", async () => {
         await seedPeople();
         const asset = (await graph().getAsset(DOC))!;
-        const made = await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: '2.50', coherenceScore: 1, timestamp: '2026-06-01T10:00:00.123+02:00' });
+        const made = await graph().createContribution({
+          contributorId: ADA,
+          assetId: DOC,
+          costAmount: '2.50',
+          coherenceScore: 1,
+          timestamp: '2026-06-01T10:00:00.123+02:00',
+        });
         expect(made.timestamp).toBe('2026-06-01T08:00:00.123Z');
-        expect(await graph().getAsset(DOC)).toEqual({ ...asset, totalCost: '2.50', updatedAt: '2026-06-01T08:00:00.123Z' });
+        expect(await graph().getAsset(DOC)).toEqual({
+          ...asset,
+          totalCost: '2.50',
+          updatedAt: '2026-06-01T08:00:00.123Z',
+        });
       });
 
       it('rejects a contribution that would overflow the NUMERIC(15,2) total, writing nothing', async () => {
@@ -487,7 +800,12 @@ for (const factory of availableBackends()) {
       ])('rejects an unknown $field as NotFoundError, leaving the asset total unchanged', async ({ field, input }) => {
         await seedPeople();
         await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: '3.00', coherenceScore: 1 });
-        await expectRejectedWithoutWrites(graph(), () => graph().createContribution({ ...input, costAmount: '1.00', coherenceScore: 1 }), 'NotFoundError', field);
+        await expectRejectedWithoutWrites(
+          graph(),
+          () => graph().createContribution({ ...input, costAmount: '1.00', coherenceScore: 1 }),
+          'NotFoundError',
+          field,
+        );
         expect((await graph().getAsset(DOC))!.totalCost).toBe('3.00');
       });
 
@@ -506,7 +824,8 @@ for (const factory of availableBackends()) {
           { id: uuid('c2'), contributorId: BOB, assetId: DOC, timestamp: '2026-03-01T01:00:00.000+01:00' },
           { id: uuid('c4'), contributorId: BOB, assetId: IMG, timestamp: t1 },
         ];
-        for (const write of writes) await graph().createContribution({ ...write, costAmount: '1.00', coherenceScore: 1 });
+        for (const write of writes)
+          await graph().createContribution({ ...write, costAmount: '1.00', coherenceScore: 1 });
         const ids = (list: { id: string }[]) => list.map((c) => c.id);
         expect(ids(await graph().listContributionsByAsset(DOC))).toEqual([uuid('c2'), uuid('c3'), uuid('c0')]);
         expect(ids(await graph().listContributionsByAsset(IMG))).toEqual([uuid('c4'), uuid('c1')]);
@@ -529,7 +848,13 @@ for (const factory of availableBackends()) {
       it('round-trips unicode, nesting, arrays, numbers, booleans and nulls in canonical key order', async () => {
         const contributor = await graph().createContributor({ id: ADA, name: 'Ada', metadata: RICH_METADATA });
         const asset = await graph().createAsset({ id: DOC, name: 'Doc', assetType: 'code', metadata: RICH_METADATA });
-        const made = await graph().createContribution({ contributorId: ADA, assetId: DOC, costAmount: 1, coherenceScore: 1, metadata: RICH_METADATA });
+        const made = await graph().createContribution({
+          contributorId: ADA,
+          assetId: DOC,
+          costAmount: 1,
+          coherenceScore: 1,
+          metadata: RICH_METADATA,
+        });
         const stored = [
           contributor.metadata,
           asset.metadata,
@@ -570,24 +895,49 @@ for (const factory of availableBackends()) {
       const utcTime = '2026-03-04T03:06:07.891Z';
 
       it.each([
-        { entity: 'contributors', write: (g: Graph) => g.createContributor({ id: ADA, name: 'Ada', at: offsetTime }), read: (g: Graph) => g.getContributor(ADA), fields: ['createdAt', 'updatedAt'] },
-        { entity: 'assets', write: (g: Graph) => g.createAsset({ id: DOC, name: 'Doc', assetType: 'code', at: offsetTime }), read: (g: Graph) => g.getAsset(DOC), fields: ['createdAt', 'updatedAt'] },
-        { entity: 'projects', write: (g: Graph) => g.upsertProject({ ...REACT, at: offsetTime }), read: (g: Graph) => g.getProject(REACT), fields: ['createdAt', 'updatedAt'] },
+        {
+          entity: 'contributors',
+          write: (g: Graph) => g.createContributor({ id: ADA, name: 'Ada', at: offsetTime }),
+          read: (g: Graph) => g.getContributor(ADA),
+          fields: ['createdAt', 'updatedAt'],
+        },
+        {
+          entity: 'assets',
+          write: (g: Graph) => g.createAsset({ id: DOC, name: 'Doc', assetType: 'code', at: offsetTime }),
+          read: (g: Graph) => g.getAsset(DOC),
+          fields: ['createdAt', 'updatedAt'],
+        },
+        {
+          entity: 'projects',
+          write: (g: Graph) => g.upsertProject({ ...REACT, at: offsetTime }),
+          read: (g: Graph) => g.getProject(REACT),
+          fields: ['createdAt', 'updatedAt'],
+        },
         {
           entity: 'contributions',
           write: async (g: Graph) => {
             await g.createContributor({ id: ADA, name: 'Ada' });
             await g.createAsset({ id: DOC, name: 'Doc', assetType: 'code' });
-            return g.createContribution({ id: FIRST_CONTRIBUTION, contributorId: ADA, assetId: DOC, costAmount: 1, coherenceScore: 1, timestamp: offsetTime });
+            return g.createContribution({
+              id: FIRST_CONTRIBUTION,
+              contributorId: ADA,
+              assetId: DOC,
+              costAmount: 1,
+              coherenceScore: 1,
+              timestamp: offsetTime,
+            });
           },
           read: (g: Graph) => g.getContribution(FIRST_CONTRIBUTION),
           fields: ['timestamp'],
         },
-      ])('returns an explicit time on $entity in UTC with milliseconds and reads it back identically', async ({ write, read, fields }) => {
-        const written = (await write(graph())) as unknown as Record<string, unknown>;
-        for (const field of fields) expect(written[field]).toBe(utcTime);
-        expect(await read(graph())).toEqual(written);
-      });
+      ])(
+        'returns an explicit time on $entity in UTC with milliseconds and reads it back identically',
+        async ({ write, read, fields }) => {
+          const written = (await write(graph())) as unknown as Record<string, unknown>;
+          for (const field of fields) expect(written[field]).toBe(utcTime);
+          expect(await read(graph())).toEqual(written);
+        },
+      );
 
       it('returns an explicit edge time in UTC and reads it back identically', async () => {
         await graph().upsertProject(REACT);
@@ -598,7 +948,11 @@ for (const factory of availableBackends()) {
       });
 
       it('drops digits below the millisecond identically on every store', async () => {
-        const created = await graph().createContributor({ id: ADA, name: 'Ada', at: '2026-03-04T05:06:07.891999+02:00' });
+        const created = await graph().createContributor({
+          id: ADA,
+          name: 'Ada',
+          at: '2026-03-04T05:06:07.891999+02:00',
+        });
         expect(created.createdAt).toBe(utcTime);
         expect(await graph().getContributor(ADA)).toEqual(created);
       });
@@ -615,7 +969,12 @@ for (const factory of availableBackends()) {
         1_772_600_000_000,
       ])('rejects the write time %j naming the field at, writing nothing', async (at) => {
         await seedWorld(graph());
-        await expectRejectedWithoutWrites(graph(), () => graph().createContributor({ name: 'Ada', at: raw(at) }), 'ValidationError', 'at');
+        await expectRejectedWithoutWrites(
+          graph(),
+          () => graph().createContributor({ name: 'Ada', at: raw(at) }),
+          'ValidationError',
+          'at',
+        );
       });
     });
 
@@ -632,10 +991,13 @@ for (const factory of availableBackends()) {
     });
 
     describe('invalid input', () => {
-      it.each(INVALID_INPUTS)('rejects $title as $error on field $field and writes nothing', async ({ act, error, field }) => {
-        await seedWorld(graph());
-        await expectRejectedWithoutWrites(graph(), () => act(graph()), error, field);
-      });
+      it.each(INVALID_INPUTS)(
+        'rejects $title as $error on field $field and writes nothing',
+        async ({ act, error, field }) => {
+          await seedWorld(graph());
+          await expectRejectedWithoutWrites(graph(), () => act(graph()), error, field);
+        },
+      );
     });
   });
 }

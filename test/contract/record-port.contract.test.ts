@@ -30,7 +30,9 @@ function keyOf(entity: Entity, record: AnyRecord): RecordKey {
 }
 
 function scan(backend: Backend, entity: Entity, options: { after?: RecordKey; limit: number }): Promise<AnyRecord[]> {
-  return entity === 'agent_tasks' ? backend.tasks.scanRecords(entity, options) : backend.graph.scanRecords(entity, options);
+  return entity === 'agent_tasks'
+    ? backend.tasks.scanRecords(entity, options)
+    : backend.graph.scanRecords(entity, options);
 }
 
 function getRecord(backend: Backend, entity: Entity, key: RecordKey): Promise<AnyRecord | null> {
@@ -61,23 +63,68 @@ async function everything(backend: Backend): Promise<Record<Entity, AnyRecord[]>
 }
 
 const T = (seconds: number): string => new Date(Date.UTC(2026, 0, 2) + seconds * 1000).toISOString();
-const uuid = (prefix: string, n = 0): string => `${prefix.padEnd(8, '0')}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const uuid = (prefix: string, n = 0): string =>
+  `${prefix.padEnd(8, '0')}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const ref = (ecosystem: string, name: string): ProjectRef => ({ ecosystem, name });
 
 function project(ecosystem: string, name: string, fields: Partial<Project> = {}): Project {
-  return { ecosystem, name, description: null, homepageUrl: null, repositoryUrl: null, dependencyCount: 0, createdAt: T(0), updatedAt: T(0), ...fields };
+  return {
+    ecosystem,
+    name,
+    description: null,
+    homepageUrl: null,
+    repositoryUrl: null,
+    dependencyCount: 0,
+    createdAt: T(0),
+    updatedAt: T(0),
+    ...fields,
+  };
 }
 function edge(from: ProjectRef, to: ProjectRef, createdAt = T(1)): DependencyEdge {
   return { from, to, createdAt };
 }
 function contributor(id: string, fields: Partial<Contributor> = {}): Contributor {
-  return { id, name: 'Ada', email: null, githubUsername: null, walletAddress: null, metadata: {}, createdAt: T(0), updatedAt: T(0), ...fields };
+  return {
+    id,
+    name: 'Ada',
+    email: null,
+    githubUsername: null,
+    walletAddress: null,
+    metadata: {},
+    createdAt: T(0),
+    updatedAt: T(0),
+    ...fields,
+  };
 }
 function asset(id: string, fields: Partial<Asset> = {}): Asset {
-  return { id, name: 'Doc', description: null, assetType: 'code', totalCost: '0.00', metadata: {}, createdAt: T(0), updatedAt: T(0), ...fields };
+  return {
+    id,
+    name: 'Doc',
+    description: null,
+    assetType: 'code',
+    totalCost: '0.00',
+    metadata: {},
+    createdAt: T(0),
+    updatedAt: T(0),
+    ...fields,
+  };
 }
-function contribution(id: string, contributorId: string, assetId: string, fields: Partial<Contribution> = {}): Contribution {
-  return { id, contributorId, assetId, costAmount: '1.00', coherenceScore: '0.50', metadata: {}, timestamp: T(2), ...fields };
+function contribution(
+  id: string,
+  contributorId: string,
+  assetId: string,
+  fields: Partial<Contribution> = {},
+): Contribution {
+  return {
+    id,
+    contributorId,
+    assetId,
+    costAmount: '1.00',
+    coherenceScore: '0.50',
+    metadata: {},
+    timestamp: T(2),
+    ...fields,
+  };
 }
 function task(id: string, fields: Partial<AgentTask> = {}): AgentTask {
   return {
@@ -131,7 +178,11 @@ const CONTRIBUTIONS_IN_ORDER = Array.from({ length: 9 }, (_, i) => uuid(`${(15 -
 
 /** Stores a fixture of every entity, inserted in an order unrelated to key order. */
 async function seedFixture(backend: Backend): Promise<void> {
-  const shuffled = <T>(items: readonly T[]): T[] => items.map((item, i) => ({ item, k: (i * 7 + 3) % items.length })).sort((a, b) => a.k - b.k).map((x) => x.item);
+  const shuffled = <T>(items: readonly T[]): T[] =>
+    items
+      .map((item, i) => ({ item, k: (i * 7 + 3) % items.length }))
+      .sort((a, b) => a.k - b.k)
+      .map((x) => x.item);
   for (const r of shuffled(PROJECTS_IN_KEY_ORDER)) {
     // Spelled in uppercase where that changes something: the store folds keys.
     await backend.graph.upsertProject({ ecosystem: r.ecosystem.toUpperCase(), name: r.name.toUpperCase(), at: T(0) });
@@ -139,8 +190,10 @@ async function seedFixture(backend: Backend): Promise<void> {
   for (const [from, to] of shuffled(EDGES_IN_ORDER)) {
     await backend.graph.addDependency(PROJECTS_IN_KEY_ORDER[from]!, PROJECTS_IN_KEY_ORDER[to]!, { at: T(1) });
   }
-  for (const id of shuffled(CONTRIBUTOR_IDS_IN_ORDER)) await backend.graph.createContributor({ id: id.toUpperCase(), name: `c ${id}`, at: T(0) });
-  for (const id of shuffled(ASSET_IDS_IN_ORDER)) await backend.graph.createAsset({ id, name: `a ${id}`, assetType: 'code', at: T(0) });
+  for (const id of shuffled(CONTRIBUTOR_IDS_IN_ORDER))
+    await backend.graph.createContributor({ id: id.toUpperCase(), name: `c ${id}`, at: T(0) });
+  for (const id of shuffled(ASSET_IDS_IN_ORDER))
+    await backend.graph.createAsset({ id, name: `a ${id}`, assetType: 'code', at: T(0) });
   for (const [i, id] of shuffled([...CONTRIBUTIONS_IN_ORDER.entries()])) {
     await backend.graph.createContribution({
       id,
@@ -151,7 +204,8 @@ async function seedFixture(backend: Backend): Promise<void> {
       timestamp: T(2 + i),
     });
   }
-  for (const id of shuffled(TASK_IDS_IN_ORDER)) await backend.tasks.createTask({ id, direction: 'd', taskType: 'spec', model: 'm', command: 'c', at: T(0) });
+  for (const id of shuffled(TASK_IDS_IN_ORDER))
+    await backend.tasks.createTask({ id, direction: 'd', taskType: 'spec', model: 'm', command: 'c', at: T(0) });
 }
 
 const EXPECTED_KEYS: Record<Entity, RecordKey[]> = {
@@ -201,20 +255,27 @@ for (const factory of availableBackends()) {
       });
 
       const pagings = ENTITIES.flatMap((entity) => [1, 2, 7].map((pageSize) => ({ entity, pageSize })));
-      it.each(pagings)('visits every $entity record exactly once when paging with after and limit $pageSize', async ({ entity, pageSize }) => {
-        await seedFixture(backend.current);
-        const visited: AnyRecord[] = [];
-        let after: RecordKey | undefined;
-        for (let pages = 0; pages < 100; pages++) {
-          const page = await scan(backend.current, entity, after === undefined ? { limit: pageSize } : { after, limit: pageSize });
-          expect(page.length).toBeLessThanOrEqual(pageSize);
-          visited.push(...page);
-          if (page.length < pageSize) break;
-          after = keyOf(entity, page.at(-1)!);
-        }
-        expect(visited.map((record) => keyOf(entity, record))).toEqual(EXPECTED_KEYS[entity]);
-        expect(visited).toStrictEqual(await scan(backend.current, entity, ALL));
-      });
+      it.each(pagings)(
+        'visits every $entity record exactly once when paging with after and limit $pageSize',
+        async ({ entity, pageSize }) => {
+          await seedFixture(backend.current);
+          const visited: AnyRecord[] = [];
+          let after: RecordKey | undefined;
+          for (let pages = 0; pages < 100; pages++) {
+            const page = await scan(
+              backend.current,
+              entity,
+              after === undefined ? { limit: pageSize } : { after, limit: pageSize },
+            );
+            expect(page.length).toBeLessThanOrEqual(pageSize);
+            visited.push(...page);
+            if (page.length < pageSize) break;
+            after = keyOf(entity, page.at(-1)!);
+          }
+          expect(visited.map((record) => keyOf(entity, record))).toEqual(EXPECTED_KEYS[entity]);
+          expect(visited).toStrictEqual(await scan(backend.current, entity, ALL));
+        },
+      );
 
       it.each([
         { entity: 'projects', after: ['npm', 'b'], first: ['npm', 'f'] },
@@ -239,13 +300,33 @@ for (const factory of availableBackends()) {
       const roundTrips: { entity: Entity; record: AnyRecord; replacement: AnyRecord }[] = [
         {
           entity: 'projects',
-          record: project('pypi', 'requests', { description: 'HTTP', homepageUrl: 'https://h', repositoryUrl: 'https://r', dependencyCount: 0 }),
-          replacement: project('pypi', 'requests', { description: null, dependencyCount: 42, createdAt: T(5), updatedAt: T(6) }),
+          record: project('pypi', 'requests', {
+            description: 'HTTP',
+            homepageUrl: 'https://h',
+            repositoryUrl: 'https://r',
+            dependencyCount: 0,
+          }),
+          replacement: project('pypi', 'requests', {
+            description: null,
+            dependencyCount: 42,
+            createdAt: T(5),
+            updatedAt: T(6),
+          }),
         },
         {
           entity: 'contributors',
-          record: contributor(uuid('c2'), { email: 'a@b', githubUsername: 'ada', walletAddress: '0x1', metadata: { a: [1, { b: null }] } }),
-          replacement: contributor(uuid('c2'), { name: 'Grace', metadata: { z: 'é' }, createdAt: T(7), updatedAt: T(8) }),
+          record: contributor(uuid('c2'), {
+            email: 'a@b',
+            githubUsername: 'ada',
+            walletAddress: '0x1',
+            metadata: { a: [1, { b: null }] },
+          }),
+          replacement: contributor(uuid('c2'), {
+            name: 'Grace',
+            metadata: { z: 'é' },
+            createdAt: T(7),
+            updatedAt: T(8),
+          }),
         },
         {
           entity: 'assets',
@@ -254,29 +335,58 @@ for (const factory of availableBackends()) {
         },
         {
           entity: 'agent_tasks',
-          record: task('task_rt', { status: 'running', output: 'o', context: { x: 1 }, progressPct: 50, currentStep: 's', startedAt: T(1), tier: 't' }),
-          replacement: task('task_rt', { status: 'needs_decision', decisionPrompt: 'p', decision: 'd', progressPct: 100, startedAt: null, updatedAt: T(3) }),
+          record: task('task_rt', {
+            status: 'running',
+            output: 'o',
+            context: { x: 1 },
+            progressPct: 50,
+            currentStep: 's',
+            startedAt: T(1),
+            tier: 't',
+          }),
+          replacement: task('task_rt', {
+            status: 'needs_decision',
+            decisionPrompt: 'p',
+            decision: 'd',
+            progressPct: 100,
+            startedAt: null,
+            updatedAt: T(3),
+          }),
         },
       ];
 
-      it.each(roundTrips)('stores $entity exactly as given, and overwrites every field', async ({ entity, record, replacement }) => {
-        await putRecord(backend.current, entity, record);
-        expect(await getRecord(backend.current, entity, keyOf(entity, record))).toStrictEqual(record);
-        await putRecord(backend.current, entity, replacement);
-        expect(await getRecord(backend.current, entity, keyOf(entity, record))).toStrictEqual(replacement);
-        expect(await scan(backend.current, entity, ALL)).toStrictEqual([replacement]);
-      });
+      it.each(roundTrips)(
+        'stores $entity exactly as given, and overwrites every field',
+        async ({ entity, record, replacement }) => {
+          await putRecord(backend.current, entity, record);
+          expect(await getRecord(backend.current, entity, keyOf(entity, record))).toStrictEqual(record);
+          await putRecord(backend.current, entity, replacement);
+          expect(await getRecord(backend.current, entity, keyOf(entity, record))).toStrictEqual(replacement);
+          expect(await scan(backend.current, entity, ALL)).toStrictEqual([replacement]);
+        },
+      );
 
-      it.each(roundTrips)('puts many $entity records at once, the last version of a repeated key winning, as putRecord one by one would', async ({ entity, record, replacement }) => {
-        const others = [1, 2, 3].map((n) => ({ ...(record as object), ...(entity === 'projects' ? { name: `other-${n}` } : { id: entity === 'agent_tasks' ? `task_other_${n}` : uuid('e', n) }) }) as AnyRecord);
-        await putRecords(backend.current, entity, [record, ...others, replacement]);
-        const once = await scan(backend.current, entity, ALL);
-        expect(once).toContainEqual(replacement);
-        expect(once).not.toContainEqual(record);
-        expect(once).toHaveLength(4);
-        await putRecords(backend.current, entity, []);
-        expect(await scan(backend.current, entity, ALL)).toStrictEqual(once);
-      });
+      it.each(roundTrips)(
+        'puts many $entity records at once, the last version of a repeated key winning, as putRecord one by one would',
+        async ({ entity, record, replacement }) => {
+          const others = [1, 2, 3].map(
+            (n) =>
+              ({
+                ...(record as object),
+                ...(entity === 'projects'
+                  ? { name: `other-${n}` }
+                  : { id: entity === 'agent_tasks' ? `task_other_${n}` : uuid('e', n) }),
+              }) as AnyRecord,
+          );
+          await putRecords(backend.current, entity, [record, ...others, replacement]);
+          const once = await scan(backend.current, entity, ALL);
+          expect(once).toContainEqual(replacement);
+          expect(once).not.toContainEqual(record);
+          expect(once).toHaveLength(4);
+          await putRecords(backend.current, entity, []);
+          expect(await scan(backend.current, entity, ALL)).toStrictEqual(once);
+        },
+      );
 
       it('puts many contributions at once without adding them to their asset totals again', async () => {
         await seedSmall(backend.current);
@@ -285,7 +395,12 @@ for (const factory of availableBackends()) {
         await putRecords(backend.current, 'contributions', batch);
         expect(await getRecord(backend.current, 'assets', [A1.id])).toStrictEqual(before);
         for (const c of batch) expect(await getRecord(backend.current, 'contributions', [c.id])).toStrictEqual(c);
-        await expect(putRecords(backend.current, 'contributions', [contribution(uuid('d', 20), uuid('c9'), A1.id), contribution(uuid('d', 21), uuid('c9'), A1.id)])).rejects.toMatchObject({
+        await expect(
+          putRecords(backend.current, 'contributions', [
+            contribution(uuid('d', 20), uuid('c9'), A1.id),
+            contribution(uuid('d', 21), uuid('c9'), A1.id),
+          ]),
+        ).rejects.toMatchObject({
           name: 'NotFoundError',
           field: 'contributorId',
         });
@@ -294,7 +409,12 @@ for (const factory of availableBackends()) {
       it('stores dependencies and contributions exactly as given, and overwrites them', async () => {
         await seedSmall(backend.current);
         const edgeAgain = edge(E12.from, E12.to, T(30));
-        const contributionAgain = contribution(K1.id, C1.id, A1.id, { costAmount: '3.50', coherenceScore: '1.00', metadata: { n: 1 }, timestamp: T(31) });
+        const contributionAgain = contribution(K1.id, C1.id, A1.id, {
+          costAmount: '3.50',
+          coherenceScore: '1.00',
+          metadata: { n: 1 },
+          timestamp: T(31),
+        });
         expect(await getRecord(backend.current, 'dependencies', keyOf('dependencies', E12))).toStrictEqual(E12);
         expect(await getRecord(backend.current, 'contributions', [K1.id])).toStrictEqual(K1);
         await putRecord(backend.current, 'dependencies', edgeAgain);
@@ -318,12 +438,27 @@ for (const factory of availableBackends()) {
       it("does not change the asset's totalCost or updatedAt when putting a contribution", async () => {
         await seedSmall(backend.current);
         const before = await backend.current.graph.getAsset(A1.id);
-        await putRecord(backend.current, 'contributions', contribution(uuid('d2'), C1.id, A1.id, { costAmount: '5.00', timestamp: T(40) }));
+        await putRecord(
+          backend.current,
+          'contributions',
+          contribution(uuid('d2'), C1.id, A1.id, { costAmount: '5.00', timestamp: T(40) }),
+        );
         await putRecord(backend.current, 'contributions', { ...K1, costAmount: '99.00', timestamp: T(41) });
         expect(await backend.current.graph.getAsset(A1.id)).toStrictEqual(before);
         // createContribution, by contrast, adds its cost: the trigger is still active after a put.
-        await backend.current.graph.createContribution({ id: uuid('d3'), contributorId: C1.id, assetId: A1.id, costAmount: '0.50', coherenceScore: 0, timestamp: T(42) });
-        expect(await backend.current.graph.getAsset(A1.id)).toStrictEqual({ ...before, totalCost: '10.50', updatedAt: T(42) });
+        await backend.current.graph.createContribution({
+          id: uuid('d3'),
+          contributorId: C1.id,
+          assetId: A1.id,
+          costAmount: '0.50',
+          coherenceScore: 0,
+          timestamp: T(42),
+        });
+        expect(await backend.current.graph.getAsset(A1.id)).toStrictEqual({
+          ...before,
+          totalCost: '10.50',
+          updatedAt: T(42),
+        });
       });
 
       it("does not change the source project's dependencyCount or updatedAt when putting an edge", async () => {
@@ -335,10 +470,25 @@ for (const factory of availableBackends()) {
       });
 
       it('stores the canonical form of a record given in another spelling', async () => {
-        await putRecord(backend.current, 'projects', project('NPM', 'Left-Pad', { createdAt: '2026-01-02T02:00:00+02:00', updatedAt: '2026-01-02T00:00:00.0004Z' }));
-        await putRecord(backend.current, 'contributors', contributor(uuid('c3').toUpperCase(), { metadata: { b: { y: 1, x: -0 }, a: 1 } }));
+        await putRecord(
+          backend.current,
+          'projects',
+          project('NPM', 'Left-Pad', {
+            createdAt: '2026-01-02T02:00:00+02:00',
+            updatedAt: '2026-01-02T00:00:00.0004Z',
+          }),
+        );
+        await putRecord(
+          backend.current,
+          'contributors',
+          contributor(uuid('c3').toUpperCase(), { metadata: { b: { y: 1, x: -0 }, a: 1 } }),
+        );
         await putRecord(backend.current, 'assets', asset(uuid('a3'), { totalCost: ' 5.5 ' }));
-        await putRecord(backend.current, 'contributions', contribution(uuid('d3'), uuid('c3'), uuid('a3'), { costAmount: '1.500', coherenceScore: '1' }));
+        await putRecord(
+          backend.current,
+          'contributions',
+          contribution(uuid('d3'), uuid('c3'), uuid('a3'), { costAmount: '1.500', coherenceScore: '1' }),
+        );
         expect(await getRecord(backend.current, 'projects', ['npm', 'left-pad'])).toStrictEqual(
           project('npm', 'left-pad', { createdAt: '2026-01-02T00:00:00.000Z', updatedAt: '2026-01-02T00:00:00.000Z' }),
         );
@@ -346,15 +496,29 @@ for (const factory of availableBackends()) {
         expect(storedContributor).toStrictEqual(contributor(uuid('c3'), { metadata: { a: 1, b: { x: 0, y: 1 } } }));
         expect(JSON.stringify((storedContributor as Contributor).metadata)).toBe('{"a":1,"b":{"x":0,"y":1}}');
         expect(await getRecord(backend.current, 'assets', [uuid('a3')])).toMatchObject({ totalCost: '5.50' });
-        expect(await getRecord(backend.current, 'contributions', [uuid('d3')])).toMatchObject({ costAmount: '1.50', coherenceScore: '1.00' });
+        expect(await getRecord(backend.current, 'contributions', [uuid('d3')])).toMatchObject({
+          costAmount: '1.50',
+          coherenceScore: '1.00',
+        });
       });
 
       it('round-trips timestamps at the edges of the supported range (years 1 to 9999)', async () => {
-        const edges = { startedAt: '0001-01-01T00:00:00.000Z', createdAt: '0099-12-31T23:59:59.999Z', updatedAt: '9999-12-31T23:59:59.999Z' };
+        const edges = {
+          startedAt: '0001-01-01T00:00:00.000Z',
+          createdAt: '0099-12-31T23:59:59.999Z',
+          updatedAt: '9999-12-31T23:59:59.999Z',
+        };
         await putRecord(backend.current, 'agent_tasks', task('task_old', edges));
-        await putRecord(backend.current, 'projects', project('npm', 'old', { createdAt: '0050-06-15T12:00:00.000Z', updatedAt: '1969-12-31T23:59:59.999Z' }));
+        await putRecord(
+          backend.current,
+          'projects',
+          project('npm', 'old', { createdAt: '0050-06-15T12:00:00.000Z', updatedAt: '1969-12-31T23:59:59.999Z' }),
+        );
         expect(await getRecord(backend.current, 'agent_tasks', ['task_old'])).toStrictEqual(task('task_old', edges));
-        expect(await getRecord(backend.current, 'projects', ['npm', 'old'])).toMatchObject({ createdAt: '0050-06-15T12:00:00.000Z', updatedAt: '1969-12-31T23:59:59.999Z' });
+        expect(await getRecord(backend.current, 'projects', ['npm', 'old'])).toMatchObject({
+          createdAt: '0050-06-15T12:00:00.000Z',
+          updatedAt: '1969-12-31T23:59:59.999Z',
+        });
       });
 
       it.each(ENTITIES)('returns null from getRecord for a missing %s key', async (entity) => {
@@ -371,36 +535,123 @@ for (const factory of availableBackends()) {
       });
 
       it.each([
-        { problem: 'an edge from a missing project', entity: 'dependencies', record: edge(ref('npm', 'ghost'), ref('npm', 'two')), field: 'from' },
-        { problem: 'an edge to a missing project', entity: 'dependencies', record: edge(ref('npm', 'one'), ref('npm', 'ghost')), field: 'to' },
-        { problem: 'an edge between missing projects', entity: 'dependencies', record: edge(ref('npm', 'ghost'), ref('npm', 'spook')), field: 'from' },
-        { problem: 'a contribution of a missing contributor', entity: 'contributions', record: contribution(uuid('d5'), uuid('c9'), A1.id), field: 'contributorId' },
-        { problem: 'a contribution to a missing asset', entity: 'contributions', record: contribution(uuid('d5'), C1.id, uuid('a9')), field: 'assetId' },
-        { problem: 'a contribution whose contributor and asset are missing', entity: 'contributions', record: contribution(uuid('d5'), uuid('c9'), uuid('a9')), field: 'contributorId' },
-        { problem: 'an overwrite that points a contribution at a missing asset', entity: 'contributions', record: contribution(K1.id, C1.id, uuid('a9')), field: 'assetId' },
-      ] as const)('rejects $problem with NotFoundError on $field and writes nothing', async ({ entity, record, field }) => {
-        await seedSmall(backend.current);
-        const before = await everything(backend.current);
-        await expect(putRecord(backend.current, entity, record)).rejects.toMatchObject({ name: 'NotFoundError', field });
-        expect(await everything(backend.current)).toStrictEqual(before);
-      });
+        {
+          problem: 'an edge from a missing project',
+          entity: 'dependencies',
+          record: edge(ref('npm', 'ghost'), ref('npm', 'two')),
+          field: 'from',
+        },
+        {
+          problem: 'an edge to a missing project',
+          entity: 'dependencies',
+          record: edge(ref('npm', 'one'), ref('npm', 'ghost')),
+          field: 'to',
+        },
+        {
+          problem: 'an edge between missing projects',
+          entity: 'dependencies',
+          record: edge(ref('npm', 'ghost'), ref('npm', 'spook')),
+          field: 'from',
+        },
+        {
+          problem: 'a contribution of a missing contributor',
+          entity: 'contributions',
+          record: contribution(uuid('d5'), uuid('c9'), A1.id),
+          field: 'contributorId',
+        },
+        {
+          problem: 'a contribution to a missing asset',
+          entity: 'contributions',
+          record: contribution(uuid('d5'), C1.id, uuid('a9')),
+          field: 'assetId',
+        },
+        {
+          problem: 'a contribution whose contributor and asset are missing',
+          entity: 'contributions',
+          record: contribution(uuid('d5'), uuid('c9'), uuid('a9')),
+          field: 'contributorId',
+        },
+        {
+          problem: 'an overwrite that points a contribution at a missing asset',
+          entity: 'contributions',
+          record: contribution(K1.id, C1.id, uuid('a9')),
+          field: 'assetId',
+        },
+      ] as const)(
+        'rejects $problem with NotFoundError on $field and writes nothing',
+        async ({ entity, record, field }) => {
+          await seedSmall(backend.current);
+          const before = await everything(backend.current);
+          await expect(putRecord(backend.current, entity, record)).rejects.toMatchObject({
+            name: 'NotFoundError',
+            field,
+          });
+          expect(await everything(backend.current)).toStrictEqual(before);
+        },
+      );
 
       it.each([
-        { problem: 'a negative dependencyCount', entity: 'projects', record: { ...P2, dependencyCount: -1 }, field: 'dependencyCount' },
-        { problem: 'a totalCost with three decimals', entity: 'assets', record: { ...A1, totalCost: '1.005' }, field: 'totalCost' },
-        { problem: 'a coherenceScore that does not fit NUMERIC(3,2)', entity: 'contributions', record: { ...K1, coherenceScore: '10.00' }, field: 'coherenceScore' },
-        { problem: 'a progressPct over 100', entity: 'agent_tasks', record: { ...TASK1, progressPct: 101 }, field: 'progressPct' },
+        {
+          problem: 'a negative dependencyCount',
+          entity: 'projects',
+          record: { ...P2, dependencyCount: -1 },
+          field: 'dependencyCount',
+        },
+        {
+          problem: 'a totalCost with three decimals',
+          entity: 'assets',
+          record: { ...A1, totalCost: '1.005' },
+          field: 'totalCost',
+        },
+        {
+          problem: 'a coherenceScore that does not fit NUMERIC(3,2)',
+          entity: 'contributions',
+          record: { ...K1, coherenceScore: '10.00' },
+          field: 'coherenceScore',
+        },
+        {
+          problem: 'a progressPct over 100',
+          entity: 'agent_tasks',
+          record: { ...TASK1, progressPct: 101 },
+          field: 'progressPct',
+        },
         { problem: 'an unknown status', entity: 'agent_tasks', record: { ...TASK1, status: 'done' }, field: 'status' },
-        { problem: 'a negative costAmount', entity: 'contributions', record: { ...K1, costAmount: '-1.00' }, field: 'costAmount' },
-        { problem: 'a coherenceScore above 1', entity: 'contributions', record: { ...K1, coherenceScore: '1.50' }, field: 'coherenceScore' },
-        { problem: 'an edge from a project to itself', entity: 'dependencies', record: edge(ref('npm', 'one'), ref('npm', 'one')), field: 'to' },
-        { problem: 'a timestamp without a time zone', entity: 'contributors', record: { ...C1, createdAt: '2026-01-01T00:00:00' }, field: 'createdAt' },
-      ] as const)('rejects a record with $problem with ValidationError on $field and writes nothing', async ({ entity, record, field }) => {
-        await seedSmall(backend.current);
-        const before = await everything(backend.current);
-        await expect(putRecord(backend.current, entity, record as unknown as AnyRecord)).rejects.toMatchObject({ name: 'ValidationError', field });
-        expect(await everything(backend.current)).toStrictEqual(before);
-      });
+        {
+          problem: 'a negative costAmount',
+          entity: 'contributions',
+          record: { ...K1, costAmount: '-1.00' },
+          field: 'costAmount',
+        },
+        {
+          problem: 'a coherenceScore above 1',
+          entity: 'contributions',
+          record: { ...K1, coherenceScore: '1.50' },
+          field: 'coherenceScore',
+        },
+        {
+          problem: 'an edge from a project to itself',
+          entity: 'dependencies',
+          record: edge(ref('npm', 'one'), ref('npm', 'one')),
+          field: 'to',
+        },
+        {
+          problem: 'a timestamp without a time zone',
+          entity: 'contributors',
+          record: { ...C1, createdAt: '2026-01-01T00:00:00' },
+          field: 'createdAt',
+        },
+      ] as const)(
+        'rejects a record with $problem with ValidationError on $field and writes nothing',
+        async ({ entity, record, field }) => {
+          await seedSmall(backend.current);
+          const before = await everything(backend.current);
+          await expect(putRecord(backend.current, entity, record as unknown as AnyRecord)).rejects.toMatchObject({
+            name: 'ValidationError',
+            field,
+          });
+          expect(await everything(backend.current)).toStrictEqual(before);
+        },
+      );
     });
 
     describe('deleteRecord', () => {
@@ -409,12 +660,15 @@ for (const factory of availableBackends()) {
         const before = await everything(backend.current);
         const gone = ref('npm', 'a');
         const touches = (e: DependencyEdge): boolean =>
-          (e.from.ecosystem === gone.ecosystem && e.from.name === gone.name) || (e.to.ecosystem === gone.ecosystem && e.to.name === gone.name);
+          (e.from.ecosystem === gone.ecosystem && e.from.name === gone.name) ||
+          (e.to.ecosystem === gone.ecosystem && e.to.name === gone.name);
         expect((before.dependencies as DependencyEdge[]).filter(touches).length).toBeGreaterThanOrEqual(2);
         expect(await deleteRecord(backend.current, 'projects', [gone.ecosystem, gone.name])).toBe(true);
         expect(await everything(backend.current)).toStrictEqual({
           ...before,
-          projects: (before.projects as Project[]).filter((p) => p.ecosystem !== gone.ecosystem || p.name !== gone.name),
+          projects: (before.projects as Project[]).filter(
+            (p) => p.ecosystem !== gone.ecosystem || p.name !== gone.name,
+          ),
           dependencies: (before.dependencies as DependencyEdge[]).filter((e) => !touches(e)),
         });
       });
@@ -426,7 +680,9 @@ for (const factory of availableBackends()) {
         await seedFixture(backend.current);
         const before = await everything(backend.current);
         const id = ids[0]!;
-        expect((before.contributions as Contribution[]).filter((c) => c[field] === id).length).toBeGreaterThanOrEqual(1);
+        expect((before.contributions as Contribution[]).filter((c) => c[field] === id).length).toBeGreaterThanOrEqual(
+          1,
+        );
         expect(await deleteRecord(backend.current, entity, [id])).toBe(true);
         expect(await everything(backend.current)).toStrictEqual({
           ...before,

@@ -18,10 +18,21 @@ for (const factory of availableBackends()) {
       expect((await graph.getProject({ ecosystem: 'npm', name: 'react' }))!.dependencyCount).toBe(1);
       expect((await graph.search('%')).map((p) => p.name)).toEqual(['react']);
       expect(await graph.countDependents({ ecosystem: 'npm', name: 'left-pad' })).toBe(1);
-      const t = await backend.current.tasks.createTask({ direction: 'do it', taskType: 'impl', model: 'm', command: 'c' });
+      const t = await backend.current.tasks.createTask({
+        direction: 'do it',
+        taskType: 'impl',
+        model: 'm',
+        command: 'c',
+      });
       const r = await backend.current.tasks.updateTask(t.id, { status: 'running' });
       expect(r.updated).toBe(true);
-      expect(await backend.current.tasks.countByStatus()).toEqual({ pending: 0, running: 1, completed: 0, failed: 0, needs_decision: 0 });
+      expect(await backend.current.tasks.countByStatus()).toEqual({
+        pending: 0,
+        running: 1,
+        completed: 0,
+        failed: 0,
+        needs_decision: 0,
+      });
     });
   });
 }

@@ -17,7 +17,12 @@ const run = promisify(execFile);
  */
 
 const PROMTOOL = '/usr/bin/promtool';
-const promtool = canRun('the promtool checks', existsSync(PROMTOOL) ? undefined : 'promtool is not installed (apt-get install prometheus)') ? PROMTOOL : undefined;
+const promtool = canRun(
+  'the promtool checks',
+  existsSync(PROMTOOL) ? undefined : 'promtool is not installed (apt-get install prometheus)',
+)
+  ? PROMTOOL
+  : undefined;
 
 const RULES = 'dashboards/alerts.yml';
 const DASHBOARD = 'dashboards/grafana-dashboard.json';
@@ -65,7 +70,12 @@ describe('dashboards and runbook', () => {
     await migrate(db, await loadMigrations());
     const { rt } = await runtimes.open({ db });
     const exported = new Set((await rt.metrics.registry.getMetricsAsJSON()).map((metric) => metric.name));
-    const named = new Set([...(await readFile(RULES, 'utf8')).matchAll(/\bdualwrite_[a-z_]+/g), ...(await readFile(DASHBOARD, 'utf8')).matchAll(/\bdualwrite_[a-z_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')));
+    const named = new Set(
+      [
+        ...(await readFile(RULES, 'utf8')).matchAll(/\bdualwrite_[a-z_]+/g),
+        ...(await readFile(DASHBOARD, 'utf8')).matchAll(/\bdualwrite_[a-z_]+/g),
+      ].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')),
+    );
     expect(named.size).toBeGreaterThan(20);
     expect([...named].filter((name) => !exported.has(name))).toEqual([]);
   });

@@ -80,20 +80,29 @@ describe.runIf(available)('Prometheus scraping the example API', () => {
     });
 
     const rules = await readFile('dashboards/alerts.yml', 'utf8');
-    expect(rules.split(OUTBOX_RULE), 'DualwriteOutboxNotDraining changed in alerts.yml: update OUTBOX_RULE here').toHaveLength(2);
+    expect(
+      rules.split(OUTBOX_RULE),
+      'DualwriteOutboxNotDraining changed in alerts.yml: update OUTBOX_RULE here',
+    ).toHaveLength(2);
     const rulesFile = join(dir, 'alerts.yml');
     await writeFile(rulesFile, rules.replace(OUTBOX_RULE, FAST_OUTBOX_RULE));
 
     const prometheus = await startPrivatePrometheus(join(dir, 'prometheus'), {
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: [rulesFile],
-      scrape_configs: [{ job_name: 'dualwrite', static_configs: [{ targets: [new URL(api.url).host], labels: { instance: 'api' } }] }],
+      scrape_configs: [
+        { job_name: 'dualwrite', static_configs: [{ targets: [new URL(api.url).host], labels: { instance: 'api' } }] },
+      ],
     });
     cleanups.push(() => prometheus.kill());
 
     // The scaled rule is the one Prometheus loaded.
-    const { groups } = await prometheus.api<{ groups: { rules: { name: string; query: string; duration: number }[] }[] }>('/api/v1/rules');
-    expect(groups.flatMap((group) => group.rules).find((rule) => rule.name === 'DualwriteOutboxNotDraining')).toMatchObject({
+    const { groups } = await prometheus.api<{
+      groups: { rules: { name: string; query: string; duration: number }[] }[];
+    }>('/api/v1/rules');
+    expect(
+      groups.flatMap((group) => group.rules).find((rule) => rule.name === 'DualwriteOutboxNotDraining'),
+    ).toMatchObject({
       query: expect.stringMatching(/dualwrite_outbox_oldest_age_seconds > 2$/),
       duration: 30,
     });
@@ -104,22 +113,47 @@ describe.runIf(available)('Prometheus scraping the example API', () => {
       async () => (await prometheus.api<{ activeTargets: Target[] }>('/api/v1/targets')).activeTargets,
       (found) => found.some((target) => target.health === 'up'),
     );
-    expect(targets).toEqual([expect.objectContaining({ health: 'up', labels: expect.objectContaining({ instance: 'api', job: 'dualwrite' }) })]);
-    const scraped = await waitFor('dualwrite_outbox_depth and dualwrite_pg_up to be scraped', () => figures(prometheus), (found) => found.depth !== undefined && found.pgUp !== undefined);
+    expect(targets).toEqual([
+      expect.objectContaining({ health: 'up', labels: expect.objectContaining({ instance: 'api', job: 'dualwrite' }) }),
+    ]);
+    const scraped = await waitFor(
+      'dualwrite_outbox_depth and dualwrite_pg_up to be scraped',
+      () => figures(prometheus),
+      (found) => found.depth !== undefined && found.pgUp !== undefined,
+    );
     expect(scraped).toEqual({ depth: 0, pgUp: 1 });
     expect(await alerts(prometheus)).toEqual([]);
 
     const writer = startWriter(api);
     cleanups.push(() => writer.stop());
-    await waitFor('a write to land', async () => writer.acknowledged, (acknowledged) => acknowledged > 0);
+    await waitFor(
+      'a write to land',
+      async () => writer.acknowledged,
+      (acknowledged) => acknowledged > 0,
+    );
 
     proxy.cut();
-    const outboxAlert = await waitFor('DualwriteOutboxNotDraining to go pending', () => alert(prometheus, 'DualwriteOutboxNotDraining'), Boolean, 60_000);
-    expect(outboxAlert).toMatchObject({ state: 'pending', labels: { instance: 'api', job: 'dualwrite', severity: 'warning' } });
+    const outboxAlert = await waitFor(
+      'DualwriteOutboxNotDraining to go pending',
+      () => alert(prometheus, 'DualwriteOutboxNotDraining'),
+      Boolean,
+      60_000,
+    );
+    expect(outboxAlert).toMatchObject({
+      state: 'pending',
+      labels: { instance: 'api', job: 'dualwrite', severity: 'warning' },
+    });
     expect(Number(outboxAlert!.value)).toBeGreaterThan(0);
     // dualwrite_pg_up is 0 from the first scrape of the cut; the rule's for: 1m (not scaled) keeps it pending here.
-    const downAlert = await waitFor('DualwritePostgresDown to go pending', () => alert(prometheus, 'DualwritePostgresDown'), Boolean);
-    expect(downAlert).toMatchObject({ state: 'pending', labels: { instance: 'api', job: 'dualwrite', severity: 'critical' } });
+    const downAlert = await waitFor(
+      'DualwritePostgresDown to go pending',
+      () => alert(prometheus, 'DualwritePostgresDown'),
+      Boolean,
+    );
+    expect(downAlert).toMatchObject({
+      state: 'pending',
+      labels: { instance: 'api', job: 'dualwrite', severity: 'critical' },
+    });
 
     proxy.restore();
     const written = await writer.stop();
@@ -128,8 +162,14 @@ describe.runIf(available)('Prometheus scraping the example API', () => {
     // Only these two: DualwritePostgresErrorsHigh, pending from the cut, keeps its 5-minute rate window.
     await waitFor(
       'the outbox to drain and its alert and DualwritePostgresDown to clear',
-      async () => ({ ...(await figures(prometheus)), alerts: (await alerts(prometheus)).map((active) => active.labels.alertname) }),
-      (found) => found.depth === 0 && found.pgUp === 1 && !found.alerts.some((name) => name === 'DualwriteOutboxNotDraining' || name === 'DualwritePostgresDown'),
+      async () => ({
+        ...(await figures(prometheus)),
+        alerts: (await alerts(prometheus)).map((active) => active.labels.alertname),
+      }),
+      (found) =>
+        found.depth === 0 &&
+        found.pgUp === 1 &&
+        !found.alerts.some((name) => name === 'DualwriteOutboxNotDraining' || name === 'DualwritePostgresDown'),
     );
     // The journaled writes were replayed: PostgreSQL holds every acknowledged one.
     expect(await api.runtime.postgres.graph.countProjects()).toBe(written.acknowledged);
@@ -145,14 +185,21 @@ interface Target {
 
 /** The value of a query that selects one series, or undefined while it has none. */
 async function value(prometheus: PrivatePrometheus, query: string): Promise<number | undefined> {
-  const { result } = await prometheus.api<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(query)}`);
+  const { result } = await prometheus.api<{ result: { value: [number, string] }[] }>(
+    `/api/v1/query?query=${encodeURIComponent(query)}`,
+  );
   if (result.length > 1) throw new Error(`${query} selects ${result.length} series`);
   return result[0] && Number(result[0].value[1]);
 }
 
 /** The API's outbox depth and PostgreSQL health as Prometheus last scraped them. */
-async function figures(prometheus: PrivatePrometheus): Promise<{ depth: number | undefined; pgUp: number | undefined }> {
-  const [depth, pgUp] = await Promise.all([value(prometheus, 'dualwrite_outbox_depth{instance="api"}'), value(prometheus, 'dualwrite_pg_up{instance="api"}')]);
+async function figures(
+  prometheus: PrivatePrometheus,
+): Promise<{ depth: number | undefined; pgUp: number | undefined }> {
+  const [depth, pgUp] = await Promise.all([
+    value(prometheus, 'dualwrite_outbox_depth{instance="api"}'),
+    value(prometheus, 'dualwrite_pg_up{instance="api"}'),
+  ]);
   return { depth, pgUp };
 }
 
@@ -165,25 +212,38 @@ async function alert(prometheus: PrivatePrometheus, name: string): Promise<Alert
 }
 
 /** Reads until `done` holds, or fails naming what was awaited and what was last read. */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (found: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (found: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await read();
     if (done(found)) return found;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last read: ${JSON.stringify(found)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last read: ${JSON.stringify(found)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
 /** PUTs a new project over HTTP every 200 ms, one at a time, until stopped. */
-function startWriter(api: ServedApi): { readonly acknowledged: number; stop(): Promise<{ acknowledged: number; failures: string[] }> } {
+function startWriter(api: ServedApi): {
+  readonly acknowledged: number;
+  stop(): Promise<{ acknowledged: number; failures: string[] }>;
+} {
   let acknowledged = 0;
   const failures: string[] = [];
   let stopped = false;
   const loop = (async () => {
     for (let n = 0; !stopped; n++) {
       try {
-        const answer = await fetch(`${api.url}/projects/npm/k${n}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: `write ${n}` }) });
+        const answer = await fetch(`${api.url}/projects/npm/k${n}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ description: `write ${n}` }),
+        });
         const text = await answer.text();
         if (answer.ok) acknowledged++;
         else failures.push(`PUT k${n}: ${answer.status} ${text}`);

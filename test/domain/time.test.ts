@@ -4,7 +4,10 @@ import { canonicalTimestamp } from '../../src/domain/time.js';
 import { timestampText } from '../../src/postgres/table-mapping.js';
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
-const daysIn = (year: number, month: number) => [31, (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+const daysIn = (year: number, month: number) =>
+  [31, (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][
+    month - 1
+  ]!;
 
 /** Timestamps in the canonical shape, with fields a little past their ranges too. */
 const shaped = fc.record({
@@ -22,9 +25,20 @@ describe('canonicalTimestamp on text already in the canonical shape', () => {
     fc.assert(
       fc.property(shaped, ({ year, month, day, hour, minute, second, ms }) => {
         const text = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}.${pad(ms, 3)}Z`;
-        const real = year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour < 24 && minute < 60 && second < 60;
+        const real =
+          year >= 1 &&
+          month >= 1 &&
+          month <= 12 &&
+          day >= 1 &&
+          day <= daysIn(year, month) &&
+          hour < 24 &&
+          minute < 60 &&
+          second < 60;
         if (real) expect(canonicalTimestamp('at', text)).toBe(text);
-        else expect(() => canonicalTimestamp('at', text)).toThrow(expect.objectContaining({ name: 'ValidationError', field: 'at' }));
+        else
+          expect(() => canonicalTimestamp('at', text)).toThrow(
+            expect.objectContaining({ name: 'ValidationError', field: 'at' }),
+          );
       }),
       { numRuns: 2000 },
     );

@@ -30,10 +30,22 @@ describe.runIf(availableBackends(['postgres']).length > 0)('SIGKILL of an async-
         await migrate(schema.db, await loadMigrations());
         url.hostname = '127.0.0.1';
         url.port = String(proxy.port);
-        const acked = await writeUntilKilled({ url: url.toString(), schema: schema.schema, dir, writes: WRITES, cut: outage ? proxy : undefined });
+        const acked = await writeUntilKilled({
+          url: url.toString(),
+          schema: schema.schema,
+          dir,
+          writes: WRITES,
+          cut: outage ? proxy : undefined,
+        });
         proxy.restore();
 
-        const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema: schema.schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
+        const db = new PgPoolExecutor({
+          ...poolOptionsFromEnv(),
+          schema: schema.schema,
+          poolSize: 2,
+          maxOverflow: 0,
+          minSize: 0,
+        });
         const { rt, outbox } = await reopenAfterCrash(db, dir);
         try {
           await rt.replayer.stop();

@@ -71,7 +71,11 @@ const SHOP_ENTITIES: EntityCatalog<ShopRecords> = {
     normalize: (raw) => {
       const r = raw as unknown as Record<string, unknown>;
       if (!Number.isInteger(r.quantity)) throw new ValidationError('quantity', 'must be an integer');
-      return { id: requireText('id', r.id, { nonBlank: true }), userId: requireText('userId', r.userId, { nonBlank: true }), quantity: r.quantity as number };
+      return {
+        id: requireText('id', r.id, { nonBlank: true }),
+        userId: requireText('userId', r.userId, { nonBlank: true }),
+        quantity: r.quantity as number,
+      };
     },
   },
 };
@@ -150,7 +154,9 @@ const ORDERS = new TableMapping<Order>(
   ['id'],
 );
 
-const MAPPINGS = { users: USERS, orders: ORDERS } as unknown as { [E in keyof ShopRecords]: TableMapping<ShopRecords[E]> };
+const MAPPINGS = { users: USERS, orders: ORDERS } as unknown as {
+  [E in keyof ShopRecords]: TableMapping<ShopRecords[E]>;
+};
 
 /** PostgreSQL's errors pass through untranslated, as an application's own store's would. */
 class PostgresShopStore implements ShopStore, RecordPort<ShopRecords> {
@@ -177,7 +183,11 @@ class PostgresShopStore implements ShopStore, RecordPort<ShopRecords> {
   async scanRecords<E extends keyof ShopRecords>(entity: E, options: ScanOptions): Promise<ShopRecords[E][]> {
     const mapping = MAPPINGS[entity];
     const { after, until } = options;
-    const rows = await this.db.query(mapping.scanSql(after !== undefined, until !== undefined), [...(after ? mapping.keyValues(after) : []), ...(until ? mapping.keyValues(until) : []), options.limit]);
+    const rows = await this.db.query(mapping.scanSql(after !== undefined, until !== undefined), [
+      ...(after ? mapping.keyValues(after) : []),
+      ...(until ? mapping.keyValues(until) : []),
+      options.limit,
+    ]);
     return rows.map((row) => mapping.toRecord(row));
   }
 
@@ -194,7 +204,11 @@ class PostgresShopStore implements ShopStore, RecordPort<ShopRecords> {
 
   async putRecords<E extends keyof ShopRecords>(entity: E, records: readonly ShopRecords[E][]): Promise<void> {
     const mapping = MAPPINGS[entity];
-    if (records.length > 0) await this.db.query(mapping.bulkInsertSql('overwrite'), mapping.bulkInsertParams(records.map((record) => SHOP_ENTITIES[entity].normalize(record))));
+    if (records.length > 0)
+      await this.db.query(
+        mapping.bulkInsertSql('overwrite'),
+        mapping.bulkInsertParams(records.map((record) => SHOP_ENTITIES[entity].normalize(record))),
+      );
   }
 
   async deleteRecord<E extends keyof ShopRecords>(entity: E, key: RecordKey): Promise<boolean> {
@@ -206,7 +220,11 @@ class PostgresShopStore implements ShopStore, RecordPort<ShopRecords> {
 const SHOP_STORE: StoreDefinition<ShopStore, ShopRecords> = {
   name: 'shop',
   methods: {
-    putUser: { kind: 'write', key: (user) => `user:${user.id}`, affects: ([user]) => [{ entity: 'users', key: [user.id] }] },
+    putUser: {
+      kind: 'write',
+      key: (user) => `user:${user.id}`,
+      affects: ([user]) => [{ entity: 'users', key: [user.id] }],
+    },
     placeOrder: {
       kind: 'write',
       key: (order) => `order:${order.id}`,
@@ -236,7 +254,9 @@ function memoryBeforeDualWrite(): MemoryShopStore {
 /** How many mirror writes of the shop store to PostgreSQL had each outcome. */
 async function mirrorOutcomes(rt: DualWriteRuntime): Promise<Record<string, number>> {
   const { values } = await rt.metrics.registry.getSingleMetric(METRIC.mirrorWrites)!.get();
-  const shop = values.filter((sample) => sample.labels.store === 'shop' && sample.labels.target === 'postgres' && sample.value > 0);
+  const shop = values.filter(
+    (sample) => sample.labels.store === 'shop' && sample.labels.target === 'postgres' && sample.value > 0,
+  );
   return Object.fromEntries(shop.map((sample) => [sample.labels.outcome, sample.value]));
 }
 
@@ -253,7 +273,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     });
 
     const open = async (options: Partial<TestRuntimeOptions> = {}) => {
-      const opened = await runtimes.open({ db, stores: [SHOP_STORE], memory: { shop: memoryBeforeDualWrite() }, mirror: { mode: 'sync' }, ...options });
+      const opened = await runtimes.open({
+        db,
+        stores: [SHOP_STORE],
+        memory: { shop: memoryBeforeDualWrite() },
+        mirror: { mode: 'sync' },
+        ...options,
+      });
       return { ...opened, shop: opened.rt.store(SHOP_STORE) };
     };
 
@@ -269,7 +295,8 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const first = await open();
       await first.rt.resyncPostgres();
       await first.shop.dual.putUser({ id: 'u2', name: 'Grace' });
-      for (let n = 1; n <= 5; n++) await first.shop.dual.placeOrder({ id: `o${n}`, userId: n % 2 ? ADA.id : 'u2', quantity: n });
+      for (let n = 1; n <= 5; n++)
+        await first.shop.dual.placeOrder({ id: `o${n}`, userId: n % 2 ? ADA.id : 'u2', quantity: n });
       await first.rt.close();
 
       // The process comes back with an empty store, as a deploy leaves it.
@@ -278,7 +305,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await second.shop.dual.getOrder('o4')).toEqual({ id: 'o4', userId: 'u2', quantity: 4 });
       const report = await second.rt.verifyNow({ repair: true, reason: 'after the deploy', principal: 'test' });
       expect(report?.consistent).toBe(true);
-      const [counts] = await db.query<{ users: number; orders: number }>('SELECT (SELECT count(*)::int FROM shop_users) AS users, (SELECT count(*)::int FROM shop_orders) AS orders');
+      const [counts] = await db.query<{ users: number; orders: number }>(
+        'SELECT (SELECT count(*)::int FROM shop_users) AS users, (SELECT count(*)::int FROM shop_orders) AS orders',
+      );
       expect(counts).toEqual({ users: 2, orders: 5 });
     });
 
@@ -309,7 +338,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const second = await shop.dual.placeOrder({ id: 'o1', userId: ADA.id, quantity: 2 });
       const journaled = await rt.outbox.peek(10);
       expect(journaled.map((entry) => entry.key)).toEqual(['order:o1', 'order:o1']);
-      expect(journaled[0]!.lastError).toMatchObject({ code: '23503', constraint: 'shop_orders_user_fk', message: expect.stringContaining('violates foreign key constraint') });
+      expect(journaled[0]!.lastError).toMatchObject({
+        code: '23503',
+        constraint: 'shop_orders_user_fk',
+        message: expect.stringContaining('violates foreign key constraint'),
+      });
       expect(journaled[1]!.reason).toMatch(/waiting in the outbox/);
       expect(await mirrorOutcomes(rt)).toEqual({ applied: 2, rejected: 1, behind_journal: 1 });
 
@@ -321,7 +354,19 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       // Replay goes on past the held entry: the other key is replayed, Ada's order waits with its follower.
       const round = await rt.replayer.replayOnce();
-      expect(round).toMatchObject({ replayed: 1, deadLettered: 0, held: [{ id: journaled[0]!.id, key: 'order:o1', refusals: 2, error: { code: '23503' }, fix: expect.stringContaining('dualwrite resync') }] });
+      expect(round).toMatchObject({
+        replayed: 1,
+        deadLettered: 0,
+        held: [
+          {
+            id: journaled[0]!.id,
+            key: 'order:o1',
+            refusals: 2,
+            error: { code: '23503' },
+            fix: expect.stringContaining('dualwrite resync'),
+          },
+        ],
+      });
       expect(round.failure).toBeUndefined();
       expect(rt.mirror.breakerFor('postgres').state).toBe('closed');
       expect(await shop.postgres.getRecord('users', ['u3'])).not.toBeNull();
@@ -347,12 +392,20 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await shop.dual.placeOrder({ id: 'o1', userId: ADA.id, quantity: 1 });
 
       // The journal itself carries the reason, text and SQLSTATE, for whoever reads it after a restart.
-      const lines = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { append?: { key: string; lastError?: unknown } });
+      const lines = (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { append?: { key: string; lastError?: unknown } });
       expect(lines).toEqual([
         {
           append: expect.objectContaining({
             key: 'order:o1',
-            lastError: { message: expect.stringContaining('violates foreign key constraint'), code: '23503', constraint: 'shop_orders_user_fk', detail: expect.stringContaining('(u1)') },
+            lastError: {
+              message: expect.stringContaining('violates foreign key constraint'),
+              code: '23503',
+              constraint: 'shop_orders_user_fk',
+              detail: expect.stringContaining('(u1)'),
+            },
           }),
         },
       ]);
@@ -362,12 +415,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       const url = await serveApi(rt);
       const status = await request(url, 'GET', '/admin/status', { token: TOKEN });
-      expect(status.body.outbox).toMatchObject({ depth: 1, heldCount: 1, held: [{ key: 'order:o1', error: { code: '23503', constraint: 'shop_orders_user_fk' }, fix: expect.stringContaining('dualwrite outbox replay') }] });
+      expect(status.body.outbox).toMatchObject({
+        depth: 1,
+        heldCount: 1,
+        held: [
+          {
+            key: 'order:o1',
+            error: { code: '23503', constraint: 'shop_orders_user_fk' },
+            fix: expect.stringContaining('dualwrite outbox replay'),
+          },
+        ],
+      });
 
       const env = { DUALWRITE_URL: url, DUALWRITE_ADMIN_TOKEN: TOKEN };
       const [id] = (await rt.outbox.peek(1)).map((entry) => entry.id);
       const stopped = `STOPPED: entry ${id} (shop.placeOrder order:o1): `;
-      const fix = 'fix the data (e.g. run `dualwrite resync --reason ...` so the referenced rows are copied) and run `dualwrite outbox replay`';
+      const fix =
+        'fix the data (e.g. run `dualwrite resync --reason ...` so the referenced rows are copied) and run `dualwrite outbox replay`';
       const replayed = await runCli(['outbox', 'replay'], env);
       expect(replayed.code, replayed.stderr).toBe(1);
       const line = replayed.stdout.split('\n').find((candidate) => candidate.startsWith(stopped));
@@ -390,7 +454,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       const verdict = await rt.judge({ stage: 'read-shift', readPercent: 10 });
       const errors = verdict.checks.find((check) => check.name === 'postgres-errors')!;
-      expect(errors.detail).toContain('1 mirror writes rejected by PostgreSQL (data) and 0 failed, of 1 PostgreSQL calls');
+      expect(errors.detail).toContain(
+        '1 mirror writes rejected by PostgreSQL (data) and 0 failed, of 1 PostgreSQL calls',
+      );
       expect(errors.detail).toContain('`dualwrite outbox show` says what PostgreSQL refused');
       expect(errors.detail).not.toContain('1 of 1 PostgreSQL calls failed');
       expect(verdict.refusal).toContain('mirror writes rejected by PostgreSQL (data)');
@@ -404,7 +470,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await shop.dual.placeOrder({ id: 'o9', userId: 'nobody', quantity: 1 });
       const url = await serveApi(rt);
 
-      const answer = await request(url, 'POST', '/admin/resync', { token: TOKEN, body: { reason: 'copy what memory held before' } });
+      const answer = await request(url, 'POST', '/admin/resync', {
+        token: TOKEN,
+        body: { reason: 'copy what memory held before' },
+      });
       expect(answer.status, answer.text).toBe(500);
       expect(answer.body.error).not.toBe('internal error');
       expect(answer.body.error).toContain('violates foreign key constraint "shop_orders_user_fk"');
@@ -414,7 +483,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // The CLI's client says which call failed on which process, and the cause.
       const cli = new AdminClient(url, TOKEN).post('/admin/resync', { reason: 'again' });
       await expect(cli).rejects.toThrow(`POST /admin/resync failed on the process at ${url} (500): `);
-      await expect(new AdminClient(url, TOKEN).post('/admin/resync', { reason: 'again' })).rejects.toThrow(/violates foreign key constraint "shop_orders_user_fk"/);
+      await expect(new AdminClient(url, TOKEN).post('/admin/resync', { reason: 'again' })).rejects.toThrow(
+        /violates foreign key constraint "shop_orders_user_fk"/,
+      );
     });
   });
 }
@@ -428,15 +499,35 @@ describe('a failure reading the record to copy', () => {
     try {
       // postgres-primary: a mirror write to memory copies the record as PostgreSQL holds it, and PostgreSQL is down.
       const memory = new MemoryShopStore();
-      const postgres = { getRecord: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })) };
-      const mirror = new Mirror((_store, side) => (side === 'memory' ? memory : postgres), { outbox, logger, breaker: { probeMs: 60_000 } });
-      const write = (id: string): MirrorOp => ({ store: 'shop', target: 'memory', method: 'putUser', key: `user:${id}`, records: [{ entity: 'users', key: [id] }], epoch: 1 });
+      const postgres = {
+        getRecord: () =>
+          Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })),
+      };
+      const mirror = new Mirror((_store, side) => (side === 'memory' ? memory : postgres), {
+        outbox,
+        logger,
+        breaker: { probeMs: 60_000 },
+      });
+      const write = (id: string): MirrorOp => ({
+        store: 'shop',
+        target: 'memory',
+        method: 'putUser',
+        key: `user:${id}`,
+        records: [{ entity: 'users', key: [id] }],
+        epoch: 1,
+      });
 
-      await (await mirror.accept(write('u1'))).applied;
-      await (await mirror.accept(write('u2'))).applied;
+      await (
+        await mirror.accept(write('u1'))
+      ).applied;
+      await (
+        await mirror.accept(write('u2'))
+      ).applied;
 
       expect(mirror.breakerFor('memory').state).toBe('open');
-      expect(logs.filter((line) => line.includes('stopped answering'))).toEqual([expect.stringContaining('dualwrite: postgres stopped answering (SourceReadError: ')]);
+      expect(logs.filter((line) => line.includes('stopped answering'))).toEqual([
+        expect.stringContaining('dualwrite: postgres stopped answering (SourceReadError: '),
+      ]);
       expect(logs.join('\n')).not.toContain('memory stopped answering');
       const [failed, untried] = await outbox.list();
       expect(failed!.reason).toContain('ECONNREFUSED');

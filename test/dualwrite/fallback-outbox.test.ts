@@ -64,7 +64,14 @@ class SwitchableOutbox implements Outbox {
   }
 }
 
-const op = (key: string, n: number): MirrorOp => ({ store: 'graph', target: 'postgres', method: `write-${n}`, records: [], key, epoch: 1 });
+const op = (key: string, n: number): MirrorOp => ({
+  store: 'graph',
+  target: 'postgres',
+  method: `write-${n}`,
+  records: [],
+  key,
+  epoch: 1,
+});
 const methods = (entries: readonly OutboxEntry[]) => entries.map((entry) => entry.method);
 
 /**
@@ -90,7 +97,11 @@ describe('FallbackOutbox', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const shared = new SwitchableOutbox(await FileOutbox.open({ path: join(dir, 'shared.jsonl') }));
     const local = await FileOutbox.open({ path: join(dir, 'local.jsonl') });
-    const outbox = new FallbackOutbox(shared, local, { breaker: { probeMs: 0 }, appendTimeoutMs: 60_000, moveBatchSize: 3 });
+    const outbox = new FallbackOutbox(shared, local, {
+      breaker: { probeMs: 0 },
+      appendTimeoutMs: 60_000,
+      moveBatchSize: 3,
+    });
     cleanups.push(() => outbox.close());
     return { shared, local, outbox };
   }
@@ -126,7 +137,16 @@ describe('FallbackOutbox', () => {
 
     shared.release();
     await until(() => local.stats().depth === 0);
-    expect(methods(await outbox.peek(100))).toEqual(['write-1', 'write-2', 'write-3', 'write-4', 'write-5', 'write-6', 'write-7', 'write-8']);
+    expect(methods(await outbox.peek(100))).toEqual([
+      'write-1',
+      'write-2',
+      'write-3',
+      'write-4',
+      'write-5',
+      'write-6',
+      'write-7',
+      'write-8',
+    ]);
     await outbox.settled();
 
     // With nothing waiting locally, appends go straight to the shared outbox again.

@@ -26,7 +26,11 @@ async function sideState(jobs: Jobs, side: Side): Promise<{ jobs: GraphJob[]; ev
 
 /** The graph job entities of a verification, by name. */
 function jobEntities(report: VerifyReport) {
-  return Object.fromEntries(report.entities.filter((e) => e.store === 'graph_jobs').map((e) => [e.entity, { rowsMemory: e.rowsMemory, rowsPostgres: e.rowsPostgres, differences: e.differences }]));
+  return Object.fromEntries(
+    report.entities
+      .filter((e) => e.store === 'graph_jobs')
+      .map((e) => [e.entity, { rowsMemory: e.rowsMemory, rowsPostgres: e.rowsPostgres, differences: e.differences }]),
+  );
 }
 
 for (const factory of availableBackends(['pglite', 'postgres'])) {
@@ -43,7 +47,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     const open = async (options: Partial<TestRuntimeOptions> = {}): Promise<TestRuntime & { jobs: Jobs }> => {
       const { clock, ids } = backend.current;
-      const opened = await runtimes.open({ db, context: { clock, ids }, stores: [...BUILT_IN_STORES, GRAPH_JOB_DEFINITION], mirror: { mode: 'sync' }, verifier: { graceMs: 0 }, ...options });
+      const opened = await runtimes.open({
+        db,
+        context: { clock, ids },
+        stores: [...BUILT_IN_STORES, GRAPH_JOB_DEFINITION],
+        mirror: { mode: 'sync' },
+        verifier: { graceMs: 0 },
+        ...options,
+      });
       return { ...opened, jobs: opened.rt.store(GRAPH_JOB_DEFINITION) };
     };
     const flip = async ({ rt, source }: TestRuntime, stage: Stage, readPercent = 0) => {
@@ -56,9 +67,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     /** Writes of both tenants: a new job each, a status change, an event, and a lost compare-and-set. */
     const writeRound = async (jobs: Jobs, round: number) => {
       const build = await jobs.dual.insertBuildJob('tenant-a', { id: uuid(round * 10 + 1), payload: { round } });
-      const overlay = await jobs.dual.insertOverlayJob('tenant-b', { id: uuid(round * 10 + 1), payload: { round }, correlationId: `r${round}` });
-      expect(await jobs.dual.tryReplace('tenant-a', build.id, { status: 'running' }, { expectedStatus: 'queued' })).toBe(true);
-      expect(await jobs.dual.tryReplace('tenant-b', overlay.id, { status: 'running' }, { expectedStatus: 'running' })).toBe(false);
+      const overlay = await jobs.dual.insertOverlayJob('tenant-b', {
+        id: uuid(round * 10 + 1),
+        payload: { round },
+        correlationId: `r${round}`,
+      });
+      expect(
+        await jobs.dual.tryReplace('tenant-a', build.id, { status: 'running' }, { expectedStatus: 'queued' }),
+      ).toBe(true);
+      expect(
+        await jobs.dual.tryReplace('tenant-b', overlay.id, { status: 'running' }, { expectedStatus: 'running' }),
+      ).toBe(false);
       await jobs.dual.appendEvent('tenant-a', build.id, { status: 'running', payload: { round } });
       await jobs.dual.appendEvent('tenant-b', overlay.id, { status: 'queued' });
       return { build, overlay };
@@ -78,7 +97,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await flip(opened, 'dual-write');
       keep(await writeRound(jobs, 2));
       const { backfill, verify } = await rt.resyncPostgres();
-      expect(backfill.entities.filter((e) => e.store === 'graph_jobs').map((e) => [e.entity, e.copied, e.skippedExisting])).toEqual([
+      expect(
+        backfill.entities.filter((e) => e.store === 'graph_jobs').map((e) => [e.entity, e.copied, e.skippedExisting]),
+      ).toEqual([
         ['graph_jobs', 2, 2],
         ['graph_job_events', 2, 2],
       ]);
@@ -97,13 +118,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(report.consistent, `${stage} ${percent}%`).toBe(true);
         const rows = written.length;
         expect(jobEntities(report)).toEqual({
-          graph_jobs: { rowsMemory: rows, rowsPostgres: rows, differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 } },
-          graph_job_events: { rowsMemory: rows, rowsPostgres: rows, differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 } },
+          graph_jobs: {
+            rowsMemory: rows,
+            rowsPostgres: rows,
+            differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 },
+          },
+          graph_job_events: {
+            rowsMemory: rows,
+            rowsPostgres: rows,
+            differences: { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 },
+          },
         });
         // Reads through the runtime answer what was written, wherever they are routed.
         for (const job of written) expect((await jobs.dual.get(job.tenantId, job.id))!.id).toBe(job.id);
         expect((await jobs.dual.list('tenant-a', { limit: 1000 })).map((job) => job.id)).toEqual(
-          written.filter((job) => job.tenantId === 'tenant-a').map((job) => job.id).reverse(),
+          written
+            .filter((job) => job.tenantId === 'tenant-a')
+            .map((job) => job.id)
+            .reverse(),
         );
       }
       expect(await sideState(jobs, 'postgres')).toEqual(await sideState(jobs, 'memory'));
@@ -115,9 +147,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect((await rt.verifier.runOnce())!.consistent).toBe(true);
 
       await db.query(`UPDATE graph_jobs SET status = 4 WHERE tenant_id = 'tenant-b' AND id = $1`, [uuid(21)]);
-      await db.query(`DELETE FROM graph_job_events WHERE tenant_id = 'tenant-a' AND job_id = $1 AND seq = 1`, [uuid(11)]);
+      await db.query(`DELETE FROM graph_job_events WHERE tenant_id = 'tenant-a' AND job_id = $1 AND seq = 1`, [
+        uuid(11),
+      ]);
       // The same id under a tenant memory has never seen.
-      await db.query(`INSERT INTO graph_jobs (tenant_id, id, type, status, payload) VALUES ('tenant-c', $1, 0, 0, '{}')`, [uuid(11)]);
+      await db.query(
+        `INSERT INTO graph_jobs (tenant_id, id, type, status, payload) VALUES ('tenant-c', $1, 0, 0, '{}')`,
+        [uuid(11)],
+      );
 
       const found = (await rt.verifier.runOnce())!;
       expect(found.consistent).toBe(false);
@@ -141,14 +178,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await jobs.dual.insertBuildJob('t', { id: uuid(1) });
       for (let i = 0; i < 5; i++) await jobs.dual.appendEvent('t', uuid(1), { status: 'running' });
       // Events 6..40 only in PostgreSQL: it holds more rows, so the ranges are split at its keys.
-      await db.query(`INSERT INTO graph_job_events (tenant_id, job_id, seq, status, payload, created_at)
-        SELECT 't', $1, s, 1, '{}', '2026-01-01T00:00:00Z' FROM generate_series(6, 40) s`, [uuid(1)]);
+      await db.query(
+        `INSERT INTO graph_job_events (tenant_id, job_id, seq, status, payload, created_at)
+        SELECT 't', $1, s, 1, '{}', '2026-01-01T00:00:00Z' FROM generate_series(6, 40) s`,
+        [uuid(1)],
+      );
       const report = (await rt.verifier.runOnce())!;
       const events = report.entities.find((e) => e.entity === 'graph_job_events')!;
-      expect(events).toMatchObject({ rowsMemory: 5, rowsPostgres: 40, transient: 0, differences: { missing_in_postgres: 0, missing_in_memory: 35, fields_differ: 0 } });
+      expect(events).toMatchObject({
+        rowsMemory: 5,
+        rowsPostgres: 40,
+        transient: 0,
+        differences: { missing_in_postgres: 0, missing_in_memory: 35, fields_differ: 0 },
+      });
       expect(events.rangesCompared).toBeGreaterThan(1);
       // Ranges are compared concurrently: the differences come in the order their ranges finished.
-      expect(report.differences.map((d) => Number(d.key[2])).sort((a, b) => a - b)).toEqual(Array.from({ length: 35 }, (_, i) => i + 6));
+      expect(report.differences.map((d) => Number(d.key[2])).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 35 }, (_, i) => i + 6),
+      );
     });
 
     /** One workload of decided ids and times: the same calls must leave the same records whichever side decides. */
@@ -158,10 +205,25 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const a = await jobs.dual.insertBuildJob(tenant, { payload: { tenant } });
         const b = await jobs.dual.insertOverlayJob(tenant, {});
         results.push(a, b);
-        results.push(await jobs.dual.tryReplace(tenant, a.id, { status: 'running', payload: { started: true } }, { expectedStatus: 'queued' }));
+        results.push(
+          await jobs.dual.tryReplace(
+            tenant,
+            a.id,
+            { status: 'running', payload: { started: true } },
+            { expectedStatus: 'queued' },
+          ),
+        );
         results.push(await jobs.dual.tryReplace(tenant, b.id, { status: 'completed' }, { expectedStatus: 'running' }));
-        results.push(await jobs.dual.tryReplace(tenant, b.id, { status: 'canceled', correlationId: 'stop' }, { expectedStatus: 'queued' }));
-        for (const [i, id] of [a.id, b.id, a.id, a.id, b.id].entries()) results.push(await jobs.dual.appendEvent(tenant, id, { status: 'running', payload: { i } }));
+        results.push(
+          await jobs.dual.tryReplace(
+            tenant,
+            b.id,
+            { status: 'canceled', correlationId: 'stop' },
+            { expectedStatus: 'queued' },
+          ),
+        );
+        for (const [i, id] of [a.id, b.id, a.id, a.id, b.id].entries())
+          results.push(await jobs.dual.appendEvent(tenant, id, { status: 'running', payload: { i } }));
       }
       return results;
     };
@@ -176,30 +238,46 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         await rt.mirror.drain();
         const memory = await sideState(jobs, 'memory');
         const postgres = await sideState(jobs, 'postgres');
-        const logs = await Promise.all(memory.jobs.map(async (job) => [await jobs.memory.listEvents(job.tenantId, job.id), await jobs.postgres.listEvents(job.tenantId, job.id)]));
+        const logs = await Promise.all(
+          memory.jobs.map(async (job) => [
+            await jobs.memory.listEvents(job.tenantId, job.id),
+            await jobs.postgres.listEvents(job.tenantId, job.id),
+          ]),
+        );
         outcomes.push({ results, memory, postgres, logs });
       }
       for (const { memory, postgres, logs } of outcomes) {
         expect(postgres).toEqual(memory);
-        for (const [inMemory, inPostgres] of logs as [GraphJobEvent[], GraphJobEvent[]][]) expect(inPostgres).toEqual(inMemory);
+        for (const [inMemory, inPostgres] of logs as [GraphJobEvent[], GraphJobEvent[]][])
+          expect(inPostgres).toEqual(inMemory);
       }
       expect(outcomes[1]).toEqual(outcomes[0]);
       expect((outcomes[0]!.memory as { events: GraphJobEvent[] }).events).toHaveLength(10);
     });
 
-    it.each(['dual-write', 'postgres-primary'] as const)('numbers concurrent appends on the authoritative side and copies those numbers (%s, async mirror)', async (stage) => {
-      const { rt, jobs } = await open({ stage, mirror: { mode: 'async' } });
-      const ids = [uuid(1), uuid(2), uuid(3)];
-      for (const id of ids) await jobs.dual.insertBuildJob('t', { id });
-      const appended = await Promise.all(Array.from({ length: 30 }, (_, i) => jobs.dual.appendEvent('t', ids[i % 3]!, { status: 'running', payload: { i } })));
-      await rt.mirror.drain();
-      for (const id of ids) {
-        const seqs = appended.filter((event) => event.jobId === id).map((event) => event.seq).sort((a, b) => a - b);
-        expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
-        expect(await jobs.postgres.listEvents('t', id)).toEqual(await jobs.memory.listEvents('t', id));
-      }
-      expect(await sideState(jobs, 'postgres')).toEqual(await sideState(jobs, 'memory'));
-      expect((await rt.verifier.runOnce())!.consistent).toBe(true);
-    });
+    it.each(['dual-write', 'postgres-primary'] as const)(
+      'numbers concurrent appends on the authoritative side and copies those numbers (%s, async mirror)',
+      async (stage) => {
+        const { rt, jobs } = await open({ stage, mirror: { mode: 'async' } });
+        const ids = [uuid(1), uuid(2), uuid(3)];
+        for (const id of ids) await jobs.dual.insertBuildJob('t', { id });
+        const appended = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            jobs.dual.appendEvent('t', ids[i % 3]!, { status: 'running', payload: { i } }),
+          ),
+        );
+        await rt.mirror.drain();
+        for (const id of ids) {
+          const seqs = appended
+            .filter((event) => event.jobId === id)
+            .map((event) => event.seq)
+            .sort((a, b) => a - b);
+          expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+          expect(await jobs.postgres.listEvents('t', id)).toEqual(await jobs.memory.listEvents('t', id));
+        }
+        expect(await sideState(jobs, 'postgres')).toEqual(await sideState(jobs, 'memory'));
+        expect((await rt.verifier.runOnce())!.consistent).toBe(true);
+      },
+    );
   });
 }

@@ -8,7 +8,14 @@ import type { MirrorOp } from '../../src/dualwrite/outbox.js';
 
 /** The async mirror's write-ahead log: what a stopped process left unfinished reaches the outbox, in order, once. */
 
-const op = (n: number): MirrorOp => ({ store: 'graph', target: 'postgres', method: 'upsertProject', key: `project:npm/p${n % 3}`, records: [{ entity: 'projects', key: ['npm', `p${n % 3}`], record: { n } }], epoch: 1 });
+const op = (n: number): MirrorOp => ({
+  store: 'graph',
+  target: 'postgres',
+  method: 'upsertProject',
+  key: `project:npm/p${n % 3}`,
+  records: [{ entity: 'projects', key: ['npm', `p${n % 3}`], record: { n } }],
+  epoch: 1,
+});
 
 describe('IntentLog', () => {
   const dirs: string[] = [];

@@ -49,7 +49,10 @@ interface Harness {
  * Opens runtimes over a given database; each is closed (and its outbox removed) after the
  * test, in reverse order with whatever else was deferred.
  */
-function useRuntimes(): { open(options: RuntimeOptions): Promise<Harness>; defer(cleanup: () => Promise<unknown>): void } {
+function useRuntimes(): {
+  open(options: RuntimeOptions): Promise<Harness>;
+  defer(cleanup: () => Promise<unknown>): void;
+} {
   const runtimes = useTestRuntimes();
   return {
     open: (options) => runtimes.open({ ...options, context: { clock: new ManualClock(), ids: new SequenceIds() } }),
@@ -67,7 +70,8 @@ async function expectSidesEqual(rt: DualWriteRuntime): Promise<Record<string, un
   return memory;
 }
 
-const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) => metricSum(rt.metrics.registry, name, labels);
+const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) =>
+  metricSum(rt.metrics.registry, name, labels);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -126,7 +130,16 @@ async function seedBoth(rt: DualWriteRuntime): Promise<void> {
       updatedAt: T0,
     });
     for (let k = 8; k < 10; k++) {
-      await graph.putRecord('assets', { id: assetId(k), name: `a${k}`, description: null, assetType: 'code', totalCost: '0.00', metadata: {}, createdAt: T0, updatedAt: T0 });
+      await graph.putRecord('assets', {
+        id: assetId(k),
+        name: `a${k}`,
+        description: null,
+        assetType: 'code',
+        totalCost: '0.00',
+        metadata: {},
+        createdAt: T0,
+        updatedAt: T0,
+      });
     }
   }
 }
@@ -136,7 +149,12 @@ function keyedWrite(rt: DualWriteRuntime, i: number): Promise<unknown> {
   const k = i % 10;
   if (k < 4) return rt.tasks.updateTask(taskId(k), { progressPct: i % 101, currentStep: `step ${i}` });
   if (k < 8) return rt.graph.upsertProject({ ecosystem: 'npm', name: `p${k}`, description: `v${i}` });
-  return rt.graph.createContribution({ contributorId: CONTRIBUTOR, assetId: assetId(k), costAmount: `${i}.01`, coherenceScore: 0.5 });
+  return rt.graph.createContribution({
+    contributorId: CONTRIBUTOR,
+    assetId: assetId(k),
+    costAmount: `${i}.01`,
+    coherenceScore: 0.5,
+  });
 }
 
 /**
@@ -160,7 +178,8 @@ async function holdTarget(db: SqlExecutor): Promise<() => Promise<void>> {
   };
 }
 
-const upsert = (rt: DualWriteRuntime, n: number) => rt.graph.upsertProject({ ecosystem: 'npm', name: `queued-${n}`, description: `d${n}` });
+const upsert = (rt: DualWriteRuntime, n: number) =>
+  rt.graph.upsertProject({ ecosystem: 'npm', name: `queued-${n}`, description: `d${n}` });
 
 // ---------------------------------------------------------------------------------------
 
@@ -179,8 +198,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const memory = await expectSidesEqual(rt);
       expect(rt.outbox.stats().depth).toBe(0);
       // The last write of every key won on both sides.
-      for (let k = 0; k < 4; k++) expect((await rt.postgres.tasks.getTask(taskId(k)))!.currentStep).toBe(`step ${190 + k}`);
-      for (let k = 4; k < 8; k++) expect((await rt.postgres.graph.getProject({ ecosystem: 'npm', name: `p${k}` }))!.description).toBe(`v${190 + k}`);
+      for (let k = 0; k < 4; k++)
+        expect((await rt.postgres.tasks.getTask(taskId(k)))!.currentStep).toBe(`step ${190 + k}`);
+      for (let k = 4; k < 8; k++)
+        expect((await rt.postgres.graph.getProject({ ecosystem: 'npm', name: `p${k}` }))!.description).toBe(
+          `v${190 + k}`,
+        );
       for (let k = 8; k < 10; k++) {
         const cents = Array.from({ length: 20 }, (_, j) => (j * 10 + k) * 100 + 1).reduce((a, b) => a + b, 0);
         expect((await rt.postgres.graph.getAsset(assetId(k)))!.totalCost).toBe((cents / 100).toFixed(2));
@@ -193,14 +216,19 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const { rt } = await open({ db, mirror: { mode: 'async', concurrency: 1, batchSize: 200 } });
       const release = db.stall();
       // 150 writes queue behind the stall: 100 projects, then 50 rewrites of the first 50.
-      const writes = Array.from({ length: 150 }, (_, i) => rt.graph.upsertProject({ ecosystem: 'npm', name: `batched-${i % 100}`, description: `v${i}` }));
+      const writes = Array.from({ length: 150 }, (_, i) =>
+        rt.graph.upsertProject({ ecosystem: 'npm', name: `batched-${i % 100}`, description: `v${i}` }),
+      );
       await Promise.all(writes);
       const before = { transactions: db.transactions, statements: db.statementsInTransactions };
       release();
       await rt.mirror.drain();
 
       await expectSidesEqual(rt);
-      for (const n of [0, 49, 50, 99]) expect((await rt.postgres.graph.getProject({ ecosystem: 'npm', name: `batched-${n}` }))!.description).toBe(`v${n < 50 ? n + 100 : n}`);
+      for (const n of [0, 49, 50, 99])
+        expect((await rt.postgres.graph.getProject({ ecosystem: 'npm', name: `batched-${n}` }))!.description).toBe(
+          `v${n < 50 ? n + 100 : n}`,
+        );
       // The first write went alone; the 149 queued behind it share one transaction and one INSERT.
       expect(db.transactions - before.transactions).toBeLessThanOrEqual(2);
       expect(db.statementsInTransactions - before.statements).toBeLessThanOrEqual(3);
@@ -208,7 +236,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     describe('a bounded queue (async, maxQueued 5) while the target is stalled', () => {
       it('with whenFull "wait" holds callers so no more than 5 mirror writes are ever accepted', async () => {
-        const { rt } = await open({ db: backend.current.db!, mirror: { mode: 'async', concurrency: 8, maxQueued: 5, whenFull: 'wait' } });
+        const { rt } = await open({
+          db: backend.current.db!,
+          mirror: { mode: 'async', concurrency: 8, maxQueued: 5, whenFull: 'wait' },
+        });
         let maxDepth = 0;
         const sample = () => void (maxDepth = Math.max(maxDepth, rt.mirror.depth()));
         const sampler = setInterval(sample, 1);
@@ -245,7 +276,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       });
 
       it('with whenFull "journal" answers every caller while the target is stalled and journals the excess', async () => {
-        const { rt } = await open({ db: backend.current.db!, mirror: { mode: 'async', concurrency: 8, maxQueued: 5, whenFull: 'journal' } });
+        const { rt } = await open({
+          db: backend.current.db!,
+          mirror: { mode: 'async', concurrency: 8, maxQueued: 5, whenFull: 'journal' },
+        });
         // Replay by hand, so the outbox keeps what was journaled until it is inspected.
         await rt.replayer.stop();
         const release = await holdTarget(backend.current.db!);
@@ -254,7 +288,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         let gaugeWhileStalled: number;
         const writes = Promise.all(Array.from({ length: 12 }, (_, n) => upsert(rt, n)));
         try {
-          answered = await Promise.race([writes.then(() => 'every caller'), sleep(3000).then(() => 'not every caller')]);
+          answered = await Promise.race([
+            writes.then(() => 'every caller'),
+            sleep(3000).then(() => 'not every caller'),
+          ]);
           depthWhileStalled = rt.mirror.depth();
           gaugeWhileStalled = await metricValue(rt, METRIC.mirrorQueueDepth);
         } finally {
@@ -311,7 +348,13 @@ for (const factory of availableBackends(['postgres'])) {
 
     async function openCut(stage: Stage, mode: 'sync' | 'async', readPercent = 0) {
       const { db, proxy } = await proxiedDatabase();
-      const harness = await open({ db, stage, readPercent, mirror: { mode }, replayer: { intervalMs: 100, maxIntervalMs: 1000 } });
+      const harness = await open({
+        db,
+        stage,
+        readPercent,
+        mirror: { mode },
+        replayer: { intervalMs: 100, maxIntervalMs: 1000 },
+      });
       return { ...harness, proxy };
     }
 
@@ -321,7 +364,11 @@ for (const factory of availableBackends(['postgres'])) {
         const { rt, proxy } = await openCut('dual-write', mode);
         const c = await rt.graph.createContributor({ name: 'Ada' });
         const asset = await rt.graph.createAsset({ name: 'Doc', assetType: 'code' });
-        const tasks = await Promise.all([0, 1, 2].map((n) => rt.tasks.createTask({ id: taskId(n), direction: `d${n}`, taskType: 'impl', model: 'm', command: 'c' })));
+        const tasks = await Promise.all(
+          [0, 1, 2].map((n) =>
+            rt.tasks.createTask({ id: taskId(n), direction: `d${n}`, taskType: 'impl', model: 'm', command: 'c' }),
+          ),
+        );
         await rt.graph.upsertProject({ ecosystem: 'npm', name: 'app' });
         await rt.graph.upsertProject({ ecosystem: 'npm', name: 'lib' });
         await rt.mirror.drain();
@@ -335,15 +382,25 @@ for (const factory of availableBackends(['postgres'])) {
           const write = (() => {
             switch (i % 6) {
               case 0:
-                return rt.graph.createContribution({ contributorId: c.id, assetId: asset.id, costAmount: `${i}.25`, coherenceScore: 0.5 });
+                return rt.graph.createContribution({
+                  contributorId: c.id,
+                  assetId: asset.id,
+                  costAmount: `${i}.25`,
+                  coherenceScore: 0.5,
+                });
               case 1:
-                return rt.tasks.updateTask(tasks[0]!.id, i === 1 ? { status: 'running' } : { progressPct: i, currentStep: `step ${i}` });
+                return rt.tasks.updateTask(
+                  tasks[0]!.id,
+                  i === 1 ? { status: 'running' } : { progressPct: i, currentStep: `step ${i}` },
+                );
               case 2:
                 return rt.graph.upsertProject({ ecosystem: 'npm', name: 'app', description: `v${i}` });
               case 3:
                 return rt.graph.createContributor({ name: `c${i}` });
               case 4:
-                return i === 4 ? rt.graph.addDependency({ ecosystem: 'npm', name: 'app' }, { ecosystem: 'npm', name: 'lib' }) : rt.tasks.createTask({ direction: `t${i}`, taskType: 'test', model: 'm', command: 'c' });
+                return i === 4
+                  ? rt.graph.addDependency({ ecosystem: 'npm', name: 'app' }, { ecosystem: 'npm', name: 'lib' })
+                  : rt.tasks.createTask({ direction: `t${i}`, taskType: 'test', model: 'm', command: 'c' });
               default:
                 return rt.graph.createAsset({ name: `a${i}`, assetType: 'data' });
             }
@@ -369,7 +426,9 @@ for (const factory of availableBackends(['postgres'])) {
         await rt.replayer.stop(); // lets the round that emptied the outbox finish its bookkeeping
 
         const memory = await expectSidesEqual(rt);
-        expect(memory.assets!.find((a) => (a as { id: string }).id === asset.id)).toMatchObject({ totalCost: total.toFixed(2) });
+        expect(memory.assets!.find((a) => (a as { id: string }).id === asset.id)).toMatchObject({
+          totalCost: total.toFixed(2),
+        });
         expect(await metricValue(rt, METRIC.outboxReplayed, { outcome: 'applied' })).toBe(50);
         expect(await metricValue(rt, METRIC.outboxDepth)).toBe(0);
       },
@@ -382,7 +441,11 @@ for (const factory of availableBackends(['postgres'])) {
       expect(await metricValue(rt, METRIC.reads, { source: 'postgres' })).toBe(1);
 
       proxy.cut();
-      const reads = [() => rt.graph.getContributor(c.id), () => rt.graph.listContributors(), () => rt.tasks.countByStatus()];
+      const reads = [
+        () => rt.graph.getContributor(c.id),
+        () => rt.graph.listContributors(),
+        () => rt.tasks.countByStatus(),
+      ];
       const results = await Promise.allSettled(reads.map((read) => read()));
       expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
       expect((results[0] as PromiseFulfilledResult<unknown>).value).toEqual(c);
@@ -392,31 +455,35 @@ for (const factory of availableBackends(['postgres'])) {
       proxy.restore();
     });
 
-    it.each(['dual-write', 'read-shift'] as const)('%s in sync mode: no write throws to the caller while PostgreSQL is cut', async (stage) => {
-      const { rt, proxy } = await openCut(stage, 'sync', stage === 'read-shift' ? 50 : 0);
-      const c = await rt.graph.createContributor({ name: 'Ada' });
-      const a = await rt.graph.createAsset({ name: 'Doc', assetType: 'code' });
-      const t = await rt.tasks.createTask({ direction: 'd', taskType: 'impl', model: 'm', command: 'c' });
-      await rt.graph.upsertProject({ ecosystem: 'npm', name: 'lib' });
+    it.each(['dual-write', 'read-shift'] as const)(
+      '%s in sync mode: no write throws to the caller while PostgreSQL is cut',
+      async (stage) => {
+        const { rt, proxy } = await openCut(stage, 'sync', stage === 'read-shift' ? 50 : 0);
+        const c = await rt.graph.createContributor({ name: 'Ada' });
+        const a = await rt.graph.createAsset({ name: 'Doc', assetType: 'code' });
+        const t = await rt.tasks.createTask({ direction: 'd', taskType: 'impl', model: 'm', command: 'c' });
+        await rt.graph.upsertProject({ ecosystem: 'npm', name: 'lib' });
 
-      proxy.cut();
-      const writes = [
-        () => rt.graph.upsertProject({ ecosystem: 'npm', name: 'app' }),
-        () => rt.graph.addDependency({ ecosystem: 'npm', name: 'app' }, { ecosystem: 'npm', name: 'lib' }),
-        () => rt.graph.createContributor({ name: 'Bob' }),
-        () => rt.graph.createAsset({ name: 'Img', assetType: 'image' }),
-        () => rt.graph.createContribution({ contributorId: c.id, assetId: a.id, costAmount: '1.50', coherenceScore: 1 }),
-        () => rt.tasks.createTask({ direction: 'd2', taskType: 'spec', model: 'm', command: 'c' }),
-        () => rt.tasks.updateTask(t.id, { status: 'running' }),
-      ];
-      const results = await Promise.allSettled(writes.map((write) => write()));
-      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
-      expect(rt.outbox.stats().depth).toBe(writes.length);
-      expect((await rt.memory.graph.getAsset(a.id))!.totalCost).toBe('1.50');
+        proxy.cut();
+        const writes = [
+          () => rt.graph.upsertProject({ ecosystem: 'npm', name: 'app' }),
+          () => rt.graph.addDependency({ ecosystem: 'npm', name: 'app' }, { ecosystem: 'npm', name: 'lib' }),
+          () => rt.graph.createContributor({ name: 'Bob' }),
+          () => rt.graph.createAsset({ name: 'Img', assetType: 'image' }),
+          () =>
+            rt.graph.createContribution({ contributorId: c.id, assetId: a.id, costAmount: '1.50', coherenceScore: 1 }),
+          () => rt.tasks.createTask({ direction: 'd2', taskType: 'spec', model: 'm', command: 'c' }),
+          () => rt.tasks.updateTask(t.id, { status: 'running' }),
+        ];
+        const results = await Promise.allSettled(writes.map((write) => write()));
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+        expect(rt.outbox.stats().depth).toBe(writes.length);
+        expect((await rt.memory.graph.getAsset(a.id))!.totalCost).toBe('1.50');
 
-      proxy.restore();
-      await until(() => rt.outbox.stats().depth === 0, 20_000, 'the outbox to drain after the restore');
-      await expectSidesEqual(rt);
-    });
+        proxy.restore();
+        await until(() => rt.outbox.stats().depth === 0, 20_000, 'the outbox to drain after the restore');
+        await expectSidesEqual(rt);
+      },
+    );
   });
 }

@@ -58,7 +58,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const faulty = new FaultySql(backend.current.db!);
       // Job runs are recorded apart, so the database's transactions are the mirror's and the replayer's alone.
       const jobs = new MemoryTaskSchedulerStore();
-      const opened = await runtimes.open({ db: faulty, stage: 'dual-write', mirror: { mode: 'sync', breaker: { now: () => now } }, jobs: { store: jobs } });
+      const opened = await runtimes.open({
+        db: faulty,
+        stage: 'dual-write',
+        mirror: { mode: 'sync', breaker: { now: () => now } },
+        jobs: { store: jobs },
+      });
       await opened.rt.replayer.stop();
       return { ...opened, faulty, jobs, advance: (ms: number) => void (now += ms) };
     }
@@ -81,12 +86,19 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await rt.postgres.graph.getProject(healthy)).toEqual(healthy);
       // One line when it stopped answering, one when it answered again: not one per write.
       expect(logs.filter((line) => line.includes('postgres stopped answering'))).toHaveLength(1);
-      expect(logs.filter((line) => line.includes('postgres answers again after 2.0 s; replaying 51 journaled writes'))).toHaveLength(1);
+      expect(
+        logs.filter((line) => line.includes('postgres answers again after 2.0 s; replaying 51 journaled writes')),
+      ).toHaveLength(1);
     });
 
     it('in read-shift, a key whose mirror write waits in the outbox is read from memory, not the stale PostgreSQL row', async () => {
       const faulty = new FaultySql(backend.current.db!);
-      const { rt } = await runtimes.open({ db: faulty, stage: 'read-shift', readPercent: 100, mirror: { mode: 'sync' } });
+      const { rt } = await runtimes.open({
+        db: faulty,
+        stage: 'read-shift',
+        readPercent: 100,
+        mirror: { mode: 'sync' },
+      });
       await rt.replayer.stop();
       const ref = { ecosystem: 'npm', name: 'ryw' };
       await rt.graph.upsertProject({ ...ref, description: 'old' });
@@ -101,7 +113,8 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('replays a backlog of 400 writes in one round and one transaction, leaving both sides equal', async () => {
       const { rt, faulty, jobs, advance } = await open();
       faulty.down = true;
-      for (let i = 0; i < 400; i++) await rt.graph.upsertProject({ ecosystem: 'npm', name: `p${i % 100}`, description: `v${i}` });
+      for (let i = 0; i < 400; i++)
+        await rt.graph.upsertProject({ ecosystem: 'npm', name: `p${i % 100}`, description: `v${i}` });
       expect(rt.outbox.stats().depth).toBe(400);
       faulty.down = false;
       advance(1000);

@@ -34,8 +34,26 @@ const uuid = (prefix: string, n: number) => `${prefix}0000000-0000-4000-8000-${n
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Ops as the DualWriteStore journals them: copies of the records a write left, an ordering key. */
-const contributorRecord = (n: number, name: string) => ({ id: uuid('1', n), name, email: null, githubUsername: null, walletAddress: null, metadata: { n }, createdAt: T0, updatedAt: T0 });
-const assetRecord = (n: number, totalCost: string, updatedAt = T0) => ({ id: uuid('2', n), name: `a${n}`, description: null, assetType: 'code', totalCost, metadata: {}, createdAt: T0, updatedAt });
+const contributorRecord = (n: number, name: string) => ({
+  id: uuid('1', n),
+  name,
+  email: null,
+  githubUsername: null,
+  walletAddress: null,
+  metadata: { n },
+  createdAt: T0,
+  updatedAt: T0,
+});
+const assetRecord = (n: number, totalCost: string, updatedAt = T0) => ({
+  id: uuid('2', n),
+  name: `a${n}`,
+  description: null,
+  assetType: 'code',
+  totalCost,
+  metadata: {},
+  createdAt: T0,
+  updatedAt,
+});
 const ops = {
   contributor: (n: number, name = `c${n}`): MirrorOp => ({
     store: 'graph',
@@ -63,7 +81,15 @@ const ops = {
       {
         entity: 'contributions',
         key: [uuid('3', n)],
-        record: { id: uuid('3', n), contributorId: uuid('1', contributor), assetId: uuid('2', asset), costAmount: cost, coherenceScore: '0.50', metadata: {}, timestamp: at(n) },
+        record: {
+          id: uuid('3', n),
+          contributorId: uuid('1', contributor),
+          assetId: uuid('2', asset),
+          costAmount: cost,
+          coherenceScore: '0.50',
+          metadata: {},
+          timestamp: at(n),
+        },
       },
     ],
     key: `asset:${uuid('2', asset)}`,
@@ -78,7 +104,16 @@ const ops = {
       {
         entity: 'projects',
         key: ['npm', 'k'],
-        record: { ecosystem: 'npm', name: 'k', description: `v${version}`, homepageUrl: null, repositoryUrl: null, dependencyCount: 0, createdAt: at(1), updatedAt: at(version) },
+        record: {
+          ecosystem: 'npm',
+          name: 'k',
+          description: `v${version}`,
+          homepageUrl: null,
+          repositoryUrl: null,
+          dependencyCount: 0,
+          createdAt: at(1),
+          updatedAt: at(version),
+        },
       },
     ],
     key: 'project:npm/k',
@@ -252,7 +287,11 @@ for (const implementation of IMPLEMENTATIONS.filter((candidate) => candidate.ava
 
     it('keeps the error an entry was refused with, in its place and across a reopen, until it is acknowledged', async () => {
       const opened = await open();
-      const fk = { message: 'insert or update on table "orders" violates foreign key constraint "orders_user_fk"', code: '23503', constraint: 'orders_user_fk' };
+      const fk = {
+        message: 'insert or update on table "orders" violates foreign key constraint "orders_user_fk"',
+        code: '23503',
+        constraint: 'orders_user_fk',
+      };
       const refused = await opened.outbox.append(ops.contribution(1, 1, 1, '1.00'), 'refused', fk);
       const later = await opened.outbox.append(ops.contributor(2), 'r');
       expect(refused.lastError).toEqual(fk);
@@ -307,7 +346,11 @@ describe('FileOutbox journal', () => {
   it('rebuilds pending entries on reopen and numbers new entries after them', async () => {
     const { open } = await journal();
     const first = await open();
-    const entries = [await first.append(ops.project(1), 'r'), await first.append(ops.project(2), 'r'), await first.append(ops.project(3), 'r')];
+    const entries = [
+      await first.append(ops.project(1), 'r'),
+      await first.append(ops.project(2), 'r'),
+      await first.append(ops.project(3), 'r'),
+    ];
     await first.ack([entries[0]!.id]);
     await first.close();
 
@@ -364,7 +407,9 @@ describe('FileOutbox journal', () => {
 
     await outbox.ack([entries[0]!.id, entries[1]!.id]);
     const compacted = await lines();
-    expect(compacted.map((line) => JSON.parse(line) as unknown)).toEqual(entries.slice(2).map((entry) => ({ append: entry })));
+    expect(compacted.map((line) => JSON.parse(line) as unknown)).toEqual(
+      entries.slice(2).map((entry) => ({ append: entry })),
+    );
     expect(await outbox.peek(10)).toEqual(entries.slice(2));
 
     // Appends after compaction go to the rewritten file.
@@ -455,14 +500,24 @@ describe('OutboxReplayer', () => {
     const registry = new Registry();
     const metrics = new DualWriteMetrics(registry);
     const target = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
-    const mirror = new Mirror((store) => target[store as keyof typeof target], { outbox, metrics, breaker: { probeMs: 0 } });
+    const mirror = new Mirror((store) => target[store as keyof typeof target], {
+      outbox,
+      metrics,
+      breaker: { probeMs: 0 },
+    });
     const logs: string[] = [];
-    const logger = { info: (line: string) => void logs.push(line), warn: (line: string) => void logs.push(line), error: (line: string) => void logs.push(line) };
+    const logger = {
+      info: (line: string) => void logs.push(line),
+      warn: (line: string) => void logs.push(line),
+      error: (line: string) => void logs.push(line),
+    };
     const instance = new OutboxReplayer(outbox, mirror, { ...options, metrics, logger });
     defer(() => instance.stop());
     const count = async (name: string, labels: Record<string, string>) => {
       const { values } = await registry.getSingleMetric(name)!.get();
-      return values.filter((sample) => Object.entries(labels).every(([label, value]) => sample.labels[label] === value)).reduce((sum, sample) => sum + sample.value, 0);
+      return values
+        .filter((sample) => Object.entries(labels).every(([label, value]) => sample.labels[label] === value))
+        .reduce((sum, sample) => sum + sample.value, 0);
     };
     const journal = async (...journaled: MirrorOp[]) => {
       const entries: OutboxEntry[] = [];
@@ -475,11 +530,23 @@ describe('OutboxReplayer', () => {
 
   it('replays entries in journal order', async () => {
     const { replayer: r, target, outbox, journal, count } = await replayer();
-    await journal(ops.contributor(1), ops.asset(1), ops.contribution(1, 1, 1, '1.25'), ops.contribution(2, 1, 1, '2.50', '3.75'), ops.project(1), ops.project(2), ops.project(3));
+    await journal(
+      ops.contributor(1),
+      ops.asset(1),
+      ops.contribution(1, 1, 1, '1.25'),
+      ops.contribution(2, 1, 1, '2.50', '3.75'),
+      ops.project(1),
+      ops.project(2),
+      ops.project(3),
+    );
 
     expect(await r.replayOnce()).toEqual({ replayed: 7, deadLettered: 0 });
     expect((await target.graph.getAsset(uuid('2', 1)))!.totalCost).toBe('3.75');
-    expect(await target.graph.getProject({ ecosystem: 'npm', name: 'k' })).toMatchObject({ description: 'v3', updatedAt: at(3), createdAt: at(1) });
+    expect(await target.graph.getProject({ ecosystem: 'npm', name: 'k' })).toMatchObject({
+      description: 'v3',
+      updatedAt: at(3),
+      createdAt: at(1),
+    });
     expect(await outbox.peek(10)).toEqual([]);
     expect(await count(METRIC.outboxReplayed, { outcome: 'applied' })).toBe(7);
   });
@@ -489,10 +556,16 @@ describe('OutboxReplayer', () => {
     const entries = await journal(ops.contribution(1, 1, 1, '1.00'), ops.contributor(2));
 
     const round = await r.replayOnce();
-    expect(round).toMatchObject({ replayed: 1, deadLettered: 0, held: [{ id: entries[0]!.id, refusals: 1, error: { message: expect.stringContaining('NotFoundError') } }] });
+    expect(round).toMatchObject({
+      replayed: 1,
+      deadLettered: 0,
+      held: [{ id: entries[0]!.id, refusals: 1, error: { message: expect.stringContaining('NotFoundError') } }],
+    });
     expect(round.failure).toBeUndefined();
     // The refused entry stays, with what the target said; the other key went through.
-    expect(await outbox.peek(10)).toEqual([{ ...entries[0], lastError: expect.objectContaining({ message: expect.stringContaining('contributorId') }) }]);
+    expect(await outbox.peek(10)).toEqual([
+      { ...entries[0], lastError: expect.objectContaining({ message: expect.stringContaining('contributorId') }) },
+    ]);
     expect(await target.graph.getContributor(uuid('1', 2))).not.toBeNull();
 
     // Once what the entry needs exists, it goes through.
@@ -531,8 +604,16 @@ describe('OutboxReplayer', () => {
     expect(mirror.isPending(rejected!.key)).toBe(true);
 
     // Refused, it holds only its own key: the other entry is replayed at once.
-    expect(await r.replayOnce()).toMatchObject({ replayed: 1, deadLettered: 0, held: [{ id: rejected!.id, refusals: 1 }] });
-    expect(await r.replayOnce()).toMatchObject({ replayed: 0, deadLettered: 0, held: [{ id: rejected!.id, refusals: 2 }] });
+    expect(await r.replayOnce()).toMatchObject({
+      replayed: 1,
+      deadLettered: 0,
+      held: [{ id: rejected!.id, refusals: 1 }],
+    });
+    expect(await r.replayOnce()).toMatchObject({
+      replayed: 0,
+      deadLettered: 0,
+      held: [{ id: rejected!.id, refusals: 2 }],
+    });
     expect((await outbox.peek(10)).map((entry) => entry.id)).toEqual([rejected!.id]);
     expect(mirror.isPending(fine!.key)).toBe(false);
     expect(await r.replayOnce()).toEqual({ replayed: 0, deadLettered: 1 });
@@ -541,8 +622,13 @@ describe('OutboxReplayer', () => {
     expect(mirror.isPending(rejected!.key)).toBe(false);
     expect(mirror.isPending(fine!.key)).toBe(false);
     expect(await target.graph.getContributor(uuid('1', 2))).not.toBeNull();
-    const dead = (await readFile(join(dir, 'outbox.dead.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(dead).toEqual([expect.objectContaining({ id: rejected!.id, deadReason: expect.stringContaining('NotFoundError') })]);
+    const dead = (await readFile(join(dir, 'outbox.dead.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(dead).toEqual([
+      expect.objectContaining({ id: rejected!.id, deadReason: expect.stringContaining('NotFoundError') }),
+    ]);
     expect(await count(METRIC.outboxDeadLettered, { store: 'graph' })).toBe(1);
     expect(await count(METRIC.outboxReplayed, { outcome: 'failed' })).toBe(3);
     expect(await count(METRIC.outboxReplayed, { outcome: 'applied' })).toBe(1);
@@ -558,14 +644,28 @@ describe('OutboxReplayer', () => {
       defer(() => proxy.close());
       url.hostname = '127.0.0.1';
       url.port = String(proxy.port);
-      const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url.toString() }), schema: schema.schema, poolSize: 3, maxOverflow: 0, minSize: 0, connectTimeoutMs: 1000 });
+      const db = new PgPoolExecutor({
+        ...poolOptionsFromEnv({ DATABASE_URL: url.toString() }),
+        schema: schema.schema,
+        poolSize: 3,
+        maxOverflow: 0,
+        minSize: 0,
+        connectTimeoutMs: 1000,
+      });
       defer(() => db.close());
       await migrate(db, await loadMigrations());
       const dir = await mkdtemp(join(tmpdir(), 'dw-order-'));
       defer(() => rm(dir, { recursive: true, force: true }));
       const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
       defer(() => outbox.close());
-      const rt = await openDualWrite({ db, env: {}, flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]), outbox, mirror: { breaker: { probeMs: 0 } }, logger: { info() {}, warn() {}, error() {} } });
+      const rt = await openDualWrite({
+        db,
+        env: {},
+        flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
+        outbox,
+        mirror: { breaker: { probeMs: 0 } },
+        logger: { info() {}, warn() {}, error() {} },
+      });
       defer(() => rt.close());
       await rt.replayer.stop();
       const K = { ecosystem: 'npm', name: 'k' };
@@ -577,7 +677,10 @@ describe('OutboxReplayer', () => {
       proxy.restore();
       const newer = await rt.graph.upsertProject({ ...K, description: 'newer', at: at(2) });
       const journaled = await rt.outbox.peek(10);
-      expect(journaled.map((entry) => (entry.records![0]!.record as { description: string }).description)).toEqual(['older', 'newer']);
+      expect(journaled.map((entry) => (entry.records![0]!.record as { description: string }).description)).toEqual([
+        'older',
+        'newer',
+      ]);
       expect(journaled[1]!.reason).toMatch(/waiting in the outbox/);
       expect(await rt.postgres.graph.getProject(K)).toBeNull();
 

@@ -39,7 +39,13 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
     cleanups.push(() => server.drop());
     const dir = await mkdtemp(join(tmpdir(), 'dw-pgcrash-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const db = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: server.url }), poolSize: 8, maxOverflow: 0, minSize: 0, connectTimeoutMs: 500 });
+    const db = new PgPoolExecutor({
+      ...poolOptionsFromEnv({ DATABASE_URL: server.url }),
+      poolSize: 8,
+      maxOverflow: 0,
+      minSize: 0,
+      connectTimeoutMs: 500,
+    });
     cleanups.push(() => db.close());
     await migrate(db, await loadMigrations());
     const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
@@ -99,7 +105,8 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
 
     await rt.mirror.drain();
     // The pool may still hold connections the crash broke; replay retries until it is through.
-    for (let round = 0; round < 100 && (await rt.replayer.drainFor('postgres')); round++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let round = 0; round < 100 && (await rt.replayer.drainFor('postgres')); round++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
     await rt.mirror.settled();
     // A write that failed while the server died may have committed all the same: whether it
@@ -107,25 +114,37 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
     const report = errors.length > 0 ? await rt.verifier.runOnce() : undefined;
     const postgres = await dumpSide(rt, 'postgres');
     const memory = await dumpSide(rt, 'memory');
-    const inPostgres = new Map((postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]));
-    const lost = [...acknowledged].filter(([name, description]) => inPostgres.get(name) !== description && !ambiguousAfter.has(name));
+    const inPostgres = new Map(
+      (postgres.projects as { name: string; description: string }[]).map((p) => [p.name, p.description]),
+    );
+    const lost = [...acknowledged].filter(
+      ([name, description]) => inPostgres.get(name) !== description && !ambiguousAfter.has(name),
+    );
     return { errors, lost, memory, postgres, outboxPeak, repaired: report?.differences.length ?? 0 };
   }
 
-  it.each(['sync', 'async'] as const)('dual-write, %s mirror: no caller error, nothing acknowledged lost, the sides equal after replay', async (mode) => {
-    const { errors, lost, memory, postgres, outboxPeak } = await crashUnderLoad('dual-write', mode);
-    expect(outboxPeak).toBeGreaterThan(0);
-    expect(errors).toEqual([]);
-    expect(lost).toEqual([]);
-    expect(postgres).toEqual(memory);
-  }, 120_000);
+  it.each(['sync', 'async'] as const)(
+    'dual-write, %s mirror: no caller error, nothing acknowledged lost, the sides equal after replay',
+    async (mode) => {
+      const { errors, lost, memory, postgres, outboxPeak } = await crashUnderLoad('dual-write', mode);
+      expect(outboxPeak).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+      expect(lost).toEqual([]);
+      expect(postgres).toEqual(memory);
+    },
+    120_000,
+  );
 
   it('postgres-primary: callers get UnavailableError while it is down, and every acknowledged write survives its crash recovery', async () => {
     const { errors, lost, memory, postgres, repaired } = await crashUnderLoad('postgres-primary', 'sync');
     expect(errors.length).toBeGreaterThan(0);
     expect(repaired).toBeLessThanOrEqual(WRITERS);
     expect(errors.filter((error) => !(error instanceof UnavailableError))).toEqual([]);
-    expect(errors.every((error) => (error as UnavailableError).dependency === 'postgres' && (error as Error).cause !== undefined)).toBe(true);
+    expect(
+      errors.every(
+        (error) => (error as UnavailableError).dependency === 'postgres' && (error as Error).cause !== undefined,
+      ),
+    ).toBe(true);
     expect(lost).toEqual([]);
     expect(memory).toEqual(postgres);
   }, 120_000);

@@ -44,12 +44,20 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     const logs: string[] = [];
     const rt = await openDualWrite({
       db,
-      env: { REDIS_URL: redis.url, DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'), DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl') },
+      env: {
+        REDIS_URL: redis.url,
+        DUALWRITE_INTENT_LOG_PATH: join(dir, 'intents.jsonl'),
+        DUALWRITE_OUTBOX_PATH: join(dir, 'local-outbox.jsonl'),
+      },
       flags: new FlagState([new ManualFlagSource({ stage: 'dual-write' })]),
       mirror: { breaker: { probeMs: 0 } },
       recovery,
       verifier: { enabled: false, graceMs: 0 },
-      logger: { info() {}, warn: (line: string) => void logs.push(`warn ${line}`), error: (line: string) => void logs.push(`error ${line}`) },
+      logger: {
+        info() {},
+        warn: (line: string) => void logs.push(`warn ${line}`),
+        error: (line: string) => void logs.push(`error ${line}`),
+      },
     });
     cleanups.push(() => rt.close());
     await rt.replayer.stop();
@@ -72,7 +80,13 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
 
     // The next replay round reads the stream: nothing there, and the sentinel is gone.
     expect(await rt.replayer.replayOnce()).toMatchObject({ replayed: 0 });
-    await eventually(() => expect(logs.some((line) => line.startsWith('error dualwrite: postgres may miss acknowledged writes (the Redis outbox lost entries'))).toBe(true));
+    await eventually(() =>
+      expect(
+        logs.some((line) =>
+          line.startsWith('error dualwrite: postgres may miss acknowledged writes (the Redis outbox lost entries'),
+        ),
+      ).toBe(true),
+    );
     expect(await metricSum(rt.metrics.registry, METRIC.outboxLost)).toBe(1);
     expect(logs.filter((line) => line.startsWith('error dualwrite: the Redis outbox lost entries'))).toHaveLength(1);
     expect(rt.mirror.isPending('project:npm/lost-0')).toBe(false);
@@ -105,14 +119,28 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
 
     // The loss is noticed while PostgreSQL is still down: PostgreSQL is unverified, and says so, until proven equal.
     await rt.replayer.replayOnce();
-    await eventually(() => expect(rt.recovery.current).toMatchObject({ side: 'postgres', lastProblem: expect.any(String) }));
-    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain('dualwrite_side_unverified{side="postgres"} 1');
-    expect(rt.convergence()).toMatchObject({ converged: false, detail: expect.stringMatching(/^postgres unverified since /) });
+    await eventually(() =>
+      expect(rt.recovery.current).toMatchObject({ side: 'postgres', lastProblem: expect.any(String) }),
+    );
+    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain(
+      'dualwrite_side_unverified{side="postgres"} 1',
+    );
+    expect(rt.convergence()).toMatchObject({
+      converged: false,
+      detail: expect.stringMatching(/^postgres unverified since /),
+    });
 
     db.down = false;
-    const latest = new Map((await readFile(join(dir, 'acks.log'), 'utf8')).trim().split('\n').map((line) => line.split(' ') as [string, string]));
+    const latest = new Map(
+      (await readFile(join(dir, 'acks.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ') as [string, string]),
+    );
     const behind = async () => {
-      const rows = await db.query<{ name: string; description: string }>("SELECT name, description FROM projects WHERE ecosystem = 'npm'");
+      const rows = await db.query<{ name: string; description: string }>(
+        "SELECT name, description FROM projects WHERE ecosystem = 'npm'",
+      );
       const stored = new Map(rows.map((row) => [row.name, row.description]));
       return [...latest].filter(([name, description]) => stored.get(name) !== description).length;
     };
@@ -138,7 +166,9 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     expect(await behind()).toBe(0);
     expect(rt.lineage.current?.unverified).toBeUndefined();
     expect(rt.recovery.current).toBeUndefined();
-    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain('dualwrite_side_unverified{side="postgres"} 0');
+    expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_side_unverified')).toContain(
+      'dualwrite_side_unverified{side="postgres"} 0',
+    );
   }, 60_000);
 
   it('while Redis is down, mirror failures go to a local journal without waiting on it, and are replayed after the older ones once it is back', async () => {

@@ -18,11 +18,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const db = backend.current.db!;
       const first = await runtimes.open({ db, lease: { holder: 'api-1', waitMs: 0 } });
       await expect(runtimes.open({ db, lease: { holder: 'api-2', waitMs: 0 } })).rejects.toThrow(LeaseHeldError);
-      await expect(runtimes.open({ db, lease: { holder: 'api-2', waitMs: 0 } })).rejects.toThrow(/another dualwrite process \(api-1, lease until .+\) runs on this database/);
+      await expect(runtimes.open({ db, lease: { holder: 'api-2', waitMs: 0 } })).rejects.toThrow(
+        /another dualwrite process \(api-1, lease until .+\) runs on this database/,
+      );
 
       await first.rt.close();
       const second = await runtimes.open({ db, lease: { holder: 'api-2', waitMs: 0 } });
-      expect((await db.query<{ holder: string }>('SELECT holder FROM dualwrite_runtime_lease'))).toEqual([{ holder: 'api-2' }]);
+      expect(await db.query<{ holder: string }>('SELECT holder FROM dualwrite_runtime_lease')).toEqual([
+        { holder: 'api-2' },
+      ]);
       await second.rt.close();
       expect(await db.query('SELECT holder FROM dualwrite_runtime_lease')).toEqual([]);
     });
@@ -30,7 +34,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('waits out the lease of a holder that died without releasing it, then takes it', async () => {
       const db = backend.current.db!;
       // The row a process killed with SIGKILL leaves: nobody renews it.
-      await db.query("INSERT INTO dualwrite_runtime_lease VALUES ('runtime', 'crashed', now(), now() + interval '300 milliseconds')");
+      await db.query(
+        "INSERT INTO dualwrite_runtime_lease VALUES ('runtime', 'crashed', now(), now() + interval '300 milliseconds')",
+      );
       const next = new RuntimeLease(db, { holder: 'next', ttlMs: 300, waitMs: 5000, retryMs: 50 });
       await next.acquire();
       expect(await db.query('SELECT holder FROM dualwrite_runtime_lease')).toEqual([{ holder: 'next' }]);

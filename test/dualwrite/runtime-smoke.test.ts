@@ -17,7 +17,12 @@ describe('dual-write runtime on PGlite', () => {
     dir = await mkdtemp(join(tmpdir(), 'dw-'));
     const db = await PgliteExecutor.open();
     await migrate(db, await loadMigrations());
-    runtime = await openDualWrite({ db, flags: new FlagState([source]), outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }), env: {} });
+    runtime = await openDualWrite({
+      db,
+      flags: new FlagState([source]),
+      outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }),
+      env: {},
+    });
   });
   afterAll(async () => {
     await runtime.close();

@@ -41,14 +41,17 @@ async function compares(rt: DualWriteRuntime, operation?: string): Promise<Recor
   const counts: Record<string, number> = {};
   for (const sample of values) {
     if (operation !== undefined && sample.labels.operation !== operation) continue;
-    if (sample.value > 0) counts[sample.labels.outcome as string] = (counts[sample.labels.outcome as string] ?? 0) + sample.value;
+    if (sample.value > 0)
+      counts[sample.labels.outcome as string] = (counts[sample.labels.outcome as string] ?? 0) + sample.value;
   }
   return counts;
 }
 
 async function calls(rt: DualWriteRuntime, side: string, operation: string): Promise<number> {
   const { values } = await rt.metrics.registry.getSingleMetric(METRIC.operations)!.get();
-  return values.filter((sample) => sample.labels.side === side && sample.labels.operation === operation).reduce((sum, sample) => sum + sample.value, 0);
+  return values
+    .filter((sample) => sample.labels.side === side && sample.labels.operation === operation)
+    .reduce((sum, sample) => sum + sample.value, 0);
 }
 
 const T0 = '2025-06-01T00:00:00.000Z';
@@ -87,7 +90,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await compares(rt)).toEqual({ mismatch: 1 });
       expect(rt.shadow.mismatches).toHaveLength(1);
       const [mismatch] = rt.shadow.mismatches;
-      expect(mismatch).toMatchObject({ store: 'graph', operation: 'getContributor', key: `contributor:${c.id}`, served: 'memory' });
+      expect(mismatch).toMatchObject({
+        store: 'graph',
+        operation: 'getContributor',
+        key: `contributor:${c.id}`,
+        served: 'memory',
+      });
       expect(mismatch!.diff).toContain('name');
       expect(mismatch!.diff).toContain('Ada');
       expect(mismatch!.diff).toContain('Only in PostgreSQL');

@@ -37,14 +37,26 @@ interface Scenario extends TestRuntime {
 
 function useScenarios(backend: { current: Backend }) {
   const runtimes = useTestRuntimes();
-  const open = async (stage: Stage, mode: MirrorMode, extra: { outboxPath?: string; timeoutMs?: number; down?: boolean; lease?: false; probeMs?: number } = {}): Promise<Scenario> => {
+  const open = async (
+    stage: Stage,
+    mode: MirrorMode,
+    extra: { outboxPath?: string; timeoutMs?: number; down?: boolean; lease?: false; probeMs?: number } = {},
+  ): Promise<Scenario> => {
     const { db, clock, ids } = backend.current;
     const faulty = new FaultySql(db!);
     faulty.down = extra.down ?? false;
     const outbox = extra.outboxPath ? await FileOutbox.open({ path: extra.outboxPath }) : undefined;
     if (outbox) runtimes.defer(() => outbox.close());
     // Retries only when a test asks (stage.retry()), so nothing happens behind its back.
-    const opened = await runtimes.open({ db: faulty, stage, context: { clock, ids }, mirror: { mode, ...(extra.probeMs !== undefined ? { breaker: { probeMs: extra.probeMs } } : {}) }, outbox, transitions: { retryMs: 600_000, timeoutMs: extra.timeoutMs }, lease: extra.lease });
+    const opened = await runtimes.open({
+      db: faulty,
+      stage,
+      context: { clock, ids },
+      mirror: { mode, ...(extra.probeMs !== undefined ? { breaker: { probeMs: extra.probeMs } } : {}) },
+      outbox,
+      transitions: { retryMs: 600_000, timeoutMs: extra.timeoutMs },
+      lease: extra.lease,
+    });
     await opened.rt.replayer.stop();
     return {
       ...opened,
@@ -53,7 +65,10 @@ function useScenarios(backend: { current: Backend }) {
         opened.source.set({ stage: next, readPercent });
         return opened.rt.stage.settled();
       },
-      sides: async () => ({ memory: await dumpSide(opened.rt, 'memory'), postgres: await dumpSide(opened.rt, 'postgres') }),
+      sides: async () => ({
+        memory: await dumpSide(opened.rt, 'memory'),
+        postgres: await dumpSide(opened.rt, 'postgres'),
+      }),
     };
   };
   return { open, defer: runtimes.defer };
@@ -68,7 +83,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       it(`dual-write -> postgres-primary with earlier writes still queued: PostgreSQL keeps the first write after the switch (${mode})`, async () => {
         const s = await open('dual-write', mode);
         await s.rt.graph.upsertProject({ ...K, description: 'v0' });
-        const burst = Array.from({ length: 40 }, (_, i) => s.rt.graph.upsertProject({ ...K, description: `v${i + 1}` }));
+        const burst = Array.from({ length: 40 }, (_, i) =>
+          s.rt.graph.upsertProject({ ...K, description: `v${i + 1}` }),
+        );
         s.source.set({ stage: 'postgres-primary' });
         const newest = await s.rt.graph.upsertProject({ ...K, description: 'newest' });
         await Promise.all(burst);
@@ -100,7 +117,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         s.source.set({ stage: 'postgres-primary' });
         const kept = await first;
 
-        await expect(s.rt.graph.createContributor({ id: CONTRIBUTOR, name: 'second' })).rejects.toBeInstanceOf(ConflictError);
+        await expect(s.rt.graph.createContributor({ id: CONTRIBUTOR, name: 'second' })).rejects.toBeInstanceOf(
+          ConflictError,
+        );
         await s.rt.stage.settled();
         await s.rt.mirror.drain();
         expect(await s.rt.postgres.graph.getContributor(CONTRIBUTOR)).toEqual(kept);
@@ -110,7 +129,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       it(`postgres-primary -> dual-write (rollback) with writes in flight: the first write after the rollback is kept (${mode})`, async () => {
         const s = await open('postgres-primary', mode);
         await s.rt.graph.upsertProject({ ...K, description: 'v0' });
-        const inFlight = Array.from({ length: 30 }, (_, i) => s.rt.graph.upsertProject({ ...K, description: `v${i + 1}` }));
+        const inFlight = Array.from({ length: 30 }, (_, i) =>
+          s.rt.graph.upsertProject({ ...K, description: `v${i + 1}` }),
+        );
         expect((await s.flip('dual-write')).flags.stage).toBe('dual-write');
         const newest = await s.rt.graph.upsertProject({ ...K, description: 'newest' });
         await Promise.all(inFlight);
@@ -125,7 +146,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         await s.rt.tasks.createTask(task('task_hot'));
         await s.rt.tasks.updateTask('task_hot', { status: 'running' });
         for (let round = 0; round < 5; round++) {
-          await Promise.all(Array.from({ length: 20 }, (_, i) => s.rt.tasks.updateTask('task_hot', { progressPct: i, currentStep: `round ${round} step ${i}` })));
+          await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              s.rt.tasks.updateTask('task_hot', { progressPct: i, currentStep: `round ${round} step ${i}` }),
+            ),
+          );
         }
         await s.rt.mirror.drain();
 
@@ -144,7 +169,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       for (let i = 0; i < 30; i++) {
         const dependency = { ecosystem: 'npm', name: `dep-${i}` };
         writes.push(s.rt.graph.upsertProject(dependency), s.rt.graph.addDependency(APP, dependency));
-        writes.push(s.rt.graph.createContributor({ id: contributorId(i + 1), name: `c${i}` }), s.rt.graph.createContribution({ assetId: ASSET, contributorId: contributorId(i + 1), costAmount: '1.00', coherenceScore: '0.50' }));
+        writes.push(
+          s.rt.graph.createContributor({ id: contributorId(i + 1), name: `c${i}` }),
+          s.rt.graph.createContribution({
+            assetId: ASSET,
+            contributorId: contributorId(i + 1),
+            costAmount: '1.00',
+            coherenceScore: '0.50',
+          }),
+        );
       }
       await Promise.all(writes);
       await s.rt.mirror.drain();
@@ -183,7 +216,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await s.rt.postgres.graph.getProject(K)).toEqual(newer);
       expect(await s.rt.memory.graph.getProject(K)).toEqual(newer);
       expect(await metricSum(s.rt.metrics.registry, METRIC.stageTransitions, { outcome: 'refused' })).toBe(1);
-      expect(s.logs.filter((line) => line.startsWith('warn') && line.includes('not moving to postgres-primary'))).toHaveLength(1);
+      expect(
+        s.logs.filter((line) => line.startsWith('warn') && line.includes('not moving to postgres-primary')),
+      ).toHaveLength(1);
     });
 
     it('a rollback to memory during a PostgreSQL outage waits for the copies toward memory by default; permitted, it goes through with their keys unavailable until they land', async () => {
@@ -200,13 +235,22 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(waited.flags.stage).toBe('postgres-primary');
       expect(waited.refused).toMatch(/1 journaled writes for memory cannot be replayed yet/);
 
-      s.rt.stage.permitUnavailable({ stage: 'dual-write', readPercent: 0, rolloutGroup: s.rt.stage.current.rolloutGroup });
+      s.rt.stage.permitUnavailable({
+        stage: 'dual-write',
+        readPercent: 0,
+        rolloutGroup: s.rt.stage.current.rolloutGroup,
+      });
       const moved = await s.rt.stage.retry();
       s.rt.stage.permitUnavailable(undefined);
       expect(moved.flags.stage).toBe('dual-write');
       // The key whose copy is behind answers 503 (read or write); every other key is served from memory.
-      await expect(s.rt.graph.getProject(K)).rejects.toMatchObject({ name: 'UnavailableError', message: expect.stringContaining('project:npm/k waits for a copy toward memory') });
-      await expect(s.rt.graph.upsertProject({ ...K, description: 'too early' })).rejects.toMatchObject({ name: 'UnavailableError' });
+      await expect(s.rt.graph.getProject(K)).rejects.toMatchObject({
+        name: 'UnavailableError',
+        message: expect.stringContaining('project:npm/k waits for a copy toward memory'),
+      });
+      await expect(s.rt.graph.upsertProject({ ...K, description: 'too early' })).rejects.toMatchObject({
+        name: 'UnavailableError',
+      });
       expect(await s.rt.graph.getProject(APP)).toEqual(other);
       const served = await s.rt.graph.upsertProject({ ...APP, description: 'written during the outage' });
       // A read of many keys cannot be answered whole yet.
@@ -231,7 +275,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const s = await open('postgres-primary', 'sync');
       const current = await s.rt.graph.upsertProject({ ...K, description: 'current' });
       const stale = { ...current, description: 'stale copy from an older epoch' };
-      await s.rt.outbox.append({ store: 'graph', target: 'postgres', method: 'upsertProject', key: 'project:npm/k', records: [{ entity: 'projects', key: ['npm', 'k'], record: stale }], epoch: 0 }, 'planted');
+      await s.rt.outbox.append(
+        {
+          store: 'graph',
+          target: 'postgres',
+          method: 'upsertProject',
+          key: 'project:npm/k',
+          records: [{ entity: 'projects', key: ['npm', 'k'], record: stale }],
+          epoch: 0,
+        },
+        'planted',
+      );
       await s.rt.mirror.loadJournaled();
 
       expect(await s.rt.replayer.replayOnce()).toEqual({ replayed: 0, deadLettered: 1 });
@@ -252,7 +306,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await first.rt.close();
 
       // (Without the runtime lease, whose own start would fail first on an unreachable server.)
-      await expect(open('postgres-primary', 'sync', { outboxPath, down: true, lease: false })).rejects.toThrow(/cannot start in postgres-primary: 1 journaled writes for postgres cannot be replayed yet/);
+      await expect(open('postgres-primary', 'sync', { outboxPath, down: true, lease: false })).rejects.toThrow(
+        /cannot start in postgres-primary: 1 journaled writes for postgres cannot be replayed yet/,
+      );
 
       const second = await open('postgres-primary', 'sync', { outboxPath });
       expect(second.rt.outbox.stats().depth).toBe(0);
@@ -267,12 +323,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const s = await open('postgres-only', mode);
         // One page of the copy (1000 records); the writes below land while it is being written.
         const ref = (n: number) => ({ ecosystem: 'npm', name: `p${String(n).padStart(4, '0')}` });
-        for (let n = 0; n < 1000; n++) await s.rt.graph.upsertProject({ ...ref(n), description: 'written in postgres-only' });
+        for (let n = 0; n < 1000; n++)
+          await s.rt.graph.upsertProject({ ...ref(n), description: 'written in postgres-only' });
         const refused = await s.flip('dual-write');
         expect(refused.flags).toMatchObject({ stage: 'postgres-primary', refused: 'memory-stale-after-postgres-only' });
 
         const resync = s.rt.resyncMemory();
-        await Promise.all(Array.from({ length: 10 }, (_, i) => s.rt.graph.upsertProject({ ...ref(990 + i), description: 'written during the resync' })));
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            s.rt.graph.upsertProject({ ...ref(990 + i), description: 'written during the resync' }),
+          ),
+        );
         await resync;
         await s.rt.mirror.drain();
         const { memory, postgres } = await s.sides();

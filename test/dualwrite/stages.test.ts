@@ -127,7 +127,12 @@ type StoreName = 'graph' | 'tasks';
 const portOf = (rt: DualWriteRuntime, side: Side, store: StoreName) => rt[side][store] as unknown as AnyPort;
 
 /** The standard records of both stores, labelled. */
-async function plant(rt: DualWriteRuntime, side: Side, label: string, status: AgentTask['status'] = 'pending'): Promise<void> {
+async function plant(
+  rt: DualWriteRuntime,
+  side: Side,
+  label: string,
+  status: AgentTask['status'] = 'pending',
+): Promise<void> {
   const graph = portOf(rt, side, 'graph');
   for (const ref of [APP, LIB]) await graph.putRecord('projects', project(ref, label));
   await graph.putRecord('contributors', contributor(CONTRIBUTOR, label));
@@ -142,7 +147,8 @@ async function dumps(rt: DualWriteRuntime): Promise<Record<Side, Record<string, 
   return { memory: await dump(rt, 'memory'), postgres: await dump(rt, 'postgres') };
 }
 
-const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) => metricSum(rt.metrics.registry, name, labels);
+const metricValue = (rt: DualWriteRuntime, name: string, labels: Record<string, string> = {}) =>
+  metricSum(rt.metrics.registry, name, labels);
 
 // ---------------------------------------------------------------------------------------
 // Writes: each produces one record, found by (store, entity, key).
@@ -178,7 +184,8 @@ const WRITES: readonly WriteCase[] = [
   },
   {
     name: 'createContributor',
-    run: (rt) => rt.graph.createContributor({ name: 'Ada', email: 'ada@example.org', metadata: { b: 1, a: { c: [1, 2] } } }),
+    run: (rt) =>
+      rt.graph.createContributor({ name: 'Ada', email: 'ada@example.org', metadata: { b: 1, a: { c: [1, 2] } } }),
     produced: (r) => ({ store: 'graph', entity: 'contributors', key: [rec(r).id!], record: r }),
     readBack: (rt, r) => rt.graph.getContributor(rec(r).id!),
   },
@@ -190,13 +197,26 @@ const WRITES: readonly WriteCase[] = [
   },
   {
     name: 'createContribution',
-    run: (rt) => rt.graph.createContribution({ contributorId: CONTRIBUTOR, assetId: ASSET, costAmount: '2.25', coherenceScore: 0.75 }),
+    run: (rt) =>
+      rt.graph.createContribution({
+        contributorId: CONTRIBUTOR,
+        assetId: ASSET,
+        costAmount: '2.25',
+        coherenceScore: 0.75,
+      }),
     produced: (r) => ({ store: 'graph', entity: 'contributions', key: [rec(r).id!], record: r }),
     readBack: (rt, r) => rt.graph.getContribution(rec(r).id!),
   },
   {
     name: 'createTask',
-    run: (rt) => rt.tasks.createTask({ direction: 'write tests', taskType: 'test', model: 'm', command: 'vitest', context: { z: 1, a: 2 } }),
+    run: (rt) =>
+      rt.tasks.createTask({
+        direction: 'write tests',
+        taskType: 'test',
+        model: 'm',
+        command: 'vitest',
+        context: { z: 1, a: 2 },
+      }),
     produced: (r) => ({ store: 'tasks', entity: 'agent_tasks', key: [rec(r).id!], record: r }),
     readBack: (rt, r) => rt.tasks.getTask(rec(r).id!),
   },
@@ -234,13 +254,33 @@ const sideOf = (text: string | null | undefined): Side => {
 };
 
 const READS: readonly ReadCase[] = [
-  { name: 'getProject', key: 'project:npm/app', run: async (rt) => sideOf((await rt.graph.getProject({ ecosystem: 'NPM', name: 'App' }))?.description) },
-  { name: 'getContributor', key: `contributor:${CONTRIBUTOR}`, run: async (rt) => sideOf((await rt.graph.getContributor(CONTRIBUTOR.toUpperCase()))?.name) },
+  {
+    name: 'getProject',
+    key: 'project:npm/app',
+    run: async (rt) => sideOf((await rt.graph.getProject({ ecosystem: 'NPM', name: 'App' }))?.description),
+  },
+  {
+    name: 'getContributor',
+    key: `contributor:${CONTRIBUTOR}`,
+    run: async (rt) => sideOf((await rt.graph.getContributor(CONTRIBUTOR.toUpperCase()))?.name),
+  },
   { name: 'getAsset', key: `asset:${ASSET}`, run: async (rt) => sideOf((await rt.graph.getAsset(ASSET))?.name) },
-  { name: 'listContributionsByAsset', key: `asset:${ASSET}`, run: async (rt) => sideOf((await rt.graph.listContributionsByAsset(ASSET))[0]?.metadata.side as string) },
+  {
+    name: 'listContributionsByAsset',
+    key: `asset:${ASSET}`,
+    run: async (rt) => sideOf((await rt.graph.listContributionsByAsset(ASSET))[0]?.metadata.side as string),
+  },
   { name: 'getTask', key: `task:${TASK}`, run: async (rt) => sideOf((await rt.tasks.getTask(TASK))?.direction) },
-  { name: 'search (keyless)', key: 'op:search', run: async (rt) => sideOf((await rt.graph.search('app'))[0]?.description) },
-  { name: 'listContributors (keyless)', key: 'op:listContributors', run: async (rt) => sideOf((await rt.graph.listContributors())[0]?.name) },
+  {
+    name: 'search (keyless)',
+    key: 'op:search',
+    run: async (rt) => sideOf((await rt.graph.search('app'))[0]?.description),
+  },
+  {
+    name: 'listContributors (keyless)',
+    key: 'op:listContributors',
+    run: async (rt) => sideOf((await rt.graph.listContributors())[0]?.name),
+  },
   {
     name: 'countByStatus (keyless)',
     key: 'op:countByStatus',
@@ -255,14 +295,18 @@ async function plantDifferent(rt: DualWriteRuntime): Promise<void> {
 }
 
 /** Contributors whose two sides differ, for routing many keys. */
-const manyIds = (count: number) => Array.from({ length: count }, (_, i) => `40000000-0000-4000-8000-${(i + 1).toString(16).padStart(12, '0')}`);
+const manyIds = (count: number) =>
+  Array.from({ length: count }, (_, i) => `40000000-0000-4000-8000-${(i + 1).toString(16).padStart(12, '0')}`);
 
 async function plantContributors(rt: DualWriteRuntime, ids: readonly string[]): Promise<void> {
-  for (const side of SIDES) for (const id of ids) await portOf(rt, side, 'graph').putRecord('contributors', contributor(id, side));
+  for (const side of SIDES)
+    for (const id of ids) await portOf(rt, side, 'graph').putRecord('contributors', contributor(id, side));
 }
 
-const readSide = async (rt: DualWriteRuntime, id: string): Promise<Side> => sideOf((await rt.graph.getContributor(id))?.name);
-const bucketSide = (key: string, percent: number): Side => (routesToPostgres(DEFAULT_ROLLOUT_GROUP, key, percent) ? 'postgres' : 'memory');
+const readSide = async (rt: DualWriteRuntime, id: string): Promise<Side> =>
+  sideOf((await rt.graph.getContributor(id))?.name);
+const bucketSide = (key: string, percent: number): Side =>
+  routesToPostgres(DEFAULT_ROLLOUT_GROUP, key, percent) ? 'postgres' : 'memory';
 
 // ---------------------------------------------------------------------------------------
 
@@ -286,7 +330,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         for (const side of SIDES) {
           if (WRITTEN[stage].includes(side)) {
             expect(after[side], `${side} changed`).not.toEqual(before[side]);
-            expect(await portOf(rt, side, produced.store).getRecord(produced.entity, produced.key), `${side} holds the record`).toEqual(produced.record);
+            expect(
+              await portOf(rt, side, produced.store).getRecord(produced.entity, produced.key),
+              `${side} holds the record`,
+            ).toEqual(produced.record);
           } else {
             expect(after[side], `${side} untouched`).toEqual(before[side]);
           }
@@ -300,7 +347,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const FIXED: { label: string; stage: Stage; readPercent: number; side: Side }[] = [
         { label: 'memory-only', stage: 'memory-only', readPercent: 0, side: 'memory' },
         { label: 'dual-write', stage: 'dual-write', readPercent: 0, side: 'memory' },
-        { label: 'dual-write asked for 100% (means read-shift)', stage: 'dual-write', readPercent: 100, side: 'postgres' },
+        {
+          label: 'dual-write asked for 100% (means read-shift)',
+          stage: 'dual-write',
+          readPercent: 100,
+          side: 'postgres',
+        },
         { label: 'postgres-primary', stage: 'postgres-primary', readPercent: 0, side: 'postgres' },
         { label: 'postgres-only', stage: 'postgres-only', readPercent: 0, side: 'postgres' },
       ];
@@ -312,13 +364,16 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       });
 
       const percentCases = [0, 25, 50, 75, 100].flatMap((percent) => READS.map((read) => ({ percent, read })));
-      it.each(percentCases)('read-shift at $percent%: $read.name reads the side of its bucket', async ({ percent, read }) => {
-        const { rt } = await open({ stage: 'read-shift', readPercent: percent });
-        await plantDifferent(rt);
-        const expected = percent === 0 ? 'memory' : percent === 100 ? 'postgres' : bucketSide(read.key, percent);
-        expect(bucketSide(read.key, percent)).toBe(expected);
-        expect(await read.run(rt)).toBe(expected);
-      });
+      it.each(percentCases)(
+        'read-shift at $percent%: $read.name reads the side of its bucket',
+        async ({ percent, read }) => {
+          const { rt } = await open({ stage: 'read-shift', readPercent: percent });
+          await plantDifferent(rt);
+          const expected = percent === 0 ? 'memory' : percent === 100 ? 'postgres' : bucketSide(read.key, percent);
+          expect(bucketSide(read.key, percent)).toBe(expected);
+          expect(await read.run(rt)).toBe(expected);
+        },
+      );
 
       it('read-shift at 50% keeps every key on one side across repeated reads, as its bucket says', async () => {
         const { rt } = await open({ stage: 'read-shift', readPercent: 50 });
@@ -355,19 +410,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     });
 
     describe('rollback', () => {
-      it.each(WRITES)('a $name made in postgres-primary is in memory after rolling back to dual-write', async (write) => {
-        const { rt, source } = await open({ stage: 'postgres-primary' });
-        for (const side of SIDES) await plant(rt, side, 'seed');
-        const result = await write.run(rt);
-        await rt.mirror.drain();
+      it.each(WRITES)(
+        'a $name made in postgres-primary is in memory after rolling back to dual-write',
+        async (write) => {
+          const { rt, source } = await open({ stage: 'postgres-primary' });
+          for (const side of SIDES) await plant(rt, side, 'seed');
+          const result = await write.run(rt);
+          await rt.mirror.drain();
 
-        source.set({ stage: 'dual-write' });
-        expect(rt.flags.current.stage).toBe('dual-write');
-        const produced = write.produced(result);
-        expect(await portOf(rt, 'memory', produced.store).getRecord(produced.entity, produced.key)).toEqual(produced.record);
-        expect(await write.readBack(rt, result)).toEqual(produced.record);
-        expect(await dump(rt, 'memory')).toEqual(await dump(rt, 'postgres'));
-      });
+          source.set({ stage: 'dual-write' });
+          expect(rt.flags.current.stage).toBe('dual-write');
+          const produced = write.produced(result);
+          expect(await portOf(rt, 'memory', produced.store).getRecord(produced.entity, produced.key)).toEqual(
+            produced.record,
+          );
+          expect(await write.readBack(rt, result)).toEqual(produced.record);
+          expect(await dump(rt, 'memory')).toEqual(await dump(rt, 'postgres'));
+        },
+      );
     });
 
     describe('a write the authoritative side rejects', () => {
@@ -382,24 +442,33 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         {
           name: 'createContribution for an asset only the other side has',
           setup: async (rt, _authoritative, other) => {
-            for (const side of SIDES) await portOf(rt, side, 'graph').putRecord('contributors', contributor(CONTRIBUTOR, 'seed'));
+            for (const side of SIDES)
+              await portOf(rt, side, 'graph').putRecord('contributors', contributor(CONTRIBUTOR, 'seed'));
             await portOf(rt, other, 'graph').putRecord('assets', asset(ASSET, 'seed'));
           },
-          run: (rt) => rt.graph.createContribution({ contributorId: CONTRIBUTOR, assetId: ASSET, costAmount: '1.00', coherenceScore: '0.5' }),
+          run: (rt) =>
+            rt.graph.createContribution({
+              contributorId: CONTRIBUTOR,
+              assetId: ASSET,
+              costAmount: '1.00',
+              coherenceScore: '0.5',
+            }),
           error: { name: 'NotFoundError', field: 'assetId' },
         },
         {
           name: 'addDependency on a project only the other side has',
           setup: async (rt, authoritative, other) => {
             await portOf(rt, authoritative, 'graph').putRecord('projects', project(APP, 'seed'));
-            for (const ref of [APP, EXTRA]) await portOf(rt, other, 'graph').putRecord('projects', project(ref, 'seed'));
+            for (const ref of [APP, EXTRA])
+              await portOf(rt, other, 'graph').putRecord('projects', project(ref, 'seed'));
           },
           run: (rt) => rt.graph.addDependency(APP, EXTRA),
           error: { name: 'NotFoundError', field: 'to' },
         },
         {
           name: 'createContributor with an id the authoritative side already has',
-          setup: (rt, authoritative) => portOf(rt, authoritative, 'graph').putRecord('contributors', contributor(CONTRIBUTOR, 'seed')),
+          setup: (rt, authoritative) =>
+            portOf(rt, authoritative, 'graph').putRecord('contributors', contributor(CONTRIBUTOR, 'seed')),
           run: (rt) => rt.graph.createContributor({ id: CONTRIBUTOR, name: 'Twin' }),
           error: { name: 'ConflictError', field: 'id' },
         },
@@ -414,30 +483,59 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         },
       ];
       const cases = STAGES.flatMap((stage) => REJECTED.map((rejected) => ({ stage, rejected })));
-      it.each(cases)('$stage: $rejected.name throws to the caller and writes neither side', async ({ stage, rejected }) => {
-        const { rt } = await open({ stage });
-        const authoritative = STAGE_POLICIES[stage].authoritative;
-        const other: Side = authoritative === 'memory' ? 'postgres' : 'memory';
-        await rejected.setup(rt, authoritative, other);
-        const before = await dumps(rt);
+      it.each(cases)(
+        '$stage: $rejected.name throws to the caller and writes neither side',
+        async ({ stage, rejected }) => {
+          const { rt } = await open({ stage });
+          const authoritative = STAGE_POLICIES[stage].authoritative;
+          const other: Side = authoritative === 'memory' ? 'postgres' : 'memory';
+          await rejected.setup(rt, authoritative, other);
+          const before = await dumps(rt);
 
-        await expect(rejected.run(rt)).rejects.toMatchObject(rejected.error);
-        await rt.mirror.drain();
+          await expect(rejected.run(rt)).rejects.toMatchObject(rejected.error);
+          await rt.mirror.drain();
 
-        expect(await dumps(rt)).toEqual(before);
-        expect(rt.outbox.stats().depth).toBe(0);
-      });
+          expect(await dumps(rt)).toEqual(before);
+          expect(rt.outbox.stats().depth).toBe(0);
+        },
+      );
     });
 
     describe('invalid input', () => {
-      const INVALID: readonly { name: string; method: string; run(rt: DualWriteRuntime): Promise<unknown>; field: string }[] = [
-        { name: 'upsertProject with a blank name', method: 'upsertProject', run: (rt) => rt.graph.upsertProject({ ecosystem: 'npm', name: '  ' }), field: 'name' },
-        { name: 'addDependency on itself', method: 'addDependency', run: (rt) => rt.graph.addDependency(APP, { ecosystem: 'NPM', name: 'APP' }), field: 'to' },
-        { name: 'createAsset without a type', method: 'createAsset', run: (rt) => rt.graph.createAsset({ name: 'x', assetType: '' }), field: 'assetType' },
+      const INVALID: readonly {
+        name: string;
+        method: string;
+        run(rt: DualWriteRuntime): Promise<unknown>;
+        field: string;
+      }[] = [
+        {
+          name: 'upsertProject with a blank name',
+          method: 'upsertProject',
+          run: (rt) => rt.graph.upsertProject({ ecosystem: 'npm', name: '  ' }),
+          field: 'name',
+        },
+        {
+          name: 'addDependency on itself',
+          method: 'addDependency',
+          run: (rt) => rt.graph.addDependency(APP, { ecosystem: 'NPM', name: 'APP' }),
+          field: 'to',
+        },
+        {
+          name: 'createAsset without a type',
+          method: 'createAsset',
+          run: (rt) => rt.graph.createAsset({ name: 'x', assetType: '' }),
+          field: 'assetType',
+        },
         {
           name: 'createContribution with a negative cost',
           method: 'createContribution',
-          run: (rt) => rt.graph.createContribution({ contributorId: CONTRIBUTOR, assetId: ASSET, costAmount: '-1', coherenceScore: 0 }),
+          run: (rt) =>
+            rt.graph.createContribution({
+              contributorId: CONTRIBUTOR,
+              assetId: ASSET,
+              costAmount: '-1',
+              coherenceScore: 0,
+            }),
           field: 'costAmount',
         },
         {
@@ -446,7 +544,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           run: (rt) => rt.tasks.createTask({ direction: 'd', taskType: 'bogus' as never, model: 'm', command: 'c' }),
           field: 'taskType',
         },
-        { name: 'updateTask of a field that cannot change', method: 'updateTask', run: (rt) => rt.tasks.updateTask(TASK, { createdAt: T1 } as never), field: 'createdAt' },
+        {
+          name: 'updateTask of a field that cannot change',
+          method: 'updateTask',
+          run: (rt) => rt.tasks.updateTask(TASK, { createdAt: T1 } as never),
+          field: 'createdAt',
+        },
       ];
       const cases = STAGES.flatMap((stage) => INVALID.map((invalid) => ({ stage, invalid })));
       it.each(cases)('$stage: $invalid.name is rejected before either side is called', async ({ stage, invalid }) => {
@@ -469,7 +572,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           const path = join(dir, 'flags.json');
           await writeFile(path, JSON.stringify({ stage: 'memory-only', readFromPostgresPercent: 50 }));
           const { rt, logs } = await open({ env: { DUALWRITE_FLAGS_FILE: path } });
-          expect(rt.flags.current).toMatchObject({ stage: 'memory-only', readPercent: 0, source: 'file', refused: 'reads-without-dual-write' });
+          expect(rt.flags.current).toMatchObject({
+            stage: 'memory-only',
+            readPercent: 0,
+            source: 'file',
+            refused: 'reads-without-dual-write',
+          });
 
           const ids = manyIds(20);
           await plantContributors(rt, ids);
@@ -479,11 +587,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
           const refusals = rt.metrics.registry.getSingleMetricAsString(METRIC.flagRefusals);
           expect(await refusals).toContain(`${METRIC.flagRefusals}{reason="reads-without-dual-write"} 1`);
-          const warnings = () => logs.filter((line) => line.startsWith('warn') && line.includes('reads-without-dual-write'));
+          const warnings = () =>
+            logs.filter((line) => line.startsWith('warn') && line.includes('reads-without-dual-write'));
           expect(warnings()).toHaveLength(1);
 
           // The same unsafe request again (another percentage): still refused, not warned again.
-          await writeFile(path, JSON.stringify({ stage: 'memory-only', readFromPostgresPercent: 80, rolloutGroup: 'second' }));
+          await writeFile(
+            path,
+            JSON.stringify({ stage: 'memory-only', readFromPostgresPercent: 80, rolloutGroup: 'second' }),
+          );
           await until(() => rt.flags.current.rolloutGroup === 'second', 10_000);
           expect(rt.flags.current.refused).toBe('reads-without-dual-write');
           for (const id of ids) expect(await readSide(rt, id)).toBe('memory');
@@ -502,7 +614,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           expect(await rt.memory.graph.getContributor(only.id)).toBeNull();
 
           source.set({ stage: requested });
-          expect(rt.flags.current).toMatchObject({ stage: 'postgres-primary', refused: 'memory-stale-after-postgres-only' });
+          expect(rt.flags.current).toMatchObject({
+            stage: 'postgres-primary',
+            refused: 'memory-stale-after-postgres-only',
+          });
           const mirrored = await rt.graph.createContributor({ name: 'written while refused' });
           await rt.mirror.drain();
           expect(await rt.memory.graph.getContributor(mirrored.id)).toEqual(mirrored);
@@ -520,21 +635,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     describe('compare-and-set updates', () => {
       const mirrored = STAGES.filter((stage) => STAGE_POLICIES[stage].mirror !== null);
       const cases = mirrored.flatMap((stage) => MODES.map((mode) => ({ stage, mode })));
-      it.each(cases)('$stage, $mode mirror: an updateTask whose expectedStatus does not match is not mirrored', async ({ stage, mode }) => {
-        const { rt } = await open({ stage, mode });
-        const authoritative = STAGE_POLICIES[stage].authoritative;
-        const other = STAGE_POLICIES[stage].mirror!;
-        await portOf(rt, authoritative, 'tasks').putRecord('agent_tasks', task(TASK, 'seed', 'running'));
-        await portOf(rt, other, 'tasks').putRecord('agent_tasks', task(TASK, 'seed', 'pending'));
-        const before = await dumps(rt);
+      it.each(cases)(
+        '$stage, $mode mirror: an updateTask whose expectedStatus does not match is not mirrored',
+        async ({ stage, mode }) => {
+          const { rt } = await open({ stage, mode });
+          const authoritative = STAGE_POLICIES[stage].authoritative;
+          const other = STAGE_POLICIES[stage].mirror!;
+          await portOf(rt, authoritative, 'tasks').putRecord('agent_tasks', task(TASK, 'seed', 'running'));
+          await portOf(rt, other, 'tasks').putRecord('agent_tasks', task(TASK, 'seed', 'pending'));
+          const before = await dumps(rt);
 
-        const result = await rt.tasks.updateTask(TASK, { progressPct: 50 }, { expectedStatus: 'pending' });
-        await rt.mirror.drain();
+          const result = await rt.tasks.updateTask(TASK, { progressPct: 50 }, { expectedStatus: 'pending' });
+          await rt.mirror.drain();
 
-        expect(result).toEqual({ updated: false, task: task(TASK, 'seed', 'running') });
-        expect(await dumps(rt)).toEqual(before);
-        expect(await metricValue(rt, METRIC.operations, { operation: 'updateTask', side: other })).toBe(0);
-      });
+          expect(result).toEqual({ updated: false, task: task(TASK, 'seed', 'running') });
+          expect(await dumps(rt)).toEqual(before);
+          expect(await metricValue(rt, METRIC.operations, { operation: 'updateTask', side: other })).toBe(0);
+        },
+      );
     });
   });
 }

@@ -81,7 +81,8 @@ const NOTE_ENTITIES: EntityCatalog<NoteRecords> = {
 /** Decides the note a write stores, once, so both sides store the same one. */
 function decideNote(input: NoteInput, context: WriteContext): Note {
   if (typeof input !== 'object' || input === null) throw new ValidationError('note', 'must be an object');
-  if (input.pinned !== undefined && typeof input.pinned !== 'boolean') throw new ValidationError('pinned', 'must be a boolean');
+  if (input.pinned !== undefined && typeof input.pinned !== 'boolean')
+    throw new ValidationError('pinned', 'must be a boolean');
   return {
     id: input.id === undefined ? context.ids.uuid() : noteId(input.id),
     title: requireText('title', input.title, { maxLength: 200 }),
@@ -214,7 +215,8 @@ class PostgresNoteStore implements NoteStore, RecordPort<NoteRecords> {
 
   async putRecords<E extends keyof NoteRecords>(entity: E, records: readonly NoteRecords[E][]): Promise<void> {
     const byKey = new Map(records.map((record) => [record.id, NOTE_ENTITIES[entity].normalize(record)]));
-    if (byKey.size > 0) await this.db.query(NOTES.bulkInsertSql('overwrite'), NOTES.bulkInsertParams([...byKey.values()]));
+    if (byKey.size > 0)
+      await this.db.query(NOTES.bulkInsertSql('overwrite'), NOTES.bulkInsertParams([...byKey.values()]));
   }
 
   async deleteRecord<E extends keyof NoteRecords>(_entity: E, key: RecordKey): Promise<boolean> {
@@ -258,9 +260,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await db.query('TRUNCATE dualwrite_repairs');
     });
 
-    const open = async (options: Partial<TestRuntimeOptions> = {}): Promise<TestRuntime & { notes: RuntimeStore<NoteStore, NoteRecords> }> => {
+    const open = async (
+      options: Partial<TestRuntimeOptions> = {},
+    ): Promise<TestRuntime & { notes: RuntimeStore<NoteStore, NoteRecords> }> => {
       const { clock, ids } = backend.current;
-      const opened = await runtimes.open({ db, context: { clock, ids }, stores: [NOTE_STORE], mirror: { mode: 'sync' }, ...options });
+      const opened = await runtimes.open({
+        db,
+        context: { clock, ids },
+        stores: [NOTE_STORE],
+        mirror: { mode: 'sync' },
+        ...options,
+      });
       return { ...opened, notes: opened.rt.store(NOTE_STORE) };
     };
     const flip = async (rt: DualWriteRuntime, source: TestRuntime['source'], stage: Stage, readPercent = 0) => {
@@ -277,7 +287,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(Object.keys(rt.stores)).toEqual(['notes']);
       expect(rt.stores.notes!.dual).toBe(notes.dual);
       expect(() => rt.graph).toThrow(/runtime.graph: this runtime was opened without the built-in graph store/);
-      expect(() => rt.memory.tasks).toThrow(/runtime.memory.tasks: this runtime was opened without the built-in tasks store/);
+      expect(() => rt.memory.tasks).toThrow(
+        /runtime.memory.tasks: this runtime was opened without the built-in tasks store/,
+      );
       expect(() => rt.store({ ...NOTE_STORE })).toThrow(TypeError);
     });
 
@@ -302,7 +314,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         { id: 'b-pinned', pinned: true },
       ]);
       // Bad input fails before either side is written.
-      await expect(notes.dual.putNote({ title: '', pinned: 'yes' as unknown as boolean })).rejects.toThrow(ValidationError);
+      await expect(notes.dual.putNote({ title: '', pinned: 'yes' as unknown as boolean })).rejects.toThrow(
+        ValidationError,
+      );
       expect((await both(notes)).postgres).toHaveLength(2);
     });
 
@@ -333,9 +347,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await notes.dual.getNote('n1')).toEqual(note);
       await rt.shadow.settle();
       const { values } = await rt.metrics.registry.getSingleMetric(METRIC.shadowCompares)!.get();
-      const counted = Object.fromEntries(values.filter((v) => v.labels.store === 'notes' && v.value > 0).map((v) => [`${v.labels.operation}:${v.labels.outcome}`, v.value]));
+      const counted = Object.fromEntries(
+        values
+          .filter((v) => v.labels.store === 'notes' && v.value > 0)
+          .map((v) => [`${v.labels.operation}:${v.labels.outcome}`, v.value]),
+      );
       expect(counted).toEqual({ 'getNote:match': 1, 'getNote:mismatch': 1 });
-      expect(rt.shadow.mismatches).toEqual([expect.objectContaining({ store: 'notes', operation: 'getNote', key: 'note:n1', served: 'memory' })]);
+      expect(rt.shadow.mismatches).toEqual([
+        expect.objectContaining({ store: 'notes', operation: 'getNote', key: 'note:n1', served: 'memory' }),
+      ]);
     });
 
     it('routes reads by the stage: read-shift at 100% reads PostgreSQL, dual-write reads memory', async () => {
@@ -343,7 +363,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const note = await notes.dual.putNote({ id: 'n1', title: 'In memory' });
       await db.query(`UPDATE notes SET title = 'In PostgreSQL' WHERE id = 'n1'`);
 
-      expect((await flip(rt, source, 'read-shift', 100)).flags).toMatchObject({ stage: 'read-shift', readPercent: 100 });
+      expect((await flip(rt, source, 'read-shift', 100)).flags).toMatchObject({
+        stage: 'read-shift',
+        readPercent: 100,
+      });
       expect((await notes.dual.getNote('n1'))!.title).toBe('In PostgreSQL');
       expect((await notes.dual.listNotes()).map((n) => n.title)).toEqual(['In PostgreSQL']);
 
@@ -354,16 +377,27 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     it('finds differences planted in PostgreSQL with the verifier and repairs them, fenced and recorded', async () => {
       const { rt, notes } = await open({ verifier: { repair: true, graceMs: 0 } });
-      for (let i = 0; i < 30; i++) await notes.dual.putNote({ id: `n${String(i).padStart(2, '0')}`, title: `Note ${i}`, updatedAt: at(i) });
+      for (let i = 0; i < 30; i++)
+        await notes.dual.putNote({ id: `n${String(i).padStart(2, '0')}`, title: `Note ${i}`, updatedAt: at(i) });
       expect((await rt.verifier.runOnce())!.consistent).toBe(true);
 
       await db.query(`UPDATE notes SET title = 'drifted' WHERE id = 'n03'`);
       await db.query(`DELETE FROM notes WHERE id = 'n17'`);
-      await db.query(`INSERT INTO notes (id, title, body, pinned, updated_at) VALUES ('zz-stray', 'only in PostgreSQL', '', true, now())`);
+      await db.query(
+        `INSERT INTO notes (id, title, body, pinned, updated_at) VALUES ('zz-stray', 'only in PostgreSQL', '', true, now())`,
+      );
 
       const found = (await rt.verifier.runOnce())!;
       expect(found.consistent).toBe(false);
-      expect(found.entities).toEqual([expect.objectContaining({ store: 'notes', entity: 'notes', rowsMemory: 30, rowsPostgres: 30, differences: { missing_in_postgres: 1, missing_in_memory: 1, fields_differ: 1 } })]);
+      expect(found.entities).toEqual([
+        expect.objectContaining({
+          store: 'notes',
+          entity: 'notes',
+          rowsMemory: 30,
+          rowsPostgres: 30,
+          differences: { missing_in_postgres: 1, missing_in_memory: 1, fields_differ: 1 },
+        }),
+      ]);
       expect(found.differences.map((d) => [d.store, d.entity, d.key, d.kind])).toEqual([
         ['notes', 'notes', ['n03'], 'fields_differ'],
         ['notes', 'notes', ['n17'], 'missing_in_postgres'],
@@ -372,7 +406,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // The loop repaired what it found (memory is authoritative in dual-write), but deletes nothing by itself:
       // the stray row waits for an operator's confirmation.
       const repairs = async () =>
-        (await db.query<{ difference: string; outcome: string }>(`SELECT difference, outcome FROM dualwrite_repairs WHERE store = 'notes' ORDER BY id`)).map((r) => [r.difference, r.outcome]);
+        (
+          await db.query<{ difference: string; outcome: string }>(
+            `SELECT difference, outcome FROM dualwrite_repairs WHERE store = 'notes' ORDER BY id`,
+          )
+        ).map((r) => [r.difference, r.outcome]);
       expect(await repairs()).toEqual([
         ['fields_differ', 'repaired'],
         ['missing_in_postgres', 'repaired'],
@@ -387,7 +425,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     it('backfills notes memory held before PostgreSQL, leaving the ones already mirrored as they are', async () => {
       const existing = NOTE_STORE.createMemory();
-      for (let i = 0; i < 25; i++) await existing.putNote({ id: `n${String(i).padStart(2, '0')}`, title: `Before dual-write ${i}`, pinned: i % 5 === 0, updatedAt: at(i) });
+      for (let i = 0; i < 25; i++)
+        await existing.putNote({
+          id: `n${String(i).padStart(2, '0')}`,
+          title: `Before dual-write ${i}`,
+          pinned: i % 5 === 0,
+          updatedAt: at(i),
+        });
       const { rt, notes } = await open({ memory: { notes: existing } });
       expect(notes.memory).toBe(existing);
       const mirrored = await notes.dual.putNote({ id: 'n99', title: 'Written in dual-write', updatedAt: at(99) });
@@ -395,9 +439,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       const { backfill, verify } = await rt.resyncPostgres({ batchSize: 10 });
 
-      expect(backfill.entities).toEqual([expect.objectContaining({ store: 'notes', entity: 'notes', status: 'completed', scanned: 26, copied: 25, skippedExisting: 1, memoryCount: 26, postgresCount: 26, countsMatch: true })]);
+      expect(backfill.entities).toEqual([
+        expect.objectContaining({
+          store: 'notes',
+          entity: 'notes',
+          status: 'completed',
+          scanned: 26,
+          copied: 25,
+          skippedExisting: 1,
+          memoryCount: 26,
+          postgresCount: 26,
+          countsMatch: true,
+        }),
+      ]);
       expect(verify.consistent).toBe(true);
-      expect((await loadCheckpoints(db)).get(checkpointName('notes', 'notes'))).toMatchObject({ completed: true, copied: 25 });
+      expect((await loadCheckpoints(db)).get(checkpointName('notes', 'notes'))).toMatchObject({
+        completed: true,
+        copied: 25,
+      });
       const { memory, postgres } = await both(notes);
       expect(postgres).toEqual(memory);
       expect(await notes.postgres.listNotes()).toEqual(await existing.listNotes());
@@ -408,7 +467,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(Object.keys(rt.stores)).toEqual(['graph', 'tasks', 'notes']);
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          i % 2 === 0 ? notes.dual.putNote({ id: `n${String(i).padStart(2, '0')}`, title: `Note ${i}` }) : rt.graph.createContributor({ name: `Contributor ${i}` }),
+          i % 2 === 0
+            ? notes.dual.putNote({ id: `n${String(i).padStart(2, '0')}`, title: `Note ${i}` })
+            : rt.graph.createContributor({ name: `Contributor ${i}` }),
         ),
       );
       await rt.mirror.drain();
@@ -443,7 +504,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(await notes.dual.getNote('n3')).toEqual(only);
 
       // Memory missed n3: the rollback runs as postgres-primary until memory is resynced.
-      expect((await flip(rt, source, 'dual-write')).flags).toMatchObject({ stage: 'postgres-primary', refused: 'memory-stale-after-postgres-only' });
+      expect((await flip(rt, source, 'dual-write')).flags).toMatchObject({
+        stage: 'postgres-primary',
+        refused: 'memory-stale-after-postgres-only',
+      });
       await rt.resyncMemory();
       expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
 

@@ -19,7 +19,11 @@ const BOOTSTRAP_FILE = fileURLToPath(new URL('../../flags/unleash-bootstrap.json
 /** Nothing listens on port 1: every fetch is refused. */
 const UNREACHABLE = 'http://127.0.0.1:1/api/';
 
-const flags = (stage: Stage, readPercent = 0): MigrationFlags => ({ stage, readPercent, rolloutGroup: DEFAULT_ROLLOUT_GROUP });
+const flags = (stage: Stage, readPercent = 0): MigrationFlags => ({
+  stage,
+  readPercent,
+  rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+});
 
 /** Polls `check` until it is true; fails naming `what` after `timeoutMs`. */
 async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -217,10 +221,13 @@ describe('FlagState', () => {
     [undefined, 'read-shift', 'dual-write', 'file', 'read-shift', 0],
     [undefined, undefined, 'dual-write', 'env', 'dual-write', 0],
     [undefined, undefined, undefined, 'default', 'memory-only', 0],
-  ] as const)('with manual=%s, file=%s, env=%s the %s source wins with stage %s', async (manual, file, env, source, stage, readPercent) => {
-    const current = state(await sources(manual, file, env)).current;
-    expect(current).toEqual({ stage, readPercent, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source });
-  });
+  ] as const)(
+    'with manual=%s, file=%s, env=%s the %s source wins with stage %s',
+    async (manual, file, env, source, stage, readPercent) => {
+      const current = state(await sources(manual, file, env)).current;
+      expect(current).toEqual({ stage, readPercent, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source });
+    },
+  );
 
   it('switches to a higher-priority source as soon as it gets flags, and notifies subscribers', async () => {
     const [manual, ...rest] = await sources(undefined, 'dual-write', 'memory-only');
@@ -249,27 +256,53 @@ describe('FlagState', () => {
     ['postgres-primary', 0, 'postgres-primary', 100],
     ['postgres-primary', 40, 'postgres-primary', 100],
     ['postgres-only', 0, 'postgres-only', 100],
-  ] as const)('requested %s with percentage %i runs %s with an effective read percentage of %i', (stage, readPercent, effective, effectivePercent) => {
-    const current = state([new ManualFlagSource({ stage, readPercent })]).current;
-    expect(current).toEqual({ stage: effective, readPercent: effectivePercent, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual' });
-  });
+  ] as const)(
+    'requested %s with percentage %i runs %s with an effective read percentage of %i',
+    (stage, readPercent, effective, effectivePercent) => {
+      const current = state([new ManualFlagSource({ stage, readPercent })]).current;
+      expect(current).toEqual({
+        stage: effective,
+        readPercent: effectivePercent,
+        rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+        source: 'manual',
+      });
+    },
+  );
 
   it('turns dual-write with a read percentage above 0 into read-shift without refusing it', () => {
     const current = state([new ManualFlagSource({ stage: 'dual-write', readPercent: 30 })]).current;
-    expect(current).toEqual({ stage: 'read-shift', readPercent: 30, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual' });
+    expect(current).toEqual({
+      stage: 'read-shift',
+      readPercent: 30,
+      rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+      source: 'manual',
+    });
   });
 
   it('refuses reads from PostgreSQL in memory-only, logging once and counting every refusal', async () => {
     const registry = new Registry();
     const warnings: string[] = [];
     const manual = new ManualFlagSource({ stage: 'memory-only', readPercent: 50 });
-    const flagState = state([manual], { metrics: new DualWriteMetrics(registry), logger: { warn: (message: string) => void warnings.push(message) } });
-    expect(flagState.current).toEqual({ stage: 'memory-only', readPercent: 0, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual', refused: 'reads-without-dual-write' });
+    const flagState = state([manual], {
+      metrics: new DualWriteMetrics(registry),
+      logger: { warn: (message: string) => void warnings.push(message) },
+    });
+    expect(flagState.current).toEqual({
+      stage: 'memory-only',
+      readPercent: 0,
+      rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+      source: 'manual',
+      refused: 'reads-without-dual-write',
+    });
     for (let i = 0; i < 2; i++) {
       manual.set({ stage: 'memory-only', readPercent: 0 });
       expect(flagState.current.refused).toBeUndefined();
       manual.set({ stage: 'memory-only', readPercent: 20 + i });
-      expect(flagState.current).toMatchObject({ stage: 'memory-only', readPercent: 0, refused: 'reads-without-dual-write' });
+      expect(flagState.current).toMatchObject({
+        stage: 'memory-only',
+        readPercent: 0,
+        refused: 'reads-without-dual-write',
+      });
     }
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('reads-without-dual-write');
@@ -296,7 +329,11 @@ describe('FlagState', () => {
     const manual = new ManualFlagSource({ stage: 'postgres-only' });
     const flagState = state([manual], { logger: { warn: (message: string) => void warnings.push(message) } });
     manual.set({ stage, readPercent });
-    expect(flagState.current).toMatchObject({ stage: 'postgres-primary', readPercent: 100, refused: 'memory-stale-after-postgres-only' });
+    expect(flagState.current).toMatchObject({
+      stage: 'postgres-primary',
+      readPercent: 100,
+      refused: 'memory-stale-after-postgres-only',
+    });
     expect(warnings).toHaveLength(1);
     flagState.memoryResynced();
     expect(flagState.current).toEqual({ stage, readPercent, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual' });
@@ -306,7 +343,12 @@ describe('FlagState', () => {
     const manual = new ManualFlagSource({ stage: 'postgres-only' });
     const flagState = state([manual]);
     manual.set({ stage: 'postgres-primary' });
-    expect(flagState.current).toEqual({ stage: 'postgres-primary', readPercent: 100, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual' });
+    expect(flagState.current).toEqual({
+      stage: 'postgres-primary',
+      readPercent: 100,
+      rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+      source: 'manual',
+    });
     manual.set({ stage: 'dual-write' });
     expect(flagState.current).toMatchObject({ stage: 'postgres-primary', refused: 'memory-stale-after-postgres-only' });
   });
@@ -315,7 +357,12 @@ describe('FlagState', () => {
     const manual = new ManualFlagSource({ stage: 'postgres-primary' });
     const flagState = state([manual]);
     manual.set({ stage: 'dual-write' });
-    expect(flagState.current).toEqual({ stage: 'dual-write', readPercent: 0, rolloutGroup: DEFAULT_ROLLOUT_GROUP, source: 'manual' });
+    expect(flagState.current).toEqual({
+      stage: 'dual-write',
+      readPercent: 0,
+      rolloutGroup: DEFAULT_ROLLOUT_GROUP,
+      source: 'manual',
+    });
   });
 });
 
@@ -331,7 +378,13 @@ describe('UnleashFlagSource without a server', () => {
   });
 
   /** Both toggles as /api/client/features returns them. */
-  function toggles(options: { stageEnabled?: boolean; stage: string; readEnabled?: boolean; rollout: number; groupId?: string }): ClientFeaturesResponse['features'] {
+  function toggles(options: {
+    stageEnabled?: boolean;
+    stage: string;
+    readEnabled?: boolean;
+    rollout: number;
+    groupId?: string;
+  }): ClientFeaturesResponse['features'] {
     return [
       {
         name: STAGE_TOGGLE,
@@ -353,7 +406,11 @@ describe('UnleashFlagSource without a server', () => {
           {
             name: 'flexibleRollout',
             constraints: [],
-            parameters: { groupId: options.groupId ?? READ_TOGGLE, rollout: String(options.rollout), stickiness: 'routingKey' },
+            parameters: {
+              groupId: options.groupId ?? READ_TOGGLE,
+              rollout: String(options.rollout),
+              stickiness: 'routingKey',
+            },
             variants: [],
           },
         ],
@@ -365,14 +422,21 @@ describe('UnleashFlagSource without a server', () => {
   it('takes dual-write with 25% reads from flags/unleash-bootstrap.json', async () => {
     const source = open({ bootstrapFile: BOOTSTRAP_FILE });
     await source.ready();
-    expect(source.current()).toEqual({ stage: 'dual-write', readPercent: 25, rolloutGroup: 'dualwrite.read-from-postgres' });
+    expect(source.current()).toEqual({
+      stage: 'dual-write',
+      readPercent: 25,
+      rolloutGroup: 'dualwrite.read-from-postgres',
+    });
     expect(new FlagState([source]).current).toMatchObject({ stage: 'read-shift', readPercent: 25, source: 'unleash' });
   });
 
   it.each([
     [{ stage: 'read-shift', rollout: 60 }, flags('read-shift', 60)],
     [{ stage: 'postgres-only', rollout: 0 }, flags('postgres-only', 0)],
-    [{ stage: 'dual-write', rollout: 100, groupId: 'other-group' }, { stage: 'dual-write', readPercent: 100, rolloutGroup: 'other-group' }],
+    [
+      { stage: 'dual-write', rollout: 100, groupId: 'other-group' },
+      { stage: 'dual-write', readPercent: 100, rolloutGroup: 'other-group' },
+    ],
     [{ stageEnabled: false, stage: 'postgres-primary', rollout: 50 }, flags('memory-only', 50)],
     [{ stage: 'read-shift', readEnabled: false, rollout: 50 }, flags('read-shift', 0)],
   ])('reads toggles %j as %j', async (definition, expected) => {
@@ -393,7 +457,10 @@ describe('UnleashFlagSource without a server', () => {
 
   it('has no flags with a missing bootstrap file, so FlagState falls through to the next source', async () => {
     const source = open({ bootstrapFile: join(tmpdir(), 'dw-no-such-bootstrap.json') });
-    const flagState = new FlagState([source, new EnvFlagSource(loadConfig({ DUAL_WRITE_MODE: 'dual-write' }).flags.env)]);
+    const flagState = new FlagState([
+      source,
+      new EnvFlagSource(loadConfig({ DUAL_WRITE_MODE: 'dual-write' }).flags.env),
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(source.current()).toBeUndefined();
     expect(flagState.current).toMatchObject({ stage: 'dual-write', source: 'env' });
@@ -416,7 +483,11 @@ describe('UnleashFlagSource without a server', () => {
     // afterEach closes the source now, well before its next poll starts.
     expect(errors[0]!.source).toBe('unleash');
     expect(errors[0]!.error).toMatchObject({ code: 'ECONNREFUSED' });
-    expect(source.current()).toEqual({ stage: 'dual-write', readPercent: 25, rolloutGroup: 'dualwrite.read-from-postgres' });
+    expect(source.current()).toEqual({
+      stage: 'dual-write',
+      readPercent: 25,
+      rolloutGroup: 'dualwrite.read-from-postgres',
+    });
   });
 
   it('can be closed while a poll of an unreachable server is in flight without an unhandled error', async () => {
@@ -426,7 +497,13 @@ describe('UnleashFlagSource without a server', () => {
     process.on('uncaughtException', record);
     try {
       const { errors, onError } = errorLog();
-      const source = new UnleashFlagSource({ url: UNREACHABLE, bootstrapFile: BOOTSTRAP_FILE, refreshIntervalMs: 1000, onError, client: { timeout: 1000 } });
+      const source = new UnleashFlagSource({
+        url: UNREACHABLE,
+        bootstrapFile: BOOTSTRAP_FILE,
+        refreshIntervalMs: 1000,
+        onError,
+        client: { timeout: 1000 },
+      });
       // The first poll starts at once and fails after ~2 s of retries: close in between.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(errors).toEqual([]);

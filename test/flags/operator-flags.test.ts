@@ -7,7 +7,8 @@ import { readForEvidence, useTestRuntimes } from '../support/runtimes.js';
 
 /** Waits until `condition` holds (audit entries are written after the change they record). */
 async function until(condition: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 200 && !(await condition()); attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let attempt = 0; attempt < 200 && !(await condition()); attempt++)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /**
@@ -29,17 +30,29 @@ for (const factory of availableBackends(['pglite'])) {
 
     it('writes the flags file with who and why, puts the stage in force, and a restart keeps it over env', async () => {
       const { flagsFile, lastFlags } = await folder();
-      const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const env = {
+        DUAL_WRITE_MODE: 'dual-write',
+        DUALWRITE_FLAGS_FILE: flagsFile,
+        DUALWRITE_LAST_FLAGS_PATH: lastFlags,
+      };
       const first = await runtimes.open({ db: backend.current.db!, env, shadow: { sampleRate: 1 } });
       expect(first.rt.stage.current.stage).toBe('dual-write');
 
       // Reads move to PostgreSQL only on evidence: reads compared with PostgreSQL, and a clean verification.
       await readForEvidence(first.rt);
       expect((await first.rt.verifyNow({ reason: 'before the canary', principal: 'alice' }))!.consistent).toBe(true);
-      const inForce = await first.rt.setFlags({ stage: 'read-shift', readPercent: 25 }, { reason: 'canary', principal: 'admin-token' });
+      const inForce = await first.rt.setFlags(
+        { stage: 'read-shift', readPercent: 25 },
+        { reason: 'canary', principal: 'admin-token' },
+      );
       expect(inForce).toMatchObject({ stage: 'read-shift', readPercent: 25, source: 'file' });
       expect((await first.rt.stage.settled()).flags.stage).toBe('read-shift');
-      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({ stage: 'read-shift', readFromPostgresPercent: 25, reason: 'canary', principal: 'admin-token' });
+      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({
+        stage: 'read-shift',
+        readFromPostgresPercent: 25,
+        reason: 'canary',
+        principal: 'admin-token',
+      });
       await first.rt.close();
 
       const restarted = await runtimes.open({ db: backend.current.db!, env });
@@ -54,41 +67,70 @@ for (const factory of availableBackends(['pglite'])) {
     ])('rejects %j naming %s, leaving the flags file as it was', async (requested, field) => {
       const { flagsFile, lastFlags } = await folder();
       await writeFile(flagsFile, JSON.stringify({ stage: 'dual-write' }));
-      const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags } });
-      await expect(rt.setFlags(requested, { reason: 'x', principal: 'test' })).rejects.toMatchObject({ name: 'ValidationError', field });
+      const { rt } = await runtimes.open({
+        db: backend.current.db!,
+        env: { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags },
+      });
+      await expect(rt.setFlags(requested, { reason: 'x', principal: 'test' })).rejects.toMatchObject({
+        name: 'ValidationError',
+        field,
+      });
       expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toEqual({ stage: 'dual-write' });
       expect(rt.stage.current.stage).toBe('dual-write');
     });
 
     it('requires a reason', async () => {
       const { flagsFile, lastFlags } = await folder();
-      const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags } });
-      await expect(rt.setFlags({ stage: 'dual-write' }, { reason: ' ', principal: 'test' })).rejects.toMatchObject({ name: 'ValidationError', field: 'reason' });
+      const { rt } = await runtimes.open({
+        db: backend.current.db!,
+        env: { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags },
+      });
+      await expect(rt.setFlags({ stage: 'dual-write' }, { reason: ' ', principal: 'test' })).rejects.toMatchObject({
+        name: 'ValidationError',
+        field: 'reason',
+      });
       expect(rt.stage.current.stage).toBe('memory-only');
     });
 
     it('refuses an advance the evidence does not support, naming the check; force overrides it, and both are audited', async () => {
       const { flagsFile, lastFlags } = await folder();
-      const { rt } = await runtimes.open({ db: backend.current.db!, env: { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags } });
+      const { rt } = await runtimes.open({
+        db: backend.current.db!,
+        env: { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags },
+      });
       const alice = { uid: 'alice', username: 'alice', type: 'user' as const };
-      await expect(rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: alice })).rejects.toMatchObject({
+      await expect(
+        rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: alice }),
+      ).rejects.toMatchObject({
         name: 'EvidenceRefusedError',
-        message: expect.stringMatching(/refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/),
+        message: expect.stringMatching(
+          /refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/,
+        ),
       });
       expect(rt.stage.current.stage).toBe('dual-write');
-      expect((await rt.judge({ stage: 'read-shift', readPercent: 10 })).checks.find((check) => check.name === 'verification')!.ok).toBe(false);
+      expect(
+        (await rt.judge({ stage: 'read-shift', readPercent: 10 })).checks.find(
+          (check) => check.name === 'verification',
+        )!.ok,
+      ).toBe(false);
 
-      await rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'incident drill', principal: alice, force: true, requestId: 'req-7' });
+      await rt.setFlags(
+        { stage: 'read-shift', readPercent: 10 },
+        { reason: 'incident drill', principal: alice, force: true, requestId: 'req-7' },
+      );
       expect((await rt.stage.settled()).flags).toMatchObject({ stage: 'read-shift', readPercent: 10 });
       // A step back needs no evidence.
       await rt.setFlags({ stage: 'dual-write' }, { reason: 'drill over', principal: alice });
       expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
 
       // The database outlives the test (the trail cannot be truncated): only alice's events are this test's.
-      const alicesEvents = async () => (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'alice').reverse();
+      const alicesEvents = async () =>
+        (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'alice').reverse();
       await until(async () => (await alicesEvents()).length >= 3);
       const events = await alicesEvents();
-      expect(events.map((event) => [event.action, event.from, event.to, event.principal.username, event.reason])).toEqual([
+      expect(
+        events.map((event) => [event.action, event.from, event.to, event.principal.username, event.reason]),
+      ).toEqual([
         ['stage.forced', 'dual-write', 'read-shift 10%', 'alice', 'incident drill'],
         ['stage.change', 'dual-write', 'read-shift 10%', 'alice', 'incident drill'],
         ['stage.change', 'read-shift 10%', 'dual-write', 'alice', 'drill over'],
@@ -102,9 +144,13 @@ for (const factory of availableBackends(['pglite'])) {
       const env = { DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
       const { rt } = await runtimes.open({ db: backend.current.db!, env });
       const bob = { uid: 'bob-safety', username: 'bob', type: 'user' as const };
-      await expect(rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: bob, force: true })).rejects.toMatchObject({
+      await expect(
+        rt.setFlags({ stage: 'read-shift', readPercent: 10 }, { reason: 'canary', principal: bob, force: true }),
+      ).rejects.toMatchObject({
         name: 'StageChangeRefusedError',
-        message: expect.stringMatching(/^REFUSED: staying in memory-only, not moving to read-shift 10%: .*resync PostgreSQL first/),
+        message: expect.stringMatching(
+          /^REFUSED: staying in memory-only, not moving to read-shift 10%: .*resync PostgreSQL first/,
+        ),
       });
       expect(rt.stage.current.stage).toBe('memory-only');
       expect(rt.flags.current.stage).toBe('memory-only');
@@ -115,26 +161,44 @@ for (const factory of availableBackends(['pglite'])) {
       await rt.resyncPostgres();
       await rt.stage.settled();
       expect(rt.stage.current).toMatchObject({ stage: 'dual-write', readPercent: 0 });
-      await until(async () => (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'bob-safety'));
-      const events = (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'bob-safety');
-      expect(events.map((event) => [event.action, event.from, event.to])).toEqual([['stage.change', 'memory-only', 'dual-write']]);
+      await until(async () =>
+        (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'bob-safety'),
+      );
+      const events = (await rt.audit.list({ resourceType: 'stage' })).filter(
+        (event) => event.principal.uid === 'bob-safety',
+      );
+      expect(events.map((event) => [event.action, event.from, event.to])).toEqual([
+        ['stage.change', 'memory-only', 'dual-write'],
+      ]);
     });
 
     it('a change whose barrier cannot complete is refused and undone: the flags file goes back to the stage in force and nothing moves later', async () => {
       const { flagsFile, lastFlags } = await folder();
-      const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const env = {
+        DUAL_WRITE_MODE: 'dual-write',
+        DUALWRITE_FLAGS_FILE: flagsFile,
+        DUALWRITE_LAST_FLAGS_PATH: lastFlags,
+      };
       const { rt } = await runtimes.open({ db: backend.current.db!, env, transitions: { timeoutMs: 50, retryMs: 20 } });
       // A write that never finishes holds the barrier past its timeout.
       const ticket = await rt.stage.enter();
       try {
-        await expect(rt.setFlags({ stage: 'memory-only' }, { reason: 'rollback', principal: 'carol' })).rejects.toMatchObject({
+        await expect(
+          rt.setFlags({ stage: 'memory-only' }, { reason: 'rollback', principal: 'carol' }),
+        ).rejects.toMatchObject({
           name: 'StageChangeRefusedError',
-          message: expect.stringMatching(/^REFUSED: staying in dual-write, not moving to memory-only: writes acknowledged before the change did not settle/),
+          message: expect.stringMatching(
+            /^REFUSED: staying in dual-write, not moving to memory-only: writes acknowledged before the change did not settle/,
+          ),
         });
       } finally {
         ticket.release();
       }
-      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({ stage: 'dual-write', principal: 'carol', reason: expect.stringMatching(/^memory-only was refused/) });
+      expect(JSON.parse(await readFile(flagsFile, 'utf8'))).toMatchObject({
+        stage: 'dual-write',
+        principal: 'carol',
+        reason: expect.stringMatching(/^memory-only was refused/),
+      });
       // Long past the retry interval, still nothing moved by itself.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
@@ -143,20 +207,30 @@ for (const factory of availableBackends(['pglite'])) {
 
     it('records no stage change from a stage to itself', async () => {
       const { flagsFile, lastFlags } = await folder();
-      const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: flagsFile, DUALWRITE_LAST_FLAGS_PATH: lastFlags };
+      const env = {
+        DUAL_WRITE_MODE: 'dual-write',
+        DUALWRITE_FLAGS_FILE: flagsFile,
+        DUALWRITE_LAST_FLAGS_PATH: lastFlags,
+      };
       const { rt } = await runtimes.open({ db: backend.current.db!, env });
       const dave = { uid: 'dave-same', username: 'dave', type: 'user' as const };
       // From env to the same stage in the file: the source changes, the stage does not.
       await rt.setFlags({ stage: 'dual-write' }, { reason: 'pin it in the file', principal: dave });
       await rt.setFlags({ stage: 'memory-only' }, { reason: 'back', principal: dave });
-      await until(async () => (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'dave-same'));
-      const events = (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'dave-same');
+      await until(async () =>
+        (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'dave-same'),
+      );
+      const events = (await rt.audit.list({ resourceType: 'stage' })).filter(
+        (event) => event.principal.uid === 'dave-same',
+      );
       expect(events.map((event) => [event.from, event.to])).toEqual([['dual-write', 'memory-only']]);
     });
 
     it('is refused when the application passed its own flags', async () => {
       const { rt } = await runtimes.open({ db: backend.current.db!, stage: 'dual-write' });
-      await expect(rt.setFlags({ stage: 'memory-only' }, { reason: 'rollback', principal: 'test' })).rejects.toMatchObject({ name: 'FlagSourceConflictError' });
+      await expect(
+        rt.setFlags({ stage: 'memory-only' }, { reason: 'rollback', principal: 'test' }),
+      ).rejects.toMatchObject({ name: 'FlagSourceConflictError' });
       expect(rt.stage.current.stage).toBe('dual-write');
     });
   });

@@ -92,7 +92,11 @@ async function relay(targetPort: number): Promise<{ url: string; cut(): Promise<
 }
 
 /** The flags a source produced, as FlagState exposes them minus the source name. */
-const sourceFlags = ({ stage, readPercent, rolloutGroup }: MigrationFlags): MigrationFlags => ({ stage, readPercent, rolloutGroup });
+const sourceFlags = ({ stage, readPercent, rolloutGroup }: MigrationFlags): MigrationFlags => ({
+  stage,
+  readPercent,
+  rolloutGroup,
+});
 
 describe('UnleashFlagSource against a real unleash-server', () => {
   let unavailable: string | undefined;
@@ -106,12 +110,22 @@ describe('UnleashFlagSource against a real unleash-server', () => {
   const extraSources: UnleashFlagSource[] = [];
 
   /** Sets the stage variant and the read rollout on the server, and waits for the runtime's flags to follow. */
-  async function moveTo(change: string, variant: Stage, rollout: number, expected: Partial<EffectiveFlags>): Promise<void> {
+  async function moveTo(
+    change: string,
+    variant: Stage,
+    rollout: number,
+    expected: Partial<EffectiveFlags>,
+  ): Promise<void> {
     const started = Date.now();
     await admin.setVariants(STAGE_TOGGLE, [variant]);
     await admin.setRolloutPercentage(READ_TOGGLE, rollout);
-    const matches = () => Object.entries(expected).every(([key, value]) => flags.current[key as keyof EffectiveFlags] === value);
-    await until(matches, () => `flags did not follow ${change}: want ${JSON.stringify(expected)}, have ${JSON.stringify(flags.current)}`, FOLLOW_TIMEOUT_MS);
+    const matches = () =>
+      Object.entries(expected).every(([key, value]) => flags.current[key as keyof EffectiveFlags] === value);
+    await until(
+      matches,
+      () => `flags did not follow ${change}: want ${JSON.stringify(expected)}, have ${JSON.stringify(flags.current)}`,
+      FOLLOW_TIMEOUT_MS,
+    );
     await runtime?.stage.settled();
     const ms = Date.now() - started;
     propagation.push({ change, ms });
@@ -134,10 +148,18 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     unavailable = await ensureServer();
     if (!canRun('the Unleash integration tests', unavailable)) return;
     admin = new UnleashAdmin({ url: SERVER_URL, adminToken: ADMIN_TOKEN });
-    await admin.ensureContextField('routingKey', { stickiness: true, description: 'Key that routes an entity to a store' });
+    await admin.ensureContextField('routingKey', {
+      stickiness: true,
+      description: 'Key that routes an entity to a store',
+    });
     await admin.ensureFeature(STAGE_TOGGLE, { type: 'operational' });
     await admin.ensureFeature(READ_TOGGLE, { type: 'release' });
-    await admin.setFlexibleRollout(STAGE_TOGGLE, { rollout: 100, stickiness: 'default', groupId: STAGE_TOGGLE, variants: ['memory-only'] });
+    await admin.setFlexibleRollout(STAGE_TOGGLE, {
+      rollout: 100,
+      stickiness: 'default',
+      groupId: STAGE_TOGGLE,
+      variants: ['memory-only'],
+    });
     await admin.setFlexibleRollout(READ_TOGGLE, { rollout: 0, stickiness: 'routingKey', groupId: GROUP });
     await admin.enable(STAGE_TOGGLE);
     await admin.enable(READ_TOGGLE);
@@ -145,10 +167,24 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     dir = await mkdtemp(join(tmpdir(), 'dw-unleash-'));
     const db = await PgliteExecutor.open();
     await migrate(db, await loadMigrations());
-    source = new UnleashFlagSource({ url: API_URL, token: CLIENT_TOKEN, refreshIntervalMs: 1000, onError: (_name, error) => void sourceErrors.push(error) });
+    source = new UnleashFlagSource({
+      url: API_URL,
+      token: CLIENT_TOKEN,
+      refreshIntervalMs: 1000,
+      onError: (_name, error) => void sourceErrors.push(error),
+    });
     flags = new FlagState([source]);
-    runtime = await openDualWrite({ db, flags, outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }), env: {} });
-    await until(() => flags.current.source === 'unleash', () => `no flags from Unleash; errors: ${sourceErrors.map(String).join('; ')}`, FOLLOW_TIMEOUT_MS);
+    runtime = await openDualWrite({
+      db,
+      flags,
+      outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }),
+      env: {},
+    });
+    await until(
+      () => flags.current.source === 'unleash',
+      () => `no flags from Unleash; errors: ${sourceErrors.map(String).join('; ')}`,
+      FOLLOW_TIMEOUT_MS,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -164,7 +200,10 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     }
     await flags?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
-    if (propagation.length) console.info(`unleash propagation times (ms): ${propagation.map(({ change, ms }) => `${change}: ${ms}`).join(', ')}`);
+    if (propagation.length)
+      console.info(
+        `unleash propagation times (ms): ${propagation.map(({ change, ms }) => `${change}: ${ms}`).join(', ')}`,
+      );
   });
 
   it('starts from the server in memory-only: writes stay in memory', async ({ skip }) => {
@@ -185,7 +224,9 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     expect((await runtime!.graph.getContributor(c.id))!.name).toBe('mirrored');
   });
 
-  it('follows dual-write -> read-shift 50%: exactly the keys Unleash enables read from PostgreSQL', async ({ skip }) => {
+  it('follows dual-write -> read-shift 50%: exactly the keys Unleash enables read from PostgreSQL', async ({
+    skip,
+  }) => {
     skip(unavailable !== undefined, unavailable);
     expect(flags.stale.postgres).toBe(true);
     await resyncPostgres();
@@ -208,7 +249,9 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     expect(sides.postgres).toBeGreaterThan(0);
   });
 
-  it('follows read-shift 50% -> 100%: a value planted only in PostgreSQL is read through runtime.graph', async ({ skip }) => {
+  it('follows read-shift 50% -> 100%: a value planted only in PostgreSQL is read through runtime.graph', async ({
+    skip,
+  }) => {
     skip(unavailable !== undefined, unavailable);
     await moveTo('read-shift 50% -> 100%', 'read-shift', 100, { stage: 'read-shift', readPercent: 100 });
     const c = await contributor('in memory');
@@ -250,12 +293,25 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     await writeFile(bootstrapFile, await response.text());
     const errors: unknown[] = [];
     // unleash-client retries a refused connection twice, 1 s apart with `timeout: 1000`.
-    const cutOff = new UnleashFlagSource({ url: 'http://127.0.0.1:1/api/', bootstrapFile, refreshIntervalMs: 1000, onError: (_name, error) => void errors.push(error), client: { timeout: 1000 } });
+    const cutOff = new UnleashFlagSource({
+      url: 'http://127.0.0.1:1/api/',
+      bootstrapFile,
+      refreshIntervalMs: 1000,
+      onError: (_name, error) => void errors.push(error),
+      client: { timeout: 1000 },
+    });
     extraSources.push(cutOff);
     await cutOff.ready();
     expect(cutOff.current()).toEqual(sourceFlags(flags.current));
-    await moveTo('dual-write -> read-shift 10% (cut-off source must not follow)', 'read-shift', 10, { stage: 'read-shift', readPercent: 10 });
-    await until(() => errors.length > 0, () => 'no connection error reported', 15_000);
+    await moveTo('dual-write -> read-shift 10% (cut-off source must not follow)', 'read-shift', 10, {
+      stage: 'read-shift',
+      readPercent: 10,
+    });
+    await until(
+      () => errors.length > 0,
+      () => 'no connection error reported',
+      15_000,
+    );
     expect(errors[0]).toMatchObject({ code: 'ECONNREFUSED' });
     expect(cutOff.current()).toEqual({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP });
     // Closed right after a failed poll, before the next one starts.
@@ -263,21 +319,40 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     extraSources.splice(extraSources.indexOf(cutOff), 1);
   });
 
-  it('keeps its last known flags while the server is unreachable and follows again once it is back', async ({ skip }) => {
+  it('keeps its last known flags while the server is unreachable and follows again once it is back', async ({
+    skip,
+  }) => {
     skip(unavailable !== undefined, unavailable);
     await moveTo('precondition dual-write', 'dual-write', 0, { stage: 'dual-write', readPercent: 0 });
     await resyncPostgres();
     const link = await relay(Number(new URL(SERVER_URL).port || 80));
     const errors: unknown[] = [];
-    const relayed = new UnleashFlagSource({ url: link.url, token: CLIENT_TOKEN, refreshIntervalMs: 500, onError: (_name, error) => void errors.push(error), client: { timeout: 1000 } });
+    const relayed = new UnleashFlagSource({
+      url: link.url,
+      token: CLIENT_TOKEN,
+      refreshIntervalMs: 500,
+      onError: (_name, error) => void errors.push(error),
+      client: { timeout: 1000 },
+    });
     extraSources.push(relayed);
     const want = (expected: MigrationFlags, what: string) =>
-      until(() => JSON.stringify(relayed.current()) === JSON.stringify(expected), () => `${what}: want ${JSON.stringify(expected)}, have ${JSON.stringify(relayed.current())}`, 15_000);
+      until(
+        () => JSON.stringify(relayed.current()) === JSON.stringify(expected),
+        () => `${what}: want ${JSON.stringify(expected)}, have ${JSON.stringify(relayed.current())}`,
+        15_000,
+      );
     await want({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP }, 'flags through the relay');
 
     await link.cut();
-    await moveTo('dual-write -> read-shift 30% (relayed source cut off)', 'read-shift', 30, { stage: 'read-shift', readPercent: 30 });
-    await until(() => errors.length > 0, () => 'no connection error reported', 15_000);
+    await moveTo('dual-write -> read-shift 30% (relayed source cut off)', 'read-shift', 30, {
+      stage: 'read-shift',
+      readPercent: 30,
+    });
+    await until(
+      () => errors.length > 0,
+      () => 'no connection error reported',
+      15_000,
+    );
     expect(relayed.current()).toEqual({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP });
 
     await link.restore();

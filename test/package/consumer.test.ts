@@ -20,12 +20,25 @@ describe('the published package, installed into a new project', () => {
   beforeAll(async () => {
     project = await mkdtemp(join(tmpdir(), 'dw-consumer-'));
     // prepack builds dist/ first.
-    const { stdout } = await run('npm', ['pack', '--pack-destination', project, '--silent'], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('npm', ['pack', '--pack-destination', project, '--silent'], {
+      cwd: REPO,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     tarball = join(project, stdout.trim().split('\n').at(-1)!);
     const app = join(project, 'app');
     await mkdir(app);
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer-api', private: true, type: 'module', dependencies: { dualwrite: `file:${tarball}` } }, null, 2));
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+    await writeFile(
+      join(app, 'package.json'),
+      JSON.stringify(
+        { name: 'consumer-api', private: true, type: 'module', dependencies: { dualwrite: `file:${tarball}` } },
+        null,
+        2,
+      ),
+    );
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+      cwd: app,
+      maxBuffer: 16 * 1024 * 1024,
+    });
   }, 300_000);
 
   afterAll(async () => {
@@ -44,7 +57,11 @@ describe('the published package, installed into a new project', () => {
     for (const migration of migrations) expect(files).toContain(`package/dist/schema/${migration}`);
     expect(files).toContain('package/dist/fixtures/sample.dump');
     expect(files).toContain('package/schema/roles/least-privilege.sql');
-    expect(files.filter((file) => /^package\/(test|bench|src|tools)\//.test(file) || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+    expect(
+      files.filter(
+        (file) => /^package\/(test|bench|src|tools)\//.test(file) || (file.endsWith('.ts') && !file.endsWith('.d.ts')),
+      ),
+    ).toEqual([]);
   });
 
   it('type-checks the README example against the published declarations, compiles it and runs it on embedded PGlite', async () => {
@@ -54,18 +71,34 @@ describe('the published package, installed into a new project', () => {
     await writeFile(
       join(app(), 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2023', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, outDir: 'out', typeRoots: [join(REPO, 'node_modules/@types')], types: ['node'] },
+        compilerOptions: {
+          target: 'ES2023',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: true,
+          outDir: 'out',
+          typeRoots: [join(REPO, 'node_modules/@types')],
+          types: ['node'],
+        },
         files: ['embed.ts'],
       }),
     );
     await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', app()]);
-    const { stdout } = await run(process.execPath, ['out/embed.js'], { cwd: app(), env: { PATH: process.env.PATH ?? '' } });
+    const { stdout } = await run(process.execPath, ['out/embed.js'], {
+      cwd: app(),
+      env: { PATH: process.env.PATH ?? '' },
+    });
     expect(stdout).toContain('the sides are equal');
     expect(stdout).toContain('react in PostgreSQL: UI library');
   }, 120_000);
 
   it('exposes only its public entry point: a deep import is refused', async () => {
-    const deep = run(process.execPath, ['--input-type=module', '-e', "await import('dualwrite/dist/src/memory/memory-graph-store.js')"], { cwd: app() });
+    const deep = run(
+      process.execPath,
+      ['--input-type=module', '-e', "await import('dualwrite/dist/src/memory/memory-graph-store.js')"],
+      { cwd: app() },
+    );
     await expect(deep).rejects.toMatchObject({ stderr: expect.stringContaining('ERR_PACKAGE_PATH_NOT_EXPORTED') });
   });
 

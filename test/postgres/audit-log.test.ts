@@ -35,9 +35,18 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       });
       const listed = (await new AuditLog(db).list()).filter((event) => [first.id, second.id].includes(event.id));
       expect(listed).toEqual([second, first]);
-      expect(first.diff).toEqual({ oldObject: '{"stage":"dual-write","readPercent":0}', newObject: '{"stage":"read-shift","readPercent":10}', oldObjectTruncated: false, newObjectTruncated: false });
-      expect((await new AuditLog(db).list({ action: 'verify.run' })).filter((event) => event.id === second.id)).toEqual([second]);
-      expect((await new AuditLog(db).list({ action: 'stage.change' })).some((event) => event.id === second.id)).toBe(false);
+      expect(first.diff).toEqual({
+        oldObject: '{"stage":"dual-write","readPercent":0}',
+        newObject: '{"stage":"read-shift","readPercent":10}',
+        oldObjectTruncated: false,
+        newObjectTruncated: false,
+      });
+      expect((await new AuditLog(db).list({ action: 'verify.run' })).filter((event) => event.id === second.id)).toEqual(
+        [second],
+      );
+      expect((await new AuditLog(db).list({ action: 'stage.change' })).some((event) => event.id === second.id)).toBe(
+        false,
+      );
     });
 
     it.each([
@@ -46,8 +55,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       ['TRUNCATE', 'TRUNCATE dualwrite_audit_events'],
     ])('refuses %s in the database itself', async (operation, sql) => {
       const db = backend.current.db!;
-      const event = await new AuditLog(db).record({ action: 'backfill', resourceType: 'backfill', resourceId: 'graph', principal: OPERATOR });
-      const count = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM dualwrite_audit_events'))[0]!.n);
+      const event = await new AuditLog(db).record({
+        action: 'backfill',
+        resourceType: 'backfill',
+        resourceId: 'graph',
+        principal: OPERATOR,
+      });
+      const count = async () =>
+        Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM dualwrite_audit_events'))[0]!.n);
       const before = await count();
       await expect(db.query(sql)).rejects.toThrow(`dualwrite_audit_events is append-only: ${operation} refused`);
       expect(await count()).toBe(before);
@@ -58,15 +73,33 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const db = backend.current.db!;
       const now = Date.now();
       const day = 86_400_000;
-      const old = await new AuditLog(db, { clock: () => new Date(now - 100 * day) }).record({ action: 'repair', resourceType: 'verification', resourceId: 'old', principal: OPERATOR });
-      const recent = await new AuditLog(db, { clock: () => new Date(now - 2 * day) }).record({ action: 'repair', resourceType: 'verification', resourceId: 'recent', principal: OPERATOR });
+      const old = await new AuditLog(db, { clock: () => new Date(now - 100 * day) }).record({
+        action: 'repair',
+        resourceType: 'verification',
+        resourceId: 'old',
+        principal: OPERATOR,
+      });
+      const recent = await new AuditLog(db, { clock: () => new Date(now - 2 * day) }).record({
+        action: 'repair',
+        resourceType: 'verification',
+        resourceId: 'recent',
+        principal: OPERATOR,
+      });
       // A purge dated a year ahead still cuts at now minus the retention.
-      expect(await new AuditLog(db, { clock: () => new Date(now + 365 * day) }).purge(90, OPERATOR, 'retention')).toBe(1);
+      expect(await new AuditLog(db, { clock: () => new Date(now + 365 * day) }).purge(90, OPERATOR, 'retention')).toBe(
+        1,
+      );
       const left = await new AuditLog(db).list({ limit: 1000 });
-      expect(left.find((event) => event.action === 'audit.purge')).toMatchObject({ principal: OPERATOR, reason: 'retention', data: { days: 90, removed: 1 } });
+      expect(left.find((event) => event.action === 'audit.purge')).toMatchObject({
+        principal: OPERATOR,
+        reason: 'retention',
+        data: { days: 90, removed: 1 },
+      });
       expect(left.some((event) => event.id === old.id)).toBe(false);
       expect(left.some((event) => event.id === recent.id)).toBe(true);
-      await expect(new AuditLog(db).purge(0, OPERATOR, 'everything')).rejects.toThrow(/days: the retention purge keeps at least the last day/);
+      await expect(new AuditLog(db).purge(0, OPERATOR, 'everything')).rejects.toThrow(
+        /days: the retention purge keeps at least the last day/,
+      );
     });
   });
 }
@@ -87,6 +120,11 @@ describe('diffOf', () => {
   });
 
   it('leaves objects within the limit as they are', () => {
-    expect(diffOf({ a: 1 }, null, 65536)).toEqual({ oldObject: '{"a":1}', newObject: 'null', oldObjectTruncated: false, newObjectTruncated: false });
+    expect(diffOf({ a: 1 }, null, 65536)).toEqual({
+      oldObject: '{"a":1}',
+      newObject: 'null',
+      oldObjectTruncated: false,
+      newObjectTruncated: false,
+    });
   });
 });

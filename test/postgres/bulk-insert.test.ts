@@ -16,7 +16,12 @@ import { availableBackends, useBackend } from '../support/backends.js';
 const contributorId = (n: number) => `30000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const T0 = '2026-01-01T00:00:00.000Z';
 
-const contributor = (n: number, name: string, email: string | null, metadata: Contributor['metadata'] = {}): Contributor => ({
+const contributor = (
+  n: number,
+  name: string,
+  email: string | null,
+  metadata: Contributor['metadata'] = {},
+): Contributor => ({
   id: contributorId(n),
   name,
   email,
@@ -27,7 +32,10 @@ const contributor = (n: number, name: string, email: string | null, metadata: Co
   updatedAt: T0,
 });
 
-const awkwardText = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }).map((text) => text.replaceAll('\u0000', '')).filter((text) => text.trim() !== '');
+const awkwardText = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 30 })
+  .map((text) => text.replaceAll('\u0000', ''))
+  .filter((text) => text.trim() !== '');
 
 for (const factory of availableBackends(['pglite', 'postgres'])) {
   describe(`bulkInsertSkippingExisting on ${factory.name}`, () => {
@@ -39,7 +47,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const names = fc.sample(awkwardText, { seed: 5, numRuns: 200 });
       names.push('tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '\\.', 'quote "q" \'s\'');
       const records = names.map((name, n) =>
-        GRAPH_ENTITIES.contributors.normalize(contributor(n, name, n % 3 === 0 ? null : n % 3 === 1 ? name : '', { text: name, n, nested: { [name]: [name] } })),
+        GRAPH_ENTITIES.contributors.normalize(
+          contributor(n, name, n % 3 === 0 ? null : n % 3 === 1 ? name : '', {
+            text: name,
+            n,
+            nested: { [name]: [name] },
+          }),
+        ),
       );
       const store = new PostgresGraphStore(db);
       const existing = GRAPH_ENTITIES.contributors.normalize(contributor(0, 'already here', 'kept@example.com'));
@@ -63,7 +77,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const bad = { ...GRAPH_ENTITIES.contributors.normalize(contributor(2, 'bad', null)), name: 'x'.repeat(300) };
       await expect(db.transaction((tx) => entity.bulkInsertSkippingExisting(tx, [good, bad]))).rejects.toThrow();
       expect(await new PostgresGraphStore(db).scanRecords('contributors', { limit: 10_000 })).toEqual([]);
-      expect(await db.transaction((tx) => entity.bulkInsertSkippingExisting(tx, [good]))).toEqual({ inserted: 1, resolved: 1 });
+      expect(await db.transaction((tx) => entity.bulkInsertSkippingExisting(tx, [good]))).toEqual({
+        inserted: 1,
+        resolved: 1,
+      });
       expect(await new PostgresGraphStore(db).scanRecords('contributors', { limit: 10_000 })).toEqual([good]);
     });
   });

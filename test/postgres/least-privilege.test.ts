@@ -29,7 +29,11 @@ describe.runIf(available)('the least-privilege application role', () => {
     cleanups.push(() => owned.drop());
     await migrate(owned.db, await loadMigrations());
     const role = `dw_app_${randomBytes(4).toString('hex')}`;
-    cleanups.push(() => owned.db.query(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`).catch(() => owned.db.execScript(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`)));
+    cleanups.push(() =>
+      owned.db
+        .query(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`)
+        .catch(() => owned.db.execScript(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`)),
+    );
     const script = await readFile('schema/roles/least-privilege.sql', 'utf8');
     await owned.db.transaction(async (tx) => {
       await tx.query(`SELECT set_config('dualwrite.app_role', $1, true)`, [role]);
@@ -43,7 +47,14 @@ describe.runIf(available)('the least-privilege application role', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const rt = await openDualWrite({
       db: url.toString(),
-      env: { POSTGRES_SCHEMA: owned.schema, DUAL_WRITE_MODE: 'dual-write', DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last.json'), DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl'), DUALWRITE_VERIFY_INTERVAL_MS: '0' },
+      env: {
+        POSTGRES_SCHEMA: owned.schema,
+        DUAL_WRITE_MODE: 'dual-write',
+        DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'),
+        DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last.json'),
+        DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl'),
+        DUALWRITE_VERIFY_INTERVAL_MS: '0',
+      },
       logger: { info() {}, warn() {}, error() {} },
     });
     cleanups.push(() => rt.close());
@@ -64,7 +75,13 @@ describe.runIf(available)('the least-privilege application role', () => {
     // The purge runs with the owner's rights: allowed, and nothing is old enough to go.
     expect(await rt.audit.purge(90, { uid: 'test', username: 'test', type: 'user' }, 'retention')).toBe(0);
 
-    const app = new PgPoolExecutor({ ...poolOptionsFromEnv({ DATABASE_URL: url.toString() }), schema: owned.schema, minSize: 0, poolSize: 1, maxOverflow: 0 });
+    const app = new PgPoolExecutor({
+      ...poolOptionsFromEnv({ DATABASE_URL: url.toString() }),
+      schema: owned.schema,
+      minSize: 0,
+      poolSize: 1,
+      maxOverflow: 0,
+    });
     cleanups.push(() => app.close());
     for (const sql of [
       'DROP TABLE projects',

@@ -16,13 +16,18 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(health.replicas).toEqual([]);
     });
 
-    it(factory.name === 'postgres' ? 'sees the data disk of a server on this machine' : 'sees no disk of an embedded database', async () => {
-      const { disk } = await readServerHealth(backend.current.db!);
-      if (factory.name === 'pglite') expect(disk).toBeUndefined();
-      else {
-        expect(disk!.totalBytes).toBeGreaterThan(disk!.freeBytes);
-        expect(disk!.freeBytes).toBeGreaterThan(0);
-      }
-    });
+    it(
+      factory.name === 'postgres'
+        ? 'sees the data disk of a server on this machine'
+        : 'sees no disk of an embedded database',
+      async () => {
+        const { disk } = await readServerHealth(backend.current.db!);
+        if (factory.name === 'pglite') expect(disk).toBeUndefined();
+        else {
+          expect(disk!.totalBytes).toBeGreaterThan(disk!.freeBytes);
+          expect(disk!.freeBytes).toBeGreaterThan(0);
+        }
+      },
+    );
   });
 }

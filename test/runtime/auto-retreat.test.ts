@@ -71,11 +71,18 @@ describe('automatic retreat', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(retreats).toHaveLength(1);
-    expect(retreats[0]).toMatchObject({ from: 'read-shift 50%', to: 'dual-write', principal: { uid: 'dualwrite', type: 'service' }, reason });
+    expect(retreats[0]).toMatchObject({
+      from: 'read-shift 50%',
+      to: 'dual-write',
+      principal: { uid: 'dualwrite', type: 'service' },
+      reason,
+    });
 
     // Nothing further to retreat from in dual-write; going forward is refused on this evidence.
     expect(await rt.autoRetreat!.check()).toBeUndefined();
-    await expect(rt.setFlags({ stage: 'read-shift', readPercent: 50 }, { reason: 'try again', principal: 'ops' })).rejects.toMatchObject({ name: 'EvidenceRefusedError' });
+    await expect(
+      rt.setFlags({ stage: 'read-shift', readPercent: 50 }, { reason: 'try again', principal: 'ops' }),
+    ).rejects.toMatchObject({ name: 'EvidenceRefusedError' });
   });
 
   it('is off unless asked for', async () => {

@@ -26,13 +26,23 @@ describe.runIf(available)('openDualWrite with what the application brings', () =
     cleanups.push(() => schema.drop());
     const dir = await mkdtemp(join(tmpdir(), 'dw-byo-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const env = { DUAL_WRITE_MODE: 'dual-write', DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl'), DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last.json'), DUALWRITE_VERIFY_INTERVAL_MS: '0' };
+    const env = {
+      DUAL_WRITE_MODE: 'dual-write',
+      DUALWRITE_OUTBOX_PATH: join(dir, 'outbox.jsonl'),
+      DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'),
+      DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last.json'),
+      DUALWRITE_VERIFY_INTERVAL_MS: '0',
+    };
     return { schema, env };
   }
 
   it("migrates and uses the application's pg.Pool, leaves its type parsers alone and does not end it", async () => {
     const { schema, env } = await setup();
-    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4, options: `-c search_path=${schema.schema},public` });
+    const pool = new pg.Pool({
+      connectionString: process.env.DATABASE_URL,
+      max: 4,
+      options: `-c search_path=${schema.schema},public`,
+    });
     cleanups.push(() => pool.end());
     const rt = await openDualWrite({ db: pool, env, lease: false });
     const react = await rt.graph.upsertProject({ ecosystem: 'npm', name: 'react' });
@@ -48,7 +58,11 @@ describe.runIf(available)('openDualWrite with what the application brings', () =
 
   it('opens a connection string as DATABASE_URL would be, with the POSTGRES_* settings, and closes it', async () => {
     const { schema, env } = await setup();
-    const rt = await openDualWrite({ db: process.env.DATABASE_URL!, env: { ...env, POSTGRES_SCHEMA: schema.schema, POSTGRES_POOL_SIZE: '3', POSTGRES_MAX_OVERFLOW: '0' }, lease: false });
+    const rt = await openDualWrite({
+      db: process.env.DATABASE_URL!,
+      env: { ...env, POSTGRES_SCHEMA: schema.schema, POSTGRES_POOL_SIZE: '3', POSTGRES_MAX_OVERFLOW: '0' },
+      lease: false,
+    });
     await rt.graph.upsertProject({ ecosystem: 'npm', name: 'vue' });
     expect(rt.db.poolStats().max).toBe(3);
     expect((await schema.db.query<{ name: string }>('SELECT name FROM projects')).map((p) => p.name)).toEqual(['vue']);
@@ -58,7 +72,10 @@ describe.runIf(available)('openDualWrite with what the application brings', () =
   it('logs through a pino logger', async () => {
     const { schema, env } = await setup();
     const lines: { level: number; msg: string }[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
     await migrate(schema.db, await loadMigrations());
     const rt = await openDualWrite({ db: schema.db, env, lease: false, logger });
     await rt.close();

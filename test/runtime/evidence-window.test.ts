@@ -26,7 +26,8 @@ describe('EvidenceWindow', () => {
     await window.sample();
     for (let n = 0; n < 98; n++) postgres.record(0.002, true);
     postgres.record(0.002, false);
-    const mirrored = (outcome: 'applied' | 'failed' | 'unreachable' | 'rejected' | 'behind_journal', n: number) => (metrics.mirrorWrites.labels({ store: 'graph', target: 'postgres', outcome }).value += n);
+    const mirrored = (outcome: 'applied' | 'failed' | 'unreachable' | 'rejected' | 'behind_journal', n: number) =>
+      (metrics.mirrorWrites.labels({ store: 'graph', target: 'postgres', outcome }).value += n);
     mirrored('applied', 50);
     mirrored('failed', 1);
     mirrored('unreachable', 2);
@@ -44,7 +45,7 @@ describe('EvidenceWindow', () => {
     expect(evidence.shadow).toEqual({ compared: 1000, mismatched: 1 });
   });
 
-  it('computes each side\'s p95 from the latency histogram, interpolated in its bucket', async () => {
+  it("computes each side's p95 from the latency histogram, interpolated in its bucket", async () => {
     const { metrics, window, advance } = setup();
     await window.sample();
     const memory = metrics.call('graph', 'getProject', 'memory');

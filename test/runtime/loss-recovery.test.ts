@@ -14,19 +14,48 @@ const report = (consistent: boolean, startedAt = AT, persistent = consistent ? 0
     incomplete: [],
     differences: [],
     seconds: 0,
-    entities: [{ store: 'graph', entity: 'projects', differences: { missing_in_postgres: persistent, missing_in_memory: 0, fields_differ: 0 } }],
+    entities: [
+      {
+        store: 'graph',
+        entity: 'projects',
+        differences: { missing_in_postgres: persistent, missing_in_memory: 0, fields_differ: 0 },
+      },
+    ],
   }) as unknown as VerifyReport;
 
 describe('convergence: converged means equal', () => {
   const clean = { outbox: { depth: 0 }, lastReport: report(true) };
   it.each<[string, Parameters<typeof convergence>[0], boolean, RegExp]>([
-    ['empty outbox and a clean verification', clean, true, /^the outbox is empty and the sides were verified equal at /],
+    [
+      'empty outbox and a clean verification',
+      clean,
+      true,
+      /^the outbox is empty and the sides were verified equal at /,
+    ],
     ['entries in the outbox', { ...clean, outbox: { depth: 4 } }, false, /^4 mirror writes wait in the outbox$/],
     ['no verification yet', { outbox: { depth: 0 } }, false, /no verification has compared the sides yet/],
-    ['a verification from before the last failed mirror write', { ...clean, lastFailureAt: Date.parse(AT) + 1000 }, false, /no verification has run since a mirror write last failed/],
-    ['a verification after the last failed mirror write', { ...clean, lastFailureAt: Date.parse(AT) - 1000 }, true, /verified equal/],
+    [
+      'a verification from before the last failed mirror write',
+      { ...clean, lastFailureAt: Date.parse(AT) + 1000 },
+      false,
+      /no verification has run since a mirror write last failed/,
+    ],
+    [
+      'a verification after the last failed mirror write',
+      { ...clean, lastFailureAt: Date.parse(AT) - 1000 },
+      true,
+      /verified equal/,
+    ],
     ['a verification with differences', { ...clean, lastReport: report(false) }, false, /found differences/],
-    ['a side unverified after an outbox loss, whatever the outbox says', { ...clean, unverified: { side: 'postgres', since: AT, reason: 'Redis restarted empty', attempts: 2, differences: 7 } }, false, /^postgres unverified since .* \(Redis restarted empty\), 7 differences at the last check/],
+    [
+      'a side unverified after an outbox loss, whatever the outbox says',
+      {
+        ...clean,
+        unverified: { side: 'postgres', since: AT, reason: 'Redis restarted empty', attempts: 2, differences: 7 },
+      },
+      false,
+      /^postgres unverified since .* \(Redis restarted empty\), 7 differences at the last check/,
+    ],
   ])('%s', (_what, input, converged, detail) => {
     const verdict = convergence(input);
     expect(verdict.converged).toBe(converged);
@@ -69,14 +98,21 @@ describe('LossRecovery', () => {
 
     // PostgreSQL still down: the outbox cannot drain.
     expect(await recovery.attempt()).toBe(false);
-    expect(recovery.current).toMatchObject({ attempts: 1, lastProblem: expect.stringContaining('cannot be replayed yet') });
+    expect(recovery.current).toMatchObject({
+      attempts: 1,
+      lastProblem: expect.stringContaining('cannot be replayed yet'),
+    });
     // The verification fails.
     expect(await recovery.attempt()).toBe(false);
     expect(recovery.current).toMatchObject({ attempts: 2, lastProblem: 'Error: connect ECONNREFUSED' });
     // Differences found and repaired; the verification after the repairs is clean.
     expect(await recovery.attempt()).toBe(true);
     expect(recovery.current).toBeUndefined();
-    expect(requests).toEqual([{ reason: expect.stringContaining('Redis restarted empty'), allowDeletes: 0, unlessIncomplete: 'authoritative' }, expect.objectContaining({ allowDeletes: 0 }), false]);
+    expect(requests).toEqual([
+      { reason: expect.stringContaining('Redis restarted empty'), allowDeletes: 0, unlessIncomplete: 'authoritative' },
+      expect.objectContaining({ allowDeletes: 0 }),
+      false,
+    ]);
     expect(recorded.at(-1)).toBeNull();
     expect(changes.at(-1)).toEqual(['postgres', false]);
   });
@@ -85,7 +121,11 @@ describe('LossRecovery', () => {
     const { recovery } = recoveryWith({ drain: [undefined], verify: [report(false), report(false)] });
     recovery.lost('postgres', 'Redis restarted empty');
     expect(await recovery.attempt()).toBe(false);
-    expect(recovery.current).toMatchObject({ attempts: 1, differences: 3, lastProblem: expect.stringMatching(/^3 differences remain/) });
+    expect(recovery.current).toMatchObject({
+      attempts: 1,
+      differences: 3,
+      lastProblem: expect.stringMatching(/^3 differences remain/),
+    });
   });
 
   it('a skipped verification proves nothing', async () => {
@@ -95,7 +135,7 @@ describe('LossRecovery', () => {
     expect(recovery.current).toMatchObject({ side: 'memory', lastProblem: expect.stringContaining('skipped') });
   });
 
-  it('a second loss before the first is proven keeps the first one\'s time and both reasons', async () => {
+  it("a second loss before the first is proven keeps the first one's time and both reasons", async () => {
     const { recovery, recorded } = recoveryWith({});
     recovery.lost('postgres', 'Redis restarted empty');
     recovery.lost('postgres', 'a failover');

@@ -23,17 +23,30 @@ const lineage = (over: Partial<LineageState> = {}): LineageState => ({
 });
 
 describe('what a starting process does with its memory (memoryAtStart)', () => {
-  const cases: [string, LineageState | undefined, Parameters<typeof memoryAtStart>[1], number | undefined, boolean][] = [
-    ['no lineage yet: keeps memory', undefined, 'dual-write', undefined, false],
-    ['memory-only last in force: keeps memory', lineage({ stage: 'memory-only' }), 'dual-write', undefined, false],
-    ['dual-write: rebuilds', lineage(), 'dual-write', undefined, true],
-    ['read-shift: rebuilds', lineage({ stage: 'read-shift' }), 'read-shift', undefined, true],
-    ['postgres-primary: rebuilds the mirrored memory', lineage({ stage: 'postgres-primary' }), 'postgres-primary', undefined, true],
-    ['postgres-only: memory is not written', lineage({ stage: 'postgres-only' }), 'postgres-only', undefined, false],
-    ['a rollback across a restart, postgres-only -> dual-write: rebuilds', lineage({ stage: 'postgres-only' }), 'dual-write', undefined, true],
-    ['memory saved at the current generation: keeps it', lineage(), 'dual-write', 4, false],
-    ['memory saved at an older generation: rebuilds', lineage(), 'dual-write', 3, true],
-  ];
+  const cases: [string, LineageState | undefined, Parameters<typeof memoryAtStart>[1], number | undefined, boolean][] =
+    [
+      ['no lineage yet: keeps memory', undefined, 'dual-write', undefined, false],
+      ['memory-only last in force: keeps memory', lineage({ stage: 'memory-only' }), 'dual-write', undefined, false],
+      ['dual-write: rebuilds', lineage(), 'dual-write', undefined, true],
+      ['read-shift: rebuilds', lineage({ stage: 'read-shift' }), 'read-shift', undefined, true],
+      [
+        'postgres-primary: rebuilds the mirrored memory',
+        lineage({ stage: 'postgres-primary' }),
+        'postgres-primary',
+        undefined,
+        true,
+      ],
+      ['postgres-only: memory is not written', lineage({ stage: 'postgres-only' }), 'postgres-only', undefined, false],
+      [
+        'a rollback across a restart, postgres-only -> dual-write: rebuilds',
+        lineage({ stage: 'postgres-only' }),
+        'dual-write',
+        undefined,
+        true,
+      ],
+      ['memory saved at the current generation: keeps it', lineage(), 'dual-write', 4, false],
+      ['memory saved at an older generation: rebuilds', lineage(), 'dual-write', 3, true],
+    ];
   for (const [name, state, stage, generation, rebuild] of cases) {
     it(name, () => {
       const decision = memoryAtStart(state, stage, generation);
@@ -50,7 +63,8 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     const db = () => backend.current.db!;
 
     async function writeProjects(rt: Awaited<ReturnType<typeof runtimes.open>>['rt'], count: number): Promise<void> {
-      for (let i = 0; i < count; i++) await rt.graph.upsertProject({ ecosystem: 'npm', name: `p${i}`, description: `written ${i}` });
+      for (let i = 0; i < count; i++)
+        await rt.graph.upsertProject({ ecosystem: 'npm', name: `p${i}`, description: `written ${i}` });
     }
 
     async function postgresProjects(): Promise<number> {
@@ -78,7 +92,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const first = await runtimes.open({ db: db(), stage: 'read-shift', readPercent: 50 });
       await writeProjects(first.rt, 20);
       await first.rt.close();
-      const second = await runtimes.open({ db: db(), stage: 'read-shift', readPercent: 50, verifier: { repair: true } });
+      const second = await runtimes.open({
+        db: db(),
+        stage: 'read-shift',
+        readPercent: 50,
+        verifier: { repair: true },
+      });
       await second.rt.verifier.runOnce();
       expect(second.rt.verifier.lastReport?.consistent).toBe(true);
       expect(await postgresProjects()).toBe(20);
@@ -90,16 +109,24 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await writeProjects(first.rt, 5);
       first.source.set({ stage: 'postgres-primary' });
       await first.rt.stage.settled();
-      await first.rt.graph.upsertProject({ ecosystem: 'npm', name: 'p0', description: 'rewritten in postgres-primary' });
+      await first.rt.graph.upsertProject({
+        ecosystem: 'npm',
+        name: 'p0',
+        description: 'rewritten in postgres-primary',
+      });
       await first.rt.close();
 
       const second = await runtimes.open({ db: db(), stage: 'postgres-primary' });
       expect(second.rt.lineage.atStart.rebuild).toBe(true);
-      expect((await second.rt.memory.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe('rewritten in postgres-primary');
+      expect((await second.rt.memory.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe(
+        'rewritten in postgres-primary',
+      );
       second.source.set({ stage: 'dual-write' });
       await second.rt.stage.settled();
       expect(second.rt.stage.current.stage).toBe('dual-write');
-      expect((await second.rt.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe('rewritten in postgres-primary');
+      expect((await second.rt.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe(
+        'rewritten in postgres-primary',
+      );
     });
 
     it('memory proven current by its generation is kept; one saved before another start is rebuilt', async () => {
@@ -109,20 +136,39 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await first.rt.close();
       const generation = first.rt.lineage.current!.generation;
       // The saved memory also holds a record PostgreSQL lacks (kept on purpose: the proof says memory is current).
-      await saved.putRecord('projects', { ...(await saved.getProject({ ecosystem: 'npm', name: 'p0' }))!, description: 'only in the snapshot' });
+      await saved.putRecord('projects', {
+        ...(await saved.getProject({ ecosystem: 'npm', name: 'p0' }))!,
+        description: 'only in the snapshot',
+      });
 
-      const proven = await runtimes.open({ db: db(), stage: 'dual-write', memory: { graph: saved }, memoryGeneration: generation });
+      const proven = await runtimes.open({
+        db: db(),
+        stage: 'dual-write',
+        memory: { graph: saved },
+        memoryGeneration: generation,
+      });
       expect(proven.rt.lineage.atStart.rebuild).toBe(false);
-      expect((await proven.rt.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe('only in the snapshot');
+      expect((await proven.rt.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe(
+        'only in the snapshot',
+      );
       await proven.rt.close();
 
-      const stale = await runtimes.open({ db: db(), stage: 'dual-write', memory: { graph: saved }, memoryGeneration: generation });
+      const stale = await runtimes.open({
+        db: db(),
+        stage: 'dual-write',
+        memory: { graph: saved },
+        memoryGeneration: generation,
+      });
       expect(stale.rt.lineage.atStart.rebuild).toBe(true);
       expect((await stale.rt.graph.getProject({ ecosystem: 'npm', name: 'p0' }))?.description).toBe('written 0');
     });
 
     it("never deletes on an incomplete side's word: the background repair leaves it alone, an operator's repair withholds deletions until confirmed, and undo puts them back", async () => {
-      const { rt, logs } = await runtimes.open({ db: db(), stage: 'dual-write', verifier: { repair: true, graceMs: 0 } });
+      const { rt, logs } = await runtimes.open({
+        db: db(),
+        stage: 'dual-write',
+        verifier: { repair: true, graceMs: 0 },
+      });
       await writeProjects(rt, 20);
       // Memory emptied behind the runtime's back (what a restart without the rebuild did).
       rt.memory.graph.clear();
@@ -130,8 +176,14 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const found = (await rt.verifier.runOnce())!;
       expect(found.incomplete).toEqual([{ store: 'graph', entity: 'projects', side: 'memory', missing: 20, of: 20 }]);
       expect(rt.verifier.lastRepairs).toEqual([]);
-      expect(logs.some((line) => line.startsWith('warn dualwrite: not repairing automatically: memory misses 20 of 20 graph.projects'))).toBe(true);
-      expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_verify_side_incomplete')).toContain('dualwrite_verify_side_incomplete{entity="graph.projects",side="memory"} 1');
+      expect(
+        logs.some((line) =>
+          line.startsWith('warn dualwrite: not repairing automatically: memory misses 20 of 20 graph.projects'),
+        ),
+      ).toBe(true);
+      expect(await rt.metrics.registry.getSingleMetricAsString('dualwrite_verify_side_incomplete')).toContain(
+        'dualwrite_verify_side_incomplete{entity="graph.projects",side="memory"} 1',
+      );
       expect(rt.rollbackSafety()).toMatchObject({ safe: false, detail: expect.stringContaining('memory incomplete') });
       expect(await postgresProjects()).toBe(20);
 
@@ -160,7 +212,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // What memory-only alone held went with the process; what dual-write mirrored comes back.
       const second = await runtimes.open({ db: db(), stage: 'read-shift', readPercent: 100 });
       expect(second.rt.lineage.atStart.rebuilt?.records).toBe(1);
-      expect(second.rt.stage.current).toMatchObject({ stage: 'dual-write', refused: 'postgres-stale-after-memory-only' });
+      expect(second.rt.stage.current).toMatchObject({
+        stage: 'dual-write',
+        refused: 'postgres-stale-after-memory-only',
+      });
       await second.rt.resyncPostgres();
       await second.rt.stage.settled();
       expect(second.rt.stage.current.stage).toBe('read-shift');

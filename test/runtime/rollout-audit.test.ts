@@ -6,7 +6,12 @@ import type { EffectiveFlags } from '../../src/ports/flags.js';
 import { RolloutAudit } from '../../src/runtime/rollout-audit.js';
 import { FaultySql } from '../support/faulty-sql.js';
 
-const flags = (stage: EffectiveFlags['stage']): EffectiveFlags => ({ stage, readPercent: 0, rolloutGroup: 'g', source: 'file' });
+const flags = (stage: EffectiveFlags['stage']): EffectiveFlags => ({
+  stage,
+  readPercent: 0,
+  rolloutGroup: 'g',
+  source: 'file',
+});
 const OPERATOR = { principal: { uid: 'ops', username: 'ops', type: 'user' as const }, reason: 'why' };
 
 /** Audit entries are written in order, kept while PostgreSQL does not take them, and never stop being written. */
@@ -22,7 +27,11 @@ describe('RolloutAudit', () => {
     await migrate(pglite, await loadMigrations());
     const db = new FaultySql(pglite);
     const warnings: string[] = [];
-    const audit = new RolloutAudit(new AuditLog(db), { warn: (line: string) => void warnings.push(line) }, { retryMs: 5 });
+    const audit = new RolloutAudit(
+      new AuditLog(db),
+      { warn: (line: string) => void warnings.push(line) },
+      { retryMs: 5 },
+    );
     cleanups.push(() => audit.close());
     return { db, audit, log: new AuditLog(pglite), warnings };
   }
@@ -48,7 +57,8 @@ describe('RolloutAudit', () => {
     expect(warnings).toHaveLength(1);
     const resumedAt = Date.now();
     db.down = false;
-    for (let attempt = 0; attempt < 200 && audit.waiting > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let attempt = 0; attempt < 200 && audit.waiting > 0; attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     // Each keeps the time it happened, decided before the outage ended (ties are ordered by id).
     const events = await log.list();
     expect(events.map((event) => event.to).sort()).toEqual(['dual-write', 'read-shift 0%']);

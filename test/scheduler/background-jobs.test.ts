@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { lockRequest, newExecution, transitionExecution, validateScheduledTasks, type ScheduledTask } from '../../src/domain/scheduler.js';
+import {
+  lockRequest,
+  newExecution,
+  transitionExecution,
+  validateScheduledTasks,
+  type ScheduledTask,
+} from '../../src/domain/scheduler.js';
 import { MemoryTaskSchedulerStore } from '../../src/memory/memory-task-scheduler-store.js';
 import { PostgresTaskSchedulerStore } from '../../src/postgres/postgres-task-scheduler-store.js';
 import { TaskRunner } from '../../src/scheduler/task-runner.js';
@@ -15,12 +21,22 @@ import { useTestRuntimes } from '../support/runtimes.js';
  * running, marked interrupted at the next start.
  */
 
-const [TASK] = validateScheduledTasks([{ name: 'job', type: 'test', intervalMs: 1000, maxDurationSeconds: 2, timeoutGracePeriodSeconds: 1 }], ['test']) as [ScheduledTask];
+const [TASK] = validateScheduledTasks(
+  [{ name: 'job', type: 'test', intervalMs: 1000, maxDurationSeconds: 2, timeoutGracePeriodSeconds: 1 }],
+  ['test'],
+) as [ScheduledTask];
 
 function runnerOn(store = new MemoryTaskSchedulerStore(), holderId = 'me', ids = new SequenceIds()) {
   const clock = new ManualClock();
   const warnings: string[] = [];
-  const runner = new TaskRunner({ store, holderId, clock, ids, lockTtlMs: 3000, logger: { warn: (line: string) => void warnings.push(line) } });
+  const runner = new TaskRunner({
+    store,
+    holderId,
+    clock,
+    ids,
+    lockTtlMs: 3000,
+    logger: { warn: (line: string) => void warnings.push(line) },
+  });
   return { store, clock, runner, warnings, ids };
 }
 
@@ -41,22 +57,46 @@ describe('TaskRunner', () => {
       return { copied: 3 };
     });
     expect(outcome).toEqual({ ran: true, value: { copied: 3 } });
-    expect(seenWhileRunning).toMatchObject({ lock: { holderId: 'me', state: 'active' }, execution: { state: 'running', progress: 55, runBy: 'me', lockKey: 'task:job' } });
+    expect(seenWhileRunning).toMatchObject({
+      lock: { holderId: 'me', state: 'active' },
+      execution: { state: 'running', progress: 55, runBy: 'me', lockKey: 'task:job' },
+    });
     const [execution] = await store.listExecutions();
-    expect(execution).toMatchObject({ state: 'success', progress: 100, result: '{"copied":3}', resultTruncated: false, triggerType: 'scheduled', durationMs: Date.parse(execution!.finishedAt!) - Date.parse(execution!.startedAt!) });
+    expect(execution).toMatchObject({
+      state: 'success',
+      progress: 100,
+      result: '{"copied":3}',
+      resultTruncated: false,
+      triggerType: 'scheduled',
+      durationMs: Date.parse(execution!.finishedAt!) - Date.parse(execution!.startedAt!),
+    });
     expect(execution!.durationMs).toBeGreaterThan(4990);
     expect(await store.activeLock('task:job')).toBeUndefined();
   });
 
   it('does not run while another holder has the lock; records a failure and rethrows it', async () => {
     const { store, runner } = runnerOn();
-    await store.acquireLock(lockRequest({ lockKey: 'task:job', holderId: 'other', token: 'other-token', ttlMs: 60_000 }, '2026-01-01T00:00:00.000Z'));
+    await store.acquireLock(
+      lockRequest(
+        { lockKey: 'task:job', holderId: 'other', token: 'other-token', ttlMs: 60_000 },
+        '2026-01-01T00:00:00.000Z',
+      ),
+    );
     let ran = false;
     expect(await runner.run(TASK, async () => void (ran = true))).toEqual({ ran: false });
     expect([ran, await store.listExecutions()]).toEqual([false, []]);
     const free = runnerOn();
-    await expect(free.runner.run(TASK, async () => Promise.reject(new Error('disk full')), { trigger: { type: 'manual', by: 'ada' } })).rejects.toThrow('disk full');
-    expect((await free.store.listExecutions())[0]).toMatchObject({ state: 'failure', errorMessage: 'disk full', triggerType: 'manual', triggerBy: 'ada' });
+    await expect(
+      free.runner.run(TASK, async () => Promise.reject(new Error('disk full')), {
+        trigger: { type: 'manual', by: 'ada' },
+      }),
+    ).rejects.toThrow('disk full');
+    expect((await free.store.listExecutions())[0]).toMatchObject({
+      state: 'failure',
+      errorMessage: 'disk full',
+      triggerType: 'manual',
+      triggerBy: 'ada',
+    });
   });
 
   it('marks a run that outlasts maxDuration plus the grace period timed out; its late end is not written', async () => {
@@ -67,7 +107,10 @@ describe('TaskRunner', () => {
     await vi.advanceTimersByTimeAsync(2999);
     expect((await store.listExecutions())[0]!.state).toBe('running');
     await vi.advanceTimersByTimeAsync(1);
-    expect((await store.listExecutions())[0]).toMatchObject({ state: 'timeout', errorMessage: 'ran longer than 2 s and the 1 s grace period' });
+    expect((await store.listExecutions())[0]).toMatchObject({
+      state: 'timeout',
+      errorMessage: 'ran longer than 2 s and the 1 s grace period',
+    });
     finish();
     await running;
     expect((await store.listExecutions())[0]).toMatchObject({ state: 'timeout', result: null });
@@ -98,7 +141,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     const backend = useBackend(factory);
     const runtimes = useTestRuntimes();
     const jobsOf = () => new PostgresTaskSchedulerStore(backend.current.db!);
-    const locks = () => backend.current.db!.query<{ lock_key: string; holder_id: string; token: string; state: string }>('SELECT lock_key, holder_id, token, state FROM task_locks ORDER BY id');
+    const locks = () =>
+      backend.current.db!.query<{ lock_key: string; holder_id: string; token: string; state: string }>(
+        'SELECT lock_key, holder_id, token, state FROM task_locks ORDER BY id',
+      );
 
     afterEach(async () => {
       await backend.current.db!.query('TRUNCATE task_executions, task_locks');
@@ -115,17 +161,29 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         ['success', 'scheduled', null, 100],
       ]);
       for (const execution of executions) {
-        expect(JSON.parse(execution.result!)).toMatchObject({ consistent: true, persistentDifferences: 0, rowsMemory: 1, repairs: 0 });
+        expect(JSON.parse(execution.result!)).toMatchObject({
+          consistent: true,
+          persistentDifferences: 0,
+          rowsMemory: 1,
+          repairs: 0,
+        });
         expect(execution.durationMs).toBe(Date.parse(execution.finishedAt!) - Date.parse(execution.startedAt!));
         expect(execution.lockKey).toBe('task:verifier');
       }
       // One lock row per run, released, each with the token its execution carries.
-      expect((await locks()).map((l) => [l.lock_key, l.state, l.token])).toEqual(executions.toReversed().map((e) => ['task:verifier', 'released', e.lockToken]));
+      expect((await locks()).map((l) => [l.lock_key, l.state, l.token])).toEqual(
+        executions.toReversed().map((e) => ['task:verifier', 'released', e.lockToken]),
+      );
     });
 
     it('a verifier run whose task lock another holder has is skipped, and not recorded', async () => {
       const { rt } = await runtimes.open({ db: backend.current.db!, verifier: { graceMs: 0 }, lease: false });
-      await jobsOf().acquireLock(lockRequest({ lockKey: 'task:verifier', holderId: 'another-replica', token: 'theirs', ttlMs: 60_000 }, new Date().toISOString()));
+      await jobsOf().acquireLock(
+        lockRequest(
+          { lockKey: 'task:verifier', holderId: 'another-replica', token: 'theirs', ttlMs: 60_000 },
+          new Date().toISOString(),
+        ),
+      );
       expect(await rt.verifier.runOnce()).toBeUndefined();
       expect(await rt.jobs.listExecutions()).toEqual([]);
     });
@@ -150,14 +208,25 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('at start, marks what a stopped process left running interrupted, and expires its locks', async () => {
       const store = jobsOf();
       const at = new Date(Date.now() - 5000).toISOString();
-      const lock = (await store.acquireLock(lockRequest({ lockKey: 'task:verifier', holderId: 'crashed-host:1', token: 'crashed', ttlMs: 600_000 }, at)))!;
-      const left = transitionExecution(newExecution({ id: 'left-running', task: { name: 'verifier', type: 'verify' }, runBy: 'crashed-host:1', lock }, at), 'running', at);
+      const lock = (await store.acquireLock(
+        lockRequest({ lockKey: 'task:verifier', holderId: 'crashed-host:1', token: 'crashed', ttlMs: 600_000 }, at),
+      ))!;
+      const left = transitionExecution(
+        newExecution(
+          { id: 'left-running', task: { name: 'verifier', type: 'verify' }, runBy: 'crashed-host:1', lock },
+          at,
+        ),
+        'running',
+        at,
+      );
       await store.insertExecution(left, lock);
       const { rt, logs } = await runtimes.open({ db: backend.current.db!, verifier: { graceMs: 0 } });
       const interrupted = (await rt.jobs.getExecution('left-running'))!;
       expect(interrupted).toMatchObject({ state: 'interrupted', errorMessage: expect.stringContaining('restart') });
       expect(interrupted.durationMs).toBe(Date.parse(interrupted.finishedAt!) - Date.parse(at));
-      expect(logs.join('\n')).toContain('1 background job runs of a stopped process were marked interrupted (verifier)');
+      expect(logs.join('\n')).toContain(
+        '1 background job runs of a stopped process were marked interrupted (verifier)',
+      );
       expect((await locks()).map((l) => [l.holder_id, l.state])).toEqual([['crashed-host:1', 'expired']]);
       // The task is free again.
       expect((await rt.verifier.runOnce())!.consistent).toBe(true);

@@ -72,7 +72,11 @@ describe('ScheduledTask validation', () => {
     ['a fractional interval', [{ ...VALID, intervalMs: 1.5 }], 'intervalMs'],
     ['a zero max duration', [{ ...VALID, maxDurationSeconds: 0 }], 'maxDurationSeconds'],
     ['a negative grace period', [{ ...VALID, timeoutGracePeriodSeconds: -1 }], 'timeoutGracePeriodSeconds'],
-    ['a grace period equal to the max duration', [{ ...VALID, maxDurationSeconds: 30, timeoutGracePeriodSeconds: 30 }], 'timeoutGracePeriodSeconds'],
+    [
+      'a grace period equal to the max duration',
+      [{ ...VALID, maxDurationSeconds: 30, timeoutGracePeriodSeconds: 30 }],
+      'timeoutGracePeriodSeconds',
+    ],
     ['a grace period above the max duration', [{ ...VALID, maxDurationSeconds: 10 }], 'timeoutGracePeriodSeconds'],
     ['data over 10 KB', [{ ...VALID, data: 'x'.repeat(10 * 1024 + 1) }], 'data'],
     ['no concurrent run allowed', [{ ...VALID, maxConcurrent: 0 }], 'maxConcurrent'],
@@ -80,12 +84,22 @@ describe('ScheduledTask validation', () => {
     expect(refusal(inputs).field).toBe(field);
   });
 
-  it.each(['21 */4 * * *', '0 2 * * *', '*/15 9-17 * JAN-MAR MON-FRI', '0,30 0 1,15 * 7', '@daily', '5-55/10 * * * sun'])('accepts the cron expression %s', (cronExpr) => {
+  it.each([
+    '21 */4 * * *',
+    '0 2 * * *',
+    '*/15 9-17 * JAN-MAR MON-FRI',
+    '0,30 0 1,15 * 7',
+    '@daily',
+    '5-55/10 * * * sun',
+  ])('accepts the cron expression %s', (cronExpr) => {
     expect(validateScheduledTasks([{ name: 'job', type: 'verify', cronExpr }], HANDLERS)[0]!.cronExpr).toBe(cronExpr);
   });
 
   it('takes a one-off task without a schedule, and a grace period just below the max duration', () => {
-    const [task] = validateScheduledTasks([{ name: 'once', type: 'verify', isRecurring: false, maxDurationSeconds: 30, timeoutGracePeriodSeconds: 29 }], HANDLERS);
+    const [task] = validateScheduledTasks(
+      [{ name: 'once', type: 'verify', isRecurring: false, maxDurationSeconds: 30, timeoutGracePeriodSeconds: 29 }],
+      HANDLERS,
+    );
     expect(task).toMatchObject({ isRecurring: false, cronExpr: null, intervalMs: null, timeoutGracePeriodSeconds: 29 });
   });
 
@@ -94,12 +108,18 @@ describe('ScheduledTask validation', () => {
     expect(() => parseExecutionState('state', 'done')).toThrow(expect.objectContaining({ field: 'state' }));
     expect(parseLockState('state', 'expired')).toBe('expired');
     expect(() => parseLockState('state', 'held')).toThrow(ValidationError);
-    expect(() => transitionExecution(started(), 'finished' as ExecutionState, AT)).toThrow(expect.objectContaining({ field: 'state' }));
+    expect(() => transitionExecution(started(), 'finished' as ExecutionState, AT)).toThrow(
+      expect.objectContaining({ field: 'state' }),
+    );
   });
 
   it('refuses a lock that would expire when it is taken, naming ttlMs', () => {
-    expect(() => lockRequest({ lockKey: 'task:x', holderId: 'a', token: 't', ttlMs: 0 }, AT)).toThrow(expect.objectContaining({ field: 'ttlMs' }));
-    expect(() => lockRequest({ lockKey: ' ', holderId: 'a', token: 't', ttlMs: 1 }, AT)).toThrow(expect.objectContaining({ field: 'lockKey' }));
+    expect(() => lockRequest({ lockKey: 'task:x', holderId: 'a', token: 't', ttlMs: 0 }, AT)).toThrow(
+      expect.objectContaining({ field: 'ttlMs' }),
+    );
+    expect(() => lockRequest({ lockKey: ' ', holderId: 'a', token: 't', ttlMs: 1 }, AT)).toThrow(
+      expect.objectContaining({ field: 'lockKey' }),
+    );
   });
 });
 
@@ -111,35 +131,47 @@ const started = () => transitionExecution(pending(), 'running', AT);
 describe('TaskExecution lifecycle', () => {
   it('random sequences of moves only ever follow the transition table', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...EXECUTION_STATES), { maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: 12, maxLength: 12 }), (moves, gaps) => {
-        let execution: TaskExecution = pending();
-        let time = Date.parse(AT);
-        const path: ExecutionState[] = [execution.state];
-        moves.forEach((to, index) => {
-          time += gaps[index]!;
-          const at = new Date(time).toISOString();
-          const allowed = EXECUTION_TRANSITIONS[execution.state].includes(to);
-          if (!allowed) {
-            expect(() => transitionExecution(execution, to, at)).toThrow(TransitionError);
-            return;
-          }
-          execution = transitionExecution(execution, to, at);
-          path.push(to);
-          if (to === 'running') expect(execution.startedAt).toBe(at);
-          else expect({ finishedAt: execution.finishedAt, durationMs: execution.durationMs }).toEqual({ finishedAt: at, durationMs: Date.parse(at) - Date.parse(execution.startedAt!) });
-        });
-        // The path taken is a walk on the table: pending, running, then at most one end.
-        for (let n = 1; n < path.length; n++) expect(EXECUTION_TRANSITIONS[path[n - 1]!]).toContain(path[n]);
-        expect(path.length).toBeLessThanOrEqual(3);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...EXECUTION_STATES), { maxLength: 12 }),
+        fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: 12, maxLength: 12 }),
+        (moves, gaps) => {
+          let execution: TaskExecution = pending();
+          let time = Date.parse(AT);
+          const path: ExecutionState[] = [execution.state];
+          moves.forEach((to, index) => {
+            time += gaps[index]!;
+            const at = new Date(time).toISOString();
+            const allowed = EXECUTION_TRANSITIONS[execution.state].includes(to);
+            if (!allowed) {
+              expect(() => transitionExecution(execution, to, at)).toThrow(TransitionError);
+              return;
+            }
+            execution = transitionExecution(execution, to, at);
+            path.push(to);
+            if (to === 'running') expect(execution.startedAt).toBe(at);
+            else
+              expect({ finishedAt: execution.finishedAt, durationMs: execution.durationMs }).toEqual({
+                finishedAt: at,
+                durationMs: Date.parse(at) - Date.parse(execution.startedAt!),
+              });
+          });
+          // The path taken is a walk on the table: pending, running, then at most one end.
+          for (let n = 1; n < path.length; n++) expect(EXECUTION_TRANSITIONS[path[n - 1]!]).toContain(path[n]);
+          expect(path.length).toBeLessThanOrEqual(3);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('names the field and both states when a move is refused', () => {
     const ended = transitionExecution(started(), 'success', AT);
-    expect(() => transitionExecution(ended, 'interrupted', AT)).toThrow('state: cannot move an execution from success to interrupted');
-    expect(() => transitionExecution(pending(), 'interrupted', AT)).toThrow(expect.objectContaining({ field: 'state', from: 'pending', to: 'interrupted' }));
+    expect(() => transitionExecution(ended, 'interrupted', AT)).toThrow(
+      'state: cannot move an execution from success to interrupted',
+    );
+    expect(() => transitionExecution(pending(), 'interrupted', AT)).toThrow(
+      expect.objectContaining({ field: 'state', from: 'pending', to: 'interrupted' }),
+    );
   });
 
   it('keeps progress from 0 to 100 while running, sets it to 100 on success, and times the run', () => {
@@ -149,8 +181,16 @@ describe('TaskExecution lifecycle', () => {
     expect(() => withProgress(running, -1, AT)).toThrow(expect.objectContaining({ field: 'progress' }));
     expect(() => withProgress(pending(), 10, AT)).toThrow(expect.objectContaining({ field: 'state' }));
     const failed = transitionExecution(running, 'failure', '2026-01-01T00:00:02.500Z', { error: new Error('boom') });
-    expect(failed).toMatchObject({ state: 'failure', progress: 40, durationMs: 2500, errorMessage: 'boom', errorStack: expect.stringContaining('Error: boom') });
-    expect(transitionExecution(running, 'success', '2026-01-01T00:00:03.000Z', { result: { ok: true } })).toMatchObject({ progress: 100, result: '{"ok":true}', resultTruncated: false, durationMs: 3000 });
+    expect(failed).toMatchObject({
+      state: 'failure',
+      progress: 40,
+      durationMs: 2500,
+      errorMessage: 'boom',
+      errorStack: expect.stringContaining('Error: boom'),
+    });
+    expect(transitionExecution(running, 'success', '2026-01-01T00:00:03.000Z', { result: { ok: true } })).toMatchObject(
+      { progress: 100, result: '{"ok":true}', resultTruncated: false, durationMs: 3000 },
+    );
   });
 });
 
@@ -166,17 +206,21 @@ describe('results cut at 64 KB', () => {
 
   it('never splits a character: the cut is a prefix within the limit, as long as it can be', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.integer({ min: 1, max: 400 }), (text, maxBytes) => {
-        const { result, truncated } = cutResult(text, maxBytes);
-        expect(text.startsWith(result)).toBe(true);
-        expect(Buffer.byteLength(result)).toBeLessThanOrEqual(maxBytes);
-        expect(truncated).toBe(result !== text);
-        if (truncated) {
-          // One more code point would not fit.
-          const next = String.fromCodePoint(text.codePointAt(result.length)!);
-          expect(Buffer.byteLength(result + next)).toBeGreaterThan(maxBytes);
-        }
-      }),
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 300 }),
+        fc.integer({ min: 1, max: 400 }),
+        (text, maxBytes) => {
+          const { result, truncated } = cutResult(text, maxBytes);
+          expect(text.startsWith(result)).toBe(true);
+          expect(Buffer.byteLength(result)).toBeLessThanOrEqual(maxBytes);
+          expect(truncated).toBe(result !== text);
+          if (truncated) {
+            // One more code point would not fit.
+            const next = String.fromCodePoint(text.codePointAt(result.length)!);
+            expect(Buffer.byteLength(result + next)).toBeGreaterThan(maxBytes);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

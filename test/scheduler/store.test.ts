@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { lockRequest, MAX_RESULT_BYTES, newExecution, transitionExecution, type LockHandle, type TaskExecution, type TaskLock } from '../../src/domain/scheduler.js';
+import {
+  lockRequest,
+  MAX_RESULT_BYTES,
+  newExecution,
+  transitionExecution,
+  type LockHandle,
+  type TaskExecution,
+  type TaskLock,
+} from '../../src/domain/scheduler.js';
 import { MemoryTaskSchedulerStore } from '../../src/memory/memory-task-scheduler-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
@@ -31,7 +39,11 @@ interface StoreUnderTest {
   close(): Promise<void>;
 }
 
-async function sqlStore(db: SqlExecutor, other: SqlExecutor | undefined, close: () => Promise<void>): Promise<StoreUnderTest> {
+async function sqlStore(
+  db: SqlExecutor,
+  other: SqlExecutor | undefined,
+  close: () => Promise<void>,
+): Promise<StoreUnderTest> {
   await migrate(db, await loadMigrations());
   return {
     store: new PostgresTaskSchedulerStore(db),
@@ -68,9 +80,14 @@ const OPEN: Record<BackendName, () => Promise<StoreUnderTest>> = {
   },
 };
 
-const request = (holderId: string, token: string, at: number, ttlMs = TTL_MS): TaskLock => lockRequest({ lockKey: KEY, holderId, token, ttlMs, purpose: 'test' }, iso(at));
+const request = (holderId: string, token: string, at: number, ttlMs = TTL_MS): TaskLock =>
+  lockRequest({ lockKey: KEY, holderId, token, ttlMs, purpose: 'test' }, iso(at));
 const runningUnder = (id: string, lock: LockHandle, at: number): TaskExecution =>
-  transitionExecution(newExecution({ id, task: { name: 'verifier', type: 'verify' }, runBy: lock.holderId, lock }, iso(at)), 'running', iso(at));
+  transitionExecution(
+    newExecution({ id, task: { name: 'verifier', type: 'verify' }, runBy: lock.holderId, lock }, iso(at)),
+    'running',
+    iso(at),
+  );
 
 for (const factory of availableBackends()) {
   describe(`TaskSchedulerStore on ${factory.name}`, () => {
@@ -97,7 +114,17 @@ for (const factory of availableBackends()) {
       // The old holder can neither renew nor release what it lost.
       expect(await store.renewLock(a, iso(T0 + 10 * TTL_MS))).toBeUndefined();
       expect(await store.releaseLock(a, iso(T0 + TTL_MS))).toBe(false);
-      if (under.db) expect((await under.db.query<{ holder_id: string; state: string }>('SELECT holder_id, state FROM task_locks ORDER BY id')).map((r) => [r.holder_id, r.state])).toEqual([['a', 'expired'], ['b', 'active']]);
+      if (under.db)
+        expect(
+          (
+            await under.db.query<{ holder_id: string; state: string }>(
+              'SELECT holder_id, state FROM task_locks ORDER BY id',
+            )
+          ).map((r) => [r.holder_id, r.state]),
+        ).toEqual([
+          ['a', 'expired'],
+          ['b', 'active'],
+        ]);
     });
 
     it('renews and releases by holder and token only', async () => {
@@ -125,12 +152,19 @@ for (const factory of availableBackends()) {
       const late = transitionExecution(run, 'success', iso(T0 + 3 * TTL_MS), { result: 'late' });
       expect(await store.updateExecution(late, 'running', a)).toBe(false);
       expect(await store.insertExecution(runningUnder('run-a2', a, T0 + 3 * TTL_MS), a)).toBe(false);
-      expect(await store.getExecution('run-a')).toMatchObject({ state: 'interrupted', finishedAt: iso(T0 + 2 * TTL_MS), durationMs: 2 * TTL_MS, progress: 50, errorMessage: expect.stringContaining('took it') });
+      expect(await store.getExecution('run-a')).toMatchObject({
+        state: 'interrupted',
+        finishedAt: iso(T0 + 2 * TTL_MS),
+        durationMs: 2 * TTL_MS,
+        progress: 50,
+        errorMessage: expect.stringContaining('took it'),
+      });
       expect(await store.getExecution('run-a2')).toBeUndefined();
     });
 
     it('fast-check: two holders and a manual clock; locks and fenced writes always agree with the model', async () => {
-      type Action = { kind: 'acquire' | 'renew' | 'release' | 'finish'; holder: 0 | 1 } | { kind: 'advance'; ms: number };
+      type Action =
+        { kind: 'acquire' | 'renew' | 'release' | 'finish'; holder: 0 | 1 } | { kind: 'advance'; ms: number };
       const holder = fc.constantFrom<0 | 1>(0, 1);
       const action: fc.Arbitrary<Action> = fc.oneof(
         fc.record({ kind: fc.constantFrom('acquire', 'renew', 'release', 'finish' as const), holder }),
@@ -189,7 +223,12 @@ for (const factory of availableBackends()) {
               // A fenced write of the result: accepted only while this holder's lock is the active one and the run still runs.
               const expected = active?.token === mine.token && run.state === 'running';
               const current = (await store.getExecution(run.id))!;
-              const ended = transitionExecution(runningUnder(run.id, mine, Date.parse(current.startedAt!)), 'success', iso(now), { result: { by: name } });
+              const ended = transitionExecution(
+                runningUnder(run.id, mine, Date.parse(current.startedAt!)),
+                'success',
+                iso(now),
+                { result: { by: name } },
+              );
               expect(await store.updateExecution(ended, 'running', mine)).toBe(expected);
               if (expected) run.state = 'success';
             }
@@ -215,10 +254,18 @@ for (const factory of availableBackends()) {
       // Without the lease: only what runs under an expired lock was abandoned.
       const first = await store.interruptAbandoned(iso(T0 + 2 * TTL_MS), { holderId: 'me', everyOtherHolder: false });
       expect(first.map((e) => e.id)).toEqual(['dead']);
-      expect(await store.getExecution('dead')).toMatchObject({ state: 'interrupted', finishedAt: iso(T0 + 2 * TTL_MS), durationMs: 2 * TTL_MS });
+      expect(await store.getExecution('dead')).toMatchObject({
+        state: 'interrupted',
+        finishedAt: iso(T0 + 2 * TTL_MS),
+        durationMs: 2 * TTL_MS,
+      });
       expect((await store.getExecution('live'))!.state).toBe('running');
       // With it: no other holder is alive.
-      expect((await store.interruptAbandoned(iso(T0 + 3 * TTL_MS), { holderId: 'me', everyOtherHolder: true })).map((e) => e.id)).toEqual(['live']);
+      expect(
+        (await store.interruptAbandoned(iso(T0 + 3 * TTL_MS), { holderId: 'me', everyOtherHolder: true })).map(
+          (e) => e.id,
+        ),
+      ).toEqual(['live']);
       expect((await store.getExecution('ended'))!.state).toBe('success');
       expect(await store.activeLock(KEY)).toBeUndefined();
       expect(await store.renewLock(live, iso(T0 + 4 * TTL_MS))).toBeUndefined();
@@ -227,9 +274,26 @@ for (const factory of availableBackends()) {
     it('stores a 64 KB result whole, a longer one cut and flagged; lists newest first, by task, within the limit', async () => {
       const { store } = under;
       const exact = 'é'.repeat(MAX_RESULT_BYTES / 2);
-      await store.insertExecution(transitionExecution(runningUnder('exact', { lockKey: KEY, holderId: 'a', token: 'x' }, T0), 'success', iso(T0 + 1), { result: exact }));
-      await store.insertExecution(transitionExecution(runningUnder('over', { lockKey: KEY, holderId: 'a', token: 'x' }, T0 + 10), 'success', iso(T0 + 11), { result: `${exact}!` }));
-      await store.insertExecution({ ...runningUnder('other', { lockKey: 'task:other', holderId: 'a', token: 'y' }, T0 + 20), taskName: 'other' });
+      await store.insertExecution(
+        transitionExecution(
+          runningUnder('exact', { lockKey: KEY, holderId: 'a', token: 'x' }, T0),
+          'success',
+          iso(T0 + 1),
+          { result: exact },
+        ),
+      );
+      await store.insertExecution(
+        transitionExecution(
+          runningUnder('over', { lockKey: KEY, holderId: 'a', token: 'x' }, T0 + 10),
+          'success',
+          iso(T0 + 11),
+          { result: `${exact}!` },
+        ),
+      );
+      await store.insertExecution({
+        ...runningUnder('other', { lockKey: 'task:other', holderId: 'a', token: 'y' }, T0 + 20),
+        taskName: 'other',
+      });
       const [other, over, first] = await store.listExecutions();
       expect([other!.id, over!.id, first!.id]).toEqual(['other', 'over', 'exact']);
       expect([first!.result === exact, first!.resultTruncated]).toEqual([true, false]);
@@ -244,35 +308,43 @@ for (const factory of availableBackends()) {
       await store.insertExecution(runningUnder('running', old, T0));
       await store.releaseLock(old, iso(T0 + 2));
       await store.acquireLock(request('a', 'new', T0 + 100));
-      expect(await store.purge({ executionsBefore: iso(T0 + 50), locksBefore: iso(T0 + 50) })).toEqual({ executions: 1, locks: 1 });
+      expect(await store.purge({ executionsBefore: iso(T0 + 50), locksBefore: iso(T0 + 50) })).toEqual({
+        executions: 1,
+        locks: 1,
+      });
       expect((await store.listExecutions()).map((e) => e.id)).toEqual(['running']);
       expect((await store.activeLock(KEY))!.token).toBe('new');
     });
 
     if (factory.name === 'postgres')
       it('two processes racing: one acquire wins; a fenced write racing a takeover is either written or interrupted, never both', async () => {
-      const stores = [under.store, under.other!];
-      await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 0, max: 20 }), fc.boolean(), async (ticks, writerFirst) => {
-          await under.reset();
-          const won = await Promise.all(stores.map((store, n) => store.acquireLock(request(`p${n}`, `race-${n}-${ticks}-${writerFirst}`, T0))));
-          expect(won.filter((lock) => lock !== undefined)).toHaveLength(1);
-          const winner = won.find((lock) => lock !== undefined)!;
-          const run = runningUnder('raced', winner, T0);
-          await stores[0]!.insertExecution(run, winner);
-          const ended = transitionExecution(run, 'success', iso(T0 + 2 * TTL_MS), { result: 'done' });
-          const write = () => stores[0]!.updateExecution(ended, 'running', winner);
-          const takeover = () => stores[1]!.acquireLock(request('p9', `takeover-${ticks}-${writerFirst}`, T0 + 2 * TTL_MS));
-          // A few turns of the event loop's microtasks: the second statement leaves a little later.
-          const pause = async () => {
-            for (let n = 0; n < ticks; n++) await Promise.resolve();
-          };
-          const [written, taken] = writerFirst ? await Promise.all([write(), pause().then(takeover)]) : await Promise.all([pause().then(write), takeover()]);
-          expect(taken).toBeDefined();
-          expect((await stores[1]!.getExecution('raced'))!.state).toBe(written ? 'success' : 'interrupted');
-        }),
-        { numRuns: 20 },
-      );
-    }, 60_000);
+        const stores = [under.store, under.other!];
+        await fc.assert(
+          fc.asyncProperty(fc.integer({ min: 0, max: 20 }), fc.boolean(), async (ticks, writerFirst) => {
+            await under.reset();
+            const won = await Promise.all(
+              stores.map((store, n) => store.acquireLock(request(`p${n}`, `race-${n}-${ticks}-${writerFirst}`, T0))),
+            );
+            expect(won.filter((lock) => lock !== undefined)).toHaveLength(1);
+            const winner = won.find((lock) => lock !== undefined)!;
+            const run = runningUnder('raced', winner, T0);
+            await stores[0]!.insertExecution(run, winner);
+            const ended = transitionExecution(run, 'success', iso(T0 + 2 * TTL_MS), { result: 'done' });
+            const write = () => stores[0]!.updateExecution(ended, 'running', winner);
+            const takeover = () =>
+              stores[1]!.acquireLock(request('p9', `takeover-${ticks}-${writerFirst}`, T0 + 2 * TTL_MS));
+            // A few turns of the event loop's microtasks: the second statement leaves a little later.
+            const pause = async () => {
+              for (let n = 0; n < ticks; n++) await Promise.resolve();
+            };
+            const [written, taken] = writerFirst
+              ? await Promise.all([write(), pause().then(takeover)])
+              : await Promise.all([pause().then(write), takeover()]);
+            expect(taken).toBeDefined();
+            expect((await stores[1]!.getExecution('raced'))!.state).toBe(written ? 'success' : 'interrupted');
+          }),
+          { numRuns: 20 },
+        );
+      }, 60_000);
   });
 }

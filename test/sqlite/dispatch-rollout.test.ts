@@ -25,7 +25,8 @@ import { useTestRuntimes } from '../support/runtimes.js';
 
 async function dump(port: RecordPort<DispatchRecords>): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const entity of DISPATCH_ENTITY_NAMES) out[entity] = await readAll<DispatchRecords, DispatchEntity>(port, entity);
+  for (const entity of DISPATCH_ENTITY_NAMES)
+    out[entity] = await readAll<DispatchRecords, DispatchEntity>(port, entity);
   return out;
 }
 
@@ -54,7 +55,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('keeps SQLite and PostgreSQL equal from memory-only to postgres-primary and back to dual-write', async () => {
       const { clock, ids } = backend.current;
       const sqlite = new SqliteDispatchStore(file, { clock, ids });
-      const { rt, source } = await runtimes.open({ db, stage: 'memory-only', context: { clock, ids }, stores: [DISPATCH_DEFINITION], memory: { dispatch: sqlite }, mirror: { mode: 'sync' }, verifier: { graceMs: 0 } });
+      const { rt, source } = await runtimes.open({
+        db,
+        stage: 'memory-only',
+        context: { clock, ids },
+        stores: [DISPATCH_DEFINITION],
+        memory: { dispatch: sqlite },
+        mirror: { mode: 'sync' },
+        verifier: { graceMs: 0 },
+      });
       const dispatch = rt.store(DISPATCH_DEFINITION);
       expect(dispatch.memory).toBe(sqlite);
       const store: DispatchStore = dispatch.dual;
@@ -65,14 +74,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const clean = async () => {
         const report = (await rt.verifier.runOnce())!;
         expect(report.entities.map((e) => [e.entity, e.rowsMemory === e.rowsPostgres, e.differences])).toEqual(
-          DISPATCH_ENTITY_NAMES.map((entity) => [entity, true, { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 }]),
+          DISPATCH_ENTITY_NAMES.map((entity) => [
+            entity,
+            true,
+            { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 },
+          ]),
         );
         expect(report.consistent).toBe(true);
         expect(await dump(dispatch.postgres)).toEqual(await dump(sqlite));
       };
 
       // memory-only: SQLite alone, as the app runs today.
-      await store.createTask({ id: 'N-memory-only', project: 'dispatch', specFile: 'specs/a.md', dependsOn: ['T0000001'] });
+      await store.createTask({
+        id: 'N-memory-only',
+        project: 'dispatch',
+        specFile: 'specs/a.md',
+        dependsOn: ['T0000001'],
+      });
       await store.claimTask('T0000000', { node: 'node-1' });
       expect(await dispatch.postgres.getTask('N-memory-only')).toBeNull();
 
@@ -82,7 +100,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(backfill.countsMatch).toBe(true);
       expect(verify.consistent).toBe(true);
       await clean();
-      await store.createTask({ id: 'N-dual-write', project: 'dispatch', specFile: 'specs/b.md', modifies: { files: ['x.ts'] } });
+      await store.createTask({
+        id: 'N-dual-write',
+        project: 'dispatch',
+        specFile: 'specs/b.md',
+        modifies: { files: ['x.ts'] },
+      });
       expect((await store.claimTask('N-dual-write', { node: 'node-2', leaseSeconds: 30 })).updated).toBe(true);
       expect((await store.claimTask('N-dual-write', { node: 'node-3' })).updated).toBe(false);
       await clean();
@@ -99,7 +122,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // postgres-primary: PostgreSQL authoritative, SQLite mirrored.
       await flip('postgres-primary');
       await store.createTask({ id: 'N-postgres-primary', project: 'dispatch', specFile: 'specs/c.md' });
-      await store.updateTask('N-dual-write', { status: 'completed', durationSeconds: 12.5 }, { expectedStatus: 'running' });
+      await store.updateTask(
+        'N-dual-write',
+        { status: 'completed', durationSeconds: 12.5 },
+        { expectedStatus: 'running' },
+      );
       await clean();
       expect(await sqlite.getTask('N-postgres-primary')).toEqual(await dispatch.postgres.getTask('N-postgres-primary'));
 
@@ -112,8 +139,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // The file holds it all: a store opened afresh on it reads what both sides hold.
       const reopened = new SqliteDispatchStore(file);
       expect(await dump(reopened)).toEqual(await dump(dispatch.postgres));
-      expect((await reopened.listTasks({ project: 'dispatch', limit: 1000 })).map((t) => t.id)).toEqual(['N-after-rollback', 'N-dual-write', 'N-memory-only', 'N-postgres-primary']);
-      expect((await reopened.getTask('N-dual-write'))!).toMatchObject({ status: 'completed', durationSeconds: 12.5, attempt: 1 });
+      expect((await reopened.listTasks({ project: 'dispatch', limit: 1000 })).map((t) => t.id)).toEqual([
+        'N-after-rollback',
+        'N-dual-write',
+        'N-memory-only',
+        'N-postgres-primary',
+      ]);
+      expect((await reopened.getTask('N-dual-write'))!).toMatchObject({
+        status: 'completed',
+        durationSeconds: 12.5,
+        attempt: 1,
+      });
     });
   });
 }

@@ -49,7 +49,10 @@ async function sides(path: string, postgres: PostgresDispatchStore) {
     const store = new SqliteDispatchStore(sqlite);
     const out: Record<string, { sqlite: unknown[]; postgres: unknown[] }> = {};
     for (const entity of DISPATCH_ENTITY_NAMES) {
-      out[entity] = { sqlite: await readAll<DispatchRecords, DispatchEntity>(store, entity), postgres: await readAll<DispatchRecords, DispatchEntity>(postgres, entity) };
+      out[entity] = {
+        sqlite: await readAll<DispatchRecords, DispatchEntity>(store, entity),
+        postgres: await readAll<DispatchRecords, DispatchEntity>(postgres, entity),
+      };
     }
     return out;
   } finally {
@@ -73,9 +76,22 @@ for (const factory of availableDispatchBackends(['pglite', 'postgres'])) {
       const path = dispatchFile();
       const progress: string[] = [];
       const sqlite = openDispatchDatabase(path, { readonly: true });
-      const report = await migrateSqlite(sqlite, backend.current.db!, { batchSize: 25, onProgress: (e) => progress.push(`${e.table} ${e.rowsDone}/${e.rows}`) }).finally(() => sqlite.close());
+      const report = await migrateSqlite(sqlite, backend.current.db!, {
+        batchSize: 25,
+        onProgress: (e) => progress.push(`${e.table} ${e.rowsDone}/${e.rows}`),
+      }).finally(() => sqlite.close());
 
-      expect(report.tables.map((t) => [t.table, t.sqliteRows, t.inserted, t.alreadyPresent, t.invalidRows, t.postgresRows, t.countsMatch])).toEqual([
+      expect(
+        report.tables.map((t) => [
+          t.table,
+          t.sqliteRows,
+          t.inserted,
+          t.alreadyPresent,
+          t.invalidRows,
+          t.postgresRows,
+          t.countsMatch,
+        ]),
+      ).toEqual([
         ['tasks', 60, 60, 0, 0, 60, true],
         ['file_locks', 20, 20, 0, 0, 20, true],
         ['nodes', 8, 8, 0, 0, 8, true],
@@ -86,9 +102,12 @@ for (const factory of availableDispatchBackends(['pglite', 'postgres'])) {
       expect(report.countsMatch).toBe(true);
       expect(report.invalidCells).toEqual([]);
       expect(progress).toEqual(expect.arrayContaining(['tasks 25/60', 'tasks 50/60', 'tasks 60/60', 'events 120/120']));
-      for (const [entity, both] of Object.entries(await sides(path, postgres))) expect(both.postgres, entity).toEqual(both.sqlite);
+      for (const [entity, both] of Object.entries(await sides(path, postgres)))
+        expect(both.postgres, entity).toEqual(both.sqlite);
       // Python's isoformat() microseconds survive (records keep milliseconds; the column keeps them all).
-      const [row] = await backend.current.db!.query<{ at: string }>(`SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM tasks WHERE id = 'T0000001'`);
+      const [row] = await backend.current.db!.query<{ at: string }>(
+        `SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM tasks WHERE id = 'T0000001'`,
+      );
       expect(row!.at).toBe(`2026-01-01 00:00:01.${String(7919).padStart(6, '0')}`);
     });
 
@@ -108,7 +127,9 @@ for (const factory of availableDispatchBackends(['pglite', 'postgres'])) {
         { table: 'events', column: 'id', next: 1121 },
         { table: 'peer_validations', column: 'id', next: 13 },
       ]);
-      const [event] = await backend.current.db!.query<{ id: number }>(`INSERT INTO events (timestamp, event_type) VALUES (now(), 'after') RETURNING id`);
+      const [event] = await backend.current.db!.query<{ id: number }>(
+        `INSERT INTO events (timestamp, event_type) VALUES (now(), 'after') RETURNING id`,
+      );
       expect(event!.id).toBe(1121);
       await backend.current.db!.query(`DELETE FROM events WHERE id > 1100`);
       expect((await migrate(dispatchFile())).sequences[0]).toEqual({ table: 'events', column: 'id', next: 1122 });
@@ -125,7 +146,9 @@ for (const factory of availableDispatchBackends(['pglite', 'postgres'])) {
         ['nodes', ['node-2'], 'slots', '1099511627776'],
         ['events', ['1005'], 'timestamp', 'now'],
       ]);
-      expect(report.invalidCells.find((c) => c.column === 'depends_on')!.problem).toMatch(/^dependsOn: is not valid JSON/);
+      expect(report.invalidCells.find((c) => c.column === 'depends_on')!.problem).toMatch(
+        /^dependsOn: is not valid JSON/,
+      );
       expect(report.invalidCells.find((c) => c.column === 'slots')!.problem).toMatch(/32-bit integer/);
       expect(report.tables.map((t) => [t.table, t.invalidRows, t.countsMatch])).toEqual([
         ['tasks', 3, false],
@@ -168,9 +191,15 @@ describe.runIf(postgresAvailable())('dualwrite migrate-sqlite (the CLI, on Postg
     expect(again.stderr).toContain('nothing to insert: every row is already in PostgreSQL');
 
     await database.db.query(`TRUNCATE ${DISPATCH_TABLE_LIST}`);
-    const damaged = await runCli(['migrate-sqlite', '--from', dispatchFile(injectInvalidCells), '--json'], database.env);
+    const damaged = await runCli(
+      ['migrate-sqlite', '--from', dispatchFile(injectInvalidCells), '--json'],
+      database.env,
+    );
     expect(damaged.code).toBe(1);
-    const report = JSON.parse(damaged.stdout) as { countsMatch: boolean; invalidCells: { table: string; key: string[]; column: string }[] };
+    const report = JSON.parse(damaged.stdout) as {
+      countsMatch: boolean;
+      invalidCells: { table: string; key: string[]; column: string }[];
+    };
     expect(report.countsMatch).toBe(false);
     expect(report.invalidCells).toHaveLength(7);
     expect(report.invalidCells[0]).toMatchObject({ table: 'tasks', key: ['T0000001'], column: 'started_at' });

@@ -40,26 +40,51 @@ const TRANSLATED: Record<DispatchColumnKind, Record<string, string>> = {
 function defaultOf(value: string | null): string | null {
   if (value === null) return null;
   if (value.startsWith('nextval(')) return 'serial';
-  return value.replace(/::[a-z ]+$/, '').replace(/^\(?datetime\('now'\)\)?$/, 'now()').toLowerCase();
+  return value
+    .replace(/::[a-z ]+$/, '')
+    .replace(/^\(?datetime\('now'\)\)?$/, 'now()')
+    .toLowerCase();
 }
 
 function sqliteCatalog(db: SqliteDatabase): Catalog {
   const tables: Catalog['tables'] = {};
   const indexes: Record<string, string> = {};
-  const names = db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string; sql: string }[];
+  const names = db
+    .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+    .all() as { name: string; sql: string }[];
   for (const { name, sql } of names) {
-    const info = db.pragma(`table_info(${name})`) as { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }[];
+    const info = db.pragma(`table_info(${name})`) as {
+      name: string;
+      type: string;
+      notnull: number;
+      dflt_value: string | null;
+      pk: number;
+    }[];
     const autoincrement = /AUTOINCREMENT/i.test(sql);
     tables[name] = {
       columns: Object.fromEntries(
-        info.map((c) => [c.name, { type: c.type, notNull: c.notnull === 1 || c.pk > 0, default: autoincrement && c.pk > 0 ? 'serial' : defaultOf(c.dflt_value) }]),
+        info.map((c) => [
+          c.name,
+          {
+            type: c.type,
+            notNull: c.notnull === 1 || c.pk > 0,
+            default: autoincrement && c.pk > 0 ? 'serial' : defaultOf(c.dflt_value),
+          },
+        ]),
       ),
-      primaryKey: info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name),
+      primaryKey: info
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name),
     };
     for (const index of db.pragma(`index_list(${name})`) as { name: string; origin: string; partial: number }[]) {
       if (index.origin !== 'c') continue;
-      const columns = (db.pragma(`index_info(${index.name})`) as { seqno: number; name: string }[]).sort((a, b) => a.seqno - b.seqno).map((c) => c.name);
-      const { sql: indexSql } = db.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`).get(index.name) as { sql: string };
+      const columns = (db.pragma(`index_info(${index.name})`) as { seqno: number; name: string }[])
+        .sort((a, b) => a.seqno - b.seqno)
+        .map((c) => c.name);
+      const { sql: indexSql } = db
+        .prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`)
+        .get(index.name) as { sql: string };
       const predicate = index.partial ? / WHERE (.+?);?$/is.exec(indexSql)![1]!.trim() : undefined;
       indexes[index.name] = `${name}(${columns.join(', ')})${predicate ? ` WHERE ${predicate}` : ''}`;
     }
@@ -70,14 +95,24 @@ function sqliteCatalog(db: SqliteDatabase): Catalog {
 /** PostgreSQL's catalog of `tables` (information_schema, pg_indexes), in the connection's current schema. */
 async function postgresCatalog(db: SqlExecutor, tables: readonly string[]): Promise<Catalog> {
   const out: Catalog['tables'] = {};
-  const columns = await db.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; column_default: string | null }>(
+  const columns = await db.query<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    is_nullable: string;
+    column_default: string | null;
+  }>(
     `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
      WHERE table_schema = current_schema() AND table_name = ANY($1::text[]) ORDER BY table_name, ordinal_position`,
     [tables],
   );
   for (const c of columns) {
     out[c.table_name] ??= { columns: {}, primaryKey: [] };
-    (out[c.table_name]!.columns as Record<string, Column>)[c.column_name] = { type: c.data_type, notNull: c.is_nullable === 'NO', default: defaultOf(c.column_default) };
+    (out[c.table_name]!.columns as Record<string, Column>)[c.column_name] = {
+      type: c.data_type,
+      notNull: c.is_nullable === 'NO',
+      default: defaultOf(c.column_default),
+    };
   }
   const keys = await db.query<{ table_name: string; column_name: string }>(
     `SELECT k.table_name, k.column_name FROM information_schema.table_constraints t
@@ -106,13 +141,19 @@ function translate(sqlite: Catalog): Catalog {
   for (const [name, table] of Object.entries(sqlite.tables)) {
     const spec = DISPATCH_TABLES[name as keyof typeof DISPATCH_TABLES];
     expect(spec, `record catalog entry for table ${name}`).toBeDefined();
-    expect(spec.columns.map((c) => c.column), `record catalog columns of ${name}`).toEqual(Object.keys(table.columns));
+    expect(
+      spec.columns.map((c) => c.column),
+      `record catalog columns of ${name}`,
+    ).toEqual(Object.keys(table.columns));
     tables[name] = {
       primaryKey: table.primaryKey,
       columns: Object.fromEntries(
         spec.columns.map((c) => {
           const column = table.columns[c.column]!;
-          return [c.column, { ...column, type: TRANSLATED[c.kind][column.type] ?? `no translation of ${column.type} for ${c.kind}` }];
+          return [
+            c.column,
+            { ...column, type: TRANSLATED[c.kind][column.type] ?? `no translation of ${column.type} for ${c.kind}` },
+          ];
         }),
       ),
     };
@@ -146,7 +187,12 @@ for (const name of availableBackends(['pglite', 'postgres']).map((f) => f.name))
     it('has every table, column (translated type, nullability, default, key) and index on both sides', async () => {
       const fromSqlite = sqliteCatalog(sqlite);
       expect(Object.keys(fromSqlite.tables).sort()).toEqual([...TABLES].sort());
-      expect(Object.keys(fromSqlite.indexes).sort()).toEqual(['idx_events_timestamp', 'idx_tasks_lease', 'idx_tasks_project', 'idx_tasks_status']);
+      expect(Object.keys(fromSqlite.indexes).sort()).toEqual([
+        'idx_events_timestamp',
+        'idx_tasks_lease',
+        'idx_tasks_project',
+        'idx_tasks_status',
+      ]);
       expect(fromSqlite.indexes.idx_tasks_lease).toBe(`tasks(lease_expires_at) WHERE status = 'claimed'`);
       expect(await postgresCatalog(db, TABLES)).toEqual(translate(fromSqlite));
     });

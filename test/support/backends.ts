@@ -39,7 +39,8 @@ export interface BackendFactory {
   open(): Promise<Backend>;
 }
 
-const TABLES = 'contributions, assets, contributors, project_dependencies, projects, agent_tasks, dualwrite_runtime_lease, dualwrite_lineage, task_executions, task_locks';
+const TABLES =
+  'contributions, assets, contributors, project_dependencies, projects, agent_tasks, dualwrite_runtime_lease, dualwrite_lineage, task_executions, task_locks';
 
 function memoryBackend(): Backend {
   const clock = new ManualClock();
@@ -85,7 +86,9 @@ async function sqlBackend(name: BackendName, db: SqlExecutor, drop: () => Promis
 }
 
 /** A fresh schema in the DATABASE_URL database, dropped on close, so test files never collide. */
-export async function openPostgresSchema(prefix = 'dw_test'): Promise<{ db: PgPoolExecutor; schema: string; drop(): Promise<void> }> {
+export async function openPostgresSchema(
+  prefix = 'dw_test',
+): Promise<{ db: PgPoolExecutor; schema: string; drop(): Promise<void> }> {
   const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 1, maxOverflow: 0, minSize: 0 });
   await admin.query(`CREATE SCHEMA ${schema}`);
@@ -122,14 +125,18 @@ export const BACKENDS: readonly BackendFactory[] = [
 
 /** Backends that can run here. In CI a missing one is an error, never a silent skip. */
 export function availableBackends(names: readonly BackendName[] = ['memory', 'pglite', 'postgres']): BackendFactory[] {
-  return BACKENDS.filter((factory) => names.includes(factory.name)).filter((factory) => canRun(`backend ${factory.name}`, factory.unavailable));
+  return BACKENDS.filter((factory) => names.includes(factory.name)).filter((factory) =>
+    canRun(`backend ${factory.name}`, factory.unavailable),
+  );
 }
 
 /**
  * Opens `factory` once for the enclosing describe block and resets it before each test.
  * Returns a handle whose `current` is the open backend.
  */
-export function useBackend<B extends { reset(): Promise<void>; close(): Promise<void> } = Backend>(factory: { open(): Promise<B> }): { current: B } {
+export function useBackend<B extends { reset(): Promise<void>; close(): Promise<void> } = Backend>(factory: {
+  open(): Promise<B>;
+}): { current: B } {
   const handle = {} as { current: B };
   beforeAll(async () => {
     handle.current = await factory.open();

@@ -13,7 +13,14 @@ import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 
 const dir = process.env.CRASH_DIR!;
 const writes = Number(process.env.CRASH_WRITES);
-const db = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema: process.env.CRASH_SCHEMA, poolSize: 4, maxOverflow: 0, minSize: 0, connectTimeoutMs: 500 });
+const db = new PgPoolExecutor({
+  ...poolOptionsFromEnv(),
+  schema: process.env.CRASH_SCHEMA,
+  poolSize: 4,
+  maxOverflow: 0,
+  minSize: 0,
+  connectTimeoutMs: 500,
+});
 const rt = await openDualWrite({
   db,
   env: {},

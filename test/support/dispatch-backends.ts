@@ -27,7 +27,11 @@ export interface DispatchBackend {
 /** Every dispatch table, for TRUNCATE. */
 export const DISPATCH_TABLE_LIST = DISPATCH_ENTITY_NAMES.map((entity) => DISPATCH_TABLES[entity].table).join(', ');
 
-async function postgresBackend(name: DispatchBackendName, db: SqlExecutor, drop: () => Promise<void>): Promise<DispatchBackend> {
+async function postgresBackend(
+  name: DispatchBackendName,
+  db: SqlExecutor,
+  drop: () => Promise<void>,
+): Promise<DispatchBackend> {
   await migrate(db, await loadMigrations());
   const clock = new ManualClock();
   return {
@@ -88,9 +92,14 @@ export const DISPATCH_BACKENDS: readonly DispatchBackendFactory[] = [
 ];
 
 /** The dispatch backends that can run here; in CI a missing one is an error. */
-export function availableDispatchBackends(names: readonly DispatchBackendName[] = ['sqlite', 'pglite', 'postgres']): DispatchBackendFactory[] {
-  return DISPATCH_BACKENDS.filter((f) => names.includes(f.name)).filter((f) => canRun(`dispatch backend ${f.name}`, f.unavailable));
+export function availableDispatchBackends(
+  names: readonly DispatchBackendName[] = ['sqlite', 'pglite', 'postgres'],
+): DispatchBackendFactory[] {
+  return DISPATCH_BACKENDS.filter((f) => names.includes(f.name)).filter((f) =>
+    canRun(`dispatch backend ${f.name}`, f.unavailable),
+  );
 }
 
 /** Opens `factory` for the enclosing describe block and resets it before each test. */
-export const useDispatchBackend = (factory: DispatchBackendFactory): { current: DispatchBackend } => useBackend(factory);
+export const useDispatchBackend = (factory: DispatchBackendFactory): { current: DispatchBackend } =>
+  useBackend(factory);

@@ -3,7 +3,10 @@
  * (default 10000) throws its last error. For what happens on the runtime's own timers
  * (a retried recovery, a replay round), instead of sleeping for a fixed time.
  */
-export async function eventually<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, everyMs = 20 } = {}): Promise<T> {
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  { timeoutMs = 10_000, everyMs = 20 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

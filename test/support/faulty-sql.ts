@@ -72,6 +72,7 @@ export class FaultySql implements SqlExecutor {
 
   private check(): void {
     if (this.down) this.refused++;
-    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432 (injected outage)'), { code: 'ECONNREFUSED' });
+    if (this.down)
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432 (injected outage)'), { code: 'ECONNREFUSED' });
   }
 }

@@ -37,7 +37,9 @@ export function useGraphJobBackend(factory: BackendFactory): { current: GraphJob
     clock.reset();
     ids.reset();
     if (db) await db.query('TRUNCATE graph_jobs, graph_job_events');
-    const jobs = db ? GRAPH_JOB_DEFINITION.createPostgres(db, { clock, ids }) : GRAPH_JOB_DEFINITION.createMemory({ clock, ids });
+    const jobs = db
+      ? GRAPH_JOB_DEFINITION.createPostgres(db, { clock, ids })
+      : GRAPH_JOB_DEFINITION.createMemory({ clock, ids });
     handle.current = { name: factory.name, jobs, clock, ids, db };
   });
   return handle;

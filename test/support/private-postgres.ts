@@ -21,7 +21,8 @@ export interface PrivatePostgres {
 export function privatePostgresUnavailable(): string | undefined {
   if (!existsSync('/usr/bin/pg_createcluster')) return 'pg_createcluster (postgresql-common) is not installed';
   if (process.getuid?.() !== 0) return 'creating a PostgreSQL cluster needs root';
-  if (!existsSync('/etc/postgresql') || readdirSync('/etc/postgresql').length === 0) return 'no PostgreSQL version under /etc/postgresql';
+  if (!existsSync('/etc/postgresql') || readdirSync('/etc/postgresql').length === 0)
+    return 'no PostgreSQL version under /etc/postgresql';
   return undefined;
 }
 
@@ -52,7 +53,8 @@ export async function startPrivatePostgres(prefix = 'dwfault'): Promise<PrivateP
           // Already gone.
         }
       }
-      for (let attempt = 0; attempt < 200 && pids.some(alive); attempt++) await new Promise((resolve) => setTimeout(resolve, 25));
+      for (let attempt = 0; attempt < 200 && pids.some(alive); attempt++)
+        await new Promise((resolve) => setTimeout(resolve, 25));
     },
     start,
     async drop() {

@@ -36,7 +36,12 @@ export async function startPrivatePrometheus(dir: string, config: object): Promi
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     binary,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   // The end of its log, for the error when it does not start (a bad config or rule file says why there).
@@ -49,7 +54,7 @@ export async function startPrivatePrometheus(dir: string, config: object): Promi
     await waitUntilReady(child, url);
   } catch (error) {
     await kill();
-    throw new Error(`prometheus on port ${port} did not start: ${(error as Error).message}\n${log}`);
+    throw new Error(`prometheus on port ${port} did not start: ${(error as Error).message}\n${log}`, { cause: error });
   }
   return {
     url,
@@ -57,7 +62,8 @@ export async function startPrivatePrometheus(dir: string, config: object): Promi
     async api<T>(path: string): Promise<T> {
       const answer = await fetch(url + path);
       const body = (await answer.json()) as { status: string; data?: T; error?: string };
-      if (!answer.ok || body.status !== 'success') throw new Error(`prometheus ${path}: ${answer.status} ${body.error ?? ''}`);
+      if (!answer.ok || body.status !== 'success')
+        throw new Error(`prometheus ${path}: ${answer.status} ${body.error ?? ''}`);
       return body.data as T;
     },
   };

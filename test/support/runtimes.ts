@@ -8,9 +8,19 @@ import type { WriteContext } from '../../src/domain/graph.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
 import { DEFAULT_EVIDENCE_THRESHOLDS } from '../../src/runtime/evidence-gate.js';
-import { openDualWrite, type DualWriteRuntime, type DualWriteRuntimeOptions } from '../../src/runtime/open-dual-write.js';
+import {
+  openDualWrite,
+  type DualWriteRuntime,
+  type DualWriteRuntimeOptions,
+} from '../../src/runtime/open-dual-write.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
+import {
+  AGENT_TASK_ENTITIES,
+  entityNames,
+  GRAPH_ENTITIES,
+  type AgentTaskRecords,
+  type GraphRecords,
+} from '../../src/domain/records.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
@@ -59,7 +69,10 @@ export interface TestRuntime {
  * FileOutbox in a temporary folder and a logger that collects lines; everything is
  * closed and removed after the test, in reverse order, with whatever else was deferred.
  */
-export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<TestRuntime>; defer(cleanup: () => Promise<unknown>): void } {
+export function useTestRuntimes(): {
+  open(options: TestRuntimeOptions): Promise<TestRuntime>;
+  defer(cleanup: () => Promise<unknown>): void;
+} {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -80,10 +93,19 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
       warn: (line: string) => void logs.push(`warn ${line}`),
       error: (line: string) => void logs.push(`error ${line}`),
     };
-    const source = new ManualFlagSource({ stage: options.stage ?? 'dual-write', readPercent: options.readPercent ?? 0 });
+    const source = new ManualFlagSource({
+      stage: options.stage ?? 'dual-write',
+      readPercent: options.readPercent ?? 0,
+    });
     const rt = await openDualWrite({
       db: options.db,
-      env: options.env ? { DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'), DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'), ...options.env } : {},
+      env: options.env
+        ? {
+            DUALWRITE_LAST_FLAGS_PATH: join(dir, 'last-flags.json'),
+            DUALWRITE_FLAGS_FILE: join(dir, 'flags.json'),
+            ...options.env,
+          }
+        : {},
       flags: options.env ? undefined : new FlagState([source], { logger }),
       outbox,
       logger,
@@ -113,7 +135,10 @@ export function useTestRuntimes(): { open(options: TestRuntimeOptions): Promise<
  * read-shift. Each comparison finishes before the next read, so PostgreSQL's p95 is that of
  * single reads, not of a queue of them.
  */
-export async function readForEvidence(rt: DualWriteRuntime, reads = DEFAULT_EVIDENCE_THRESHOLDS.minShadowComparisons): Promise<void> {
+export async function readForEvidence(
+  rt: DualWriteRuntime,
+  reads = DEFAULT_EVIDENCE_THRESHOLDS.minShadowComparisons,
+): Promise<void> {
   for (let n = 0; n < reads; n++) {
     await rt.graph.getProject({ ecosystem: 'npm', name: `evidence-read-${n}` });
     await rt.shadow.settle();
@@ -126,7 +151,10 @@ export async function dumpSide(rt: DualWriteRuntime, side: Side): Promise<Record
 }
 
 /** Every record of a pair of stores, entity by entity. */
-export async function dumpStores(stores: { readonly graph: RecordPort<GraphRecords>; readonly tasks: RecordPort<AgentTaskRecords> }): Promise<Record<string, unknown[]>> {
+export async function dumpStores(stores: {
+  readonly graph: RecordPort<GraphRecords>;
+  readonly tasks: RecordPort<AgentTaskRecords>;
+}): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const entity of entityNames(GRAPH_ENTITIES)) out[entity] = await readAll(stores.graph, entity);
   for (const entity of entityNames(AGENT_TASK_ENTITIES)) out[entity] = await readAll(stores.tasks, entity);

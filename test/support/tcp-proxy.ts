@@ -15,7 +15,9 @@ export interface TcpProxy {
 }
 
 /** Starts a proxy on a random port of 127.0.0.1 that forwards to `target` (default the local PostgreSQL). */
-export async function startTcpProxy(target: { host: string; port: number } = { host: '127.0.0.1', port: 5432 }): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: { host: string; port: number } = { host: '127.0.0.1', port: 5432 },
+): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let cut = false;
   const track = (socket: Socket) => {

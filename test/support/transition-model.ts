@@ -40,7 +40,13 @@ const PROJECTS = 4;
 const CONTRIBUTORS = 3;
 const ASSETS = 2;
 const TASKS = 3;
-const STAGE_CHOICES: readonly Stage[] = ['dual-write', 'read-shift', 'postgres-primary', 'memory-only', 'postgres-only'];
+const STAGE_CHOICES: readonly Stage[] = [
+  'dual-write',
+  'read-shift',
+  'postgres-primary',
+  'memory-only',
+  'postgres-only',
+];
 const MIRRORED: readonly Stage[] = ['dual-write', 'read-shift', 'postgres-primary'];
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'completed', 'failed', 'needs_decision'];
 
@@ -51,11 +57,21 @@ export type Call =
   | { readonly op: 'createAsset'; readonly a: number }
   | { readonly op: 'createContribution'; readonly a: number; readonly c: number; readonly cost: string }
   | { readonly op: 'createTask'; readonly t: number }
-  | { readonly op: 'updateTask'; readonly t: number; readonly status?: TaskStatus; readonly progress?: number; readonly expected?: TaskStatus }
+  | {
+      readonly op: 'updateTask';
+      readonly t: number;
+      readonly status?: TaskStatus;
+      readonly progress?: number;
+      readonly expected?: TaskStatus;
+    }
   | { readonly op: 'read'; readonly entity: 'project' | 'contributor' | 'asset' | 'task'; readonly n: number };
 
 export type Step =
-  | { readonly kind: 'calls'; readonly calls: readonly Call[]; readonly flip?: { readonly stage: Stage; readonly readPercent: number } }
+  | {
+      readonly kind: 'calls';
+      readonly calls: readonly Call[];
+      readonly flip?: { readonly stage: Stage; readonly readPercent: number };
+    }
   | { readonly kind: 'outage'; readonly down: boolean };
 
 export interface Program {
@@ -89,20 +105,62 @@ function touched(call: Call): string[] {
 }
 
 const callArbitrary: fc.Arbitrary<Call> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('upsertProject' as const), p: fc.nat(PROJECTS - 1), description: fc.constantFrom('a', 'b', 'c', 'd') }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('addDependency' as const), from: fc.nat(PROJECTS - 1), to: fc.nat(PROJECTS - 1) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('createContributor' as const), c: fc.nat(CONTRIBUTORS - 1), name: fc.constantFrom('ann', 'bob') }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('upsertProject' as const),
+      p: fc.nat(PROJECTS - 1),
+      description: fc.constantFrom('a', 'b', 'c', 'd'),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('addDependency' as const),
+      from: fc.nat(PROJECTS - 1),
+      to: fc.nat(PROJECTS - 1),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('createContributor' as const),
+      c: fc.nat(CONTRIBUTORS - 1),
+      name: fc.constantFrom('ann', 'bob'),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('createAsset' as const), a: fc.nat(ASSETS - 1) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('createContribution' as const), a: fc.nat(ASSETS - 1), c: fc.nat(CONTRIBUTORS - 1), cost: fc.constantFrom('1.00', '2.50', '0.01') }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('createContribution' as const),
+      a: fc.nat(ASSETS - 1),
+      c: fc.nat(CONTRIBUTORS - 1),
+      cost: fc.constantFrom('1.00', '2.50', '0.01'),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('createTask' as const), t: fc.nat(TASKS - 1) }) },
   {
     weight: 3,
     arbitrary: fc.record(
-      { op: fc.constant('updateTask' as const), t: fc.nat(TASKS - 1), status: fc.constantFrom(...STATUSES), progress: fc.nat(100), expected: fc.constantFrom(...STATUSES) },
+      {
+        op: fc.constant('updateTask' as const),
+        t: fc.nat(TASKS - 1),
+        status: fc.constantFrom(...STATUSES),
+        progress: fc.nat(100),
+        expected: fc.constantFrom(...STATUSES),
+      },
       { requiredKeys: ['op', 't'] },
     ),
   },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('read' as const), entity: fc.constantFrom('project' as const, 'contributor' as const, 'asset' as const, 'task' as const), n: fc.nat(PROJECTS - 1) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('read' as const),
+      entity: fc.constantFrom('project' as const, 'contributor' as const, 'asset' as const, 'task' as const),
+      n: fc.nat(PROJECTS - 1),
+    }),
+  },
 );
 
 /** Keeps the calls whose keys no earlier call of the group touched. */
@@ -119,14 +177,30 @@ function disjoint(calls: readonly Call[]): Call[] {
 const flipArbitrary = fc.record({ stage: fc.constantFrom(...STAGE_CHOICES), readPercent: fc.constantFrom(0, 50, 100) });
 
 const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('calls' as const), calls: fc.array(callArbitrary, { minLength: 1, maxLength: 6 }).map(disjoint) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('calls' as const), calls: fc.array(callArbitrary, { minLength: 1, maxLength: 6 }).map(disjoint), flip: flipArbitrary }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('calls' as const),
+      calls: fc.array(callArbitrary, { minLength: 1, maxLength: 6 }).map(disjoint),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('calls' as const),
+      calls: fc.array(callArbitrary, { minLength: 1, maxLength: 6 }).map(disjoint),
+      flip: flipArbitrary,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('outage' as const), down: fc.boolean() }) },
 );
 
 /** Programs of up to `maxSteps` steps. */
 export function programArbitrary(maxSteps: number): fc.Arbitrary<Program> {
-  return fc.record({ start: fc.constantFrom(...MIRRORED), steps: fc.array(stepArbitrary, { minLength: 1, maxLength: maxSteps, size: 'max' }) });
+  return fc.record({
+    start: fc.constantFrom(...MIRRORED),
+    steps: fc.array(stepArbitrary, { minLength: 1, maxLength: maxSteps, size: 'max' }),
+  });
 }
 
 interface Stores {
@@ -145,7 +219,11 @@ async function invoke(stores: Stores, call: Call, index: number): Promise<Outcom
     return { ok: await dispatch(stores, call, at, index) };
   } catch (error) {
     const store = error instanceof StoreError;
-    return { error: error instanceof Error ? error.name : String(error), field: store ? (error as StoreError).field : undefined, store };
+    return {
+      error: error instanceof Error ? error.name : String(error),
+      field: store ? (error as StoreError).field : undefined,
+      store,
+    };
   }
 }
 
@@ -160,12 +238,32 @@ function dispatch(stores: Stores, call: Call, at: string, index: number): Promis
     case 'createAsset':
       return stores.graph.createAsset({ id: uuid(2, call.a), name: `asset ${call.a}`, assetType: 'code', at });
     case 'createContribution':
-      return stores.graph.createContribution({ id: uuid(3, index), assetId: uuid(2, call.a), contributorId: uuid(1, call.c), costAmount: call.cost, coherenceScore: '0.50', timestamp: at });
+      return stores.graph.createContribution({
+        id: uuid(3, index),
+        assetId: uuid(2, call.a),
+        contributorId: uuid(1, call.c),
+        costAmount: call.cost,
+        coherenceScore: '0.50',
+        timestamp: at,
+      });
     case 'createTask':
-      return stores.tasks.createTask({ id: taskId(call.t), direction: 'd', taskType: 'impl', model: 'm', command: 'c', at });
+      return stores.tasks.createTask({
+        id: taskId(call.t),
+        direction: 'd',
+        taskType: 'impl',
+        model: 'm',
+        command: 'c',
+        at,
+      });
     case 'updateTask': {
-      const patch = { ...(call.status ? { status: call.status } : {}), ...(call.progress !== undefined ? { progressPct: call.progress } : {}) };
-      return stores.tasks.updateTask(taskId(call.t), patch, { at, ...(call.expected ? { expectedStatus: call.expected } : {}) });
+      const patch = {
+        ...(call.status ? { status: call.status } : {}),
+        ...(call.progress !== undefined ? { progressPct: call.progress } : {}),
+      };
+      return stores.tasks.updateTask(taskId(call.t), patch, {
+        at,
+        ...(call.expected ? { expectedStatus: call.expected } : {}),
+      });
     }
     case 'read':
       switch (call.entity) {
@@ -244,7 +342,9 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
         if (unavailable && 'error' in actual && !actual.store) continue;
         const expected = await invoke(model, call, first + offset);
         if (!isDeepStrictEqual(comparable(actual), comparable(expected))) {
-          throw new Divergence(`step ${stepIndex} (${stage}${faulty.down ? ', PostgreSQL down' : ''}): ${JSON.stringify(call)} answered ${JSON.stringify(actual)}, a single store ${JSON.stringify(expected)}`);
+          throw new Divergence(
+            `step ${stepIndex} (${stage}${faulty.down ? ', PostgreSQL down' : ''}): ${JSON.stringify(call)} answered ${JSON.stringify(actual)}, a single store ${JSON.stringify(expected)}`,
+          );
         }
       }
       if (step.flip) maxPauseMs = Math.max(maxPauseMs, (await rt.stage.settled()).lastPauseMs ?? 0);
@@ -261,7 +361,8 @@ export async function runProgram(db: SqlExecutor, mode: MirrorMode, program: Pro
     await expectSide(rt, policy.authoritative, want, `authoritative ${policy.authoritative} in ${stage}`);
     if (policy.mirror) {
       await expectSide(rt, policy.mirror, want, `mirror side in ${stage}`);
-      if (rt.outbox.stats().depth !== 0) throw new Divergence(`${rt.outbox.stats().depth} outbox entries left after replay`);
+      if (rt.outbox.stats().depth !== 0)
+        throw new Divergence(`${rt.outbox.stats().depth} outbox entries left after replay`);
     }
     const registry = rt.metrics.registry;
     return {
@@ -290,7 +391,8 @@ async function resyncStale(rt: DualWriteRuntime): Promise<void> {
   if (stale.postgres && stage === 'dual-write') {
     await rt.mirror.drain();
     const report = (await rt.resyncPostgres()).verify;
-    if (!report.consistent) throw new Divergence(`resyncPostgres left differences: ${JSON.stringify(report.differences.slice(0, 3))}`);
+    if (!report.consistent)
+      throw new Divergence(`resyncPostgres left differences: ${JSON.stringify(report.differences.slice(0, 3))}`);
     await rt.stage.settled();
   } else if (stale.memory && stage === 'postgres-primary') {
     await rt.mirror.drain();
@@ -315,11 +417,18 @@ function comparable(outcome: Outcome): unknown {
   return 'ok' in outcome ? { ok: outcome.ok } : { error: outcome.error, field: outcome.field };
 }
 
-async function expectSide(rt: DualWriteRuntime, side: Side, want: Record<string, unknown[]>, what: string): Promise<void> {
+async function expectSide(
+  rt: DualWriteRuntime,
+  side: Side,
+  want: Record<string, unknown[]>,
+  what: string,
+): Promise<void> {
   const have = await dumpSide(rt, side);
   for (const entity of Object.keys(want)) {
     if (!isDeepStrictEqual(have[entity], want[entity])) {
-      throw new Divergence(`${what}: ${entity} differ from a single store's\n  have ${JSON.stringify(have[entity])}\n  want ${JSON.stringify(want[entity])}`);
+      throw new Divergence(
+        `${what}: ${entity} differ from a single store's\n  have ${JSON.stringify(have[entity])}\n  want ${JSON.stringify(want[entity])}`,
+      );
     }
   }
 }

@@ -80,7 +80,11 @@ export class UnleashAdmin {
   }
 
   /** Creates or fully replaces the feature's flexibleRollout strategy in `environment`. */
-  async setFlexibleRollout(feature: string, settings: FlexibleRollout, environment = 'development'): Promise<FeatureStrategy> {
+  async setFlexibleRollout(
+    feature: string,
+    settings: FlexibleRollout,
+    environment = 'development',
+  ): Promise<FeatureStrategy> {
     const body = {
       name: 'flexibleRollout',
       constraints: [],
@@ -103,7 +107,11 @@ export class UnleashAdmin {
   }
 
   /** Replaces the strategy variants of the feature's existing flexibleRollout strategy (a string is a variable-weight variant). */
-  async setVariants(feature: string, variants: Array<string | StrategyVariant>, environment = 'development'): Promise<FeatureStrategy> {
+  async setVariants(
+    feature: string,
+    variants: Array<string | StrategyVariant>,
+    environment = 'development',
+  ): Promise<FeatureStrategy> {
     return this.#updateFlexibleRollout(feature, environment, (s) => ({
       ...s,
       variants: variants.map((v) => toVariant(v, s.parameters.stickiness ?? 'default')),

@@ -5,7 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import type { Contribution, Project } from '../../src/domain/graph.js';
-import { AGENT_TASK_ENTITIES, entityNames, GRAPH_ENTITIES, type AgentTaskRecords, type GraphRecords } from '../../src/domain/records.js';
+import {
+  AGENT_TASK_ENTITIES,
+  entityNames,
+  GRAPH_ENTITIES,
+  type AgentTaskRecords,
+  type GraphRecords,
+} from '../../src/domain/records.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
@@ -63,7 +69,8 @@ function postgresSides(db: SqlExecutor): { graph: PostgresGraphStore; tasks: Pos
 }
 
 /** Every record of one graph entity, in key order. */
-const graphRecords = <E extends keyof GraphRecords & string>(port: RecordPort<GraphRecords>, entity: E) => readAll(port, entity);
+const graphRecords = <E extends keyof GraphRecords & string>(port: RecordPort<GraphRecords>, entity: E) =>
+  readAll(port, entity);
 const taskRecords = (port: RecordPort<AgentTaskRecords>) => readAll(port, 'agent_tasks');
 
 /** Every record of every entity, in key order. */
@@ -81,11 +88,15 @@ function entityReport(report: BackfillReport, entity: string) {
 }
 
 /** A source whose scans are those of `inner`, with `change` applied to every page it returns. */
-function alteredSource(inner: Sides, change: (entity: string, page: unknown[], options: ScanOptions) => unknown[] | Promise<unknown[]>): Sides {
+function alteredSource(
+  inner: Sides,
+  change: (entity: string, page: unknown[], options: ScanOptions) => unknown[] | Promise<unknown[]>,
+): Sides {
   const wrap = <R extends object>(port: RecordPort<R>): RecordPort<R> =>
     ({
       keyOf: (entity: never, record: never) => port.keyOf(entity, record),
-      scanRecords: async (entity: string, options: ScanOptions) => change(entity, await port.scanRecords(entity as never, options), options),
+      scanRecords: async (entity: string, options: ScanOptions) =>
+        change(entity, await port.scanRecords(entity as never, options), options),
       getRecord: (entity: never, key: RecordKey) => port.getRecord(entity, key),
       putRecord: (entity: never, record: never) => port.putRecord(entity, record),
       deleteRecord: (entity: never, key: RecordKey) => port.deleteRecord(entity, key),
@@ -118,7 +129,19 @@ describe('progress reporter', () => {
     for (const event of events('contributors', 1000, 20)) reporter.onProgress(event);
     reporter.finish();
     expect(lines.every((line) => line.endsWith('\n') && !line.includes('\r'))).toBe(true);
-    expect(lines.map((line) => /(\d+)%/.exec(line)![1])).toEqual(['2', '10', '20', '30', '40', '50', '60', '70', '80', '90', '100']);
+    expect(lines.map((line) => /(\d+)%/.exec(line)![1])).toEqual([
+      '2',
+      '10',
+      '20',
+      '30',
+      '40',
+      '50',
+      '60',
+      '70',
+      '80',
+      '90',
+      '100',
+    ]);
     expect(lines.at(-1)).toBe('backfill contributors: 100% (1,000/1,000 scanned, 1,000 copied, 1,000 rows/s)\n');
   });
 
@@ -130,7 +153,12 @@ describe('progress reporter', () => {
     const screen = writes.join('');
     const lines = screen.split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]!.split('\r').filter(Boolean).map((bar) => bar.slice(0, 8))).toEqual(['projects', 'projects']);
+    expect(
+      lines[0]!
+        .split('\r')
+        .filter(Boolean)
+        .map((bar) => bar.slice(0, 8)),
+    ).toEqual(['projects', 'projects']);
     expect(lines[0]).toContain('100%  10/10 scanned');
     expect(lines[1]).toContain('100%  4/4 scanned');
     expect(lines[2]).toBe('');
@@ -142,7 +170,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     const backend = useBackend(factory);
     let db: SqlExecutor;
     const run = (source: Sides, options: Omit<BackfillOptions, 'stores' | 'db'> = {}) =>
-      backfill({ stores: [backfillStore(GRAPH_DEFINITION, source.graph), backfillStore(AGENT_TASK_DEFINITION, source.tasks)], db, ...options });
+      backfill({
+        stores: [backfillStore(GRAPH_DEFINITION, source.graph), backfillStore(AGENT_TASK_DEFINITION, source.tasks)],
+        db,
+        ...options,
+      });
     beforeEach(async () => {
       db = backend.current.db!;
       await db.query(`DELETE FROM ${PROGRESS_TABLE}`);
@@ -163,11 +195,22 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       expect(report.entities.map((e) => e.entity)).toEqual(BACKFILL_ENTITIES);
       for (const e of report.entities) {
-        expect(e).toMatchObject({ status: 'completed', resumedAfter: null, skippedExisting: 0, unresolved: 0, countsMatch: true });
+        expect(e).toMatchObject({
+          status: 'completed',
+          resumedAfter: null,
+          skippedExisting: 0,
+          unresolved: 0,
+          countsMatch: true,
+        });
         expect(e.copied).toBe(copied[e.entity]!.length);
         expect([e.scanned, e.memoryCount, e.postgresCount]).toEqual([e.copied, e.copied, e.copied]);
       }
-      expect(report).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true, batchSize: batchSize ?? 5000 });
+      expect(report).toMatchObject({
+        interrupted: false,
+        startedOver: false,
+        countsMatch: true,
+        batchSize: batchSize ?? 5000,
+      });
       expect(report.totals.copied).toBe(Object.values(copied).reduce((n, records) => n + records.length, 0));
       expect(JSON.parse(JSON.stringify(report))).toEqual(report);
     });
@@ -190,7 +233,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
     // For each entity, PostgreSQL already holds one record in a different version (as a
     // mirrored write would leave it); the backfill must keep that version.
-    const PRESENT: { entity: string; prepare: (memory: Sides, pg: Sides) => Promise<{ entity: string; record: unknown }> }[] = [
+    const PRESENT: {
+      entity: string;
+      prepare: (memory: Sides, pg: Sides) => Promise<{ entity: string; record: unknown }>;
+    }[] = [
       {
         entity: 'projects',
         prepare: async (memory, pg) => {
@@ -204,7 +250,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         entity: 'dependencies',
         prepare: async (memory, pg) => {
           const [edge] = await graphRecords(memory.graph, 'dependencies');
-          for (const ref of [edge!.from, edge!.to]) await pg.graph.putRecord('projects', (await memory.graph.getRecord('projects', [ref.ecosystem, ref.name]))!);
+          for (const ref of [edge!.from, edge!.to])
+            await pg.graph.putRecord(
+              'projects',
+              (await memory.graph.getRecord('projects', [ref.ecosystem, ref.name]))!,
+            );
           const record = { ...edge!, createdAt: '2030-01-01T00:00:00.000Z' };
           await pg.graph.putRecord('dependencies', record);
           return { entity: 'dependencies', record };
@@ -232,9 +282,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         entity: 'contributions',
         prepare: async (memory, pg) => {
           const [contribution] = await graphRecords(memory.graph, 'contributions');
-          await pg.graph.putRecord('contributors', (await memory.graph.getRecord('contributors', [contribution!.contributorId]))!);
+          await pg.graph.putRecord(
+            'contributors',
+            (await memory.graph.getRecord('contributors', [contribution!.contributorId]))!,
+          );
           await pg.graph.putRecord('assets', (await memory.graph.getRecord('assets', [contribution!.assetId]))!);
-          const record: Contribution = { ...contribution!, coherenceScore: contribution!.coherenceScore === '0.50' ? '0.51' : '0.50' };
+          const record: Contribution = {
+            ...contribution!,
+            coherenceScore: contribution!.coherenceScore === '0.50' ? '0.51' : '0.50',
+          };
           await pg.graph.putRecord('contributions', record);
           return { entity: 'contributions', record };
         },
@@ -250,55 +306,72 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       },
     ];
 
-    it.each(PRESENT)('keeps a $entity record PostgreSQL already holds instead of overwriting it with memory’s', async ({ entity, prepare }) => {
-      const source = await sampleSource();
-      const pg = postgresSides(db);
-      const present = await prepare(source, pg);
-      const preexisting = (await snapshot(pg))[entity]!.length;
+    it.each(PRESENT)(
+      'keeps a $entity record PostgreSQL already holds instead of overwriting it with memory’s',
+      async ({ entity, prepare }) => {
+        const source = await sampleSource();
+        const pg = postgresSides(db);
+        const present = await prepare(source, pg);
+        const preexisting = (await snapshot(pg))[entity]!.length;
 
-      const report = await run(source, { batchSize: 5 });
+        const report = await run(source, { batchSize: 5 });
 
-      const expected = await snapshot(source);
-      const port = entity === 'agent_tasks' ? (source.tasks as RecordPort<object>) : (source.graph as RecordPort<object>);
-      const key = JSON.stringify(port.keyOf(entity as never, present.record as never));
-      expected[entity] = expected[entity]!.map((record) => (JSON.stringify(port.keyOf(entity as never, record as never)) === key ? present.record : record));
-      expect(await snapshot(pg)).toEqual(expected);
-      expect(entityReport(report, entity)).toMatchObject({ skippedExisting: preexisting, copied: expected[entity]!.length - preexisting, countsMatch: true });
-    });
+        const expected = await snapshot(source);
+        const port =
+          entity === 'agent_tasks' ? (source.tasks as RecordPort<object>) : (source.graph as RecordPort<object>);
+        const key = JSON.stringify(port.keyOf(entity as never, present.record as never));
+        expected[entity] = expected[entity]!.map((record) =>
+          JSON.stringify(port.keyOf(entity as never, record as never)) === key ? present.record : record,
+        );
+        expect(await snapshot(pg)).toEqual(expected);
+        expect(entityReport(report, entity)).toMatchObject({
+          skippedExisting: preexisting,
+          copied: expected[entity]!.length - preexisting,
+          countsMatch: true,
+        });
+      },
+    );
 
     it.each([
       { batches: 3, stoppedIn: 'projects' },
       { batches: 12, stoppedIn: 'dependencies' },
       { batches: 25, stoppedIn: 'contributions' },
-    ])('resumes a run stopped in $stoppedIn after its last committed batch and copies the rest exactly once', async ({ batches, stoppedIn }) => {
-      const source = await sampleSource();
-      const batchSize = 5;
-      const first = await run(source, { batchSize, ...abortAfter(batches) });
+    ])(
+      'resumes a run stopped in $stoppedIn after its last committed batch and copies the rest exactly once',
+      async ({ batches, stoppedIn }) => {
+        const source = await sampleSource();
+        const batchSize = 5;
+        const first = await run(source, { batchSize, ...abortAfter(batches) });
 
-      expect(first.interrupted).toBe(true);
-      expect(first.countsMatch).toBe(false);
-      const stopped = BACKFILL_ENTITIES.indexOf(stoppedIn);
-      expect(first.entities.map((e) => e.status)).toEqual(BACKFILL_ENTITIES.map((_, i) => (i < stopped ? 'completed' : i === stopped ? 'interrupted' : 'not-reached')));
-      expect(first.totals.copied).toBe(first.totals.scanned);
-      expect(entityReport(first, stoppedIn).copied % batchSize).toBe(0);
-      expect(entityReport(first, stoppedIn).copied).toBeGreaterThan(0);
-      expect(formatBackfillReport(first)).toContain('INTERRUPTED');
-      const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', stoppedIn))!;
-      expect(checkpoint).toMatchObject({ completed: false, copied: entityReport(first, stoppedIn).copied });
+        expect(first.interrupted).toBe(true);
+        expect(first.countsMatch).toBe(false);
+        const stopped = BACKFILL_ENTITIES.indexOf(stoppedIn);
+        expect(first.entities.map((e) => e.status)).toEqual(
+          BACKFILL_ENTITIES.map((_, i) => (i < stopped ? 'completed' : i === stopped ? 'interrupted' : 'not-reached')),
+        );
+        expect(first.totals.copied).toBe(first.totals.scanned);
+        expect(entityReport(first, stoppedIn).copied % batchSize).toBe(0);
+        expect(entityReport(first, stoppedIn).copied).toBeGreaterThan(0);
+        expect(formatBackfillReport(first)).toContain('INTERRUPTED');
+        const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', stoppedIn))!;
+        expect(checkpoint).toMatchObject({ completed: false, copied: entityReport(first, stoppedIn).copied });
 
-      const second = await run(source, { batchSize });
+        const second = await run(source, { batchSize });
 
-      expect(second).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true });
-      expect(second.entities.map((e) => e.status)).toEqual(BACKFILL_ENTITIES.map((_, i) => (i < stopped ? 'already-complete' : 'completed')));
-      expect(entityReport(second, stoppedIn).resumedAfter).toEqual(checkpoint.lastKey);
-      // Resumed after the checkpoint: nothing read twice, so nothing found already there.
-      expect(second.totals.skippedExisting).toBe(0);
-      for (const entity of BACKFILL_ENTITIES) {
-        const [a, b] = [entityReport(first, entity), entityReport(second, entity)];
-        expect(a.copied + b.copied).toBe(b.memoryCount);
-      }
-      expect(await snapshot(postgresSides(db))).toEqual(await snapshot(source));
-    });
+        expect(second).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true });
+        expect(second.entities.map((e) => e.status)).toEqual(
+          BACKFILL_ENTITIES.map((_, i) => (i < stopped ? 'already-complete' : 'completed')),
+        );
+        expect(entityReport(second, stoppedIn).resumedAfter).toEqual(checkpoint.lastKey);
+        // Resumed after the checkpoint: nothing read twice, so nothing found already there.
+        expect(second.totals.skippedExisting).toBe(0);
+        for (const entity of BACKFILL_ENTITIES) {
+          const [a, b] = [entityReport(first, entity), entityReport(second, entity)];
+          expect(a.copied + b.copied).toBe(b.memoryCount);
+        }
+        expect(await snapshot(postgresSides(db))).toEqual(await snapshot(source));
+      },
+    );
 
     it('resumes from checkpoints an earlier version keyed by entity name alone', async () => {
       const source = await sampleSource();
@@ -312,9 +385,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 
       expect(second).toMatchObject({ interrupted: false, startedOver: false, countsMatch: true });
       expect(entityReport(second, 'projects').status).toBe('already-complete');
-      expect(entityReport(second, 'dependencies')).toMatchObject({ status: 'completed', resumedAfter: checkpoint.lastKey, skippedExisting: 0 });
-      expect(entityReport(first, 'dependencies').copied + entityReport(second, 'dependencies').copied).toBe(entityReport(second, 'dependencies').memoryCount);
-      expect([...(await loadCheckpoints(db)).keys()].sort()).toEqual(BACKFILL_ENTITIES.map((entity) => checkpointName(entity === 'agent_tasks' ? 'tasks' : 'graph', entity)).sort());
+      expect(entityReport(second, 'dependencies')).toMatchObject({
+        status: 'completed',
+        resumedAfter: checkpoint.lastKey,
+        skippedExisting: 0,
+      });
+      expect(entityReport(first, 'dependencies').copied + entityReport(second, 'dependencies').copied).toBe(
+        entityReport(second, 'dependencies').memoryCount,
+      );
+      expect([...(await loadCheckpoints(db)).keys()].sort()).toEqual(
+        BACKFILL_ENTITIES.map((entity) => checkpointName(entity === 'agent_tasks' ? 'tasks' : 'graph', entity)).sort(),
+      );
     });
 
     it('commits neither the rows nor the checkpoint of a batch that fails, and the next run resumes before it', async () => {
@@ -323,17 +404,27 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // The third contributions batch refers to a contributor PostgreSQL does not have: the statement fails.
       let batches = 0;
       const broken = alteredSource(source, (entity, page, options) =>
-        entity === 'contributions' && options.limit === batchSize && ++batches === 3 ? page.map((c, i) => (i === 2 ? { ...(c as Contribution), contributorId: '99999999-0000-4000-8000-000000000000' } : c)) : page,
+        entity === 'contributions' && options.limit === batchSize && ++batches === 3
+          ? page.map((c, i) =>
+              i === 2 ? { ...(c as Contribution), contributorId: '99999999-0000-4000-8000-000000000000' } : c,
+            )
+          : page,
       );
 
       await expect(run(broken, { batchSize })).rejects.toMatchObject({ code: '23503' });
 
       const checkpoint = (await loadCheckpoints(db)).get(checkpointName('graph', 'contributions'))!;
       expect(checkpoint).toMatchObject({ completed: false, copied: 2 * batchSize });
-      expect(await graphRecords(postgresSides(db).graph, 'contributions')).toEqual((await graphRecords(source.graph, 'contributions')).slice(0, 2 * batchSize));
+      expect(await graphRecords(postgresSides(db).graph, 'contributions')).toEqual(
+        (await graphRecords(source.graph, 'contributions')).slice(0, 2 * batchSize),
+      );
 
       const resumed = await run(source, { batchSize });
-      expect(entityReport(resumed, 'contributions')).toMatchObject({ resumedAfter: checkpoint.lastKey, skippedExisting: 0, copied: resumed.entities[4]!.memoryCount - 2 * batchSize });
+      expect(entityReport(resumed, 'contributions')).toMatchObject({
+        resumedAfter: checkpoint.lastKey,
+        skippedExisting: 0,
+        copied: resumed.entities[4]!.memoryCount - 2 * batchSize,
+      });
       expect(await snapshot(postgresSides(db))).toEqual(await snapshot(source));
     });
 
@@ -356,11 +447,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const source = await sampleSource(10);
       const matching = await run(source);
       expect(formatBackfillReport(matching)).toMatch(/counts match on every entity$/);
-      for (const entity of BACKFILL_ENTITIES) expect(formatBackfillReport(matching)).toMatch(new RegExp(`^${entity} .* match$`, 'm'));
+      for (const entity of BACKFILL_ENTITIES)
+        expect(formatBackfillReport(matching)).toMatch(new RegExp(`^${entity} .* match$`, 'm'));
 
       // A contributor only PostgreSQL has: the next run (a re-scan) copies nothing and reports the difference.
       const [contributor] = await graphRecords(source.graph, 'contributors');
-      await postgresSides(db).graph.putRecord('contributors', { ...contributor!, id: '99999999-0000-4000-8000-000000000000' });
+      await postgresSides(db).graph.putRecord('contributors', {
+        ...contributor!,
+        id: '99999999-0000-4000-8000-000000000000',
+      });
       const report = await run(source);
 
       const contributors = entityReport(report, 'contributors');
@@ -368,22 +463,34 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(report.entities.filter((e) => !e.countsMatch).map((e) => e.entity)).toEqual(['contributors']);
       expect(report.countsMatch).toBe(false);
       expect(report.totals.postgresCount).toBe(report.totals.memoryCount + 1);
-      expect(formatBackfillReport(report)).toContain(`COUNTS DIFFER: contributors (memory ${contributors.memoryCount}, postgres ${contributors.memoryCount + 1})`);
+      expect(formatBackfillReport(report)).toContain(
+        `COUNTS DIFFER: contributors (memory ${contributors.memoryCount}, postgres ${contributors.memoryCount + 1})`,
+      );
     });
 
     it('reports dependency edges whose projects PostgreSQL lacks as unresolved instead of copying or counting them as present', async () => {
       const source = await sampleSource();
       const edges = await graphRecords(source.graph, 'dependencies');
       const gone = edges[0]!.to;
-      const touching = edges.filter((e) => [e.from, e.to].some((ref) => ref.ecosystem === gone.ecosystem && ref.name === gone.name)).length;
+      const touching = edges.filter((e) =>
+        [e.from, e.to].some((ref) => ref.ecosystem === gone.ecosystem && ref.name === gone.name),
+      ).length;
       // Copy the projects only (30 in batches of 7: the 5th batch ends them), then lose one in PostgreSQL.
-      expect((await run(source, { batchSize: 7, ...abortAfter(5) })).entities.map((e) => e.status)).toEqual(['completed', ...Array(5).fill('not-reached')]);
+      expect((await run(source, { batchSize: 7, ...abortAfter(5) })).entities.map((e) => e.status)).toEqual([
+        'completed',
+        ...Array(5).fill('not-reached'),
+      ]);
       expect(await postgresSides(db).graph.deleteRecord('projects', [gone.ecosystem, gone.name])).toBe(true);
 
       const report = await run(source, { batchSize: 7 });
 
       const dependencies = entityReport(report, 'dependencies');
-      expect(dependencies).toMatchObject({ unresolved: touching, skippedExisting: 0, copied: edges.length - touching, countsMatch: false });
+      expect(dependencies).toMatchObject({
+        unresolved: touching,
+        skippedExisting: 0,
+        copied: edges.length - touching,
+        countsMatch: false,
+      });
       expect(dependencies.postgresCount).toBe(edges.length - touching);
       expect(report.totals.unresolved).toBe(touching);
       expect(formatBackfillReport(report)).toMatch(/^entity .* unresolved .*$/m);
@@ -423,7 +530,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       });
 
       /** A dual-write runtime over `memory` and the backend's database, as an application runs it. */
-      async function openRuntime(memory: { graph: MemoryGraphStore; tasks: MemoryAgentTaskStore }, replayIntervalMs: number): Promise<DualWriteRuntime> {
+      async function openRuntime(
+        memory: { graph: MemoryGraphStore; tasks: MemoryAgentTaskStore },
+        replayIntervalMs: number,
+      ): Promise<DualWriteRuntime> {
         const dir = await mkdtemp(join(tmpdir(), 'dw-backfill-rt-'));
         cleanups.push(() => rm(dir, { recursive: true, force: true }));
         const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
@@ -464,7 +574,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const writer = (async () => {
           for (let i = 0; backfilling || i < 30; i++) {
             const project = rewritten[(i * 7) % rewritten.length]!;
-            await rt.graph.upsertProject({ ecosystem: project.ecosystem, name: project.name, description: `rewritten ${i}` });
+            await rt.graph.upsertProject({
+              ecosystem: project.ecosystem,
+              name: project.name,
+              description: `rewritten ${i}`,
+            });
             written.projects.add(JSON.stringify([project.ecosystem, project.name]));
             written.contributors.add((await rt.graph.createContributor({ name: `newcomer ${i}`, metadata: { i } })).id);
             const task = tasks[(i * 5) % tasks.length]!;
@@ -478,7 +592,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const racing = alteredSource(memory, async (entity, page, options) => {
           if (entity !== 'projects' || options.limit !== 3 || page.length === 0) return page;
           const project = page[0] as Project;
-          await rt.graph.upsertProject({ ecosystem: project.ecosystem, name: project.name, description: `raced ${raced++}` });
+          await rt.graph.upsertProject({
+            ecosystem: project.ecosystem,
+            name: project.name,
+            description: `raced ${raced++}`,
+          });
           written.projects.add(JSON.stringify([project.ecosystem, project.name]));
           return page;
         });
@@ -490,7 +608,8 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(raced).toBe(Math.ceil(projects.length / 3));
         const pg = await snapshot(rt.postgres);
         const mem = await snapshot(memory);
-        const byKey = (records: unknown[], keyOf: (r: never) => string) => new Map(records.map((r) => [keyOf(r as never), r]));
+        const byKey = (records: unknown[], keyOf: (r: never) => string) =>
+          new Map(records.map((r) => [keyOf(r as never), r]));
         const pgProjects = byKey(pg.projects!, (p: Project) => JSON.stringify([p.ecosystem, p.name]));
         const memProjects = byKey(mem.projects!, (p: Project) => JSON.stringify([p.ecosystem, p.name]));
         const pgTasks = byKey(pg.agent_tasks!, (t: { id: string }) => t.id);
@@ -498,7 +617,11 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         // The newest write of every record written during the run is in PostgreSQL: no older copy replaced it.
         for (const key of written.projects) {
           const [inPg, inMemory] = [pgProjects.get(key) as Project, memProjects.get(key) as Project];
-          expect({ key, description: inPg.description, updatedAt: inPg.updatedAt }).toEqual({ key, description: inMemory.description, updatedAt: inMemory.updatedAt });
+          expect({ key, description: inPg.description, updatedAt: inPg.updatedAt }).toEqual({
+            key,
+            description: inMemory.description,
+            updatedAt: inMemory.updatedAt,
+          });
         }
         for (const id of written.tasks) expect(pgTasks.get(id)).toEqual(memTasks.get(id));
         // Created only through the runtime: equal, and the whole entity too.
@@ -526,11 +649,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         await settle(rt);
 
         const inMemory = (await memory.graph.getProject(ref))!;
-        expect(inMemory).toMatchObject({ createdAt: project.createdAt, dependencyCount: project.dependencyCount, description: 'rewritten before the backfill' });
+        expect(inMemory).toMatchObject({
+          createdAt: project.createdAt,
+          dependencyCount: project.dependencyCount,
+          description: 'rewritten before the backfill',
+        });
         expect(await rt.postgres.graph.getProject(ref)).toEqual(inMemory);
         expect(entityReport(report, 'projects').skippedExisting).toBe(1);
         // Its edges were copied, and PostgreSQL's count agrees with its own edge rows.
-        const edges = (await graphRecords(rt.postgres.graph, 'dependencies')).filter((e) => e.from.ecosystem === ref.ecosystem && e.from.name === ref.name);
+        const edges = (await graphRecords(rt.postgres.graph, 'dependencies')).filter(
+          (e) => e.from.ecosystem === ref.ecosystem && e.from.name === ref.name,
+        );
         expect(edges).toHaveLength(project.dependencyCount);
       });
 
@@ -541,14 +670,22 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const [contributor] = await graphRecords(memory.graph, 'contributors');
 
         // Mirrored before the backfill: PostgreSQL has neither contributor nor asset, so it is journaled.
-        const contribution = await rt.graph.createContribution({ contributorId: contributor!.id, assetId: asset!.id, costAmount: '10.00', coherenceScore: '0.50' });
+        const contribution = await rt.graph.createContribution({
+          contributorId: contributor!.id,
+          assetId: asset!.id,
+          costAmount: '10.00',
+          coherenceScore: '0.50',
+        });
         expect(rt.outbox.stats().depth).toBe(1);
         const inMemory = (await memory.graph.getAsset(asset!.id))!;
         expect(inMemory.totalCost).toBe(addCents(asset!.totalCost, 1000));
 
         // The backfill copies the asset with memory's total (contribution included), then stops.
         const controller = new AbortController();
-        const first = await run(memory, { signal: controller.signal, onProgress: (e) => e.entity === 'assets' && e.scanned === e.total && controller.abort() });
+        const first = await run(memory, {
+          signal: controller.signal,
+          onProgress: (e) => e.entity === 'assets' && e.scanned === e.total && controller.abort(),
+        });
         expect(entityReport(first, 'contributions').status).toBe('not-reached');
         // The replayer copies the asset and the contribution as records: no trigger adds the cost again.
         await settle(rt);
@@ -562,9 +699,19 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       /** Two projects, `from` first in key order and `to` last, with no edge from one to the other. */
       async function unlinkedPair(memory: Sides): Promise<{ from: Project; to: Project }> {
         const projects = await graphRecords(memory.graph, 'projects');
-        const edges = new Set((await graphRecords(memory.graph, 'dependencies')).map((e) => JSON.stringify([e.from, e.to])));
+        const edges = new Set(
+          (await graphRecords(memory.graph, 'dependencies')).map((e) => JSON.stringify([e.from, e.to])),
+        );
         const from = projects[0]!;
-        const to = projects.findLast((p) => !edges.has(JSON.stringify([{ ecosystem: from.ecosystem, name: from.name }, { ecosystem: p.ecosystem, name: p.name }])))!;
+        const to = projects.findLast(
+          (p) =>
+            !edges.has(
+              JSON.stringify([
+                { ecosystem: from.ecosystem, name: from.name },
+                { ecosystem: p.ecosystem, name: p.name },
+              ]),
+            ),
+        )!;
         return { from, to };
       }
       const ref = (p: Project) => ({ ecosystem: p.ecosystem, name: p.name });
@@ -580,7 +727,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(inMemory.dependencyCount).toBe(from.dependencyCount + 1);
 
         const controller = new AbortController();
-        await run(memory, { signal: controller.signal, onProgress: (e) => e.entity === 'projects' && e.scanned === e.total && controller.abort() });
+        await run(memory, {
+          signal: controller.signal,
+          onProgress: (e) => e.entity === 'projects' && e.scanned === e.total && controller.abort(),
+        });
         await settle(rt); // the replay copies the project with memory's count and the edge as a record
         const resumed = await run(memory);
 

@@ -51,7 +51,15 @@ async function seededSides(db: SqlExecutor): Promise<Sides> {
     await applySampleWrite(write, memory);
     await applySampleWrite(write, postgres);
   }
-  return { db, memory, postgres, targets: [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)] };
+  return {
+    db,
+    memory,
+    postgres,
+    targets: [
+      verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph),
+      verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks),
+    ],
+  };
 }
 
 /** Puts one cent on an asset's total in PostgreSQL; returns the asset as memory has it. */
@@ -77,7 +85,11 @@ function gate(): { promise: Promise<void>; open(): void } {
  * it meanwhile (its work never runs); afterwards the contender gets it. `whileHeld` runs
  * between the contender's attempts.
  */
-async function expectExclusive(holder: VerifierLock, contender: VerifierLock, whileHeld: () => Promise<void> = async () => {}): Promise<void> {
+async function expectExclusive(
+  holder: VerifierLock,
+  contender: VerifierLock,
+  whileHeld: () => Promise<void> = async () => {},
+): Promise<void> {
   const acquired = gate();
   const release = gate();
   const held = holder.tryRun(async () => {
@@ -107,7 +119,9 @@ for (const factory of availableBackends(['postgres'])) {
     let schema: string;
     beforeAll(async () => {
       // A second replica: another pool on the same schema (the lock is per schema).
-      [{ schema }] = (await backend.current.db!.query<{ schema: string }>('SELECT current_schema() AS schema')) as [{ schema: string }];
+      [{ schema }] = (await backend.current.db!.query<{ schema: string }>('SELECT current_schema() AS schema')) as [
+        { schema: string },
+      ];
       second = new PgPoolExecutor({ ...poolOptionsFromEnv(), schema, poolSize: 2, maxOverflow: 0, minSize: 0 });
     });
     afterAll(async () => {
@@ -123,7 +137,9 @@ for (const factory of availableBackends(['postgres'])) {
     it('does not keep a deployment in another schema of the database waiting', async () => {
       const elsewhere = new PgPoolExecutor({ ...poolOptionsFromEnv(), poolSize: 1, maxOverflow: 0, minSize: 0 });
       try {
-        const ran = await new AdvisoryLock(backend.current.db!).tryRun(() => new AdvisoryLock(elsewhere).tryRun(async () => 'ran elsewhere'));
+        const ran = await new AdvisoryLock(backend.current.db!).tryRun(() =>
+          new AdvisoryLock(elsewhere).tryRun(async () => 'ran elsewhere'),
+        );
         expect(ran).toBe('ran elsewhere');
       } finally {
         await elsewhere.close();
@@ -145,7 +161,14 @@ for (const factory of availableBackends(['postgres'])) {
       });
       await acquired.promise;
       const advisory = async () =>
-        Number((await second.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('dualwrite.verifier:' || $1)::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [schema]))[0]!.n);
+        Number(
+          (
+            await second.query<{ n: string }>(
+              `SELECT count(*)::text AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('dualwrite.verifier:' || $1)::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+              [schema],
+            )
+          )[0]!.n,
+        );
       expect(await advisory()).toBe(1);
       release.open();
       await held;
@@ -212,7 +235,9 @@ describe.skipIf(!redisUrl)('RedisLock', () => {
 
   it('is released when the work throws', async () => {
     const key = newKey();
-    await expect(new RedisLock(a, 30_000, key).tryRun(async () => Promise.reject(new Error('run failed')))).rejects.toThrow('run failed');
+    await expect(
+      new RedisLock(a, 30_000, key).tryRun(async () => Promise.reject(new Error('run failed'))),
+    ).rejects.toThrow('run failed');
     expect(await a.exists(key)).toBe(0);
     expect(await new RedisLock(b, 30_000, key).tryRun(async () => 'taken')).toBe('taken');
   });
@@ -234,7 +259,11 @@ describe.skipIf(!redisUrl)('RedisLock', () => {
  * Two loops, each with its own lock object: the first is held inside its run (in settle,
  * which verify calls to re-check the planted difference) while the second runs once.
  */
-async function expectOneRunsOtherSkipped(sides: Sides, first: VerifierLock | undefined, second: VerifierLock | undefined): Promise<void> {
+async function expectOneRunsOtherSkipped(
+  sides: Sides,
+  first: VerifierLock | undefined,
+  second: VerifierLock | undefined,
+): Promise<void> {
   const registry = new Registry();
   const metrics = new VerifierMetrics(registry);
   const inSettle = gate();
@@ -254,7 +283,11 @@ async function expectOneRunsOtherSkipped(sides: Sides, first: VerifierLock | und
   expect(await contender.runOnce()).toBeUndefined();
   release.open();
   expect((await held)!.consistent).toBe(false);
-  expect([await runs(registry, 'differences'), await runs(registry, 'skipped'), await runs(registry, 'consistent')]).toEqual([1, 1, undefined]);
+  expect([
+    await runs(registry, 'differences'),
+    await runs(registry, 'skipped'),
+    await runs(registry, 'consistent'),
+  ]).toEqual([1, 1, undefined]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,20 +302,32 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const asset = await driftOneCent(sides);
       const registry = new Registry();
       const reports: VerifyReport[] = [];
-      const loop = new VerifierLoop({ db: sides.db, targets: sides.targets, metrics: new VerifierMetrics(registry), graceMs: 0, onReport: (report) => void reports.push(report) });
+      const loop = new VerifierLoop({
+        db: sides.db,
+        targets: sides.targets,
+        metrics: new VerifierMetrics(registry),
+        graceMs: 0,
+        onReport: (report) => void reports.push(report),
+      });
 
       const before = Date.now() / 1000;
       const report = (await loop.runOnce())!;
       const after = Date.now() / 1000;
       expect(reports).toEqual([report]);
-      expect(report.differences.map((d) => [d.entity, d.key, d.fields])).toEqual([['assets', [asset.id], ['totalCost']]]);
+      expect(report.differences.map((d) => [d.entity, d.key, d.fields])).toEqual([
+        ['assets', [asset.id], ['totalCost']],
+      ]);
       const assets = report.entities.find((e) => e.entity === 'assets')!;
       for (const entity of ENTITIES) {
         const e = report.entities.find((r) => r.entity === entity)!;
-        expect(await metricValue(registry, VERIFY_METRIC.consistency, { entity: label(entity) })).toBe(entity === 'assets' ? 1 - 1 / assets.rowsMemory : 1);
+        expect(await metricValue(registry, VERIFY_METRIC.consistency, { entity: label(entity) })).toBe(
+          entity === 'assets' ? 1 - 1 / assets.rowsMemory : 1,
+        );
         expect(await metricValue(registry, VERIFY_METRIC.rowsChecked, { entity: label(entity) })).toBe(e.rowsMemory);
         for (const kind of ['missing_in_postgres', 'missing_in_memory', 'fields_differ']) {
-          expect(await metricValue(registry, VERIFY_METRIC.differences, { entity: label(entity), kind })).toBe(entity === 'assets' && kind === 'fields_differ' ? 1 : 0);
+          expect(await metricValue(registry, VERIFY_METRIC.differences, { entity: label(entity), kind })).toBe(
+            entity === 'assets' && kind === 'fields_differ' ? 1 : 0,
+          );
         }
       }
       const lastSuccess = (await metricValue(registry, VERIFY_METRIC.lastSuccess))!;
@@ -293,9 +338,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       // The drift is repaired by hand: the next run clears the gauges and counts a consistent run.
       await sides.postgres.graph.putRecord('assets', asset);
       expect((await loop.runOnce())!.consistent).toBe(true);
-      expect(await metricValue(registry, VERIFY_METRIC.differences, { entity: 'graph.assets', kind: 'fields_differ' })).toBe(0);
+      expect(
+        await metricValue(registry, VERIFY_METRIC.differences, { entity: 'graph.assets', kind: 'fields_differ' }),
+      ).toBe(0);
       expect(await metricValue(registry, VERIFY_METRIC.consistency, { entity: 'graph.assets' })).toBe(1);
-      expect(await metricValue(registry, VERIFY_METRIC.rowsChecked, { entity: 'graph.assets' })).toBe(2 * assets.rowsMemory);
+      expect(await metricValue(registry, VERIFY_METRIC.rowsChecked, { entity: 'graph.assets' })).toBe(
+        2 * assets.rowsMemory,
+      );
       expect((await metricValue(registry, VERIFY_METRIC.lastSuccess))!).toBeGreaterThanOrEqual(lastSuccess);
       expect([await runs(registry, 'differences'), await runs(registry, 'consistent')]).toEqual([1, 1]);
     });
@@ -305,7 +354,15 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       await driftOneCent(sides);
       const registry = new Registry();
       const reports: VerifyReport[] = [];
-      const loop = new VerifierLoop({ db: sides.db, targets: sides.targets, metrics: new VerifierMetrics(registry), graceMs: 0, stage: () => null, repair: true, onReport: (r) => void reports.push(r) });
+      const loop = new VerifierLoop({
+        db: sides.db,
+        targets: sides.targets,
+        metrics: new VerifierMetrics(registry),
+        graceMs: 0,
+        stage: () => null,
+        repair: true,
+        onReport: (r) => void reports.push(r),
+      });
       // Until a run completes, the last success is the start: staleness alerts count from there.
       const atStart = await metricValue(registry, VERIFY_METRIC.lastSuccess);
       expect(atStart).toBeGreaterThan(0);
@@ -316,32 +373,44 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect((await sides.db.query('SELECT 1 FROM dualwrite_repairs')).length).toBe(0);
     });
 
-    it.each(['memory', 'postgres'] as const)('repairs differences after the run when repair is on, %s authoritative', async (authoritative: Side) => {
-      await backend.current.db!.query('TRUNCATE dualwrite_repairs');
-      const sides = await seededSides(backend.current.db!);
-      const asset = await driftOneCent(sides);
-      const drifted = (await sides.postgres.graph.getAsset(asset.id))!;
-      const registry = new Registry();
-      const repairs: RepairResult[][] = [];
-      const options: VerifierLoopOptions = {
-        db: sides.db,
-        targets: sides.targets,
-        metrics: new VerifierMetrics(registry),
-        graceMs: 0,
-        repair: true,
-        stage: () => ({ authoritative }),
-        onReport: (_report, results) => void repairs.push([...results]),
-      };
-      const report = (await new VerifierLoop(options).runOnce())!;
-      expect(report.consistent).toBe(false);
-      expect(repairs.map((results) => results.map((r) => [r.difference.entity, r.target, r.outcome]))).toEqual([[['assets', authoritative === 'memory' ? 'postgres' : 'memory', 'repaired']]]);
-      // Both sides now hold the authoritative side's version.
-      const expected = authoritative === 'memory' ? asset : drifted;
-      expect([await sides.memory.graph.getAsset(asset.id), await sides.postgres.graph.getAsset(asset.id)]).toEqual([expected, expected]);
-      expect((await verify(sides.db, sides.targets, { graceMs: 0 })).consistent).toBe(true);
-      expect(await metricValue(registry, VERIFY_METRIC.repairs, { entity: 'graph.assets', outcome: 'repaired' })).toBe(1);
-      expect((await sides.db.query<{ outcome: string }>('SELECT outcome FROM dualwrite_repairs')).map((r) => r.outcome)).toEqual(['repaired']);
-    });
+    it.each(['memory', 'postgres'] as const)(
+      'repairs differences after the run when repair is on, %s authoritative',
+      async (authoritative: Side) => {
+        await backend.current.db!.query('TRUNCATE dualwrite_repairs');
+        const sides = await seededSides(backend.current.db!);
+        const asset = await driftOneCent(sides);
+        const drifted = (await sides.postgres.graph.getAsset(asset.id))!;
+        const registry = new Registry();
+        const repairs: RepairResult[][] = [];
+        const options: VerifierLoopOptions = {
+          db: sides.db,
+          targets: sides.targets,
+          metrics: new VerifierMetrics(registry),
+          graceMs: 0,
+          repair: true,
+          stage: () => ({ authoritative }),
+          onReport: (_report, results) => void repairs.push([...results]),
+        };
+        const report = (await new VerifierLoop(options).runOnce())!;
+        expect(report.consistent).toBe(false);
+        expect(repairs.map((results) => results.map((r) => [r.difference.entity, r.target, r.outcome]))).toEqual([
+          [['assets', authoritative === 'memory' ? 'postgres' : 'memory', 'repaired']],
+        ]);
+        // Both sides now hold the authoritative side's version.
+        const expected = authoritative === 'memory' ? asset : drifted;
+        expect([await sides.memory.graph.getAsset(asset.id), await sides.postgres.graph.getAsset(asset.id)]).toEqual([
+          expected,
+          expected,
+        ]);
+        expect((await verify(sides.db, sides.targets, { graceMs: 0 })).consistent).toBe(true);
+        expect(
+          await metricValue(registry, VERIFY_METRIC.repairs, { entity: 'graph.assets', outcome: 'repaired' }),
+        ).toBe(1);
+        expect(
+          (await sides.db.query<{ outcome: string }>('SELECT outcome FROM dualwrite_repairs')).map((r) => r.outcome),
+        ).toEqual(['repaired']);
+      },
+    );
 
     it('repairs every persistent difference in one run, also those past maxReported, and reports only maxReported', async () => {
       await backend.current.db!.query('TRUNCATE dualwrite_repairs');
@@ -364,7 +433,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const drifted = await sides.postgres.graph.getAsset(asset.id);
       const loop = new VerifierLoop({ db: sides.db, targets: sides.targets, graceMs: 0 });
       expect((await loop.runOnce())!.differences.map((d) => d.key)).toEqual([[asset.id]]);
-      expect([await sides.memory.graph.getAsset(asset.id), await sides.postgres.graph.getAsset(asset.id)]).toEqual([asset, drifted]);
+      expect([await sides.memory.graph.getAsset(asset.id), await sides.postgres.graph.getAsset(asset.id)]).toEqual([
+        asset,
+        drifted,
+      ]);
       expect((await sides.db.query('SELECT 1 FROM dualwrite_repairs')).length).toBe(0);
     });
 
@@ -373,7 +445,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const registry = new Registry();
       const metrics = new VerifierMetrics(registry);
       const lock = new AdvisoryLock(sides.db);
-      const loops = [0, 1].map(() => new VerifierLoop({ db: sides.db, targets: sides.targets, metrics, lock, graceMs: 0 }));
+      const loops = [0, 1].map(
+        () => new VerifierLoop({ db: sides.db, targets: sides.targets, metrics, lock, graceMs: 0 }),
+      );
       const outcomes = await Promise.all(loops.map((loop) => loop.runOnce()));
       expect(outcomes.filter((o) => o === undefined)).toHaveLength(1);
       expect(outcomes.find((o) => o !== undefined)!.consistent).toBe(true);
@@ -392,7 +466,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
     it('concurrent runOnce calls on one loop share one run', async () => {
       const sides = await seededSides(backend.current.db!);
       const registry = new Registry();
-      const loop = new VerifierLoop({ db: sides.db, targets: sides.targets, metrics: new VerifierMetrics(registry), graceMs: 0 });
+      const loop = new VerifierLoop({
+        db: sides.db,
+        targets: sides.targets,
+        metrics: new VerifierMetrics(registry),
+        graceMs: 0,
+      });
       const [x, y] = await Promise.all([loop.runOnce(), loop.runOnce()]);
       expect(x).toBe(y);
       expect([await runs(registry, 'consistent'), await runs(registry, 'skipped')]).toEqual([1, undefined]);

@@ -62,7 +62,17 @@ async function seededSides(db: SqlExecutor): Promise<Sides> {
     await applySampleWrite(write, postgres);
   }
   const registry = new Registry();
-  return { db, memory, postgres, targets: [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)], registry, metrics: new VerifierMetrics(registry) };
+  return {
+    db,
+    memory,
+    postgres,
+    targets: [
+      verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph),
+      verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks),
+    ],
+    registry,
+    metrics: new VerifierMetrics(registry),
+  };
 }
 
 /** Every record of every entity on one side. */
@@ -72,7 +82,8 @@ async function snapshot(sides: Sides, side: Side): Promise<Record<string, object
   return all;
 }
 
-const first = async <R>(sides: Sides, side: Side, entity: string, index = 0) => (await readAll(port(sides, side, storeOf(entity)), entity))[index] as R;
+const first = async <R>(sides: Sides, side: Side, entity: string, index = 0) =>
+  (await readAll(port(sides, side, storeOf(entity)), entity))[index] as R;
 
 interface RepairRow {
   store: string;
@@ -85,7 +96,10 @@ interface RepairRow {
   after: unknown;
 }
 
-const repairRows = (db: SqlExecutor) => db.query<RepairRow>('SELECT store, entity, record_key, difference, target, outcome, before, after FROM dualwrite_repairs ORDER BY id');
+const repairRows = (db: SqlExecutor) =>
+  db.query<RepairRow>(
+    'SELECT store, entity, record_key, difference, target, outcome, before, after FROM dualwrite_repairs ORDER BY id',
+  );
 
 const metricValue = metricSample;
 
@@ -100,7 +114,8 @@ const cents = (total: string) => Math.round(Number(total) * 100);
  */
 async function injectDrift(sides: Sides, authoritative: Side): Promise<number> {
   const stale = other(authoritative);
-  const put = (side: Side, entity: string, record: object) => port(sides, side, storeOf(entity)).putRecord(entity, record);
+  const put = (side: Side, entity: string, record: object) =>
+    port(sides, side, storeOf(entity)).putRecord(entity, record);
   const contributor = await first<Contributor>(sides, authoritative, 'contributors');
   const asset = await first<Asset>(sides, authoritative, 'assets');
   const project = await first<Project>(sides, authoritative, 'projects', 3);
@@ -108,17 +123,41 @@ async function injectDrift(sides: Sides, authoritative: Side): Promise<number> {
   const projects = (await readAll(port(sides, authoritative, 'graph'), 'projects')) as Project[];
   const edges = (await readAll(port(sides, authoritative, 'graph'), 'dependencies')) as DependencyEdge[];
   const edgeKeys = new Set(edges.map((e) => JSON.stringify([e.from, e.to])));
-  const [from, to] = [projects[0]!, projects.find((p, i) => i > 0 && !edgeKeys.has(JSON.stringify([{ ecosystem: projects[0]!.ecosystem, name: projects[0]!.name }, { ecosystem: p.ecosystem, name: p.name }])))!];
+  const [from, to] = [
+    projects[0]!,
+    projects.find(
+      (p, i) =>
+        i > 0 &&
+        !edgeKeys.has(
+          JSON.stringify([
+            { ecosystem: projects[0]!.ecosystem, name: projects[0]!.name },
+            { ecosystem: p.ecosystem, name: p.name },
+          ]),
+        ),
+    )!,
+  ];
 
   // Only on the authoritative side: to be inserted, parents before children.
   const newContributor = { ...contributor, id: 'aaaaaaaa-0000-4000-8000-000000000001', name: 'new' };
   await put(authoritative, 'contributors', newContributor);
-  await put(authoritative, 'contributions', { id: 'aaaaaaaa-0000-4000-8000-0000000000c1', contributorId: newContributor.id, assetId: asset.id, costAmount: '5.00', coherenceScore: '0.25', metadata: {}, timestamp: LATER });
+  await put(authoritative, 'contributions', {
+    id: 'aaaaaaaa-0000-4000-8000-0000000000c1',
+    contributorId: newContributor.id,
+    assetId: asset.id,
+    costAmount: '5.00',
+    coherenceScore: '0.25',
+    metadata: {},
+    timestamp: LATER,
+  });
   await put(authoritative, 'projects', { ...project, name: 'only-authoritative', dependencyCount: 0 });
   await put(authoritative, 'agent_tasks', { ...task, id: 'task_only_authoritative' });
   // Only on the stale side: to be deleted.
   await put(stale, 'assets', { ...asset, id: 'bbbbbbbb-0000-4000-8000-000000000001' });
-  await put(stale, 'dependencies', { from: { ecosystem: from.ecosystem, name: from.name }, to: { ecosystem: to.ecosystem, name: to.name }, createdAt: LATER });
+  await put(stale, 'dependencies', {
+    from: { ecosystem: from.ecosystem, name: from.name },
+    to: { ecosystem: to.ecosystem, name: to.name },
+    createdAt: LATER,
+  });
   await put(stale, 'agent_tasks', { ...task, id: 'task_only_stale' });
   // Changed fields on the stale side: to be overwritten.
   await put(stale, 'projects', { ...project, description: 'stale' });
@@ -127,7 +166,10 @@ async function injectDrift(sides: Sides, authoritative: Side): Promise<number> {
   const total = await first<Asset>(sides, stale, 'assets', 1);
   await put(stale, 'assets', { ...total, totalCost: ((cents(total.totalCost) + 1) / 100).toFixed(2) });
   const contribution = await first<{ coherenceScore: string }>(sides, stale, 'contributions', 5);
-  await put(stale, 'contributions', { ...contribution, coherenceScore: contribution.coherenceScore === '1.00' ? '0.99' : '1.00' });
+  await put(stale, 'contributions', {
+    ...contribution,
+    coherenceScore: contribution.coherenceScore === '1.00' ? '0.99' : '1.00',
+  });
   await put(stale, 'agent_tasks', { ...task, status: task.status === 'failed' ? 'completed' : 'failed' });
   return 13;
 }
@@ -153,8 +195,16 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const kinds = found.differences.map((d) => d.kind);
         expect(new Set(kinds)).toEqual(new Set(['missing_in_postgres', 'missing_in_memory', 'fields_differ']));
 
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
-        expect(results.map((r) => [r.difference.entity, r.difference.key, r.target, r.outcome])).toEqual(found.differences.map((d) => [d.entity, d.key, stale, 'repaired']));
+        const results = await repair(found.differences, {
+          authoritative,
+          db: sides.db,
+          targets: sides.targets,
+          metrics: sides.metrics,
+          allowDeletes: Infinity,
+        });
+        expect(results.map((r) => [r.difference.entity, r.difference.key, r.target, r.outcome])).toEqual(
+          found.differences.map((d) => [d.entity, d.key, stale, 'repaired']),
+        );
 
         const again = await verify(sides.db, sides.targets, VERIFY);
         expect(again.differences).toEqual([]);
@@ -164,7 +214,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(await snapshot(sides, authoritative)).toEqual(before);
 
         // The asset total is repaired to the cent, and the copied contribution did not add to any total.
-        const totals = (side: Side) => before.assets!.map(async (a) => ((await port(sides, side, 'graph').getRecord('assets', [(a as Asset).id])) as Asset).totalCost);
+        const totals = (side: Side) =>
+          before.assets!.map(
+            async (a) => ((await port(sides, side, 'graph').getRecord('assets', [(a as Asset).id])) as Asset).totalCost,
+          );
         expect(await Promise.all(totals(stale))).toEqual(before.assets!.map((a) => (a as Asset).totalCost));
 
         // One row per attempt: what the stale side held, what was copied, and the outcome.
@@ -184,7 +237,12 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         );
         for (const entity of ENTITIES) {
           const count = found.differences.filter((d) => d.entity === entity).length;
-          expect(await metricValue(sides.registry, VERIFY_METRIC.repairs, { entity: `${storeOf(entity)}.${entity}`, outcome: 'repaired' })).toBe(count);
+          expect(
+            await metricValue(sides.registry, VERIFY_METRIC.repairs, {
+              entity: `${storeOf(entity)}.${entity}`,
+              outcome: 'repaired',
+            }),
+          ).toBe(count);
         }
       });
 
@@ -206,19 +264,30 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
             await port(sides, stale, 'graph').putRecord('projects', { ...p, description: 'stale' });
             return [p.ecosystem, p.name];
           },
-          newer: (s, [ecosystem, name]) => s.graph.upsertProject({ ecosystem: ecosystem!, name: name!, description: 'newer', at: LATER }),
+          newer: (s, [ecosystem, name]) =>
+            s.graph.upsertProject({ ecosystem: ecosystem!, name: name!, description: 'newer', at: LATER }),
         },
         {
           name: 'an asset total one cent off, then bumped by a later contribution',
           entity: 'assets',
           async drift(sides) {
             const a = await first<Asset>(sides, stale, 'assets', 1);
-            await port(sides, stale, 'graph').putRecord('assets', { ...a, totalCost: ((cents(a.totalCost) + 1) / 100).toFixed(2) });
+            await port(sides, stale, 'graph').putRecord('assets', {
+              ...a,
+              totalCost: ((cents(a.totalCost) + 1) / 100).toFixed(2),
+            });
             return [a.id];
           },
           async newer(s, [assetId]) {
             const contributor = (await s.graph.listContributors(1))[0]!;
-            await s.graph.createContribution({ id: 'cccccccc-0000-4000-8000-000000000001', contributorId: contributor.id, assetId: assetId!, costAmount: '2.50', coherenceScore: '1', timestamp: LATER });
+            await s.graph.createContribution({
+              id: 'cccccccc-0000-4000-8000-000000000001',
+              contributorId: contributor.id,
+              assetId: assetId!,
+              costAmount: '2.50',
+              coherenceScore: '1',
+              timestamp: LATER,
+            });
           },
         },
         {
@@ -226,7 +295,10 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           entity: 'agent_tasks',
           async drift(sides) {
             const t = await first<AgentTask>(sides, stale, 'agent_tasks', 3);
-            await port(sides, stale, 'tasks').putRecord('agent_tasks', { ...t, status: t.status === 'failed' ? 'completed' : 'failed' });
+            await port(sides, stale, 'tasks').putRecord('agent_tasks', {
+              ...t,
+              status: t.status === 'failed' ? 'completed' : 'failed',
+            });
             return [t.id];
           },
           newer: (s, [id]) => s.tasks.updateTask(id!, { progressPct: 42, currentStep: 'newer' }, { at: LATER }),
@@ -236,17 +308,27 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           entity: 'contributors',
           async drift(sides) {
             const c = await first<Contributor>(sides, authoritative, 'contributors');
-            await port(sides, authoritative, 'graph').putRecord('contributors', { ...c, id: 'dddddddd-0000-4000-8000-000000000001', name: 'authoritative' });
+            await port(sides, authoritative, 'graph').putRecord('contributors', {
+              ...c,
+              id: 'dddddddd-0000-4000-8000-000000000001',
+              name: 'authoritative',
+            });
             return ['dddddddd-0000-4000-8000-000000000001'];
           },
-          newer: (s) => s.graph.createContributor({ id: 'dddddddd-0000-4000-8000-000000000001', name: 'newer', at: LATER }),
+          newer: (s) =>
+            s.graph.createContributor({ id: 'dddddddd-0000-4000-8000-000000000001', name: 'newer', at: LATER }),
         },
         {
           name: 'a delete race: only on the stale side, then changed there by a newer write',
           entity: 'agent_tasks',
           async drift(sides) {
             const t = await first<AgentTask>(sides, stale, 'agent_tasks');
-            await port(sides, stale, 'tasks').putRecord('agent_tasks', { ...t, id: 'task_stale_only', status: 'pending', startedAt: null });
+            await port(sides, stale, 'tasks').putRecord('agent_tasks', {
+              ...t,
+              id: 'task_stale_only',
+              status: 'pending',
+              startedAt: null,
+            });
             return ['task_stale_only'];
           },
           newer: (s, [id]) => s.tasks.updateTask(id!, { status: 'running' }, { at: LATER }),
@@ -256,10 +338,20 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
           entity: 'dependencies',
           async drift(sides) {
             const edge = await first<DependencyEdge>(sides, stale, 'dependencies', 1);
-            await port(sides, authoritative, 'graph').deleteRecord('dependencies', [edge.from.ecosystem, edge.from.name, edge.to.ecosystem, edge.to.name]);
+            await port(sides, authoritative, 'graph').deleteRecord('dependencies', [
+              edge.from.ecosystem,
+              edge.from.name,
+              edge.to.ecosystem,
+              edge.to.name,
+            ]);
             return [edge.from.ecosystem, edge.from.name, edge.to.ecosystem, edge.to.name];
           },
-          newer: (s, [fe, fn, te, tn]) => (s.graph as unknown as AnyPort).putRecord('dependencies', { from: { ecosystem: fe!, name: fn! }, to: { ecosystem: te!, name: tn! }, createdAt: LATER }),
+          newer: (s, [fe, fn, te, tn]) =>
+            (s.graph as unknown as AnyPort).putRecord('dependencies', {
+              from: { ecosystem: fe!, name: fn! },
+              to: { ecosystem: te!, name: tn! },
+              createdAt: LATER,
+            }),
         },
       ];
 
@@ -267,7 +359,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const sides = await seededSides(backend.current.db!);
         const key = await drift(sides);
         const found = await verify(sides.db, sides.targets, VERIFY);
-        const difference = found.differences.find((d) => d.entity === entity && JSON.stringify(d.key) === JSON.stringify(key))!;
+        const difference = found.differences.find(
+          (d) => d.entity === entity && JSON.stringify(d.key) === JSON.stringify(key),
+        )!;
         expect(found.differences.map((d) => [d.entity, d.key])).toEqual([[entity, key]]);
 
         await newer(stores(sides, stale), key);
@@ -275,12 +369,30 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         expect(landed).not.toBeNull();
         expect(landed).not.toEqual(stale === 'memory' ? difference.memory : difference.postgres);
 
-        const results = await repair([difference], { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
+        const results = await repair([difference], {
+          authoritative,
+          db: sides.db,
+          targets: sides.targets,
+          metrics: sides.metrics,
+          allowDeletes: Infinity,
+        });
         expect(results.map((r) => r.outcome)).toEqual(['skipped_newer']);
         expect(await port(sides, stale, storeOf(entity)).getRecord(entity, key)).toEqual(landed);
-        expect((await repairRows(sides.db)).map((r) => [r.entity, r.record_key, r.target, r.outcome])).toEqual([[entity, [...key], stale, 'skipped_newer']]);
-        expect(await metricValue(sides.registry, VERIFY_METRIC.repairs, { entity: `${storeOf(entity)}.${entity}`, outcome: 'skipped_newer' })).toBe(1);
-        expect(await metricValue(sides.registry, VERIFY_METRIC.repairs, { entity: `${storeOf(entity)}.${entity}`, outcome: 'repaired' })).toBeUndefined();
+        expect((await repairRows(sides.db)).map((r) => [r.entity, r.record_key, r.target, r.outcome])).toEqual([
+          [entity, [...key], stale, 'skipped_newer'],
+        ]);
+        expect(
+          await metricValue(sides.registry, VERIFY_METRIC.repairs, {
+            entity: `${storeOf(entity)}.${entity}`,
+            outcome: 'skipped_newer',
+          }),
+        ).toBe(1);
+        expect(
+          await metricValue(sides.registry, VERIFY_METRIC.repairs, {
+            entity: `${storeOf(entity)}.${entity}`,
+            outcome: 'repaired',
+          }),
+        ).toBeUndefined();
       });
 
       it.each(FENCES)(`repairs the same drift when no newer write lands: $name`, async ({ entity, drift }) => {
@@ -288,9 +400,17 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const key = await drift(sides);
         const found = await verify(sides.db, sides.targets, VERIFY);
         expect(found.differences.map((d) => [d.entity, d.key])).toEqual([[entity, key]]);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
+        const results = await repair(found.differences, {
+          authoritative,
+          db: sides.db,
+          targets: sides.targets,
+          metrics: sides.metrics,
+          allowDeletes: Infinity,
+        });
         expect(results.map((r) => r.outcome)).toEqual(['repaired']);
-        expect(await port(sides, stale, storeOf(entity)).getRecord(entity, key)).toEqual(await port(sides, authoritative, storeOf(entity)).getRecord(entity, key));
+        expect(await port(sides, stale, storeOf(entity)).getRecord(entity, key)).toEqual(
+          await port(sides, authoritative, storeOf(entity)).getRecord(entity, key),
+        );
         expect((await verify(sides.db, sides.targets, VERIFY)).consistent).toBe(true);
       });
 
@@ -300,13 +420,23 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const [p, q] = (await readAll(port(sides, stale, 'graph'), 'projects')) as Project[];
         const only = { ...p!, name: 'stale-only-project', dependencyCount: 1 };
         await port(sides, stale, 'graph').putRecord('projects', only);
-        await port(sides, stale, 'graph').putRecord('dependencies', { from: { ecosystem: only.ecosystem, name: only.name }, to: { ecosystem: q!.ecosystem, name: q!.name }, createdAt: LATER });
+        await port(sides, stale, 'graph').putRecord('dependencies', {
+          from: { ecosystem: only.ecosystem, name: only.name },
+          to: { ecosystem: q!.ecosystem, name: q!.name },
+          createdAt: LATER,
+        });
         const found = await verify(sides.db, sides.targets, VERIFY);
         expect(found.differences.map((d) => [d.entity, d.kind])).toEqual([
           ['projects', authoritative === 'memory' ? 'missing_in_memory' : 'missing_in_postgres'],
           ['dependencies', authoritative === 'memory' ? 'missing_in_memory' : 'missing_in_postgres'],
         ]);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
+        const results = await repair(found.differences, {
+          authoritative,
+          db: sides.db,
+          targets: sides.targets,
+          metrics: sides.metrics,
+          allowDeletes: Infinity,
+        });
         expect((await verify(sides.db, sides.targets, VERIFY)).consistent).toBe(true);
         // Nothing newer was kept: the edge was gone on both sides when its repair looked.
         expect(results.map((r) => [r.difference.entity, r.outcome])).toEqual([
@@ -321,14 +451,27 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const staleVersion = { ...c, name: 'stale name' };
         await port(sides, stale, 'graph').putRecord('contributors', staleVersion);
         const found = await verify(sides.db, sides.targets, VERIFY);
-        expect(found.differences.map((d) => [d.entity, d.kind, d.fields])).toEqual([['contributors', 'fields_differ', ['name']]]);
+        expect(found.differences.map((d) => [d.entity, d.kind, d.fields])).toEqual([
+          ['contributors', 'fields_differ', ['name']],
+        ]);
         // A later write on the authoritative side gives it the very version the stale side holds.
         await port(sides, authoritative, 'graph').putRecord('contributors', staleVersion);
-        const results = await repair(found.differences, { authoritative, db: sides.db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
+        const results = await repair(found.differences, {
+          authoritative,
+          db: sides.db,
+          targets: sides.targets,
+          metrics: sides.metrics,
+          allowDeletes: Infinity,
+        });
         expect(results.map((r) => r.outcome)).toEqual(['already_equal']);
         expect(await port(sides, stale, 'graph').getRecord('contributors', [c.id])).toEqual(staleVersion);
         expect((await repairRows(sides.db)).map((r) => r.outcome)).toEqual(['already_equal']);
-        expect(await metricValue(sides.registry, VERIFY_METRIC.repairs, { entity: 'graph.contributors', outcome: 'already_equal' })).toBe(1);
+        expect(
+          await metricValue(sides.registry, VERIFY_METRIC.repairs, {
+            entity: 'graph.contributors',
+            outcome: 'already_equal',
+          }),
+        ).toBe(1);
       });
     });
   });
@@ -367,7 +510,10 @@ for (const factory of availableBackends(['postgres'])) {
           await sides.postgres.graph.putRecord('contributors', { ...c, name: 'stale' });
           return c;
         },
-        racer: (record: Contributor) => ({ sql: `UPDATE contributors SET name = 'racer', updated_at = $2 WHERE id = $1`, params: [record.id, LATER] }),
+        racer: (record: Contributor) => ({
+          sql: `UPDATE contributors SET name = 'racer', updated_at = $2 WHERE id = $1`,
+          params: [record.id, LATER],
+        }),
       },
     ];
 
@@ -391,12 +537,21 @@ for (const factory of availableBackends(['postgres'])) {
         await committed;
       });
       await holding;
-      const repairing = repair(found.differences, { authoritative: 'memory', db, targets: sides.targets, metrics: sides.metrics, allowDeletes: Infinity });
+      const repairing = repair(found.differences, {
+        authoritative: 'memory',
+        db,
+        targets: sides.targets,
+        metrics: sides.metrics,
+        allowDeletes: Infinity,
+      });
       let settled = false;
       void repairing.finally(() => (settled = true)).catch(() => {});
       // Commit only once the repair waits on the racer's transaction (or has, wrongly, finished without waiting).
       while (!settled) {
-        const [{ n }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [racerPid])) as [{ n: number }];
+        const [{ n }] = (await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+          [racerPid],
+        )) as [{ n: number }];
         if (n > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }

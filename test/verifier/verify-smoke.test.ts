@@ -21,9 +21,14 @@ describe('verify smoke', () => {
       await applySampleWrite(write, memory);
       await applySampleWrite(write, postgres);
     }
-    const targets = [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)];
+    const targets = [
+      verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph),
+      verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks),
+    ];
     const clean = await verify(db, targets, { rangeRows: 20, leafRows: 4, graceMs: 0 });
-    expect(clean.entities.map((e) => [e.entity, e.differences])).toEqual(clean.entities.map((e) => [e.entity, { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 }]));
+    expect(clean.entities.map((e) => [e.entity, e.differences])).toEqual(
+      clean.entities.map((e) => [e.entity, { missing_in_postgres: 0, missing_in_memory: 0, fields_differ: 0 }]),
+    );
     expect(clean.consistent).toBe(true);
     // Equal checksums all the way: no row had to be fetched, so JavaScript and PostgreSQL hash alike.
     expect(clean.entities.map((e) => e.rowsFetched)).toEqual(clean.entities.map(() => 0));

@@ -44,8 +44,20 @@ interface Sides {
   readonly targets: AnyTarget[];
 }
 
-function sidesOver(db: SqlExecutor, memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() }, postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) }): Sides {
-  return { db, memory, postgres, targets: [verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph), verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks)] };
+function sidesOver(
+  db: SqlExecutor,
+  memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() },
+  postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) },
+): Sides {
+  return {
+    db,
+    memory,
+    postgres,
+    targets: [
+      verifyTarget(GRAPH_DEFINITION, memory.graph, postgres.graph),
+      verifyTarget(AGENT_TASK_DEFINITION, memory.tasks, postgres.tasks),
+    ],
+  };
 }
 
 /** Both sides given the same sample workload through their store APIs (triggers and all). */
@@ -72,7 +84,8 @@ interface Expected {
   readonly fields?: readonly string[];
 }
 
-const describeDifference = (d: Expected) => `${d.entity} ${JSON.stringify(d.key)} ${d.kind}${d.fields ? ` [${d.fields.join(',')}]` : ''}`;
+const describeDifference = (d: Expected) =>
+  `${d.entity} ${JSON.stringify(d.key)} ${d.kind}${d.fields ? ` [${d.fields.join(',')}]` : ''}`;
 
 /**
  * Injects drift of every kind into every entity, at the first and last keys and inside
@@ -80,24 +93,43 @@ const describeDifference = (d: Expected) => `${d.entity} ${JSON.stringify(d.key)
  */
 async function injectDrift(sides: Sides): Promise<Expected[]> {
   const expected: Expected[] = [];
-  const all = async (entity: string) => readAll(port(sides, 'memory', storeOf(entity)), entity) as Promise<Record<string, unknown>[]>;
+  const all = async (entity: string) =>
+    readAll(port(sides, 'memory', storeOf(entity)), entity) as Promise<Record<string, unknown>[]>;
   const keyOf = (entity: string, record: object) => port(sides, 'memory', storeOf(entity)).keyOf(entity, record);
   const onlyIn = async (side: 'memory' | 'postgres', entity: string, record: object) => {
     await port(sides, side, storeOf(entity)).putRecord(entity, record);
-    expected.push({ entity, key: keyOf(entity, record), kind: side === 'memory' ? 'missing_in_postgres' : 'missing_in_memory' });
+    expected.push({
+      entity,
+      key: keyOf(entity, record),
+      kind: side === 'memory' ? 'missing_in_postgres' : 'missing_in_memory',
+    });
   };
   const dropFrom = async (side: 'memory' | 'postgres', entity: string, record: object) => {
     expect(await port(sides, side, storeOf(entity)).deleteRecord(entity, keyOf(entity, record))).toBe(true);
-    expected.push({ entity, key: keyOf(entity, record), kind: side === 'postgres' ? 'missing_in_postgres' : 'missing_in_memory' });
+    expected.push({
+      entity,
+      key: keyOf(entity, record),
+      kind: side === 'postgres' ? 'missing_in_postgres' : 'missing_in_memory',
+    });
   };
-  const change = async (side: 'memory' | 'postgres', entity: string, record: Record<string, unknown>, changes: Record<string, unknown>) => {
+  const change = async (
+    side: 'memory' | 'postgres',
+    entity: string,
+    record: Record<string, unknown>,
+    changes: Record<string, unknown>,
+  ) => {
     await port(sides, side, storeOf(entity)).putRecord(entity, { ...record, ...changes });
     expected.push({ entity, key: keyOf(entity, record), kind: 'fields_differ', fields: Object.keys(changes) });
   };
 
   const projects = await all('projects');
   await onlyIn('memory', 'projects', { ...projects[0]!, ecosystem: 'npm', name: 'only-in-memory', dependencyCount: 0 });
-  await onlyIn('postgres', 'projects', { ...projects[0]!, ecosystem: 'zzz', name: 'only-in-postgres', dependencyCount: 0 });
+  await onlyIn('postgres', 'projects', {
+    ...projects[0]!,
+    ecosystem: 'zzz',
+    name: 'only-in-postgres',
+    dependencyCount: 0,
+  });
   await change('postgres', 'projects', projects[10]!, { updatedAt: plusMs(projects[10]!.updatedAt as string) });
   await change('memory', 'projects', projects[20]!, { description: 'changed in memory' });
 
@@ -109,9 +141,12 @@ async function injectDrift(sides: Sides): Promise<Expected[]> {
   const contributors = (await all('contributors')) as unknown as Contributor[];
   await onlyIn('memory', 'contributors', { ...contributors[0]!, id: '00000000-0000-4000-8000-000000000001' });
   // Three PostgreSQL-only rows past memory's last key: that open range holds more rows in PostgreSQL.
-  for (const n of [1, 2, 3]) await onlyIn('postgres', 'contributors', { ...contributors[0]!, id: `ffffffff-0000-4000-8000-00000000000${n}` });
+  for (const n of [1, 2, 3])
+    await onlyIn('postgres', 'contributors', { ...contributors[0]!, id: `ffffffff-0000-4000-8000-00000000000${n}` });
   const c5 = contributors[5]!;
-  await change('postgres', 'contributors', c5 as never, { metadata: { ...c5.metadata, level: (c5.metadata.level as number) + 1 } });
+  await change('postgres', 'contributors', c5 as never, {
+    metadata: { ...c5.metadata, level: (c5.metadata.level as number) + 1 },
+  });
 
   const assets = await all('assets');
   await onlyIn('memory', 'assets', { ...assets[0]!, id: '00000001-0000-4000-8001-000000000000' });
@@ -123,7 +158,9 @@ async function injectDrift(sides: Sides): Promise<Expected[]> {
   const contributions = await all('contributions');
   await dropFrom('postgres', 'contributions', contributions[60]!);
   await dropFrom('memory', 'contributions', contributions[61]!);
-  await change('memory', 'contributions', contributions[0]!, { timestamp: plusMs(contributions[0]!.timestamp as string) });
+  await change('memory', 'contributions', contributions[0]!, {
+    timestamp: plusMs(contributions[0]!.timestamp as string),
+  });
   const last = contributions.at(-1)!;
   await change('postgres', 'contributions', last, { metadata: { ...(last.metadata as object), extra: 1 } });
 
@@ -162,7 +199,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       expect(report.differences).toEqual([]);
       expect(report.entities.map((e) => e.entity)).toEqual([...ENTITIES]);
       for (const e of report.entities) {
-        expect({ entity: e.entity, rowsFetched: e.rowsFetched, transient: e.transient, ratio: e.consistencyRatio, differences: e.differences }).toEqual({
+        expect({
+          entity: e.entity,
+          rowsFetched: e.rowsFetched,
+          transient: e.transient,
+          ratio: e.consistencyRatio,
+          differences: e.differences,
+        }).toEqual({
           entity: e.entity,
           rowsFetched: 0,
           transient: 0,
@@ -178,57 +221,71 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       for (const entity of ENTITIES) expect(text).toContain(entity);
     });
 
-    it.each(OPTION_SETS)('finds and classifies drift in every entity and nothing else, with %s', async (_name, options) => {
-      const sides = await seededSides(backend.current.db!);
-      const expected = await injectDrift(sides);
-      const report = await verify(sides.db, sides.targets, options);
+    it.each(OPTION_SETS)(
+      'finds and classifies drift in every entity and nothing else, with %s',
+      async (_name, options) => {
+        const sides = await seededSides(backend.current.db!);
+        const expected = await injectDrift(sides);
+        const report = await verify(sides.db, sides.targets, options);
 
-      expect(report.consistent).toBe(false);
-      expect(Object.fromEntries(report.entities.map((e) => [e.entity, e.differences]))).toEqual(countsByEntity(expected));
-      expect(report.differences.map(describeDifference).sort()).toEqual(expected.map(describeDifference).sort());
-      for (const e of report.entities) {
-        expect(e.transient).toBe(0);
-        const rowsMemory = sides.memory[storeOf(e.entity)].tables.size(e.entity as never);
-        const [{ n }] = (await sides.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${e.entity === 'dependencies' ? 'project_dependencies' : e.entity}`)) as [{ n: string }];
-        expect([e.rowsMemory, e.rowsPostgres]).toEqual([rowsMemory, Number(n)]);
-        const persistent = e.differences.missing_in_postgres + e.differences.missing_in_memory + e.differences.fields_differ;
-        // Over the union of both sides' keys: every row of memory plus those only PostgreSQL holds.
-        expect(e.consistencyRatio).toBeCloseTo(1 - persistent / (e.rowsMemory + e.differences.missing_in_memory), 12);
-        expect(e.consistencyRatio).toBeGreaterThanOrEqual(0);
-        if (options === SMALL) {
-          // Bisection: more ranges than the initial ones, and only a part of the rows fetched.
-          expect(e.rangesCompared).toBeGreaterThan(Math.ceil(e.rowsMemory / SMALL.rangeRows!));
-          if (e.rowsMemory > 50) expect(e.rowsFetched).toBeLessThan((e.rowsMemory + e.rowsPostgres) / 2);
+        expect(report.consistent).toBe(false);
+        expect(Object.fromEntries(report.entities.map((e) => [e.entity, e.differences]))).toEqual(
+          countsByEntity(expected),
+        );
+        expect(report.differences.map(describeDifference).sort()).toEqual(expected.map(describeDifference).sort());
+        for (const e of report.entities) {
+          expect(e.transient).toBe(0);
+          const rowsMemory = sides.memory[storeOf(e.entity)].tables.size(e.entity as never);
+          const [{ n }] = (await sides.db.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM ${e.entity === 'dependencies' ? 'project_dependencies' : e.entity}`,
+          )) as [{ n: string }];
+          expect([e.rowsMemory, e.rowsPostgres]).toEqual([rowsMemory, Number(n)]);
+          const persistent =
+            e.differences.missing_in_postgres + e.differences.missing_in_memory + e.differences.fields_differ;
+          // Over the union of both sides' keys: every row of memory plus those only PostgreSQL holds.
+          expect(e.consistencyRatio).toBeCloseTo(1 - persistent / (e.rowsMemory + e.differences.missing_in_memory), 12);
+          expect(e.consistencyRatio).toBeGreaterThanOrEqual(0);
+          if (options === SMALL) {
+            // Bisection: more ranges than the initial ones, and only a part of the rows fetched.
+            expect(e.rangesCompared).toBeGreaterThan(Math.ceil(e.rowsMemory / SMALL.rangeRows!));
+            if (e.rowsMemory > 50) expect(e.rowsFetched).toBeLessThan((e.rowsMemory + e.rowsPostgres) / 2);
+          }
         }
-      }
-      // Each difference carries both sides' records as compared, and a diff for changed fields.
-      for (const d of report.differences) {
-        const store = storeOf(d.entity);
-        expect({ key: d.key, store: d.store, memory: d.memory, postgres: d.postgres }).toEqual({
-          key: d.key,
-          store,
-          memory: await port(sides, 'memory', store).getRecord(d.entity, d.key),
-          postgres: await port(sides, 'postgres', store).getRecord(d.entity, d.key),
-        });
-        if (d.kind === 'fields_differ') for (const field of d.fields!) expect(d.diff).toContain(field);
-      }
-      const asset = report.differences.find((d) => d.entity === 'assets' && d.kind === 'fields_differ')!;
-      const [memoryTotal, postgresTotal] = [(asset.memory as { totalCost: string }).totalCost, (asset.postgres as { totalCost: string }).totalCost];
-      expect(Math.round(Number(postgresTotal) * 100) - Math.round(Number(memoryTotal) * 100)).toBe(1);
+        // Each difference carries both sides' records as compared, and a diff for changed fields.
+        for (const d of report.differences) {
+          const store = storeOf(d.entity);
+          expect({ key: d.key, store: d.store, memory: d.memory, postgres: d.postgres }).toEqual({
+            key: d.key,
+            store,
+            memory: await port(sides, 'memory', store).getRecord(d.entity, d.key),
+            postgres: await port(sides, 'postgres', store).getRecord(d.entity, d.key),
+          });
+          if (d.kind === 'fields_differ') for (const field of d.fields!) expect(d.diff).toContain(field);
+        }
+        const asset = report.differences.find((d) => d.entity === 'assets' && d.kind === 'fields_differ')!;
+        const [memoryTotal, postgresTotal] = [
+          (asset.memory as { totalCost: string }).totalCost,
+          (asset.postgres as { totalCost: string }).totalCost,
+        ];
+        expect(Math.round(Number(postgresTotal) * 100) - Math.round(Number(memoryTotal) * 100)).toBe(1);
 
-      const text = formatVerifyReport(report);
-      expect(text).toContain('DIFFERENCES FOUND');
-      expect(text).not.toContain('CONSISTENT');
-      for (const entity of ENTITIES) expect(text).toContain(`${storeOf(entity)}.${entity} [`);
-      expect(text).toContain(`${JSON.stringify(asset.key)}: fields_differ (totalCost)`);
-    });
+        const text = formatVerifyReport(report);
+        expect(text).toContain('DIFFERENCES FOUND');
+        expect(text).not.toContain('CONSISTENT');
+        for (const entity of ENTITIES) expect(text).toContain(`${storeOf(entity)}.${entity} [`);
+        expect(text).toContain(`${JSON.stringify(asset.key)}: fields_differ (totalCost)`);
+      },
+    );
 
     it('keeps at most maxReported differences but counts them all', async () => {
       const sides = await seededSides(backend.current.db!);
       const expected = await injectDrift(sides);
       const report = await verify(sides.db, sides.targets, { ...SMALL, maxReported: 3 });
       expect(report.differences).toHaveLength(3);
-      const counted = report.entities.reduce((n, e) => n + e.differences.missing_in_postgres + e.differences.missing_in_memory + e.differences.fields_differ, 0);
+      const counted = report.entities.reduce(
+        (n, e) => n + e.differences.missing_in_postgres + e.differences.missing_in_memory + e.differences.fields_differ,
+        0,
+      );
       expect(counted).toBe(expected.length);
       expect(formatVerifyReport(report, 2)).toContain('... and 1 more');
     });
@@ -245,23 +302,48 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       );
       for (let i = 1; i <= 100_000; i++) {
         const at = new Date(base + i).toISOString();
-        await sides.memory.graph.putRecord('contributors', { id: id(i), name: `c${i}`, email: null, githubUsername: null, walletAddress: null, metadata: { tag: 'x', n: i }, createdAt: at, updatedAt: at });
+        await sides.memory.graph.putRecord('contributors', {
+          id: id(i),
+          name: `c${i}`,
+          email: null,
+          githubUsername: null,
+          walletAddress: null,
+          metadata: { tag: 'x', n: i },
+          createdAt: at,
+          updatedAt: at,
+        });
       }
       const clean = await verify(sides.db, sides.targets, DEFAULTS);
       const contributors = () => clean.entities.find((e) => e.entity === 'contributors')!;
       expect(clean.consistent).toBe(true);
-      expect([contributors().rowsMemory, contributors().rowsPostgres, contributors().rowsFetched]).toEqual([100_000, 100_000, 0]);
+      expect([contributors().rowsMemory, contributors().rowsPostgres, contributors().rowsFetched]).toEqual([
+        100_000, 100_000, 0,
+      ]);
 
       // One field of one row, then one row gone: each is found by descending into one range.
       const cases = [
-        { row: 54_321, kind: 'fields_differ', fields: ['name'], sql: `UPDATE contributors SET name = 'changed' WHERE id = $1`, undo: `UPDATE contributors SET name = 'c54321' WHERE id = $1` },
-        { row: 77_777, kind: 'missing_in_postgres', fields: undefined, sql: `DELETE FROM contributors WHERE id = $1`, undo: undefined },
+        {
+          row: 54_321,
+          kind: 'fields_differ',
+          fields: ['name'],
+          sql: `UPDATE contributors SET name = 'changed' WHERE id = $1`,
+          undo: `UPDATE contributors SET name = 'c54321' WHERE id = $1`,
+        },
+        {
+          row: 77_777,
+          kind: 'missing_in_postgres',
+          fields: undefined,
+          sql: `DELETE FROM contributors WHERE id = $1`,
+          undo: undefined,
+        },
       ] as const;
       for (const { sql, undo, row, kind, fields } of cases) {
         await sides.db.query(sql, [id(row)]);
         const report = await verify(sides.db, sides.targets, DEFAULTS);
         const entity = report.entities.find((e) => e.entity === 'contributors')!;
-        expect(report.differences.map(describeDifference)).toEqual([describeDifference({ entity: 'contributors', key: [id(row)], kind, fields })]);
+        expect(report.differences.map(describeDifference)).toEqual([
+          describeDifference({ entity: 'contributors', key: [id(row)], kind, fields }),
+        ]);
         expect(entity.differences).toEqual({ ...NO_DIFFERENCES, [kind]: 1 });
         // Default leaves hold at most 256 rows a side: one leaf fetched, not 200k rows.
         expect(entity.rowsFetched).toBeGreaterThan(0);
@@ -299,7 +381,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         // Once writes stop and the mirror drains, the sides are equal by checksum alone.
         const settled = await verify(sides.db, sides.targets, { graceMs: 0 });
         expect(settled.consistent).toBe(true);
-        expect(settled.entities.map((e) => [e.entity, e.rowsFetched, e.transient])).toEqual(ENTITIES.map((e) => [e, 0, 0]));
+        expect(settled.entities.map((e) => [e.entity, e.rowsFetched, e.transient])).toEqual(
+          ENTITIES.map((e) => [e, 0, 0]),
+        );
         expect(logs).toEqual([]);
       });
     }, 180_000);
@@ -312,13 +396,22 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         const writer = startWriting(12, { keepQueued: 50, limit });
         await writer.warm();
         // One real difference, so differences are re-checked and settle() is called.
-        const planted = { ...(await sides.memory.graph.scanRecords('contributors', { limit: 1 }))[0]!, id: 'ffffffff-0000-4000-8000-000000000001' };
+        const planted = {
+          ...(await sides.memory.graph.scanRecords('contributors', { limit: 1 }))[0]!,
+          id: 'ffffffff-0000-4000-8000-000000000001',
+        };
         await sides.postgres.graph.putRecord('contributors', planted);
-        const report = await verify(sides.db, sides.targets, { settle: () => runtime.mirror.settled(), graceMs: 5, onProgress: () => writer.nudge() });
+        const report = await verify(sides.db, sides.targets, {
+          settle: () => runtime.mirror.settled(),
+          graceMs: 5,
+          onProgress: () => writer.nudge(),
+        });
         const writesWhenReported = writer.count();
         await writer.stop();
         await runtime.mirror.drain();
-        expect(report.differences.map(describeDifference)).toEqual([describeDifference({ entity: 'contributors', key: [planted.id], kind: 'missing_in_memory' })]);
+        expect(report.differences.map(describeDifference)).toEqual([
+          describeDifference({ entity: 'contributors', key: [planted.id], kind: 'missing_in_memory' }),
+        ]);
         // The run ended while the writer was still writing, not only once it ran out of writes.
         expect(writesWhenReported).toBeLessThan(limit);
       });
@@ -327,11 +420,18 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
 }
 
 /** A dual-write runtime over `db` with memory authoritative and an async mirror of one partition, lagging behind. */
-async function withRuntime(db: SqlExecutor, work: (runtime: DualWriteRuntime, logs: string[], writer: (seed: number, pace: Pace) => Writer) => Promise<void>): Promise<void> {
+async function withRuntime(
+  db: SqlExecutor,
+  work: (runtime: DualWriteRuntime, logs: string[], writer: (seed: number, pace: Pace) => Writer) => Promise<void>,
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'dw-verify-'));
   const outbox = await FileOutbox.open({ path: join(dir, 'outbox.jsonl') });
   const logs: string[] = [];
-  const logger = { info: () => {}, warn: (line: string) => void logs.push(line), error: (line: string) => void logs.push(line) };
+  const logger = {
+    info: () => {},
+    warn: (line: string) => void logs.push(line),
+    error: (line: string) => void logs.push(line),
+  };
   const runtime = await openDualWrite({
     db,
     env: {},
@@ -367,7 +467,9 @@ const transientOf = (report: VerifyReport) => report.entities.reduce((n, e) => n
  * records of every entity and updates of existing ones (asset totals via contributions,
  * task lifecycles, project upserts), so the async mirror has writes in flight.
  */
-type Pace = ({ readonly burst: number; readonly pauseMs: number } | { readonly keepQueued: number }) & { readonly limit?: number };
+type Pace = ({ readonly burst: number; readonly pauseMs: number } | { readonly keepQueued: number }) & {
+  readonly limit?: number;
+};
 
 type Writer = ReturnType<typeof startWriter>;
 
@@ -383,10 +485,20 @@ function startWriter(runtime: DualWriteRuntime, seed: number, pace: Pace) {
   let serial = 0;
 
   const write = async () => {
-    const choice = contributors.length === 0 || assets.length === 0 || projects.length < 2 ? Math.floor(random() * 3) : Math.floor(random() * 7);
+    const choice =
+      contributors.length === 0 || assets.length === 0 || projects.length < 2
+        ? Math.floor(random() * 3)
+        : Math.floor(random() * 7);
     switch (choice) {
       case 0:
-        contributors.push((await runtime.graph.createContributor({ name: `writer ${serial++}`, metadata: { n: serial, tags: ['a', 'é'] } })).id);
+        contributors.push(
+          (
+            await runtime.graph.createContributor({
+              name: `writer ${serial++}`,
+              metadata: { n: serial, tags: ['a', 'é'] },
+            })
+          ).id,
+        );
         break;
       case 1:
         assets.push((await runtime.graph.createAsset({ name: `asset ${serial++}`, assetType: 'code' })).id);
@@ -398,7 +510,12 @@ function startWriter(runtime: DualWriteRuntime, seed: number, pace: Pace) {
         break;
       }
       case 3:
-        await runtime.graph.createContribution({ contributorId: pick(contributors), assetId: pick(assets), costAmount: '1.25', coherenceScore: '0.5' });
+        await runtime.graph.createContribution({
+          contributorId: pick(contributors),
+          assetId: pick(assets),
+          costAmount: '1.25',
+          coherenceScore: '0.5',
+        });
         break;
       case 4: {
         const from = pick(projects);
@@ -407,7 +524,12 @@ function startWriter(runtime: DualWriteRuntime, seed: number, pace: Pace) {
         break;
       }
       case 5:
-        tasks.push({ id: (await runtime.tasks.createTask({ direction: `do ${serial++}`, taskType: 'impl', model: 'm', command: 'c' })).id, next: ['running', 'completed'] });
+        tasks.push({
+          id: (
+            await runtime.tasks.createTask({ direction: `do ${serial++}`, taskType: 'impl', model: 'm', command: 'c' })
+          ).id,
+          next: ['running', 'completed'],
+        });
         break;
       default: {
         const task = tasks.find((t) => t.next.length > 0);

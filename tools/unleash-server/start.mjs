@@ -6,8 +6,7 @@ import pg from 'pg';
 import { start } from 'unleash-server';
 
 const port = Number(process.env.UNLEASH_PORT ?? 4242);
-const databaseUrl =
-  process.env.UNLEASH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/unleash';
+const databaseUrl = process.env.UNLEASH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/unleash';
 const adminToken = process.env.UNLEASH_ADMIN_TOKEN ?? '*:*.dualwrite-admin-token';
 const clientToken = process.env.UNLEASH_CLIENT_TOKEN ?? '*:development.dualwrite-client-token';
 // Password of the UI/session user `admin`; feature import refuses admin API tokens and needs such a login.
@@ -81,7 +80,13 @@ try {
       initialAdminUser: { username: 'admin', password: adminPassword },
       initApiTokens: [
         { tokenName: 'dualwrite-admin', type: 'admin', environment: '*', projects: ['*'], secret: adminToken },
-        { tokenName: 'dualwrite-client', type: 'backend', environment: 'development', projects: ['*'], secret: clientToken },
+        {
+          tokenName: 'dualwrite-client',
+          type: 'backend',
+          environment: 'development',
+          projects: ['*'],
+          secret: clientToken,
+        },
       ],
     },
   });

@@ -17,17 +17,34 @@ export function addAuditCommand(program: Command, run: Run): void {
   withAdminOptions(
     program
       .command('audit')
-      .description('who moved a stage, forced an advance, verified, repaired, backfilled or replayed the outbox, and why; newest first')
+      .description(
+        'who moved a stage, forced an advance, verified, repaired, backfilled or replayed the outbox, and why; newest first',
+      )
       .addOption(new Option('--limit <n>', 'how many events, 1-1000').argParser(integerIn(1, 1000)).default(50))
-      .addOption(new Option('--action <action>', 'only events of this action (stage.change, stage.forced, verify.run, repair, backfill, outbox.replay, outbox.dead_letter, audit.purge)')),
+      .addOption(
+        new Option(
+          '--action <action>',
+          'only events of this action (stage.change, stage.forced, verify.run, repair, backfill, outbox.replay, outbox.dead_letter, audit.purge)',
+        ),
+      ),
   ).action(
     run(async (options: AuditOptions) => {
-      const query = new URLSearchParams({ limit: String(options.limit ?? 50), ...(options.action ? { action: options.action } : {}) });
+      const query = new URLSearchParams({
+        limit: String(options.limit ?? 50),
+        ...(options.action ? { action: options.action } : {}),
+      });
       const { body } = await AdminClient.fromOptions(options).get<{ events: AuditEvent[] }>(`/admin/audit?${query}`);
       printResult(options.json, body, ({ events }) =>
         formatTable(
           ['when', 'action', 'who', 'from', 'to', 'reason'],
-          events.map((event) => [event.occurredAt, event.action, event.principal.username, event.from ?? '', event.to ?? '', event.reason ?? '']),
+          events.map((event) => [
+            event.occurredAt,
+            event.action,
+            event.principal.username,
+            event.from ?? '',
+            event.to ?? '',
+            event.reason ?? '',
+          ]),
         ),
       );
       return EXIT.ok;

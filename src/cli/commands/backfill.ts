@@ -26,7 +26,9 @@ export function addBackfillCommand(program: Command, run: Run): void {
     );
   for (const option of snapshotFileOptions()) command.addOption(option);
   command
-    .addOption(new Option('--batch-size <n>', 'records per batch, each one transaction (default 5000)').argParser(integerIn(1)))
+    .addOption(
+      new Option('--batch-size <n>', 'records per batch, each one transaction (default 5000)').argParser(integerIn(1)),
+    )
     .addOption(new Option('--restart', 'ignore the checkpoints of an earlier run and copy from the first record again'))
     .addOption(jsonOption())
     .action(
@@ -36,7 +38,14 @@ export function addBackfillCommand(program: Command, run: Run): void {
         const progress = options.json ? undefined : createProgressReporter();
         const interrupt = abortOnInterrupt('stopping after the batch in flight');
         try {
-          const report = await backfill({ stores: backfillStores(stores), db, batchSize: options.batchSize, restart: options.restart, onProgress: progress?.onProgress, signal: interrupt.signal });
+          const report = await backfill({
+            stores: backfillStores(stores),
+            db,
+            batchSize: options.batchSize,
+            restart: options.restart,
+            onProgress: progress?.onProgress,
+            signal: interrupt.signal,
+          });
           progress?.finish();
           await new AuditLog(db).record({
             action: 'backfill',
@@ -44,11 +53,22 @@ export function addBackfillCommand(program: Command, run: Run): void {
             resourceId: report.entities.map((entity) => `${entity.store}.${entity.entity}`).join(','),
             principal: cliPrincipal(),
             reason: 'dualwrite backfill from snapshot files',
-            data: { copied: report.totals.copied, scanned: report.totals.scanned, countsMatch: report.countsMatch, interrupted: report.interrupted },
+            data: {
+              copied: report.totals.copied,
+              scanned: report.totals.scanned,
+              countsMatch: report.countsMatch,
+              interrupted: report.interrupted,
+            },
           });
-          printResult(options.json, { database: description, ...report }, () => `${description}\n${formatBackfillReport(report)}`);
+          printResult(
+            options.json,
+            { database: description, ...report },
+            () => `${description}\n${formatBackfillReport(report)}`,
+          );
           if (report.interrupted) {
-            printNote(`interrupted after ${report.totals.scanned.toLocaleString('en-US')} rows; run the same command again${options.restart ? ' without --restart' : ''} to resume`);
+            printNote(
+              `interrupted after ${report.totals.scanned.toLocaleString('en-US')} rows; run the same command again${options.restart ? ' without --restart' : ''} to resume`,
+            );
             return EXIT.interrupted;
           }
           return report.countsMatch ? EXIT.ok : EXIT.failed;

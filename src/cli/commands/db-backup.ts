@@ -39,7 +39,9 @@ export function addDbBackupCommand(db: Command, run: Run): void {
         printResult(options.json, result, (r) =>
           [
             `backed up to ${r.dir}/${r.backup.file}: ${r.backup.sizeBytes} bytes, sha256 ${r.backup.sha256}, schema version ${r.backup.schemaVersion}`,
-            `rows: ${Object.entries(r.backup.rowCounts).map(([table, count]) => `${table} ${count}`).join(', ')}`,
+            `rows: ${Object.entries(r.backup.rowCounts)
+              .map(([table, count]) => `${table} ${count}`)
+              .join(', ')}`,
             `retention deleted ${r.deleted.length}${r.deleted.length ? `: ${r.deleted.join(', ')}` : ''}`,
           ].join('\n'),
         );

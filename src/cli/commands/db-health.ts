@@ -34,7 +34,10 @@ export function addDbHealthCommand(db: Command, run: Run): void {
         let report: HealthReport;
         try {
           // A connection of its own, not openCliDatabase: that would apply the very migrations health reports missing.
-          const db = await openServerConnection(connectionTarget(pool.connectionString), pool.sslMode, { schema: pool.schema, connectTimeoutMs: pool.connectTimeoutMs });
+          const db = await openServerConnection(connectionTarget(pool.connectionString), pool.sslMode, {
+            schema: pool.schema,
+            connectTimeoutMs: pool.connectTimeoutMs,
+          });
           try {
             const server = await readServerHealth(db);
             const migrations = await readSchemaVersion(db, await loadMigrations());
@@ -58,12 +61,27 @@ function formatHealth(report: HealthReport): string {
     ['status', report.healthy ? 'HEALTHY' : 'UNHEALTHY'],
     ['server version', server.version],
     ['database size', megabytes(server.databaseBytes)],
-    ['disk', server.disk ? `${megabytes(server.disk.freeBytes)} free of ${megabytes(server.disk.totalBytes)}` : 'not visible from here'],
+    [
+      'disk',
+      server.disk
+        ? `${megabytes(server.disk.freeBytes)} free of ${megabytes(server.disk.totalBytes)}`
+        : 'not visible from here',
+    ],
     ['connections', `${server.connections.used} of ${server.connections.max}`],
-    ['replicas', server.replicas.length === 0 ? 'none' : server.replicas.map((replica) => `${replica.name} ${replica.lagSeconds.toFixed(1)} s behind`).join(', ')],
-    ['migrations', `${migrations.applied.length} applied of ${migrations.available.length} (schema version ${migrations.current})`],
+    [
+      'replicas',
+      server.replicas.length === 0
+        ? 'none'
+        : server.replicas.map((replica) => `${replica.name} ${replica.lagSeconds.toFixed(1)} s behind`).join(', '),
+    ],
+    [
+      'migrations',
+      `${migrations.applied.length} applied of ${migrations.available.length} (schema version ${migrations.current})`,
+    ],
   ]);
-  return report.reasons.length === 0 ? fields : `${fields}\n\n${report.reasons.map((reason) => `unhealthy: ${reason}`).join('\n')}`;
+  return report.reasons.length === 0
+    ? fields
+    : `${fields}\n\n${report.reasons.map((reason) => `unhealthy: ${reason}`).join('\n')}`;
 }
 
 function megabytes(bytes: number): string {

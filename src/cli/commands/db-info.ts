@@ -11,7 +11,9 @@ import { formatFields } from '../table.js';
 export function addDbInfoCommand(db: Command, run: Run): void {
   db.command('info')
     .summary('where DATABASE_URL points and the pool settings (no password)')
-    .description('show host, port, database, user, SSL mode and the pool settings in force (from DATABASE_URL and POSTGRES_*); the password is never printed')
+    .description(
+      'show host, port, database, user, SSL mode and the pool settings in force (from DATABASE_URL and POSTGRES_*); the password is never printed',
+    )
     .addOption(jsonOption())
     .action(
       run(async (options: JsonOption) => {
@@ -45,7 +47,10 @@ export function addDbInfoCommand(db: Command, run: Run): void {
             ['password', i.password ?? '(none)'],
             ['SSL mode', i.sslMode],
             ['schema', i.schema ?? "(server's search_path)"],
-            ['pool', `${i.pool.size} + ${i.pool.maxOverflow} overflow = ${i.pool.max} max, ${i.pool.minSize} kept open`],
+            [
+              'pool',
+              `${i.pool.size} + ${i.pool.maxOverflow} overflow = ${i.pool.max} max, ${i.pool.minSize} kept open`,
+            ],
             ['max queries', `${i.pool.maxQueriesPerConnection} per connection`],
             ['idle lifetime', `${i.pool.idleLifetimeSeconds} s`],
             ['statement timeout', i.pool.statementTimeoutMs === 0 ? 'none' : `${i.pool.statementTimeoutMs} ms`],

@@ -27,7 +27,10 @@ export function addDbResetTestCommand(db: Command, run: Run): void {
         const pool = poolOptionsFromEnv();
         const { database } = connectionTarget(pool.connectionString);
         if (!TEST_DATABASE_NAME.test(database) && !testResetAllowed()) {
-          throw new CliError(EXIT.failed, `${database} is not named as a test database (${TEST_DATABASE_NAME}): refusing to reset it; set DUALWRITE_ALLOW_RESET=1 to reset it anyway`);
+          throw new CliError(
+            EXIT.failed,
+            `${database} is not named as a test database (${TEST_DATABASE_NAME}): refusing to reset it; set DUALWRITE_ALLOW_RESET=1 to reset it anyway`,
+          );
         }
         const started = performance.now();
         // The database replaced is test data being thrown away: dropped, not kept aside.

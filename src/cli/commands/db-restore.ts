@@ -42,7 +42,9 @@ export async function runRestore(request: RestoreRequest): Promise<RestoreReport
 export function formatRestore(report: RestoreReport): string {
   return [
     `restored ${report.file} into ${report.database} (schema version ${report.schemaVersion})`,
-    `rows: ${Object.entries(report.rowCounts).map(([table, count]) => `${table} ${count}`).join(', ')}`,
+    `rows: ${Object.entries(report.rowCounts)
+      .map(([table, count]) => `${table} ${count}`)
+      .join(', ')}`,
     ...(report.replacedKeptAs ? [`the database it replaced is kept as ${report.replacedKeptAs}`] : []),
   ].join('\n');
 }

@@ -8,7 +8,9 @@ import { addDbRestoreCommand } from './db-restore.js';
 
 /** `dualwrite db ...`: operating the PostgreSQL of DATABASE_URL directly (health, info, backup, restore, reset-test). */
 export function addDbCommands(program: Command, run: Run): void {
-  const db = program.command('db').description('operate the PostgreSQL database of DATABASE_URL: health, info, backup, restore, reset-test');
+  const db = program
+    .command('db')
+    .description('operate the PostgreSQL database of DATABASE_URL: health, info, backup, restore, reset-test');
   addDbHealthCommand(db, run);
   addDbInfoCommand(db, run);
   addDbBackupCommand(db, run);

@@ -22,16 +22,31 @@ export function addDemoCommand(program: Command, run: Run): void {
       'mirror a sample workload into memory and PostgreSQL, backfill, verify, shift reads, make PostgreSQL primary and roll back, comparing both sides (embedded PGlite, or DATABASE_URL in schema dualwrite_demo, emptied first); exit 1 when they differ',
     )
     .addOption(new Option('--projects <n>', 'sample size in projects (default 200)').argParser(integerIn(1)))
-    .addOption(new Option('--serve', 'after the walk, keep the example API and its status page up until Ctrl-C, printing their URLs and tokens'))
-    .addOption(new Option('--port <n>', 'with --serve: the port (default 8080; 0 picks a free one)').argParser(integerIn(0, 65535)))
+    .addOption(
+      new Option(
+        '--serve',
+        'after the walk, keep the example API and its status page up until Ctrl-C, printing their URLs and tokens',
+      ),
+    )
+    .addOption(
+      new Option('--port <n>', 'with --serve: the port (default 8080; 0 picks a free one)').argParser(
+        integerIn(0, 65535),
+      ),
+    )
     .addOption(jsonOption())
     .action(
       run(async (options: DemoOptions) => {
         // Loaded here: the whole runtime takes a second to import, which every other command would pay.
         const { runDemo } = await import('../../demo.js');
         // The demo's narration is for people: with --json only the report is printed.
-        const serve = options.serve ? (runtime: DualWriteRuntime) => serveUntilInterrupted(runtime, options.port ?? 8080) : undefined;
-        const report = await runDemo({ projects: options.projects, serve, log: options.json ? () => {} : (line) => process.stdout.write(`${line}\n`) }).catch((error: unknown) => {
+        const serve = options.serve
+          ? (runtime: DualWriteRuntime) => serveUntilInterrupted(runtime, options.port ?? 8080)
+          : undefined;
+        const report = await runDemo({
+          projects: options.projects,
+          serve,
+          log: options.json ? () => {} : (line) => process.stdout.write(`${line}\n`),
+        }).catch((error: unknown) => {
           throw unreachableOr(error);
         });
         if (options.json) printResult(true, report, String);

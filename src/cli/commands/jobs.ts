@@ -17,20 +17,35 @@ export function addJobsCommand(program: Command, run: Run): void {
   withAdminOptions(
     program
       .command('jobs')
-      .description('recent runs of the background jobs (verifier, outbox replay rounds that did work, retention): state, start, duration, progress and result; newest first')
+      .description(
+        'recent runs of the background jobs (verifier, outbox replay rounds that did work, retention): state, start, duration, progress and result; newest first',
+      )
       .addOption(new Option('--limit <n>', 'how many runs, 1-1000').argParser(integerIn(1, 1000)).default(20))
       .addOption(new Option('--task <name>', 'only runs of this task (verifier, outbox.replay, jobs.retention)')),
   ).action(
     run(async (options: JobsOptions) => {
-      const query = new URLSearchParams({ limit: String(options.limit ?? 20), ...(options.task ? { task: options.task } : {}) });
-      const { body } = await AdminClient.fromOptions(options).get<{ executions: TaskExecution[] }>(`/admin/jobs?${query}`);
+      const query = new URLSearchParams({
+        limit: String(options.limit ?? 20),
+        ...(options.task ? { task: options.task } : {}),
+      });
+      const { body } = await AdminClient.fromOptions(options).get<{ executions: TaskExecution[] }>(
+        `/admin/jobs?${query}`,
+      );
       const now = new Date().toISOString();
       printResult(options.json, body, ({ executions }) =>
         executions.length === 0
           ? 'no background job runs recorded yet'
           : formatTable(
               ['task', 'state', 'started', 'duration', 'progress', 'result', 'truncated'],
-              executions.map((e) => [e.taskName, e.state, e.startedAt ?? '', `${(elapsedMs(e, now) / 1000).toFixed(3)} s`, `${e.progress}%`, executionSummary(e, 60), e.resultTruncated ? 'yes' : '']),
+              executions.map((e) => [
+                e.taskName,
+                e.state,
+                e.startedAt ?? '',
+                `${(elapsedMs(e, now) / 1000).toFixed(3)} s`,
+                `${e.progress}%`,
+                executionSummary(e, 60),
+                e.resultTruncated ? 'yes' : '',
+              ]),
             ),
       );
       return EXIT.ok;

@@ -38,7 +38,11 @@ export function addMigrateSqliteCommand(program: Command, run: Run): void {
               onProgress: progress && ((event) => progress.update(event.table, event.rowsDone, event.rows)),
             });
             progress?.finish();
-            printResult(options.json, { from: options.from, database: description, ...report }, () => `${options.from} -> ${description}\n${formatReport(report)}`);
+            printResult(
+              options.json,
+              { from: options.from, database: description, ...report },
+              () => `${options.from} -> ${description}\n${formatReport(report)}`,
+            );
             if (!options.json) for (const line of notes(report)) printNote(line);
             return report.countsMatch && report.invalidCells.length === 0 ? EXIT.ok : EXIT.failed;
           } finally {
@@ -68,20 +72,36 @@ async function openSqlite(path: string): Promise<SqliteDatabase> {
 function formatReport(report: MigrateSqliteReport): string {
   const tables = formatTable(
     ['table', 'sqlite rows', 'postgres rows', 'inserted', 'already there', 'invalid', 'counts'],
-    report.tables.map((t) => [t.table, t.sqliteRows, t.postgresRows, t.inserted, t.alreadyPresent, t.invalidRows, t.countsMatch ? 'match' : 'DIFFER']),
+    report.tables.map((t) => [
+      t.table,
+      t.sqliteRows,
+      t.postgresRows,
+      t.inserted,
+      t.alreadyPresent,
+      t.invalidRows,
+      t.countsMatch ? 'match' : 'DIFFER',
+    ]),
   );
   if (report.invalidCells.length === 0) return tables;
   const invalid = formatTable(
     ['table', 'key', 'column', 'value', 'problem'],
-    report.invalidCells.map((cell) => [cell.table, cell.key.join(', '), cell.column, cell.value === null ? 'NULL' : JSON.stringify(cell.value), cell.problem]),
+    report.invalidCells.map((cell) => [
+      cell.table,
+      cell.key.join(', '),
+      cell.column,
+      cell.value === null ? 'NULL' : JSON.stringify(cell.value),
+      cell.problem,
+    ]),
   );
   return `${tables}\n\ninvalid cells (their rows were not copied):\n${invalid}`;
 }
 
 function notes(report: MigrateSqliteReport): string[] {
   const lines: string[] = [];
-  if (report.totals.inserted === 0 && report.totals.invalidRows === 0) lines.push('nothing to insert: every row is already in PostgreSQL');
-  if (report.totals.invalidRows > 0) lines.push(`${report.totals.invalidRows} rows were not copied: fix them in SQLite and run the same command again`);
+  if (report.totals.inserted === 0 && report.totals.invalidRows === 0)
+    lines.push('nothing to insert: every row is already in PostgreSQL');
+  if (report.totals.invalidRows > 0)
+    lines.push(`${report.totals.invalidRows} rows were not copied: fix them in SQLite and run the same command again`);
   const differ = report.tables.filter((t) => !t.countsMatch).map((t) => t.table);
   if (differ.length > 0) lines.push(`row counts differ in ${differ.join(', ')}`);
   return lines;

@@ -16,8 +16,17 @@ export function addMigrateCommand(program: Command, run: Run): void {
       run(async (options: JsonOption) => {
         const { db, description, migrations } = await openCliDatabase();
         await db.close();
-        const result = { database: description, applied: migrations.applied.map((m) => m.name), alreadyApplied: migrations.alreadyApplied.map((m) => m.name) };
-        printResult(options.json, result, (r) => `${r.database}: applied ${r.applied.length} (${r.applied.join(', ') || 'none'}), already applied ${r.alreadyApplied.length}`);
+        const result = {
+          database: description,
+          applied: migrations.applied.map((m) => m.name),
+          alreadyApplied: migrations.alreadyApplied.map((m) => m.name),
+        };
+        printResult(
+          options.json,
+          result,
+          (r) =>
+            `${r.database}: applied ${r.applied.length} (${r.applied.join(', ') || 'none'}), already applied ${r.alreadyApplied.length}`,
+        );
         return EXIT.ok;
       }),
     );

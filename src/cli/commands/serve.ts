@@ -14,8 +14,14 @@ export function addServeCommand(program: Command, run: Run): void {
   program
     .command('serve')
     .summary('run the example HTTP API over a dual-write runtime')
-    .description('run the example HTTP API over a dual-write runtime, configured from the environment (see README); SIGTERM or Ctrl-C stops it gracefully')
-    .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: $PORT, else 8080)').argParser(integerIn(0, 65535)))
+    .description(
+      'run the example HTTP API over a dual-write runtime, configured from the environment (see README); SIGTERM or Ctrl-C stops it gracefully',
+    )
+    .addOption(
+      new Option('--port <port>', 'port to listen on, 0 for any free one (default: $PORT, else 8080)').argParser(
+        integerIn(0, 65535),
+      ),
+    )
     .addOption(new Option('--host <address>', 'address to listen on (default: $HOST, else 127.0.0.1)'))
     .action(
       run(async (options: ServeOptions) => {

@@ -41,7 +41,9 @@ interface StageRequest {
 export function addStageCommands(program: Command, run: Run): void {
   const stage = program.command('stage').description('show or set the migration stage of a running process');
 
-  withAdminOptions(stage.command('show').description('show the stage in force, the stage requested and why they differ, if they do')).action(
+  withAdminOptions(
+    stage.command('show').description('show the stage in force, the stage requested and why they differ, if they do'),
+  ).action(
     run(async (options: AdminOptions) => {
       const { body } = await AdminClient.fromOptions(options).get<AdminStatus>('/admin/status');
       printResult(options.json, { stage: body.stage, flags: body.flags }, formatStage);
@@ -55,25 +57,36 @@ export function addStageCommands(program: Command, run: Run): void {
       .description('request a stage; read-shift needs --percent. Exit 1 when it is refused or not in force yet')
       .addArgument(new Argument('<stage>', 'the stage to move to').choices(STAGES))
       .addOption(percentOption())
-      .addOption(new Option('--force', 'advance even though the evidence gate refuses (recorded in the audit trail as forced)'))
+      .addOption(
+        new Option('--force', 'advance even though the evidence gate refuses (recorded in the audit trail as forced)'),
+      )
       .addOption(reasonOption()),
   ).action(
     run(async (target: Stage, options: SetOptions) => {
       checkPercent(target, options.percent);
-      return requestStage(AdminClient.fromOptions(options), { stage: target, percent: options.percent, reason: options.reason, ...(options.force ? { force: true } : {}) }, { json: options.json });
+      return requestStage(
+        AdminClient.fromOptions(options),
+        { stage: target, percent: options.percent, reason: options.reason, ...(options.force ? { force: true } : {}) },
+        { json: options.json },
+      );
     }),
   );
 
   withAdminOptions(
     stage
       .command('gate')
-      .description("what the evidence gate says of moving to <stage> now, check by check with its figure; exit 1 when it would refuse")
+      .description(
+        'what the evidence gate says of moving to <stage> now, check by check with its figure; exit 1 when it would refuse',
+      )
       .addArgument(new Argument('<stage>', 'the stage to judge a move to').choices(STAGES))
       .addOption(percentOption()),
   ).action(
     run(async (target: Stage, options: AdminOptions & { readonly percent?: number }) => {
       checkPercent(target, options.percent);
-      const query = new URLSearchParams({ stage: target, ...(options.percent === undefined ? {} : { percent: String(options.percent) }) });
+      const query = new URLSearchParams({
+        stage: target,
+        ...(options.percent === undefined ? {} : { percent: String(options.percent) }),
+      });
       const { body } = await AdminClient.fromOptions(options).get<GateVerdict>(`/admin/gate?${query}`);
       printResult(options.json, body, formatVerdict);
       return body.allowed ? EXIT.ok : EXIT.failed;
@@ -101,31 +114,45 @@ export function addStageCommands(program: Command, run: Run): void {
       const { body: status } = await client.get<AdminStatus>('/admin/status');
       const target = rollbackTarget(status.stage.inForce, options.to);
       // Reads stay where they are (all on PostgreSQL) until an operator lowers the share.
-      const request = { stage: target, percent: target === 'read-shift' ? 100 : undefined, reason: options.reason, ...(options.allowUnavailable ? { allowUnavailable: true } : {}) };
+      const request = {
+        stage: target,
+        percent: target === 'read-shift' ? 100 : undefined,
+        reason: options.reason,
+        ...(options.allowUnavailable ? { allowUnavailable: true } : {}),
+      };
       return requestStage(client, request, { json: options.json, saying: `rollback from ${status.stage.inForce}: ` });
     }),
   );
 }
 
 function percentOption(): Option {
-  return new Option('--percent <n>', 'read-shift only: share of keyed reads sent to PostgreSQL, 0-100').argParser(integerIn(0, 100));
+  return new Option('--percent <n>', 'read-shift only: share of keyed reads sent to PostgreSQL, 0-100').argParser(
+    integerIn(0, 100),
+  );
 }
 
 /** read-shift needs a percentage, and no other stage takes one. */
 function checkPercent(target: Stage, percent: number | undefined): void {
-  if (target === 'read-shift' && percent === undefined) throw new CliError(EXIT.usage, 'read-shift needs --percent <n>: the share of keyed reads sent to PostgreSQL');
-  if (target !== 'read-shift' && percent !== undefined) throw new CliError(EXIT.usage, `--percent applies to read-shift only, not to ${target}`);
+  if (target === 'read-shift' && percent === undefined)
+    throw new CliError(EXIT.usage, 'read-shift needs --percent <n>: the share of keyed reads sent to PostgreSQL');
+  if (target !== 'read-shift' && percent !== undefined)
+    throw new CliError(EXIT.usage, `--percent applies to read-shift only, not to ${target}`);
 }
 
 /** The gate's verdict for people: one line per check. */
 function formatVerdict(verdict: GateVerdict): string {
   if (!verdict.advance) return 'not an advance: a step back (or no move) needs no evidence';
   if (verdict.checks.length === 0) return 'allowed: starting dual-write needs no evidence';
-  return [...verdict.checks.map((check) => `${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`), verdict.allowed ? 'ALLOWED' : 'REFUSED (stage set --force overrides, audited as forced)'].join('\n');
+  return [
+    ...verdict.checks.map((check) => `${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`),
+    verdict.allowed ? 'ALLOWED' : 'REFUSED (stage set --force overrides, audited as forced)',
+  ].join('\n');
 }
 
 function reasonOption(): Option {
-  return new Option('--reason <text>', 'why: recorded in the flags file with the change').argParser(nonBlank).makeOptionMandatory();
+  return new Option('--reason <text>', 'why: recorded in the flags file with the change')
+    .argParser(nonBlank)
+    .makeOptionMandatory();
 }
 
 /** The stage a rollback moves to: the one before `inForce`, or `to`, which must come before it. */
@@ -135,13 +162,25 @@ function rollbackTarget(inForce: Stage, to: Stage | undefined): Stage {
     if (index === 0) throw new CliError(EXIT.failed, `${inForce} is the first stage: there is nothing to roll back to`);
     return STAGES[index - 1]!;
   }
-  if (STAGES.indexOf(to) >= index) throw new CliError(EXIT.usage, `--to must name a stage before ${inForce}, the stage in force (${STAGES.slice(0, index).join(', ') || 'there is none'})`);
+  if (STAGES.indexOf(to) >= index)
+    throw new CliError(
+      EXIT.usage,
+      `--to must name a stage before ${inForce}, the stage in force (${STAGES.slice(0, index).join(', ') || 'there is none'})`,
+    );
   return to;
 }
 
 /** Asks for `request` and says what is in force now (after `saying`, for people); a refusal is a 409, which exits 1 with its reason. */
-async function requestStage(client: AdminClient, request: StageRequest, output: { readonly json?: boolean; readonly saying?: string }): Promise<number> {
+async function requestStage(
+  client: AdminClient,
+  request: StageRequest,
+  output: { readonly json?: boolean; readonly saying?: string },
+): Promise<number> {
   const { body } = await client.post<StageChange>('/admin/stage', request);
-  printResult(output.json, body, () => `${output.saying ?? ''}${describeStage(body.inForce.stage, body.inForce.readPercent)} is in force`);
+  printResult(
+    output.json,
+    body,
+    () => `${output.saying ?? ''}${describeStage(body.inForce.stage, body.inForce.readPercent)} is in force`,
+  );
   return EXIT.ok;
 }

@@ -29,7 +29,11 @@ export function addVerifyCommand(program: Command, run: Run): void {
 
 async function verifyRunningProcess(options: ProcessOrSnapshotOptions): Promise<VerifyReport> {
   const client = AdminClient.fromOptions(options);
-  const { body: report } = await whileWaiting(`verifying ${client.url}`, client.post<VerifyReport>('/admin/verify'), options.json ? undefined : process.stderr);
+  const { body: report } = await whileWaiting(
+    `verifying ${client.url}`,
+    client.post<VerifyReport>('/admin/verify'),
+    options.json ? undefined : process.stderr,
+  );
   printResult(options.json, report, () => `${client.url}\n${formatVerifyReport(report)}`);
   return report;
 }
