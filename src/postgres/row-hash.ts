@@ -21,6 +21,11 @@ export interface HashColumn {
 
 export type HashKind = 'text' | 'int' | 'numeric' | 'float8' | 'boolean' | 'timestamp' | 'jsonb';
 
+/** How each entity's records hash: the columns of its PostgreSQL rows, in hash order (EntitySql.columns). */
+export type RowHashes<Records extends object = Record<string, object>> = {
+  readonly [E in keyof Records]: readonly HashColumn[];
+};
+
 /** SQL for one row's 64-bit hash as a bigint. */
 export function rowHashSql(columns: readonly HashColumn[]): string {
   const parts = columns.map(({ sql, kind }) => {

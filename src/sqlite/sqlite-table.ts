@@ -1,4 +1,4 @@
-import { dispatchKeyValues, type DispatchTable } from '../domain/dispatch-records.js';
+import { dispatchKeyOf, dispatchKeyValues, type DispatchTable } from '../domain/dispatch-records.js';
 import { ValidationError } from '../domain/errors.js';
 import type { RecordKey } from '../ports/record-port.js';
 import { sqliteCellValue, sqliteParam } from './sqlite-cells.js';
@@ -19,11 +19,29 @@ export class SqliteTable<R> {
 
   /** Rows in key order within (after, until]; parameters: after's key, until's key, limit. SQLite's BINARY collation is code point order. */
   scanSql(after: boolean, until: boolean): string {
+    return `SELECT ${this.selectList} FROM ${this.spec.table}${this.rangeWhere(after, until)} ORDER BY ${this.keyList} LIMIT ?`;
+  }
+
+  /** " WHERE ..." keeping keys in (after, until] (empty when unbounded); parameters: after's key, then until's key (keyValues). */
+  rangeWhere(after: boolean, until: boolean): string {
     const conditions = [
       ...(after ? [`(${this.keyList}) > (${this.keyParams})`] : []),
       ...(until ? [`(${this.keyList}) <= (${this.keyParams})`] : []),
     ];
-    return `SELECT ${this.selectList} FROM ${this.spec.table}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${this.keyList} LIMIT ?`;
+    return conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+  }
+
+  /** The parameters of rangeWhere for a range. */
+  rangeParams(after: RecordKey | undefined, until: RecordKey | undefined): (string | number)[] {
+    return [...(after ? this.keyValues(after) : []), ...(until ? this.keyValues(until) : [])];
+  }
+
+  /** The record key of a row holding the key columns (serial ids zero-padded, as records are keyed). */
+  keyOfRow(row: Record<string, unknown>): RecordKey {
+    return dispatchKeyOf(
+      this.spec as DispatchTable<unknown>,
+      Object.fromEntries(this.spec.columns.map((c) => [c.field, row[c.column]])),
+    );
   }
 
   getSql(): string {
