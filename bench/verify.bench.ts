@@ -10,7 +10,7 @@ import { poolOptionsFromEnv } from '../src/runtime/config.js';
 import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../src/stores/graph-store-definition.js';
 import type { AnyStoreDefinition } from '../src/stores/store-definition.js';
-import type { RecordKey } from '../src/ports/record-port.js';
+import type { RecordKey, RecordPort } from '../src/ports/record-port.js';
 import { verifyTarget, type AnyTarget } from '../verifier/verify-target.js';
 import { verify, type VerifyReport } from '../verifier/verify.js';
 import type { BenchResult } from './dualwrite.bench.js';
@@ -139,13 +139,21 @@ const FIXTURES: Record<BenchEntity, Fixture> = {
 
 const LOAD_BATCH = 10_000;
 
+/** One store's two sides on a bench schema, and the verify target comparing them. */
+interface BenchSides {
+  readonly definition: AnyStoreDefinition;
+  readonly memory: RecordPort<Record<string, object>>;
+  readonly postgres: RecordPort<Record<string, object>>;
+  readonly target: AnyTarget;
+}
+
 /**
  * Loads records 0..count-1 of `entity` into both sides: memory through putRecord (which
  * keeps the store's indexes), PostgreSQL in batches of LOAD_BATCH rows, as the backfill
  * copies them (the asset-total trigger skipped, as record-level copies do).
  */
 async function loadBoth(
-  target: AnyTarget,
+  sides: BenchSides,
   db: PgPoolExecutor,
   entity: BenchEntity,
   count: number,
@@ -155,8 +163,8 @@ async function loadBoth(
     const batch = Array.from({ length: Math.min(LOAD_BATCH, count - start) }, (_, k) =>
       BENCH_RECORDS[entity](start + k, rows),
     );
-    for (const record of batch) await target.memory.putRecord(entity, record);
-    await db.transaction((tx) => target.entities[entity]!.bulkInsertSkippingExisting(tx, batch));
+    for (const record of batch) await sides.memory.putRecord(entity, record);
+    await db.transaction((tx) => sides.definition.postgres[entity]!.bulkInsertSkippingExisting(tx, batch));
   }
 }
 
@@ -195,20 +203,18 @@ const NAIVE_PAGE = 10_000;
  * records at a time with the PostgreSQL rows of the same key range, and json-diffs
  * each pair. Returns how many records differ or are missing on one side.
  */
-async function naiveDiff(target: AnyTarget, entity: string): Promise<number> {
+async function naiveDiff({ memory, postgres }: BenchSides, entity: string): Promise<number> {
   let differences = 0;
   let after: RecordKey | undefined;
   for (;;) {
-    const memoryPage = await target.memory.scanRecords(entity, { after, limit: NAIVE_PAGE });
+    const memoryPage = await memory.scanRecords(entity, { after, limit: NAIVE_PAGE });
     // The last page's range is open-ended, so rows only PostgreSQL holds are read too.
     const until =
-      memoryPage.length === NAIVE_PAGE ? target.memory.keyOf(entity, memoryPage[memoryPage.length - 1]!) : undefined;
-    const postgresPage = await target.postgres.scanRecords(entity, { after, until, limit: Number.MAX_SAFE_INTEGER });
-    const postgresByKey = new Map(
-      postgresPage.map((record) => [encodeKey(target.postgres.keyOf(entity, record)), record]),
-    );
+      memoryPage.length === NAIVE_PAGE ? memory.keyOf(entity, memoryPage[memoryPage.length - 1]!) : undefined;
+    const postgresPage = await postgres.scanRecords(entity, { after, until, limit: Number.MAX_SAFE_INTEGER });
+    const postgresByKey = new Map(postgresPage.map((record) => [encodeKey(postgres.keyOf(entity, record)), record]));
     for (const record of memoryPage) {
-      const key = encodeKey(target.memory.keyOf(entity, record));
+      const key = encodeKey(memory.keyOf(entity, record));
       const other = postgresByKey.get(key);
       if (other === undefined || diff(record, other) !== undefined) differences++;
       postgresByKey.delete(key);
@@ -219,11 +225,12 @@ async function naiveDiff(target: AnyTarget, entity: string): Promise<number> {
   }
 }
 
-/** A verify target of both sides' stores whose catalog holds only `entity`, so verify() checks it alone. */
-function singleEntityTarget(entity: BenchEntity, db: PgPoolExecutor): AnyTarget {
+/** New stores of both sides, and a verify target whose catalog holds only `entity`, so verify() checks it alone. */
+function singleEntitySides(entity: BenchEntity, db: PgPoolExecutor): BenchSides {
   const definition = FIXTURES[entity].store;
-  const full = verifyTarget(definition, definition.createMemory(), definition.createPostgres(db));
-  return { ...full, catalog: { [entity]: full.catalog[entity]! } };
+  const [memory, postgres] = [definition.createMemory(), definition.createPostgres(db)];
+  const full = verifyTarget(definition, memory, postgres);
+  return { definition, memory, postgres, target: { ...full, catalog: { [entity]: full.catalog[entity]! } } };
 }
 
 /**
@@ -238,14 +245,15 @@ export async function benchVerify(rows = benchRows()): Promise<BenchResult | str
   for (const entity of Object.keys(FIXTURES) as BenchEntity[]) {
     const { db, drop } = await openBenchSchema(`dw_bench_verify_${process.pid}`);
     try {
-      const target = singleEntityTarget(entity, db);
+      const sides = singleEntitySides(entity, db);
+      const { target } = sides;
       let started = performance.now();
       for (const [required, count] of Object.entries(FIXTURES[entity].requires?.(rows) ?? {})) {
-        await loadBoth(target, db, required as BenchEntity, count, rows);
+        await loadBoth(sides, db, required as BenchEntity, count, rows);
       }
-      await loadBoth(target, db, entity, rows, rows);
-      // The memory store sorts its keys on the first scan; done here so neither verifier is charged for it.
-      target.memoryTables.sortedKeys(entity);
+      await loadBoth(sides, db, entity, rows, rows);
+      // The memory store sorts its keys on the first count; done here so neither verifier is charged for it.
+      await target.sidesOn(db).memory.checksums.count(entity, {});
       await db.query('ANALYZE projects, project_dependencies, contributors, assets, contributions, agent_tasks');
       console.log(`  verify ${entity}: loaded ${format(rows)} rows into memory and PostgreSQL in ${since(started)}`);
 
@@ -277,7 +285,7 @@ export async function benchVerify(rows = benchRows()): Promise<BenchResult | str
       started = performance.now();
       let differences = -1;
       const naive = await rate(rows, async () => {
-        differences = await naiveDiff(target, entity);
+        differences = await naiveDiff(sides, entity);
       });
       if (differences !== 0) throw new Error(`naive diff of identical ${entity} found ${differences} differences`);
       console.log(`  verify ${entity}: naive diff took ${since(started)}`);

@@ -83,6 +83,10 @@ export type {
 export { MemoryGraphStore } from './memory/memory-graph-store.js';
 export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 export { MemoryTables } from './memory/memory-tables.js';
+// What a store's memory side gives the verifier: MemoryRangeChecksums serves any store built on MemoryTables.
+export { MemoryRangeChecksums } from './memory/memory-range-checksums.js';
+export type { RangeChecksums, RangeChecksum, KeyRange } from './ports/range-checksums.js';
+export type { RowHashes } from './postgres/row-hash.js';
 export { PostgresGraphStore } from './postgres/postgres-graph-store.js';
 export { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
 export { TableMapping, type Column, type ColumnType } from './postgres/table-mapping.js';

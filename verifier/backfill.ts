@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { PostgresEntity } from '../src/postgres/entity-sql.js';
 import type { SqlExecutor, SqlQueryable } from '../src/postgres/sql-executor.js';
+import type { RangeChecksums } from '../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../src/ports/record-port.js';
-import type { StoreDefinition } from '../src/stores/store-definition.js';
+import { rowHashesOf } from '../src/stores/compared-sides.js';
+import type { MemoryStoreOf, StoreDefinition } from '../src/stores/store-definition.js';
 
 /**
  * Backfill: copies what the in-memory stores hold into PostgreSQL before reads move
@@ -122,6 +124,8 @@ interface EntityPlan {
   /** The entity's checkpoint row: `${store}.${entity}`. */
   readonly checkpoint: string;
   readonly port: ScanPort;
+  /** The source's own counts, where it keeps them; otherwise it is counted by scanning. */
+  readonly counts: RangeChecksums | undefined;
   readonly postgres: PostgresEntity;
 }
 
@@ -134,16 +138,30 @@ export function checkpointName(store: string, entity: string): string {
 function plansOf(stores: readonly BackfillStore[]): EntityPlan[] {
   const plans: EntityPlan[] = [];
   for (const { definition, source } of stores) {
+    const counts = countsOf(definition, source);
     for (const entity of Object.keys(definition.catalog)) {
       const postgres = definition.postgres[entity];
       if (!postgres) throw new TypeError(`store ${definition.name} defines no PostgreSQL SQL for entity ${entity}`);
       const checkpoint = checkpointName(definition.name, entity);
       if (plans.some((plan) => plan.checkpoint === checkpoint))
         throw new TypeError(`backfill: store ${definition.name} is given twice`);
-      plans.push({ store: definition.name, entity, checkpoint, port: source as unknown as ScanPort, postgres });
+      plans.push({
+        store: definition.name,
+        entity,
+        checkpoint,
+        port: source as unknown as ScanPort,
+        counts,
+        postgres,
+      });
     }
   }
   return plans;
+}
+
+/** The range checksums of a source that is an old side of a runtime (it counts its rows without reading them). */
+function countsOf(definition: BackfillStore['definition'], source: RecordPort<object>): RangeChecksums | undefined {
+  const side = source as Partial<Pick<MemoryStoreOf<unknown, Record<string, object>>, 'rangeChecksums'>>;
+  return typeof side.rangeChecksums === 'function' ? side.rangeChecksums(rowHashesOf(definition)) : undefined;
 }
 
 /** The part of a RecordPort the backfill uses, with the entity as a plain string. */
@@ -207,7 +225,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillReport
 
   const entities: EntityBackfillReport[] = [];
   for (const { plan, run } of runs) {
-    const memoryCount = await countRecords(plan.port, plan.entity);
+    const memoryCount = await countRecords(plan);
     const postgresCount = await countRows(db, plan.postgres.table);
     entities.push({ ...run, memoryCount, postgresCount, countsMatch: memoryCount === postgresCount });
   }
@@ -248,7 +266,7 @@ async function copyEntity(
   await db.query(`INSERT INTO ${PROGRESS_TABLE} (entity) VALUES ($1) ON CONFLICT (entity) DO NOTHING`, [
     plan.checkpoint,
   ]);
-  const total = await countRecords(port, plan.entity, resumedAfter ?? undefined);
+  const total = await countRecords(plan, resumedAfter ?? undefined);
   let after = resumedAfter;
   let scanned = 0;
   let copied = 0;
@@ -355,25 +373,17 @@ function parseKey(value: unknown): RecordKey | null {
   return key;
 }
 
-/**
- * Records of `entity` in the source (after `after` when given): the in-memory stores'
- * table size when available, otherwise counted by scanning keys.
- */
-export async function countRecords(
-  port: ScanPort | RecordPort<object>,
-  entity: string,
-  after?: RecordKey,
-): Promise<number> {
-  const tables = (port as { tables?: { size?: (entity: string) => number } }).tables;
-  if (after === undefined && typeof tables?.size === 'function') return tables.size(entity);
-  const scan = port as ScanPort;
+/** Records of the plan's entity in the source (after `after` when given): counted by the source where it can, else by scanning keys. */
+async function countRecords(plan: EntityPlan, after?: RecordKey): Promise<number> {
+  const { port, entity } = plan;
+  if (plan.counts) return plan.counts.count(entity, { after });
   let count = 0;
   let cursor = after;
   for (;;) {
-    const page = await scan.scanRecords(entity, { after: cursor, limit: 10_000 });
+    const page = await port.scanRecords(entity, { after: cursor, limit: 10_000 });
     count += page.length;
     if (page.length < 10_000) return count;
-    cursor = scan.keyOf(entity, page[page.length - 1]);
+    cursor = port.keyOf(entity, page[page.length - 1]);
   }
 }
 

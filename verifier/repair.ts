@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { Side } from '../src/ports/stage.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
-import { TransactionExecutor } from '../src/postgres/transaction-executor.js';
-import type { AnyTarget } from './verify-target.js';
-import type { VerifierMetrics } from './metrics.js';
-import type { Difference } from './verify.js';
+import type { FencedOutcome } from '../src/ports/fenced-writes.js';
 import type { RecordKey } from '../src/ports/record-port.js';
+import type { Side } from '../src/ports/stage.js';
+import type { VerifierMetrics } from './metrics.js';
+import type { Difference } from './verify-report.js';
+import type { AnyTarget } from './verify-target.js';
 
 /** What became of one difference: withheld_delete is a deletion the run was not allowed to make. */
-export type RepairOutcome = 'repaired' | 'skipped_newer' | 'already_equal' | 'withheld_delete';
+export type RepairOutcome = FencedOutcome | 'withheld_delete';
 
 export interface RepairResult {
   readonly difference: Difference;
@@ -58,15 +58,13 @@ export async function repair(differences: readonly Difference[], options: Repair
       results.push({ difference, target, outcome: 'withheld_delete' });
       continue;
     }
-    const store = options.targets.find((t) => t.store === difference.store);
-    if (!store) throw new TypeError(`no verify target for store ${difference.store}`);
-    const expected = target === 'postgres' ? difference.postgres : difference.memory;
-    const source = (await store[options.authoritative].getRecord(difference.entity, difference.key)) as object | null;
+    const sides = sidesOf(options, difference.store);
+    const expected = difference[target];
+    const source = (await sides[options.authoritative].records.getRecord(difference.entity, difference.key)) as
+      object | null;
     const outcome = isDeepStrictEqual(source, expected)
       ? 'already_equal'
-      : target === 'postgres'
-        ? await repairPostgres(options.db, store, difference, expected, source)
-        : await repairMemory(store, difference, expected, source);
+      : await sides[target].fenced.writeIfUnchanged(difference.entity, difference.key, expected, source);
     await recordRepair(options.db, {
       runId,
       reason: options.reason,
@@ -145,8 +143,7 @@ export async function undoRepair(
   const undo = randomUUID();
   let undone = 0;
   for (const row of rows) {
-    const store = options.targets.find((t) => t.store === row.store);
-    if (!store) throw new TypeError(`no verify target for store ${row.store}`);
+    const sides = sidesOf(options, row.store);
     const difference = {
       store: row.store,
       entity: row.entity,
@@ -154,10 +151,7 @@ export async function undoRepair(
       kind: row.difference as Difference['kind'],
     };
     // The repair turned `before` into `after`: the undo expects `after` and writes `before`.
-    const outcome =
-      row.target === 'postgres'
-        ? await repairPostgres(options.db, store, difference, row.after, row.before)
-        : await repairMemory(store, difference, row.after, row.before);
+    const outcome = await sides[row.target].fenced.writeIfUnchanged(row.entity, row.record_key, row.after, row.before);
     await recordRepair(options.db, {
       runId: undo,
       reason: `undo of ${runId}: ${options.reason}`,
@@ -184,51 +178,9 @@ export class RepairRunNotFoundError extends Error {
   }
 }
 
-/** Fenced write to PostgreSQL: lock the row (or insert only if still absent) inside one transaction. */
-async function repairPostgres(
-  db: SqlExecutor,
-  store: AnyTarget,
-  difference: RepairRow['difference'],
-  expected: unknown,
-  source: object | null,
-): Promise<RepairOutcome> {
-  const entity = store.entities[difference.entity];
-  if (!entity) throw new TypeError(`store ${difference.store} has no entity ${difference.entity}`);
-  return db.transaction(async (tx) => {
-    const port = store.postgresOn(new TransactionExecutor(tx, db.engine));
-    const current = await entity.lockForUpdate(tx, difference.key);
-    // Already what the source holds (a cascade of an earlier repair, or a late mirror write): nothing to do.
-    if (isDeepStrictEqual(current, source)) return 'already_equal';
-    if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
-    if (source === null) {
-      await port.deleteRecord(difference.entity, difference.key);
-      return 'repaired';
-    }
-    if (current === null) {
-      // Absent rows cannot be locked: insert only if still absent, so a concurrent insert wins.
-      return (await entity.insertIfAbsent(tx, source)) ? 'repaired' : 'skipped_newer';
-    }
-    await port.putRecord(difference.entity, source);
-    return 'repaired';
-  });
-}
-
-/**
- * Fenced write to memory: the read, the comparison and the call happen with no await in
- * between, and the in-memory stores write synchronously inside the call, so no other
- * write can interleave.
- */
-async function repairMemory(
-  store: AnyTarget,
-  difference: RepairRow['difference'],
-  expected: unknown,
-  source: object | null,
-): Promise<RepairOutcome> {
-  const current = store.memoryTables.get(difference.entity, difference.key) ?? null;
-  if (isDeepStrictEqual(current, source)) return 'already_equal';
-  if (!isDeepStrictEqual(current, expected)) return 'skipped_newer';
-  await (source === null
-    ? store.memory.deleteRecord(difference.entity, difference.key)
-    : store.memory.putRecord(difference.entity, source));
-  return 'repaired';
+/** The sides of the target of `store`, PostgreSQL's on the run's executor. */
+function sidesOf(options: Pick<RepairOptions, 'db' | 'targets'>, store: string) {
+  const target = options.targets.find((t) => t.store === store);
+  if (!target) throw new TypeError(`no verify target for store ${store}`);
+  return target.sidesOn(options.db);
 }

@@ -1,22 +1,18 @@
 import type { EntityCatalog } from '../src/domain/records.js';
-import type { MemoryTables } from '../src/memory/memory-tables.js';
-import type { PostgresEntity } from '../src/postgres/entity-sql.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
+import type { ComparedSide } from '../src/ports/compared-side.js';
 import type { RecordPort } from '../src/ports/record-port.js';
-import type { StoreDefinition } from '../src/stores/store-definition.js';
+import type { Side } from '../src/ports/stage.js';
+import { memorySide, postgresSide } from '../src/stores/compared-sides.js';
+import type { MemoryStoreOf, StoreDefinition } from '../src/stores/store-definition.js';
 
-/** One store as the verifier and the repair see it: its entities, both sides, and each entity's SQL. */
+/** One store as the verifier and the repair see it: its entities and its two sides. */
 export interface VerifyTarget<Records extends object> {
   readonly store: string;
   /** The entities compared, in order. */
   readonly catalog: EntityCatalog<Records>;
-  readonly memoryTables: MemoryTables<Records>;
-  readonly memory: RecordPort<Records>;
-  readonly postgres: RecordPort<Records>;
-  /** Each entity in PostgreSQL: checksums, fenced locks and inserts. */
-  readonly entities: { readonly [E in keyof Records]: PostgresEntity };
-  /** The PostgreSQL store on another executor (a transaction, for fenced repairs). */
-  readonly postgresOn: (db: SqlExecutor) => RecordPort<Records>;
+  /** Both sides by their names in reports; PostgreSQL's statements run on `db` (a verification's or a repair's). */
+  sidesOn(db: SqlExecutor): Readonly<Record<Side, ComparedSide<Records>>>;
 }
 
 /** A verify target with its entity types erased. */
@@ -25,17 +21,16 @@ export type AnyTarget = VerifyTarget<Record<string, object>>;
 /** The verify target of a store: its definition and the two implementations to compare. */
 export function verifyTarget<Store, Records extends object>(
   definition: StoreDefinition<Store, Records>,
-  memory: RecordPort<Records> & { readonly tables: MemoryTables<Records> },
+  memory: MemoryStoreOf<unknown, Records>,
   postgres: RecordPort<Records>,
 ): AnyTarget {
+  const described = definition as unknown as StoreDefinition<unknown, Records>;
+  // Built once: the memory side's checksums remember the row hashes they computed.
+  const memoryCompared = memorySide(described, memory);
   const target: VerifyTarget<Records> = {
     store: definition.name,
     catalog: definition.catalog,
-    memoryTables: memory.tables,
-    memory,
-    postgres,
-    entities: definition.postgres,
-    postgresOn: (db) => definition.createPostgres(db),
+    sidesOn: (db) => ({ memory: memoryCompared, postgres: postgresSide(described, postgres, db) }),
   };
   return target as unknown as AnyTarget;
 }

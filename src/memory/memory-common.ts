@@ -1,7 +1,10 @@
 import type { Clock, IdGenerator } from '../domain/time.js';
 import type { Project } from '../domain/graph.js';
-import type { EntityCatalog } from '../domain/records.js';
+import type { EntityCatalog, RecordKey } from '../domain/records.js';
 import { compareText } from '../domain/text.js';
+import type { RowHashes } from '../postgres/row-hash.js';
+import type { RangeChecksums } from '../ports/range-checksums.js';
+import { MemoryRangeChecksums } from './memory-range-checksums.js';
 import type { MemoryTables } from './memory-tables.js';
 import { readSnapshot, writeSnapshot } from './snapshot-file.js';
 
@@ -15,11 +18,21 @@ export interface MemoryStoreOptions {
   readonly snapshotPath?: string;
 }
 
-/** What both in-memory stores share: their tables and snapshot persistence. */
+/** What the in-memory stores share: their tables, what the verifier and a repair read of them, and snapshot persistence. */
 export abstract class MemorySnapshotStore<Records extends object> {
   abstract readonly tables: MemoryTables<Records>;
 
   protected constructor(protected readonly options: MemoryStoreOptions) {}
+
+  /** Range checksums of the tables, computed in JavaScript, records hashed as `rowHashes` says. */
+  rangeChecksums(rowHashes: RowHashes<Records>): RangeChecksums {
+    return new MemoryRangeChecksums(this.tables, rowHashes);
+  }
+
+  /** The record under `key`, read synchronously, for a fenced repair. */
+  recordNow<E extends keyof Records>(entity: E, key: RecordKey): Records[E] | null {
+    return this.tables.get(entity, key) ?? null;
+  }
 
   /** Stores a record as given (validated, references checked); snapshots load through it. */
   abstract putRecord<E extends keyof Records & string>(entity: E, record: Records[E]): Promise<void>;

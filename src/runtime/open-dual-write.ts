@@ -38,6 +38,7 @@ import {
   assertUniqueNames,
   storeEntities,
   type AnyStoreDefinition,
+  MEMORY_STORE_METHODS,
   type MemoryStoreOf,
   type PostgresStoreOf,
   type StoreDefinition,
@@ -1063,10 +1064,10 @@ function memorySides(
       throw new TypeError(`openDualWrite: memory.${name} names no store of this runtime (stores: ${names.join(', ')})`);
     if (
       store !== undefined &&
-      !((store as { tables?: unknown }).tables && typeof (store as { clear?: unknown }).clear === 'function')
+      !MEMORY_STORE_METHODS.every((method) => typeof (store as Record<string, unknown>)[method] === 'function')
     ) {
       throw new TypeError(
-        `openDualWrite: memory.${name} is not an in-memory store (it needs tables and clear(), as definition.createMemory() builds)`,
+        `openDualWrite: memory.${name} is not an in-memory store (it needs ${MEMORY_STORE_METHODS.map((m) => `${m}()`).join(', ')}, as definition.createMemory() builds)`,
       );
     }
   }

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import {
   DISPATCH_ENTITIES,
   DISPATCH_ENTITY_NAMES,
@@ -25,13 +24,14 @@ import {
 } from '../domain/dispatch-task.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { writeContext, type WriteContext } from '../domain/graph.js';
-import { MemoryTables } from '../memory/memory-tables.js';
 import type { DispatchStore } from '../ports/dispatch-store.js';
+import type { RowHashes } from '../postgres/row-hash.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
+import type { RangeChecksums } from '../ports/range-checksums.js';
 import { applyDispatchSchema, openDispatchDatabase, type SqliteDatabase } from './better-sqlite3.js';
+import { SqliteRangeChecksums } from './sqlite-range-checksums.js';
 import { SqliteTable } from './sqlite-table.js';
-
-type Statement = BetterSqlite3.Statement<unknown[]>;
+import { StatementCache } from './statement-cache.js';
 
 const SQL = Object.fromEntries(
   DISPATCH_ENTITY_NAMES.map((entity) => [entity, new SqliteTable(DISPATCH_TABLES[entity] as never)]),
@@ -41,31 +41,27 @@ const SQL = Object.fromEntries(
 
 /**
  * DispatchStore on a SQLite database (better-sqlite3): the dispatch app's own dispatch.db,
- * as the old side of a migration. SQLite answers every read. Beside it the store keeps
- * `tables`, an in-memory index of every record, loaded when the store opens and updated
- * by each write right after SQLite took it (better-sqlite3 is synchronous, so nothing runs
- * in between): the verifier checksums key ranges from it, as it does for the in-memory
- * stores. The index is right only while this store is the file's one writer: no other
- * process may write the file while the migration runs.
+ * as the old side of a migration. SQLite answers every read and computes the verifier's
+ * range checksums (SqliteRangeChecksums); the store keeps no copy of the rows.
  */
 export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRecords> {
-  readonly tables = new MemoryTables(DISPATCH_ENTITIES);
   private readonly context: WriteContext;
-  private readonly statements = new Map<string, Statement>();
+  private readonly statements: StatementCache;
 
   /**
    * A store on `db`, an open better-sqlite3 database (the caller's file; it stays the
-   * caller's to close). Creates the dispatch tables it lacks, then loads every row into
-   * the index; a row that is not a valid record throws an InvalidRowError naming its table,
-   * key and column (`dualwrite migrate-sqlite` lists all of them).
+   * caller's to close). Creates the dispatch tables it lacks, then reads every row once; a
+   * row that is not a valid record throws an InvalidRowError naming its table, key and
+   * column (`dualwrite migrate-sqlite` lists all of them).
    */
   constructor(
     readonly db: SqliteDatabase,
     options: Partial<WriteContext> = {},
   ) {
     this.context = writeContext(options);
+    this.statements = new StatementCache(db);
     applyDispatchSchema(db);
-    for (const entity of DISPATCH_ENTITY_NAMES) this.load(entity);
+    for (const entity of DISPATCH_ENTITY_NAMES) this.validate(entity);
   }
 
   /** A store on a new in-memory SQLite database. */
@@ -78,14 +74,12 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
     this.db.transaction(() => {
       for (const entity of DISPATCH_ENTITY_NAMES) this.db.prepare(`DELETE FROM ${DISPATCH_TABLES[entity].table}`).run();
     })();
-    this.tables.clear();
   }
 
   async createTask(input: DispatchTaskInput): Promise<DispatchTask> {
     const task = newDispatchTask(decideDispatchTask(input, this.context));
-    if (this.statement(SQL.tasks.insertSql('skip')).run(...SQL.tasks.insertParams(task)).changes === 0)
+    if (this.statements.get(SQL.tasks.insertSql('skip')).run(...SQL.tasks.insertParams(task)).changes === 0)
       throw new ConflictError('id', task.id);
-    this.tables.put('tasks', task);
     return task;
   }
 
@@ -108,24 +102,24 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
 
   async listTasks(query?: DispatchTaskQuery): Promise<DispatchTask[]> {
     const { status, project, limit } = decideTaskQuery(query);
-    const rows = this.statement(
-      `SELECT ${SQL.tasks.selectList} FROM tasks WHERE (? IS NULL OR status = ?) AND (? IS NULL OR project = ?) ORDER BY id LIMIT ?`,
-    ).all(status, status, project, project, limit) as Record<string, unknown>[];
+    const rows = this.statements
+      .get(
+        `SELECT ${SQL.tasks.selectList} FROM tasks WHERE (? IS NULL OR status = ?) AND (? IS NULL OR project = ?) ORDER BY id LIMIT ?`,
+      )
+      .all(status, status, project, project, limit) as Record<string, unknown>[];
     return rows.map((row) => SQL.tasks.toRecord(row));
   }
 
   /** Reads the row, applies the shared rules, writes the whole row back, in one SQLite transaction. */
   private apply(update: DecidedDispatchUpdate): DispatchUpdateResult {
-    const result = this.db.transaction(() => {
-      const row = this.statement(SQL.tasks.getSql()).get(update.id) as Record<string, unknown> | undefined;
+    return this.db.transaction(() => {
+      const row = this.statements.get(SQL.tasks.getSql()).get(update.id) as Record<string, unknown> | undefined;
       if (!row) throw new NotFoundError('id', update.id);
       const applied = applyDispatchUpdate(SQL.tasks.toRecord(row), update);
       if (applied.updated)
-        this.statement(SQL.tasks.insertSql('overwrite')).run(...SQL.tasks.insertParams(applied.task));
+        this.statements.get(SQL.tasks.insertSql('overwrite')).run(...SQL.tasks.insertParams(applied.task));
       return applied;
     })();
-    if (result.updated) this.tables.put('tasks', result.task);
-    return result;
   }
 
   keyOf<E extends keyof DispatchRecords>(entity: E, record: DispatchRecords[E]): RecordKey {
@@ -135,18 +129,29 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
   async scanRecords<E extends keyof DispatchRecords>(entity: E, options: ScanOptions): Promise<DispatchRecords[E][]> {
     const { after, until } = options;
     const table = sqlOf(entity);
-    const rows = this.statement(table.scanSql(after !== undefined, until !== undefined)).all(
-      ...(after ? table.keyValues(after) : []),
-      ...(until ? table.keyValues(until) : []),
-      Math.min(options.limit, Number.MAX_SAFE_INTEGER),
-    ) as Record<string, unknown>[];
+    const rows = this.statements
+      .get(table.scanSql(after !== undefined, until !== undefined))
+      .all(...table.rangeParams(after, until), Math.min(options.limit, Number.MAX_SAFE_INTEGER)) as Record<
+      string,
+      unknown
+    >[];
     return rows.map((row) => table.toRecord(row));
   }
 
   async getRecord<E extends keyof DispatchRecords>(entity: E, key: RecordKey): Promise<DispatchRecords[E] | null> {
+    return this.recordNow(entity, key);
+  }
+
+  /** The record under `key`, read synchronously (better-sqlite3 is), for a fenced repair. */
+  recordNow<E extends keyof DispatchRecords>(entity: E, key: RecordKey): DispatchRecords[E] | null {
     const table = sqlOf(entity);
-    const row = this.statement(table.getSql()).get(...table.keyValues(key)) as Record<string, unknown> | undefined;
+    const row = this.statements.get(table.getSql()).get(...table.keyValues(key)) as Record<string, unknown> | undefined;
     return row ? table.toRecord(row) : null;
+  }
+
+  /** Range checksums of the tables, computed in SQLite, records hashed as `rowHashes` says. */
+  rangeChecksums(rowHashes: RowHashes<DispatchRecords>): RangeChecksums {
+    return new SqliteRangeChecksums(this.db, SQL, rowHashes);
   }
 
   async putRecord<E extends keyof DispatchRecords>(entity: E, record: DispatchRecords[E]): Promise<void> {
@@ -156,33 +161,25 @@ export class SqliteDispatchStore implements DispatchStore, RecordPort<DispatchRe
   async putRecords<E extends keyof DispatchRecords>(entity: E, records: readonly DispatchRecords[E][]): Promise<void> {
     const table = sqlOf(entity);
     const normalized = records.map((record) => DISPATCH_ENTITIES[entity].normalize(record));
-    const upsert = this.statement(table.insertSql('overwrite'));
+    const upsert = this.statements.get(table.insertSql('overwrite'));
     this.db.transaction(() => {
       for (const record of normalized) upsert.run(...table.insertParams(record));
     })();
-    for (const record of normalized) this.tables.put(entity, record);
   }
 
   async deleteRecord<E extends keyof DispatchRecords>(entity: E, key: RecordKey): Promise<boolean> {
     const table = sqlOf(entity);
-    const deleted = this.statement(table.deleteSql()).run(...table.keyValues(key)).changes > 0;
-    if (deleted) this.tables.delete(entity, key);
-    return deleted;
+    return this.statements.get(table.deleteSql()).run(...table.keyValues(key)).changes > 0;
   }
 
-  private load<E extends keyof DispatchRecords>(entity: E): void {
+  /** Reads every row of the entity's table as a record, so a row that is not one throws when the store opens. */
+  private validate<E extends keyof DispatchRecords>(entity: E): void {
     const table = sqlOf(entity);
     for (const row of this.db
       .prepare(`SELECT ${table.selectList} FROM ${table.spec.table}`)
       .iterate() as IterableIterator<Record<string, unknown>>) {
-      this.tables.put(entity, table.toRecord(row));
+      table.toRecord(row);
     }
-  }
-
-  private statement(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare<unknown[]>(sql)));
-    return statement;
   }
 }
 

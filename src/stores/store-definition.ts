@@ -1,18 +1,29 @@
 import type { WriteContext } from '../domain/graph.js';
 import type { EntityCatalog } from '../domain/records.js';
-import type { MemoryTables } from '../memory/memory-tables.js';
 import type { PostgresEntity } from '../postgres/entity-sql.js';
+import type { RowHashes } from '../postgres/row-hash.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
-import type { RecordPort } from '../ports/record-port.js';
+import type { RangeChecksums } from '../ports/range-checksums.js';
+import type { RecordKey, RecordPort } from '../ports/record-port.js';
 import type { StoreDescription } from '../ports/store-description.js';
 
-/** An in-memory implementation of a store: the interface, its records, and the tables the verifier reads. */
+/**
+ * The old side of a store, in memory (or a database the application already had, as
+ * dispatch's SQLite): the interface, its records, and what the verifier and a repair need
+ * of it beyond its records.
+ */
 export type MemoryStoreOf<Store, Records extends object> = Store &
   RecordPort<Records> & {
-    readonly tables: MemoryTables<Records>;
+    /** Checksums of its key ranges, records hashed as `rowHashes` says: the verifier compares them with PostgreSQL's. */
+    rangeChecksums(rowHashes: RowHashes<Records>): RangeChecksums;
+    /** The record under `key`, read synchronously: a fenced repair compares it and writes with nothing in between. */
+    recordNow<E extends keyof Records & string>(entity: E, key: RecordKey): Records[E] | null;
     /** Removes every record (a resync of memory from PostgreSQL starts with it). */
     clear(): void;
   };
+
+/** What MemoryStoreOf adds to a RecordPort, by name: openDualWrite checks a memory side it is given has them. */
+export const MEMORY_STORE_METHODS = ['rangeChecksums', 'recordNow', 'clear'] as const;
 
 /** A PostgreSQL implementation of a store: the interface and its records. */
 export type PostgresStoreOf<Store, Records extends object> = Store & RecordPort<Records>;

@@ -11,10 +11,13 @@ import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { Mirror } from '../../src/dualwrite/mirror.js';
 import type { MirrorOp } from '../../src/dualwrite/outbox.js';
+import { MemoryRangeChecksums } from '../../src/memory/memory-range-checksums.js';
 import { MemoryTables } from '../../src/memory/memory-tables.js';
 import { mappedEntity } from '../../src/postgres/entity-sql.js';
+import type { RowHashes } from '../../src/postgres/row-hash.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { TableMapping } from '../../src/postgres/table-mapping.js';
+import type { RangeChecksums } from '../../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
 import { BUILT_IN_STORES } from '../../src/stores/built-in-stores.js';
@@ -112,6 +115,14 @@ class MemoryShopStore implements ShopStore, RecordPort<ShopRecords> {
 
   async getRecord<E extends keyof ShopRecords>(entity: E, key: RecordKey): Promise<ShopRecords[E] | null> {
     return this.tables.get(entity, key) ?? null;
+  }
+
+  recordNow<E extends keyof ShopRecords>(entity: E, key: RecordKey): ShopRecords[E] | null {
+    return this.tables.get(entity, key) ?? null;
+  }
+
+  rangeChecksums(rowHashes: RowHashes<ShopRecords>): RangeChecksums {
+    return new MemoryRangeChecksums(this.tables, rowHashes);
   }
 
   async putRecord<E extends keyof ShopRecords>(entity: E, record: ShopRecords[E]): Promise<void> {

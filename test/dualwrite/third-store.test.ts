@@ -5,10 +5,13 @@ import type { EntityCatalog } from '../../src/domain/records.js';
 import { compareText, optionalText, requireText } from '../../src/domain/text.js';
 import { canonicalTimestamp } from '../../src/domain/time.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
+import { MemoryRangeChecksums } from '../../src/memory/memory-range-checksums.js';
 import { MemoryTables } from '../../src/memory/memory-tables.js';
 import { mappedEntity } from '../../src/postgres/entity-sql.js';
+import type { RowHashes } from '../../src/postgres/row-hash.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { TableMapping } from '../../src/postgres/table-mapping.js';
+import type { RangeChecksums } from '../../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { Stage } from '../../src/ports/stage.js';
@@ -130,6 +133,14 @@ class MemoryNoteStore implements NoteStore, RecordPort<NoteRecords> {
 
   async getRecord<E extends keyof NoteRecords>(entity: E, key: RecordKey): Promise<NoteRecords[E] | null> {
     return this.tables.get(entity, key) ?? null;
+  }
+
+  recordNow<E extends keyof NoteRecords>(entity: E, key: RecordKey): NoteRecords[E] | null {
+    return this.tables.get(entity, key) ?? null;
+  }
+
+  rangeChecksums(rowHashes: RowHashes<NoteRecords>): RangeChecksums {
+    return new MemoryRangeChecksums(this.tables, rowHashes);
   }
 
   async putRecord<E extends keyof NoteRecords>(entity: E, record: NoteRecords[E]): Promise<void> {
