@@ -25,6 +25,14 @@ module.exports = {
   forbidden: [
     ...upward,
     { name: 'no-cycles', comment: 'modules import each other', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'verifier-imports-no-adapter',
+      comment:
+        'the verifier reaches both sides through ports and store definitions; of src/postgres it may name only the executor interface and the entity SQL the backfill copies with',
+      severity: 'error',
+      from: { path: '^verifier/' },
+      to: { path: '^src/(memory|sqlite)/|^src/postgres/(?!(sql-executor|entity-sql)[.]ts$)' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
