@@ -13,7 +13,8 @@ import {
   type GraphRecords,
 } from '../../src/domain/records.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
