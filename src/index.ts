@@ -36,6 +36,8 @@ export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './p
 
 // The domain: records, inputs and the errors every store raises alike.
 export {
+  DualWriteError,
+  RequestRefusedError,
   StoreError,
   ValidationError,
   NotFoundError,
