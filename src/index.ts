@@ -101,9 +101,10 @@ export {
 } from './postgres/migrations.js';
 export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 export { PgliteExecutor } from './postgres/pglite-executor.js';
-export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
+export type { SqlExecutor, SqlQueryable, SqlTransaction } from './postgres/sql-executor.js';
 export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
-export { readServerHealth, type ServerHealth } from './postgres/server-health.js';
+export { readServerHealth } from './postgres/server-health.js';
+export type { PoolStats, ServerHealth } from './ports/database-health.js';
 export {
   AuditLog,
   PROCESS_PRINCIPAL,

@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
-import type { ServerHealth } from '../postgres/server-health.js';
-import type { PoolStats } from '../postgres/sql-executor.js';
+import type { PoolStats, ServerHealth } from '../ports/database-health.js';
 import { STAGES, type Side, type Stage } from '../ports/stage.js';
 
 /** Metric names, so dashboards, alerts and tests refer to one spelling. */

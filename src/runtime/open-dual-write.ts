@@ -56,7 +56,8 @@ import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
 import { otherSide, STAGE_POLICIES, type Side } from '../ports/stage.js';
 import { sameMove, type MigrationFlags } from '../ports/flags.js';
 import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/audit-log.js';
-import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
+import type { ServerHealth } from '../ports/database-health.js';
+import { readServerHealth } from '../postgres/server-health.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import {
   DEFAULT_EVIDENCE_THRESHOLDS,
