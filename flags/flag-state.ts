@@ -1,5 +1,5 @@
 import { STAGE_POLICIES, type Side, type Stage } from '../src/ports/stage.js';
-import type { EffectiveFlags, FlagSource, FlagRecorder, MigrationFlags } from '../src/ports/flags.js';
+import type { EffectiveFlags, FlagRecorder, FlagSource, MigrationFlags } from '../src/ports/flags.js';
 import { DEFAULT_ROLLOUT_GROUP, Listeners } from './migration-flags.js';
 
 export type { EffectiveFlags } from '../src/ports/flags.js';

@@ -32,7 +32,7 @@ export type { AgentTaskStore } from './ports/agent-task-store.js';
 export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
 export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
 export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from './ports/stage.js';
-export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './ports/flags.js';
+export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader, FlagRecorder } from './ports/flags.js';
 
 // The domain: records, inputs and the errors every store raises alike.
 export {
