@@ -13,7 +13,7 @@ import {
   type TaskPatch,
   type TaskUpdateOptions,
 } from '../src/domain/agent-task.js';
-import { writeContext } from '../src/domain/graph.js';
+import { writeContext } from '../src/domain/write-context.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
 import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
 import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';

@@ -55,8 +55,8 @@ export type {
   AssetInput,
   Contribution,
   ContributionInput,
-  WriteContext,
 } from './domain/graph.js';
+export type { WriteContext } from './domain/write-context.js';
 export type {
   AgentTask,
   TaskInput,

@@ -1,8 +1,9 @@
 import { TransitionError, ValidationError } from './errors.js';
 import { canonicalJsonObject, type JsonObject } from './json.js';
 import { integerIn } from './limits.js';
-import { optionalText, requireText, describe } from './text.js';
-import { decideTime, assertObject, type Decided, type WriteContext } from './graph.js';
+import { oneOf, optionalText, requireText } from './text.js';
+import { assertObject } from './object.js';
+import { decideTime, type Decided, type WriteContext } from './write-context.js';
 
 export const TASK_TYPES = ['spec', 'test', 'impl', 'review', 'heal'] as const;
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'needs_decision'] as const;
@@ -190,16 +191,6 @@ export function applyTaskUpdate(current: AgentTask, update: DecidedTaskUpdate): 
 
 export function taskId(field: string, value: unknown): string {
   return requireText(field, value, { maxLength: 50, nonBlank: true });
-}
-
-export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ValidationError(
-      field,
-      `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? describe(value)}`,
-    );
-  }
-  return value as T;
 }
 
 function progress(value: unknown): number | null {

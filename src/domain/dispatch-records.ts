@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js';
-import { assertObject } from './graph.js';
+import { assertObject } from './object.js';
 import { canonicalJsonValue, type JsonValue } from './json.js';
 import { integerIn } from './limits.js';
 import type { EntityCatalog, RecordKey } from './records.js';

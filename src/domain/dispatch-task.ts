@@ -7,7 +7,8 @@ import {
   type DispatchTask,
 } from './dispatch-records.js';
 import { ValidationError } from './errors.js';
-import { assertObject, decideTime, type WriteContext } from './graph.js';
+import { assertObject } from './object.js';
+import { decideTime, type WriteContext } from './write-context.js';
 import type { JsonValue } from './json.js';
 import { integerIn, pageLimit } from './limits.js';
 import { requireText } from './text.js';

@@ -1,10 +1,10 @@
 import { TransitionError, ValidationError } from './errors.js';
-import { oneOf } from './agent-task.js';
-import { assertObject, decideTime, decideUuid, type WriteContext } from './graph.js';
+import { oneOf, optionalText, requireText } from './text.js';
+import { assertObject } from './object.js';
+import { decideTime, decideUuid, type WriteContext } from './write-context.js';
 import { canonicalJsonObject, type JsonObject } from './json.js';
 import { integerIn, pageLimit } from './limits.js';
 import type { EntityCatalog } from './records.js';
-import { optionalText, requireText } from './text.js';
 import { canonicalTimestamp, canonicalUuid } from './time.js';
 
 /** Job kinds; PostgreSQL stores each as its position here (SMALLINT: 0 = build, 1 = overlay). */

@@ -1,8 +1,10 @@
-import { formatMinorUnits, toMinorUnits, type DecimalType } from './decimal.js';
+import { formatMinorUnits, MONEY, SCORE, toMinorUnits } from './decimal.js';
 import { ValidationError } from './errors.js';
 import { canonicalJsonObject, type JsonObject } from './json.js';
 import { foldCase, optionalText, requireText, describe } from './text.js';
-import { canonicalTimestamp, canonicalUuid, randomIds, systemClock, type Clock, type IdGenerator } from './time.js';
+import { canonicalUuid } from './time.js';
+import { assertObject } from './object.js';
+import { decideTime, decideUuid, type Decided, type WriteContext } from './write-context.js';
 
 /** A package project, keyed by (ecosystem, name), both stored lowercase. */
 export interface Project {
@@ -64,9 +66,6 @@ export interface Contribution {
   readonly timestamp: string;
 }
 
-export const MONEY: DecimalType = { precision: 15, scale: 2 };
-export const SCORE: DecimalType = { precision: 3, scale: 2 };
-
 /** Input of upsertProject. Fields left out are stored as NULL (an upsert replaces). */
 export interface ProjectInput {
   readonly ecosystem: string;
@@ -111,29 +110,6 @@ export interface ContributionInput {
 export interface DependencyOptions {
   readonly at?: string;
 }
-
-/** What a store needs to decide ids and times the caller left out. */
-export interface WriteContext {
-  readonly clock: Clock;
-  readonly ids: IdGenerator;
-}
-
-/** The write context of a store's options: the system clock and random UUIDs unless given. */
-export function writeContext(options: { readonly clock?: Clock; readonly ids?: IdGenerator }): WriteContext {
-  return { clock: options.clock ?? systemClock, ids: options.ids ?? randomIds };
-}
-
-/**
- * A write input in its fully decided form: every optional field filled in, JSON in
- * canonical form, decimals as canonical strings. Stores apply only decided writes.
- */
-export type Decided<T> = {
-  readonly [K in keyof T]-?: K extends 'metadata' | 'context'
-    ? JsonObject
-    : K extends 'costAmount' | 'coherenceScore'
-      ? string
-      : Exclude<T[K], undefined>;
-};
 
 /**
  * Validates and case-folds a project key. Errors name `${field}.ecosystem` and
@@ -258,20 +234,6 @@ export function newAsset(write: Decided<AssetInput>): Asset {
 
 export function newContribution(write: Decided<ContributionInput>): Contribution {
   return write;
-}
-
-export function decideTime(field: string, value: unknown, context: WriteContext): string {
-  return canonicalTimestamp(field, value ?? context.clock.now());
-}
-
-export function decideUuid(field: string, value: unknown, context: WriteContext): string {
-  return canonicalUuid(field, value ?? context.ids.uuid());
-}
-
-export function assertObject(field: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ValidationError(field, `must be an object, got ${describe(value)}`);
-  }
 }
 
 /** The error both stores raise when a contribution would overflow its asset's total_cost. */

@@ -1,12 +1,13 @@
 import type { AgentTask } from './agent-task.js';
-import { oneOf, TASK_STATUSES, TASK_TYPES, taskId } from './agent-task.js';
-import { canonicalDecimal } from './decimal.js';
+import { TASK_STATUSES, TASK_TYPES, taskId } from './agent-task.js';
+import { oneOf, optionalText, requireText } from './text.js';
+import { canonicalDecimal, MONEY } from './decimal.js';
 import { ValidationError } from './errors.js';
 import type { Asset, Contribution, Contributor, DependencyEdge, Project } from './graph.js';
-import { assertObject, coherenceScore, costAmount, MONEY, projectRef } from './graph.js';
+import { coherenceScore, costAmount, projectRef } from './graph.js';
+import { assertObject } from './object.js';
 import { canonicalJsonObject } from './json.js';
 import { integerIn } from './limits.js';
-import { optionalText, requireText } from './text.js';
 import { canonicalTimestamp, canonicalUuid, optionalTimestamp } from './time.js';
 
 /** A record's key as a tuple of strings; keys order part by part in code point order (compareText). */

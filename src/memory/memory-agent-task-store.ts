@@ -5,7 +5,6 @@ import {
   decideTask,
   decideTaskUpdate,
   newTask,
-  oneOf,
   TASK_STATUSES,
   TASK_TYPES,
   taskId,
@@ -17,8 +16,9 @@ import {
   type TaskUpdateOptions,
   type TaskUpdateResult,
 } from '../domain/agent-task.js';
+import { oneOf } from '../domain/text.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit, pageOffset } from '../domain/limits.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';

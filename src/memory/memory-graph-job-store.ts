@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import {
   decideGraphJob,
   decideGraphJobEvent,

@@ -1,4 +1,4 @@
-import { assertFits, formatMinorUnits, toMinorUnits } from '../domain/decimal.js';
+import { assertFits, formatMinorUnits, toMinorUnits, MONEY } from '../domain/decimal.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import {
   decideAsset,
@@ -6,7 +6,6 @@ import {
   decideContributor,
   decideDependency,
   decideProject,
-  MONEY,
   newAsset,
   newContribution,
   newContributor,
@@ -25,9 +24,8 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
-  writeContext,
-  type WriteContext,
 } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';

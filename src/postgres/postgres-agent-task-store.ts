@@ -4,7 +4,6 @@ import {
   decideTask,
   decideTaskUpdate,
   newTask,
-  oneOf,
   TASK_STATUSES,
   TASK_TYPES,
   taskId,
@@ -16,11 +15,11 @@ import {
   type TaskUpdateOptions,
   type TaskUpdateResult,
 } from '../domain/agent-task.js';
+import { oneOf } from '../domain/text.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit, pageOffset } from '../domain/limits.js';
-import { lastOfEachKey } from '../domain/records.js';
-import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
+import { lastOfEachKey, AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import type { PostgresStoreOptions } from './postgres-graph-store.js';

@@ -23,7 +23,7 @@ import {
   type DispatchUpdateResult,
 } from '../domain/dispatch-task.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { lastOfEachKey } from '../domain/records.js';
 import type { DispatchStore } from '../ports/dispatch-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';

@@ -21,9 +21,8 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
-  writeContext,
-  type WriteContext,
 } from '../domain/graph.js';
+import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, lastOfEachKey, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';

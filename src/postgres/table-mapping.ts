@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalDecimal } from '../domain/decimal.js';
-import { MONEY, SCORE } from '../domain/graph.js';
+import { canonicalDecimal, MONEY, SCORE } from '../domain/decimal.js';
 import { canonicalJsonObject, canonicalJsonValue } from '../domain/json.js';
 import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';

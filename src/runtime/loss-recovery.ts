@@ -1,6 +1,6 @@
 import type { RepairRequest } from '../../verifier/verifier-loop.js';
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import type { Unverified } from '../postgres/lineage-store.js';
 import { otherSide, type Side } from '../ports/stage.js';
 

@@ -1,7 +1,7 @@
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import type { RepairResult, UndoResult } from '../../verifier/repair.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import type { OutboxEntry } from '../dualwrite/outbox.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags, MigrationFlags } from '../ports/flags.js';

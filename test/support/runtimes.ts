@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
-import type { WriteContext } from '../../src/domain/graph.js';
+import type { WriteContext } from '../../src/domain/write-context.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
 import { DEFAULT_EVIDENCE_THRESHOLDS } from '../../src/runtime/evidence-gate.js';
