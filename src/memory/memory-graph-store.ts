@@ -28,19 +28,12 @@ import {
 import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
-import { foldCase, requireText } from '../domain/text.js';
+import { compareText, foldCase, requireText } from '../domain/text.js';
 import { canonicalUuid } from '../domain/time.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import { encodeKey, MemoryTables } from './memory-tables.js';
-import {
-  byNewest,
-  byOldest,
-  MultiIndex,
-  searchOrder,
-  MemorySnapshotStore,
-  type MemoryStoreOptions,
-} from './memory-common.js';
+import { byNewest, byOldest, MultiIndex, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
 
 /** GraphStore in process memory, optionally persisted to a JSON snapshot file. */
 export class MemoryGraphStore
@@ -284,4 +277,10 @@ export class MemoryGraphStore
 
 function edgeKey(edge: { from: ProjectRef; to: ProjectRef }): RecordKey {
   return GRAPH_ENTITIES.dependencies.keyOf({ from: edge.from, to: edge.to, createdAt: '' });
+}
+
+/** Search order: name matches first, then (ecosystem, name) by code point. */
+function searchOrder(a: { project: Project; nameMatch: boolean }, b: { project: Project; nameMatch: boolean }): number {
+  if (a.nameMatch !== b.nameMatch) return a.nameMatch ? -1 : 1;
+  return compareText(a.project.ecosystem, b.project.ecosystem) || compareText(a.project.name, b.project.name);
 }

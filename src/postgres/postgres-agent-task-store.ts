@@ -22,7 +22,7 @@ import { pageLimit, pageOffset } from '../domain/limits.js';
 import { lastOfEachKey, AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { PostgresStoreOptions } from './postgres-graph-store.js';
+import type { PostgresStoreOptions } from './postgres-store-options.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { AGENT_TASKS } from './table-mapping.js';
 

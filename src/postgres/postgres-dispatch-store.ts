@@ -28,7 +28,7 @@ import { lastOfEachKey } from '../domain/records.js';
 import type { DispatchStore } from '../ports/dispatch-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import { DISPATCH_MAPPINGS } from './dispatch-table-mappings.js';
-import type { PostgresStoreOptions } from './postgres-graph-store.js';
+import type { PostgresStoreOptions } from './postgres-store-options.js';
 import type { SqlExecutor } from './sql-executor.js';
 import type { TableMapping } from './table-mapping.js';
 

@@ -28,7 +28,7 @@ import {
 import { lastOfEachKey } from '../domain/records.js';
 import type { GraphJobStore } from '../ports/graph-job-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { PostgresStoreOptions } from './postgres-graph-store.js';
+import type { PostgresStoreOptions } from './postgres-store-options.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { TableMapping } from './table-mapping.js';
 

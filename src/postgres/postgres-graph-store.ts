@@ -26,18 +26,12 @@ import { writeContext, type WriteContext } from '../domain/write-context.js';
 import { pageLimit } from '../domain/limits.js';
 import { GRAPH_ENTITIES, lastOfEachKey, type GraphRecords } from '../domain/records.js';
 import { foldCase, requireText } from '../domain/text.js';
-import { canonicalUuid, type Clock, type IdGenerator } from '../domain/time.js';
+import { canonicalUuid } from '../domain/time.js';
+import type { PostgresStoreOptions } from './postgres-store-options.js';
 import type { GraphStore } from '../ports/graph-store.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
 import type { DatabaseErrorFields, SqlExecutor } from './sql-executor.js';
 import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, fromSql, type TableMapping } from './table-mapping.js';
-
-export interface PostgresStoreOptions {
-  /** Decides write times the caller leaves out. Default: the system clock. */
-  readonly clock?: Clock;
-  /** Decides ids the caller leaves out. Default: random UUIDs. */
-  readonly ids?: IdGenerator;
-}
 
 /** The mapped tables; dependencies are keyed by project keys and need joins, so they are written by hand below. */
 const MAPPED = {

@@ -293,7 +293,8 @@ function zoneOffsetMs(zone: string): number {
   return (zone[0] === '-' ? -1 : 1) * ((hours * 60 + minutes) * 60 + seconds) * 1000;
 }
 
-const timestamps = (...fields: string[]): Column[] =>
+/** Timestamp columns holding the record fields `fields`, each named as its field in snake_case. */
+export const timestampColumns = (...fields: string[]): Column[] =>
   fields.map((field) => ({
     column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
     field,
@@ -314,7 +315,7 @@ export const PROJECTS = new TableMapping<import('../domain/graph.js').Project>(
     { column: 'homepage_url', field: 'homepageUrl', type: 'text' },
     { column: 'repository_url', field: 'repositoryUrl', type: 'text' },
     { column: 'dependency_count', field: 'dependencyCount', type: 'integer' },
-    ...timestamps('createdAt', 'updatedAt'),
+    ...timestampColumns('createdAt', 'updatedAt'),
   ],
   ['ecosystem', 'name'],
 );
@@ -328,7 +329,7 @@ export const CONTRIBUTORS = new TableMapping<import('../domain/graph.js').Contri
     { column: 'github_username', field: 'githubUsername', type: 'text' },
     { column: 'wallet_address', field: 'walletAddress', type: 'text' },
     { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestamps('createdAt', 'updatedAt'),
+    ...timestampColumns('createdAt', 'updatedAt'),
   ],
   ['id'],
 );
@@ -342,7 +343,7 @@ export const ASSETS = new TableMapping<import('../domain/graph.js').Asset>(
     { column: 'asset_type', field: 'assetType', type: 'text' },
     { column: 'total_cost', field: 'totalCost', type: 'money' },
     { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestamps('createdAt', 'updatedAt'),
+    ...timestampColumns('createdAt', 'updatedAt'),
   ],
   ['id'],
 );
@@ -377,7 +378,7 @@ export const AGENT_TASKS = new TableMapping<import('../domain/agent-task.js').Ag
     { column: 'decision_prompt', field: 'decisionPrompt', type: 'text' },
     { column: 'decision', field: 'decision', type: 'text' },
     { column: 'tier', field: 'tier', type: 'text' },
-    ...timestamps('startedAt', 'createdAt', 'updatedAt'),
+    ...timestampColumns('startedAt', 'createdAt', 'updatedAt'),
   ],
   ['id'],
 );
