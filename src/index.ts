@@ -27,7 +27,7 @@ export { serve, type ServeOptions, type ServedApi } from './api/serve.js';
 export type { AdminRuntime } from './api/admin-runtime.js';
 
 // Ports: the store interfaces, records, stages and flags.
-export type { GraphStore } from './ports/graph-store.js';
+export type { GraphStore } from './stores/graph/graph-store.js';
 export type { AgentTaskStore } from './ports/agent-task-store.js';
 export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
 export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
@@ -55,7 +55,7 @@ export type {
   AssetInput,
   Contribution,
   ContributionInput,
-} from './domain/graph.js';
+} from './stores/graph/graph-model.js';
 export type { WriteContext } from './domain/write-context.js';
 export type {
   AgentTask,
@@ -67,10 +67,11 @@ export type {
   TaskUpdateOptions,
   TaskUpdateResult,
 } from './domain/agent-task.js';
-export type { EntityCatalog, EntityDefinition, GraphRecords, AgentTaskRecords } from './domain/records.js';
+export type { EntityCatalog, EntityDefinition, AgentTaskRecords } from './domain/records.js';
+export type { GraphRecords } from './stores/graph/graph-records.js';
 
 // Store definitions (one per store interface) and both implementations of the built-in ones.
-export { GRAPH_DEFINITION } from './stores/graph-store-definition.js';
+export { GRAPH_DEFINITION } from './stores/graph/graph-store-definition.js';
 export { AGENT_TASK_DEFINITION } from './stores/agent-task-store-definition.js';
 export { BUILT_IN_STORES } from './stores/built-in-stores.js';
 export type {
@@ -80,10 +81,10 @@ export type {
   PostgresStoreOf,
   StoreOptions,
 } from './stores/store-definition.js';
-export { MemoryGraphStore } from './memory/memory-graph-store.js';
+export { MemoryGraphStore } from './stores/graph/memory-graph-store.js';
 export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
 export { MemoryTables } from './memory/memory-tables.js';
-export { PostgresGraphStore } from './postgres/postgres-graph-store.js';
+export { PostgresGraphStore } from './stores/graph/postgres-graph-store.js';
 export { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
 export { TableMapping, type Column, type ColumnType } from './postgres/table-mapping.js';
 export { mappedEntity, type PostgresEntity, type EntitySql } from './postgres/entity-sql.js';

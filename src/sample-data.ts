@@ -1,6 +1,6 @@
 import type { TaskStatus, TaskType } from './domain/agent-task.js';
 import type { AgentTaskStore } from './ports/agent-task-store.js';
-import type { GraphStore } from './ports/graph-store.js';
+import type { GraphStore } from './stores/graph/graph-store.js';
 
 /** Options of sampleWrites. */
 export interface SampleOptions {

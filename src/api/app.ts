@@ -9,7 +9,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { GraphStore } from '../ports/graph-store.js';
+import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { adminRoutes } from './admin-routes.js';
 import { ApiError, errorHandler } from './errors.js';

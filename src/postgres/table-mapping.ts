@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalDecimal, MONEY, SCORE } from '../domain/decimal.js';
 import { canonicalJsonObject, canonicalJsonValue } from '../domain/json.js';
-import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';
 
 /** How a column is typed in SQL and converted between record fields and rows. */
@@ -300,67 +299,6 @@ export const timestampColumns = (...fields: string[]): Column[] =>
     field,
     type: 'timestamptz',
   }));
-
-export const PROJECTS = new TableMapping<import('../domain/graph.js').Project>(
-  'projects',
-  [
-    { column: 'ecosystem', field: 'ecosystem', type: 'text' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'description', field: 'description', type: 'text' },
-    {
-      column: 'description_folded',
-      type: 'text',
-      derive: (r) => (typeof r.description === 'string' ? foldCase(r.description) : null),
-    },
-    { column: 'homepage_url', field: 'homepageUrl', type: 'text' },
-    { column: 'repository_url', field: 'repositoryUrl', type: 'text' },
-    { column: 'dependency_count', field: 'dependencyCount', type: 'integer' },
-    ...timestampColumns('createdAt', 'updatedAt'),
-  ],
-  ['ecosystem', 'name'],
-);
-
-export const CONTRIBUTORS = new TableMapping<import('../domain/graph.js').Contributor>(
-  'contributors',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'email', field: 'email', type: 'text' },
-    { column: 'github_username', field: 'githubUsername', type: 'text' },
-    { column: 'wallet_address', field: 'walletAddress', type: 'text' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestampColumns('createdAt', 'updatedAt'),
-  ],
-  ['id'],
-);
-
-export const ASSETS = new TableMapping<import('../domain/graph.js').Asset>(
-  'assets',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'description', field: 'description', type: 'text' },
-    { column: 'asset_type', field: 'assetType', type: 'text' },
-    { column: 'total_cost', field: 'totalCost', type: 'money' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestampColumns('createdAt', 'updatedAt'),
-  ],
-  ['id'],
-);
-
-export const CONTRIBUTIONS = new TableMapping<import('../domain/graph.js').Contribution>(
-  'contributions',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'contributor_id', field: 'contributorId', type: 'uuid' },
-    { column: 'asset_id', field: 'assetId', type: 'uuid' },
-    { column: 'cost_amount', field: 'costAmount', type: 'money' },
-    { column: 'coherence_score', field: 'coherenceScore', type: 'score' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    { column: 'timestamp', field: 'timestamp', type: 'timestamptz' },
-  ],
-  ['id'],
-);
 
 export const AGENT_TASKS = new TableMapping<import('../domain/agent-task.js').AgentTask>(
   'agent_tasks',

@@ -17,7 +17,7 @@ import { TaskRunner } from '../scheduler/task-runner.js';
 import { RecordedOutboxReplayer } from './recorded-replayer.js';
 import type { WriteContext } from '../domain/write-context.js';
 import type { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
-import type { MemoryGraphStore } from '../memory/memory-graph-store.js';
+import type { MemoryGraphStore } from '../stores/graph/memory-graph-store.js';
 import type pg from 'pg';
 import { openDatabase, type DatabaseConfig } from '../postgres/open-database.js';
 import { isPool } from '../postgres/pg-pool-executor.js';
@@ -25,15 +25,15 @@ import { loadConfig, poolOptionsFromEnv, type DualWriteConfig } from './config.j
 import { redactUrl } from '../postgres/redact.js';
 import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
 import type { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
-import type { PostgresGraphStore } from '../postgres/postgres-graph-store.js';
+import type { PostgresGraphStore } from '../stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
 import { TransactionExecutor } from '../postgres/transaction-executor.js';
 import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { GraphStore } from '../ports/graph-store.js';
+import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { RecordKey } from '../ports/record-port.js';
 import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
 import { BUILT_IN_STORES } from '../stores/built-in-stores.js';
-import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
+import { GRAPH_DEFINITION } from '../stores/graph/graph-store-definition.js';
 import {
   assertUniqueNames,
   storeEntities,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { memoryAtStart } from '../../src/runtime/memory-rebuild.js';
 import type { LineageState } from '../../src/postgres/lineage-store.js';
 import { availableBackends, useBackend } from '../support/backends.js';

@@ -1,5 +1,5 @@
-import { assertFits, formatMinorUnits, toMinorUnits, MONEY } from '../domain/decimal.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { assertFits, formatMinorUnits, toMinorUnits, MONEY } from '../../domain/decimal.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   decideAsset,
   decideContribution,
@@ -24,16 +24,22 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
-} from '../domain/graph.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { pageLimit } from '../domain/limits.js';
-import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
-import { compareText, foldCase, requireText } from '../domain/text.js';
-import { canonicalUuid } from '../domain/time.js';
-import type { GraphStore } from '../ports/graph-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import { encodeKey, MemoryTables } from './memory-tables.js';
-import { byNewest, byOldest, MultiIndex, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
+} from './graph-model.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { pageLimit } from '../../domain/limits.js';
+import { GRAPH_ENTITIES, type GraphRecords } from './graph-records.js';
+import { compareText, foldCase, requireText } from '../../domain/text.js';
+import { canonicalUuid } from '../../domain/time.js';
+import type { GraphStore } from './graph-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import { encodeKey, MemoryTables } from '../../memory/memory-tables.js';
+import {
+  byNewest,
+  byOldest,
+  MultiIndex,
+  MemorySnapshotStore,
+  type MemoryStoreOptions,
+} from '../../memory/memory-common.js';
 
 /** GraphStore in process memory, optionally persisted to a JSON snapshot file. */
 export class MemoryGraphStore

@@ -1,10 +1,10 @@
-import { formatMinorUnits, MONEY, SCORE, toMinorUnits } from './decimal.js';
-import { ValidationError } from './errors.js';
-import { canonicalJsonObject, type JsonObject } from './json.js';
-import { foldCase, optionalText, requireText, describe } from './text.js';
-import { canonicalUuid } from './time.js';
-import { assertObject } from './object.js';
-import { decideTime, decideUuid, type Decided, type WriteContext } from './write-context.js';
+import { formatMinorUnits, MONEY, SCORE, toMinorUnits } from '../../domain/decimal.js';
+import { ValidationError } from '../../domain/errors.js';
+import { canonicalJsonObject, type JsonObject } from '../../domain/json.js';
+import { foldCase, optionalText, requireText, describe } from '../../domain/text.js';
+import { canonicalUuid } from '../../domain/time.js';
+import { assertObject } from '../../domain/object.js';
+import { decideTime, decideUuid, type Decided, type WriteContext } from '../../domain/write-context.js';
 
 /** A package project, keyed by (ecosystem, name), both stored lowercase. */
 export interface Project {

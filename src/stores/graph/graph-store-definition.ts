@@ -6,16 +6,16 @@ import {
   decideProject,
   projectRef,
   type ProjectRef,
-} from '../domain/graph.js';
-import type { GraphStore } from '../ports/graph-store.js';
-import { GRAPH_ENTITIES, type GraphRecords } from '../domain/records.js';
-import { MemoryGraphStore } from '../memory/memory-graph-store.js';
-import { DEPENDENCY_EDGES } from '../postgres/dependency-edges.js';
-import { mappedEntity } from '../postgres/entity-sql.js';
-import { PostgresGraphStore, RAW_PUT } from '../postgres/postgres-graph-store.js';
-import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS } from '../postgres/table-mapping.js';
-import type { StoreDescription } from '../ports/store-description.js';
-import type { StoreDefinition } from './store-definition.js';
+} from './graph-model.js';
+import type { GraphStore } from './graph-store.js';
+import { GRAPH_ENTITIES, type GraphRecords } from './graph-records.js';
+import { MemoryGraphStore } from './memory-graph-store.js';
+import { DEPENDENCY_EDGES } from './dependency-edges.js';
+import { mappedEntity } from '../../postgres/entity-sql.js';
+import { PostgresGraphStore, RAW_PUT } from './postgres-graph-store.js';
+import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS } from './graph-table-mappings.js';
+import type { StoreDescription } from '../../ports/store-description.js';
+import type { StoreDefinition } from '../store-definition.js';
 
 /** Routing key of a project: its folded (ecosystem, name); unparseable refs share one key. */
 const project = (ref: ProjectRef) => {

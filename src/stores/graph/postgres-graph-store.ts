@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import {
   decideAsset,
   decideContribution,
@@ -21,17 +21,19 @@ import {
   type Project,
   type ProjectInput,
   type ProjectRef,
-} from '../domain/graph.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { pageLimit } from '../domain/limits.js';
-import { GRAPH_ENTITIES, lastOfEachKey, type GraphRecords } from '../domain/records.js';
-import { foldCase, requireText } from '../domain/text.js';
-import { canonicalUuid } from '../domain/time.js';
-import type { PostgresStoreOptions } from './postgres-store-options.js';
-import type { GraphStore } from '../ports/graph-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { DatabaseErrorFields, SqlExecutor } from './sql-executor.js';
-import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS, fromSql, type TableMapping } from './table-mapping.js';
+} from './graph-model.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { pageLimit } from '../../domain/limits.js';
+import { lastOfEachKey } from '../../domain/records.js';
+import { GRAPH_ENTITIES, type GraphRecords } from './graph-records.js';
+import { foldCase, requireText } from '../../domain/text.js';
+import { canonicalUuid } from '../../domain/time.js';
+import type { PostgresStoreOptions } from '../../postgres/postgres-store-options.js';
+import type { GraphStore } from './graph-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import type { DatabaseErrorFields, SqlExecutor } from '../../postgres/sql-executor.js';
+import { fromSql, type TableMapping } from '../../postgres/table-mapping.js';
+import { ASSETS, CONTRIBUTIONS, CONTRIBUTORS, PROJECTS } from './graph-table-mappings.js';
 
 /** The mapped tables; dependencies are keyed by project keys and need joins, so they are written by hand below. */
 const MAPPED = {

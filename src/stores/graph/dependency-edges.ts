@@ -1,7 +1,7 @@
-import type { DependencyEdge } from '../domain/graph.js';
-import type { PostgresEntity } from './entity-sql.js';
+import type { DependencyEdge } from './graph-model.js';
+import type { PostgresEntity } from '../../postgres/entity-sql.js';
 import { EDGE_KEY, EDGE_SELECT, edgeKeyValues, edgeRange, toEdge } from './postgres-graph-store.js';
-import { columnSql } from './row-hash.js';
+import { columnSql } from '../../postgres/row-hash.js';
 
 /** Edges are keyed by project keys; the rows need project ids, so the batch joins projects twice. */
 const BULK_INSERT = `WITH batch AS (

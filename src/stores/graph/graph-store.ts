@@ -10,7 +10,7 @@ import type {
   Project,
   ProjectInput,
   ProjectRef,
-} from '../domain/graph.js';
+} from './graph-model.js';
 
 /**
  * The GraphStore protocol: projects and their dependency graph, contributors, assets and
