@@ -7,7 +7,7 @@ import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { quote, type TableMapping } from '../src/postgres/table-mapping.js';
 import { CONTRIBUTORS } from '../src/stores/graph/graph-table-mappings.js';
 import type { RecordKey, RecordPort } from '../src/ports/record-port.js';
-import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../src/stores/graph/graph-store-definition.js';
 import { backfill, backfillStore } from '../verifier/backfill.js';
 import type { BenchResult } from './dualwrite.bench.js';

@@ -1,4 +1,4 @@
-import type { AgentTaskStore } from '../src/ports/agent-task-store.js';
+import type { AgentTaskStore } from '../src/stores/agent-task/agent-task-store.js';
 import type { GraphStore } from '../src/stores/graph/graph-store.js';
 import { withConcurrency } from './measure.js';
 

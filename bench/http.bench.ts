@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { buildApi } from '../src/api/app.js';
 import { serve } from '../src/api/serve.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
-import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
+import { MemoryAgentTaskStore } from '../src/stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../src/stores/graph/memory-graph-store.js';
 import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import type { Stage } from '../src/ports/stage.js';

@@ -8,7 +8,7 @@ import { EvidenceRefusedError } from './runtime/evidence-gate.js';
 import { openDualWrite, type DualWriteRuntime } from './runtime/open-dual-write.js';
 import type { ProjectRef } from './stores/graph/graph-model.js';
 import type { Stage } from './ports/stage.js';
-import { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
+import { MemoryAgentTaskStore } from './stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from './stores/graph/memory-graph-store.js';
 import { openDatabase, type DatabaseConfig } from './postgres/open-database.js';
 import { PgPoolExecutor } from './postgres/pg-pool-executor.js';

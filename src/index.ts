@@ -28,7 +28,7 @@ export type { AdminRuntime } from './api/admin-runtime.js';
 
 // Ports: the store interfaces, records, stages and flags.
 export type { GraphStore } from './stores/graph/graph-store.js';
-export type { AgentTaskStore } from './ports/agent-task-store.js';
+export type { AgentTaskStore } from './stores/agent-task/agent-task-store.js';
 export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
 export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
 export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from './ports/stage.js';
@@ -66,13 +66,14 @@ export type {
   TaskListQuery,
   TaskUpdateOptions,
   TaskUpdateResult,
-} from './domain/agent-task.js';
-export type { EntityCatalog, EntityDefinition, AgentTaskRecords } from './domain/records.js';
+} from './stores/agent-task/agent-task-model.js';
+export type { EntityCatalog, EntityDefinition } from './domain/records.js';
+export type { AgentTaskRecords } from './stores/agent-task/agent-task-records.js';
 export type { GraphRecords } from './stores/graph/graph-records.js';
 
 // Store definitions (one per store interface) and both implementations of the built-in ones.
 export { GRAPH_DEFINITION } from './stores/graph/graph-store-definition.js';
-export { AGENT_TASK_DEFINITION } from './stores/agent-task-store-definition.js';
+export { AGENT_TASK_DEFINITION } from './stores/agent-task/agent-task-store-definition.js';
 export { BUILT_IN_STORES } from './stores/built-in-stores.js';
 export type {
   StoreDefinition,
@@ -82,10 +83,10 @@ export type {
   StoreOptions,
 } from './stores/store-definition.js';
 export { MemoryGraphStore } from './stores/graph/memory-graph-store.js';
-export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
+export { MemoryAgentTaskStore } from './stores/agent-task/memory-agent-task-store.js';
 export { MemoryTables } from './memory/memory-tables.js';
 export { PostgresGraphStore } from './stores/graph/postgres-graph-store.js';
-export { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
+export { PostgresAgentTaskStore } from './stores/agent-task/postgres-agent-task-store.js';
 export { TableMapping, type Column, type ColumnType } from './postgres/table-mapping.js';
 export { mappedEntity, type PostgresEntity, type EntitySql } from './postgres/entity-sql.js';
 

@@ -1,4 +1,4 @@
-import { AGENT_TASK_DEFINITION } from './agent-task-store-definition.js';
+import { AGENT_TASK_DEFINITION } from './agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from './graph/graph-store-definition.js';
 import type { AnyStoreDefinition } from './store-definition.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import type { GraphStore } from '../../src/stores/graph/graph-store.js';
 import type { Stage } from '../../src/ports/stage.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { serve, type ServedApi } from '../../src/api/serve.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import type { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentTask } from '../../src/domain/agent-task.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
 import type {
   Asset,
   Contribution,
@@ -8,7 +8,7 @@ import type {
   Project,
   ProjectRef,
 } from '../../src/stores/graph/graph-model.js';
-import type { AgentTaskRecords } from '../../src/domain/records.js';
+import type { AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
 import type { GraphRecords } from '../../src/stores/graph/graph-records.js';
 import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';

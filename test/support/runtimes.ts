@@ -14,7 +14,8 @@ import {
   type DualWriteRuntimeOptions,
 } from '../../src/runtime/open-dual-write.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
-import { AGENT_TASK_ENTITIES, entityNames, type AgentTaskRecords } from '../../src/domain/records.js';
+import { entityNames } from '../../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
 import { GRAPH_ENTITIES, type GraphRecords } from '../../src/stores/graph/graph-records.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';

@@ -14,17 +14,18 @@ import {
   type TaskStatus,
   type TaskUpdateOptions,
   type TaskUpdateResult,
-} from '../domain/agent-task.js';
-import { oneOf } from '../domain/text.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { pageLimit, pageOffset } from '../domain/limits.js';
-import { lastOfEachKey, AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
-import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { PostgresStoreOptions } from './postgres-store-options.js';
-import type { SqlExecutor } from './sql-executor.js';
-import { AGENT_TASKS } from './table-mapping.js';
+} from './agent-task-model.js';
+import { oneOf } from '../../domain/text.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { pageLimit, pageOffset } from '../../domain/limits.js';
+import { lastOfEachKey } from '../../domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from './agent-task-records.js';
+import type { AgentTaskStore } from './agent-task-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import type { PostgresStoreOptions } from '../../postgres/postgres-store-options.js';
+import type { SqlExecutor } from '../../postgres/sql-executor.js';
+import { AGENT_TASKS } from './agent-task-table-mappings.js';
 
 // Constants, spelled out so the partial index idx_agent_tasks_attention applies (and PGlite
 // does not have to serialize an array parameter, which it gets wrong).

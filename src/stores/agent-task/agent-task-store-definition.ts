@@ -1,12 +1,12 @@
-import { decideTask, decideTaskUpdate, type TaskUpdateResult } from '../domain/agent-task.js';
-import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
-import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
-import { mappedEntity } from '../postgres/entity-sql.js';
-import { PostgresAgentTaskStore } from '../postgres/postgres-agent-task-store.js';
-import { AGENT_TASKS } from '../postgres/table-mapping.js';
-import type { StoreDescription } from '../ports/store-description.js';
-import type { StoreDefinition } from './store-definition.js';
+import { decideTask, decideTaskUpdate, type TaskUpdateResult } from './agent-task-model.js';
+import type { AgentTaskStore } from './agent-task-store.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from './agent-task-records.js';
+import { MemoryAgentTaskStore } from './memory-agent-task-store.js';
+import { mappedEntity } from '../../postgres/entity-sql.js';
+import { PostgresAgentTaskStore } from './postgres-agent-task-store.js';
+import { AGENT_TASKS } from './agent-task-table-mappings.js';
+import type { StoreDescription } from '../../ports/store-description.js';
+import type { StoreDefinition } from '../store-definition.js';
 
 const task = (id: string) => `task:${id}`;
 

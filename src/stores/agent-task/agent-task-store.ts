@@ -6,7 +6,7 @@ import type {
   TaskStatus,
   TaskUpdateOptions,
   TaskUpdateResult,
-} from '../domain/agent-task.js';
+} from './agent-task-model.js';
 
 /** The AgentTaskStore protocol (table agent_tasks). */
 export interface AgentTaskStore {

@@ -1,9 +1,9 @@
-import { TransitionError, ValidationError } from './errors.js';
-import { canonicalJsonObject, type JsonObject } from './json.js';
-import { integerIn } from './limits.js';
-import { oneOf, optionalText, requireText } from './text.js';
-import { assertObject } from './object.js';
-import { decideTime, type Decided, type WriteContext } from './write-context.js';
+import { TransitionError, ValidationError } from '../../domain/errors.js';
+import { canonicalJsonObject, type JsonObject } from '../../domain/json.js';
+import { integerIn } from '../../domain/limits.js';
+import { oneOf, optionalText, requireText } from '../../domain/text.js';
+import { assertObject } from '../../domain/object.js';
+import { decideTime, type Decided, type WriteContext } from '../../domain/write-context.js';
 
 export const TASK_TYPES = ['spec', 'test', 'impl', 'review', 'heal'] as const;
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'needs_decision'] as const;

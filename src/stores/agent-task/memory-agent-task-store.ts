@@ -1,4 +1,4 @@
-import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from './agent-task-records.js';
 import {
   applyTaskUpdate,
   ATTENTION_STATUSES,
@@ -15,15 +15,15 @@ import {
   type TaskStatus,
   type TaskUpdateOptions,
   type TaskUpdateResult,
-} from '../domain/agent-task.js';
-import { oneOf } from '../domain/text.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { pageLimit, pageOffset } from '../domain/limits.js';
-import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
-import { MemoryTables } from './memory-tables.js';
+} from './agent-task-model.js';
+import { oneOf } from '../../domain/text.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { pageLimit, pageOffset } from '../../domain/limits.js';
+import type { AgentTaskStore } from './agent-task-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from '../../memory/memory-common.js';
+import { MemoryTables } from '../../memory/memory-tables.js';
 
 /** AgentTaskStore in process memory, optionally persisted to a JSON snapshot file. */
 export class MemoryAgentTaskStore
