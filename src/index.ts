@@ -157,7 +157,7 @@ export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';
 
 // The other migrations, each an opt-in store definition (not among BUILT_IN_STORES).
 // Graph jobs: tenant-isolated build and overlay jobs with compare-and-set and event logs.
-export type { GraphJobStore } from './ports/graph-job-store.js';
+export type { GraphJobStore } from './stores/graph-job/graph-job-store.js';
 export {
   GRAPH_JOB_KINDS,
   GRAPH_JOB_STATUSES,
@@ -172,11 +172,11 @@ export {
   type GraphJobEventQuery,
   type GraphJobKind,
   type GraphJobStatus,
-  type GraphJobRecords,
-} from './domain/graph-job.js';
-export { GRAPH_JOB_DEFINITION } from './stores/graph-job-store-definition.js';
-export { MemoryGraphJobStore } from './memory/memory-graph-job-store.js';
-export { PostgresGraphJobStore } from './postgres/postgres-graph-job-store.js';
+} from './stores/graph-job/graph-job-model.js';
+export { type GraphJobRecords } from './stores/graph-job/graph-job-records.js';
+export { GRAPH_JOB_DEFINITION } from './stores/graph-job/graph-job-store-definition.js';
+export { MemoryGraphJobStore } from './stores/graph-job/memory-graph-job-store.js';
+export { PostgresGraphJobStore } from './stores/graph-job/postgres-graph-job-store.js';
 // Dispatch: the dispatch app's SQLite database as the old side.
 export { DISPATCH_DEFINITION } from './stores/dispatch-store-definition.js';
 export type { DispatchStore } from './ports/dispatch-store.js';

@@ -2,18 +2,18 @@ import {
   decideGraphJob,
   decideGraphJobEvent,
   decideReplacement,
-  GRAPH_JOB_ENTITIES,
   graphJobId,
   graphTenantId,
   type GraphJobEvent,
-  type GraphJobRecords,
-} from '../domain/graph-job.js';
-import { MemoryGraphJobStore } from '../memory/memory-graph-job-store.js';
-import { mappedEntity, type PostgresEntity } from '../postgres/entity-sql.js';
-import { GRAPH_JOB_EVENTS, GRAPH_JOBS, PostgresGraphJobStore } from '../postgres/postgres-graph-job-store.js';
-import type { GraphJobStore } from '../ports/graph-job-store.js';
-import type { StoreDescription, WriteSpec } from '../ports/store-description.js';
-import type { StoreDefinition } from './store-definition.js';
+} from './graph-job-model.js';
+import { GRAPH_JOB_ENTITIES, type GraphJobRecords } from './graph-job-records.js';
+import { MemoryGraphJobStore } from './memory-graph-job-store.js';
+import { mappedEntity, type PostgresEntity } from '../../postgres/entity-sql.js';
+import { PostgresGraphJobStore } from './postgres-graph-job-store.js';
+import { GRAPH_JOB_EVENTS, GRAPH_JOBS } from './graph-job-table-mappings.js';
+import type { GraphJobStore } from './graph-job-store.js';
+import type { StoreDescription, WriteSpec } from '../../ports/store-description.js';
+import type { StoreDefinition } from '../store-definition.js';
 
 /**
  * Routing key of a tenant's job: its writes and its events' writes are mirrored in order,

@@ -7,7 +7,7 @@ import type {
   GraphJobListQuery,
   GraphJobReplaceOptions,
   GraphJobReplacement,
-} from '../domain/graph-job.js';
+} from './graph-job-model.js';
 
 /**
  * The GraphJobStore protocol (tables graph_jobs and graph_job_events): graph build and

@@ -1,11 +1,10 @@
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
 import {
   decideGraphJob,
   decideGraphJobEvent,
   decideReplacement,
   eventSeqKey,
-  GRAPH_JOB_ENTITIES,
   graphJobEventQuery,
   graphJobId,
   graphJobListQuery,
@@ -21,14 +20,14 @@ import {
   type GraphJobInput,
   type GraphJobKind,
   type GraphJobListQuery,
-  type GraphJobRecords,
   type GraphJobReplaceOptions,
   type GraphJobReplacement,
-} from '../domain/graph-job.js';
-import type { GraphJobStore } from '../ports/graph-job-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from './memory-common.js';
-import { encodeKey, MemoryTables } from './memory-tables.js';
+} from './graph-job-model.js';
+import { GRAPH_JOB_ENTITIES, type GraphJobRecords } from './graph-job-records.js';
+import type { GraphJobStore } from './graph-job-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import { byNewest, MemorySnapshotStore, type MemoryStoreOptions } from '../../memory/memory-common.js';
+import { encodeKey, MemoryTables } from '../../memory/memory-tables.js';
 
 /** Sorts after every job id (a UUID) and every padded seq: the upper bound of a key prefix. */
 const AFTER_ALL = '\uffff';

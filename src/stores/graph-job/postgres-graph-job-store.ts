@@ -1,10 +1,9 @@
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
 import {
   decideGraphJob,
   decideGraphJobEvent,
   decideReplacement,
-  GRAPH_JOB_ENTITIES,
   GRAPH_JOB_KINDS,
   GRAPH_JOB_STATUSES,
   graphJobEventQuery,
@@ -21,44 +20,17 @@ import {
   type GraphJobInput,
   type GraphJobKind,
   type GraphJobListQuery,
-  type GraphJobRecords,
   type GraphJobReplaceOptions,
   type GraphJobReplacement,
-} from '../domain/graph-job.js';
-import { lastOfEachKey } from '../domain/records.js';
-import type { GraphJobStore } from '../ports/graph-job-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import type { PostgresStoreOptions } from './postgres-store-options.js';
-import type { SqlExecutor } from './sql-executor.js';
-import { TableMapping } from './table-mapping.js';
-
-export const GRAPH_JOBS = new TableMapping<GraphJob>(
-  'graph_jobs',
-  [
-    { column: 'tenant_id', field: 'tenantId', type: 'text' },
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'type', field: 'kind', type: 'integer', codes: GRAPH_JOB_KINDS },
-    { column: 'status', field: 'status', type: 'integer', codes: GRAPH_JOB_STATUSES },
-    { column: 'payload', field: 'payload', type: 'jsonb' },
-    { column: 'correlation_id', field: 'correlationId', type: 'text' },
-    { column: 'created_at', field: 'createdAt', type: 'timestamptz' },
-    { column: 'updated_at', field: 'updatedAt', type: 'timestamptz' },
-  ],
-  ['tenant_id', 'id'],
-);
-
-export const GRAPH_JOB_EVENTS = new TableMapping<GraphJobEvent>(
-  'graph_job_events',
-  [
-    { column: 'tenant_id', field: 'tenantId', type: 'text' },
-    { column: 'job_id', field: 'jobId', type: 'uuid' },
-    { column: 'seq', field: 'seq', type: 'integer' },
-    { column: 'status', field: 'status', type: 'integer', codes: GRAPH_JOB_STATUSES },
-    { column: 'payload', field: 'payload', type: 'jsonb' },
-    { column: 'created_at', field: 'createdAt', type: 'timestamptz' },
-  ],
-  ['tenant_id', 'job_id', 'seq'],
-);
+} from './graph-job-model.js';
+import { GRAPH_JOB_ENTITIES, type GraphJobRecords } from './graph-job-records.js';
+import { lastOfEachKey } from '../../domain/records.js';
+import type { GraphJobStore } from './graph-job-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import type { PostgresStoreOptions } from '../../postgres/postgres-store-options.js';
+import type { SqlExecutor } from '../../postgres/sql-executor.js';
+import type { TableMapping } from '../../postgres/table-mapping.js';
+import { GRAPH_JOB_EVENTS, GRAPH_JOBS } from './graph-job-table-mappings.js';
 
 const MAPPINGS = { graph_jobs: GRAPH_JOBS, graph_job_events: GRAPH_JOB_EVENTS } as const;
 

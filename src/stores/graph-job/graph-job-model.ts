@@ -1,11 +1,10 @@
-import { TransitionError, ValidationError } from './errors.js';
-import { oneOf, optionalText, requireText } from './text.js';
-import { assertObject } from './object.js';
-import { decideTime, decideUuid, type WriteContext } from './write-context.js';
-import { canonicalJsonObject, type JsonObject } from './json.js';
-import { integerIn, pageLimit } from './limits.js';
-import type { EntityCatalog } from './records.js';
-import { canonicalTimestamp, canonicalUuid } from './time.js';
+import { TransitionError, ValidationError } from '../../domain/errors.js';
+import { oneOf, optionalText, requireText } from '../../domain/text.js';
+import { assertObject } from '../../domain/object.js';
+import { decideTime, decideUuid, type WriteContext } from '../../domain/write-context.js';
+import { canonicalJsonObject, type JsonObject } from '../../domain/json.js';
+import { integerIn, pageLimit } from '../../domain/limits.js';
+import { canonicalUuid } from '../../domain/time.js';
 
 /** Job kinds; PostgreSQL stores each as its position here (SMALLINT: 0 = build, 1 = overlay). */
 export const GRAPH_JOB_KINDS = ['build', 'overlay'] as const;
@@ -93,11 +92,6 @@ export interface GraphJobEventQuery {
   readonly afterSeq?: number;
   /** Default 50, at most 1000. */
   readonly limit?: number;
-}
-
-export interface GraphJobRecords {
-  graph_jobs: GraphJob;
-  graph_job_events: GraphJobEvent;
 }
 
 export interface DecidedGraphJob {
@@ -251,39 +245,3 @@ export function graphJobEventQuery(query: GraphJobEventQuery): { afterSeq: numbe
 export function eventSeqKey(seq: number): string {
   return String(seq).padStart(10, '0');
 }
-
-/** Jobs first: an event references its job. */
-export const GRAPH_JOB_ENTITIES: EntityCatalog<GraphJobRecords> = {
-  graph_jobs: {
-    keyOf: (job) => [job.tenantId, job.id],
-    normalize: (raw) => {
-      assertObject('graph_jobs', raw);
-      const r = raw as Record<string, unknown>;
-      return {
-        tenantId: graphTenantId(r.tenantId),
-        id: graphJobId('id', r.id),
-        kind: oneOf('kind', r.kind, GRAPH_JOB_KINDS),
-        status: oneOf('status', r.status, GRAPH_JOB_STATUSES),
-        payload: canonicalJsonObject('payload', r.payload),
-        correlationId: optionalText('correlationId', r.correlationId),
-        createdAt: canonicalTimestamp('createdAt', r.createdAt),
-        updatedAt: canonicalTimestamp('updatedAt', r.updatedAt),
-      };
-    },
-  },
-  graph_job_events: {
-    keyOf: (event) => [event.tenantId, event.jobId, eventSeqKey(event.seq)],
-    normalize: (raw) => {
-      assertObject('graph_job_events', raw);
-      const r = raw as Record<string, unknown>;
-      return {
-        tenantId: graphTenantId(r.tenantId),
-        jobId: graphJobId('jobId', r.jobId),
-        seq: integerIn('seq', r.seq, 1, MAX_EVENT_SEQ, `an integer from 1 to ${MAX_EVENT_SEQ}`),
-        status: oneOf('status', r.status, GRAPH_JOB_STATUSES),
-        payload: canonicalJsonObject('payload', r.payload),
-        createdAt: canonicalTimestamp('createdAt', r.createdAt),
-      };
-    },
-  },
-};
