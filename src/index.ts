@@ -178,8 +178,8 @@ export { GRAPH_JOB_DEFINITION } from './stores/graph-job/graph-job-store-definit
 export { MemoryGraphJobStore } from './stores/graph-job/memory-graph-job-store.js';
 export { PostgresGraphJobStore } from './stores/graph-job/postgres-graph-job-store.js';
 // Dispatch: the dispatch app's SQLite database as the old side.
-export { DISPATCH_DEFINITION } from './stores/dispatch-store-definition.js';
-export type { DispatchStore } from './ports/dispatch-store.js';
+export { DISPATCH_DEFINITION } from './stores/dispatch/dispatch-store-definition.js';
+export type { DispatchStore } from './stores/dispatch/dispatch-store.js';
 export {
   DISPATCH_STATUSES,
   type DispatchStatus,
@@ -190,7 +190,7 @@ export {
   type DispatchUpdateOptions,
   type DispatchUpdateResult,
   type DispatchTaskQuery,
-} from './domain/dispatch-task.js';
+} from './stores/dispatch/dispatch-model.js';
 export {
   DISPATCH_TABLES,
   type DispatchRecords,
@@ -199,18 +199,19 @@ export {
   type DispatchEvent,
   type NodeReputation,
   type PeerValidation,
-} from './domain/dispatch-records.js';
-export { SqliteDispatchStore } from './sqlite/sqlite-dispatch-store.js';
-export { PostgresDispatchStore } from './postgres/postgres-dispatch-store.js';
-export { openDispatchDatabase, SqliteUnavailableError } from './sqlite/better-sqlite3.js';
-export { InvalidRowError } from './sqlite/sqlite-table.js';
+} from './stores/dispatch/dispatch-records.js';
+export { SqliteDispatchStore } from './stores/dispatch/sqlite-dispatch-store.js';
+export { PostgresDispatchStore } from './stores/dispatch/postgres-dispatch-store.js';
+export { SqliteUnavailableError } from './sqlite/better-sqlite3.js';
+export { openDispatchDatabase } from './stores/dispatch/sqlite-dispatch-database.js';
+export { InvalidRowError } from './stores/dispatch/sqlite-table.js';
 export {
   migrateSqlite,
   type MigrateSqliteOptions,
   type MigrateSqliteReport,
   type InvalidCell,
   type TableMigration,
-} from './sqlite/migrate-sqlite.js';
+} from './stores/dispatch/migrate-sqlite.js';
 
 // Background jobs: scheduled tasks run as recorded executions under fenced task locks.
 export {

@@ -1,10 +1,10 @@
-import { ValidationError } from './errors.js';
-import { assertObject } from './object.js';
-import { canonicalJsonValue, type JsonValue } from './json.js';
-import { integerIn } from './limits.js';
-import type { EntityCatalog, RecordKey } from './records.js';
-import { requireText, describe } from './text.js';
-import { canonicalTimestamp } from './time.js';
+import { ValidationError } from '../../domain/errors.js';
+import { assertObject } from '../../domain/object.js';
+import { canonicalJsonValue, type JsonValue } from '../../domain/json.js';
+import { integerIn } from '../../domain/limits.js';
+import type { EntityCatalog, RecordKey } from '../../domain/records.js';
+import { requireText, describe } from '../../domain/text.js';
+import { canonicalTimestamp } from '../../domain/time.js';
 
 /**
  * The dispatch app's six tables, column for column, as one catalog: the records, their

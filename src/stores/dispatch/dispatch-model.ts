@@ -6,12 +6,12 @@ import {
   type DispatchStatus,
   type DispatchTask,
 } from './dispatch-records.js';
-import { ValidationError } from './errors.js';
-import { assertObject } from './object.js';
-import { decideTime, type WriteContext } from './write-context.js';
-import type { JsonValue } from './json.js';
-import { integerIn, pageLimit } from './limits.js';
-import { requireText } from './text.js';
+import { ValidationError } from '../../domain/errors.js';
+import { assertObject } from '../../domain/object.js';
+import { decideTime, type WriteContext } from '../../domain/write-context.js';
+import type { JsonValue } from '../../domain/json.js';
+import { integerIn, pageLimit } from '../../domain/limits.js';
+import { requireText } from '../../domain/text.js';
 
 export { DISPATCH_STATUSES, type DispatchStatus, type DispatchTask } from './dispatch-records.js';
 

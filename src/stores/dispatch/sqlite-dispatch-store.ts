@@ -1,10 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import {
-  DISPATCH_ENTITIES,
-  DISPATCH_ENTITY_NAMES,
-  DISPATCH_TABLES,
-  type DispatchRecords,
-} from '../domain/dispatch-records.js';
+import { DISPATCH_ENTITIES, DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from './dispatch-records.js';
 import {
   applyDispatchUpdate,
   claimUpdate,
@@ -22,13 +17,14 @@ import {
   type DispatchTaskQuery,
   type DispatchUpdateOptions,
   type DispatchUpdateResult,
-} from '../domain/dispatch-task.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { MemoryTables } from '../memory/memory-tables.js';
-import type { DispatchStore } from '../ports/dispatch-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
-import { applyDispatchSchema, openDispatchDatabase, type SqliteDatabase } from './better-sqlite3.js';
+} from './dispatch-model.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { MemoryTables } from '../../memory/memory-tables.js';
+import type { DispatchStore } from './dispatch-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
+import { type SqliteDatabase } from '../../sqlite/better-sqlite3.js';
+import { applyDispatchSchema, openDispatchDatabase } from './sqlite-dispatch-database.js';
 import { SqliteTable } from './sqlite-table.js';
 
 type Statement = BetterSqlite3.Statement<unknown[]>;

@@ -1,6 +1,6 @@
-import { dispatchKeyValues, type DispatchTable } from '../domain/dispatch-records.js';
-import { ValidationError } from '../domain/errors.js';
-import type { RecordKey } from '../ports/record-port.js';
+import { dispatchKeyValues, type DispatchTable } from './dispatch-records.js';
+import { ValidationError } from '../../domain/errors.js';
+import type { RecordKey } from '../../ports/record-port.js';
 import { sqliteCellValue, sqliteParam } from './sqlite-cells.js';
 
 const quote = (name: string) => `"${name}"`;

@@ -6,9 +6,9 @@ import {
   type DispatchEntity,
   type DispatchRecords,
   type DispatchTable,
-} from '../domain/dispatch-records.js';
-import { mappedEntity, type PostgresEntity } from './entity-sql.js';
-import { TableMapping, type ColumnType } from './table-mapping.js';
+} from './dispatch-records.js';
+import { mappedEntity, type PostgresEntity } from '../../postgres/entity-sql.js';
+import { TableMapping, type ColumnType } from '../../postgres/table-mapping.js';
 
 /** The PostgreSQL column type of each kind of dispatch column (schema/007_dispatch.sql). */
 export const DISPATCH_COLUMN_TYPES: Readonly<Record<DispatchColumnKind, ColumnType>> = {

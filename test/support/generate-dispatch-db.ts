@@ -1,5 +1,5 @@
-import type { SqliteDatabase } from './better-sqlite3.js';
-import { applyDispatchSchema } from './better-sqlite3.js';
+import type { SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
+import { applyDispatchSchema } from '../../src/stores/dispatch/sqlite-dispatch-database.js';
 
 /** Options of generateDispatchDb(). */
 export interface GenerateDispatchDbOptions {

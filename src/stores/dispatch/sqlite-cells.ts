@@ -1,7 +1,7 @@
-import { canonicalCell, type DispatchColumn } from '../domain/dispatch-records.js';
-import { ValidationError } from '../domain/errors.js';
-import { canonicalJsonValue } from '../domain/json.js';
-import { assertStorableText, describe } from '../domain/text.js';
+import { canonicalCell, type DispatchColumn } from './dispatch-records.js';
+import { ValidationError } from '../../domain/errors.js';
+import { canonicalJsonValue } from '../../domain/json.js';
+import { assertStorableText, describe } from '../../domain/text.js';
 
 /**
  * What a SQLite cell means in a dispatch column. SQLite stores whatever it is given (a

@@ -6,7 +6,7 @@ import type {
   DispatchTaskQuery,
   DispatchUpdateOptions,
   DispatchUpdateResult,
-} from '../domain/dispatch-task.js';
+} from './dispatch-model.js';
 
 /** What the dispatch app does with its tasks (table tasks of schema/007_dispatch.sql). */
 export interface DispatchStore {

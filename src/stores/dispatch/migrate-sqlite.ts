@@ -1,10 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchTable } from '../domain/dispatch-records.js';
-import { ValidationError } from '../domain/errors.js';
-import { DISPATCH_COLUMN_TYPES } from '../postgres/dispatch-table-mappings.js';
-import type { SqlExecutor } from '../postgres/sql-executor.js';
-import { quote, sqlType } from '../postgres/table-mapping.js';
-import type { SqliteDatabase } from './better-sqlite3.js';
+import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchTable } from './dispatch-records.js';
+import { ValidationError } from '../../domain/errors.js';
+import { DISPATCH_COLUMN_TYPES } from './dispatch-table-mappings.js';
+import type { SqlExecutor } from '../../postgres/sql-executor.js';
+import { quote, sqlType } from '../../postgres/table-mapping.js';
+import type { SqliteDatabase } from '../../sqlite/better-sqlite3.js';
 import { sqliteCellText } from './sqlite-cells.js';
 
 /** Options of migrateSqlite(). */

@@ -1,9 +1,4 @@
-import {
-  DISPATCH_ENTITIES,
-  DISPATCH_TABLES,
-  dispatchKeyValues,
-  type DispatchRecords,
-} from '../domain/dispatch-records.js';
+import { DISPATCH_ENTITIES, DISPATCH_TABLES, dispatchKeyValues, type DispatchRecords } from './dispatch-records.js';
 import {
   applyDispatchUpdate,
   claimUpdate,
@@ -21,16 +16,16 @@ import {
   type DispatchTaskQuery,
   type DispatchUpdateOptions,
   type DispatchUpdateResult,
-} from '../domain/dispatch-task.js';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
-import { writeContext, type WriteContext } from '../domain/write-context.js';
-import { lastOfEachKey } from '../domain/records.js';
-import type { DispatchStore } from '../ports/dispatch-store.js';
-import type { RecordKey, RecordPort, ScanOptions } from '../ports/record-port.js';
+} from './dispatch-model.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { writeContext, type WriteContext } from '../../domain/write-context.js';
+import { lastOfEachKey } from '../../domain/records.js';
+import type { DispatchStore } from './dispatch-store.js';
+import type { RecordKey, RecordPort, ScanOptions } from '../../ports/record-port.js';
 import { DISPATCH_MAPPINGS } from './dispatch-table-mappings.js';
-import type { PostgresStoreOptions } from './postgres-store-options.js';
-import type { SqlExecutor } from './sql-executor.js';
-import type { TableMapping } from './table-mapping.js';
+import type { PostgresStoreOptions } from '../../postgres/postgres-store-options.js';
+import type { SqlExecutor } from '../../postgres/sql-executor.js';
+import type { TableMapping } from '../../postgres/table-mapping.js';
 
 const TASKS = DISPATCH_MAPPINGS.tasks;
 

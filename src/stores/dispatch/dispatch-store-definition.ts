@@ -1,17 +1,17 @@
-import { DISPATCH_ENTITIES, type DispatchRecords } from '../domain/dispatch-records.js';
+import { DISPATCH_ENTITIES, type DispatchRecords } from './dispatch-records.js';
 import {
   decideClaim,
   decideDispatchTask,
   decideDispatchUpdate,
   updateOptions,
   type DispatchUpdateResult,
-} from '../domain/dispatch-task.js';
-import { DISPATCH_POSTGRES } from '../postgres/dispatch-table-mappings.js';
-import { PostgresDispatchStore } from '../postgres/postgres-dispatch-store.js';
-import type { DispatchStore } from '../ports/dispatch-store.js';
-import type { StoreDescription } from '../ports/store-description.js';
-import { SqliteDispatchStore } from '../sqlite/sqlite-dispatch-store.js';
-import type { StoreDefinition } from './store-definition.js';
+} from './dispatch-model.js';
+import { DISPATCH_POSTGRES } from './dispatch-table-mappings.js';
+import { PostgresDispatchStore } from './postgres-dispatch-store.js';
+import type { DispatchStore } from './dispatch-store.js';
+import type { StoreDescription } from '../../ports/store-description.js';
+import { SqliteDispatchStore } from './sqlite-dispatch-store.js';
+import type { StoreDefinition } from '../store-definition.js';
 
 const task = (id: string) => `task:${id}`;
 /** A claim or update changed the task only when the compare-and-set matched: the other side copies that outcome. */
