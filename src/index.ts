@@ -226,8 +226,13 @@ export {
   type TaskLock,
   type ExecutionState,
   type LockState,
-} from './domain/scheduler.js';
-export type { TaskSchedulerStore, ExecutionQuery } from './ports/task-scheduler-store.js';
-export { MemoryTaskSchedulerStore } from './memory/memory-task-scheduler-store.js';
-export { PostgresTaskSchedulerStore } from './postgres/postgres-task-scheduler-store.js';
-export { TaskRunner, type TaskRunnerOptions, type RunContext, type RunTrigger } from './scheduler/task-runner.js';
+} from './stores/task-scheduler/task-scheduler-model.js';
+export type { TaskSchedulerStore, ExecutionQuery } from './stores/task-scheduler/task-scheduler-store.js';
+export { MemoryTaskSchedulerStore } from './stores/task-scheduler/memory-task-scheduler-store.js';
+export { PostgresTaskSchedulerStore } from './stores/task-scheduler/postgres-task-scheduler-store.js';
+export {
+  TaskRunner,
+  type TaskRunnerOptions,
+  type RunContext,
+  type RunTrigger,
+} from './stores/task-scheduler/task-runner.js';

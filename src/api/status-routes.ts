@@ -3,7 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { elapsedMs, executionSummary, type ExecutionState, type TriggerType } from '../domain/scheduler.js';
+import {
+  elapsedMs,
+  executionSummary,
+  type ExecutionState,
+  type TriggerType,
+} from '../stores/task-scheduler/task-scheduler-model.js';
 import type { MigrationFlags } from '../ports/flags.js';
 import type { AuditAction } from '../postgres/audit-log.js';
 import { STAGES, type Stage } from '../ports/stage.js';

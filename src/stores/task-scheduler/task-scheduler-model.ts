@@ -1,6 +1,6 @@
-import { TransitionError, ValidationError } from './errors.js';
-import { integerIn } from './limits.js';
-import { optionalText, requireText } from './text.js';
+import { TransitionError, ValidationError } from '../../domain/errors.js';
+import { integerIn } from '../../domain/limits.js';
+import { optionalText, requireText } from '../../domain/text.js';
 
 /**
  * The background jobs' model: a ScheduledTask says what runs and how often, each run is a

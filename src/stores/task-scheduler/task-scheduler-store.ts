@@ -1,4 +1,4 @@
-import type { ExecutionState, LockHandle, TaskExecution, TaskLock } from '../domain/scheduler.js';
+import type { ExecutionState, LockHandle, TaskExecution, TaskLock } from './task-scheduler-model.js';
 
 /**
  * Where background jobs keep their executions and locks. One port for both because a

@@ -1,5 +1,5 @@
-import { plusMs } from '../domain/scheduler.js';
-import type { TaskSchedulerStore } from '../ports/task-scheduler-store.js';
+import { plusMs } from './task-scheduler-model.js';
+import type { TaskSchedulerStore } from './task-scheduler-store.js';
 
 /** How long ended executions are kept: 90 days. */
 export const EXECUTION_RETENTION_DAYS = 90;

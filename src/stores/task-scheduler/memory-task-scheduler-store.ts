@@ -7,9 +7,9 @@ import {
   type LockHandle,
   type TaskExecution,
   type TaskLock,
-} from '../domain/scheduler.js';
-import { pageLimit } from '../domain/limits.js';
-import type { ExecutionQuery, TaskSchedulerStore } from '../ports/task-scheduler-store.js';
+} from './task-scheduler-model.js';
+import { pageLimit } from '../../domain/limits.js';
+import type { ExecutionQuery, TaskSchedulerStore } from './task-scheduler-store.js';
 
 /**
  * Executions and locks in process memory, for tests and runtimes without PostgreSQL. Each

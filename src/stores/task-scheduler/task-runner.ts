@@ -10,9 +10,9 @@ import {
   type ScheduledTask,
   type TaskExecution,
   type TriggerType,
-} from '../domain/scheduler.js';
-import type { Clock, IdGenerator } from '../domain/time.js';
-import type { TaskSchedulerStore } from '../ports/task-scheduler-store.js';
+} from './task-scheduler-model.js';
+import type { Clock, IdGenerator } from '../../domain/time.js';
+import type { TaskSchedulerStore } from './task-scheduler-store.js';
 
 /** Options of TaskRunner. */
 export interface TaskRunnerOptions {

@@ -7,11 +7,11 @@ import {
   type LockHandle,
   type TaskExecution,
   type TaskLock,
-} from '../domain/scheduler.js';
-import { pageLimit } from '../domain/limits.js';
-import type { ExecutionQuery, TaskSchedulerStore } from '../ports/task-scheduler-store.js';
-import type { SqlExecutor, SqlQueryable } from './sql-executor.js';
-import { timestampText } from './table-mapping.js';
+} from './task-scheduler-model.js';
+import { pageLimit } from '../../domain/limits.js';
+import type { ExecutionQuery, TaskSchedulerStore } from './task-scheduler-store.js';
+import type { SqlExecutor, SqlQueryable } from '../../postgres/sql-executor.js';
+import { timestampText } from '../../postgres/table-mapping.js';
 
 /** The columns of task_executions a write sets, in the order executionValues() gives them. */
 const EXECUTION_COLUMNS = [
