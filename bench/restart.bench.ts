@@ -5,7 +5,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { FlagState } from '../flags/flag-state.js';
 import { ManualFlagSource } from '../flags/manual-flags.js';
 import { MemoryGraphStore } from '../src/stores/graph/memory-graph-store.js';
-import { LineageStore } from '../src/postgres/lineage-store.js';
+import { LineageStore } from '../src/postgres/runtime-state/lineage-store.js';
 import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { quote } from '../src/postgres/table-mapping.js';
 import { CONTRIBUTORS } from '../src/stores/graph/graph-table-mappings.js';

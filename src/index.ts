@@ -103,7 +103,7 @@ export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 export { PgliteExecutor } from './postgres/pglite-executor.js';
 export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
 export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
-export { readServerHealth, type ServerHealth } from './postgres/server-health.js';
+export { readServerHealth, type ServerHealth } from './postgres/operations/server-health.js';
 export {
   AuditLog,
   PROCESS_PRINCIPAL,
@@ -111,7 +111,7 @@ export {
   type AuditEvent,
   type AuditEventInput,
   type Principal,
-} from './postgres/audit-log.js';
+} from './postgres/runtime-state/audit-log.js';
 
 // The dual-write machinery, for wiring a runtime of one's own.
 export { createDualWriteStore, type DualWriteStoreOptions } from './dualwrite/dual-write-store.js';

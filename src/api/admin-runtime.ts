@@ -8,7 +8,7 @@ import type { MirrorMode } from '../dualwrite/mirror.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { GateState } from '../dualwrite/stage-gate.js';
 import type { Stage } from '../ports/stage.js';
-import type { AuditAction, AuditEvent } from '../postgres/audit-log.js';
+import type { AuditAction, AuditEvent } from '../postgres/runtime-state/audit-log.js';
 import type { TaskExecution } from '../stores/task-scheduler/task-scheduler-model.js';
 import type { ExecutionQuery } from '../stores/task-scheduler/task-scheduler-store.js';
 import type { PoolStats } from '../postgres/sql-executor.js';

@@ -10,7 +10,7 @@ import {
   type TriggerType,
 } from '../stores/task-scheduler/task-scheduler-model.js';
 import type { MigrationFlags } from '../ports/flags.js';
-import type { AuditAction } from '../postgres/audit-log.js';
+import type { AuditAction } from '../postgres/runtime-state/audit-log.js';
 import { STAGES, type Stage } from '../ports/stage.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import { bearerToken, tokenCheck, type TokenRefusals } from './admin-auth.js';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
-import type { ServerHealth } from '../postgres/server-health.js';
+import type { ServerHealth } from '../postgres/operations/server-health.js';
 import type { PoolStats } from '../postgres/sql-executor.js';
 import { STAGES, type Side, type Stage } from '../ports/stage.js';
 

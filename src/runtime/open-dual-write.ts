@@ -23,7 +23,7 @@ import { openDatabase, type DatabaseConfig } from '../postgres/open-database.js'
 import { isPool } from '../postgres/pg-pool-executor.js';
 import { loadConfig, poolOptionsFromEnv, type DualWriteConfig } from './config.js';
 import { redactUrl } from '../postgres/redact.js';
-import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-lease.js';
+import { RuntimeLease, type RuntimeLeaseOptions } from '../postgres/runtime-state/runtime-lease.js';
 import type { PostgresAgentTaskStore } from '../stores/agent-task/postgres-agent-task-store.js';
 import type { PostgresGraphStore } from '../stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
@@ -56,8 +56,8 @@ import { ShadowReads, type ShadowOptions } from '../dualwrite/shadow.js';
 import { StageGate, type StageGateOptions } from '../dualwrite/stage-gate.js';
 import { otherSide, STAGE_POLICIES, type Side } from '../ports/stage.js';
 import { sameMove, type MigrationFlags } from '../ports/flags.js';
-import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/audit-log.js';
-import { readServerHealth, type ServerHealth } from '../postgres/server-health.js';
+import { AuditLog, PROCESS_PRINCIPAL, type Principal } from '../postgres/runtime-state/audit-log.js';
+import { readServerHealth, type ServerHealth } from '../postgres/operations/server-health.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import {
   DEFAULT_EVIDENCE_THRESHOLDS,
@@ -72,7 +72,7 @@ import { AutoRetreat, type RetreatThresholds } from './auto-retreat.js';
 import { rollbackSafety, type RollbackSafety } from './rollback-safety.js';
 import { RolloutAudit, type ChangeRequest } from './rollout-audit.js';
 import { describeMove, StageChangeRefusedError } from './stage-change-refused.js';
-import { LineageStore, type LineageState } from '../postgres/lineage-store.js';
+import { LineageStore, type LineageState } from '../postgres/runtime-state/lineage-store.js';
 import { LineageRecorder } from './lineage-recorder.js';
 import { LossRecovery } from './loss-recovery.js';
 import { convergence, type Convergence } from './convergence.js';

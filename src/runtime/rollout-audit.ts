@@ -11,7 +11,7 @@ import {
   type AuditEventInput,
   type AuditLog,
   type Principal,
-} from '../postgres/audit-log.js';
+} from '../postgres/runtime-state/audit-log.js';
 import type { GateVerdict } from './evidence-gate.js';
 
 /** Who asked for a change and why (an operator through the admin API or CLI). */

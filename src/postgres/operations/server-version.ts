@@ -1,4 +1,4 @@
-import type { SqlQueryable } from './sql-executor.js';
+import type { SqlQueryable } from '../sql-executor.js';
 
 /** The server's version as it prints it ("15.20 (Debian ...)") and its major number (15). */
 export async function readServerVersion(db: SqlQueryable): Promise<{ version: string; major: number }> {

@@ -1,5 +1,5 @@
 import { statfs } from 'node:fs/promises';
-import type { SqlQueryable } from './sql-executor.js';
+import type { SqlQueryable } from '../sql-executor.js';
 
 /** What the PostgreSQL server says about itself: for `db health`, the status page and the alert metrics. */
 export interface ServerHealth {

@@ -1,5 +1,5 @@
-import { isStage, type Side, type Stage } from '../ports/stage.js';
-import type { DatabaseErrorFields, SqlQueryable } from './sql-executor.js';
+import { isStage, type Side, type Stage } from '../../ports/stage.js';
+import type { DatabaseErrorFields, SqlQueryable } from '../sql-executor.js';
 
 const UNDEFINED_TABLE = '42P01';
 

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { ConnectionTarget } from './connection-target.js';
-import type { SslMode } from './pool-config.js';
-import { redactError } from './redact.js';
-import type { SqlQueryable } from './sql-executor.js';
+import type { SslMode } from '../pool-config.js';
+import { redactError } from '../redact.js';
+import type { SqlQueryable } from '../sql-executor.js';
 
 /**
  * application_name of the connections the `dualwrite db` commands open: a restore may end

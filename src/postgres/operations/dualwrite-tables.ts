@@ -1,6 +1,6 @@
-import type { Migration } from './migrations.js';
+import type { Migration } from '../migrations.js';
 import { quoteIdentifier } from './connection-target.js';
-import type { SqlQueryable } from './sql-executor.js';
+import type { SqlQueryable } from '../sql-executor.js';
 
 /** The bookkeeping table of applied migrations (created by migrate(), not by a migration file). */
 export const MIGRATIONS_TABLE = 'dualwrite_schema_migrations';

@@ -1,6 +1,6 @@
 import { MIGRATIONS_TABLE } from './dualwrite-tables.js';
-import type { Migration } from './migrations.js';
-import type { SqlQueryable } from './sql-executor.js';
+import type { Migration } from '../migrations.js';
+import type { SqlQueryable } from '../sql-executor.js';
 
 /** Which of the shipped migrations a database has, and which it still lacks. */
 export interface SchemaVersion {

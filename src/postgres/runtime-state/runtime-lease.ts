@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { SqlExecutor } from './sql-executor.js';
+import type { SqlExecutor } from '../sql-executor.js';
 
 /** Options of RuntimeLease. */
 export interface RuntimeLeaseOptions {

@@ -4,9 +4,9 @@ import { entryFor, METADATA_FILE, sha256Of, type BackupEntry } from './backup-me
 import { connectionTarget, quoteIdentifier, type ConnectionTarget } from './connection-target.js';
 import { replacedName, swapDatabase } from './database-swap.js';
 import { countRows, dualwriteTables, holdsData } from './dualwrite-tables.js';
-import { loadMigrations } from './migrations.js';
+import { loadMigrations } from '../migrations.js';
 import { findPgTool, runPgTool } from './pg-tools.js';
-import type { PostgresPoolOptions } from './pool-config.js';
+import type { PostgresPoolOptions } from '../pool-config.js';
 import { RestoreRefused } from './restore-refused.js';
 import { openServerConnection, type ServerConnection } from './server-connection.js';
 import { readServerVersion } from './server-version.js';

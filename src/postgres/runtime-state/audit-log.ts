@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlQueryable } from './sql-executor.js';
-import { timestampText } from './table-mapping.js';
+import type { SqlQueryable } from '../sql-executor.js';
+import { timestampText } from '../table-mapping.js';
 
 /** What happened. */
 export type AuditAction =
