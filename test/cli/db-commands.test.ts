@@ -10,7 +10,7 @@ import { openDatabase } from '../../src/postgres/open-database.js';
 import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { freePort } from '../support/free-port.js';
 import { postgresAvailable, runCli } from './cli-harness.js';
 

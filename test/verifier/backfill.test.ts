@@ -17,7 +17,7 @@ import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import {
   backfill,
   backfillStore,

@@ -12,7 +12,7 @@ import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';

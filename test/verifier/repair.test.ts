@@ -12,7 +12,7 @@ import type { AgentTaskStore } from '../../src/stores/agent-task/agent-task-stor
 import type { GraphStore } from '../../src/stores/graph/graph-store.js';
 import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';

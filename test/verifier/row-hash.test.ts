@@ -13,7 +13,7 @@ import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-age
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
-import { mulberry32 } from '../../src/sample-data.js';
+import { mulberry32 } from '../../src/cli/demo/sample-data.js';
 import type { EntitySql } from '../../src/postgres/entity-sql.js';
 import { jsonbText, numericText, rowHash, rowHashSql } from '../../src/postgres/row-hash.js';
 import { hashTextExtended } from '../../src/postgres/text-hash.js';

@@ -16,7 +16,7 @@ import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordKey, RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
-import { applySampleWrite, mulberry32, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, mulberry32, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';

@@ -1,6 +1,6 @@
-import type { TaskStatus, TaskType } from './stores/agent-task/agent-task-model.js';
-import type { AgentTaskStore } from './stores/agent-task/agent-task-store.js';
-import type { GraphStore } from './stores/graph/graph-store.js';
+import type { TaskStatus, TaskType } from '../../stores/agent-task/agent-task-model.js';
+import type { AgentTaskStore } from '../../stores/agent-task/agent-task-store.js';
+import type { GraphStore } from '../../stores/graph/graph-store.js';
 
 /** Options of sampleWrites. */
 export interface SampleOptions {

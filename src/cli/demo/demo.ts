@@ -1,19 +1,19 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatBackfillReport } from './cli/backfill-report.js';
-import { formatVerifyReport } from './cli/verify-report.js';
-import { formatTable } from './cli/table.js';
-import { EvidenceRefusedError } from './runtime/evidence-gate.js';
-import { openDualWrite, type DualWriteRuntime } from './runtime/open-dual-write.js';
-import type { ProjectRef } from './stores/graph/graph-model.js';
-import type { Stage } from './ports/stage.js';
-import { MemoryAgentTaskStore } from './stores/agent-task/memory-agent-task-store.js';
-import { MemoryGraphStore } from './stores/graph/memory-graph-store.js';
-import { openDatabase, type DatabaseConfig } from './postgres/open-database.js';
-import { PgPoolExecutor } from './postgres/pg-pool-executor.js';
-import type { PostgresPoolOptions } from './postgres/pool-config.js';
-import { databaseConfig } from './runtime/config.js';
+import { formatBackfillReport } from '../backfill-report.js';
+import { formatVerifyReport } from '../verify-report.js';
+import { formatTable } from '../table.js';
+import { EvidenceRefusedError } from '../../runtime/evidence-gate.js';
+import { openDualWrite, type DualWriteRuntime } from '../../runtime/open-dual-write.js';
+import type { ProjectRef } from '../../stores/graph/graph-model.js';
+import type { Stage } from '../../ports/stage.js';
+import { MemoryAgentTaskStore } from '../../stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../stores/graph/memory-graph-store.js';
+import { openDatabase, type DatabaseConfig } from '../../postgres/open-database.js';
+import { PgPoolExecutor } from '../../postgres/pg-pool-executor.js';
+import type { PostgresPoolOptions } from '../../postgres/pool-config.js';
+import { databaseConfig } from '../../runtime/config.js';
 import { applySampleWrite, sampleWrites } from './sample-data.js';
 
 export interface DemoOptions {
