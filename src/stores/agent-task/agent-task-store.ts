@@ -14,7 +14,7 @@ export interface AgentTaskStore {
   createTask(input: TaskInput): Promise<AgentTask>;
   getTask(id: string): Promise<AgentTask | null>;
   /**
-   * Applies `patch` under the lifecycle rules (domain/agent-task NEXT_STATUSES).
+   * Applies `patch` under the lifecycle rules (agent-task-model.ts NEXT_STATUSES).
    * With `expectedStatus`, applies it only if the task is in that status (compare-and-set).
    * Throws NotFoundError for an unknown id, TransitionError for a forbidden status change.
    */

@@ -23,7 +23,7 @@ export interface GraphJobStore {
   /**
    * Compare-and-set: applies `next` only if the tenant's job is in `options.expectedStatus`
    * now. False, with nothing written, when it is not or the tenant has no such job. A move
-   * the lifecycle forbids (domain/graph-job NEXT_GRAPH_JOB_STATUSES) is a TransitionError.
+   * the lifecycle forbids (graph-job-model.ts NEXT_GRAPH_JOB_STATUSES) is a TransitionError.
    */
   tryReplace(
     tenantId: string,
