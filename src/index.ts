@@ -2,13 +2,10 @@
 // exported here is internal, and deep imports are not part of the contract.
 
 // The composition root: one call assembles the runtime an API embeds.
-export {
-  openDualWrite,
-  type DualWriteRuntime,
-  type DualWriteRuntimeOptions,
-  type OperatorRequest,
-  type RuntimeStore,
-} from './runtime/open-dual-write.js';
+export { openDualWrite } from './runtime/open-dual-write.js';
+export type { DualWriteRuntimeOptions } from './runtime/runtime-options.js';
+export type { DualWriteRuntime, RuntimeStore } from './runtime/dual-write-runtime.js';
+export type { OperatorRequest } from './runtime/operator-request.js';
 export { loadConfig, ConfigError, type DualWriteConfig } from './runtime/config.js';
 export {
   judgeMove,

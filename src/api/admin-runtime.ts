@@ -15,7 +15,7 @@ import type { PoolStats } from '../postgres/sql-executor.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { RollbackSafety } from '../runtime/rollback-safety.js';
 import type { Convergence } from '../runtime/convergence.js';
-import type { OperatorRequest } from '../runtime/open-dual-write.js';
+import type { OperatorRequest } from '../runtime/operator-request.js';
 
 /**
  * The part of the DualWriteRuntime (openDualWrite) that the health, metrics and admin

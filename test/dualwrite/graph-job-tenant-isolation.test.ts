@@ -13,7 +13,7 @@ import type { GraphJobStore } from '../../src/stores/graph-job/graph-job-store.j
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/ports/stage.js';
-import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/dual-write-runtime.js';
 import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job/graph-job-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';

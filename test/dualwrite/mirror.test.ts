@@ -4,7 +4,7 @@ import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js'
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorOptions } from '../../src/dualwrite/mirror.js';
 import type { ReplayerOptions } from '../../src/dualwrite/replayer.js';
-import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';

@@ -8,7 +8,7 @@ import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js'
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import { routesToPostgres } from '../../src/dualwrite/routing.js';
-import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/ports/stage.js';
 import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';

@@ -12,7 +12,7 @@ import { TableMapping } from '../../src/postgres/table-mapping.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { Stage } from '../../src/ports/stage.js';
-import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/dual-write-runtime.js';
 import { BUILT_IN_STORES } from '../../src/stores/built-in-stores.js';
 import type { StoreDefinition, StoreOptions } from '../../src/stores/store-definition.js';
 import { checkpointName, loadCheckpoints, PROGRESS_TABLE } from '../../verifier/backfill.js';

@@ -8,11 +8,9 @@ import type { WriteContext } from '../../src/domain/write-context.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
 import { DEFAULT_EVIDENCE_THRESHOLDS } from '../../src/runtime/evidence-gate.js';
-import {
-  openDualWrite,
-  type DualWriteRuntime,
-  type DualWriteRuntimeOptions,
-} from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
+import type { DualWriteRuntimeOptions } from '../../src/runtime/runtime-options.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
 import { entityNames } from '../../src/domain/records.js';
 import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';

@@ -9,7 +9,8 @@ import type { TaskStatus } from '../../src/stores/agent-task/agent-task-model.js
 import { StoreError } from '../../src/domain/errors.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { STAGE_POLICIES, type Side, type Stage } from '../../src/ports/stage.js';
 import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
-import type { DualWriteRuntime } from '../../runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../runtime/dual-write-runtime.js';
 import type { Run } from '../command-runner.js';
 import { unreachableOr } from '../database.js';
 import { EXIT } from '../exit-codes.js';

@@ -5,7 +5,8 @@ import { formatBackfillReport } from '../backfill-report.js';
 import { formatVerifyReport } from '../verify-report.js';
 import { formatTable } from '../table.js';
 import { EvidenceRefusedError } from '../../runtime/evidence-gate.js';
-import { openDualWrite, type DualWriteRuntime } from '../../runtime/open-dual-write.js';
+import { openDualWrite } from '../../runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../runtime/dual-write-runtime.js';
 import type { ProjectRef } from '../../stores/graph/graph-model.js';
 import type { Stage } from '../../ports/stage.js';
 import { MemoryAgentTaskStore } from '../../stores/agent-task/memory-agent-task-store.js';
@@ -127,12 +128,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     log(formatVerifyReport(afterBackfill, 5));
     await serve('writes mirrored to PostgreSQL; reads from memory');
 
-    // The evidence gate wants a verification of the live process, and enough PostgreSQL calls and
-    // shadow comparisons, before reads move: first without them, then with them.
+    // The evidence gate wants a recent clean verification of the live process (the resync's counts),
+    // and enough PostgreSQL calls and shadow comparisons, before reads move: first without the
+    // calls and comparisons, then with them.
     const canary = { stage: 'read-shift', readPercent: 10 } as const;
     const refusal = await dw.setFlags(canary, { reason: 'canary', principal: 'demo' }).then(
       () => {
-        throw new Error('the evidence gate let read-shift through without a verification');
+        throw new Error('the evidence gate let read-shift through without PostgreSQL calls or shadow comparisons');
       },
       (error: unknown) => {
         if (!(error instanceof EvidenceRefusedError)) throw error;
