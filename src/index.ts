@@ -29,10 +29,12 @@ export type { AgentTaskStore } from './stores/agent-task/agent-task-store.js';
 export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
 export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
 export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from './ports/stage.js';
-export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './ports/flags.js';
+export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader, FlagRecorder } from './ports/flags.js';
 
 // The domain: records, inputs and the errors every store raises alike.
 export {
+  DualWriteError,
+  RequestRefusedError,
   StoreError,
   ValidationError,
   NotFoundError,
@@ -98,9 +100,10 @@ export {
 } from './postgres/migrations.js';
 export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 export { PgliteExecutor } from './postgres/pglite-executor.js';
-export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
+export type { SqlExecutor, SqlQueryable, SqlTransaction } from './postgres/sql-executor.js';
 export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
-export { readServerHealth, type ServerHealth } from './postgres/operations/server-health.js';
+export { readServerHealth } from './postgres/operations/server-health.js';
+export type { PoolStats, ServerHealth } from './ports/database-health.js';
 export {
   AuditLog,
   PROCESS_PRINCIPAL,

@@ -1,7 +1,7 @@
 // npm run build: compiles src/, flags/ and verifier/ to dist/ (ESM and .d.ts) and copies
 // what the built code reads at run time: the schema migrations (loaded from ../../schema
 // relative to dist/src/postgres) and the status page's browser files (served as they are
-// from beside dist/src/api/status-routes.js). Plain Node, so it runs wherever npm does.
+// from beside dist/src/api/status-assets.js). Plain Node, so it runs wherever npm does.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';

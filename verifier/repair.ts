@@ -7,6 +7,7 @@ import type { AnyTarget } from './verify-target.js';
 import type { VerifierMetrics } from './metrics.js';
 import type { Difference } from './verify.js';
 import type { RecordKey } from '../src/ports/record-port.js';
+import { DualWriteError } from '../src/domain/errors.js';
 
 /** What became of one difference: withheld_delete is a deletion the run was not allowed to make. */
 export type RepairOutcome = 'repaired' | 'skipped_newer' | 'already_equal' | 'withheld_delete';
@@ -177,8 +178,7 @@ export async function undoRepair(
 }
 
 /** No repairs were recorded under the run id given to undoRepair. */
-export class RepairRunNotFoundError extends Error {
-  override readonly name = 'RepairRunNotFoundError';
+export class RepairRunNotFoundError extends DualWriteError {
   constructor(readonly runId: string) {
     super(`no repairs were made in run ${runId} (dualwrite_repairs has none with that run_id and outcome repaired)`);
   }

@@ -11,7 +11,7 @@ import type { Stage } from '../ports/stage.js';
 import type { AuditAction, AuditEvent } from '../postgres/runtime-state/audit-log.js';
 import type { TaskExecution } from '../stores/task-scheduler/task-scheduler-model.js';
 import type { ExecutionQuery } from '../stores/task-scheduler/task-scheduler-store.js';
-import type { PoolStats } from '../postgres/sql-executor.js';
+import type { PoolStats } from '../ports/database-health.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { RollbackSafety } from '../runtime/rollback-safety.js';
 import type { Convergence } from '../runtime/convergence.js';

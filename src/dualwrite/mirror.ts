@@ -10,6 +10,7 @@ import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
 import { otherSide, type Side } from '../ports/stage.js';
 import { errorText } from '../domain/error-text.js';
+import { DualWriteError } from '../domain/errors.js';
 
 export type MirrorMode = 'sync' | 'async';
 
@@ -70,17 +71,13 @@ export interface MirrorOptions {
 }
 
 /** Thrown by Mirror.apply for an op whose target has become authoritative: applying it could overwrite a newer write. */
-export class FencedError extends Error {
-  override readonly name = 'FencedError';
-}
+export class FencedError extends DualWriteError {}
 
 /**
  * Thrown by Mirror.apply when a copy could not be read from the authoritative side (`side`):
  * the target was never tried, so its failure must not be taken for the target's.
  */
-export class SourceReadError extends Error {
-  override readonly name = 'SourceReadError';
-
+export class SourceReadError extends DualWriteError {
   constructor(
     readonly side: Side,
     cause: unknown,

@@ -63,15 +63,13 @@ export interface Components {
   readonly verifierMetrics: VerifierMetrics;
   readonly verifyTargets: readonly AnyTarget[];
   readonly verifier: VerifierLoop;
-  /** The operator's request behind the verification in progress, so its audit entry names them. */
-  readonly verifyRequest: { current: ChangeRequest | undefined };
   readonly recovery: LossRecovery;
   /** How the stores decide the ids and times their callers leave out. Default: random ids, the system clock. */
   readonly context: WriteContext | undefined;
 }
 
 /** Components that call others built after them: each is set once built, and read only when called. */
-interface Later {
+interface LateBound {
   gate?: StageGate;
   mirror?: Mirror;
   recovery?: LossRecovery;
@@ -83,11 +81,10 @@ interface Later {
  */
 export async function assembleComponents(options: DualWriteRuntimeOptions, closers: Closers): Promise<Components> {
   const base = await openBase(options, closers);
-  const later: Later = {};
-  const losses = new EarlyLosses(later);
+  const later: LateBound = {};
+  const losses = new OutboxLossRouter(later);
   const mirroring = await openMirroring(base, options, later, losses, closers);
-  const staging = await openStaging(base, mirroring, options, closers);
-  later.gate = staging.gate;
+  const staging = await openStaging(base, mirroring, options, later, closers);
   await staging.gate.open();
   // Before the runtime is handed out, so no write or read meets a memory that is not yet whole.
   const atStart = await prepareMemory(staging.lineage, base.flags, options.memoryGeneration, {
@@ -103,7 +100,26 @@ export async function assembleComponents(options: DualWriteRuntimeOptions, close
   const recovery = startRecovery({ ...base, ...mirroring, ...staging, ...verification }, options, closers);
   later.recovery = recovery;
   losses.flush();
-  return { ...base, ...mirroring, ...staging, atStart, ...verification, recovery, context: options.context };
+  const { config, definitions, logger, registry, metrics, db, jobs, auditLog, audit, flags, flagsFile } = base;
+  return {
+    config,
+    definitions,
+    logger,
+    registry,
+    metrics,
+    db,
+    jobs,
+    auditLog,
+    audit,
+    flags,
+    flagsFile,
+    ...mirroring,
+    ...staging,
+    atStart,
+    ...verification,
+    recovery,
+    context: options.context,
+  };
 }
 
 /** The configuration, stores' memory sides, metrics, database, lease, background jobs, audit trail and flags. */
@@ -165,12 +181,15 @@ function openFlagState(
 async function openMirroring(
   base: Base,
   options: DualWriteRuntimeOptions,
-  later: Later,
-  losses: EarlyLosses,
+  later: LateBound,
+  losses: OutboxLossRouter,
   closers: Closers,
 ) {
   const { config, definitions, db, metrics, logger } = base;
-  const loss = { rebuildPending: () => later.mirror!.loadJournaled(), lost: (detail: string) => losses.lost(detail) };
+  const loss = {
+    rebuildPending: async () => later.mirror?.loadJournaled(),
+    lost: (detail: string) => losses.lost(detail),
+  };
   const outbox = await openOutbox(options, config, base.redis, loss, { metrics, logger }, closers);
   metrics.source('outbox', () => outbox.stats());
   const intentLog = await openIntentLog(options, config, outbox, logger, closers);
@@ -214,7 +233,13 @@ async function openMirroring(
 type Mirroring = Awaited<ReturnType<typeof openMirroring>>;
 
 /** The lineage, the log of stage changes and the stage gate that applies them. */
-async function openStaging(base: Base, mirroring: Mirroring, options: DualWriteRuntimeOptions, closers: Closers) {
+async function openStaging(
+  base: Base,
+  mirroring: Mirroring,
+  options: DualWriteRuntimeOptions,
+  later: LateBound,
+  closers: Closers,
+) {
   const { config, flags, metrics, logger } = base;
   const lineage = new LineageRecorder(new LineageStore(base.db), base.holder, logger);
   // Flags built here from the environment are saved as they come into force, for a restart with the flag service down.
@@ -229,6 +254,7 @@ async function openStaging(base: Base, mirroring: Mirroring, options: DualWriteR
     logger,
     onApplied: stageChanges.applied,
   });
+  later.gate = gate;
   closers.push(async () => {
     await gate.stop();
     await stageChanges.settled();
@@ -245,7 +271,6 @@ async function openVerification(built: Base & Mirroring & Staging, options: Dual
   const shadow = new ShadowReads({ sampleRate: config.shadowSampleRate, ...options.shadow }, metrics);
   const verifierMetrics = new VerifierMetrics(registry);
   const verifierOptions = options.verifier ?? {};
-  const verifyRequest: Components['verifyRequest'] = { current: undefined };
   const verifyTargets = definitions.map((definition) =>
     verifyTarget(definition, sides[definition.name]!.memory, sides[definition.name]!.postgres),
   );
@@ -266,13 +291,14 @@ async function openVerification(built: Base & Mirroring & Staging, options: Dual
     logger: built.logger,
     jobs: { runner: built.jobs.runner, task: built.jobs.tasks.verifier },
     ...verifierOptions,
-    onReport: (report, repairs) => {
-      verifierOptions.onReport?.(report, repairs);
-      void audit.verified(report, repairs, verifyRequest.current, verifier.lastRepairRunId);
+    // A run an operator asked for names them (the requester is their ChangeRequest); the schedule's names the process.
+    onReport: (report, repairs, requester) => {
+      verifierOptions.onReport?.(report, repairs, requester);
+      void audit.verified(report, repairs, requester as ChangeRequest | undefined, verifier.lastRepairRunId);
     },
   });
   if (verifierOptions.enabled !== false && config.verifyIntervalMs !== 0) verifier.start();
-  return { shadow, verifierMetrics, verifyTargets, verifier, verifyRequest };
+  return { shadow, verifierMetrics, verifyTargets, verifier };
 }
 
 /** Proving the sides equal after an outbox loss, resumed where the lineage says a side is still unverified. */
@@ -301,10 +327,10 @@ function startRecovery(
  * side of the stage in force) is unverified. A loss noticed before the recovery exists (the
  * outbox is read at start) waits for it.
  */
-class EarlyLosses {
+class OutboxLossRouter {
   private readonly early: string[] = [];
 
-  constructor(private readonly later: Later) {}
+  constructor(private readonly later: LateBound) {}
 
   lost(detail: string): void {
     const { recovery, gate } = this.later;

@@ -132,7 +132,8 @@ export interface DualWriteRuntime {
    * Brings PostgreSQL level with memory after memory-only ran (when PostgreSQL-reading
    * stages are refused): backfills, replays the outbox, verifies, repairs what differs and, once a verification
    * comes back clean, allows read-shift and the PostgreSQL stages again. Run it in
-   * dual-write; returns the backfill's report and the last verification's.
+   * dual-write; returns the backfill's report and the last verification's. Its verifications
+   * and repair are the verifier loop's (`verifier.lastReport`, its metrics, the audit trail).
    */
   resyncPostgres(
     options?: Pick<BackfillOptions, 'batchSize' | 'onProgress' | 'signal'> & {
@@ -144,7 +145,8 @@ export interface DualWriteRuntime {
   /**
    * Replaces memory's contents with PostgreSQL's, for a rollback after postgres-only, then
    * verifies the sides; once equal, memory-authoritative stages are allowed again. Run it
-   * in postgres-primary (memory is being mirrored again), then roll back. Audited.
+   * in postgres-primary (memory is being mirrored again), then roll back. Audited; its
+   * verification is the verifier loop's, as resyncPostgres's are.
    */
   resyncMemory(options?: { readonly request?: OperatorRequest }): Promise<{ readonly verify: VerifyReport }>;
   /** Waits for in-flight mirror writes, stops the replayer and closes what it opened. */

@@ -1,9 +1,9 @@
 import { backfill, backfillStore, type BackfillReport } from '../../verifier/backfill.js';
 import { undoRepair, type UndoResult } from '../../verifier/repair.js';
 import type { VerifyReport } from '../../verifier/verify.js';
-import type { RepairRequest } from '../../verifier/verifier-loop.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { RecordKey } from '../ports/record-port.js';
+import { PROCESS_PRINCIPAL } from '../postgres/runtime-state/audit-log.js';
 import type { Components } from './components.js';
 import type { DualWriteRuntime } from './dual-write-runtime.js';
 import { rebuildMemory } from './memory-rebuild.js';
@@ -26,16 +26,15 @@ interface TouchedRecord {
 export class ResyncAndRepair {
   constructor(private readonly c: Components) {}
 
-  /** A verification now, with repair when asked, recorded as the operator's. */
+  /** A verification now through the verifier loop, with repair when asked, recorded as the operator's; undefined when skipped. */
   verifyNow(
     request: OperatorRequest & { readonly repair?: boolean; readonly allowDeletes?: number },
   ): Promise<VerifyReport | undefined> {
     const change = changeRequest(request);
     // Without `repair`, the loop repairs as configured (DUALWRITE_REPAIR).
-    const repairing = request.repair
-      ? { reason: change.reason, allowDeletes: request.allowDeletes ?? 0 }
-      : request.repair;
-    return this.verifyAs(change, repairing);
+    const repair = request.repair ? { reason: change.reason, allowDeletes: request.allowDeletes ?? 0 } : request.repair;
+    const trigger = { type: 'manual', by: change.principal.username } as const;
+    return this.c.verifier.runOnce({ repair, trigger, requester: change });
   }
 
   async undoRepair(runId: string, request: OperatorRequest): Promise<UndoResult> {
@@ -60,7 +59,7 @@ export class ResyncAndRepair {
   /**
    * PostgreSQL brought level with memory in dual-write: the backfill first, so journaled copies
    * find the rows they reference; then the journal, whose copies are older than what the repair
-   * writes; then the verifier loop's verification and repair, and a verification after it.
+   * writes; then the verifier loop's verification and repair from memory, and a verification after it.
    */
   async resyncPostgres({
     request,
@@ -70,7 +69,7 @@ export class ResyncAndRepair {
     readonly backfill: BackfillReport;
     readonly verify: VerifyReport;
   }> {
-    const { gate, definitions, sides, db, audit, mirror, replayer, lineage, flags } = this.c;
+    const { gate, definitions, sides, db, audit, mirror, replayer, verifier, lineage, flags } = this.c;
     if (gate.current.stage !== 'dual-write')
       throw new Error(
         `resyncPostgres runs in dual-write (memory authoritative, PostgreSQL mirrored), not in ${gate.current.stage}`,
@@ -82,9 +81,10 @@ export class ResyncAndRepair {
     await mirror.settled();
     const stuck = await replayer.drainFor('postgres');
     if (stuck) throw new Error(`resyncPostgres: ${stuck}`);
-    const repair = { reason: request?.reason ?? 'resync PostgreSQL', allowDeletes: allowDeletes ?? 0 };
-    let report = await this.mustVerify('resyncPostgres', change, repair);
-    if (!report.consistent) report = await this.mustVerify('resyncPostgres', change, false);
+    const requester = change ?? processRequest('resync PostgreSQL');
+    const repair = { reason: requester.reason, allowDeletes: allowDeletes ?? 0 };
+    let report = await verifier.verifyAndRepair('memory', repair, requester);
+    if (!report.consistent) report = await verifier.verifyAndRepair('memory', false, requester);
     if (report.consistent) {
       await lineage.postgresResynced(gate.current.stage);
       flags.postgresResynced();
@@ -100,7 +100,7 @@ export class ResyncAndRepair {
   async resyncMemory({ request }: { readonly request?: OperatorRequest } = {}): Promise<{
     readonly verify: VerifyReport;
   }> {
-    const { gate, definitions, sides, mirror, audit, flags } = this.c;
+    const { gate, definitions, sides, mirror, verifier, audit, flags } = this.c;
     if (gate.current.stage !== 'postgres-primary')
       throw new Error(
         `resyncMemory runs in postgres-primary (PostgreSQL authoritative, memory mirrored), not in ${gate.current.stage}`,
@@ -117,7 +117,7 @@ export class ResyncAndRepair {
       stopObserving();
     }
     await gate.exclusive(() => this.copyAgain(touched.values()));
-    const report = await this.mustVerify('resyncMemory', change, false);
+    const report = await verifier.verifyAndRepair('postgres', false, change ?? processRequest('resync memory'));
     await audit.memoryResynced(report, change);
     if (!report.consistent)
       throw new Error(
@@ -135,33 +135,9 @@ export class ResyncAndRepair {
       await (record ? into.putRecord(entity, record) : into.deleteRecord(entity, key));
     }
   }
+}
 
-  /** A run of the verifier loop (repairing as asked) whose audit entry names `change`; undefined when it was skipped. */
-  private async verifyAs(
-    change: ChangeRequest | undefined,
-    repair: boolean | RepairRequest | undefined,
-    by = change?.principal.username ?? 'operator',
-  ): Promise<VerifyReport | undefined> {
-    const { verifier, verifyRequest } = this.c;
-    verifyRequest.current = change;
-    try {
-      return await verifier.runOnce({ repair, trigger: { type: 'manual', by } });
-    } finally {
-      verifyRequest.current = undefined;
-    }
-  }
-
-  /** A verification a resync cannot go on without. */
-  private async mustVerify(
-    action: string,
-    change: ChangeRequest | undefined,
-    repair: false | RepairRequest,
-  ): Promise<VerifyReport> {
-    const report = await this.verifyAs(change, repair, change?.principal.username ?? action);
-    if (!report)
-      throw new Error(
-        `${action}: the verifier did not run (another process holds its lock, or no side is mirrored in ${this.c.gate.current.stage}); run it again`,
-      );
-    return report;
-  }
+/** A resync nobody named a request for, as the process's own. */
+function processRequest(reason: string): ChangeRequest {
+  return { principal: PROCESS_PRINCIPAL, reason };
 }

@@ -1,17 +1,17 @@
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { DualWriteError } from '../domain/errors.js';
 
 /** An open better-sqlite3 database. */
 export type SqliteDatabase = BetterSqlite3.Database;
 
 /** better-sqlite3 is missing: an optional peer dependency, needed only for SQLite. */
-export class SqliteUnavailableError extends Error {
+export class SqliteUnavailableError extends DualWriteError {
   constructor(cause: unknown) {
     super(
       'better-sqlite3 is not installed: it is an optional peer dependency of dualwrite, needed for SQLite (npm install better-sqlite3@12)',
       { cause },
     );
-    this.name = 'SqliteUnavailableError';
   }
 }
 

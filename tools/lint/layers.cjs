@@ -21,6 +21,22 @@ const upward = LAYERS.slice(0, -1).map(([name, path], index) => ({
   to: { path: LAYERS.slice(index + 1).map(([, above]) => `(${above})`).join('|') },
 }));
 
+const layer = (name) => LAYERS.findIndex(([each]) => each === name);
+
+// flags/ stands above the dual-write core in the map yet needs nothing between: it works on the ports alone, and what
+// it records goes out through one (FlagRecorder), so a flag source or the FlagState can be used without the rest.
+const flagsOnPorts = {
+  name: 'flags-imports-beyond-ports',
+  comment: 'flags may import only flags, ports and domain',
+  severity: 'error',
+  from: { path: LAYERS[layer('flags')][1] },
+  to: {
+    path: LAYERS.slice(layer('ports') + 1, layer('flags'))
+      .map(([, path]) => `(${path})`)
+      .join('|'),
+  },
+};
+
 // Within and beside the layers: what keeps a store, the engines and the test kit each in their own folder.
 const folders = [
   {
@@ -71,6 +87,7 @@ const folders = [
 module.exports = {
   forbidden: [
     ...upward,
+    flagsOnPorts,
     ...folders,
     { name: 'no-cycles', comment: 'modules import each other', severity: 'error', from: {}, to: { circular: true } },
   ],

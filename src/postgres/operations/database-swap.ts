@@ -1,5 +1,5 @@
 import { quoteIdentifier } from './connection-target.js';
-import { RestoreRefused } from './restore-refused.js';
+import { RestoreRefusedError } from './restore-refused.js';
 import { DB_TOOL_APPLICATION_NAME, type ServerConnection } from './server-connection.js';
 
 const IDENTIFIER_MAX = 63;
@@ -45,7 +45,7 @@ async function endOwnSessions(admin: ServerConnection, database: string): Promis
   const others = sessions.filter((session) => session.application !== DB_TOOL_APPLICATION_NAME);
   if (others.length > 0) {
     const names = [...new Set(others.map((session) => session.application || '(no application_name)'))].join(', ');
-    throw new RestoreRefused(
+    throw new RestoreRefusedError(
       `${others.length} other session(s) are connected to ${database} (${names}): stop them first; nothing was changed`,
     );
   }

@@ -1,5 +1,5 @@
 import type { SchemaVersion } from './schema-version.js';
-import type { ServerHealth } from './server-health.js';
+import type { ServerHealth } from '../../ports/database-health.js';
 
 /** Above this share of max_connections, or of the data disk used, the server is unhealthy: new connections or writes are about to fail. */
 export const HEALTH_LIMIT = 0.9;

@@ -3,16 +3,12 @@ import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ConnectionTarget } from './connection-target.js';
+import { DualWriteError } from '../../domain/errors.js';
 
 const execFileAsync = promisify(execFile);
 
 /** pg_dump or pg_restore missing, or older than the server (an older pg_dump cannot read a newer server's catalog). */
-export class PgToolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PgToolError';
-  }
-}
+export class PgToolError extends DualWriteError {}
 
 export type PgTool = 'pg_dump' | 'pg_restore';
 

@@ -7,7 +7,7 @@ import { countRows, dualwriteTables, holdsData } from './dualwrite-tables.js';
 import { loadMigrations } from '../migrations.js';
 import { findPgTool, runPgTool } from './pg-tools.js';
 import type { PostgresPoolOptions } from '../pool-config.js';
-import { RestoreRefused } from './restore-refused.js';
+import { RestoreRefusedError } from './restore-refused.js';
 import { openServerConnection, type ServerConnection } from './server-connection.js';
 import { readServerVersion } from './server-version.js';
 
@@ -46,7 +46,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRep
   const entry = await verifiedEntry(request.file);
   const target = connectionTarget(request.database.connectionString);
   if (target.database === MAINTENANCE_DATABASE)
-    throw new RestoreRefused(
+    throw new RestoreRefusedError(
       `will not replace the ${MAINTENANCE_DATABASE} database: point DATABASE_URL at an application database`,
     );
   const connect = (database: string) =>
@@ -89,12 +89,12 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRep
 async function verifiedEntry(file: string): Promise<BackupEntry> {
   const entry = await entryFor(file);
   if (!entry)
-    throw new RestoreRefused(
+    throw new RestoreRefusedError(
       `${basename(file)} has no entry in the ${METADATA_FILE} beside it: cannot check it, so it is not restored`,
     );
   const actual = await sha256Of(file);
   if (actual !== entry.sha256)
-    throw new RestoreRefused(
+    throw new RestoreRefusedError(
       `${basename(file)} has sha256 ${actual}, but ${METADATA_FILE} records ${entry.sha256}: the file changed since the backup; nothing was restored`,
     );
   return entry;
@@ -112,7 +112,7 @@ async function refuseWhenHoldingData(
   try {
     const counts = await countRows(db, dualwriteTables(await loadMigrations()));
     if (holdsData(counts))
-      throw new RestoreRefused(
+      throw new RestoreRefusedError(
         `${database} holds data (${Object.entries(counts)
           .filter(([, n]) => n > 0)
           .map(([table, n]) => `${table} ${n}`)
@@ -151,7 +151,7 @@ async function checkRestored(
           : `${table} has ${counts[table]} rows, the backup recorded ${expected}`,
       );
     if (problems.length > 0)
-      throw new RestoreRefused(
+      throw new RestoreRefusedError(
         `the restored copy fails its checks (${problems.join('; ')}); the database was left as it was`,
       );
   } finally {

@@ -1,22 +1,6 @@
 import { statfs } from 'node:fs/promises';
+import type { ServerHealth } from '../../ports/database-health.js';
 import type { SqlQueryable } from '../sql-executor.js';
-
-/** What the PostgreSQL server says about itself: for `db health`, the status page and the alert metrics. */
-export interface ServerHealth {
-  /** server_version, e.g. "15.8 (Debian 15.8-0+deb12u1)". */
-  readonly version: string;
-  /** pg_database_size of the current database. */
-  readonly databaseBytes: number;
-  /** Backends connected to the server, and max_connections. */
-  readonly connections: { readonly used: number; readonly max: number };
-  /** Replay lag of each streaming replica (pg_stat_replication), in seconds; empty without replicas or the right to see them. */
-  readonly replicas: readonly { readonly name: string; readonly lagSeconds: number }[];
-  /**
-   * The disk holding the data directory, when it is visible from this process (the server
-   * runs on this machine and the role may read data_directory); undefined otherwise.
-   */
-  readonly disk?: { readonly totalBytes: number; readonly freeBytes: number };
-}
 
 /** Reads ServerHealth with a few catalog queries; throws when PostgreSQL does not answer. */
 export async function readServerHealth(db: SqlQueryable): Promise<ServerHealth> {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql-executor.js';
+import { DualWriteError } from '../../domain/errors.js';
 
 /** Options of RuntimeLease. */
 export interface RuntimeLeaseOptions {
@@ -16,9 +17,7 @@ export interface RuntimeLeaseOptions {
 }
 
 /** Thrown when another process holds the lease. */
-export class LeaseHeldError extends Error {
-  override readonly name = 'LeaseHeldError';
-}
+export class LeaseHeldError extends DualWriteError {}
 
 const ACQUIRE = `
 INSERT INTO dualwrite_runtime_lease (name, holder, acquired_at, expires_at)

@@ -1,5 +1,5 @@
 import { dispatchKeyValues, type DispatchTable } from './dispatch-records.js';
-import { ValidationError } from '../../domain/errors.js';
+import { DualWriteError, ValidationError } from '../../domain/errors.js';
 import type { RecordKey } from '../../ports/record-port.js';
 import { sqliteCellValue, sqliteParam } from './sqlite-cells.js';
 
@@ -76,7 +76,7 @@ export class SqliteTable<R> {
 }
 
 /** A SQLite row that is not a valid record: its table, key and column, and what is wrong. */
-export class InvalidRowError extends Error {
+export class InvalidRowError extends DualWriteError {
   constructor(
     readonly table: string,
     readonly key: readonly string[],
@@ -84,6 +84,5 @@ export class InvalidRowError extends Error {
     readonly problem: string,
   ) {
     super(`${table} ${JSON.stringify(key)} ${column}: ${problem}`);
-    this.name = 'InvalidRowError';
   }
 }
