@@ -18,7 +18,7 @@ execFileSync(
 mkdirSync(join(dist, 'schema'));
 for (const file of readdirSync(join(root, 'schema')).filter((name) => name.endsWith('.sql')))
   copyFileSync(join(root, 'schema', file), join(dist, 'schema', file));
-// The dispatch app's SQLite schema, read by the SQLite store (src/sqlite) from ../../schema/sqlite.
+// The dispatch app's SQLite schema, read by the dispatch store (src/stores/dispatch) from ../../../schema/sqlite.
 mkdirSync(join(dist, 'schema/sqlite'));
 for (const file of readdirSync(join(root, 'schema/sqlite')))
   copyFileSync(join(root, 'schema/sqlite', file), join(dist, 'schema/sqlite', file));

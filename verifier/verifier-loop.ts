@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ScheduledTask } from '../src/domain/scheduler.js';
+import type { ScheduledTask } from '../src/stores/task-scheduler/task-scheduler-model.js';
 import type { Side } from '../src/ports/stage.js';
-import type { RunContext, RunTrigger, TaskRunner } from '../src/scheduler/task-runner.js';
+import type { RunContext, RunTrigger, TaskRunner } from '../src/stores/task-scheduler/task-runner.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { AnyTarget } from './verify-target.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';

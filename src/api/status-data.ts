@@ -1,6 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { elapsedMs, executionSummary, type ExecutionState, type TriggerType } from '../domain/scheduler.js';
-import type { AuditAction } from '../postgres/audit-log.js';
+import {
+  elapsedMs,
+  executionSummary,
+  type ExecutionState,
+  type TriggerType,
+} from '../stores/task-scheduler/task-scheduler-model.js';
+import type { AuditAction } from '../postgres/runtime-state/audit-log.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { adminStatus, type AdminStatus } from './admin-routes.js';

@@ -9,6 +9,7 @@ import { HeldEntries } from './held-entries.js';
 import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
 import { otherSide, type Side } from '../ports/stage.js';
+import { errorText } from '../domain/error-text.js';
 import { DualWriteError } from '../domain/errors.js';
 
 export type MirrorMode = 'sync' | 'async';
@@ -694,10 +695,6 @@ export class Mirror {
 /** The records a mirror write copies, for a log line: `orders ["o1"], users ["u1"]`. */
 function recordsOf(op: MirrorOp): string {
   return op.records.map((copy) => `${copy.entity} ${JSON.stringify(copy.key)}`).join(', ');
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function positive(name: string, value: number): number {

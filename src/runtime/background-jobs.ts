@@ -1,11 +1,11 @@
-import { validateScheduledTasks, type ScheduledTask } from '../domain/scheduler.js';
+import { validateScheduledTasks, type ScheduledTask } from '../stores/task-scheduler/task-scheduler-model.js';
 import { randomIds, systemClock, type Clock } from '../domain/time.js';
-import { errorText } from '../dualwrite/mirror.js';
-import { PostgresTaskSchedulerStore } from '../postgres/postgres-task-scheduler-store.js';
+import { errorText } from '../domain/error-text.js';
+import { PostgresTaskSchedulerStore } from '../stores/task-scheduler/postgres-task-scheduler-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
-import type { TaskSchedulerStore } from '../ports/task-scheduler-store.js';
-import { purgeOldJobs } from '../scheduler/job-retention.js';
-import { TaskRunner } from '../scheduler/task-runner.js';
+import type { TaskSchedulerStore } from '../stores/task-scheduler/task-scheduler-store.js';
+import { purgeOldJobs } from '../stores/task-scheduler/job-retention.js';
+import { TaskRunner } from '../stores/task-scheduler/task-runner.js';
 import type { Closers } from './closers.js';
 import type { DualWriteConfig } from './config.js';
 import type { DualWriteRuntimeOptions } from './runtime-options.js';

@@ -1,6 +1,6 @@
 import { createDualWriteStore } from '../dualwrite/dual-write-store.js';
-import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../stores/graph/graph-store-definition.js';
 import type { StoreDefinition } from '../stores/store-definition.js';
 import { closeAll, type Closers } from './closers.js';
 import { assembleComponents, type Components } from './components.js';

@@ -1,7 +1,7 @@
 import { parsePercent, parseStage } from '../../flags/migration-flags.js';
 import { ValidationError } from '../domain/errors.js';
 import type { MigrationFlags } from '../ports/flags.js';
-import type { Principal } from '../postgres/audit-log.js';
+import type { Principal } from '../postgres/runtime-state/audit-log.js';
 import type { ChangeRequest } from './rollout-audit.js';
 
 /** Who asks for an operator action and why; the principal is a name (e.g. "admin-token") or a full Principal. */

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import { redactUrl } from '../postgres/redact.js';
 import type { Closers } from './closers.js';
 

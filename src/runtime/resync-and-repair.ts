@@ -3,7 +3,7 @@ import { undoRepair, type UndoResult } from '../../verifier/repair.js';
 import type { VerifyReport } from '../../verifier/verify.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { RecordKey } from '../ports/record-port.js';
-import { PROCESS_PRINCIPAL } from '../postgres/audit-log.js';
+import { PROCESS_PRINCIPAL } from '../postgres/runtime-state/audit-log.js';
 import type { Components } from './components.js';
 import type { DualWriteRuntime } from './dual-write-runtime.js';
 import { rebuildMemory } from './memory-rebuild.js';

@@ -3,7 +3,7 @@ import { FlagSourceConflictError } from '../../flags/migration-flags.js';
 import { ValidationError } from '../domain/errors.js';
 import { sameMove, type MigrationFlags } from '../ports/flags.js';
 import { STAGE_POLICIES } from '../ports/stage.js';
-import { PROCESS_PRINCIPAL } from '../postgres/audit-log.js';
+import { PROCESS_PRINCIPAL } from '../postgres/runtime-state/audit-log.js';
 import { AutoRetreat } from './auto-retreat.js';
 import type { Closers } from './closers.js';
 import type { Components } from './components.js';

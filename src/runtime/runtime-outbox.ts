@@ -4,7 +4,7 @@ import { FallbackOutbox } from '../dualwrite/fallback-outbox.js';
 import { FileOutbox } from '../dualwrite/file-outbox.js';
 import { IntentLog } from '../dualwrite/intent-log.js';
 import type { DualWriteMetrics } from '../dualwrite/metrics.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import type { Outbox } from '../dualwrite/outbox.js';
 import { RedisOutbox } from '../dualwrite/redis-outbox.js';
 import { redactUrl } from '../postgres/redact.js';

@@ -1,6 +1,6 @@
 import type { EffectiveFlags } from '../../flags/flag-state.js';
 import { saveLastKnownFlags } from '../../flags/last-known-flags.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import { sameMove, type MigrationFlags } from '../ports/flags.js';
 import type { LineageRecorder } from './lineage-recorder.js';
 import type { ChangeRequest, RolloutAudit } from './rollout-audit.js';

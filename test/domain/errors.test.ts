@@ -16,14 +16,14 @@ import { FencedError, SourceReadError } from '../../src/dualwrite/mirror.js';
 import { SnapshotError } from '../../src/memory/snapshot-file.js';
 import { MigrationError } from '../../src/postgres/migrations.js';
 import { DatabaseUnreachableError } from '../../src/postgres/open-database.js';
-import { PgToolError } from '../../src/postgres/pg-tools.js';
-import { RestoreRefusedError } from '../../src/postgres/restore-refused.js';
-import { LeaseHeldError } from '../../src/postgres/runtime-lease.js';
+import { PgToolError } from '../../src/postgres/operations/pg-tools.js';
+import { RestoreRefusedError } from '../../src/postgres/operations/restore-refused.js';
+import { LeaseHeldError } from '../../src/postgres/runtime-state/runtime-lease.js';
 import { ConfigError } from '../../src/runtime/config.js';
 import { EvidenceRefusedError } from '../../src/runtime/evidence-gate.js';
 import { StageChangeRefusedError } from '../../src/runtime/stage-change-refused.js';
 import { SqliteUnavailableError } from '../../src/sqlite/better-sqlite3.js';
-import { InvalidRowError } from '../../src/sqlite/sqlite-table.js';
+import { InvalidRowError } from '../../src/stores/dispatch/sqlite-table.js';
 import { BackfillConflictError } from '../../verifier/backfill.js';
 import { RepairRunNotFoundError } from '../../verifier/repair.js';
 

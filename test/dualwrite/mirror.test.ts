@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
-import type { AgentTask } from '../../src/domain/agent-task.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorOptions } from '../../src/dualwrite/mirror.js';
 import type { ReplayerOptions } from '../../src/dualwrite/replayer.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { DEFAULT_ROLLOUT_GROUP } from '../../flags/migration-flags.js';
-import type { AgentTask } from '../../src/domain/agent-task.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import { routesToPostgres } from '../../src/dualwrite/routing.js';

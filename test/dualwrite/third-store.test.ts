@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
-import { writeContext, type WriteContext } from '../../src/domain/graph.js';
+import { writeContext, type WriteContext } from '../../src/domain/write-context.js';
 import type { EntityCatalog } from '../../src/domain/records.js';
 import { compareText, optionalText, requireText } from '../../src/domain/text.js';
 import { canonicalTimestamp } from '../../src/domain/time.js';

@@ -1,6 +1,6 @@
-import { PgToolError } from '../../postgres/pg-tools.js';
+import { PgToolError } from '../../postgres/operations/pg-tools.js';
 import { redactUrl } from '../../postgres/redact.js';
-import { RestoreRefusedError } from '../../postgres/restore-refused.js';
+import { RestoreRefusedError } from '../../postgres/operations/restore-refused.js';
 import { unreachableOr } from '../database.js';
 import { CliError, EXIT } from '../exit-codes.js';
 
