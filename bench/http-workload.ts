@@ -1,5 +1,5 @@
-import type { AgentTaskStore } from '../src/ports/agent-task-store.js';
-import type { GraphStore } from '../src/ports/graph-store.js';
+import type { AgentTaskStore } from '../src/stores/agent-task/agent-task-store.js';
+import type { GraphStore } from '../src/stores/graph/graph-store.js';
 import { withConcurrency } from './measure.js';
 
 /** How many records of each kind the API holds before the load starts; reads pick among them. */

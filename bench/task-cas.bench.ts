@@ -12,12 +12,12 @@ import {
   type TaskInput,
   type TaskPatch,
   type TaskUpdateOptions,
-} from '../src/domain/agent-task.js';
-import { writeContext } from '../src/domain/graph.js';
+} from '../src/stores/agent-task/agent-task-model.js';
+import { writeContext } from '../src/domain/write-context.js';
 import type { MirrorMode } from '../src/dualwrite/mirror.js';
-import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
+import { MemoryAgentTaskStore } from '../src/stores/agent-task/memory-agent-task-store.js';
 import type { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
-import type { AgentTaskStore } from '../src/ports/agent-task-store.js';
+import type { AgentTaskStore } from '../src/stores/agent-task/agent-task-store.js';
 import { withBenchSchema } from './bench-database.js';
 import { openBenchRuntime, verifiedDifferences } from './bench-runtime.js';
 import type { BenchResult } from './dualwrite.bench.js';

@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { diff } from 'json-diff';
-import { TASK_STATUSES, TASK_TYPES, type AgentTask } from '../src/domain/agent-task.js';
-import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../src/domain/graph.js';
+import { TASK_STATUSES, TASK_TYPES, type AgentTask } from '../src/stores/agent-task/agent-task-model.js';
+import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../src/stores/graph/graph-model.js';
 import { encodeKey } from '../src/memory/memory-tables.js';
 import { loadMigrations, migrate } from '../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../src/postgres/pg-pool-executor.js';
 import { type PostgresPoolOptions } from '../src/postgres/pool-config.js';
 import { poolOptionsFromEnv } from '../src/runtime/config.js';
-import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../src/stores/graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../src/stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../src/stores/graph/graph-store-definition.js';
 import type { AnyStoreDefinition } from '../src/stores/store-definition.js';
 import type { RecordKey, RecordPort } from '../src/ports/record-port.js';
 import { verifyTarget, type AnyTarget } from '../verifier/verify-target.js';

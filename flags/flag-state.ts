@@ -1,12 +1,12 @@
-import type { DualWriteMetrics } from '../src/dualwrite/metrics.js';
 import { STAGE_POLICIES, type Side, type Stage } from '../src/ports/stage.js';
-import type { EffectiveFlags, FlagSource, MigrationFlags } from '../src/ports/flags.js';
+import type { EffectiveFlags, FlagRecorder, FlagSource, MigrationFlags } from '../src/ports/flags.js';
 import { DEFAULT_ROLLOUT_GROUP, Listeners } from './migration-flags.js';
 
 export type { EffectiveFlags } from '../src/ports/flags.js';
 
 export interface FlagStateOptions {
-  readonly metrics?: DualWriteMetrics;
+  /** Where the flags in force, the safety rules' refusals and (openFlags) the sources' failures are recorded; a runtime passes its DualWriteMetrics. */
+  readonly metrics?: FlagRecorder;
   readonly logger?: Pick<Console, 'warn'>;
   /**
    * The flags the previous process ran with (LastKnownFlagSource). When PostgreSQL was
@@ -62,7 +62,7 @@ export class FlagState {
       );
     }
     this.unsubscribes = sources.map((source) => source.subscribe(() => this.recompute()));
-    options.metrics?.source('flags', () => this.current);
+    options.metrics?.flagsInForce(() => this.current);
   }
 
   /** Calls `listener` after the effective flags changed. */
@@ -178,7 +178,7 @@ export class FlagState {
 
   private refuse(reason: Refusal, requested: MigrationFlags): void {
     if (this.current?.refused === reason) return;
-    this.options.metrics?.flagRefusals.inc({ reason });
+    this.options.metrics?.flagsRefused(reason);
     if (this.warned.has(reason)) return;
     this.warned.add(reason);
     this.options.logger?.warn(

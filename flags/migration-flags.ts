@@ -1,17 +1,13 @@
 import type { MigrationFlags } from '../src/ports/flags.js';
 import { isStage, type Stage } from '../src/ports/stage.js';
+import { RequestRefusedError } from '../src/domain/errors.js';
 
 export type { FlagSource, MigrationFlags } from '../src/ports/flags.js';
 
 export const DEFAULT_ROLLOUT_GROUP = 'dualwrite.read-from-postgres';
 
 /** Flags cannot be set here because another source owns them (Unleash, or the caller's own FlagState). */
-export class FlagSourceConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FlagSourceConflictError';
-  }
-}
+export class FlagSourceConflictError extends RequestRefusedError {}
 
 /** Reports a source's trouble without throwing (the last known flags stay in force). */
 export type FlagErrorListener = (source: string, error: unknown) => void;

@@ -30,7 +30,7 @@ export function openFlags(
   options: FlagStateOptions = {},
 ): { readonly flags: FlagState; readonly flagsFile: FileFlagSource } {
   const onError = (source: string, error: unknown) => {
-    options.metrics?.flagSourceErrors.inc({ source });
+    options.metrics?.flagSourceFailed(source);
     options.logger?.warn(
       `dualwrite: flag source ${source} failed, keeping last known flags: ${error instanceof Error ? error.message : String(error)}`,
     );

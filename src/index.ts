@@ -2,13 +2,10 @@
 // exported here is internal, and deep imports are not part of the contract.
 
 // The composition root: one call assembles the runtime an API embeds.
-export {
-  openDualWrite,
-  type DualWriteRuntime,
-  type DualWriteRuntimeOptions,
-  type OperatorRequest,
-  type RuntimeStore,
-} from './runtime/open-dual-write.js';
+export { openDualWrite } from './runtime/open-dual-write.js';
+export type { DualWriteRuntimeOptions } from './runtime/runtime-options.js';
+export type { DualWriteRuntime, RuntimeStore } from './runtime/dual-write-runtime.js';
+export type { OperatorRequest } from './runtime/operator-request.js';
 export { loadConfig, ConfigError, type DualWriteConfig } from './runtime/config.js';
 export {
   judgeMove,
@@ -27,15 +24,17 @@ export { serve, type ServeOptions, type ServedApi } from './api/serve.js';
 export type { AdminRuntime } from './api/admin-runtime.js';
 
 // Ports: the store interfaces, records, stages and flags.
-export type { GraphStore } from './ports/graph-store.js';
-export type { AgentTaskStore } from './ports/agent-task-store.js';
+export type { GraphStore } from './stores/graph/graph-store.js';
+export type { AgentTaskStore } from './stores/agent-task/agent-task-store.js';
 export type { RecordPort, RecordKey, ScanOptions } from './ports/record-port.js';
 export type { StoreDescription, MethodSpec, ReadSpec, WriteSpec } from './ports/store-description.js';
 export { STAGES, STAGE_POLICIES, type Stage, type Side, type StagePolicy } from './ports/stage.js';
-export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader } from './ports/flags.js';
+export type { MigrationFlags, EffectiveFlags, FlagSource, FlagReader, FlagRecorder } from './ports/flags.js';
 
 // The domain: records, inputs and the errors every store raises alike.
 export {
+  DualWriteError,
+  RequestRefusedError,
   StoreError,
   ValidationError,
   NotFoundError,
@@ -55,8 +54,8 @@ export type {
   AssetInput,
   Contribution,
   ContributionInput,
-  WriteContext,
-} from './domain/graph.js';
+} from './stores/graph/graph-model.js';
+export type { WriteContext } from './domain/write-context.js';
 export type {
   AgentTask,
   TaskInput,
@@ -66,12 +65,14 @@ export type {
   TaskListQuery,
   TaskUpdateOptions,
   TaskUpdateResult,
-} from './domain/agent-task.js';
-export type { EntityCatalog, EntityDefinition, GraphRecords, AgentTaskRecords } from './domain/records.js';
+} from './stores/agent-task/agent-task-model.js';
+export type { EntityCatalog, EntityDefinition } from './domain/records.js';
+export type { AgentTaskRecords } from './stores/agent-task/agent-task-records.js';
+export type { GraphRecords } from './stores/graph/graph-records.js';
 
 // Store definitions (one per store interface) and both implementations of the built-in ones.
-export { GRAPH_DEFINITION } from './stores/graph-store-definition.js';
-export { AGENT_TASK_DEFINITION } from './stores/agent-task-store-definition.js';
+export { GRAPH_DEFINITION } from './stores/graph/graph-store-definition.js';
+export { AGENT_TASK_DEFINITION } from './stores/agent-task/agent-task-store-definition.js';
 export { BUILT_IN_STORES } from './stores/built-in-stores.js';
 export type {
   StoreDefinition,
@@ -80,15 +81,15 @@ export type {
   PostgresStoreOf,
   StoreOptions,
 } from './stores/store-definition.js';
-export { MemoryGraphStore } from './memory/memory-graph-store.js';
-export { MemoryAgentTaskStore } from './memory/memory-agent-task-store.js';
+export { MemoryGraphStore } from './stores/graph/memory-graph-store.js';
+export { MemoryAgentTaskStore } from './stores/agent-task/memory-agent-task-store.js';
 export { MemoryTables } from './memory/memory-tables.js';
 // What a store's memory side gives the verifier: MemoryRangeChecksums serves any store built on MemoryTables.
 export { MemoryRangeChecksums } from './memory/memory-range-checksums.js';
 export type { RangeChecksums, RangeChecksum, KeyRange } from './ports/range-checksums.js';
 export type { RowHashes } from './postgres/row-hash.js';
-export { PostgresGraphStore } from './postgres/postgres-graph-store.js';
-export { PostgresAgentTaskStore } from './postgres/postgres-agent-task-store.js';
+export { PostgresGraphStore } from './stores/graph/postgres-graph-store.js';
+export { PostgresAgentTaskStore } from './stores/agent-task/postgres-agent-task-store.js';
 export { TableMapping, type Column, type ColumnType } from './postgres/table-mapping.js';
 export { mappedEntity, type PostgresEntity, type EntitySql } from './postgres/entity-sql.js';
 
@@ -103,9 +104,10 @@ export {
 } from './postgres/migrations.js';
 export { PgPoolExecutor } from './postgres/pg-pool-executor.js';
 export { PgliteExecutor } from './postgres/pglite-executor.js';
-export type { SqlExecutor, SqlQueryable, SqlTransaction, PoolStats } from './postgres/sql-executor.js';
+export type { SqlExecutor, SqlQueryable, SqlTransaction } from './postgres/sql-executor.js';
 export type { PostgresPoolOptions, SslMode } from './postgres/pool-config.js';
-export { readServerHealth, type ServerHealth } from './postgres/server-health.js';
+export { readServerHealth } from './postgres/operations/server-health.js';
+export type { PoolStats, ServerHealth } from './ports/database-health.js';
 export {
   AuditLog,
   PROCESS_PRINCIPAL,
@@ -113,7 +115,7 @@ export {
   type AuditEvent,
   type AuditEventInput,
   type Principal,
-} from './postgres/audit-log.js';
+} from './postgres/runtime-state/audit-log.js';
 
 // The dual-write machinery, for wiring a runtime of one's own.
 export { createDualWriteStore, type DualWriteStoreOptions } from './dualwrite/dual-write-store.js';
@@ -159,7 +161,7 @@ export { VerifierMetrics, VERIFY_METRIC } from '../verifier/metrics.js';
 
 // The other migrations, each an opt-in store definition (not among BUILT_IN_STORES).
 // Graph jobs: tenant-isolated build and overlay jobs with compare-and-set and event logs.
-export type { GraphJobStore } from './ports/graph-job-store.js';
+export type { GraphJobStore } from './stores/graph-job/graph-job-store.js';
 export {
   GRAPH_JOB_KINDS,
   GRAPH_JOB_STATUSES,
@@ -174,14 +176,14 @@ export {
   type GraphJobEventQuery,
   type GraphJobKind,
   type GraphJobStatus,
-  type GraphJobRecords,
-} from './domain/graph-job.js';
-export { GRAPH_JOB_DEFINITION } from './stores/graph-job-store-definition.js';
-export { MemoryGraphJobStore } from './memory/memory-graph-job-store.js';
-export { PostgresGraphJobStore } from './postgres/postgres-graph-job-store.js';
+} from './stores/graph-job/graph-job-model.js';
+export { type GraphJobRecords } from './stores/graph-job/graph-job-records.js';
+export { GRAPH_JOB_DEFINITION } from './stores/graph-job/graph-job-store-definition.js';
+export { MemoryGraphJobStore } from './stores/graph-job/memory-graph-job-store.js';
+export { PostgresGraphJobStore } from './stores/graph-job/postgres-graph-job-store.js';
 // Dispatch: the dispatch app's SQLite database as the old side.
-export { DISPATCH_DEFINITION } from './stores/dispatch-store-definition.js';
-export type { DispatchStore } from './ports/dispatch-store.js';
+export { DISPATCH_DEFINITION } from './stores/dispatch/dispatch-store-definition.js';
+export type { DispatchStore } from './stores/dispatch/dispatch-store.js';
 export {
   DISPATCH_STATUSES,
   type DispatchStatus,
@@ -192,7 +194,7 @@ export {
   type DispatchUpdateOptions,
   type DispatchUpdateResult,
   type DispatchTaskQuery,
-} from './domain/dispatch-task.js';
+} from './stores/dispatch/dispatch-model.js';
 export {
   DISPATCH_TABLES,
   type DispatchRecords,
@@ -201,18 +203,19 @@ export {
   type DispatchEvent,
   type NodeReputation,
   type PeerValidation,
-} from './domain/dispatch-records.js';
-export { SqliteDispatchStore } from './sqlite/sqlite-dispatch-store.js';
-export { PostgresDispatchStore } from './postgres/postgres-dispatch-store.js';
-export { openDispatchDatabase, SqliteUnavailableError } from './sqlite/better-sqlite3.js';
-export { InvalidRowError } from './sqlite/sqlite-table.js';
+} from './stores/dispatch/dispatch-records.js';
+export { SqliteDispatchStore } from './stores/dispatch/sqlite-dispatch-store.js';
+export { PostgresDispatchStore } from './stores/dispatch/postgres-dispatch-store.js';
+export { SqliteUnavailableError } from './sqlite/better-sqlite3.js';
+export { openDispatchDatabase } from './stores/dispatch/sqlite-dispatch-database.js';
+export { InvalidRowError } from './stores/dispatch/sqlite-table.js';
 export {
   migrateSqlite,
   type MigrateSqliteOptions,
   type MigrateSqliteReport,
   type InvalidCell,
   type TableMigration,
-} from './sqlite/migrate-sqlite.js';
+} from './stores/dispatch/migrate-sqlite.js';
 
 // Background jobs: scheduled tasks run as recorded executions under fenced task locks.
 export {
@@ -227,8 +230,13 @@ export {
   type TaskLock,
   type ExecutionState,
   type LockState,
-} from './domain/scheduler.js';
-export type { TaskSchedulerStore, ExecutionQuery } from './ports/task-scheduler-store.js';
-export { MemoryTaskSchedulerStore } from './memory/memory-task-scheduler-store.js';
-export { PostgresTaskSchedulerStore } from './postgres/postgres-task-scheduler-store.js';
-export { TaskRunner, type TaskRunnerOptions, type RunContext, type RunTrigger } from './scheduler/task-runner.js';
+} from './stores/task-scheduler/task-scheduler-model.js';
+export type { TaskSchedulerStore, ExecutionQuery } from './stores/task-scheduler/task-scheduler-store.js';
+export { MemoryTaskSchedulerStore } from './stores/task-scheduler/memory-task-scheduler-store.js';
+export { PostgresTaskSchedulerStore } from './stores/task-scheduler/postgres-task-scheduler-store.js';
+export {
+  TaskRunner,
+  type TaskRunnerOptions,
+  type RunContext,
+  type RunTrigger,
+} from './stores/task-scheduler/task-runner.js';

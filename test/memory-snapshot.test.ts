@@ -2,16 +2,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Contributor } from '../src/domain/graph.js';
-import {
-  AGENT_TASK_ENTITIES,
-  entityNames,
-  GRAPH_ENTITIES,
-  type AgentTaskRecords,
-  type GraphRecords,
-} from '../src/domain/records.js';
-import { MemoryAgentTaskStore } from '../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../src/memory/memory-graph-store.js';
+import type { Contributor } from '../src/stores/graph/graph-model.js';
+import { entityNames } from '../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../src/stores/agent-task/agent-task-records.js';
+import { GRAPH_ENTITIES, type GraphRecords } from '../src/stores/graph/graph-records.js';
+import { MemoryAgentTaskStore } from '../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../src/stores/graph/memory-graph-store.js';
 import { SnapshotError } from '../src/memory/snapshot-file.js';
 import { ManualClock, SequenceIds } from './support/clock.js';
 

@@ -1,7 +1,7 @@
 // npm run build: compiles src/, flags/ and verifier/ to dist/ (ESM and .d.ts) and copies
 // what the built code reads at run time: the schema migrations (loaded from ../../schema
 // relative to dist/src/postgres) and the status page's browser files (served as they are
-// from beside dist/src/api/status-routes.js). Plain Node, so it runs wherever npm does.
+// from beside dist/src/api/status-assets.js). Plain Node, so it runs wherever npm does.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,7 @@ execFileSync(
 mkdirSync(join(dist, 'schema'));
 for (const file of readdirSync(join(root, 'schema')).filter((name) => name.endsWith('.sql')))
   copyFileSync(join(root, 'schema', file), join(dist, 'schema', file));
-// The dispatch app's SQLite schema, read by the SQLite store (src/sqlite) from ../../schema/sqlite.
+// The dispatch app's SQLite schema, read by the dispatch store (src/stores/dispatch) from ../../../schema/sqlite.
 mkdirSync(join(dist, 'schema/sqlite'));
 for (const file of readdirSync(join(root, 'schema/sqlite')))
   copyFileSync(join(root, 'schema/sqlite', file), join(dist, 'schema/sqlite', file));

@@ -3,6 +3,7 @@ import type { PostgresEntity } from '../src/postgres/entity-sql.js';
 import type { SqlExecutor, SqlQueryable } from '../src/postgres/sql-executor.js';
 import type { RangeChecksums } from '../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../src/ports/record-port.js';
+import { DualWriteError } from '../src/domain/errors.js';
 import { rowHashesOf } from '../src/stores/compared-sides.js';
 import type { MemoryStoreOf, StoreDefinition } from '../src/stores/store-definition.js';
 
@@ -109,10 +110,9 @@ export interface BackfillReport {
 }
 
 /** Another backfill moved this entity's checkpoint while this one was copying it. */
-export class BackfillConflictError extends Error {
+export class BackfillConflictError extends DualWriteError {
   constructor(entity: string) {
     super(`backfill of ${entity}: the checkpoint moved under this run; is another backfill running?`);
-    this.name = 'BackfillConflictError';
   }
 }
 

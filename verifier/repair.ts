@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { FencedOutcome } from '../src/ports/fenced-writes.js';
 import type { RecordKey } from '../src/ports/record-port.js';
+import { DualWriteError } from '../src/domain/errors.js';
 import type { Side } from '../src/ports/stage.js';
 import type { VerifierMetrics } from './metrics.js';
 import type { Difference } from './verify-report.js';
@@ -171,8 +172,7 @@ export async function undoRepair(
 }
 
 /** No repairs were recorded under the run id given to undoRepair. */
-export class RepairRunNotFoundError extends Error {
-  override readonly name = 'RepairRunNotFoundError';
+export class RepairRunNotFoundError extends DualWriteError {
   constructor(readonly runId: string) {
     super(`no repairs were made in run ${runId} (dualwrite_repairs has none with that run_id and outcome repaired)`);
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ScheduledTask } from '../src/domain/scheduler.js';
+import type { ScheduledTask } from '../src/stores/task-scheduler/task-scheduler-model.js';
 import type { Side } from '../src/ports/stage.js';
-import type { RunContext, RunTrigger, TaskRunner } from '../src/scheduler/task-runner.js';
+import type { RunContext, RunTrigger, TaskRunner } from '../src/stores/task-scheduler/task-runner.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { AnyTarget } from './verify-target.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';
@@ -31,7 +31,8 @@ export interface VerifierLoopOptions extends VerifyOptions {
    * is reported, not removed from the side that holds it). Default false.
    */
   readonly repair?: boolean;
-  readonly onReport?: (report: VerifyReport, repairs: readonly RepairResult[]) => void;
+  /** Each completed run's report and repairs, with the `requester` its caller named (undefined for the schedule's). */
+  readonly onReport?: (report: VerifyReport, repairs: readonly RepairResult[], requester?: unknown) => void;
   /**
    * Records each run as an execution of `task` (its progress, duration and a summary of the
    * report), under the task's lock, taken inside `lock`: a run whose task lock another
@@ -96,11 +97,15 @@ export class VerifierLoop {
    * One run now: verify, publish metrics, repair if enabled. `repair` overrides the `repair`
    * option for this run: true repairs as the background loop does, a RepairRequest is an
    * operator's repair (made even where a side is incomplete, deleting up to allowDeletes);
-   * `trigger` says who asked, for the recorded execution (default: the schedule).
-   * Undefined when skipped.
+   * `trigger` says who asked, for the recorded execution (default: the schedule), and
+   * `requester` is handed to onReport as it is. Undefined when skipped.
    */
   runOnce(
-    options: { readonly repair?: boolean | RepairRequest; readonly trigger?: RunTrigger } = {},
+    options: {
+      readonly repair?: boolean | RepairRequest;
+      readonly trigger?: RunTrigger;
+      readonly requester?: unknown;
+    } = {},
   ): Promise<VerifyReport | undefined> {
     const repairing = options.repair ?? this.options.repair === true;
     // A run in progress that does not repair as asked cannot answer a request to repair: run after it.
@@ -108,23 +113,34 @@ export class VerifierLoop {
       return this.running.catch(() => undefined).then(() => this.runOnce(options));
     if (!this.running) {
       this.runningRepairs = repairing;
-      this.running = this.run(repairing, options.trigger).finally(() => (this.running = undefined));
+      this.running = this.run(repairing, options.trigger, options.requester).finally(() => (this.running = undefined));
     }
     return this.running;
+  }
+
+  /**
+   * One verification now, and its repair when asked, with the authoritative side given by the
+   * caller: outside the schedule, the lock and the job record, for a caller that holds the
+   * sides still while it runs (a resync). Published as a run of the loop is (metrics, the
+   * last report, onReport with `requester`).
+   */
+  verifyAndRepair(authoritative: Side, repairing: false | RepairRequest, requester?: unknown): Promise<VerifyReport> {
+    return this.check(authoritative, repairing, { progress: async () => {} }, requester);
   }
 
   private async run(
     repairing: boolean | RepairRequest,
     trigger: RunTrigger | undefined,
+    requester: unknown,
   ): Promise<VerifyReport | undefined> {
     const stage = this.options.stage ? this.options.stage() : { authoritative: 'memory' as Side };
     if (!stage) return undefined;
     const outcome = await this.lock.tryRun(async () => {
       const jobs = this.options.jobs;
-      if (!jobs) return this.verifyAndRepair(stage.authoritative, repairing, { progress: async () => {} });
+      if (!jobs) return this.check(stage.authoritative, repairing, { progress: async () => {} }, requester);
       const recorded = await jobs.runner.run(
         jobs.task,
-        (context) => this.verifyAndRepair(stage.authoritative, repairing, context),
+        (context) => this.check(stage.authoritative, repairing, context, requester),
         { trigger, resultOf: (report) => runSummary(report, this.lastRepairs) },
       );
       return recorded.ran ? recorded.value : undefined;
@@ -133,10 +149,11 @@ export class VerifierLoop {
     return outcome;
   }
 
-  private async verifyAndRepair(
+  private async check(
     authoritative: Side,
     repairing: boolean | RepairRequest,
     context: RunContext,
+    requester: unknown,
   ): Promise<VerifyReport> {
     // Repairing needs every persistent difference, not only those a report keeps.
     const maxReported = this.options.maxReported ?? 1000;
@@ -154,7 +171,7 @@ export class VerifierLoop {
     this.lastReport = report;
     this.lastRepairs = repairs;
     this.lastRepairRunId = repairs.length > 0 ? runId : undefined;
-    this.options.onReport?.(report, repairs);
+    this.options.onReport?.(report, repairs, requester);
     return report;
   }
 

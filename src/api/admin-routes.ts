@@ -4,7 +4,7 @@ import type { BackfillReport } from '../../verifier/backfill.js';
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags } from '../ports/flags.js';
-import type { AuditAction } from '../postgres/audit-log.js';
+import type { AuditAction } from '../postgres/runtime-state/audit-log.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 import { adminTokenCheck } from './admin-auth.js';
 import type { AdminRuntime } from './admin-runtime.js';

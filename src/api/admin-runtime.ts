@@ -8,14 +8,14 @@ import type { MirrorMode } from '../dualwrite/mirror.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { GateState } from '../dualwrite/stage-gate.js';
 import type { Stage } from '../ports/stage.js';
-import type { AuditAction, AuditEvent } from '../postgres/audit-log.js';
-import type { TaskExecution } from '../domain/scheduler.js';
-import type { ExecutionQuery } from '../ports/task-scheduler-store.js';
-import type { PoolStats } from '../postgres/sql-executor.js';
+import type { AuditAction, AuditEvent } from '../postgres/runtime-state/audit-log.js';
+import type { TaskExecution } from '../stores/task-scheduler/task-scheduler-model.js';
+import type { ExecutionQuery } from '../stores/task-scheduler/task-scheduler-store.js';
+import type { PoolStats } from '../ports/database-health.js';
 import type { GateVerdict } from '../runtime/evidence-gate.js';
 import type { RollbackSafety } from '../runtime/rollback-safety.js';
 import type { Convergence } from '../runtime/convergence.js';
-import type { OperatorRequest } from '../runtime/open-dual-write.js';
+import type { OperatorRequest } from '../runtime/operator-request.js';
 
 /**
  * The part of the DualWriteRuntime (openDualWrite) that the health, metrics and admin

@@ -8,8 +8,8 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
-import type { AgentTaskStore } from '../ports/agent-task-store.js';
-import type { GraphStore } from '../ports/graph-store.js';
+import type { AgentTaskStore } from '../stores/agent-task/agent-task-store.js';
+import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { AdminRuntime } from './admin-runtime.js';
 import { adminRoutes } from './admin-routes.js';
 import { ApiError, errorHandler } from './errors.js';

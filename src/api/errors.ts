@@ -1,8 +1,14 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { FlagSourceConflictError } from '../../flags/migration-flags.js';
 import { EvidenceRefusedError } from '../runtime/evidence-gate.js';
-import { StageChangeRefusedError } from '../runtime/stage-change-refused.js';
-import { ConflictError, NotFoundError, StoreError, TransitionError, UnavailableError } from '../domain/errors.js';
+import {
+  ConflictError,
+  DualWriteError,
+  NotFoundError,
+  RequestRefusedError,
+  StoreError,
+  TransitionError,
+  UnavailableError,
+} from '../domain/errors.js';
 import { describeFailure, failureText } from '../dualwrite/data-error.js';
 import { redactConnectionStrings, redactText } from '../postgres/redact.js';
 
@@ -14,7 +20,7 @@ export interface ErrorBody {
 }
 
 /** An answer the API decides itself (401, a failed compare-and-set, a skipped verification). */
-export class ApiError extends Error {
+export class ApiError extends DualWriteError {
   constructor(
     readonly statusCode: number,
     message: string,
@@ -22,7 +28,6 @@ export class ApiError extends Error {
     readonly details: Record<string, unknown> = {},
   ) {
     super(message);
-    this.name = 'ApiError';
   }
 }
 
@@ -82,13 +87,11 @@ function describeError(error: unknown, secrets: readonly string[]): { status: nu
     return { status: storeErrorStatus(error), body: { error: error.message, field: error.field } };
   if (error instanceof UnavailableError)
     return { status: 503, body: { error: `${error.dependency} is unavailable; retry later` } };
-  // Thrown by runtime.setFlags while Unleash (or the application's own flag state) owns the flags.
-  if (error instanceof FlagSourceConflictError) return { status: 409, body: { error: error.message } };
   // An advance the evidence does not support: which checks failed, with their figures.
   if (error instanceof EvidenceRefusedError)
     return { status: 409, body: { error: error.message, checks: error.verdict.checks } };
-  // A change a safety rule or its barrier refused: nothing of it was left behind.
-  if (error instanceof StageChangeRefusedError) return { status: 409, body: { error: error.message } };
+  // Any other refusal (flags owned by Unleash or the application, a safety rule or its barrier): nothing was left behind.
+  if (error instanceof RequestRefusedError) return { status: 409, body: { error: error.message } };
   // Fastify's own client errors: malformed JSON, unsupported media type, body too large (its body parser's codes: FST_ERR_CTP_*).
   const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {

@@ -6,8 +6,8 @@ import type {
   DependencyOptions,
   ProjectInput,
   ProjectRef,
-} from '../domain/graph.js';
-import type { GraphStore } from '../ports/graph-store.js';
+} from '../stores/graph/graph-model.js';
+import type { GraphStore } from '../stores/graph/graph-store.js';
 import { createRoute, found, getByIdRoute, items, listByIdRoute, listRoute } from './route-helpers.js';
 import {
   ASSET,

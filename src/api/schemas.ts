@@ -1,4 +1,4 @@
-import { TASK_STATUSES, TASK_TYPES } from '../domain/agent-task.js';
+import { TASK_STATUSES, TASK_TYPES } from '../stores/agent-task/agent-task-model.js';
 import { STAGES } from '../ports/stage.js';
 
 /**

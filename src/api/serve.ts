@@ -2,7 +2,8 @@ import { constants } from 'node:os';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig, type DualWriteConfig } from '../runtime/config.js';
-import { openDualWrite, type DualWriteRuntime } from '../runtime/open-dual-write.js';
+import { openDualWrite } from '../runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../runtime/dual-write-runtime.js';
 import { buildApi } from './app.js';
 
 /** Options of serve; what is not given comes from the environment. */

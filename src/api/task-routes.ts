@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { TaskInput, TaskListQuery, TaskPatch, TaskUpdateOptions } from '../domain/agent-task.js';
-import type { AgentTaskStore } from '../ports/agent-task-store.js';
+import type { TaskInput, TaskListQuery, TaskPatch, TaskUpdateOptions } from '../stores/agent-task/agent-task-model.js';
+import type { AgentTaskStore } from '../stores/agent-task/agent-task-store.js';
 import { ApiError } from './errors.js';
 import { createRoute, getByIdRoute, items, listRoute } from './route-helpers.js';
 import {

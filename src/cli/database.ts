@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { UnavailableError } from '../domain/errors.js';
-import type { Principal } from '../postgres/audit-log.js';
+import type { Principal } from '../postgres/runtime-state/audit-log.js';
 import { DatabaseUnreachableError, openDatabase, type OpenedDatabase } from '../postgres/open-database.js';
 import { redactUrl } from '../postgres/redact.js';
 import { databaseConfig } from '../runtime/config.js';

@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../runtime/config.js';
+import { DualWriteError } from '../domain/errors.js';
 
 /**
  * The dualwrite CLI's exit codes, the same for every command:
@@ -29,13 +30,12 @@ export const EXIT_CODES_HELP = `Exit codes:
   130  interrupted (Ctrl-C); run the same backfill again to resume`;
 
 /** A failure the CLI explains itself: `message` is printed as it is, then the process exits with `exitCode`. */
-export class CliError extends Error {
+export class CliError extends DualWriteError {
   constructor(
     readonly exitCode: ExitCode,
     message: string,
   ) {
     super(message);
-    this.name = 'CliError';
   }
 }
 

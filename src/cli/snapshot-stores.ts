@@ -1,9 +1,9 @@
 import { access } from 'node:fs/promises';
-import { MemoryAgentTaskStore } from '../memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../memory/memory-graph-store.js';
+import { MemoryAgentTaskStore } from '../stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../stores/graph/memory-graph-store.js';
 import type { SqlExecutor } from '../postgres/sql-executor.js';
-import { AGENT_TASK_DEFINITION } from '../stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../stores/graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../stores/graph/graph-store-definition.js';
 import { backfillStore, type BackfillStore } from '../../verifier/backfill.js';
 import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';
 import { CliError, EXIT } from './exit-codes.js';

@@ -15,6 +15,11 @@ export interface DecimalType {
   readonly scale: number;
 }
 
+/** NUMERIC(15,2): amounts of money. */
+export const MONEY: DecimalType = { precision: 15, scale: 2 };
+/** NUMERIC(3,2): scores from 0 to 1. */
+export const SCORE: DecimalType = { precision: 3, scale: 2 };
+
 const DECIMAL_PATTERN = /^(-)?(\d+)(?:\.(\d+))?$/;
 
 /** Parses a decimal given as a string or number into minor units, or throws naming `field`. */

@@ -22,3 +22,8 @@ export function pageOffset(field: string, value: unknown): number {
     ? 0
     : integerIn(field, value, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer no larger than 9007199254740991');
 }
+
+/** Validates a count: a non-negative integer a 32-bit INTEGER column holds. */
+export function nonNegativeInteger(field: string, value: unknown): number {
+  return integerIn(field, value, 0, 2147483647, 'a non-negative 32-bit integer');
+}

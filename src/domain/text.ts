@@ -83,3 +83,14 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'array';
   return typeof value;
 }
+
+/** Validates a value that must be one of `allowed`. */
+export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new ValidationError(
+      field,
+      `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? describe(value)}`,
+    );
+  }
+  return value as T;
+}

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { StoreError, UnavailableError } from '../domain/errors.js';
-import type { WriteContext } from '../domain/graph.js';
+import type { WriteContext } from '../domain/write-context.js';
 import { randomIds, systemClock } from '../domain/time.js';
 import type { RecordPort } from '../ports/record-port.js';
 import type { DualWriteMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LocalCounter, LocalHistogram } from './local-metrics.js';
-import type { ServerHealth } from '../postgres/server-health.js';
-import type { PoolStats } from '../postgres/sql-executor.js';
+import type { PoolStats, ServerHealth } from '../ports/database-health.js';
+import type { EffectiveFlags, FlagRecorder } from '../ports/flags.js';
 import { STAGES, type Side, type Stage } from '../ports/stage.js';
 
 /** Metric names, so dashboards, alerts and tests refer to one spelling. */
@@ -77,7 +77,7 @@ export interface MetricSources {
  * Every dualwrite metric family, registered on an injected prom-client registry.
  * Gauges are computed at scrape time from `sources`, so the hot path only counts.
  */
-export class DualWriteMetrics {
+export class DualWriteMetrics implements FlagRecorder {
   readonly operations: LocalCounter<{ store: string; operation: string; side: Side; outcome: 'ok' | 'error' }>;
   readonly duration: LocalHistogram<{ store: string; operation: string; side: Side }>;
   readonly reads: LocalCounter<{ store: string; source: Side | 'fallback' }>;
@@ -345,6 +345,19 @@ export class DualWriteMetrics {
   /** Connects a live value to its gauge. */
   source<K extends keyof MetricSources>(name: K, read: NonNullable<MetricSources[K]>): void {
     this.sources[name] = read;
+  }
+
+  /** The stage and read percentage gauges read the flags in force from `read`. */
+  flagsInForce(read: () => EffectiveFlags): void {
+    this.source('flags', read);
+  }
+
+  flagsRefused(reason: string): void {
+    this.flagRefusals.inc({ reason });
+  }
+
+  flagSourceFailed(source: string): void {
+    this.flagSourceErrors.inc({ source });
   }
 
   /** Recorder of one (store, operation, side)'s calls; take it once and keep it. */

@@ -9,6 +9,8 @@ import { HeldEntries } from './held-entries.js';
 import type { MirrorOp, Outbox, OutboxEntry, RecordCopy } from './outbox.js';
 import { rolloutBucket } from './routing.js';
 import { otherSide, type Side } from '../ports/stage.js';
+import { errorText } from '../domain/error-text.js';
+import { DualWriteError } from '../domain/errors.js';
 
 export type MirrorMode = 'sync' | 'async';
 
@@ -69,17 +71,13 @@ export interface MirrorOptions {
 }
 
 /** Thrown by Mirror.apply for an op whose target has become authoritative: applying it could overwrite a newer write. */
-export class FencedError extends Error {
-  override readonly name = 'FencedError';
-}
+export class FencedError extends DualWriteError {}
 
 /**
  * Thrown by Mirror.apply when a copy could not be read from the authoritative side (`side`):
  * the target was never tried, so its failure must not be taken for the target's.
  */
-export class SourceReadError extends Error {
-  override readonly name = 'SourceReadError';
-
+export class SourceReadError extends DualWriteError {
   constructor(
     readonly side: Side,
     cause: unknown,
@@ -697,10 +695,6 @@ export class Mirror {
 /** The records a mirror write copies, for a log line: `orders ["o1"], users ["u1"]`. */
 function recordsOf(op: MirrorOp): string {
   return op.records.map((copy) => `${copy.entity} ${JSON.stringify(copy.key)}`).join(', ');
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function positive(name: string, value: number): number {

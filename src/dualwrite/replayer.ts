@@ -1,7 +1,8 @@
 import { DATA_FIX, describeFailure, failureText, isRefusal, sameFailure, type DataFailure } from './data-error.js';
 import type { HeldEntry } from './held-entries.js';
 import type { DualWriteMetrics } from './metrics.js';
-import { errorText, FencedError, type Mirror } from './mirror.js';
+import { FencedError, type Mirror } from './mirror.js';
+import { errorText } from '../domain/error-text.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import type { Side } from '../ports/stage.js';
 

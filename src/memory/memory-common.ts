@@ -1,5 +1,4 @@
 import type { Clock, IdGenerator } from '../domain/time.js';
-import type { Project } from '../domain/graph.js';
 import type { EntityCatalog, RecordKey } from '../domain/records.js';
 import { compareText } from '../domain/text.js';
 import type { RowHashes } from '../postgres/row-hash.js';
@@ -63,15 +62,6 @@ export function byNewest(a: { createdAt: string; id: string }, b: { createdAt: s
 /** Oldest first by timestamp, ties by id ascending. */
 export function byOldest(a: { timestamp: string; id: string }, b: { timestamp: string; id: string }): number {
   return a.timestamp === b.timestamp ? compareText(a.id, b.id) : a.timestamp < b.timestamp ? -1 : 1;
-}
-
-/** Search order: name matches first, then (ecosystem, name) by code point. */
-export function searchOrder(
-  a: { project: Project; nameMatch: boolean },
-  b: { project: Project; nameMatch: boolean },
-): number {
-  if (a.nameMatch !== b.nameMatch) return a.nameMatch ? -1 : 1;
-  return compareText(a.project.ecosystem, b.project.ecosystem) || compareText(a.project.name, b.project.name);
 }
 
 /** A one-to-many index: for each key, the set of member ids. */

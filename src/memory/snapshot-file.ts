@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomically } from '../shared/atomic-file.js';
 import type { EntityCatalog } from '../domain/records.js';
 import type { MemoryTables } from './memory-tables.js';
+import { DualWriteError } from '../domain/errors.js';
 
 /** A snapshot that cannot be read or does not hold valid records. Never treated as empty. */
-export class SnapshotError extends Error {
+export class SnapshotError extends DualWriteError {
   constructor(path: string, problem: string) {
     super(`snapshot ${path}: ${problem}`);
-    this.name = 'SnapshotError';
   }
 }
 

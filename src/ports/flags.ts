@@ -35,6 +35,20 @@ export interface FlagSource {
   close(): Promise<void>;
 }
 
+/**
+ * What the flag layer records about itself (DualWriteMetrics, in a runtime): the flags in
+ * force, read whenever they are wanted; each refusal of a FlagState's safety rules; each
+ * failure of a flag source.
+ */
+export interface FlagRecorder {
+  /** Where the flags in force are read from from now on. */
+  flagsInForce(read: () => EffectiveFlags): void;
+  /** A safety rule refused the requested flags for `reason`, and a safe behaviour is used instead. */
+  flagsRefused(reason: string): void;
+  /** Flag source `source` failed; its last known flags stay in force. */
+  flagSourceFailed(source: string): void;
+}
+
 /** What reads the flags in force and follows their changes (a FlagState). */
 export interface FlagReader {
   readonly current: EffectiveFlags;

@@ -1,4 +1,4 @@
-import type { WriteContext } from '../domain/graph.js';
+import type { WriteContext } from '../domain/write-context.js';
 import type { RecordKey } from './record-port.js';
 
 /** How the DualWriteStore treats one method of a store interface. */

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SqlExecutor } from './sql-executor.js';
+import { DualWriteError } from '../domain/errors.js';
 
 /** The schema/ folder shipped with dualwrite. */
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
@@ -21,12 +22,7 @@ export interface MigrationReport {
 }
 
 /** An applied migration file was edited afterwards, or two files share a version. */
-export class MigrationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MigrationError';
-  }
-}
+export class MigrationError extends DualWriteError {}
 
 const FILE_PATTERN = /^(\d+)_([\w-]+)\.sql$/;
 const LOCK_KEY = 'dualwrite.migrations';

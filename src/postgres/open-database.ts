@@ -5,6 +5,7 @@ import { PgliteExecutor } from './pglite-executor.js';
 import type { PostgresPoolOptions } from './pool-config.js';
 import { redactConnectionStrings, redactUrl } from './redact.js';
 import type { SqlExecutor } from './sql-executor.js';
+import { DualWriteError } from '../domain/errors.js';
 
 /**
  * Where the database is: a PostgreSQL server (a pool opened with these options), the
@@ -24,8 +25,7 @@ export interface OpenedDatabase {
 }
 
 /** The PostgreSQL server of DATABASE_URL could not be reached, or refused the login; `cause` is the driver's error. */
-export class DatabaseUnreachableError extends Error {
-  override readonly name = 'DatabaseUnreachableError';
+export class DatabaseUnreachableError extends DualWriteError {
   constructor(
     /** The connection string, its password hidden. */
     readonly where: string,

@@ -4,7 +4,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import pg from 'pg';
 import type { PostgresPoolOptions, SslMode } from './pool-config.js';
 import { redactError, secretsOf } from './redact.js';
-import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
+import type { PoolStats } from '../ports/database-health.js';
+import type { SqlExecutor, SqlTransaction } from './sql-executor.js';
 
 const TIMESTAMPTZ_OID = 1184;
 

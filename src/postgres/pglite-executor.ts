@@ -1,6 +1,7 @@
 import { PGlite, types } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
-import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
+import type { PoolStats } from '../ports/database-health.js';
+import type { SqlExecutor, SqlTransaction } from './sql-executor.js';
 
 export interface PgliteOptions {
   /** Directory to persist the database in; in memory when absent. */

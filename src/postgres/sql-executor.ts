@@ -1,3 +1,5 @@
+import type { PoolStats } from '../ports/database-health.js';
+
 /**
  * The subset of a PostgreSQL client the stores use, so they run unchanged on a `pg`
  * pool or on embedded PGlite (as kysely's dialects declare only what they need).
@@ -28,15 +30,6 @@ export interface SqlExecutor extends SqlQueryable {
   /** Connection pool gauges, for metrics. */
   poolStats(): PoolStats;
   close(): Promise<void>;
-}
-
-export interface PoolStats {
-  readonly total: number;
-  readonly idle: number;
-  /** Callers waiting for a connection: above 0 for long, the pool is exhausted. */
-  readonly waiting: number;
-  /** The most connections the pool opens. */
-  readonly max: number;
 }
 
 /** The fields of a database error the stores map to their own errors. */

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalDecimal } from '../domain/decimal.js';
-import { MONEY, SCORE } from '../domain/graph.js';
+import { canonicalDecimal, MONEY, SCORE } from '../domain/decimal.js';
 import { canonicalJsonObject, canonicalJsonValue } from '../domain/json.js';
-import { foldCase } from '../domain/text.js';
 import type { RecordKey } from '../ports/record-port.js';
 
 /** How a column is typed in SQL and converted between record fields and rows. */
@@ -294,91 +292,10 @@ function zoneOffsetMs(zone: string): number {
   return (zone[0] === '-' ? -1 : 1) * ((hours * 60 + minutes) * 60 + seconds) * 1000;
 }
 
-const timestamps = (...fields: string[]): Column[] =>
+/** Timestamp columns holding the record fields `fields`, each named as its field in snake_case. */
+export const timestampColumns = (...fields: string[]): Column[] =>
   fields.map((field) => ({
     column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
     field,
     type: 'timestamptz',
   }));
-
-export const PROJECTS = new TableMapping<import('../domain/graph.js').Project>(
-  'projects',
-  [
-    { column: 'ecosystem', field: 'ecosystem', type: 'text' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'description', field: 'description', type: 'text' },
-    {
-      column: 'description_folded',
-      type: 'text',
-      derive: (r) => (typeof r.description === 'string' ? foldCase(r.description) : null),
-    },
-    { column: 'homepage_url', field: 'homepageUrl', type: 'text' },
-    { column: 'repository_url', field: 'repositoryUrl', type: 'text' },
-    { column: 'dependency_count', field: 'dependencyCount', type: 'integer' },
-    ...timestamps('createdAt', 'updatedAt'),
-  ],
-  ['ecosystem', 'name'],
-);
-
-export const CONTRIBUTORS = new TableMapping<import('../domain/graph.js').Contributor>(
-  'contributors',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'email', field: 'email', type: 'text' },
-    { column: 'github_username', field: 'githubUsername', type: 'text' },
-    { column: 'wallet_address', field: 'walletAddress', type: 'text' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestamps('createdAt', 'updatedAt'),
-  ],
-  ['id'],
-);
-
-export const ASSETS = new TableMapping<import('../domain/graph.js').Asset>(
-  'assets',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'name', field: 'name', type: 'text' },
-    { column: 'description', field: 'description', type: 'text' },
-    { column: 'asset_type', field: 'assetType', type: 'text' },
-    { column: 'total_cost', field: 'totalCost', type: 'money' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    ...timestamps('createdAt', 'updatedAt'),
-  ],
-  ['id'],
-);
-
-export const CONTRIBUTIONS = new TableMapping<import('../domain/graph.js').Contribution>(
-  'contributions',
-  [
-    { column: 'id', field: 'id', type: 'uuid' },
-    { column: 'contributor_id', field: 'contributorId', type: 'uuid' },
-    { column: 'asset_id', field: 'assetId', type: 'uuid' },
-    { column: 'cost_amount', field: 'costAmount', type: 'money' },
-    { column: 'coherence_score', field: 'coherenceScore', type: 'score' },
-    { column: 'metadata', field: 'metadata', type: 'jsonb' },
-    { column: 'timestamp', field: 'timestamp', type: 'timestamptz' },
-  ],
-  ['id'],
-);
-
-export const AGENT_TASKS = new TableMapping<import('../domain/agent-task.js').AgentTask>(
-  'agent_tasks',
-  [
-    { column: 'id', field: 'id', type: 'text' },
-    { column: 'direction', field: 'direction', type: 'text' },
-    { column: 'task_type', field: 'taskType', type: 'task_type' },
-    { column: 'status', field: 'status', type: 'task_status' },
-    { column: 'model', field: 'model', type: 'text' },
-    { column: 'command', field: 'command', type: 'text' },
-    { column: 'output', field: 'output', type: 'text' },
-    { column: 'context', field: 'context', type: 'jsonb' },
-    { column: 'progress_pct', field: 'progressPct', type: 'integer' },
-    { column: 'current_step', field: 'currentStep', type: 'text' },
-    { column: 'decision_prompt', field: 'decisionPrompt', type: 'text' },
-    { column: 'decision', field: 'decision', type: 'text' },
-    { column: 'tier', field: 'tier', type: 'text' },
-    ...timestamps('startedAt', 'createdAt', 'updatedAt'),
-  ],
-  ['id'],
-);

@@ -1,4 +1,5 @@
-import type { PoolStats, SqlExecutor, SqlTransaction } from './sql-executor.js';
+import type { PoolStats } from '../ports/database-health.js';
+import type { SqlExecutor, SqlTransaction } from './sql-executor.js';
 
 /**
  * A SqlExecutor bound to one open transaction, so stores can run inside a caller's

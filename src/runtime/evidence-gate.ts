@@ -1,5 +1,6 @@
 import type { MigrationFlags } from '../ports/flags.js';
 import { STAGE_POLICIES, STAGES, type Side } from '../ports/stage.js';
+import { RequestRefusedError } from '../domain/errors.js';
 
 /**
  * What must hold before a stage advances (dual-write -> read-shift -> a higher percentage
@@ -128,7 +129,7 @@ export function judgeMove(
 }
 
 /** An advance the evidence does not support; `verdict` says which checks failed, with their figures. */
-export class EvidenceRefusedError extends Error {
+export class EvidenceRefusedError extends RequestRefusedError {
   constructor(
     readonly from: MigrationFlags,
     readonly to: MigrationFlags,
@@ -137,7 +138,6 @@ export class EvidenceRefusedError extends Error {
     super(
       `refusing to advance from ${from.stage} to ${to.stage}${to.stage === 'read-shift' ? ` ${to.readPercent}%` : ''}: ${verdict.refusal} (force overrides, and is audited as forced)`,
     );
-    this.name = 'EvidenceRefusedError';
   }
 }
 

@@ -1,6 +1,6 @@
-import type { LineageChange, LineageState, LineageStore, Unverified } from '../postgres/lineage-store.js';
+import type { LineageChange, LineageState, LineageStore, Unverified } from '../postgres/runtime-state/lineage-store.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 
 type Pending = { -readonly [K in keyof LineageChange]: LineageChange[K] };
 

@@ -1,7 +1,7 @@
 import type { RepairRequest } from '../../verifier/verifier-loop.js';
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
-import { errorText } from '../dualwrite/mirror.js';
-import type { Unverified } from '../postgres/lineage-store.js';
+import { errorText } from '../domain/error-text.js';
+import type { Unverified } from '../postgres/runtime-state/lineage-store.js';
 import { otherSide, type Side } from '../ports/stage.js';
 
 /** Options of LossRecovery. */

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { LineageState } from '../postgres/lineage-store.js';
+import type { LineageState } from '../postgres/runtime-state/lineage-store.js';
 import type { RecordPort } from '../ports/record-port.js';
 import { STAGE_POLICIES, type Stage } from '../ports/stage.js';
 

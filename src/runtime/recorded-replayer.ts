@@ -1,4 +1,4 @@
-import type { ScheduledTask } from '../domain/scheduler.js';
+import type { ScheduledTask } from '../stores/task-scheduler/task-scheduler-model.js';
 import type { Mirror } from '../dualwrite/mirror.js';
 import type { Outbox } from '../dualwrite/outbox.js';
 import {
@@ -8,7 +8,7 @@ import {
   type ReplayOptions,
   type ReplayRound,
 } from '../dualwrite/replayer.js';
-import type { HeldLock, TaskRunner } from '../scheduler/task-runner.js';
+import type { HeldLock, TaskRunner } from '../stores/task-scheduler/task-runner.js';
 
 /**
  * The outbox replayer, its rounds recorded as executions of `task`. A round runs every

@@ -1,7 +1,7 @@
 import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import type { RepairResult, UndoResult } from '../../verifier/repair.js';
-import { errorText } from '../dualwrite/mirror.js';
+import { errorText } from '../domain/error-text.js';
 import type { OutboxEntry } from '../dualwrite/outbox.js';
 import type { ReplayRound } from '../dualwrite/replayer.js';
 import type { EffectiveFlags, MigrationFlags } from '../ports/flags.js';
@@ -11,7 +11,7 @@ import {
   type AuditEventInput,
   type AuditLog,
   type Principal,
-} from '../postgres/audit-log.js';
+} from '../postgres/runtime-state/audit-log.js';
 import type { GateVerdict } from './evidence-gate.js';
 
 /** Who asked for a change and why (an operator through the admin API or CLI). */

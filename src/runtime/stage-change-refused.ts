@@ -1,11 +1,11 @@
 import type { MigrationFlags } from '../ports/flags.js';
+import { RequestRefusedError } from '../domain/errors.js';
 
 /**
  * An operator's stage change that did not happen: a safety rule refused it, or its barrier
  * could not complete. Nothing of it is left behind (the flags file holds the stage in force).
  */
-export class StageChangeRefusedError extends Error {
-  override readonly name = 'StageChangeRefusedError';
+export class StageChangeRefusedError extends RequestRefusedError {
   constructor(
     readonly from: MigrationFlags,
     readonly to: MigrationFlags,

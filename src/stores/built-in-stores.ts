@@ -1,5 +1,5 @@
-import { AGENT_TASK_DEFINITION } from './agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from './graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from './agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from './graph/graph-store-definition.js';
 import type { AnyStoreDefinition } from './store-definition.js';
 
 /** The stores this project ships, in the order the runtime assembles, backfills and verifies them. */

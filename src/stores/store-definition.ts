@@ -1,4 +1,4 @@
-import type { WriteContext } from '../domain/graph.js';
+import type { WriteContext } from '../domain/write-context.js';
 import type { EntityCatalog } from '../domain/records.js';
 import type { PostgresEntity } from '../postgres/entity-sql.js';
 import type { RowHashes } from '../postgres/row-hash.js';

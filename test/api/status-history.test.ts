@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../../verifier/verify.js';
 import { StatusHistory } from '../../src/api/status-history.js';
-import { nextStep } from '../../src/api/status-routes.js';
+import { nextStep } from '../../src/api/next-step.js';
 import { DualWriteMetrics } from '../../src/dualwrite/metrics.js';
 
 /** The status page's history: figures per interval from the runtime's own metrics, differences per verification, one hour kept. */

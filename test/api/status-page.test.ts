@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import type { StatusData } from '../../src/api/status-routes.js';
+import type { StatusData } from '../../src/api/status-data.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { request, useApiHarness, type ApiHarness, type ApiHarnessOptions } from './api-harness.js';
 import { readForEvidence } from '../support/runtimes.js';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { serve, type ServedApi } from '../../src/api/serve.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import type { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
 
 /** The admin token of the example API the tests start; a test checks it never appears in the CLI's output. */

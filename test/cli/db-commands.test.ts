@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256Of } from '../../src/postgres/backup-metadata.js';
-import { quoteIdentifier } from '../../src/postgres/connection-target.js';
+import { sha256Of } from '../../src/postgres/operations/backup-metadata.js';
+import { quoteIdentifier } from '../../src/postgres/operations/connection-target.js';
 import { openDatabase } from '../../src/postgres/open-database.js';
-import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
+import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { freePort } from '../support/free-port.js';
 import { postgresAvailable, runCli } from './cli-harness.js';
 

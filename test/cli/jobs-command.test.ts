@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskExecution } from '../../src/domain/scheduler.js';
+import type { TaskExecution } from '../../src/stores/task-scheduler/task-scheduler-model.js';
 import { request } from '../api/api-harness.js';
 import { ADMIN_TOKEN, postgresAvailable, runCli, startExampleApi, type ExampleApi } from './cli-harness.js';
 

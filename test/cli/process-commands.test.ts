@@ -59,7 +59,7 @@ describe.skipIf(!postgresAvailable())('dualwrite serve and demo', () => {
       keptAfterRollback: true,
       consistentAtEnd: true,
       refusedAdvance: expect.stringMatching(
-        /^refusing to advance from dual-write to read-shift 10%: verification: no verification has completed/,
+        /^refusing to advance from dual-write to read-shift 10%: shadow-mismatches: \d+ of 100 shadow comparisons needed; .*postgres-errors: \d+ of 100 PostgreSQL calls needed/,
       ),
     });
   }, 60_000);

@@ -6,7 +6,7 @@ import type {
   TaskPatch,
   TaskStatus,
   TaskUpdateOptions,
-} from '../../src/domain/agent-task.js';
+} from '../../src/stores/agent-task/agent-task-model.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'completed', 'failed', 'needs_decision'];

@@ -7,8 +7,8 @@ import {
   type DispatchEvent,
   type DispatchRecords,
   type DispatchTask,
-} from '../../src/domain/dispatch-records.js';
-import type { DispatchTaskInput } from '../../src/domain/dispatch-task.js';
+} from '../../src/stores/dispatch/dispatch-records.js';
+import type { DispatchTaskInput } from '../../src/stores/dispatch/dispatch-model.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/domain/errors.js';
 import { compareText } from '../../src/domain/text.js';
 import { readAll } from '../../src/ports/record-scan.js';

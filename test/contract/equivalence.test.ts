@@ -2,7 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/domain/errors.js';
 import type { JsonObject, JsonValue } from '../../src/domain/json.js';
-import type { AgentTaskRecords, GraphRecords } from '../../src/domain/records.js';
+import type { AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
+import type { GraphRecords } from '../../src/stores/graph/graph-records.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 
 /**

@@ -4,9 +4,9 @@ import {
   GRAPH_JOB_STATUSES,
   type GraphJob,
   type GraphJobEvent,
-  type GraphJobRecords,
   type GraphJobStatus,
-} from '../../src/domain/graph-job.js';
+} from '../../src/stores/graph-job/graph-job-model.js';
+import { type GraphJobRecords } from '../../src/stores/graph-job/graph-job-records.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import { availableBackends } from '../support/backends.js';
 import { useGraphJobBackend, type GraphJobBackend } from '../support/graph-job-backends.js';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../src/domain/json.js';
-import type { GraphRecords } from '../../src/domain/records.js';
+import type { GraphRecords } from '../../src/stores/graph/graph-records.js';
 import { compareText } from '../../src/domain/text.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentTask } from '../../src/domain/agent-task.js';
-import type { Asset, Contribution, Contributor, DependencyEdge, Project, ProjectRef } from '../../src/domain/graph.js';
-import type { AgentTaskRecords, GraphRecords } from '../../src/domain/records.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
+import type {
+  Asset,
+  Contribution,
+  Contributor,
+  DependencyEdge,
+  Project,
+  ProjectRef,
+} from '../../src/stores/graph/graph-model.js';
+import type { AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
+import type { GraphRecords } from '../../src/stores/graph/graph-records.js';
 import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
 

@@ -19,7 +19,7 @@ import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { TableMapping } from '../../src/postgres/table-mapping.js';
 import type { RangeChecksums } from '../../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
-import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { BUILT_IN_STORES } from '../../src/stores/built-in-stores.js';
 import type { StoreDefinition } from '../../src/stores/store-definition.js';
 import { PROGRESS_TABLE } from '../../verifier/backfill.js';

@@ -1,12 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { GraphJob, GraphJobEvent, GraphJobRecords } from '../../src/domain/graph-job.js';
+import type { GraphJob, GraphJobEvent } from '../../src/stores/graph-job/graph-job-model.js';
+import type { GraphJobRecords } from '../../src/stores/graph-job/graph-job-records.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { GraphJobStore } from '../../src/ports/graph-job-store.js';
+import type { GraphJobStore } from '../../src/stores/graph-job/graph-job-store.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
-import type { RuntimeStore } from '../../src/runtime/open-dual-write.js';
+import type { RuntimeStore } from '../../src/runtime/dual-write-runtime.js';
 import { BUILT_IN_STORES } from '../../src/stores/built-in-stores.js';
-import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job-store-definition.js';
+import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job/graph-job-store-definition.js';
 import { PROGRESS_TABLE } from '../../verifier/backfill.js';
 import type { VerifyReport } from '../../verifier/verify.js';
 import { availableBackends, useBackend } from '../support/backends.js';

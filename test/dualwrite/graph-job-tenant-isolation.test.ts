@@ -5,16 +5,16 @@ import {
   GRAPH_JOB_KINDS,
   GRAPH_JOB_STATUSES,
   NEXT_GRAPH_JOB_STATUSES,
-  type GraphJobRecords,
   type GraphJobStatus,
-} from '../../src/domain/graph-job.js';
-import { MemoryGraphJobStore } from '../../src/memory/memory-graph-job-store.js';
-import type { GraphJobStore } from '../../src/ports/graph-job-store.js';
+} from '../../src/stores/graph-job/graph-job-model.js';
+import { type GraphJobRecords } from '../../src/stores/graph-job/graph-job-records.js';
+import { MemoryGraphJobStore } from '../../src/stores/graph-job/memory-graph-job-store.js';
+import type { GraphJobStore } from '../../src/stores/graph-job/graph-job-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/ports/stage.js';
-import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/open-dual-write.js';
-import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job-store-definition.js';
+import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/dual-write-runtime.js';
+import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job/graph-job-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';
 

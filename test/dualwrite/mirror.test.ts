@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
-import type { AgentTask } from '../../src/domain/agent-task.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorOptions } from '../../src/dualwrite/mirror.js';
 import type { ReplayerOptions } from '../../src/dualwrite/replayer.js';
-import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';

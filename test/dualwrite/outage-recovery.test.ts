@@ -3,7 +3,7 @@ import { StoreError, UnavailableError } from '../../src/domain/errors.js';
 import { CircuitBreaker } from '../../src/dualwrite/circuit-breaker.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
-import { MemoryTaskSchedulerStore } from '../../src/memory/memory-task-scheduler-store.js';
+import { MemoryTaskSchedulerStore } from '../../src/stores/task-scheduler/memory-task-scheduler-store.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';

@@ -14,8 +14,8 @@ import type { MirrorOp, Outbox, OutboxEntry } from '../../src/dualwrite/outbox.j
 import { RedisOutbox } from '../../src/dualwrite/redis-outbox.js';
 import { OutboxReplayer, type ReplayerOptions } from '../../src/dualwrite/replayer.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';

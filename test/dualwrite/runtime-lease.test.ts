@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LeaseHeldError, RuntimeLease } from '../../src/postgres/runtime-lease.js';
+import { LeaseHeldError, RuntimeLease } from '../../src/postgres/runtime-state/runtime-lease.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { useTestRuntimes } from '../support/runtimes.js';
 

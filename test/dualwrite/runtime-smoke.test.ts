@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 

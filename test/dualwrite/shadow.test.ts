@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import type { MirrorMode } from '../../src/dualwrite/mirror.js';
 import { ShadowReads } from '../../src/dualwrite/shadow.js';
-import type { DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { STAGES, type Stage } from '../../src/ports/stage.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
-import { writeContext, type WriteContext } from '../../src/domain/graph.js';
+import { writeContext, type WriteContext } from '../../src/domain/write-context.js';
 import type { EntityCatalog } from '../../src/domain/records.js';
 import { compareText, optionalText, requireText } from '../../src/domain/text.js';
 import { canonicalTimestamp } from '../../src/domain/time.js';
@@ -15,7 +15,7 @@ import type { RangeChecksums } from '../../src/ports/range-checksums.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { Stage } from '../../src/ports/stage.js';
-import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime, RuntimeStore } from '../../src/runtime/dual-write-runtime.js';
 import { BUILT_IN_STORES } from '../../src/stores/built-in-stores.js';
 import type { StoreDefinition, StoreOptions } from '../../src/stores/store-definition.js';
 import { checkpointName, loadCheckpoints, PROGRESS_TABLE } from '../../verifier/backfill.js';

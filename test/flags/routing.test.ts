@@ -1,4 +1,4 @@
-import { mulberry32 } from '../../src/sample-data.js';
+import { mulberry32 } from '../../src/cli/demo/sample-data.js';
 import { InMemStorageProvider, Unleash, type ClientFeaturesResponse } from 'unleash-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READ_TOGGLE } from '../../flags/unleash-flags.js';

@@ -96,7 +96,7 @@ describe('the published package, installed into a new project', () => {
   it('exposes only its public entry point: a deep import is refused', async () => {
     const deep = run(
       process.execPath,
-      ['--input-type=module', '-e', "await import('dualwrite/dist/src/memory/memory-graph-store.js')"],
+      ['--input-type=module', '-e', "await import('dualwrite/dist/src/stores/graph/memory-graph-store.js')"],
       { cwd: app() },
     );
     await expect(deep).rejects.toMatchObject({ stderr: expect.stringContaining('ERR_PACKAGE_PATH_NOT_EXPORTED') });

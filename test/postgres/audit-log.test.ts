@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AuditLog, diffOf, PROCESS_PRINCIPAL, type Principal } from '../../src/postgres/audit-log.js';
+import { AuditLog, diffOf, PROCESS_PRINCIPAL, type Principal } from '../../src/postgres/runtime-state/audit-log.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { SequenceIds } from '../support/clock.js';
 

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Contributor } from '../../src/domain/graph.js';
-import { GRAPH_ENTITIES } from '../../src/domain/records.js';
-import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
-import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import type { Contributor } from '../../src/stores/graph/graph-model.js';
+import { GRAPH_ENTITIES } from '../../src/stores/graph/graph-records.js';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**

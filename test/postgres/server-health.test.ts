@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readServerHealth } from '../../src/postgres/server-health.js';
+import { readServerHealth } from '../../src/postgres/operations/server-health.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /** What PostgreSQL says about itself (db health, the status page, the alert metrics), on each engine. */

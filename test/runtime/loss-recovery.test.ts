@@ -3,7 +3,7 @@ import type { RepairRequest } from '../../verifier/verifier-loop.js';
 import type { VerifyReport } from '../../verifier/verify.js';
 import { convergence } from '../../src/runtime/convergence.js';
 import { LossRecovery } from '../../src/runtime/loss-recovery.js';
-import type { Unverified } from '../../src/postgres/lineage-store.js';
+import type { Unverified } from '../../src/postgres/runtime-state/lineage-store.js';
 import type { Side } from '../../src/ports/stage.js';
 
 const AT = '2026-12-01T12:00:00.000Z';

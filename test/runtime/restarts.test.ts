@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { memoryAtStart } from '../../src/runtime/memory-rebuild.js';
-import type { LineageState } from '../../src/postgres/lineage-store.js';
+import type { LineageState } from '../../src/postgres/runtime-state/lineage-store.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 

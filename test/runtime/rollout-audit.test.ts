@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../src/postgres/audit-log.js';
+import { AuditLog } from '../../src/postgres/runtime-state/audit-log.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import type { EffectiveFlags } from '../../src/ports/flags.js';

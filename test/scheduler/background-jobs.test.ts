@@ -5,10 +5,10 @@ import {
   transitionExecution,
   validateScheduledTasks,
   type ScheduledTask,
-} from '../../src/domain/scheduler.js';
-import { MemoryTaskSchedulerStore } from '../../src/memory/memory-task-scheduler-store.js';
-import { PostgresTaskSchedulerStore } from '../../src/postgres/postgres-task-scheduler-store.js';
-import { TaskRunner } from '../../src/scheduler/task-runner.js';
+} from '../../src/stores/task-scheduler/task-scheduler-model.js';
+import { MemoryTaskSchedulerStore } from '../../src/stores/task-scheduler/memory-task-scheduler-store.js';
+import { PostgresTaskSchedulerStore } from '../../src/stores/task-scheduler/postgres-task-scheduler-store.js';
+import { TaskRunner } from '../../src/stores/task-scheduler/task-runner.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';
 import { FaultySql } from '../support/faulty-sql.js';

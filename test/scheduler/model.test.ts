@@ -16,7 +16,7 @@ import {
   type ExecutionState,
   type ScheduledTaskInput,
   type TaskExecution,
-} from '../../src/domain/scheduler.js';
+} from '../../src/stores/task-scheduler/task-scheduler-model.js';
 
 /**
  * The scheduler model on its own: task definitions validated rule by rule (each refusal

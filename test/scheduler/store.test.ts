@@ -8,15 +8,15 @@ import {
   type LockHandle,
   type TaskExecution,
   type TaskLock,
-} from '../../src/domain/scheduler.js';
-import { MemoryTaskSchedulerStore } from '../../src/memory/memory-task-scheduler-store.js';
+} from '../../src/stores/task-scheduler/task-scheduler-model.js';
+import { MemoryTaskSchedulerStore } from '../../src/stores/task-scheduler/memory-task-scheduler-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
-import { PostgresTaskSchedulerStore } from '../../src/postgres/postgres-task-scheduler-store.js';
+import { PostgresTaskSchedulerStore } from '../../src/stores/task-scheduler/postgres-task-scheduler-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { TaskSchedulerStore } from '../../src/ports/task-scheduler-store.js';
+import type { TaskSchedulerStore } from '../../src/stores/task-scheduler/task-scheduler-store.js';
 import { availableBackends, openPostgresSchema, type BackendName } from '../support/backends.js';
 
 /**

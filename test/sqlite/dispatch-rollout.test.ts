@@ -2,16 +2,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DISPATCH_ENTITY_NAMES, type DispatchEntity, type DispatchRecords } from '../../src/domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITY_NAMES,
+  type DispatchEntity,
+  type DispatchRecords,
+} from '../../src/stores/dispatch/dispatch-records.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { DispatchStore } from '../../src/ports/dispatch-store.js';
+import type { DispatchStore } from '../../src/stores/dispatch/dispatch-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { Stage } from '../../src/ports/stage.js';
-import { openDispatchDatabase, type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
-import { generateDispatchDb } from '../../src/sqlite/generate-dispatch-db.js';
-import { SqliteDispatchStore } from '../../src/sqlite/sqlite-dispatch-store.js';
-import { DISPATCH_DEFINITION } from '../../src/stores/dispatch-store-definition.js';
+import { type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
+import { openDispatchDatabase } from '../../src/stores/dispatch/sqlite-dispatch-database.js';
+import { generateDispatchDb } from '../support/generate-dispatch-db.js';
+import { SqliteDispatchStore } from '../../src/stores/dispatch/sqlite-dispatch-store.js';
+import { DISPATCH_DEFINITION } from '../../src/stores/dispatch/dispatch-store-definition.js';
 import { PROGRESS_TABLE } from '../../verifier/backfill.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { DISPATCH_TABLE_LIST } from '../support/dispatch-backends.js';

@@ -2,13 +2,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DISPATCH_ENTITY_NAMES, type DispatchEntity, type DispatchRecords } from '../../src/domain/dispatch-records.js';
-import { PostgresDispatchStore } from '../../src/postgres/postgres-dispatch-store.js';
+import {
+  DISPATCH_ENTITY_NAMES,
+  type DispatchEntity,
+  type DispatchRecords,
+} from '../../src/stores/dispatch/dispatch-records.js';
+import { PostgresDispatchStore } from '../../src/stores/dispatch/postgres-dispatch-store.js';
 import { readAll } from '../../src/ports/record-scan.js';
-import { openDispatchDatabase, type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
-import { generateDispatchDb } from '../../src/sqlite/generate-dispatch-db.js';
-import { migrateSqlite } from '../../src/sqlite/migrate-sqlite.js';
-import { SqliteDispatchStore } from '../../src/sqlite/sqlite-dispatch-store.js';
+import { type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
+import { openDispatchDatabase } from '../../src/stores/dispatch/sqlite-dispatch-database.js';
+import { generateDispatchDb } from '../support/generate-dispatch-db.js';
+import { migrateSqlite } from '../../src/stores/dispatch/migrate-sqlite.js';
+import { SqliteDispatchStore } from '../../src/stores/dispatch/sqlite-dispatch-store.js';
 import { openTestDatabase, postgresAvailable, runCli, type TestDatabase } from '../cli/cli-harness.js';
 import { availableDispatchBackends, DISPATCH_TABLE_LIST, useDispatchBackend } from '../support/dispatch-backends.js';
 

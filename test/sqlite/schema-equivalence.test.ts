@@ -1,9 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchColumnKind } from '../../src/domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITY_NAMES,
+  DISPATCH_TABLES,
+  type DispatchColumnKind,
+} from '../../src/stores/dispatch/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import { openDispatchDatabase, type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
+import { type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
+import { openDispatchDatabase } from '../../src/stores/dispatch/sqlite-dispatch-database.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
 
 /**

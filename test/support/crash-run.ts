@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import type { SqlExecutor, SqlQueryable } from '../../src/postgres/sql-executor.js';
 import type { TcpProxy } from './tcp-proxy.js';
 

@@ -1,11 +1,15 @@
-import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from '../../src/domain/dispatch-records.js';
+import {
+  DISPATCH_ENTITY_NAMES,
+  DISPATCH_TABLES,
+  type DispatchRecords,
+} from '../../src/stores/dispatch/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
-import { PostgresDispatchStore } from '../../src/postgres/postgres-dispatch-store.js';
+import { PostgresDispatchStore } from '../../src/stores/dispatch/postgres-dispatch-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { DispatchStore } from '../../src/ports/dispatch-store.js';
+import type { DispatchStore } from '../../src/stores/dispatch/dispatch-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
-import { SqliteDispatchStore } from '../../src/sqlite/sqlite-dispatch-store.js';
+import { SqliteDispatchStore } from '../../src/stores/dispatch/sqlite-dispatch-store.js';
 import { BACKENDS, openPostgresSchema, useBackend } from './backends.js';
 import { ManualClock, SequenceIds } from './clock.js';
 import { canRun } from './service-available.js';

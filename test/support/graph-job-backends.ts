@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import type { GraphJobRecords } from '../../src/domain/graph-job.js';
+import type { GraphJobRecords } from '../../src/stores/graph-job/graph-job-records.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
-import type { GraphJobStore } from '../../src/ports/graph-job-store.js';
+import type { GraphJobStore } from '../../src/stores/graph-job/graph-job-store.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
-import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job-store-definition.js';
+import { GRAPH_JOB_DEFINITION } from '../../src/stores/graph-job/graph-job-store-definition.js';
 import type { Backend, BackendFactory, BackendName } from './backends.js';
 import type { ManualClock, SequenceIds } from './clock.js';
 

@@ -4,23 +4,17 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
-import type { WriteContext } from '../../src/domain/graph.js';
+import type { WriteContext } from '../../src/domain/write-context.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { Outbox } from '../../src/dualwrite/outbox.js';
 import { DEFAULT_EVIDENCE_THRESHOLDS } from '../../src/runtime/evidence-gate.js';
-import {
-  openDualWrite,
-  type DualWriteRuntime,
-  type DualWriteRuntimeOptions,
-} from '../../src/runtime/open-dual-write.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
+import type { DualWriteRuntimeOptions } from '../../src/runtime/runtime-options.js';
 import type { Side, Stage } from '../../src/ports/stage.js';
-import {
-  AGENT_TASK_ENTITIES,
-  entityNames,
-  GRAPH_ENTITIES,
-  type AgentTaskRecords,
-  type GraphRecords,
-} from '../../src/domain/records.js';
+import { entityNames } from '../../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
+import { GRAPH_ENTITIES, type GraphRecords } from '../../src/stores/graph/graph-records.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';

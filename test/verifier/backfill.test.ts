@@ -4,24 +4,21 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
-import type { Contribution, Project } from '../../src/domain/graph.js';
-import {
-  AGENT_TASK_ENTITIES,
-  entityNames,
-  GRAPH_ENTITIES,
-  type AgentTaskRecords,
-  type GraphRecords,
-} from '../../src/domain/records.js';
+import type { Contribution, Project } from '../../src/stores/graph/graph-model.js';
+import { entityNames } from '../../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
+import { GRAPH_ENTITIES, type GraphRecords } from '../../src/stores/graph/graph-records.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
-import { openDualWrite, type DualWriteRuntime } from '../../src/runtime/open-dual-write.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
-import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
+import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
+import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordKey, RecordPort, ScanOptions } from '../../src/ports/record-port.js';
 import { readAll } from '../../src/ports/record-scan.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import {
   backfill,
   backfillStore,
@@ -32,8 +29,8 @@ import {
   type BackfillProgress,
   type BackfillReport,
 } from '../../verifier/backfill.js';
-import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { createProgressReporter } from '../../verifier/progress.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { ManualClock, SequenceIds } from '../support/clock.js';

@@ -1,28 +1,24 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AgentTask } from '../../src/domain/agent-task.js';
-import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../../src/domain/graph.js';
+import type { AgentTask } from '../../src/stores/agent-task/agent-task-model.js';
+import type { Asset, Contribution, Contributor, DependencyEdge, Project } from '../../src/stores/graph/graph-model.js';
 import type { JsonValue } from '../../src/domain/json.js';
-import {
-  AGENT_TASK_ENTITIES,
-  entityNames,
-  GRAPH_ENTITIES,
-  type AgentTaskRecords,
-  type GraphRecords,
-} from '../../src/domain/records.js';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { entityNames } from '../../src/domain/records.js';
+import { AGENT_TASK_ENTITIES, type AgentTaskRecords } from '../../src/stores/agent-task/agent-task-records.js';
+import { GRAPH_ENTITIES, type GraphRecords } from '../../src/stores/graph/graph-records.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { encodeKey } from '../../src/memory/memory-tables.js';
-import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
+import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { RecordPort } from '../../src/ports/record-port.js';
-import { mulberry32 } from '../../src/sample-data.js';
+import { mulberry32 } from '../../src/cli/demo/sample-data.js';
 import type { EntitySql } from '../../src/postgres/entity-sql.js';
 import { jsonbText, numericText, rowHash, rowHashSql } from '../../src/postgres/row-hash.js';
 import { hashTextExtended } from '../../src/postgres/text-hash.js';
-import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 
 /**

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
-import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
+import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
+import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
-import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
-import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
-import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
-import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task-store-definition.js';
-import { GRAPH_DEFINITION } from '../../src/stores/graph-store-definition.js';
+import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
+import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
+import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
+import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { verify } from '../../verifier/verify.js';
 

@@ -1,4 +1,4 @@
-// The status page's script (src/api/status-routes.ts serves it as it is: plain browser
+// The status page's script (src/api/status-assets.ts serves it as it is: plain browser
 // JavaScript, no build step). It fetches /status/data every 5 s and fills the shell; uPlot
 // draws the charts. Every figure goes in as text, never as HTML.
 'use strict';

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { AuditEvent } from '../../postgres/audit-log.js';
+import type { AuditEvent } from '../../postgres/runtime-state/audit-log.js';
 import { AdminClient } from '../admin-client.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

@@ -4,7 +4,7 @@ import { createProgressReporter } from '../../../verifier/progress.js';
 import { formatBackfillReport } from '../backfill-report.js';
 import type { Run } from '../command-runner.js';
 import { cliPrincipal, openCliDatabase } from '../database.js';
-import { AuditLog } from '../../postgres/audit-log.js';
+import { AuditLog } from '../../postgres/runtime-state/audit-log.js';
 import { EXIT } from '../exit-codes.js';
 import { abortOnInterrupt } from '../interrupt.js';
 import { integerIn, jsonOption, snapshotFileOptions, type JsonOption, type SnapshotOptions } from '../options.js';

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { createBackup } from '../../postgres/backup.js';
-import { applyRetention } from '../../postgres/backup-retention.js';
+import { createBackup } from '../../postgres/operations/backup.js';
+import { applyRetention } from '../../postgres/operations/backup-retention.js';
 import { poolOptionsFromEnv } from '../../runtime/config.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

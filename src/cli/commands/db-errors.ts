@@ -1,6 +1,6 @@
-import { PgToolError } from '../../postgres/pg-tools.js';
+import { PgToolError } from '../../postgres/operations/pg-tools.js';
 import { redactUrl } from '../../postgres/redact.js';
-import { RestoreRefused } from '../../postgres/restore-refused.js';
+import { RestoreRefusedError } from '../../postgres/operations/restore-refused.js';
 import { unreachableOr } from '../database.js';
 import { CliError, EXIT } from '../exit-codes.js';
 
@@ -11,6 +11,6 @@ import { CliError, EXIT } from '../exit-codes.js';
  */
 export function dbCommandError(error: unknown, connectionString: string): unknown {
   if (error instanceof PgToolError) return new CliError(EXIT.usage, error.message);
-  if (error instanceof RestoreRefused) return new CliError(EXIT.failed, error.message);
+  if (error instanceof RestoreRefusedError) return new CliError(EXIT.failed, error.message);
   return unreachableOr(error, `the database at ${redactUrl(connectionString)}`);
 }

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { connectionTarget } from '../../postgres/connection-target.js';
-import { unhealthyReasons } from '../../postgres/health-verdict.js';
+import { connectionTarget } from '../../postgres/operations/connection-target.js';
+import { unhealthyReasons } from '../../postgres/operations/health-verdict.js';
 import { loadMigrations } from '../../postgres/migrations.js';
-import { readSchemaVersion, type SchemaVersion } from '../../postgres/schema-version.js';
-import { openServerConnection } from '../../postgres/server-connection.js';
-import { readServerHealth, type ServerHealth } from '../../postgres/server-health.js';
+import { readSchemaVersion, type SchemaVersion } from '../../postgres/operations/schema-version.js';
+import { openServerConnection } from '../../postgres/operations/server-connection.js';
+import type { ServerHealth } from '../../ports/database-health.js';
+import { readServerHealth } from '../../postgres/operations/server-health.js';
 import { poolOptionsFromEnv } from '../../runtime/config.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

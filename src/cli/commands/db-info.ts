@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connectionTarget } from '../../postgres/connection-target.js';
+import { connectionTarget } from '../../postgres/operations/connection-target.js';
 import { poolOptionsFromEnv } from '../../runtime/config.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { connectionTarget } from '../../postgres/connection-target.js';
+import { connectionTarget } from '../../postgres/operations/connection-target.js';
 import { poolOptionsFromEnv, testResetAllowed } from '../../runtime/config.js';
 import type { Run } from '../command-runner.js';
 import { CliError, EXIT } from '../exit-codes.js';

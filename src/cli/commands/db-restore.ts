@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { restoreBackup, type RestoreReport, type RestoreRequest } from '../../postgres/restore.js';
+import { restoreBackup, type RestoreReport, type RestoreRequest } from '../../postgres/operations/restore.js';
 import { poolOptionsFromEnv } from '../../runtime/config.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
-import type { DualWriteRuntime } from '../../runtime/open-dual-write.js';
+import type { DualWriteRuntime } from '../../runtime/dual-write-runtime.js';
 import type { Run } from '../command-runner.js';
 import { unreachableOr } from '../database.js';
 import { EXIT } from '../exit-codes.js';
@@ -37,7 +37,7 @@ export function addDemoCommand(program: Command, run: Run): void {
     .action(
       run(async (options: DemoOptions) => {
         // Loaded here: the whole runtime takes a second to import, which every other command would pay.
-        const { runDemo } = await import('../../demo.js');
+        const { runDemo } = await import('../demo/demo.js');
         // The demo's narration is for people: with --json only the report is printed.
         const serve = options.serve
           ? (runtime: DualWriteRuntime) => serveUntilInterrupted(runtime, options.port ?? 8080)

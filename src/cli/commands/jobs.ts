@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { elapsedMs, executionSummary, type TaskExecution } from '../../domain/scheduler.js';
+import { elapsedMs, executionSummary, type TaskExecution } from '../../stores/task-scheduler/task-scheduler-model.js';
 import { AdminClient } from '../admin-client.js';
 import type { Run } from '../command-runner.js';
 import { EXIT } from '../exit-codes.js';

@@ -1,7 +1,8 @@
 import { access } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { openDispatchDatabase, SqliteUnavailableError, type SqliteDatabase } from '../../sqlite/better-sqlite3.js';
-import { migrateSqlite, type MigrateSqliteReport } from '../../sqlite/migrate-sqlite.js';
+import { SqliteUnavailableError, type SqliteDatabase } from '../../sqlite/better-sqlite3.js';
+import { openDispatchDatabase } from '../../stores/dispatch/sqlite-dispatch-database.js';
+import { migrateSqlite, type MigrateSqliteReport } from '../../stores/dispatch/migrate-sqlite.js';
 import type { Run } from '../command-runner.js';
 import { openCliDatabase } from '../database.js';
 import { CliError, EXIT } from '../exit-codes.js';
