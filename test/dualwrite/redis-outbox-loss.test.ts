@@ -7,8 +7,7 @@ import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { openDualWrite, type DualWriteRuntimeOptions } from '../../src/runtime/open-dual-write.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { eventually } from '../support/eventually.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
@@ -37,9 +36,8 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const redis = await startPrivateRedis(dir, persistent);
     cleanups.push(() => redis.kill());
-    const pglite = await PgliteExecutor.open();
+    const pglite = await openPglite();
     cleanups.push(() => pglite.close());
-    await migrate(pglite, await loadMigrations());
     const db = new FaultySql(pglite);
     const logs: string[] = [];
     const rt = await openDualWrite({

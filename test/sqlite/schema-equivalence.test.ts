@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchColumnKind } from '../../src/domain/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { openDispatchDatabase, type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
 import { availableBackends, openPostgresSchema } from '../support/backends.js';
@@ -170,7 +170,7 @@ for (const name of availableBackends(['pglite', 'postgres']).map((f) => f.name))
     let sqlite: SqliteDatabase;
     beforeEach(async () => {
       if (name === 'pglite') {
-        const pglite = await PgliteExecutor.open();
+        const pglite = await openPglite();
         db = pglite;
         drop = () => pglite.close();
       } else {

@@ -5,7 +5,7 @@ import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.j
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from './pglite.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
@@ -109,7 +109,7 @@ export const BACKENDS: readonly BackendFactory[] = [
   {
     name: 'pglite',
     open: async () => {
-      const db = await PgliteExecutor.open();
+      const db = await openPglite();
       return sqlBackend('pglite', db, () => db.close());
     },
   },

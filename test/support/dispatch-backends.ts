@@ -1,6 +1,6 @@
 import { DISPATCH_ENTITY_NAMES, DISPATCH_TABLES, type DispatchRecords } from '../../src/domain/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from './pglite.js';
 import { PostgresDispatchStore } from '../../src/postgres/postgres-dispatch-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { DispatchStore } from '../../src/ports/dispatch-store.js';
@@ -77,7 +77,7 @@ export const DISPATCH_BACKENDS: readonly DispatchBackendFactory[] = [
   {
     name: 'pglite',
     open: async () => {
-      const db = await PgliteExecutor.open();
+      const db = await openPglite();
       return postgresBackend('pglite', db, () => db.close());
     },
   },

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAgentTaskStore } from '../../src/memory/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/memory/memory-graph-store.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { PostgresAgentTaskStore } from '../../src/postgres/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/postgres/postgres-graph-store.js';
 import { applySampleWrite, sampleWrites } from '../../src/sample-data.js';
@@ -13,8 +12,7 @@ import { verify } from '../../verifier/verify.js';
 
 describe('verify smoke', () => {
   it('finds nothing on equal sides and finds injected drift', async () => {
-    const db = await PgliteExecutor.open();
-    await migrate(db, await loadMigrations());
+    const db = await openPglite();
     const memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
     const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
     for (const write of sampleWrites({ projects: 100 })) {
