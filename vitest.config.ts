@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // One migrated PGlite database per run, which openPglite copies (a new one costs seconds).
+    globalSetup: ['./test/support/pglite.ts'],
   },
 });

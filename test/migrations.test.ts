@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate, MigrationError, SCHEMA_DIR } from '../src/postgres/migrations.js';
-import { PgliteExecutor } from '../src/postgres/pglite-executor.js';
+import type { PgliteExecutor } from '../src/postgres/pglite-executor.js';
+import { openPglite } from './support/pglite.js';
 import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import { availableBackends, openPostgresSchema, type BackendName } from './support/backends.js';
 
@@ -58,7 +59,7 @@ function usePglite(): { current: Target } {
   const handle = {} as { current: Target };
   let db: PgliteExecutor;
   beforeAll(async () => {
-    db = await PgliteExecutor.open();
+    db = await openPglite();
   });
   beforeEach(async () => {
     await db.execScript('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');

@@ -4,8 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { useTestRuntimes } from '../support/runtimes.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
+import { openPglite } from '../support/pglite.js';
 import { canRun } from '../support/service-available.js';
 
 const run = promisify(execFile);
@@ -65,9 +64,8 @@ describe('dashboards and runbook', () => {
   });
 
   it('names only metrics that a runtime exports', async () => {
-    const db = await PgliteExecutor.open();
+    const db = await openPglite();
     runtimes.defer(() => db.close());
-    await migrate(db, await loadMigrations());
     const { rt } = await runtimes.open({ db });
     const exported = new Set((await rt.metrics.registry.getMetricsAsJSON()).map((metric) => metric.name));
     const named = new Set(

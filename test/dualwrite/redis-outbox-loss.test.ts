@@ -8,8 +8,7 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import type { DualWriteRuntimeOptions } from '../../src/runtime/runtime-options.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { eventually } from '../support/eventually.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
@@ -38,9 +37,8 @@ describe.runIf(available)('Redis outbox loss and outage', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const redis = await startPrivateRedis(dir, persistent);
     cleanups.push(() => redis.kill());
-    const pglite = await PgliteExecutor.open();
+    const pglite = await openPglite();
     cleanups.push(() => pglite.close());
-    await migrate(pglite, await loadMigrations());
     const db = new FaultySql(pglite);
     const logs: string[] = [];
     const rt = await openDualWrite({

@@ -7,8 +7,7 @@ import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
+import { openPglite } from '../support/pglite.js';
 
 describe('dual-write runtime on PGlite', () => {
   let runtime: DualWriteRuntime;
@@ -16,8 +15,7 @@ describe('dual-write runtime on PGlite', () => {
   const source = new ManualFlagSource({ stage: 'dual-write' });
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dw-'));
-    const db = await PgliteExecutor.open();
-    await migrate(db, await loadMigrations());
+    const db = await openPglite();
     runtime = await openDualWrite({
       db,
       flags: new FlagState([source]),

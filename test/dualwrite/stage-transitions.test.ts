@@ -299,7 +299,9 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       const dir = await mkdtemp(join(tmpdir(), 'dw-restart-'));
       defer(() => rm(dir, { recursive: true, force: true }));
       const outboxPath = join(dir, 'outbox.jsonl');
-      const first = await open('dual-write', 'sync', { outboxPath });
+      // Without the runtime lease: closed while PostgreSQL is down, it could not give the lease
+      // up, and the restart would wait out its 15 s lifetime.
+      const first = await open('dual-write', 'sync', { outboxPath, lease: false });
       first.faulty.down = true;
       const acknowledged = await first.rt.graph.upsertProject({ ...K, description: 'acknowledged before the restart' });
       expect(first.rt.outbox.stats().depth).toBe(1);

@@ -5,8 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FlagState } from '../../flags/flag-state.js';
 import { ManualFlagSource } from '../../flags/manual-flags.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 
 /** A dependency that cannot be reached at start fails openDualWrite with an error naming it, and nothing stays open. */
 
@@ -17,9 +16,8 @@ describe('openDualWrite with a dependency out of reach', () => {
   });
 
   it('names Redis (with its password hidden) and releases what it had opened', async () => {
-    const db = await PgliteExecutor.open();
+    const db = await openPglite();
     cleanups.push(() => db.close());
-    await migrate(db, await loadMigrations());
     const dir = await mkdtemp(join(tmpdir(), 'dw-start-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const warnings: string[] = [];

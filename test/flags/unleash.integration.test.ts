@@ -16,8 +16,7 @@ import { routesToPostgres } from '../../src/dualwrite/routing.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import type { Stage } from '../../src/ports/stage.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { UnleashAdmin, waitForHealth } from '../support/unleash-admin.js';
 import { canRun } from '../support/service-available.js';
 
@@ -166,8 +165,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     await admin.enable(READ_TOGGLE);
 
     dir = await mkdtemp(join(tmpdir(), 'dw-unleash-'));
-    const db = await PgliteExecutor.open();
-    await migrate(db, await loadMigrations());
+    const db = await openPglite();
     source = new UnleashFlagSource({
       url: API_URL,
       token: CLIENT_TOKEN,

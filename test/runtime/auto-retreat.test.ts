@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
@@ -23,9 +22,8 @@ describe('automatic retreat', () => {
   async function open(autoRetreat: boolean) {
     const dir = await mkdtemp(join(tmpdir(), 'dw-retreat-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const pglite = await PgliteExecutor.open();
+    const pglite = await openPglite();
     cleanups.push(() => pglite.close());
-    await migrate(pglite, await loadMigrations());
     const db = new FaultySql(pglite);
     const rt = await openDualWrite({
       db,

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/postgres/runtime-state/audit-log.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import type { EffectiveFlags } from '../../src/ports/flags.js';
 import { RolloutAudit } from '../../src/runtime/rollout-audit.js';
 import { FaultySql } from '../support/faulty-sql.js';
@@ -22,9 +21,8 @@ describe('RolloutAudit', () => {
   });
 
   async function open() {
-    const pglite = await PgliteExecutor.open();
+    const pglite = await openPglite();
     cleanups.push(() => pglite.close());
-    await migrate(pglite, await loadMigrations());
     const db = new FaultySql(pglite);
     const warnings: string[] = [];
     const audit = new RolloutAudit(

@@ -11,7 +11,7 @@ import {
 } from '../../src/stores/task-scheduler/task-scheduler-model.js';
 import { MemoryTaskSchedulerStore } from '../../src/stores/task-scheduler/memory-task-scheduler-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresTaskSchedulerStore } from '../../src/stores/task-scheduler/postgres-task-scheduler-store.js';
@@ -66,7 +66,7 @@ const OPEN: Record<BackendName, () => Promise<StoreUnderTest>> = {
     };
   },
   pglite: async () => {
-    const db = await PgliteExecutor.open();
+    const db = await openPglite();
     return sqlStore(db, undefined, () => db.close());
   },
   postgres: async () => {

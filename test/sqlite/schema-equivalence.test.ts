@@ -5,7 +5,7 @@ import {
   type DispatchColumnKind,
 } from '../../src/stores/dispatch/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from '../support/pglite.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import { type SqliteDatabase } from '../../src/sqlite/better-sqlite3.js';
 import { openDispatchDatabase } from '../../src/stores/dispatch/sqlite-dispatch-database.js';
@@ -175,7 +175,7 @@ for (const name of availableBackends(['pglite', 'postgres']).map((f) => f.name))
     let sqlite: SqliteDatabase;
     beforeEach(async () => {
       if (name === 'pglite') {
-        const pglite = await PgliteExecutor.open();
+        const pglite = await openPglite();
         db = pglite;
         drop = () => pglite.close();
       } else {

@@ -6,7 +6,7 @@ import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-t
 import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from './pglite.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
@@ -110,7 +110,7 @@ export const BACKENDS: readonly BackendFactory[] = [
   {
     name: 'pglite',
     open: async () => {
-      const db = await PgliteExecutor.open();
+      const db = await openPglite();
       return sqlBackend('pglite', db, () => db.close());
     },
   },

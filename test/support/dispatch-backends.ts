@@ -4,7 +4,7 @@ import {
   type DispatchRecords,
 } from '../../src/stores/dispatch/dispatch-records.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
+import { openPglite } from './pglite.js';
 import { PostgresDispatchStore } from '../../src/stores/dispatch/postgres-dispatch-store.js';
 import type { SqlExecutor } from '../../src/postgres/sql-executor.js';
 import type { DispatchStore } from '../../src/stores/dispatch/dispatch-store.js';
@@ -81,7 +81,7 @@ export const DISPATCH_BACKENDS: readonly DispatchBackendFactory[] = [
   {
     name: 'pglite',
     open: async () => {
-      const db = await PgliteExecutor.open();
+      const db = await openPglite();
       return postgresBackend('pglite', db, () => db.close());
     },
   },

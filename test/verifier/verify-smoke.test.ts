@@ -1,20 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAgentTaskStore } from '../../src/stores/agent-task/memory-agent-task-store.js';
 import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
-import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
-import { PgliteExecutor } from '../../src/postgres/pglite-executor.js';
 import { PostgresAgentTaskStore } from '../../src/stores/agent-task/postgres-agent-task-store.js';
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import { applySampleWrite, sampleWrites } from '../../src/cli/demo/sample-data.js';
 import { AGENT_TASK_DEFINITION } from '../../src/stores/agent-task/agent-task-store-definition.js';
 import { GRAPH_DEFINITION } from '../../src/stores/graph/graph-store-definition.js';
+import { openPglite } from '../support/pglite.js';
 import { verifyTarget } from '../../verifier/verify-target.js';
 import { verify } from '../../verifier/verify.js';
 
 describe('verify smoke', () => {
   it('finds nothing on equal sides and finds injected drift', async () => {
-    const db = await PgliteExecutor.open();
-    await migrate(db, await loadMigrations());
+    const db = await openPglite();
     const memory = { graph: new MemoryGraphStore(), tasks: new MemoryAgentTaskStore() };
     const postgres = { graph: new PostgresGraphStore(db), tasks: new PostgresAgentTaskStore(db) };
     for (const write of sampleWrites({ projects: 100 })) {
