@@ -7,7 +7,8 @@ import type { AnyTarget } from './verify-target.js';
 import { AdvisoryLock, type VerifierLock } from './lock.js';
 import type { VerifierMetrics } from './metrics.js';
 import { repair, type RepairResult } from './repair.js';
-import { persistentDifferences, verify, type VerifyOptions, type VerifyReport } from './verify.js';
+import { DEFAULT_MAX_REPORTED } from './verify-options.js';
+import { totalPersistentDifferences, verify, type VerifyOptions, type VerifyReport } from './verify.js';
 
 /** Options of VerifierLoop. */
 export interface VerifierLoopOptions extends VerifyOptions {
@@ -156,7 +157,7 @@ export class VerifierLoop {
     requester: unknown,
   ): Promise<VerifyReport> {
     // Repairing needs every persistent difference, not only those a report keeps.
-    const maxReported = this.options.maxReported ?? 1000;
+    const maxReported = this.options.maxReported ?? DEFAULT_MAX_REPORTED;
     const found = await verify(this.options.db, this.options.targets, {
       ...this.options,
       authoritative,
@@ -242,7 +243,7 @@ function runSummary(report: VerifyReport, repairs: readonly RepairResult[]): obj
   return {
     consistent: report.consistent,
     seconds: report.seconds,
-    persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0),
+    persistentDifferences: totalPersistentDifferences(report),
     transientDifferences: report.entities.reduce((sum, entity) => sum + entity.transient, 0),
     rowsMemory: report.entities.reduce((sum, entity) => sum + entity.rowsMemory, 0),
     repairs: repairs.length,

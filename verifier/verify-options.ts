@@ -1,4 +1,7 @@
 /** Options of verify(). */
+/** Differences a report keeps by default; repairs and counts see them all. */
+export const DEFAULT_MAX_REPORTED = 1000;
+
 export interface VerifyOptions {
   /** Rows per initial key range. Default 20000. */
   readonly rangeRows?: number;
@@ -16,7 +19,7 @@ export interface VerifyOptions {
   readonly authoritative?: 'memory' | 'postgres';
   /** Range checksum queries run at once. Default 4. */
   readonly concurrency?: number;
-  /** Differences kept in the report (all are counted). Default 1000. */
+  /** Differences kept in the report (all are counted). Default DEFAULT_MAX_REPORTED (1000). */
   readonly maxReported?: number;
   /**
    * A side is reported incomplete for an entity when the rows it misses are at least this

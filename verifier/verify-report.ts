@@ -58,6 +58,11 @@ export interface IncompleteSide {
   readonly of: number;
 }
 
+/** The differences of every entity of a report that stayed after the re-checks. */
+export function totalPersistentDifferences(report: VerifyReport): number {
+  return report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
+}
+
 /** The differences of an entity that stayed after the re-checks, of every kind. */
 export function persistentDifferences(entity: EntityReport): number {
   return (

@@ -2,7 +2,7 @@ import type { SqlExecutor } from '../src/postgres/sql-executor.js';
 import type { Side } from '../src/ports/stage.js';
 import { EntityComparison, type EntityFindings } from './entity-comparison.js';
 import { recheck } from './recheck.js';
-import type { VerifyOptions } from './verify-options.js';
+import { DEFAULT_MAX_REPORTED, type VerifyOptions } from './verify-options.js';
 import {
   persistentDifferences,
   type Difference,
@@ -16,6 +16,7 @@ import type { AnyTarget } from './verify-target.js';
 export type { VerifyOptions, VerifyProgress } from './verify-options.js';
 export {
   persistentDifferences,
+  totalPersistentDifferences,
   type Difference,
   type DifferenceKind,
   type EntityReport,
@@ -50,7 +51,9 @@ export async function verify(
       ).run();
       const persistent = await recheck(sides, found.differences, options);
       entities.push(entityReport(target.store, entity, found, persistent, options));
-      differences.push(...persistent.slice(0, Math.max(0, (options.maxReported ?? 1000) - differences.length)));
+      differences.push(
+        ...persistent.slice(0, Math.max(0, (options.maxReported ?? DEFAULT_MAX_REPORTED) - differences.length)),
+      );
     }
   }
   return {

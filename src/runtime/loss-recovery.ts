@@ -1,5 +1,5 @@
 import type { RepairRequest } from '../../verifier/verifier-loop.js';
-import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
+import { totalPersistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import { errorText } from '../domain/error-text.js';
 import type { Unverified } from '../postgres/runtime-state/lineage-store.js';
 import { otherSide, type Side } from '../ports/stage.js';
@@ -110,7 +110,7 @@ export class LossRecovery {
           problem =
             'the verification was skipped (another process held the verifier lock, or only one side is written now)';
         else if (!report.consistent) {
-          differences = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
+          differences = totalPersistentDifferences(report);
           problem = `${differences} differences remain after copying what ${otherSide(state.side)} holds (records only ${state.side} holds are never deleted here: dualwrite repair --allow-deletes N)`;
         }
       }

@@ -1,4 +1,4 @@
-import { persistentDifferences, type VerifyReport } from '../../verifier/verify.js';
+import { totalPersistentDifferences, type VerifyReport } from '../../verifier/verify.js';
 import type { BackfillReport } from '../../verifier/backfill.js';
 import type { RepairResult, UndoResult } from '../../verifier/repair.js';
 import { errorText } from '../domain/error-text.js';
@@ -109,7 +109,7 @@ export class RolloutAudit {
     request: ChangeRequest | undefined,
     repairRunId?: string,
   ): Promise<void> {
-    const persistent = report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0);
+    const persistent = totalPersistentDifferences(report);
     await this.write({
       action: 'verify.run',
       resourceType: 'verification',
@@ -162,7 +162,7 @@ export class RolloutAudit {
       ...requestFields(request),
       data: {
         consistent: report.consistent,
-        persistentDifferences: report.entities.reduce((sum, entity) => sum + persistentDifferences(entity), 0),
+        persistentDifferences: totalPersistentDifferences(report),
       },
     });
   }
