@@ -36,12 +36,12 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
  * (outside vitest, as in the benches, a new one). Closing it removes the copy.
  */
 export async function openPglite(): Promise<PgliteExecutor> {
-  if (!process.env.VITEST) {
+  const folder = templateFolder();
+  if (!folder) {
     const db = await PgliteExecutor.open();
     await migrate(db, await loadMigrations());
     return db;
   }
-  const folder = inject('pgliteFolder');
   const dataDir = await mkdtemp(join(folder, 'copy-'));
   await cp(join(folder, 'template'), dataDir, { recursive: true });
   const db = await PgliteExecutor.open({ dataDir });
@@ -51,4 +51,13 @@ export async function openPglite(): Promise<PgliteExecutor> {
     await rm(dataDir, { recursive: true, force: true });
   };
   return db;
+}
+
+/** The run's template folder; undefined outside a vitest worker (a bench, even one a test started, which inherits VITEST). */
+function templateFolder(): string | undefined {
+  try {
+    return inject('pgliteFolder');
+  } catch {
+    return undefined;
+  }
 }
