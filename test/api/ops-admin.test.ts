@@ -9,6 +9,7 @@ import { MemoryGraphStore } from '../../src/stores/graph/memory-graph-store.js';
 import type { GraphStore } from '../../src/stores/graph/graph-store.js';
 import type { Stage } from '../../src/ports/stage.js';
 import { availableBackends, useBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { readForEvidence } from '../support/runtimes.js';
 import { request, useApiHarness } from './api-harness.js';
@@ -548,18 +549,17 @@ for (const factory of availableBackends(['pglite'])) {
           body: { stage: 'read-shift', percent: 10, reason: 'drill', force: true },
         }),
       ).toMatchObject({ status: 200, body: { inForce: { stage: 'read-shift', readPercent: 10 } } });
-      let audit: { action: string; reason: string; principal: { username: string }; requestId?: string }[] = [];
-      for (let attempt = 0; attempt < 100 && audit.length < 2; attempt++) {
+      const audit = await eventually(async () => {
         // Other tests of this file wrote to the same (append-only) trail: the drill's events are this test's.
-        audit = (await h.call('GET', '/admin/audit?resourceType=stage', { token: TOKEN })).body.events.filter(
-          (event: { reason: string }) => event.reason === 'drill',
-        );
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(audit.map((event) => [event.action, event.reason, event.principal.username])).toEqual([
-        ['stage.change', 'drill', 'admin-token'],
-        ['stage.forced', 'drill', 'admin-token'],
-      ]);
+        const drill: { action: string; reason: string; principal: { username: string }; requestId?: string }[] = (
+          await h.call('GET', '/admin/audit?resourceType=stage', { token: TOKEN })
+        ).body.events.filter((event: { reason: string }) => event.reason === 'drill');
+        expect(drill.map((event) => [event.action, event.reason, event.principal.username])).toEqual([
+          ['stage.change', 'drill', 'admin-token'],
+          ['stage.forced', 'drill', 'admin-token'],
+        ]);
+        return drill;
+      });
       expect(audit[1]!.requestId).toEqual(expect.any(String));
     });
 
@@ -627,6 +627,7 @@ for (const factory of availableBackends(['pglite'])) {
       faulty.down = false;
       await h.rt.replayer.replayOnce();
       expect(h.rt.outbox.stats().depth).toBe(0);
+      // Time passing is the point: five of the gate's 10 ms retries go by without taking it up.
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect((await h.call('GET', '/admin/status', { token: TOKEN })).body.stage).toMatchObject({
         inForce: 'dual-write',

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusData } from '../../src/api/status-data.js';
 import { availableBackends, useBackend } from '../support/backends.js';
 import { request, useApiHarness, type ApiHarness, type ApiHarnessOptions } from './api-harness.js';
+import { eventually } from '../support/eventually.js';
 import { readForEvidence } from '../support/runtimes.js';
 import { canRun } from '../support/service-available.js';
 
@@ -91,13 +92,12 @@ for (const factory of availableBackends([process.env.DATABASE_URL ? 'postgres' :
       expect(
         (await h.call('POST', '/admin/verify', { ...admin, body: { reason: 'after the canary' } })).body,
       ).toMatchObject({ consistent: false });
-      // Samples after the activity, so every chart has points.
-      await until(
-        h,
-        (data) =>
-          data.history.samples.filter((sample) => sample.readsPerSecond.memory > 0).length > 0 &&
-          data.history.samples.length >= 4,
-      );
+      // Samples after the activity (taken every 200 ms here), so every chart has points.
+      await eventually(async () => {
+        const data: StatusData = (await request(h.url, 'GET', '/status/data', { token: STATUS_TOKEN })).body;
+        expect(data.history.samples.filter((sample) => sample.readsPerSecond.memory > 0)).not.toHaveLength(0);
+        expect(data.history.samples.length).toBeGreaterThanOrEqual(4);
+      });
     };
 
     it('refuses /status and /status/data without a token, and with a wrong one sets no cookie', async () => {
@@ -385,13 +385,3 @@ const PAINTED_PIXELS = `(id) => {
   for (let n = 3; n < pixels.length; n += 4) if (pixels[n] > 0) painted++;
   return painted;
 }`;
-
-/** Polls /status/data until `done` holds (the history samples every 200 ms here). */
-async function until(h: ApiHarness, done: (data: StatusData) => boolean): Promise<StatusData> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const data: StatusData = (await request(h.url, 'GET', '/status/data', { token: STATUS_TOKEN })).body;
-    if (done(data)) return data;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the status history did not get the samples expected within 10 s');
-}

@@ -7,6 +7,7 @@ import { openPostgresSchema } from '../support/backends.js';
 import { findPrometheus, startPrivatePrometheus, type PrivatePrometheus } from '../support/private-prometheus.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { canRun } from '../support/service-available.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * A real Prometheus scrapes the example API's /metrics and evaluates dashboards/alerts.yml
@@ -212,20 +213,15 @@ async function alert(prometheus: PrivatePrometheus, name: string): Promise<Alert
 }
 
 /** Reads until `done` holds, or fails naming what was awaited and what was last read. */
-async function waitFor<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (found: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await read();
-    if (done(found)) return found;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last read: ${JSON.stringify(found)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+function waitFor<T>(what: string, read: () => Promise<T>, done: (found: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  return eventually(
+    async () => {
+      const found = await read();
+      expect(done(found), `${what}; last read: ${JSON.stringify(found)}`).toBe(true);
+      return found;
+    },
+    { timeoutMs, everyMs: 250 },
+  );
 }
 
 /** PUTs a new project over HTTP every 200 ms, one at a time, until stopped. */

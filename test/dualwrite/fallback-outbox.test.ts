@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FallbackOutbox } from '../../src/dualwrite/fallback-outbox.js';
 import { FileOutbox } from '../../src/dualwrite/file-outbox.js';
 import type { JournalItem, MirrorOp, Outbox, OutboxEntry } from '../../src/dualwrite/outbox.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * The shared outbox (a file outbox standing in for the Redis stream, whose end-to-end case
@@ -79,11 +80,13 @@ const methods = (entries: readonly OutboxEntry[]) => entries.map((entry) => entr
  * meanwhile as the replayer does (a peek starts a move again after a failed one).
  */
 async function until(condition: () => boolean, outbox?: Outbox): Promise<void> {
-  for (let attempt = 0; attempt < 5000 && !condition(); attempt++) {
-    await outbox?.peek(1);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  expect(condition()).toBe(true);
+  await eventually(
+    async () => {
+      await outbox?.peek(1);
+      expect(condition()).toBe(true);
+    },
+    { everyMs: 2 },
+  );
 }
 
 describe('FallbackOutbox', () => {

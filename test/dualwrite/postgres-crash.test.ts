@@ -13,6 +13,7 @@ import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { PgPoolExecutor } from '../../src/postgres/pg-pool-executor.js';
 import { poolOptionsFromEnv } from '../../src/runtime/config.js';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres.js';
+import { eventually } from '../support/eventually.js';
 import { dumpSide } from '../support/runtimes.js';
 import { canRun } from '../support/service-available.js';
 
@@ -87,12 +88,15 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
       }
     });
     let outboxPeak = 0;
-    const until = async (condition: () => boolean) => {
-      while (!condition()) {
-        outboxPeak = Math.max(outboxPeak, rt.outbox.stats().depth);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    };
+    /** Waits for `condition`, sampling the outbox's depth meanwhile. */
+    const until = (condition: () => boolean) =>
+      eventually(
+        () => {
+          outboxPeak = Math.max(outboxPeak, rt.outbox.stats().depth);
+          expect(condition()).toBe(true);
+        },
+        { timeoutMs: 60_000, everyMs: 10 },
+      );
     await until(() => written >= 300);
     await server.kill();
     const atKill = written;
@@ -105,9 +109,7 @@ describe.runIf(available)('PostgreSQL SIGKILLed under load (private cluster)', (
 
     await rt.mirror.drain();
     // The pool may still hold connections the crash broke; replay retries until it is through.
-    for (let round = 0; round < 100 && (await rt.replayer.drainFor('postgres')); round++)
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await rt.replayer.drainFor('postgres')).toBeUndefined();
+    await eventually(async () => expect(await rt.replayer.drainFor('postgres')).toBeUndefined(), { everyMs: 100 });
     await rt.mirror.settled();
     // A write that failed while the server died may have committed all the same: whether it
     // did is unknown to its caller (UnavailableError), and the verifier brings memory level.

@@ -12,6 +12,7 @@ import type { DualWriteRuntime } from '../../src/runtime/dual-write-runtime.js';
 import { STAGE_POLICIES, STAGES, type Side, type Stage } from '../../src/ports/stage.js';
 import type { RecordKey } from '../../src/ports/record-port.js';
 import { availableBackends, useBackend, type Backend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 import { metricSum } from '../support/metrics.js';
 import { dumpSide, useTestRuntimes } from '../support/runtimes.js';
 
@@ -596,7 +597,7 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
             path,
             JSON.stringify({ stage: 'memory-only', readFromPostgresPercent: 80, rolloutGroup: 'second' }),
           );
-          await until(() => rt.flags.current.rolloutGroup === 'second', 10_000);
+          await eventually(() => expect(rt.flags.current.rolloutGroup).toBe('second'));
           expect(rt.flags.current.refused).toBe('reads-without-dual-write');
           for (const id of ids) expect(await readSide(rt, id)).toBe('memory');
           expect(warnings()).toHaveLength(1);
@@ -655,12 +656,4 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
       );
     });
   });
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

@@ -1,10 +1,11 @@
+import type { EventEmitter } from 'node:events';
 import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import type { ClientFeaturesResponse } from 'unleash-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EnvFlagSource } from '../../flags/env-flags.js';
 import { FileFlagSource } from '../../flags/file-flags.js';
 import { FlagState } from '../../flags/flag-state.js';
@@ -14,6 +15,7 @@ import { READ_TOGGLE, STAGE_TOGGLE, UnleashFlagSource } from '../../flags/unleas
 import { DualWriteMetrics, METRIC } from '../../src/dualwrite/metrics.js';
 import { STAGES, type Stage } from '../../src/ports/stage.js';
 import { loadConfig } from '../../src/runtime/config.js';
+import { eventually } from '../support/eventually.js';
 
 const BOOTSTRAP_FILE = fileURLToPath(new URL('../../flags/unleash-bootstrap.json', import.meta.url));
 /** Nothing listens on port 1: every fetch is refused. */
@@ -24,15 +26,6 @@ const flags = (stage: Stage, readPercent = 0): MigrationFlags => ({
   readPercent,
   rolloutGroup: DEFAULT_ROLLOUT_GROUP,
 });
-
-/** Polls `check` until it is true; fails naming `what` after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** Errors a source reported through onError, with the source name they came with. */
 function errorLog() {
@@ -123,11 +116,12 @@ describe('FileFlagSource', () => {
     const { errors, onError } = errorLog();
     const source = open(onError);
     const seen = notifications(source);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // a few polls of the missing file
+    // Time passing is the point: four polls (every 50 ms) of the missing file report nothing.
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(source.current()).toBeUndefined();
     expect(errors).toEqual([]);
     await replace(JSON.stringify({ stage: 'dual-write' }));
-    await until(() => source.current() !== undefined, 'the created file to be read');
+    await eventually(() => expect(source.current(), 'the flags of the created file').toBeDefined());
     expect(source.current()).toEqual(flags('dual-write'));
     expect(seen.count).toBe(1);
   });
@@ -140,10 +134,10 @@ describe('FileFlagSource', () => {
     const source = open();
     const seen = notifications(source);
     await edit(JSON.stringify({ stage: 'read-shift', readFromPostgresPercent: 40 }));
-    await until(() => seen.count > 0, 'a change notification');
+    await eventually(() => expect(seen.count, 'change notifications').toBeGreaterThan(0));
     expect(source.current()).toEqual(flags('read-shift', 40));
     await edit(JSON.stringify({ stage: 'memory-only' }));
-    await until(() => source.current()?.stage === 'memory-only', 'the rollback edit');
+    await eventually(() => expect(source.current()?.stage, 'the rollback edit').toBe('memory-only'));
     expect(source.current()).toEqual(flags('memory-only'));
     expect(seen.count).toBe(2);
   });
@@ -159,7 +153,7 @@ describe('FileFlagSource', () => {
     const source = open(onError);
     const seen = notifications(source);
     await replace(content);
-    await until(() => errors.length > 0, 'onError');
+    await eventually(() => expect(errors, 'errors reported to onError').not.toHaveLength(0));
     expect(errors[0]!.source).toBe('file');
     expect(errors[0]!.error).toBeInstanceOf(errorClass);
     expect(source.current()).toEqual(flags('read-shift', 30));
@@ -171,7 +165,7 @@ describe('FileFlagSource', () => {
     const { errors, onError } = errorLog();
     const source = open(onError);
     await unlink(path);
-    await until(() => errors.length > 0, 'onError');
+    await eventually(() => expect(errors, 'errors reported to onError').not.toHaveLength(0));
     expect(errors[0]).toMatchObject({ source: 'file', error: { code: 'ENOENT' } });
     expect(source.current()).toEqual(flags('postgres-primary'));
   });
@@ -181,9 +175,9 @@ describe('FileFlagSource', () => {
     const { errors, onError } = errorLog();
     const source = open(onError);
     await replace('not json');
-    await until(() => errors.length > 0, 'onError');
+    await eventually(() => expect(errors, 'errors reported to onError').not.toHaveLength(0));
     await replace(JSON.stringify({ stage: 'read-shift', readFromPostgresPercent: 5 }));
-    await until(() => source.current()?.stage === 'read-shift', 'the valid edit');
+    await eventually(() => expect(source.current()?.stage, 'the valid edit').toBe('read-shift'));
     expect(source.current()).toEqual(flags('read-shift', 5));
   });
 });
@@ -448,7 +442,7 @@ describe('UnleashFlagSource without a server', () => {
   it('reports a stage variant that is not a stage to onError and produces no flags', async () => {
     const { errors, onError } = errorLog();
     const source = open({ onError, client: { bootstrap: { data: toggles({ stage: 'dual_write', rollout: 0 }) } } });
-    await until(() => errors.length > 0, 'onError');
+    await eventually(() => expect(errors, 'errors reported to onError').not.toHaveLength(0));
     expect(errors[0]!.source).toBe('unleash');
     expect(errors[0]!.error).toBeInstanceOf(TypeError);
     expect(String(errors[0]!.error)).toContain('dual_write');
@@ -457,11 +451,14 @@ describe('UnleashFlagSource without a server', () => {
 
   it('has no flags with a missing bootstrap file, so FlagState falls through to the next source', async () => {
     const source = open({ bootstrapFile: join(tmpdir(), 'dw-no-such-bootstrap.json') });
+    const warnings: string[] = [];
+    source.client.on('warn', (warning: string) => void warnings.push(warning));
     const flagState = new FlagState([
       source,
       new EnvFlagSource(loadConfig({ DUAL_WRITE_MODE: 'dual-write' }).flags.env),
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The client has tried the bootstrap file (and has no server to poll).
+    await eventually(() => expect(warnings).toContainEqual(expect.stringContaining('unable to load bootstrap')));
     expect(source.current()).toBeUndefined();
     expect(flagState.current).toMatchObject({ stage: 'dual-write', source: 'env' });
   });
@@ -471,6 +468,7 @@ describe('UnleashFlagSource without a server', () => {
     const published: (MigrationFlags | undefined)[] = [];
     source.subscribe(() => published.push(source.current()));
     await source.ready();
+    // Time passing is the point: nothing more is published after ready.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(published).toEqual([{ stage: 'dual-write', readPercent: 25, rolloutGroup: 'dualwrite.read-from-postgres' }]);
   });
@@ -479,7 +477,7 @@ describe('UnleashFlagSource without a server', () => {
   it('keeps the bootstrap flags and reports connection errors to onError while polling an unreachable server', async () => {
     const { errors, onError } = errorLog();
     const source = open({ bootstrapFile: BOOTSTRAP_FILE, refreshIntervalMs: 1000, onError, client: { timeout: 1000 } });
-    await until(() => errors.length > 0, 'a failed poll', 10_000);
+    await eventually(() => expect(errors, 'a failed poll').not.toHaveLength(0), { timeoutMs: 10_000 });
     // afterEach closes the source now, well before its next poll starts.
     expect(errors[0]!.source).toBe('unleash');
     expect(errors[0]!.error).toMatchObject({ code: 'ECONNREFUSED' });
@@ -504,11 +502,13 @@ describe('UnleashFlagSource without a server', () => {
         onError,
         client: { timeout: 1000 },
       });
+      // The client's repository is where the poll reports its failure, with or without a listener.
+      const reported = vi.spyOn((source.client as unknown as { repository: EventEmitter }).repository, 'emit');
       // The first poll starts at once and fails after ~2 s of retries: close in between.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(errors).toEqual([]);
       await source.close();
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await eventually(() => expect(reported).toHaveBeenCalledWith('error', expect.anything()), { timeoutMs: 5000 });
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', record);

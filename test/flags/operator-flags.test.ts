@@ -3,13 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableBackends, useBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 import { readForEvidence, useTestRuntimes } from '../support/runtimes.js';
-
-/** Waits until `condition` holds (audit entries are written after the change they record). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 200 && !(await condition()); attempt++)
-    await new Promise((resolve) => setTimeout(resolve, 10));
-}
 
 /**
  * An operator sets the stage through the runtime (the admin API and CLI call setFlags): the
@@ -126,8 +121,12 @@ for (const factory of availableBackends(['pglite'])) {
       // The database outlives the test (the trail cannot be truncated): only alice's events are this test's.
       const alicesEvents = async () =>
         (await rt.audit.list({ resourceType: 'stage' })).filter((event) => event.principal.uid === 'alice').reverse();
-      await until(async () => (await alicesEvents()).length >= 3);
-      const events = await alicesEvents();
+      // Audit entries are written after the change they record.
+      const events = await eventually(async () => {
+        const found = await alicesEvents();
+        expect(found.length).toBeGreaterThanOrEqual(3);
+        return found;
+      });
       expect(
         events.map((event) => [event.action, event.from, event.to, event.principal.username, event.reason]),
       ).toEqual([
@@ -161,12 +160,13 @@ for (const factory of availableBackends(['pglite'])) {
       await rt.resyncPostgres();
       await rt.stage.settled();
       expect(rt.stage.current).toMatchObject({ stage: 'dual-write', readPercent: 0 });
-      await until(async () =>
-        (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'bob-safety'),
-      );
-      const events = (await rt.audit.list({ resourceType: 'stage' })).filter(
-        (event) => event.principal.uid === 'bob-safety',
-      );
+      const events = await eventually(async () => {
+        const found = (await rt.audit.list({ resourceType: 'stage' })).filter(
+          (event) => event.principal.uid === 'bob-safety',
+        );
+        expect(found).not.toHaveLength(0);
+        return found;
+      });
       expect(events.map((event) => [event.action, event.from, event.to])).toEqual([
         ['stage.change', 'memory-only', 'dual-write'],
       ]);
@@ -199,7 +199,7 @@ for (const factory of availableBackends(['pglite'])) {
         principal: 'carol',
         reason: expect.stringMatching(/^memory-only was refused/),
       });
-      // Long past the retry interval, still nothing moved by itself.
+      // Time passing is the point: five retry intervals on, still nothing moved by itself.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect((await rt.stage.settled()).flags.stage).toBe('dual-write');
       expect(rt.stage.state.refused).toBeUndefined();
@@ -217,12 +217,13 @@ for (const factory of availableBackends(['pglite'])) {
       // From env to the same stage in the file: the source changes, the stage does not.
       await rt.setFlags({ stage: 'dual-write' }, { reason: 'pin it in the file', principal: dave });
       await rt.setFlags({ stage: 'memory-only' }, { reason: 'back', principal: dave });
-      await until(async () =>
-        (await rt.audit.list({ resourceType: 'stage' })).some((event) => event.principal.uid === 'dave-same'),
-      );
-      const events = (await rt.audit.list({ resourceType: 'stage' })).filter(
-        (event) => event.principal.uid === 'dave-same',
-      );
+      const events = await eventually(async () => {
+        const found = (await rt.audit.list({ resourceType: 'stage' })).filter(
+          (event) => event.principal.uid === 'dave-same',
+        );
+        expect(found).not.toHaveLength(0);
+        return found;
+      });
       expect(events.map((event) => [event.from, event.to])).toEqual([['dual-write', 'memory-only']]);
     });
 

@@ -19,6 +19,7 @@ import type { Stage } from '../../src/ports/stage.js';
 import { openPglite } from '../support/pglite.js';
 import { UnleashAdmin, waitForHealth } from '../support/unleash-admin.js';
 import { canRun } from '../support/service-available.js';
+import { eventually } from '../support/eventually.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** UNLEASH_URL points at an already running server; otherwise tools/unleash-server/ensure.sh starts one. */
@@ -29,15 +30,6 @@ const ADMIN_TOKEN = process.env.UNLEASH_ADMIN_TOKEN || '*:*.dualwrite-admin-toke
 const GROUP = READ_TOGGLE;
 /** How long the adapter may take to follow a change made on the server. */
 const FOLLOW_TIMEOUT_MS = 10_000;
-
-/** Polls `check` until it is true; fails with `describe()` of the last state after `timeoutMs`. */
-async function until(check: () => boolean, describe: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** Starts the server unless UNLEASH_URL names one; returns why it is unavailable, if it is. */
 async function ensureServer(): Promise<string | undefined> {
@@ -119,13 +111,9 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     const started = Date.now();
     await admin.setVariants(STAGE_TOGGLE, [variant]);
     await admin.setRolloutPercentage(READ_TOGGLE, rollout);
-    const matches = () =>
-      Object.entries(expected).every(([key, value]) => flags.current[key as keyof EffectiveFlags] === value);
-    await until(
-      matches,
-      () => `flags did not follow ${change}: want ${JSON.stringify(expected)}, have ${JSON.stringify(flags.current)}`,
-      FOLLOW_TIMEOUT_MS,
-    );
+    await eventually(() => expect(flags.current, `the flags after ${change}`).toMatchObject(expected), {
+      timeoutMs: FOLLOW_TIMEOUT_MS,
+    });
     await runtime?.stage.settled();
     const ms = Date.now() - started;
     propagation.push({ change, ms });
@@ -179,10 +167,12 @@ describe('UnleashFlagSource against a real unleash-server', () => {
       outbox: await FileOutbox.open({ path: join(dir, 'outbox.jsonl') }),
       env: {},
     });
-    await until(
-      () => flags.current.source === 'unleash',
-      () => `no flags from Unleash; errors: ${sourceErrors.map(String).join('; ')}`,
-      FOLLOW_TIMEOUT_MS,
+    await eventually(
+      () =>
+        expect(flags.current.source, `flags from Unleash; errors: ${sourceErrors.map(String).join('; ')}`).toBe(
+          'unleash',
+        ),
+      { timeoutMs: FOLLOW_TIMEOUT_MS },
     );
   }, 180_000);
 
@@ -306,11 +296,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
       stage: 'read-shift',
       readPercent: 10,
     });
-    await until(
-      () => errors.length > 0,
-      () => 'no connection error reported',
-      15_000,
-    );
+    await eventually(() => expect(errors, 'connection errors reported').not.toHaveLength(0), { timeoutMs: 15_000 });
     expect(errors[0]).toMatchObject({ code: 'ECONNREFUSED' });
     expect(cutOff.current()).toEqual({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP });
     // Closed right after a failed poll, before the next one starts.
@@ -335,11 +321,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
     });
     extraSources.push(relayed);
     const want = (expected: MigrationFlags, what: string) =>
-      until(
-        () => JSON.stringify(relayed.current()) === JSON.stringify(expected),
-        () => `${what}: want ${JSON.stringify(expected)}, have ${JSON.stringify(relayed.current())}`,
-        15_000,
-      );
+      eventually(() => expect(relayed.current(), what).toEqual(expected), { timeoutMs: 15_000 });
     await want({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP }, 'flags through the relay');
 
     await link.cut();
@@ -347,11 +329,7 @@ describe('UnleashFlagSource against a real unleash-server', () => {
       stage: 'read-shift',
       readPercent: 30,
     });
-    await until(
-      () => errors.length > 0,
-      () => 'no connection error reported',
-      15_000,
-    );
+    await eventually(() => expect(errors, 'connection errors reported').not.toHaveLength(0), { timeoutMs: 15_000 });
     expect(relayed.current()).toEqual({ stage: 'dual-write', readPercent: 0, rolloutGroup: GROUP });
 
     await link.restore();

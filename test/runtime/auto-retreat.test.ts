@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/dualwrite/metrics.js';
 import { openPglite } from '../support/pglite.js';
 import { openDualWrite } from '../../src/runtime/open-dual-write.js';
+import { eventually } from '../support/eventually.js';
 import { FaultySql } from '../support/faulty-sql.js';
 import { metricSum } from '../support/metrics.js';
 
@@ -61,14 +62,14 @@ describe('automatic retreat', () => {
     // The mirror journals at once rather than waiting on the failing target.
     expect(rt.mirror.breakerFor('postgres').state).not.toBe('closed');
 
-    // Written while PostgreSQL is down, the retreat's audit entry waits and lands once it answers.
+    // Written while PostgreSQL is down, the retreat's audit entry waits and lands once it
+    // answers (the audit retries every 5 s).
     db.down = false;
-    let retreats: Awaited<ReturnType<typeof rt.audit.list>> = [];
-    for (let attempt = 0; attempt < 800 && retreats.length === 0; attempt++) {
-      retreats = await rt.audit.list({ action: 'stage.retreat' });
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(retreats).toHaveLength(1);
+    const retreats = await eventually(async () => {
+      const listed = await rt.audit.list({ action: 'stage.retreat' });
+      expect(listed).toHaveLength(1);
+      return listed;
+    });
     expect(retreats[0]).toMatchObject({
       from: 'read-shift 50%',
       to: 'dual-write',

@@ -3,6 +3,7 @@ import { AuditLog } from '../../src/postgres/runtime-state/audit-log.js';
 import { openPglite } from '../support/pglite.js';
 import type { EffectiveFlags } from '../../src/ports/flags.js';
 import { RolloutAudit } from '../../src/runtime/rollout-audit.js';
+import { eventually } from '../support/eventually.js';
 import { FaultySql } from '../support/faulty-sql.js';
 
 const flags = (stage: EffectiveFlags['stage']): EffectiveFlags => ({
@@ -36,7 +37,7 @@ describe('RolloutAudit', () => {
 
   it('goes on writing after retries found nothing to write', async () => {
     const { audit, log } = await open();
-    // Several retry ticks with nothing pending.
+    // Time passing is the point: ten retry ticks (every 5 ms) find nothing pending.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await audit.stageChanged(flags('dual-write'), flags('postgres-primary'), OPERATOR);
     await audit.stageChanged(flags('postgres-primary'), flags('dual-write'), OPERATOR);
@@ -55,8 +56,7 @@ describe('RolloutAudit', () => {
     expect(warnings).toHaveLength(1);
     const resumedAt = Date.now();
     db.down = false;
-    for (let attempt = 0; attempt < 200 && audit.waiting > 0; attempt++)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => expect(audit.waiting).toBe(0));
     // Each keeps the time it happened, decided before the outage ended (ties are ordered by id).
     const events = await log.list();
     expect(events.map((event) => event.to).sort()).toEqual(['dual-write', 'read-shift 0%']);

@@ -100,6 +100,7 @@ describe('TaskRunner', () => {
   });
 
   it('marks a run that outlasts maxDuration plus the grace period timed out; its late end is not written', async () => {
+    // The injected clock only reads the time; the timeout is a timer, so the timers are faked.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
     const { store, runner } = runnerOn();
     let finish!: () => void;

@@ -23,6 +23,7 @@ import { VerifierLoop, type VerifierLoopOptions } from '../../verifier/verifier-
 import { verify, type VerifyReport } from '../../verifier/verify.js';
 import { metricSample } from '../support/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 import { canRun, unsetVariable } from '../support/service-available.js';
 
 /**
@@ -496,12 +497,13 @@ for (const factory of availableBackends(['pglite', 'postgres'])) {
         logger: { info: () => {}, warn: (line: string) => void warnings.push(line) },
       });
       loop.start();
-      while (((await runs(registry, 'failed')) ?? 0) < 2) await sleep(10);
+      await eventually(async () => expect(await runs(registry, 'failed')).toBeGreaterThanOrEqual(2));
       expect(warnings[0]).toContain('flags unavailable');
       failing = false;
-      while (((await runs(registry, 'consistent')) ?? 0) < 2) await sleep(10);
+      await eventually(async () => expect(await runs(registry, 'consistent')).toBeGreaterThanOrEqual(2));
       await loop.stop();
       const stopped = await runs(registry, 'consistent');
+      // Time passing is the point: five intervals on, no run after stop().
       await sleep(100);
       expect(await runs(registry, 'consistent')).toBe(stopped);
     });

@@ -21,6 +21,7 @@ import { repair, type RepairOutcome } from '../../verifier/repair.js';
 import { verify, type Difference, type DifferenceKind } from '../../verifier/verify.js';
 import { metricSample } from '../support/metrics.js';
 import { availableBackends, useBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * Fenced repair: the authoritative side's version is copied onto the other side only if
@@ -547,14 +548,17 @@ for (const factory of availableBackends(['postgres'])) {
       let settled = false;
       void repairing.finally(() => (settled = true)).catch(() => {});
       // Commit only once the repair waits on the racer's transaction (or has, wrongly, finished without waiting).
-      while (!settled) {
-        const [{ n }] = (await db.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
-          [racerPid],
-        )) as [{ n: number }];
-        if (n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await eventually(
+        async () => {
+          if (settled) return;
+          const [{ n }] = (await db.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+            [racerPid],
+          )) as [{ n: number }];
+          expect(n, 'statements blocked by the racer').toBeGreaterThan(0);
+        },
+        { everyMs: 10 },
+      );
       commit();
       await race;
       const results = await repairing;

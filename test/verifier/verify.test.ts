@@ -24,6 +24,7 @@ import { verifyTarget, type AnyTarget } from '../../verifier/verify-target.js';
 import { formatVerifyReport } from '../../src/cli/verify-report.js';
 import { verify, type DifferenceKind, type VerifyOptions, type VerifyReport } from '../../verifier/verify.js';
 import { availableBackends, useBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * verify() against injected drift in every entity (found, classified, nothing else
@@ -568,7 +569,8 @@ function startWriter(runtime: DualWriteRuntime, seed: number, pace: Pace) {
   return {
     /** Resolves once every entity has records. */
     async warm() {
-      while (!(contributors.length > 0 && assets.length > 0 && projects.length > 1 && tasks.length > 0)) await sleep(5);
+      const warmed = () => contributors.length > 0 && assets.length > 0 && projects.length > 1 && tasks.length > 0;
+      await eventually(() => expect(warmed(), 'records of every entity').toBe(true), { everyMs: 5 });
     },
     /**
      * A few more writes now, without waiting for them. PGlite answers queries without
